@@ -1,0 +1,61 @@
+# The two commands: `make run` (first run, no services needed) and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.12 where the machine has it (pyenv's too), else 3.11.
+PYTHON ?= $(shell for p in python3.12 $(HOME)/.pyenv/versions/3.12*/bin/python3.12 python3.11 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet --progress-bar off
+
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/loyalty
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: help run test worker lint otp check-deploy clean
+
+help:
+	@echo "make run           first run: SQLite, in-process tasks, demo data, server on 127.0.0.1:8000"
+	@echo "make test          the whole test suite on PostgreSQL and Redis"
+	@echo "make worker        Celery worker + beat against Redis (REDIS_URL)"
+	@echo "make otp STAFF=x   current authenticator code of demo user x"
+	@echo "make lint          ruff"
+	@echo "make check-deploy  Django's deployment checks with production-like settings"
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(PIP) install -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(PIP) install -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime
+
+run: $(VENV)/.runtime
+	@mkdir -p var/static
+	DEBUG=1 $(BIN)/python manage.py migrate --no-input
+	DEBUG=1 $(BIN)/python manage.py seed_demo
+	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+test: $(VENV)/.dev
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL-$(TEST_REDIS_URL)} \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+worker: $(VENV)/.runtime
+	REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(BIN)/celery -A loyalty worker --beat \
+		--scheduler django_celery_beat.schedulers:DatabaseScheduler --loglevel INFO
+
+otp: $(VENV)/.runtime
+	@DEBUG=1 $(BIN)/python manage.py demo_otp $(STAFF)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
+check-deploy: $(VENV)/.dev
+	$(BIN)/python -m pytest -q tests/loyalty/test_deploy.py
+
+clean:
+	rm -rf $(VENV) var

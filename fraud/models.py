@@ -1,0 +1,1 @@
+"""Models of the fraud app (built by later issues)."""

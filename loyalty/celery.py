@@ -1,0 +1,16 @@
+"""The Celery application. Tasks are discovered in every installed app's ``tasks.py``.
+
+Without ``REDIS_URL`` the settings make tasks run in-process (``task_always_eager``), so
+a first run needs no broker; with it, ``make worker`` runs a worker and the beat
+scheduler, whose schedules live in the database (django-celery-beat).
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.settings")
+
+app = Celery("loyalty", task_cls="celery.contrib.django.task:DjangoTask")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

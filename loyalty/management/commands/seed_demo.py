@@ -1,0 +1,89 @@
+"""Demo data for a first run: stores, one staff user per role with an MFA device.
+
+Idempotent: running it again keeps what exists, tops up the backup codes and prints
+the same log-in details. Refuses to run with DEBUG off: demo passwords are public.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django_otp.oath import totp
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from loyalty.models import Store
+from staffauth.models import StaffUser
+from staffauth.roles import CASHIER, FRAUD_ANALYST, PROGRAM_ADMIN, STORE_MANAGER, SYSTEM_ADMIN
+
+STORES = [
+    ("KL01", "Kuala Lumpur Pavilion", "Central"),
+    ("PJ02", "Petaling Jaya Mall", "Central"),
+    ("PG01", "Penang Gurney", "North"),
+]
+
+# username, role, stores, password
+STAFF = [
+    ("cashier", CASHIER, ["KL01"], "Cashier-demo-2026!"),
+    ("manager", STORE_MANAGER, ["KL01"], "Manager-demo-2026!"),
+    ("manager.penang", STORE_MANAGER, ["PG01"], "Penang-demo-2026!"),
+    ("progadmin", PROGRAM_ADMIN, [], "Program-demo-2026!"),
+    ("sysadmin", SYSTEM_ADMIN, [], "Sysadmin-demo-2026!"),
+    ("fraud", FRAUD_ANALYST, [], "Fraud-demo-2026!"),
+]
+BACKUP_CODES = 5
+
+
+class Command(BaseCommand):
+    help = "Load demo stores and staff (one per role, with MFA) and print how to log in."
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError("seed_demo creates accounts with published passwords; it runs only with DEBUG=1.")
+        logins = self.seed()
+        self.stdout.write(self.style.MIGRATE_HEADING("\nDemo log-ins (admin at http://127.0.0.1:8000/admin/)"))
+        for login in logins:
+            self.stdout.write(
+                f"\n  {login['role']}: username {login['username']!r}, password {login['password']!r}"
+                f"{'  stores: ' + ', '.join(login['stores']) if login['stores'] else '  (all stores)'}\n"
+                f"    authenticator: {login['uri']}\n"
+                f"    code right now: {login['now']}   backup codes: {' '.join(login['codes'])}"
+            )
+        self.stdout.write(
+            "\n  At the OTP prompt type the authenticator's current code (add the otpauth URI to an app,\n"
+            "  or run `make otp USER=<username>`), or one of the backup codes (each works once).\n"
+        )
+
+    @transaction.atomic
+    def seed(self) -> list[dict]:
+        stores = {}
+        for code, name, region in STORES:
+            stores[code], _ = Store.objects.get_or_create(code=code, defaults={"name": name, "region": region})
+        logins = []
+        for username, role, store_codes, password in STAFF:
+            user = StaffUser.objects.filter(username=username).first()
+            if user is None:
+                user = StaffUser.objects.create_user(username=username, password=password, email=f"{username}@demo.invalid")
+            user.groups.set([Group.objects.get(name=role.name)])
+            user.stores.set([stores[c] for c in store_codes])
+            device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+            if device is None:
+                device = TOTPDevice.objects.create(user=user, name="Demo authenticator", confirmed=True)
+            static, _ = StaticDevice.objects.get_or_create(user=user, name="Backup codes", defaults={"confirmed": True})
+            missing = BACKUP_CODES - static.token_set.count()
+            for _ in range(max(missing, 0)):
+                StaticToken.objects.create(device=static, token=StaticToken.random_token())
+            logins.append(
+                {
+                    "role": role.name,
+                    "username": username,
+                    "password": password,
+                    "stores": store_codes,
+                    "uri": device.config_url,
+                    "now": f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):0{device.digits}d}",
+                    "codes": sorted(static.token_set.values_list("token", flat=True)),
+                }
+            )
+        return logins

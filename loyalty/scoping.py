@@ -1,0 +1,37 @@
+"""Store scoping: which stores' objects a staff user may see.
+
+One rule, used by every admin, selector and export: a user holding
+``loyalty.view_all_stores`` (programme-wide roles, superusers) sees every store;
+anyone else sees only the stores they are assigned to. Membership is the direct
+``StaffUser.stores`` relation, so scoping a table is a single ``store__in`` subquery.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from loyalty.models import Store
+
+ALL_STORES_PERM = "loyalty.view_all_stores"
+
+
+def sees_all_stores(user) -> bool:
+    return bool(user and user.is_active and user.has_perm(ALL_STORES_PERM))
+
+
+def stores_visible_to(user) -> QuerySet[Store]:
+    """The stores ``user`` may see; empty for anonymous or inactive users."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Store.objects.none()
+    if sees_all_stores(user):
+        return Store.objects.all()
+    return Store.objects.filter(staff=user)
+
+
+def scope_to_stores(queryset: QuerySet, user, *, store_field: str = "store") -> QuerySet:
+    """Restrict ``queryset`` to rows whose ``store_field`` is a store ``user`` may see."""
+    if sees_all_stores(user):
+        return queryset
+    if store_field == "pk":
+        return queryset.filter(pk__in=stores_visible_to(user).values("pk"))
+    return queryset.filter(**{f"{store_field}__in": stores_visible_to(user).values("pk")})

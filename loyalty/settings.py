@@ -1,0 +1,352 @@
+"""Settings for the loyalty back-office: one module, driven by the environment.
+
+Every value a deployment tunes comes from an environment variable (django-environ);
+the README lists them all. With ``DEBUG`` on, development defaults fill the gaps so
+that ``make run`` works on a bare machine; with ``DEBUG`` off every secret must be
+given explicitly and the project refuses to start otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if env_file := env.str("LOYALTY_ENV_FILE", default=""):
+    environ.Env.read_env(env_file)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+
+_DEV_SECRET = "django-insecure-development-only-never-use-in-production-3c1f9e"
+
+
+def _required_secret(name: str, *, dev_label: str) -> str:
+    """A secret from the environment; with DEBUG on, a derived development value.
+
+    Development values are derived from the development secret with a distinct label
+    each, so the keys stay separate even in development. With DEBUG off a missing
+    secret stops the start-up with a message naming it.
+    """
+    value = env.str(name, default="")
+    if value:
+        return value
+    if DEBUG:
+        digest = hmac.new(_DEV_SECRET.encode(), dev_label.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode()
+    raise ImproperlyConfigured(
+        f"{name} is not set. It is required when DEBUG is off; see README.md, 'Environment variables'."
+    )
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or (_DEV_SECRET if DEBUG else _required_secret("SECRET_KEY", dev_label=""))
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+
+# Separate keys per purpose (SECURITY.md, V6.4.1): field encryption (a list, newest first,
+# for MultiFernet rotation), blind indexes, OTP hashing and the audit hash chain.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
+    _required_secret("FIELD_ENCRYPTION_KEYS", dev_label="field-encryption")
+]
+BLIND_INDEX_KEY = _required_secret("BLIND_INDEX_KEY", dev_label="blind-index")
+OTP_HMAC_KEY = _required_secret("OTP_HMAC_KEY", dev_label="otp-hmac")
+AUDIT_CHAIN_KEY = _required_secret("AUDIT_CHAIN_KEY", dev_label="audit-chain")
+
+_purpose_keys = [SECRET_KEY, *FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY, OTP_HMAC_KEY, AUDIT_CHAIN_KEY]
+if len(set(_purpose_keys)) != len(_purpose_keys):
+    raise ImproperlyConfigured(
+        "SECRET_KEY, FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY, OTP_HMAC_KEY and AUDIT_CHAIN_KEY "
+        "must all be different keys."
+    )
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "staffauth.apps.LoyaltyAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "guardian",
+    "auditlog",
+    "django_celery_beat",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "loyalty.apps.LoyaltyConfig",
+    "staffauth.apps.StaffAuthConfig",
+    "members.apps.MembersConfig",
+    "vouchers.apps.VouchersConfig",
+    "fraud.apps.FraudConfig",
+    "compliance.apps.ComplianceConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "staffauth.middleware.RequestContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "staffauth.middleware.StaffSessionTimeoutMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
+    # Axes last, as its documentation requires: it turns a lockout into the 429 response.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "loyalty.urls"
+WSGI_APPLICATION = "loyalty.wsgi.application"
+ASGI_APPLICATION = "loyalty.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'loyalty.sqlite3'}"),
+}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Busy-wait instead of failing at once when the dev server and a command write together.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: broker, results and cache -----------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_RESULT_BACKEND = REDIS_URL
+    CELERY_TASK_ALWAYS_EAGER = False
+else:
+    # No broker configured: tasks run in-process, the cache is local memory (first run, demo).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CELERY_BROKER_URL = "memory://"
+    CELERY_RESULT_BACKEND = "cache+memory://"
+    CELERY_TASK_ALWAYS_EAGER = True
+    CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Authentication -----------------------------------------------------------------------
+AUTH_USER_MODEL = "staffauth.StaffUser"
+AUTHENTICATION_BACKENDS = [
+    # Axes first: it refuses locked-out username+IP pairs before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+STAFF_PASSWORD_MIN_LENGTH = env.int("STAFF_PASSWORD_MIN_LENGTH", default=12)
+PASSWORD_HISTORY_DEPTH = env.int("PASSWORD_HISTORY_DEPTH", default=5)
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": STAFF_PASSWORD_MIN_LENGTH},
+    },
+    {"NAME": "staffauth.passwords.MaximumLengthValidator", "OPTIONS": {"max_length": 128}},
+    {"NAME": "staffauth.passwords.CharacterClassesValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "staffauth.passwords.PasswordHistoryValidator", "OPTIONS": {"depth": PASSWORD_HISTORY_DEPTH}},
+]
+LOGIN_URL = "admin:login"
+
+# Lockout of username+IP pairs (django-axes). Values from the spec; tune per programme.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USE_ATTEMPT_EXPIRATION = True
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_USERNAME_CALLABLE = "staffauth.net.axes_username"
+AXES_CLIENT_IP_CALLABLE = "staffauth.net.client_ip"
+AXES_LOCKOUT_TEMPLATE = "staffauth/locked_out.html"
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "token", "new_password1", "new_password2"]
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_VERBOSE = False
+# Number of reverse proxies in front of the app that append to X-Forwarded-For. Zero means
+# REMOTE_ADDR is the client; the header is then ignored (it is client-controlled).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# django-otp
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Loyalty back-office")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+STAFF_BACKUP_CODE_COUNT = 8
+
+# --- Sessions (admin) ---------------------------------------------------------------------
+STAFF_SESSION_IDLE_TIMEOUT = timedelta(minutes=env.int("STAFF_SESSION_IDLE_MINUTES", default=15))
+STAFF_SESSION_ABSOLUTE_TIMEOUT = timedelta(minutes=env.int("STAFF_SESSION_ABSOLUTE_MINUTES", default=240))
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_AGE = int(STAFF_SESSION_ABSOLUTE_TIMEOUT.total_seconds())
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+if not DEBUG:
+    # __Host- cookies are Secure, host-only and path=/ (ASVS V3.4).
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+
+# --- Security headers ---------------------------------------------------------------------
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    # Only when the proxy strips a client-sent X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# --- Internationalisation -----------------------------------------------------------------
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env.str("TIME_ZONE", default="Asia/Kuala_Lumpur")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files ---------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "var" / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# In development whitenoise serves straight from the source folders.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# --- REST framework -----------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Loyalty back-office API",
+    "VERSION": "1.0.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Audit --------------------------------------------------------------------------------
+AUDITLOG_MASK_CALLABLE = "staffauth.audit.mask_fully"
+# auditlog would take the left-most (client-forged) X-Forwarded-For entry; our own
+# RequestContextMiddleware supplies the real address to the security log instead.
+AUDITLOG_DISABLE_REMOTE_ADDR = True
+
+# --- Role limits: the one place every check reads (spec "Role-Based Access Control") -------
+ROLE_LIMITS = {
+    # Points a role may redeem at the till without an override (strictly below the value).
+    "redeem_below": {
+        "cashier": env.int("LIMIT_CASHIER_REDEEM_BELOW", default=500),
+        "store_manager": env.int("LIMIT_MANAGER_REDEEM_BELOW", default=2000),
+    },
+    # Manual adjustments a role may post directly (strictly below) or request with approval.
+    "adjust_direct_below": {
+        "store_manager": env.int("LIMIT_MANAGER_ADJUST_BELOW", default=500),
+        "program_admin": env.int("LIMIT_PROGRAM_ADMIN_ADJUST_DIRECT_BELOW", default=500),
+    },
+    "adjust_with_approval_up_to": {
+        "store_manager": env.int("LIMIT_MANAGER_ADJUST_APPROVAL_UP_TO", default=2000),
+        "program_admin": env.int("LIMIT_PROGRAM_ADMIN_ADJUST_APPROVAL_UP_TO", default=2000),
+    },
+}
+
+# --- Logging ------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "staffauth.logging.RedactingFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        "django.db.backends": {"level": "WARNING"},
+    },
+}
+
+# --- Outbound messages ----------------------------------------------------------------------
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="loyalty@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL

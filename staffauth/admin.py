@@ -1,0 +1,139 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
+
+from staffauth.admin_base import BaseAdmin, ReadOnlyAdmin
+from staffauth.models import SecurityEvent, StaffUser
+from staffauth.roles import ROLE_BY_NAME
+from staffauth.services import staff_access_changed, staff_sessions_end
+
+PRIVILEGE_FIELDS = ("groups", "stores", "is_active", "is_superuser", "user_permissions")
+
+
+@admin.register(StaffUser)
+class StaffUserAdmin(UserAdmin, BaseAdmin):
+    list_display = ["username", "full_name", "roles", "store_codes", "is_active", "last_login"]
+    list_filter = ["is_active", "groups", "stores"]
+    search_fields = ["username", "first_name", "last_name"]
+    ordering = ["username"]
+    autocomplete_fields = ["stores"]
+    filter_horizontal = ["groups"]
+    actions = ["end_sessions"]
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Person", {"fields": ("first_name", "last_name", "email")}),
+        ("Access", {"fields": ("is_active", "groups", "stores", "is_superuser", "user_permissions")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("username", "first_name", "last_name", "email", "password1", "password2")}),
+        ("Access", {"fields": ("groups", "stores")}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups", "stores")
+
+    @admin.display(description="Name")
+    def full_name(self, obj):
+        return obj.get_full_name()
+
+    @admin.display(description="Roles")
+    def roles(self, obj):
+        return ", ".join(sorted(g.name for g in obj.groups.all()))
+
+    @admin.display(description="Stores")
+    def store_codes(self, obj):
+        return ", ".join(sorted(s.code for s in obj.stores.all()))
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = ["last_login", "date_joined"]
+        if not request.user.is_superuser:
+            # Roles come from groups only; nobody but a superuser hands out superuser
+            # status or individual permissions.
+            fields += ["is_superuser", "user_permissions"]
+        if obj is not None and obj.pk == request.user.pk:
+            # Nobody changes their own privileges.
+            fields += [f for f in PRIVILEGE_FIELDS if f not in fields]
+        return fields
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        # Staff accounts carry the audit trail; deactivate instead.
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            before = StaffUser.objects.get(pk=obj.pk)
+            form.access_before = {
+                "roles_before": set(before.groups.values_list("name", flat=True)),
+                "stores_before": set(before.stores.values_list("code", flat=True)),
+                "was_active": before.is_active,
+            }
+        else:
+            form.access_before = {"roles_before": set(), "stores_before": set(), "was_active": True}
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Inside the admin's transaction: a refused self-escalation rolls the save back.
+        staff_access_changed(actor=request.user, user=form.instance, **form.access_before)
+
+    @admin.action(description="End all sessions of the selected staff", permissions=["end_sessions"])
+    def end_sessions(self, request, queryset):
+        ended = 0
+        for user in queryset:
+            staff_sessions_end(user=user, actor=request.user, reason="ended by administrator")
+            ended += 1
+        self.message_user(request, f"Ended the sessions of {ended} staff user(s).", messages.SUCCESS)
+
+    def has_end_sessions_permission(self, request):
+        return request.user.has_perm("staffauth.end_sessions")
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleAdmin(ReadOnlyAdmin):
+    """Roles are defined in code (staffauth.roles) and applied by ``manage.py sync_roles``."""
+
+    list_display = ["name", "scope", "permission_count", "member_count"]
+    fields = ["name", "permissions"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(
+            permission_total=Count("permissions", distinct=True), member_total=Count("user", distinct=True)
+        )
+
+    @admin.display(description="Scope")
+    def scope(self, obj):
+        role = ROLE_BY_NAME.get(obj.name)
+        if role is None:
+            return "not a defined role"
+        return "own stores" if role.store_scoped else "all stores"
+
+    @admin.display(description="Permissions", ordering="permission_total")
+    def permission_count(self, obj):
+        return obj.permission_total
+
+    @admin.display(description="Staff", ordering="member_total")
+    def member_count(self, obj):
+        return obj.member_total
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "actor", "subject", "username", "ip_address"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["username", "ip_address", "actor__username", "subject__username"]
+    date_hierarchy = "created_at"
+    list_select_related = ["actor", "subject"]
+    fields = ["created_at", "kind", "actor", "subject", "username", "ip_address", "user_agent", "detail"]
+    readonly_fields = fields

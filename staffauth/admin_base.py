@@ -1,0 +1,47 @@
+"""Base classes every admin of the product uses.
+
+- Objects a user may not see answer 404, exactly like objects that do not exist
+  (Django's admin would redirect with "doesn't exist" instead).
+- Store-scoped admins restrict their queryset, and so the change, delete, history
+  and autocomplete views, to the stores the user may see (``loyalty.scoping``).
+- Large tables paginate without a full COUNT.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import Http404
+
+from loyalty.scoping import scope_to_stores
+
+
+class BaseAdmin(admin.ModelAdmin):
+    show_full_result_count = False
+    list_per_page = 50
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Django redirects to the index with a message; we answer 404 so that an object
+        # outside the user's scope is indistinguishable from a missing one.
+        raise Http404(f"No {opts.verbose_name} matches the given query.")
+
+
+class ReadOnlyAdmin(BaseAdmin):
+    """For journals and logs: viewable by whoever holds the view permission, never edited."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class StoreScopedAdmin(BaseAdmin):
+    """An admin whose rows belong to a store; ``store_field`` is the path to it."""
+
+    store_field = "store"
+
+    def get_queryset(self, request):
+        return scope_to_stores(super().get_queryset(request), request.user, store_field=self.store_field)

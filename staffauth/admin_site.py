@@ -1,0 +1,65 @@
+"""The admin site: every page needs a password login and a verified OTP device.
+
+Login is two steps. The password step is Django's admin login (guarded by axes);
+then a staff user with a confirmed device enters a TOTP or backup code, and one
+without a device is sent to enrol one first. Until then ``has_permission`` is
+false, so every admin URL redirects to the login, which forwards to the OTP step.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django_otp import user_has_device
+
+
+def safe_next(request, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return default
+
+
+class LoyaltyAdminSite(admin.AdminSite):
+    site_header = "Loyalty back-office"
+    site_title = "Loyalty back-office"
+    index_title = "Programme administration"
+    enable_nav_sidebar = True
+
+    def has_permission(self, request):
+        user = request.user
+        return bool(user.is_active and user.is_staff and user.is_verified())
+
+    def login(self, request, extra_context=None):
+        user = request.user
+        if user.is_authenticated and user.is_active and user.is_staff and not user.is_verified():
+            step = "admin:otp_verify" if user_has_device(user) else "admin:otp_enrol"
+            query = request.META.get("QUERY_STRING", "")
+            return redirect(reverse(step, current_app=self.name) + (f"?{query}" if query else ""))
+        return super().login(request, extra_context)
+
+    def get_urls(self):
+        from staffauth import views
+
+        urls = [
+            path("otp/verify/", self.login_step(views.OtpVerifyView.as_view(admin_site=self)), name="otp_verify"),
+            path("otp/enrol/", self.login_step(views.OtpEnrolView.as_view(admin_site=self)), name="otp_enrol"),
+        ]
+        return urls + super().get_urls()
+
+    def login_step(self, view):
+        """Wrap a view of the second login step: password-authenticated staff only."""
+        from django.views.decorators.cache import never_cache
+        from django.views.decorators.csrf import csrf_protect
+
+        def wrapper(request, *args, **kwargs):
+            user = request.user
+            if not (user.is_authenticated and user.is_active and user.is_staff):
+                return redirect(reverse("admin:login", current_app=self.name))
+            if user.is_verified():
+                return redirect(safe_next(request, reverse("admin:index", current_app=self.name)))
+            return view(request, *args, **kwargs)
+
+        return never_cache(csrf_protect(wrapper))

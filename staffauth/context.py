@@ -1,0 +1,23 @@
+"""The request being served, for code that records who and where (security events).
+
+Set by ``RequestContextMiddleware``; ``None`` in tasks and commands, which pass
+their actor explicitly.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+_current_request: ContextVar = ContextVar("current_request", default=None)
+
+
+def current_request():
+    return _current_request.get()
+
+
+def set_current_request(request):
+    return _current_request.set(request)
+
+
+def reset_current_request(token) -> None:
+    _current_request.reset(token)

@@ -1,0 +1,71 @@
+"""Request context and server-side staff session timeouts."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.utils import timezone
+
+from staffauth.context import reset_current_request, set_current_request
+
+SESSION_AUTH_AT = "_staff_auth_at"
+SESSION_LAST_SEEN = "_staff_last_seen"
+
+
+class RequestContextMiddleware:
+    """Makes the current request available to services that record who and where."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = set_current_request(request)
+        try:
+            return self.get_response(request)
+        finally:
+            reset_current_request(token)
+
+
+def session_started(request) -> None:
+    """Stamp a freshly logged-in session with its start time (absolute timeout)."""
+    now = timezone.now().timestamp()
+    request.session[SESSION_AUTH_AT] = now
+    request.session[SESSION_LAST_SEEN] = now
+
+
+class StaffSessionTimeoutMiddleware:
+    """Ends staff sessions idle for too long or older than the absolute limit.
+
+    Enforced on the server from timestamps kept in the session, so a cookie kept
+    alive by the browser cannot extend a session.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            self._enforce(request, user)
+        return self.get_response(request)
+
+    def _enforce(self, request, user) -> None:
+        now = timezone.now().timestamp()
+        started = request.session.get(SESSION_AUTH_AT)
+        last_seen = request.session.get(SESSION_LAST_SEEN, started)
+        if started is None:
+            # A session from before this middleware (or a test's force_login): start now.
+            session_started(request)
+            return
+        idle = now - last_seen > settings.STAFF_SESSION_IDLE_TIMEOUT.total_seconds()
+        too_old = now - started > settings.STAFF_SESSION_ABSOLUTE_TIMEOUT.total_seconds()
+        if idle or too_old:
+            from staffauth.services import Kind, security_event_record
+
+            security_event_record(
+                kind=Kind.SESSION_EXPIRED, actor=user, detail={"reason": "idle" if idle else "absolute"}
+            )
+            request.staff_session_expired = True  # the logout receiver logs no second event
+            logout(request)
+            return
+        request.session[SESSION_LAST_SEEN] = now

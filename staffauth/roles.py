@@ -1,0 +1,114 @@
+"""The five staff roles and exactly what each may do (spec: "Role-Based Access Control").
+
+This table is the single source of the role permissions: the data migration and
+``manage.py sync_roles`` apply it to the groups, and the authorization-matrix test
+checks the admin against the same spec. Later issues add their models' permissions
+here. Numeric limits of the roles (redemption and adjustment thresholds) live in
+``settings.ROLE_LIMITS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Role:
+    key: str
+    name: str  # the Group name
+    permissions: frozenset[str]  # "app_label.codename"
+
+    @property
+    def store_scoped(self) -> bool:
+        return "loyalty.view_all_stores" not in self.permissions
+
+
+def _crud(app_label: str, model: str, *actions: str) -> set[str]:
+    return {f"{app_label}.{action}_{model}" for action in actions}
+
+
+_BEAT_MODELS = ("periodictask", "intervalschedule", "crontabschedule", "solarschedule", "clockedschedule")
+_LOGS_READ = {
+    "staffauth.view_securityevent",
+    "auditlog.view_logentry",
+    "axes.view_accessattempt",
+    "axes.view_accesslog",
+    "axes.view_accessfailurelog",
+}
+
+CASHIER = Role(
+    key="cashier",
+    name="Cashier",
+    # View member information and process earning/redemptions (<500) for their stores:
+    # the member and ledger permissions arrive with those models.
+    permissions=frozenset({"loyalty.view_store"}),
+)
+
+STORE_MANAGER = Role(
+    key="store_manager",
+    name="Store Manager",
+    # All cashier permissions plus store-level reports; never headquarters data.
+    permissions=frozenset(CASHIER.permissions),
+)
+
+PROGRAM_ADMIN = Role(
+    key="program_admin",
+    name="Program Administrator",
+    # View all member data, configure programme rules (stores are programme set-up),
+    # reports across all stores.
+    permissions=frozenset(_crud("loyalty", "store", "view", "add", "change") | {"loyalty.view_all_stores"}),
+)
+
+SYSTEM_ADMIN = Role(
+    key="system_admin",
+    name="System Administrator",
+    # Full system access for running the system: staff accounts, roles (read-only: roles
+    # are defined here), stores, schedules, MFA device resets, lockout release, logs.
+    # Not a superuser: later issues keep points adjustments away from this role.
+    permissions=frozenset(
+        _crud("loyalty", "store", "view", "add", "change")
+        | {"loyalty.view_all_stores"}
+        | _crud("staffauth", "staffuser", "view", "add", "change")
+        | {"staffauth.end_sessions", "auth.view_group"}
+        | _crud("otp_totp", "totpdevice", "view", "delete")
+        | _crud("otp_static", "staticdevice", "view", "delete")
+        | {"axes.delete_accessattempt"}
+        | _LOGS_READ
+        | {perm for model in _BEAT_MODELS for perm in _crud("django_celery_beat", model, "view", "add", "change", "delete")}
+    ),
+)
+
+FRAUD_ANALYST = Role(
+    key="fraud_analyst",
+    name="Fraud Analyst",
+    # View all transactions and fraud alerts, investigate suspicious activity; never
+    # modifies balances. Reads the security, audit and lockout logs.
+    permissions=frozenset({"loyalty.view_store", "loyalty.view_all_stores"} | _LOGS_READ),
+)
+
+ROLES: dict[str, Role] = {role.key: role for role in (CASHIER, STORE_MANAGER, PROGRAM_ADMIN, SYSTEM_ADMIN, FRAUD_ANALYST)}
+ROLE_BY_NAME: dict[str, Role] = {role.name: role for role in ROLES.values()}
+
+
+def apply_roles(*, Group, Permission) -> dict[str, int]:
+    """Make each role's group hold exactly its permissions. Idempotent.
+
+    Takes the model classes so that a migration can pass its historical models.
+    Returns the number of permissions per group. Raises LookupError naming any
+    permission that does not exist (a typo or an app that is not installed).
+    """
+    wanted = {perm for role in ROLES.values() for perm in role.permissions}
+    found = {}
+    for perm in Permission.objects.select_related("content_type").filter(
+        codename__in={p.split(".", 1)[1] for p in wanted}
+    ):
+        found[f"{perm.content_type.app_label}.{perm.codename}"] = perm
+    missing = sorted(wanted - found.keys())
+    if missing:
+        raise LookupError(f"Unknown permissions in staffauth.roles: {', '.join(missing)}")
+    counts = {}
+    for role in ROLES.values():
+        group, _ = Group.objects.get_or_create(name=role.name)
+        group.permissions.set([found[p] for p in role.permissions])
+        counts[role.name] = len(role.permissions)
+    return counts

@@ -1,0 +1,169 @@
+"""The second login step of the admin: verify an OTP device, or enrol the first one."""
+
+from __future__ import annotations
+
+import segno
+from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_lockout_response
+from django import forms
+from django.contrib.auth import logout
+from django.contrib.auth.signals import user_login_failed
+from django.db import transaction
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views import View
+from django_otp import devices_for_user, user_has_device
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from staffauth.admin_site import safe_next
+from staffauth.receivers import OTP_STAGE
+from staffauth.services import Kind, otp_backup_codes_issue, security_event_record
+
+
+class TokenForm(forms.Form):
+    otp_token = forms.CharField(
+        label="Code",
+        min_length=6,
+        max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}),
+        help_text="The 6-digit code from your authenticator app, or one of your backup codes.",
+    )
+
+    def clean_otp_token(self):
+        return "".join(self.cleaned_data["otp_token"].split()).lower()
+
+
+class _OtpStepView(View):
+    admin_site = None
+    template_name = ""
+
+    def credentials(self, request) -> dict:
+        return {"username": request.user.get_username(), "stage": OTP_STAGE}
+
+    def context(self, request, **extra):
+        return {
+            **self.admin_site.each_context(request),
+            "next": safe_next(request, ""),
+            "title": "Two-factor verification",
+            **extra,
+        }
+
+    def locked_out(self, request):
+        """A locked username+IP pair loses its half-logged-in session too."""
+        credentials = self.credentials(request)
+        logout(request)
+        return get_lockout_response(request, None, credentials)
+
+    def is_allowed(self, request) -> bool:
+        return AxesProxyHandler.is_allowed(request, self.credentials(request))
+
+    def fail(self, request):
+        """Count a wrong code as a failed login for axes, which may lock the pair."""
+        security_event_record(kind=Kind.OTP_FAILED, actor=request.user)
+        user_login_failed.send(sender=type(self), credentials=self.credentials(request), request=request)
+        return getattr(request, "axes_locked_out", False)
+
+    def succeed(self, request, device):
+        otp_login(request, device)
+        # A new session key once the second factor is in (ASVS V3.2.1).
+        request.session.cycle_key()
+        AxesProxyHandler.reset_attempts(
+            ip_address=request.axes_ip_address if hasattr(request, "axes_ip_address") else None,
+            username=request.user.get_username(),
+        )
+        security_event_record(kind=Kind.OTP_VERIFIED, actor=request.user, detail={"device": type(device).__name__})
+
+
+class OtpVerifyView(_OtpStepView):
+    template_name = "staffauth/otp_verify.html"
+
+    def get(self, request):
+        if not self.is_allowed(request):
+            return self.locked_out(request)
+        return render(request, self.template_name, self.context(request, form=TokenForm()))
+
+    def post(self, request):
+        if not self.is_allowed(request):
+            return self.locked_out(request)
+        form = TokenForm(request.POST)
+        if form.is_valid():
+            token = form.cleaned_data["otp_token"]
+            # verify_token on each device, not match_token(), which throttles every device.
+            for device in devices_for_user(request.user, confirmed=True):
+                if device.verify_token(token):
+                    self.succeed(request, device)
+                    return redirect(safe_next(request, reverse("admin:index", current_app=self.admin_site.name)))
+            if self.fail(request):
+                return self.locked_out(request)
+            form.add_error("otp_token", "That code is not valid. Check your device's clock and try again.")
+        return render(request, self.template_name, self.context(request, form=form), status=200)
+
+
+class OtpEnrolView(_OtpStepView):
+    """First device: a TOTP secret shown as a QR code, confirmed by one valid code.
+
+    The pending device is unconfirmed (it cannot log anyone in) until a code from it
+    is entered; then backup codes are issued and shown once.
+    """
+
+    template_name = "staffauth/otp_enrol.html"
+
+    def pending_device(self, request) -> TOTPDevice:
+        device = TOTPDevice.objects.filter(user=request.user, confirmed=False).order_by("pk").first()
+        return device or TOTPDevice.objects.create(user=request.user, name="Authenticator app", confirmed=False)
+
+    def enrol_context(self, request, form):
+        device = self.pending_device(request)
+        uri = device.config_url
+        qr_svg = segno.make(uri, error="m").svg_inline(scale=4, dark="#1f2937", light="#ffffff")
+        return self.context(
+            request,
+            form=form,
+            qr_svg=qr_svg,
+            secret=_b32(device.bin_key),
+            otpauth_uri=uri,
+            title="Set up two-factor authentication",
+        )
+
+    def get(self, request):
+        if user_has_device(request.user):
+            return redirect(reverse("admin:otp_verify", current_app=self.admin_site.name))
+        if not self.is_allowed(request):
+            return self.locked_out(request)
+        return render(request, self.template_name, self.enrol_context(request, TokenForm()))
+
+    def post(self, request):
+        if user_has_device(request.user):
+            return redirect(reverse("admin:otp_verify", current_app=self.admin_site.name))
+        if not self.is_allowed(request):
+            return self.locked_out(request)
+        form = TokenForm(request.POST)
+        device = self.pending_device(request)
+        if form.is_valid() and device.verify_token(form.cleaned_data["otp_token"]):
+            codes = self.confirm(request, device)
+            return render(
+                request,
+                "staffauth/otp_backup_codes.html",
+                self.context(request, codes=codes, title="Your backup codes", continue_url=safe_next(request, reverse("admin:index", current_app=self.admin_site.name))),
+            )
+        if form.is_valid():
+            if self.fail(request):
+                return self.locked_out(request)
+            form.add_error("otp_token", "That code is not valid. Check your device's clock and try again.")
+        return render(request, self.template_name, self.enrol_context(request, form))
+
+    @transaction.atomic
+    def confirm(self, request, device: TOTPDevice) -> list[str]:
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        codes = otp_backup_codes_issue(user=request.user)
+        security_event_record(kind=Kind.OTP_DEVICE_ENROLLED, actor=request.user, detail={"device": "TOTPDevice"})
+        self.succeed(request, device)
+        return codes
+
+
+def _b32(key: bytes) -> str:
+    from base64 import b32encode
+
+    return b32encode(key).decode().rstrip("=")

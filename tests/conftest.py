@@ -1,0 +1,119 @@
+"""Shared fixtures: stores, one staff user per role, clients logged in with OTP."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from loyalty.models import Store
+from staffauth.models import StaffUser
+from staffauth.roles import ROLES
+from tests.services import chromium_problem
+
+PASSWORD = "Correct-horse-7-battery!"
+
+
+def _problems() -> dict[str, str | None]:
+    return {**settings.SERVICE_PROBLEMS, "browser": chromium_problem()}
+
+
+def pytest_configure(config):
+    problems = {k: v for k, v in _problems().items() if v}
+    if problems and os.environ.get("REQUIRE_SERVICES") == "1":
+        raise pytest.UsageError(
+            "REQUIRE_SERVICES=1 but: " + "; ".join(problems.values())
+        )
+
+
+def pytest_collection_modifyitems(config, items):
+    problems = _problems()
+    for item in items:
+        for marker, problem in problems.items():
+            if problem and item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.skip(reason=problem))
+
+
+def pytest_report_header(config):
+    problems = _problems()
+    db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    return [
+        f"database: {db}; broker: {settings.REDIS_URL or 'in-process'}",
+        *(f"unavailable: {p}" for p in problems.values() if p),
+    ]
+
+
+# --- factories --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_store(db):
+    counter = iter(range(1, 10_000))
+
+    def make(code: str | None = None, **kwargs) -> Store:
+        n = next(counter)
+        return Store.objects.create(code=code or f"S{n:03d}", name=kwargs.pop("name", f"Store {n}"), **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def store_a(make_store):
+    return make_store("KLA", name="Store A", region="Central")
+
+
+@pytest.fixture
+def store_b(make_store):
+    return make_store("PGB", name="Store B", region="North")
+
+
+@pytest.fixture
+def make_staff(db):
+    def make(username: str, role: str | None = None, stores=(), *, otp: bool = True, password: str = PASSWORD, **kw):
+        user = StaffUser.objects.create_user(username=username, password=password, **kw)
+        if role:
+            user.groups.add(Group.objects.get(name=ROLES[role].name))
+        if stores:
+            user.stores.set(stores)
+        if otp:
+            TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def staff_by_role(make_staff, store_a):
+    """One user per role; store-scoped roles work in store A."""
+    return {
+        key: make_staff(key, key, stores=[store_a] if role.store_scoped else [])
+        for key, role in ROLES.items()
+    }
+
+
+def current_totp(user) -> str:
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+
+
+def login_verified(client, user):
+    """Log ``client`` in as ``user`` with an OTP-verified session (no HTTP round trips)."""
+    client.force_login(user)
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def verified_client(client):
+    def make(user):
+        return login_verified(client, user)
+
+    return make
