@@ -26,7 +26,8 @@ if env_file := env.str("LOYALTY_ENV_FILE", default=""):
 DEBUG = env.bool("DEBUG", default=False)
 
 
-_DEV_SECRET = "django-insecure-development-only-never-use-in-production-3c1f9e"
+# Used only with DEBUG on; with DEBUG off every secret must come from the environment.
+_DEV_SECRET = "django-insecure-development-only-never-use-in-production-3c1f9e"  # noqa: S105
 
 
 def _required_secret(name: str, *, dev_label: str) -> str:
@@ -47,7 +48,9 @@ def _required_secret(name: str, *, dev_label: str) -> str:
     )
 
 
-SECRET_KEY = env.str("SECRET_KEY", default="") or (_DEV_SECRET if DEBUG else _required_secret("SECRET_KEY", dev_label=""))
+SECRET_KEY = env.str("SECRET_KEY", default="") or (
+    _DEV_SECRET if DEBUG else _required_secret("SECRET_KEY", dev_label="")
+)
 SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 # Separate keys per purpose (SECURITY.md, V6.4.1): field encryption (a list, newest first,
@@ -105,6 +108,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "staffauth.middleware.StaffSessionTimeoutMiddleware",
+    "staffauth.middleware.AccessDeniedLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
@@ -196,7 +200,9 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USE_ATTEMPT_EXPIRATION = True
-AXES_RESET_ON_SUCCESS = True
+# Not on password success: only a verified OTP resets the counter (views.OtpVerifyView),
+# otherwise re-entering the password would give unlimited OTP guesses.
+AXES_RESET_ON_SUCCESS = False
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_CALLABLE = "staffauth.net.axes_username"
 AXES_CLIENT_IP_CALLABLE = "staffauth.net.client_ip"
@@ -333,7 +339,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        "axes": {"level": "WARNING"},
+        # Our SecurityEvent log records failures and lockouts; axes need not repeat them.
+        "axes": {"level": "ERROR"},
         "django.db.backends": {"level": "WARNING"},
     },
 }
@@ -341,7 +348,9 @@ LOGGING = {
 # --- Outbound messages ----------------------------------------------------------------------
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
-    default="django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+    default="django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)

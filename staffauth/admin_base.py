@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.http import Http404
 
 from loyalty.scoping import scope_to_stores
@@ -18,6 +19,24 @@ from loyalty.scoping import scope_to_stores
 class BaseAdmin(admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
+
+    def _ensure_visible(self, request, object_id) -> None:
+        # Django checks the permission before the object's existence, so an object out
+        # of scope would answer 403 (revealing that it exists) on delete; check first.
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404(f"No {self.opts.verbose_name} matches the given query.")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._ensure_visible(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        self._ensure_visible(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._ensure_visible(request, object_id)
+        return super().history_view(request, object_id, extra_context)
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
         # Django redirects to the index with a message; we answer 404 so that an object

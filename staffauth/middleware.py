@@ -69,3 +69,25 @@ class StaffSessionTimeoutMiddleware:
             logout(request)
             return
         request.session[SESSION_LAST_SEEN] = now
+
+
+class AccessDeniedLogMiddleware:
+    """Logs every 403 answered to a signed-in user as an ACCESS_DENIED security event.
+
+    Runs outside the view's transaction, so the event survives the rollback of a
+    refused change. Only the path is kept (never the query string or the body).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if response.status_code == 403 and user is not None and user.is_authenticated:
+            from staffauth.services import Kind, security_event_record
+
+            security_event_record(
+                kind=Kind.ACCESS_DENIED, actor=user, detail={"path": request.path[:200], "method": request.method}
+            )
+        return response

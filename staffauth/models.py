@@ -80,6 +80,9 @@ class PasswordHistory(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "password history"
 
+    def __str__(self) -> str:
+        return f"Password of user {self.user_id} set {self.created_at:%Y-%m-%d}"
+
 
 class AppendOnlyQuerySet(models.QuerySet):
     """Refuses bulk changes: security events are written once and never edited."""
@@ -113,7 +116,7 @@ class SecurityEvent(models.Model):
         ACCOUNT_REACTIVATED = "account_reactivated", "Account reactivated"
         SESSIONS_ENDED = "sessions_ended", "Sessions ended"
         SESSION_EXPIRED = "session_expired", "Session expired"
-        PRIVILEGE_CHANGE_REFUSED = "privilege_change_refused", "Privilege change refused"
+        ACCESS_DENIED = "access_denied", "Access denied"
 
     kind = models.CharField(max_length=40, choices=Kind.choices, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

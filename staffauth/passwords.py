@@ -56,9 +56,7 @@ class PasswordHistoryValidator:
     def _recent_hashes(self, user) -> list[str]:
         from staffauth.models import PasswordHistory
 
-        return list(
-            PasswordHistory.objects.filter(user=user).values_list("password_hash", flat=True)[: self.depth]
-        )
+        return list(PasswordHistory.objects.filter(user=user).values_list("password_hash", flat=True)[: self.depth])
 
     def validate(self, password, user=None):
         if user is None or user.pk is None:
@@ -67,9 +65,7 @@ class PasswordHistoryValidator:
         if user.password and user.password not in hashes:
             hashes.insert(0, user.password)
         if any(check_password(password, h) for h in hashes[: self.depth]):
-            raise ValidationError(
-                f"You cannot reuse any of your last {self.depth} passwords.", code="password_reused"
-            )
+            raise ValidationError(f"You cannot reuse any of your last {self.depth} passwords.", code="password_reused")
 
     def password_changed(self, password, user=None):
         if user is None or user.pk is None:

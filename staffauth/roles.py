@@ -74,7 +74,11 @@ SYSTEM_ADMIN = Role(
         | _crud("otp_static", "staticdevice", "view", "delete")
         | {"axes.delete_accessattempt"}
         | _LOGS_READ
-        | {perm for model in _BEAT_MODELS for perm in _crud("django_celery_beat", model, "view", "add", "change", "delete")}
+        | {
+            perm
+            for model in _BEAT_MODELS
+            for perm in _crud("django_celery_beat", model, "view", "add", "change", "delete")
+        }
     ),
 )
 
@@ -86,7 +90,9 @@ FRAUD_ANALYST = Role(
     permissions=frozenset({"loyalty.view_store", "loyalty.view_all_stores"} | _LOGS_READ),
 )
 
-ROLES: dict[str, Role] = {role.key: role for role in (CASHIER, STORE_MANAGER, PROGRAM_ADMIN, SYSTEM_ADMIN, FRAUD_ANALYST)}
+ROLES: dict[str, Role] = {
+    role.key: role for role in (CASHIER, STORE_MANAGER, PROGRAM_ADMIN, SYSTEM_ADMIN, FRAUD_ANALYST)
+}
 ROLE_BY_NAME: dict[str, Role] = {role.name: role for role in ROLES.values()}
 
 

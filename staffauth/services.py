@@ -80,7 +80,8 @@ def staff_access_check_change(*, actor: StaffUser, user: StaffUser) -> None:
     """Refuse changes nobody may make to an account's privileges.
 
     Nobody changes their own roles, stores, permissions or active flag, and only a
-    superuser changes a superuser. Raises PermissionDenied (and logs the refusal).
+    superuser changes a superuser. Raises PermissionDenied; the 403 that follows is
+    logged by ``AccessDeniedLogMiddleware`` once the refused transaction rolled back.
     """
     reason = None
     if actor.pk == user.pk:
@@ -88,9 +89,6 @@ def staff_access_check_change(*, actor: StaffUser, user: StaffUser) -> None:
     elif user.is_superuser and not actor.is_superuser:
         reason = "superuser account"
     if reason:
-        security_event_record(
-            kind=Kind.PRIVILEGE_CHANGE_REFUSED, actor=actor, subject=user, detail={"reason": reason}
-        )
         raise PermissionDenied(f"You cannot change the privileges of this account ({reason}).")
 
 
@@ -112,9 +110,19 @@ def staff_access_changed(
     stores_after = set(user.stores.values_list("code", flat=True))
     changes = []
     if roles_after != roles_before:
-        changes.append((Kind.ROLES_CHANGED, {"added": sorted(roles_after - roles_before), "removed": sorted(roles_before - roles_after)}))
+        changes.append(
+            (
+                Kind.ROLES_CHANGED,
+                {"added": sorted(roles_after - roles_before), "removed": sorted(roles_before - roles_after)},
+            )
+        )
     if stores_after != stores_before:
-        changes.append((Kind.STORES_CHANGED, {"added": sorted(stores_after - stores_before), "removed": sorted(stores_before - stores_after)}))
+        changes.append(
+            (
+                Kind.STORES_CHANGED,
+                {"added": sorted(stores_after - stores_before), "removed": sorted(stores_before - stores_after)},
+            )
+        )
     if was_active != user.is_active:
         changes.append((Kind.ACCOUNT_REACTIVATED if user.is_active else Kind.ACCOUNT_DEACTIVATED, {}))
     if not changes:

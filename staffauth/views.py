@@ -145,7 +145,12 @@ class OtpEnrolView(_OtpStepView):
             return render(
                 request,
                 "staffauth/otp_backup_codes.html",
-                self.context(request, codes=codes, title="Your backup codes", continue_url=safe_next(request, reverse("admin:index", current_app=self.admin_site.name))),
+                self.context(
+                    request,
+                    codes=codes,
+                    title="Your backup codes",
+                    continue_url=safe_next(request, reverse("admin:index", current_app=self.admin_site.name)),
+                ),
             )
         if form.is_valid():
             if self.fail(request):

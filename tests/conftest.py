@@ -26,9 +26,7 @@ def _problems() -> dict[str, str | None]:
 def pytest_configure(config):
     problems = {k: v for k, v in _problems().items() if v}
     if problems and os.environ.get("REQUIRE_SERVICES") == "1":
-        raise pytest.UsageError(
-            "REQUIRE_SERVICES=1 but: " + "; ".join(problems.values())
-        )
+        raise pytest.UsageError("REQUIRE_SERVICES=1 but: " + "; ".join(problems.values()))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -37,6 +35,15 @@ def pytest_collection_modifyitems(config, items):
         for marker, problem in problems.items():
             if problem and item.get_closest_marker(marker):
                 item.add_marker(pytest.mark.skip(reason=problem))
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests.reporting import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("figures")
+        for name, value in sorted(FIGURES.items()):
+            terminalreporter.write_line(f"{name}: {value:,}")
 
 
 def pytest_report_header(config):
@@ -90,10 +97,7 @@ def make_staff(db):
 @pytest.fixture
 def staff_by_role(make_staff, store_a):
     """One user per role; store-scoped roles work in store A."""
-    return {
-        key: make_staff(key, key, stores=[store_a] if role.store_scoped else [])
-        for key, role in ROLES.items()
-    }
+    return {key: make_staff(key, key, stores=[store_a] if role.store_scoped else []) for key, role in ROLES.items()}
 
 
 def current_totp(user) -> str:

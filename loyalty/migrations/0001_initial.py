@@ -5,27 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Store',
+            name="Store",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(help_text='Short store code, e.g. KL01.', max_length=16, unique=True)),
-                ('name', models.CharField(max_length=120)),
-                ('region', models.CharField(blank=True, db_index=True, max_length=80)),
-                ('active', models.BooleanField(db_index=True, default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(help_text="Short store code, e.g. KL01.", max_length=16, unique=True)),
+                ("name", models.CharField(max_length=120)),
+                ("region", models.CharField(blank=True, db_index=True, max_length=80)),
+                ("active", models.BooleanField(db_index=True, default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['code'],
-                'permissions': [('view_all_stores', 'Can see objects of every store')],
-                'constraints': [models.UniqueConstraint(django.db.models.functions.text.Upper('code'), name='store_code_ci_unique')],
+                "ordering": ["code"],
+                "permissions": [("view_all_stores", "Can see objects of every store")],
+                "constraints": [
+                    models.UniqueConstraint(django.db.models.functions.text.Upper("code"), name="store_code_ci_unique")
+                ],
             },
         ),
     ]

@@ -20,8 +20,10 @@ def create_roles(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("staffauth", "0001_initial")] + [(app, "__latest__") for app in ROLE_APPS if app != "loyalty"] + [
-        ("loyalty", "0001_initial")
-    ]
+    dependencies = (
+        [("staffauth", "0001_initial")]
+        + [(app, "__latest__") for app in ROLE_APPS if app != "loyalty"]
+        + [("loyalty", "0001_initial")]
+    )
 
     operations = [migrations.RunPython(create_roles, migrations.RunPython.noop)]

@@ -5,7 +5,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 
 class Command(BaseCommand):
-    help = "Print the current TOTP code of a demo staff user (DEBUG only), for a first run without an authenticator app."
+    help = (
+        "Print the current TOTP code of a demo staff user (DEBUG only), for a first run without an authenticator app."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("username")

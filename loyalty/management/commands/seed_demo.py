@@ -65,7 +65,9 @@ class Command(BaseCommand):
         for username, role, store_codes, password in STAFF:
             user = StaffUser.objects.filter(username=username).first()
             if user is None:
-                user = StaffUser.objects.create_user(username=username, password=password, email=f"{username}@demo.invalid")
+                user = StaffUser.objects.create_user(
+                    username=username, password=password, email=f"{username}@demo.invalid"
+                )
             user.groups.set([Group.objects.get(name=role.name)])
             user.stores.set([stores[c] for c in store_codes])
             device = TOTPDevice.objects.filter(user=user, confirmed=True).first()

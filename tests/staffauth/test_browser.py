@@ -1,0 +1,207 @@
+"""The admin login as a person sees it: headless Chromium driven by Playwright.
+
+Runs against pytest-django's ``live_server`` (http://localhost:<port>) with the real
+test settings: DEBUG off, ``__Host-`` Secure cookies and the strict CSP. Chromium
+treats http://localhost as a secure context, so it stores the Secure cookies there.
+Every page load records CSP violations (console messages and
+``securitypolicyviolation`` events), and each test asserts there were none.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+# around it (fixtures, TOTP codes) are synchronous and safe.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+import base64  # noqa: E402
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django_otp.oath import totp  # noqa: E402
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+from tests.conftest import PASSWORD, current_totp  # noqa: E402
+from tests.services import chromium_path  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Runs before any page script, CSP or not: keeps every violation in window.__csp and
+# reports it to Python at once, since window.__csp is lost at the next navigation.
+CSP_LISTENER = """
+window.__csp = [];
+window.addEventListener("securitypolicyviolation", (e) => {
+  const v = {
+    page: location.pathname, directive: e.effectiveDirective, blocked: e.blockedURI,
+    sample: e.sample, source: e.sourceFile, line: e.lineNumber,
+  };
+  window.__csp.push(v);
+  if (window.__cspReport) window.__cspReport(v);
+}, true);
+"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def csp_violations() -> list:
+    """CSP violations the page reported: console messages and violation events."""
+    return []
+
+
+@pytest.fixture
+def page(browser, live_server, csp_violations):
+    """A fresh browser context (no cookies) on the live server, recording CSP violations."""
+    context = browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(10_000)
+    context.expose_binding("__cspReport", lambda source, v: csp_violations.append(v))
+    context.add_init_script(CSP_LISTENER)
+    page = context.new_page()
+    page.on(
+        "console",
+        lambda msg: csp_violations.append(f"console: {msg.text}") if "Content Security Policy" in msg.text else None,
+    )
+    yield page
+    context.close()
+
+
+def otp_for_secret(secret: str) -> str:
+    """The current 6-digit TOTP code of a base32 secret, as an authenticator app shows it."""
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    return f"{totp(key, step=30, t0=0, digits=6):06d}"
+
+
+def password_step(page: Page, username: str, password: str = PASSWORD) -> None:
+    """Open the admin, follow the redirect to the login form and submit it."""
+    page.goto("/admin/")
+    expect(page).to_have_url(re.compile(r"/admin/login/\?next=/admin/$"))
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("#login-form input[type=submit]")
+
+
+def log_in(page: Page, user, token: str | None = None) -> None:
+    """Password, then the OTP step with ``token`` (default: the device's current code)."""
+    password_step(page, user.get_username())
+    expect(page).to_have_url(re.compile(r"/admin/otp/verify/"))
+    page.fill("#id_otp_token", token or current_totp(user))
+    page.click("#otp-form input[type=submit]")
+    expect(page).to_have_url(re.compile(r"/admin/$"))
+    expect(page.locator("h1")).to_have_text("Programme administration")
+
+
+def test_system_admin_logs_in_and_the_admin_runs_under_the_csp(page, csp_violations, make_staff, make_store):
+    store = make_store("KLA", name="Store A", region="Central")
+    make_store("PGB", name="Store B", region="North")
+    admin = make_staff("sysadmin", "system_admin")
+
+    password_step(page, "sysadmin")
+    expect(page).to_have_url(re.compile(r"/admin/otp/verify/\?next=/admin/$"))
+    expect(page.locator("#content-main")).to_contain_text("Signed in as sysadmin")
+    page.fill("#id_otp_token", current_totp(admin))
+    page.click("#otp-form input[type=submit]")
+
+    expect(page).to_have_url(re.compile(r"/admin/$"))
+    expect(page.locator("h1")).to_have_text("Programme administration")
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["__Host-sessionid"]["secure"] and cookies["__Host-sessionid"]["httpOnly"]
+
+    # Changelist: the filter sidebar and the action bar are built by the admin's JS.
+    page.goto("/admin/loyalty/store/")
+    expect(page.locator("#result_list")).to_contain_text("Store A")
+    expect(page.locator("#changelist-filter")).to_contain_text("By region")
+    page.click("#changelist-filter a:text-is('North')")
+    expect(page).to_have_url(re.compile(r"region=North"))
+    expect(page.locator("#result_list")).not_to_contain_text("Store A")
+
+    # Change form of a store.
+    page.goto(f"/admin/loyalty/store/{store.pk}/change/")
+    expect(page.locator("#id_name")).to_have_value("Store A")
+
+    # Staff add form: filter_horizontal (SelectFilter2.js) and the stores autocomplete (select2).
+    page.goto("/admin/staffauth/staffuser/add/")
+    expect(page.locator("#id_groups_from")).to_be_visible()  # only exists once SelectFilter2 ran
+    page.click("#id_groups_from option:text-is('Cashier')")
+    page.click("#id_groups_add")
+    expect(page.locator("#id_groups_to option")).to_have_text(["Cashier"])
+    page.click(".field-stores .select2-selection")
+    page.fill(".select2-search__field", "PGB")
+    expect(page.locator(".select2-results__option")).to_have_text([re.compile("Store B")])
+
+    assert page.evaluate("window.__csp") == []
+    assert csp_violations == []
+
+
+def test_staff_user_without_a_device_enrols_one(page, csp_violations, make_staff):
+    user = make_staff("newbie", "cashier", otp=False)
+
+    password_step(page, "newbie")
+
+    expect(page).to_have_url(re.compile(r"/admin/otp/enrol/"))
+    expect(page.locator(".qr svg")).to_be_visible()
+    secret = page.locator("#otp-secret").inner_text().strip()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "enrol.png", full_page=True)
+
+    page.fill("#id_otp_token", otp_for_secret(secret))
+    page.click("#otp-form input[type=submit]")
+
+    expect(page.locator("#backup-codes li")).to_have_count(8)
+    assert user.totpdevice_set.get().confirmed
+    page.click("#continue")
+    expect(page).to_have_url(re.compile(r"/admin/$"))
+    expect(page.locator("h1")).to_have_text("Programme administration")
+    assert csp_violations == []
+
+
+def test_store_manager_sees_only_their_store(page, csp_violations, make_staff, make_store):
+    store_a = make_store("KLA", name="Store A")
+    store_b = make_store("PGB", name="Store B")
+    manager = make_staff("manager", "store_manager", stores=[store_a])
+
+    log_in(page, manager)
+
+    page.goto("/admin/loyalty/store/")
+    expect(page.locator("#result_list")).to_contain_text("Store A")
+    expect(page.locator("#result_list")).not_to_contain_text("Store B")
+
+    response = page.goto(f"/admin/loyalty/store/{store_b.pk}/change/")
+    assert response.status == 404
+    expect(page.locator("h1")).to_have_text("Not Found")
+    expect(page.locator("body")).not_to_contain_text("Store B")
+    assert csp_violations == []
+
+
+def test_five_wrong_passwords_lock_the_account_out(page, csp_violations, make_staff):
+    make_staff("cashier", "cashier")
+
+    for _ in range(4):
+        password_step(page, "cashier", "wrong-password-1!")
+        expect(page.locator(".errornote")).to_contain_text("Please enter the correct username and password")
+    password_step(page, "cashier", "wrong-password-1!")
+    expect(page.locator("#locked-out")).to_be_visible()  # the fifth failure locks at once
+
+    password_step(page, "cashier")
+
+    expect(page.locator("#locked-out")).to_be_visible()
+    page.goto("/admin/")
+    expect(page).to_have_url(re.compile(r"/admin/login/"))  # not logged in
+    assert csp_violations == []
