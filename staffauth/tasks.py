@@ -20,5 +20,5 @@ def lockouts_expire_task() -> int:
     from axes.models import AccessAttempt
     from django.utils import timezone
 
-    deleted, _ = AccessAttempt.objects.filter(expiration__expires_at__lt=timezone.now()).delete()
-    return deleted
+    _, per_model = AccessAttempt.objects.filter(expiration__expires_at__lt=timezone.now()).delete()
+    return per_model.get(AccessAttempt._meta.label, 0)

@@ -9,23 +9,17 @@ Every page load records CSP violations (console messages and
 
 from __future__ import annotations
 
-import os
+import base64
+import re
+from pathlib import Path
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
-# around it (fixtures, TOTP codes) are synchronous and safe.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+import pytest
+from django.conf import settings
+from django_otp.oath import totp
+from playwright.sync_api import Page, expect, sync_playwright
 
-import base64  # noqa: E402
-import re  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django_otp.oath import totp  # noqa: E402
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
-
-from tests.conftest import PASSWORD, current_totp  # noqa: E402
-from tests.services import chromium_path  # noqa: E402
+from tests.conftest import PASSWORD, current_totp
+from tests.services import chromium_path
 
 pytestmark = pytest.mark.browser
 
@@ -55,7 +49,11 @@ window.addEventListener("securitypolicyviolation", (e) => {
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as pw:
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests
+    # make around it (fixtures, TOTP codes) are synchronous and safe. Only while this
+    # module runs: child processes of other tests must not inherit the flag.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as pw:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()

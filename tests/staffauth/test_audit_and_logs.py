@@ -1,0 +1,79 @@
+"""The security log is append-only, audit diffs hold no PII, logs hold no card numbers."""
+
+import logging
+
+import pytest
+from auditlog.models import LogEntry
+from django.db import IntegrityError, connection, transaction
+
+from staffauth.logging import RedactingFilter
+from staffauth.models import SecurityEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def test_security_events_refuse_update_and_delete_in_python():
+    event = SecurityEvent.objects.create(kind=SecurityEvent.Kind.LOGIN_FAILED, username="x")
+    with pytest.raises(TypeError):
+        event.save()
+    with pytest.raises(TypeError):
+        event.delete()
+    with pytest.raises(TypeError):
+        SecurityEvent.objects.filter(pk=event.pk).update(username="y")
+    with pytest.raises(TypeError):
+        SecurityEvent.objects.all().delete()
+
+
+@pytest.mark.postgres
+def test_security_events_refuse_update_and_delete_in_the_database():
+    event = SecurityEvent.objects.create(kind=SecurityEvent.Kind.LOGIN_FAILED, username="x")
+    for sql in (
+        "UPDATE staffauth_securityevent SET username = 'y' WHERE id = %s",
+        "DELETE FROM staffauth_securityevent WHERE id = %s",
+    ):
+        with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [event.pk])
+    assert SecurityEvent.objects.get(pk=event.pk).username == "x"
+
+
+@pytest.mark.postgres
+def test_a_retention_purge_may_delete_when_it_says_so():
+    event = SecurityEvent.objects.create(kind=SecurityEvent.Kind.LOGIN_FAILED, username="x")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL loyalty.allow_purge = 'on'")
+        cursor.execute("DELETE FROM staffauth_securityevent WHERE id = %s", [event.pk])
+    assert not SecurityEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_staff_audit_diffs_mask_pii_and_omit_the_password(make_staff):
+    user = make_staff("audited", first_name="Siti", last_name="Aminah", email="siti@example.com")
+    user.email = "siti.new@example.com"
+    user.set_password("Changed-pass-123!")
+    user.save()
+    entries = LogEntry.objects.get_for_object(user)
+    text = " ".join(str(e.changes) for e in entries)
+    assert entries.count() >= 2
+    for secret in ("Siti", "Aminah", "siti@example.com", "siti.new", "argon2", "Changed-pass"):
+        assert secret not in text, secret
+    assert "***" in text
+
+
+def test_str_of_staff_user_is_the_username_only(make_staff):
+    user = make_staff("plain", first_name="Siti", email="siti@example.com")
+    assert str(user) == "plain"
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("card 4111 1111 1111 1111 refused", "card [REDACTED] refused"),
+        ("card 4111-1111-1111-1111", "card [REDACTED]"),
+        ("loyalty 9900123456789012 ok", "loyalty 9900123456789012 ok"),  # non-payment prefix
+        ("order 4111111111111112", "order 4111111111111112"),  # fails Luhn
+        ("user admin\r\nFAKE login ok", "user admin\\r\\nFAKE login ok"),
+    ],
+)
+def test_log_filter_redacts_card_numbers_and_escapes_line_breaks(message, expected):
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "%s", (message,), None)
+    RedactingFilter().filter(record)
+    assert record.getMessage() == expected

@@ -1,0 +1,49 @@
+"""Run manage.py or Python snippets in a child process with a chosen environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Production-like settings: DEBUG off, every secret given, TLS assumed.
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "prod-like-secret-5b0c1f7e3a9d2e8b4c6a1f0e7d3b9a5c2e8f4d1b6a0c3e9f7",
+    "FIELD_ENCRYPTION_KEYS": "ys2FMEM8d7tJ1B_1TGvVsmZg6FzkcFukkrn4Xkj4EnI=",
+    "BLIND_INDEX_KEY": "prod-like-blind-index-key-8c2e4a6b0d1f3e5a7c9b",
+    "OTP_HMAC_KEY": "prod-like-otp-hmac-key-3e1d5b7f9a2c4e6d8b0a1c",
+    "AUDIT_CHAIN_KEY": "prod-like-audit-chain-key-6f4d2b0a8e6c4a2e0d9b",
+    "ALLOWED_HOSTS": "loyalty.example.com",
+    "DATABASE_URL": "sqlite:///:memory:",
+}
+
+
+def child_env(**overrides: str | None) -> dict[str, str]:
+    """The current environment minus the project's settings, plus ``overrides``
+    (a value of None removes the variable)."""
+    from tests.settings import TEST_ENV
+
+    project_keys = {*PRODUCTION_ENV, *TEST_ENV, "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {k: v for k, v in os.environ.items() if k not in project_keys}
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def run_manage(*args: str, env: dict[str, str], timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_python(code: str, *, env: dict[str, str], timeout: int = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
