@@ -1,5 +1,10 @@
+from axes.apps import AppConfig as AxesConfig
 from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig
+from django.contrib.auth.apps import AuthConfig
+from django_celery_beat.apps import BeatConfig
+from django_otp.plugins.otp_static.apps import DefaultConfig as StaticConfig
+from django_otp.plugins.otp_totp.apps import DefaultConfig as TotpConfig
 
 
 class StaffAuthConfig(AppConfig):
@@ -25,3 +30,24 @@ class LoyaltyAdminConfig(AdminConfig):
     """The admin, served by our OTP-enforcing site (see staffauth.admin_site)."""
 
     default_site = "staffauth.admin_site.LoyaltyAdminSite"
+
+
+# Staff-facing names for the libraries' sections of the admin index.
+class LockoutsConfig(AxesConfig):
+    verbose_name = "Lockouts"
+
+
+class TotpDevicesConfig(TotpConfig):
+    verbose_name = "Two-factor: authenticator apps"
+
+
+class BackupCodesConfig(StaticConfig):
+    verbose_name = "Two-factor: backup codes"
+
+
+class RolesConfig(AuthConfig):
+    verbose_name = "Roles"
+
+
+class SchedulesConfig(BeatConfig):
+    verbose_name = "Scheduled jobs"

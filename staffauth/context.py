@@ -15,6 +15,11 @@ def current_request():
     return _current_request.get()
 
 
+def current_request_id() -> str:
+    request = _current_request.get()
+    return getattr(request, "request_id", "-") if request is not None else "-"
+
+
 def set_current_request(request):
     return _current_request.set(request)
 

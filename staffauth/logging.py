@@ -6,21 +6,29 @@ import logging
 import re
 
 from loyalty.pan import PAN_CANDIDATE, looks_like_pan
+from staffauth.context import current_request_id
 
 _CRLF = re.compile(r"[\r\n]")
+_FORMATTER = logging.Formatter()
 
 
-def _redact(text: str) -> str:
+def _redact_pans(text: str) -> str:
     def replace(match: re.Match) -> str:
         return "[REDACTED]" if looks_like_pan(match.group(0)) else match.group(0)
 
-    text = PAN_CANDIDATE.sub(replace, text)
+    return PAN_CANDIDATE.sub(replace, text)
+
+
+def _redact(text: str) -> str:
     # CR/LF from user input must not forge extra log lines (ASVS V7.3.1).
-    return _CRLF.sub(lambda m: "\\r" if m.group(0) == "\r" else "\\n", text)
+    return _CRLF.sub(lambda m: "\\r" if m.group(0) == "\r" else "\\n", _redact_pans(text))
 
 
 class RedactingFilter(logging.Filter):
+    """Redacts card numbers, escapes line breaks and stamps the request id."""
+
     def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id()
         try:
             message = record.getMessage()
         except Exception:  # a broken format string must not lose the record
@@ -28,4 +36,7 @@ class RedactingFilter(logging.Filter):
         redacted = _redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            # Exception messages can quote input too; the traceback keeps its lines.
+            record.exc_text = _redact_pans(_FORMATTER.formatException(record.exc_info))
         return True

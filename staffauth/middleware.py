@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.contrib.auth import logout
 from django.utils import timezone
@@ -13,17 +15,21 @@ SESSION_LAST_SEEN = "_staff_last_seen"
 
 
 class RequestContextMiddleware:
-    """Makes the current request available to services that record who and where."""
+    """Makes the current request available to services that record who and where,
+    and gives it an id: in every log line, in ``X-Request-ID`` and on the error page."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        request.request_id = uuid.uuid4().hex[:16]
         token = set_current_request(request)
         try:
-            return self.get_response(request)
+            response = self.get_response(request)
         finally:
             reset_current_request(token)
+        response["X-Request-ID"] = request.request_id
+        return response
 
 
 def session_started(request) -> None:

@@ -53,7 +53,7 @@ class Command(BaseCommand):
             )
         self.stdout.write(
             "\n  At the OTP prompt type the authenticator's current code (add the otpauth URI to an app,\n"
-            "  or run `make otp USER=<username>`), or one of the backup codes (each works once).\n"
+            "  or run `make otp STAFF=<username>`), or one of the backup codes (each works once).\n"
         )
 
     @transaction.atomic
