@@ -207,12 +207,23 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_CALLABLE = "staffauth.net.axes_username"
 AXES_CLIENT_IP_CALLABLE = "staffauth.net.client_ip"
 AXES_LOCKOUT_TEMPLATE = "staffauth/locked_out.html"
-AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "token", "new_password1", "new_password2"]
+AXES_SENSITIVE_PARAMETERS = [
+    "password",
+    "otp_token",
+    "token",
+    "new_password1",
+    "new_password2",
+    "csrfmiddlewaretoken",
+]
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_VERBOSE = False
 # Number of reverse proxies in front of the app that append to X-Forwarded-For. Zero means
 # REMOTE_ADDR is the client; the header is then ignored (it is client-controlled).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# django-guardian: object permissions only. No "AnonymousUser" row: it would be an
+# active staff account without a second factor.
+ANONYMOUS_USER_NAME = None
 
 # django-otp
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Loyalty back-office")
@@ -240,6 +251,8 @@ if not DEBUG:
 
 # --- Security headers ---------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Load balancers probe over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)

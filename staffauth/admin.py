@@ -1,8 +1,18 @@
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.models import Group
+from django.shortcuts import redirect
+from django.urls import reverse
+from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
+from django_celery_beat.models import PeriodicTask
+from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from staffauth.admin_base import BaseAdmin, ReadOnlyAdmin
 from staffauth.models import SecurityEvent, StaffUser
@@ -10,6 +20,17 @@ from staffauth.roles import ROLE_BY_NAME
 from staffauth.services import staff_access_changed, staff_sessions_end
 
 PRIVILEGE_FIELDS = ("groups", "stores", "is_active", "is_superuser", "user_permissions")
+
+
+class StaffPasswordChangeForm(AdminPasswordChangeForm):
+    """Set another person's password. No "unusable password" option: to stop someone
+    signing in, deactivate the account (which is logged and ends their sessions)."""
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.fields.pop("usable_password", None)
+        self.fields["password1"].required = True
+        self.fields["password2"].required = True
 
 
 @admin.register(StaffUser)
@@ -21,6 +42,7 @@ class StaffUserAdmin(UserAdmin, BaseAdmin):
     autocomplete_fields = ["stores"]
     filter_horizontal = ["groups"]
     actions = ["end_sessions"]
+    change_password_form = StaffPasswordChangeForm
     fieldsets = (
         (None, {"fields": ("username", "password")}),
         ("Person", {"fields": ("first_name", "last_name", "email")}),
@@ -68,6 +90,13 @@ class StaffUserAdmin(UserAdmin, BaseAdmin):
         if obj is not None and obj.is_superuser and not request.user.is_superuser:
             return False
         return super().has_change_permission(request, obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        # One's own password is changed on the form that asks for the current one, so a
+        # hijacked session cannot silently take the account over.
+        if str(request.user.pk) == str(id):
+            return redirect(reverse("admin:password_change", current_app=self.admin_site.name))
+        return super().user_change_password(request, id, form_url)
 
     def has_delete_permission(self, request, obj=None):
         # Staff accounts carry the audit trail; deactivate instead.
@@ -162,3 +191,62 @@ class LockoutAdmin(AccessAttemptAdmin):
         if not self.has_delete_permission(request):
             actions.pop("cleanup_expired_attempts", None)
         return actions
+
+
+class _GuardedDeviceAdmin:
+    """Resetting someone's MFA (deleting their device) is for other people's ordinary
+    accounts only: never one's own, and never a superuser's unless one is a superuser.
+    Deletions are logged by staffauth.receivers."""
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and (
+            obj.user_id == request.user.pk or (obj.user.is_superuser and not request.user.is_superuser)
+        ):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def has_add_permission(self, request):
+        # Devices are enrolled by their owner at login, never created for someone else.
+        return False
+
+
+admin.site.unregister(TOTPDevice)
+admin.site.unregister(StaticDevice)
+
+
+@admin.register(TOTPDevice)
+class GuardedTOTPDeviceAdmin(_GuardedDeviceAdmin, TOTPDeviceAdmin):
+    pass
+
+
+@admin.register(StaticDevice)
+class GuardedStaticDeviceAdmin(_GuardedDeviceAdmin, StaticDeviceAdmin):
+    pass
+
+
+# The project's own task modules: the only tasks a schedule may name.
+SCHEDULABLE_TASK_PREFIXES = tuple(
+    f"{app}.tasks." for app in ("loyalty", "staffauth", "members", "vouchers", "fraud", "compliance")
+)
+
+
+class ScheduleForm(PeriodicTaskForm):
+    def clean(self):
+        data = super().clean()
+        task = data.get("task") or ""
+        if not task.startswith(SCHEDULABLE_TASK_PREFIXES):
+            raise forms.ValidationError(
+                f"Only the product's own jobs can be scheduled ({', '.join(SCHEDULABLE_TASK_PREFIXES)}…)."
+            )
+        return data
+
+
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class ScheduleAdmin(PeriodicTaskAdmin):
+    """Schedules may name only the product's own jobs (not celery.chain or other
+    built-ins that would run any task with any arguments)."""
+
+    form = ScheduleForm

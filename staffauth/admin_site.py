@@ -48,6 +48,7 @@ class LoyaltyAdminSite(admin.AdminSite):
         urls = [
             path("otp/verify/", self.login_step(views.OtpVerifyView.as_view(admin_site=self)), name="otp_verify"),
             path("otp/enrol/", self.login_step(views.OtpEnrolView.as_view(admin_site=self)), name="otp_enrol"),
+            path("otp/logout/", self.login_step(views.OtpLogoutView.as_view(admin_site=self)), name="otp_logout"),
         ]
         return urls + super().get_urls()
 

@@ -24,6 +24,17 @@ class StaffAuthConfig(AppConfig):
             mask_fields=["email", "first_name", "last_name"],
             m2m_fields={"groups", "stores"},
         )
+        # Configuration changes: who changed which schedule, and how.
+        from django_celery_beat.models import (
+            ClockedSchedule,
+            CrontabSchedule,
+            IntervalSchedule,
+            PeriodicTask,
+            SolarSchedule,
+        )
+
+        for model in (PeriodicTask, CrontabSchedule, IntervalSchedule, SolarSchedule, ClockedSchedule):
+            auditlog.register(model)
 
 
 class LoyaltyAdminConfig(AdminConfig):

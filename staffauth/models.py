@@ -109,6 +109,7 @@ class SecurityEvent(models.Model):
         OTP_VERIFIED = "otp_verified", "OTP verified"
         OTP_FAILED = "otp_failed", "OTP failed"
         OTP_DEVICE_ENROLLED = "otp_device_enrolled", "OTP device enrolled"
+        OTP_DEVICE_REMOVED = "otp_device_removed", "OTP device removed"
         PASSWORD_CHANGED = "password_changed", "Password changed"
         ROLES_CHANGED = "roles_changed", "Roles changed"
         STORES_CHANGED = "stores_changed", "Stores changed"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate
 from django.dispatch import receiver
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from staffauth.context import current_request
 from staffauth.middleware import session_started
 from staffauth.net import normalise_username
 from staffauth.services import Kind, security_event_record
@@ -40,6 +43,19 @@ def on_logged_out(sender, request, user, **kwargs):
 @receiver(user_locked_out, dispatch_uid="staffauth_locked_out")
 def on_locked_out(sender, request, username, ip_address, **kwargs):
     security_event_record(kind=Kind.LOCKED_OUT, username=username or "", request=request)
+
+
+@receiver(post_delete, sender=TOTPDevice, dispatch_uid="staffauth_totp_removed")
+@receiver(post_delete, sender=StaticDevice, dispatch_uid="staffauth_static_removed")
+def on_device_removed(sender, instance, **kwargs):
+    # An abandoned enrolment (never confirmed) is not a second factor being removed.
+    if not instance.confirmed:
+        return
+    request = current_request()
+    actor = getattr(request, "user", None) if request is not None else None
+    security_event_record(
+        kind=Kind.OTP_DEVICE_REMOVED, actor=actor, subject=instance.user, detail={"device": sender.__name__}
+    )
 
 
 @receiver(post_migrate, dispatch_uid="staffauth_sync_roles")

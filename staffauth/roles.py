@@ -96,12 +96,14 @@ ROLES: dict[str, Role] = {
 ROLE_BY_NAME: dict[str, Role] = {role.name: role for role in ROLES.values()}
 
 
-def apply_roles(*, Group, Permission) -> dict[str, int]:
+def apply_roles(*, Group, Permission, strict: bool = True) -> dict[str, int]:
     """Make each role's group hold exactly its permissions. Idempotent.
 
     Takes the model classes so that a migration can pass its historical models.
-    Returns the number of permissions per group. Raises LookupError naming any
-    permission that does not exist (a typo or an app that is not installed).
+    Returns the number of permissions granted per group. When ``strict``, raises
+    LookupError naming any permission that does not exist (a typo or an app that is
+    not installed); otherwise grants the ones that exist (a migration running before
+    later apps' migrations).
     """
     wanted = {perm for role in ROLES.values() for perm in role.permissions}
     found = {}
@@ -110,11 +112,12 @@ def apply_roles(*, Group, Permission) -> dict[str, int]:
     ):
         found[f"{perm.content_type.app_label}.{perm.codename}"] = perm
     missing = sorted(wanted - found.keys())
-    if missing:
+    if missing and strict:
         raise LookupError(f"Unknown permissions in staffauth.roles: {', '.join(missing)}")
     counts = {}
     for role in ROLES.values():
         group, _ = Group.objects.get_or_create(name=role.name)
-        group.permissions.set([found[p] for p in role.permissions])
-        counts[role.name] = len(role.permissions)
+        granted = [found[p] for p in role.permissions if p in found]
+        group.permissions.set(granted)
+        counts[role.name] = len(granted)
     return counts

@@ -17,8 +17,11 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from staffauth.admin_site import safe_next
+from staffauth.models import StaffUser
 from staffauth.receivers import OTP_STAGE
 from staffauth.services import Kind, otp_backup_codes_issue, security_event_record
+
+ENROL_SESSION_KEY = "_staff_enrol_device"
 
 
 class TokenForm(forms.Form):
@@ -57,6 +60,15 @@ class _OtpStepView(View):
 
     def is_allowed(self, request) -> bool:
         return AxesProxyHandler.is_allowed(request, self.credentials(request))
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method != "POST":
+            return super().dispatch(request, *args, **kwargs)
+        # One code check at a time per user: parallel guesses queue on the user's row,
+        # so each sees the failures counted before it and the lockout is exact.
+        with transaction.atomic():
+            StaffUser.objects.select_for_update().filter(pk=request.user.pk).first()
+            return super().dispatch(request, *args, **kwargs)
 
     def fail(self, request):
         """Count a wrong code as a failed login for axes, which may lock the pair."""
@@ -110,8 +122,19 @@ class OtpEnrolView(_OtpStepView):
     template_name = "staffauth/otp_enrol.html"
 
     def pending_device(self, request) -> TOTPDevice:
-        device = TOTPDevice.objects.filter(user=request.user, confirmed=False).order_by("pk").first()
-        return device or TOTPDevice.objects.create(user=request.user, name="Authenticator app", confirmed=False)
+        """This session's unconfirmed device; a new session gets a new secret.
+
+        A secret seen by anyone who had the password before enrolment (whoever set the
+        initial password, say) must not become the user's second factor later, so each
+        session starts from a fresh secret and earlier pending ones are discarded.
+        """
+        pending = TOTPDevice.objects.filter(user=request.user, confirmed=False)
+        device = pending.filter(pk=request.session.get(ENROL_SESSION_KEY)).first()
+        if device is None:
+            pending.delete()
+            device = TOTPDevice.objects.create(user=request.user, name="Authenticator app", confirmed=False)
+            request.session[ENROL_SESSION_KEY] = device.pk
+        return device
 
     def enrol_context(self, request, form):
         device = self.pending_device(request)
@@ -160,12 +183,23 @@ class OtpEnrolView(_OtpStepView):
 
     @transaction.atomic
     def confirm(self, request, device: TOTPDevice) -> list[str]:
+        request.session.pop(ENROL_SESSION_KEY, None)
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         codes = otp_backup_codes_issue(user=request.user)
         security_event_record(kind=Kind.OTP_DEVICE_ENROLLED, actor=request.user, detail={"device": "TOTPDevice"})
         self.succeed(request, device)
         return codes
+
+
+class OtpLogoutView(View):
+    """Log out from the second login step (the admin's own logout needs a verified session)."""
+
+    admin_site = None
+
+    def post(self, request):
+        logout(request)
+        return redirect(reverse("admin:login", current_app=self.admin_site.name))
 
 
 def _b32(key: bytes) -> str:

@@ -38,8 +38,6 @@ if SERVICE_PROBLEMS["redis"] and os.environ.get("REQUIRE_SERVICES") != "1":
 
 from loyalty.settings import *  # noqa: E402,F403
 
-# Collected, hashed static files are a deployment step; tests use the source files.
-STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 # Collected static files are a deployment step; tests serve the source files.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 WHITENOISE_USE_FINDERS = True

@@ -25,5 +25,8 @@ def remove(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("staffauth", "0003_securityevent_append_only"), ("django_celery_beat", "__latest__")]
+    dependencies = [
+        ("staffauth", "0003_securityevent_append_only"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+    ]
     operations = [migrations.RunPython(create, remove)]

@@ -56,3 +56,9 @@ def test_database_down_is_503():
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome == {"status": 503, "body": {"status": "down", "database": "down", "broker": "in-process"}}
+
+
+def test_health_is_exempt_from_the_https_redirect(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").status_code in (200, 503)
+    assert client.get("/admin/login/").status_code == 301

@@ -11,7 +11,7 @@ from tests.reporting import add_figure
 pytestmark = pytest.mark.django_db
 
 # The login steps themselves, which an unverified user must reach.
-LOGIN_STEP_NAMES = {"login", "logout", "otp_verify", "otp_enrol", "javascript-catalog"}
+LOGIN_STEP_NAMES = {"login", "logout", "otp_verify", "otp_enrol", "otp_logout", "javascript-catalog"}
 
 
 def admin_urls(resolver=None, prefix="/admin/"):

@@ -120,3 +120,35 @@ def test_enrol_page_is_not_offered_once_a_device_exists(client, staff_by_role):
 def test_otp_step_needs_a_password_login_first(client, staff_by_role):
     response = client.get(reverse("admin:otp_verify"))
     assert response.status_code == 302 and response["Location"] == LOGIN
+
+
+def test_log_out_from_the_otp_step(client, staff_by_role):
+    password_login(client, "cashier")
+    response = client.post(reverse("admin:otp_logout"))
+    assert response.status_code == 302 and response["Location"] == LOGIN
+    assert "_auth_user_id" not in client.session
+    assert client.get(LOGIN).status_code == 200  # the login form, not the OTP step
+
+
+def test_each_session_gets_a_fresh_enrolment_secret(make_staff):
+    from django.test import Client
+
+    make_staff("newcomer", "cashier", otp=False)
+    first, second = Client(), Client()
+    password_login(first, "newcomer")
+    first.get(reverse("admin:otp_enrol"))
+    seen_by_first = TOTPDevice.objects.get(user__username="newcomer", confirmed=False)
+    assert first.get(reverse("admin:otp_enrol")).context["secret"]  # stable within the session
+    assert TOTPDevice.objects.filter(pk=seen_by_first.pk).exists()
+
+    password_login(second, "newcomer")
+    second.get(reverse("admin:otp_enrol"))
+
+    pending = TOTPDevice.objects.get(user__username="newcomer", confirmed=False)
+    assert pending.key != seen_by_first.key  # the secret shown earlier can never be confirmed
+
+
+def test_no_default_accounts_exist_after_migrations():
+    from staffauth.models import StaffUser
+
+    assert not StaffUser.objects.exists()
