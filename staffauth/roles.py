@@ -41,7 +41,7 @@ CASHIER = Role(
     name="Cashier",
     # View member information and process earning/redemptions (<500) for their stores:
     # the member and ledger permissions arrive with those models.
-    permissions=frozenset({"loyalty.view_store"}),
+    permissions=frozenset({"loyalty.view_store", "members.view_member"}),
 )
 
 STORE_MANAGER = Role(
@@ -56,7 +56,9 @@ PROGRAM_ADMIN = Role(
     name="Program Administrator",
     # View all member data, configure programme rules (stores are programme set-up),
     # reports across all stores.
-    permissions=frozenset(_crud("loyalty", "store", "view", "add", "change") | {"loyalty.view_all_stores"}),
+    permissions=frozenset(
+        _crud("loyalty", "store", "view", "add", "change") | {"loyalty.view_all_stores", "members.view_member"}
+    ),
 )
 
 SYSTEM_ADMIN = Role(
@@ -87,7 +89,7 @@ FRAUD_ANALYST = Role(
     name="Fraud Analyst",
     # View all transactions and fraud alerts, investigate suspicious activity; never
     # modifies balances. Reads the security, audit and lockout logs.
-    permissions=frozenset({"loyalty.view_store", "loyalty.view_all_stores"} | _LOGS_READ),
+    permissions=frozenset({"loyalty.view_store", "loyalty.view_all_stores", "members.view_member"} | _LOGS_READ),
 )
 
 ROLES: dict[str, Role] = {

@@ -20,6 +20,7 @@ def test_migrate_and_seed_on_sqlite_twice_print_the_same_logins(tmp_path):
         outputs.append(seed.stdout)
     for role in ROLES:
         assert f"{role}: username" in outputs[0], role
+    assert "Demo data: 3 stores, 12 members." in outputs[0] and "Demo data: 3 stores, 12 members." in outputs[1]
     uris = [re.findall(r"otpauth://totp/\S+", out) for out in outputs]
     assert len(uris[0]) == 6 and uris[0] == uris[1]  # same devices the second time
     codes = re.findall(r"backup codes: ((?:\w{8} ?){5})", outputs[0])

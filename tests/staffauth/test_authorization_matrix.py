@@ -24,6 +24,7 @@ from django_celery_beat.models import (
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from members.models import Member
 from staffauth.models import SecurityEvent
 from tests.conftest import login_verified
 from tests.reporting import add_figure
@@ -48,6 +49,9 @@ MATRIX: dict[str, dict[str, set[str]]] = {
         "fraud_analyst": {V},
     },
     "staffauth.staffuser": {"system_admin": {V, A, C, "action:end_sessions"}},
+    # Members: looked up by every member-facing role; system administrators run the
+    # system and have no need for member records.
+    "members.member": {"cashier": {V}, "store_manager": {V}, "program_admin": {V}, "fraud_analyst": {V}},
     "auth.group": {"system_admin": {V}},
     "staffauth.securityevent": _LOGS,
     "auditlog.logentry": _LOGS,
@@ -86,6 +90,7 @@ def sample_objects(staff_by_role, store_a):
     return {
         "loyalty.store": store_a,
         "staffauth.staffuser": cashier,
+        "members.member": Member.objects.create(home_store=store_a),
         "auth.group": Group.objects.get(name="Cashier"),
         "staffauth.securityevent": SecurityEvent.objects.create(kind=SecurityEvent.Kind.LOGIN_FAILED, username="x"),
         "auditlog.logentry": LogEntry.objects.get_for_object(store_a).first(),

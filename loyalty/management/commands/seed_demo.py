@@ -1,4 +1,4 @@
-"""Demo data for a first run: stores, one staff user per role with an MFA device.
+"""Demo data for a first run: stores, members, one staff user per role with an MFA device.
 
 Idempotent: running it again keeps what exists, tops up the backup codes and prints
 the same log-in details. Refuses to run with DEBUG off: demo passwords are public.
@@ -15,6 +15,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from loyalty.models import Store
+from members.models import Member
 from staffauth.models import StaffUser
 from staffauth.roles import CASHIER, FRAUD_ANALYST, PROGRAM_ADMIN, STORE_MANAGER, SYSTEM_ADMIN
 
@@ -34,6 +35,8 @@ STAFF = [
     ("fraud", FRAUD_ANALYST, [], "Fraud-demo-2026!"),
 ]
 BACKUP_CODES = 5
+# Demo members per store.
+MEMBERS_PER_STORE = 4
 
 
 class Command(BaseCommand):
@@ -43,6 +46,7 @@ class Command(BaseCommand):
         if not settings.DEBUG:
             raise CommandError("seed_demo creates accounts with published passwords; it runs only with DEBUG=1.")
         logins = self.seed()
+        self.stdout.write(f"Demo data: {Store.objects.count()} stores, {Member.objects.count()} members.")
         self.stdout.write(self.style.MIGRATE_HEADING("\nDemo log-ins (admin at http://127.0.0.1:8000/admin/)"))
         for login in logins:
             self.stdout.write(
@@ -61,6 +65,9 @@ class Command(BaseCommand):
         stores = {}
         for code, name, region in STORES:
             stores[code], _ = Store.objects.get_or_create(code=code, defaults={"name": name, "region": region})
+        for store in stores.values():
+            for _ in range(MEMBERS_PER_STORE - Member.objects.filter(home_store=store).count()):
+                Member.objects.create(home_store=store)
         logins = []
         for username, role, store_codes, password in STAFF:
             user = StaffUser.objects.filter(username=username).first()
