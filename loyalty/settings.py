@@ -340,6 +340,11 @@ ROLE_LIMITS = {
     },
 }
 
+# --- Programme rules (the ledger) -------------------------------------------------------------
+LOYALTY_EARN_POINTS_PER_UNIT = env.int("LOYALTY_EARN_POINTS_PER_UNIT", default=1)
+LOYALTY_POINTS_VALID_DAYS = env.int("LOYALTY_POINTS_VALID_DAYS", default=365)
+LOYALTY_HOLD_MINUTES = env.int("LOYALTY_HOLD_MINUTES", default=15)
+
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

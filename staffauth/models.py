@@ -118,6 +118,7 @@ class SecurityEvent(models.Model):
         SESSIONS_ENDED = "sessions_ended", "Sessions ended"
         SESSION_EXPIRED = "session_expired", "Session expired"
         ACCESS_DENIED = "access_denied", "Access denied"
+        LEDGER_CHECK_FAILED = "ledger_check_failed", "Ledger verification failed"
 
     kind = models.CharField(max_length=40, choices=Kind.choices, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

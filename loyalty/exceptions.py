@@ -1,0 +1,86 @@
+"""Domain refusals of the ledger. Each has a stable code and the HTTP status callers use.
+
+A refusal is an answer, not a crash: it is saved under the idempotency key like a
+success, so a retry with the same key gets the same refusal.
+"""
+
+from __future__ import annotations
+
+
+class LedgerRefusal(Exception):
+    code = "refused"
+    status = 422
+    message = "The operation was refused."
+
+    def __init__(self, message: str | None = None, **detail):
+        self.detail = detail
+        super().__init__(message or self.message)
+
+    def as_body(self) -> dict:
+        body = {"error": {"code": self.code, "message": str(self)}}
+        if self.detail:
+            body["error"]["detail"] = self.detail
+        return body
+
+
+class InsufficientPoints(LedgerRefusal):
+    code = "insufficient_points"
+    message = "The member does not have enough available points."
+
+
+class MemberNotActive(LedgerRefusal):
+    code = "member_not_active"
+    status = 403
+    message = "The member's account is not active."
+
+
+class ReceiptAlreadyUsed(LedgerRefusal):
+    code = "receipt_already_used"
+    status = 409
+    message = "Points were already earned for this receipt."
+
+
+class PurchaseNotFound(LedgerRefusal):
+    code = "purchase_not_found"
+    status = 404
+    message = "No earning purchase matches this receipt."
+
+
+class ReturnExceedsPurchase(LedgerRefusal):
+    code = "return_exceeds_purchase"
+    message = "More points would be returned than the purchase earned."
+
+
+class HoldNotFound(LedgerRefusal):
+    code = "hold_not_found"
+    status = 404
+    message = "No such redemption hold."
+
+
+class HoldNotOpen(LedgerRefusal):
+    code = "hold_not_open"
+    status = 409
+    message = "The redemption hold was already captured, voided or has lapsed."
+
+
+class CaptureExceedsHold(LedgerRefusal):
+    code = "capture_exceeds_hold"
+    message = "A capture cannot take more points than were held."
+
+
+class RedemptionNotFound(LedgerRefusal):
+    code = "redemption_not_found"
+    status = 404
+    message = "No such redemption."
+
+
+class RefundExceedsRedemption(LedgerRefusal):
+    code = "refund_exceeds_redemption"
+    message = "More points would be refunded than the redemption took."
+
+
+class IdempotencyKeyReused(LedgerRefusal):
+    """Not saved under the key (the key belongs to the first request)."""
+
+    code = "idempotency_key_reused"
+    message = "This idempotency key was used for a different request."

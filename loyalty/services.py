@@ -1,0 +1,635 @@
+"""The points ledger's write path: the only code that moves points.
+
+Every operation runs the same way (LEDGER.md §2, "Write path"):
+
+1. In one READ COMMITTED transaction, claim the idempotency key with
+   ``INSERT … ON CONFLICT DO NOTHING``. A concurrent duplicate blocks on the unique
+   index until the first commits, then finds the saved outcome and returns it (the
+   same key with another payload is refused and writes nothing).
+2. Lock the member's balance row (the only row ever locked; system accounts have no
+   balance row), check the rules, append the journal legs and lot movements, update
+   the counters. The database's CHECK constraints refuse any overdraw.
+3. Save the outcome (success or refusal) under the key, in the same transaction.
+
+Serialization failures and deadlocks (SQLSTATE 40001/40P01) are retried with a
+jittered backoff and never reported as business refusals.
+
+Callers get an ``Outcome`` (HTTP status + JSON body) whether the operation was
+applied, refused, or replayed from the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from loyalty import exceptions as refusals
+from loyalty.models import (
+    Account,
+    IdempotencyKey,
+    LedgerOperation,
+    LotMovement,
+    MemberBalance,
+    PointsLot,
+    Store,
+    Till,
+    Transfer,
+)
+from members.models import Member
+
+OP = LedgerOperation.Kind
+TK = Transfer.Kind
+NAMESPACE = uuid.UUID("6f1c2a4e-3b5d-4f7a-9c8e-2d1b0a9f8e7d")
+RETRY_SQLSTATES = {"40001", "40P01"}
+MAX_ATTEMPTS = 6
+
+# Test-only fault hooks (crash-point tests): name -> callable run at that point.
+FAULT_HOOKS: dict[str, Callable[[], None]] = {}
+
+
+def _fault(point: str) -> None:
+    hook = FAULT_HOOKS.get(point)
+    if hook is not None:
+        hook()
+
+
+# --- Who, where, and what came back ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts (exactly one of staff, till, member, job) and where (store)."""
+
+    staff: object | None = None
+    till: Till | None = None
+    member: bool = False
+    job: str = ""
+    store: Store | None = None
+
+    @property
+    def scope(self) -> str:
+        """The idempotency scope: keys are unique per caller."""
+        if self.till is not None:
+            return f"till:{self.till.pk}"
+        if self.staff is not None:
+            return f"staff:{self.staff.pk}"
+        if self.job:
+            return f"job:{self.job}"
+        return "member"
+
+    def operation_fields(self) -> dict:
+        return {
+            "actor_staff": self.staff,
+            "actor_till": self.till,
+            "actor_member": self.member,
+            "actor_job": self.job,
+            "store": self.store if self.store is not None else getattr(self.till, "store", None),
+        }
+
+
+@dataclass
+class Outcome:
+    status_code: int
+    body: dict
+    replayed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code < 400
+
+    @property
+    def error_code(self) -> str | None:
+        return None if self.ok else self.body.get("error", {}).get("code")
+
+
+@dataclass
+class _Request:
+    """What an operation needs: its idempotency identity and its payload."""
+
+    actor: Actor
+    key: str
+    payload: dict = field(default_factory=dict)
+    scope_override: str | None = None
+
+    @property
+    def scope(self) -> str:
+        return self.scope_override or self.actor.scope
+
+    @property
+    def request_hash(self) -> str:
+        canonical = json.dumps(self.payload, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def operation_id(self) -> uuid.UUID:
+        # Deterministic: a retried request names the same operation.
+        return uuid.uuid5(NAMESPACE, f"{self.scope}:{self.key}")
+
+
+# --- The idempotent, retried transaction -------------------------------------------------------
+
+
+def _claim_key(request: _Request) -> int | None:
+    """Insert the key row; None if it already existed (possibly after waiting for it)."""
+    table = IdempotencyKey._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (scope, key, request_hash, status_code, response, created_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, 0, %s, %s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+            [request.scope, request.key, request.request_hash, "{}", timezone.now()],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _run(request: _Request, work: Callable[[], tuple[int, dict]]) -> Outcome:
+    if not request.key or len(request.key) > 128:
+        raise ValueError("an idempotency key of 1 to 128 characters is required")
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            outcome = _run_once(request, work)
+            _fault("after_commit")
+            return outcome
+        except OperationalError as exc:
+            sqlstate = getattr(getattr(exc, "__cause__", None), "sqlstate", None)
+            if sqlstate not in RETRY_SQLSTATES or attempt == MAX_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 (jitter, not security)
+    raise AssertionError("unreachable")
+
+
+def _run_once(request: _Request, work: Callable[[], tuple[int, dict]]) -> Outcome:
+    with transaction.atomic():
+        key_id = _claim_key(request)
+        if key_id is None:
+            saved = IdempotencyKey.objects.get(scope=request.scope, key=request.key)
+            if saved.request_hash != request.request_hash:
+                refusal = refusals.IdempotencyKeyReused()
+                return Outcome(refusal.status, refusal.as_body())
+            return Outcome(saved.status_code, saved.response, replayed=True)
+        _fault("after_key_claimed")
+        try:
+            with transaction.atomic():  # a refusal undoes the partial work, keeps the key
+                status, body = work()
+        except refusals.LedgerRefusal as refusal:
+            status, body = refusal.status, refusal.as_body()
+        IdempotencyKey.objects.filter(pk=key_id).update(status_code=status, response=body)
+        _fault("before_commit")
+        return Outcome(status, body)
+
+
+# --- Accounts and locks ------------------------------------------------------------------------
+
+
+def system_account(kind: str) -> Account:
+    """A system account (never locked, no balance row), created on first use."""
+    account = Account.objects.filter(kind=kind, member__isnull=True).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            return Account.objects.create(kind=kind)
+    except IntegrityError:
+        return Account.objects.get(kind=kind, member__isnull=True)
+
+
+def member_account_open(*, member: Member) -> Account:
+    """The member's points account with its balance row, created on first use."""
+    account = Account.objects.filter(member=member).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            account = Account.objects.create(kind=Account.Kind.MEMBER, member=member)
+            MemberBalance.objects.create(account=account)
+            return account
+    except IntegrityError:
+        return Account.objects.get(member=member)
+
+
+def _lock_balance(account: Account) -> MemberBalance:
+    """Lock the member's balance row: every change to a member's points, lots
+    included, happens under this one lock."""
+    return MemberBalance.objects.select_for_update().get(pk=account.pk)
+
+
+def _require_active(member: Member) -> None:
+    member.refresh_from_db(fields=["status"])
+    if member.status != Member.Status.ACTIVE:
+        raise refusals.MemberNotActive(status=member.status)
+
+
+def _add_to_balance(balance: MemberBalance, **deltas: int) -> None:
+    # F() expressions: the CHECK constraints judge the final values in the database.
+    MemberBalance.objects.filter(pk=balance.pk).update(
+        **{name: F(name) + delta for name, delta in deltas.items()}, updated_at=timezone.now()
+    )
+    balance.refresh_from_db()
+
+
+def _transfer(
+    op: LedgerOperation, leg: int, kind: str, debit: Account, credit: Account, amount: int, **links
+) -> Transfer:
+    transfer = Transfer.objects.create(
+        id=uuid.uuid5(op.id, str(leg)),
+        operation=op,
+        kind=kind,
+        debit_account=debit,
+        credit_account=credit,
+        amount=amount,
+        **links,
+    )
+    _fault("after_transfer_insert")
+    return transfer
+
+
+def _operation(request: _Request, kind: str, member: Member, points: int, **fields) -> LedgerOperation:
+    return LedgerOperation.objects.create(
+        id=request.operation_id, kind=kind, member=member, points=points, **request.actor.operation_fields(), **fields
+    )
+
+
+# --- Lots: FEFO consumption and exact restoration ------------------------------------------
+
+
+def _consume_fefo(account: Account, transfer: Transfer, points: int, *, first_lot: PointsLot | None = None) -> None:
+    """Take ``points`` from the account's lots, earliest expiry first (``first_lot``
+    first when given, e.g. the purchase being returned). The caller holds the lock."""
+    needed = points
+    lots = list(PointsLot.objects.filter(account=account, remaining__gt=0).order_by("expires_on", "id"))
+    if first_lot is not None:
+        lots.sort(key=lambda lot: lot.pk != first_lot.pk)
+    for lot in lots:
+        if needed == 0:
+            break
+        take = min(lot.remaining, needed)
+        PointsLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
+        LotMovement.objects.create(transfer=transfer, lot=lot, delta=-take)
+        needed -= take
+    if needed:
+        # The balance said there were enough points; the lots disagree. Never silently.
+        raise AssertionError(f"lots of account {account.pk} short by {needed} points")
+
+
+def _restore(transfer: Transfer, taken_by: list[Transfer], points: int) -> None:
+    """Give ``points`` back to the exact lots the ``taken_by`` transfers took from,
+    last taken first, never more than was taken from each."""
+    net: dict[int, int] = {}
+    for movement in LotMovement.objects.filter(transfer__in=taken_by).order_by("id"):
+        net[movement.lot_id] = net.get(movement.lot_id, 0) - movement.delta
+    remaining = points
+    for lot_id in reversed(list(net)):  # movements were read in the order points were taken
+        if remaining == 0:
+            break
+        give = min(net[lot_id], remaining)
+        if give <= 0:
+            continue
+        PointsLot.objects.filter(pk=lot_id).update(remaining=F("remaining") + give)
+        LotMovement.objects.create(transfer=transfer, lot_id=lot_id, delta=give)
+        remaining -= give
+    if remaining:
+        raise AssertionError(f"cannot restore {remaining} points to the lots of transfer {transfer.pk}")
+
+
+def _expiry_date(effective_at: datetime) -> date:
+    return timezone.localdate(effective_at) + timedelta(days=settings.LOYALTY_POINTS_VALID_DAYS)
+
+
+def _body(op: LedgerOperation, balance: MemberBalance, **extra) -> dict:
+    return {
+        "operation_id": str(op.id),
+        "kind": op.kind,
+        "points": op.points,
+        "loyalty_number": op.member.loyalty_number,
+        "balance": {"available": balance.available, "pending": balance.debits_pending},
+        **extra,
+    }
+
+
+# --- Operations ----------------------------------------------------------------------------
+
+
+def points_for_purchase(*, amount_minor: int) -> int:
+    """Points a purchase earns: ``LOYALTY_EARN_POINTS_PER_UNIT`` per whole currency unit."""
+    return (amount_minor // 100) * settings.LOYALTY_EARN_POINTS_PER_UNIT
+
+
+def points_earn(
+    *,
+    member: Member,
+    points: int,
+    receipt_ref: str,
+    actor: Actor,
+    idempotency_key: str,
+    effective_at: datetime | None = None,
+) -> Outcome:
+    """Credit ``points`` for a purchase. One earn per receipt reference, ever."""
+    if points <= 0:
+        raise ValueError("points must be positive")
+    effective_at = effective_at or timezone.now()
+    request = _Request(
+        actor, idempotency_key, {"op": "earn", "member": member.pk, "points": points, "receipt": receipt_ref}
+    )
+
+    def work():
+        account = member_account_open(member=member)
+        balance = _lock_balance(account)
+        _require_active(member)
+        if LedgerOperation.objects.filter(kind=OP.EARN, receipt_ref=receipt_ref).exists():
+            raise refusals.ReceiptAlreadyUsed(receipt_ref=receipt_ref)
+        op = _operation(request, OP.EARN, member, points, receipt_ref=receipt_ref)
+        transfer = _transfer(op, 0, TK.EARN, system_account(Account.Kind.EARN), account, points)
+        lot = PointsLot.objects.create(
+            account=account, source=transfer, expires_on=_expiry_date(effective_at), earned=points, remaining=points
+        )
+        LotMovement.objects.create(transfer=transfer, lot=lot, delta=points)
+        _add_to_balance(balance, credits_posted=points)
+        return 201, _body(op, balance, receipt_ref=receipt_ref, expires_on=str(lot.expires_on))
+
+    return _run(request, work)
+
+
+def points_earn_reverse(
+    *, member: Member, receipt_ref: str, points: int, actor: Actor, idempotency_key: str
+) -> Outcome:
+    """Take back points for a returned purchase (partial or whole).
+
+    Never more than the purchase earned, across all its returns. Points already spent
+    are not clawed into a negative balance: the shortfall goes to the RETURN_SHORTFALL
+    account and the return is flagged for review.
+    """
+    if points <= 0:
+        raise ValueError("points must be positive")
+    request = _Request(
+        actor, idempotency_key, {"op": "reverse_earn", "member": member.pk, "points": points, "receipt": receipt_ref}
+    )
+
+    def work():
+        account = member_account_open(member=member)
+        balance = _lock_balance(account)
+        earn = LedgerOperation.objects.filter(kind=OP.EARN, receipt_ref=receipt_ref, member=member).first()
+        if earn is None:
+            raise refusals.PurchaseNotFound(receipt_ref=receipt_ref)
+        earn_transfer = earn.transfers.get(kind=TK.EARN)
+        returned = earn_transfer.reversals.aggregate(total=Sum("amount"))["total"] or 0
+        if returned + points > earn_transfer.amount:
+            raise refusals.ReturnExceedsPurchase(earned=earn_transfer.amount, already_returned=returned)
+        covered = min(points, balance.available)
+        shortfall = points - covered
+        op = _operation(request, OP.REVERSE_EARN, member, points, related=earn, needs_review=shortfall > 0)
+        leg = 0
+        if covered:
+            transfer = _transfer(
+                op, leg, TK.REVERSE_EARN, account, system_account(Account.Kind.EARN), covered, reverses=earn_transfer
+            )
+            _consume_fefo(account, transfer, covered, first_lot=earn_transfer.lot)
+            _add_to_balance(balance, debits_posted=covered)
+            leg += 1
+        if shortfall:
+            _transfer(
+                op, leg, TK.RETURN_SHORTFALL, system_account(Account.Kind.RETURN_SHORTFALL),
+                system_account(Account.Kind.EARN), shortfall, reverses=earn_transfer,
+            )  # fmt: skip
+        return 201, _body(op, balance, receipt_ref=receipt_ref, reversed=covered, shortfall=shortfall)
+
+    return _run(request, work)
+
+
+def points_hold(*, member: Member, points: int, actor: Actor, idempotency_key: str) -> Outcome:
+    """Reserve ``points`` for a redemption at the till (phase one). The hold lapses
+    after ``LOYALTY_HOLD_MINUTES`` unless captured."""
+    if points <= 0:
+        raise ValueError("points must be positive")
+    request = _Request(actor, idempotency_key, {"op": "hold", "member": member.pk, "points": points})
+
+    def work():
+        account = member_account_open(member=member)
+        balance = _lock_balance(account)
+        _require_active(member)
+        if balance.available < points:
+            raise refusals.InsufficientPoints(available=balance.available, requested=points)
+        lapses = timezone.now() + timedelta(minutes=settings.LOYALTY_HOLD_MINUTES)
+        op = _operation(request, OP.HOLD, member, points, hold_expires_at=lapses)
+        transfer = _transfer(op, 0, TK.HOLD, account, system_account(Account.Kind.REDEEM), points)
+        _consume_fefo(account, transfer, points)
+        _add_to_balance(balance, debits_pending=points)
+        return 201, _body(op, balance, hold_id=str(op.id), expires_at=lapses.isoformat())
+
+    return _run(request, work)
+
+
+def _open_hold(hold_id, member: Member | None) -> tuple[LedgerOperation, Transfer, MemberBalance]:
+    hold = LedgerOperation.objects.filter(pk=hold_id, kind=OP.HOLD).select_related("member").first()
+    if hold is None or (member is not None and hold.member_id != member.pk):
+        raise refusals.HoldNotFound(hold_id=str(hold_id))
+    balance = _lock_balance(member_account_open(member=hold.member))
+    if LedgerOperation.objects.filter(related=hold, kind__in=[OP.CAPTURE, OP.VOID]).exists():
+        raise refusals.HoldNotOpen(hold_id=str(hold_id))
+    return hold, hold.transfers.get(kind=TK.HOLD), balance
+
+
+def points_capture(
+    *, hold_id, actor: Actor, idempotency_key: str, points: int | None = None, member: Member | None = None
+) -> Outcome:
+    """Settle a hold (phase two) for ``points`` ≤ the held amount; the rest goes back
+    to the exact lots it came from."""
+    request = _Request(actor, idempotency_key, {"op": "capture", "hold": str(hold_id), "points": points})
+
+    def work():
+        hold, pending, balance = _open_hold(hold_id, member)
+        if hold.hold_expires_at and hold.hold_expires_at <= timezone.now():
+            raise refusals.HoldNotOpen("The redemption hold has lapsed.", hold_id=str(hold_id))
+        captured = pending.amount if points is None else points
+        if captured <= 0 or captured > pending.amount:
+            raise refusals.CaptureExceedsHold(held=pending.amount, requested=captured)
+        op = _operation(request, OP.CAPTURE, hold.member, captured, related=hold)
+        post = _transfer(op, 0, TK.POST, pending.debit_account, pending.credit_account, captured, pending=pending)
+        if captured < pending.amount:
+            _restore(post, [pending], pending.amount - captured)
+        _add_to_balance(balance, debits_pending=-pending.amount, debits_posted=captured)
+        return 201, _body(op, balance, hold_id=str(hold.id), released=pending.amount - captured)
+
+    return _run(request, work)
+
+
+def points_void(*, hold_id, actor: Actor, idempotency_key: str, member: Member | None = None) -> Outcome:
+    """Cancel a hold: every held point goes back to the lot it came from."""
+    request = _Request(actor, idempotency_key, {"op": "void", "hold": str(hold_id)})
+
+    def work():
+        hold, pending, balance = _open_hold(hold_id, member)
+        op = _operation(request, OP.VOID, hold.member, pending.amount, related=hold)
+        void = _transfer(op, 0, TK.VOID, pending.debit_account, pending.credit_account, pending.amount, pending=pending)
+        _restore(void, [pending], pending.amount)
+        _add_to_balance(balance, debits_pending=-pending.amount)
+        return 201, _body(op, balance, hold_id=str(hold.id), released=pending.amount)
+
+    return _run(request, work)
+
+
+def points_holds_lapse(*, now: datetime | None = None, batch: int = 200) -> int:
+    """Void holds past their lapse time (the sweeper). Idempotent: the key is the hold."""
+    now = now or timezone.now()
+    lapsed = (
+        LedgerOperation.objects.filter(kind=OP.HOLD, hold_expires_at__lte=now)
+        .exclude(followups__kind__in=[OP.CAPTURE, OP.VOID])
+        .values_list("pk", flat=True)[:batch]
+    )
+    voided = 0
+    for hold_id in list(lapsed):
+        outcome = points_void(hold_id=hold_id, actor=Actor(job="holds_lapse"), idempotency_key=f"void:{hold_id}")
+        voided += outcome.ok and not outcome.replayed
+    return voided
+
+
+def points_redeem(*, member: Member, points: int, actor: Actor, idempotency_key: str, reason: str = "") -> Outcome:
+    """Spend points in one step (a voucher bought with points)."""
+    if points <= 0:
+        raise ValueError("points must be positive")
+    request = _Request(
+        actor, idempotency_key, {"op": "redeem", "member": member.pk, "points": points, "reason": reason}
+    )
+
+    def work():
+        account = member_account_open(member=member)
+        balance = _lock_balance(account)
+        _require_active(member)
+        if balance.available < points:
+            raise refusals.InsufficientPoints(available=balance.available, requested=points)
+        op = _operation(request, OP.REDEEM, member, points, reason=reason)
+        transfer = _transfer(op, 0, TK.REDEEM, account, system_account(Account.Kind.REDEEM), points)
+        _consume_fefo(account, transfer, points)
+        _add_to_balance(balance, debits_posted=points)
+        return 201, _body(op, balance)
+
+    return _run(request, work)
+
+
+def points_redeem_reverse(
+    *, redemption_id, points: int, actor: Actor, idempotency_key: str, member: Member | None = None
+) -> Outcome:
+    """Refund a redemption (capture or one-step redeem): restore the exact lots it
+    spent, never more in total than it took."""
+    if points <= 0:
+        raise ValueError("points must be positive")
+    request = _Request(
+        actor, idempotency_key, {"op": "reverse_redeem", "redemption": str(redemption_id), "points": points}
+    )
+
+    def work():
+        redemption = LedgerOperation.objects.filter(pk=redemption_id, kind__in=[OP.CAPTURE, OP.REDEEM]).first()
+        if redemption is None or (member is not None and redemption.member_id != member.pk):
+            raise refusals.RedemptionNotFound(redemption_id=str(redemption_id))
+        account = member_account_open(member=redemption.member)
+        balance = _lock_balance(account)
+        spent = redemption.transfers.get(kind__in=[TK.POST, TK.REDEEM])
+        refunded = spent.reversals.aggregate(total=Sum("amount"))["total"] or 0
+        if refunded + points > spent.amount:
+            raise refusals.RefundExceedsRedemption(redeemed=spent.amount, already_refunded=refunded)
+        op = _operation(request, OP.REVERSE_REDEEM, redemption.member, points, related=redemption)
+        transfer = _transfer(op, 0, TK.REVERSE_REDEEM, spent.credit_account, account, points, reverses=spent)
+        # The points the redemption spent: the hold's movements net of its capture's.
+        taken_by = (
+            [spent] + ([spent.pending] if spent.pending_id else []) + list(spent.reversals.exclude(pk=transfer.pk))
+        )
+        _restore(transfer, taken_by, points)
+        _add_to_balance(balance, credits_posted=points)
+        return 201, _body(op, balance, redemption_id=str(redemption.id))
+
+    return _run(request, work)
+
+
+def points_expire_lot(*, lot_id: int) -> Outcome | None:
+    """Expire what is left of one lot. The key names the lot and how many movements it
+    has had, so re-running after a crash replays instead of expiring twice."""
+    lot = PointsLot.objects.select_related("account__member").get(pk=lot_id)
+    movements = lot.movements.count()
+    request = _Request(Actor(job="points_expiry"), f"expire:{lot.pk}:{movements}", {"op": "expire", "lot": lot.pk})
+
+    def work():
+        balance = _lock_balance(lot.account)
+        current = PointsLot.objects.get(pk=lot.pk)  # re-read under the lock
+        if current.remaining == 0:
+            return 200, {"lot": lot.pk, "expired": 0}
+        op = _operation(request, OP.EXPIRE, lot.account.member, current.remaining)
+        transfer = _transfer(op, 0, TK.EXPIRE, lot.account, system_account(Account.Kind.EXPIRE), current.remaining)
+        PointsLot.objects.filter(pk=lot.pk).update(remaining=0)
+        LotMovement.objects.create(transfer=transfer, lot=lot, delta=-current.remaining)
+        _add_to_balance(balance, debits_posted=current.remaining)
+        return 201, {"lot": lot.pk, "expired": current.remaining, "operation_id": str(op.id)}
+
+    return _run(request, work)
+
+
+def points_expire_due(
+    *, as_of: date | None = None, batch: int = 500, progress: Callable[[int], None] | None = None
+) -> int:
+    """Expire every lot due on or before ``as_of``: one short transaction per lot,
+    lots read in batches by id (memory stays flat however many there are).
+    Idempotent and restartable. Returns the points expired."""
+    as_of = as_of or timezone.localdate()
+    expired, last_id = 0, 0
+    while True:
+        ids = list(
+            PointsLot.objects.filter(expires_on__lte=as_of, remaining__gt=0, pk__gt=last_id)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            return expired
+        for lot_id in ids:
+            outcome = points_expire_lot(lot_id=lot_id)
+            if outcome.ok and not outcome.replayed:
+                expired += outcome.body.get("expired", 0)
+        last_id = ids[-1]
+        if progress:
+            progress(len(ids))
+
+
+def points_adjust_post(*, member: Member, points: int, reason: str, adjustment_ref: str, actor: Actor) -> Outcome:
+    """Post an approved manual adjustment (credit if ``points`` > 0, else debit),
+    exactly once per adjustment reference. A debit never overdraws."""
+    if points == 0:
+        raise ValueError("an adjustment moves points")
+    # One scope for every adjustment: whoever posts it, a request posts once.
+    request = _Request(
+        actor, str(adjustment_ref), {"op": "adjust", "member": member.pk, "points": points}, scope_override="adjustment"
+    )
+    amount = abs(points)
+
+    def work():
+        account = member_account_open(member=member)
+        balance = _lock_balance(account)
+        op = _operation(request, OP.ADJUST, member, amount, reason=reason)
+        adjust = system_account(Account.Kind.ADJUST)
+        if points > 0:
+            transfer = _transfer(op, 0, TK.ADJUST, adjust, account, amount)
+            lot = PointsLot.objects.create(
+                account=account,
+                source=transfer,
+                expires_on=_expiry_date(timezone.now()),
+                earned=amount,
+                remaining=amount,
+            )
+            LotMovement.objects.create(transfer=transfer, lot=lot, delta=amount)
+            _add_to_balance(balance, credits_posted=amount)
+        else:
+            if balance.available < amount:
+                raise refusals.InsufficientPoints(available=balance.available, requested=amount)
+            transfer = _transfer(op, 0, TK.ADJUST, account, adjust, amount)
+            _consume_fefo(account, transfer, amount)
+            _add_to_balance(balance, debits_posted=amount)
+        return 201, _body(op, balance, adjustment_ref=adjustment_ref)
+
+    return _run(request, work)

@@ -1,0 +1,302 @@
+"""The ledger's operations, one behaviour per test; the invariants are verified after each."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from loyalty.models import Account, IdempotencyKey, LedgerOperation, LotMovement, MemberBalance, PointsLot, Transfer
+from loyalty.services import (
+    Actor,
+    points_adjust_post,
+    points_capture,
+    points_earn,
+    points_earn_reverse,
+    points_expire_due,
+    points_hold,
+    points_holds_lapse,
+    points_redeem,
+    points_redeem_reverse,
+    points_void,
+)
+from members.models import Member
+from tests.loyalty.conftest import assert_ledger_verified
+
+pytestmark = pytest.mark.django_db
+
+
+def available(member) -> int:
+    return MemberBalance.objects.get(account__member=member).available
+
+
+def counts():
+    return (LedgerOperation.objects.count(), Transfer.objects.count(), LotMovement.objects.count())
+
+
+# --- earn ------------------------------------------------------------------------------------
+
+
+def test_earn_writes_operation_transfer_lot_and_balance(member, till_actor, till):
+    outcome = points_earn(member=member, points=120, receipt_ref="KLA/T1/0001", actor=till_actor, idempotency_key="k1")
+
+    assert outcome.status_code == 201 and outcome.body["balance"] == {"available": 120, "pending": 0}
+    op = LedgerOperation.objects.get()
+    assert (op.kind, op.points, op.actor_till, op.store, op.receipt_ref) == (
+        "earn",
+        120,
+        till,
+        till.store,
+        "KLA/T1/0001",
+    )
+    transfer = op.transfers.get()
+    assert transfer.debit_account.kind == Account.Kind.EARN and transfer.credit_account.member == member
+    lot = PointsLot.objects.get()
+    assert (lot.earned, lot.remaining, lot.source) == (120, 120, transfer)
+    assert lot.expires_on == timezone.localdate() + timedelta(days=365)
+    assert_ledger_verified()
+
+
+def test_same_key_and_payload_replays_without_a_second_write(member, till_actor):
+    first = points_earn(member=member, points=50, receipt_ref="R1", actor=till_actor, idempotency_key="same")
+    again = points_earn(member=member, points=50, receipt_ref="R1", actor=till_actor, idempotency_key="same")
+    assert again.replayed and (again.status_code, again.body) == (first.status_code, first.body)
+    assert counts() == (1, 1, 1)
+
+
+def test_same_key_with_another_payload_is_refused_and_writes_nothing(member, till_actor):
+    points_earn(member=member, points=50, receipt_ref="R1", actor=till_actor, idempotency_key="same")
+    before = counts()
+    outcome = points_earn(member=member, points=51, receipt_ref="R1", actor=till_actor, idempotency_key="same")
+    assert (outcome.status_code, outcome.error_code) == (422, "idempotency_key_reused")
+    assert counts() == before
+
+
+def test_a_receipt_earns_once_even_with_a_new_key(member, till_actor):
+    points_earn(member=member, points=50, receipt_ref="R1", actor=till_actor, idempotency_key="a")
+    outcome = points_earn(member=member, points=50, receipt_ref="R1", actor=till_actor, idempotency_key="b")
+    assert (outcome.status_code, outcome.error_code) == (409, "receipt_already_used")
+    assert available(member) == 50
+
+
+def test_refusals_are_saved_and_replayed(member, till_actor, earn):
+    earn(member, 10)
+    first = points_redeem(member=member, points=50, actor=till_actor, idempotency_key="r")
+    earn(member, 100)  # enough now, but the key already answered
+    again = points_redeem(member=member, points=50, actor=till_actor, idempotency_key="r")
+    assert first.error_code == "insufficient_points" and again.replayed and again.body == first.body
+    assert available(member) == 110
+
+
+def test_keys_are_scoped_per_caller(member, till_actor, make_staff):
+    staff = make_staff("someone", "store_manager")
+    points_earn(member=member, points=5, receipt_ref="R1", actor=till_actor, idempotency_key="k")
+    outcome = points_earn(member=member, points=5, receipt_ref="R2", actor=Actor(staff=staff), idempotency_key="k")
+    assert outcome.status_code == 201 and not outcome.replayed
+
+
+def test_inactive_member_cannot_earn_or_redeem(member, till_actor, earn):
+    earn(member, 100)
+    Member.objects.filter(pk=member.pk).update(status=Member.Status.SUSPENDED)
+    assert points_earn(member=member, points=5, receipt_ref="X", actor=till_actor, idempotency_key="e").error_code == (
+        "member_not_active"
+    )
+    assert points_hold(member=member, points=5, actor=till_actor, idempotency_key="h").status_code == 403
+
+
+# --- holds -----------------------------------------------------------------------------------
+
+
+def test_hold_then_partial_capture_releases_the_rest_to_the_same_lots(member, till_actor, earn):
+    earn(member, 100)
+    hold = points_hold(member=member, points=60, actor=till_actor, idempotency_key="h")
+    assert hold.body["balance"] == {"available": 40, "pending": 60}
+
+    capture = points_capture(hold_id=hold.body["hold_id"], points=45, actor=till_actor, idempotency_key="c")
+
+    assert capture.status_code == 201 and capture.body["released"] == 15
+    assert capture.body["balance"] == {"available": 55, "pending": 0}
+    assert PointsLot.objects.get().remaining == 55
+    assert_ledger_verified()
+
+
+def test_a_hold_settles_once(member, till_actor, earn):
+    earn(member, 100)
+    hold_id = points_hold(member=member, points=30, actor=till_actor, idempotency_key="h").body["hold_id"]
+    assert points_capture(hold_id=hold_id, actor=till_actor, idempotency_key="c1").ok
+    assert points_capture(hold_id=hold_id, actor=till_actor, idempotency_key="c2").error_code == "hold_not_open"
+    assert points_void(hold_id=hold_id, actor=till_actor, idempotency_key="v").error_code == "hold_not_open"
+    assert available(member) == 70
+    assert_ledger_verified()
+
+
+def test_capture_cannot_exceed_the_hold(member, till_actor, earn):
+    earn(member, 100)
+    hold_id = points_hold(member=member, points=30, actor=till_actor, idempotency_key="h").body["hold_id"]
+    assert points_capture(hold_id=hold_id, points=31, actor=till_actor, idempotency_key="c").error_code == (
+        "capture_exceeds_hold"
+    )
+
+
+def test_void_gives_every_point_back(member, till_actor, earn):
+    earn(member, 100)
+    hold_id = points_hold(member=member, points=100, actor=till_actor, idempotency_key="h").body["hold_id"]
+    outcome = points_void(hold_id=hold_id, actor=till_actor, idempotency_key="v")
+    assert outcome.body["balance"] == {"available": 100, "pending": 0}
+    assert_ledger_verified()
+
+
+def test_lapsed_holds_cannot_be_captured_and_the_sweeper_voids_them(member, till_actor, earn):
+    earn(member, 100)
+    hold_id = points_hold(member=member, points=40, actor=till_actor, idempotency_key="h").body["hold_id"]
+    with time_machine.travel(timezone.now() + timedelta(minutes=16), tick=False):
+        assert points_capture(hold_id=hold_id, actor=till_actor, idempotency_key="c").error_code == "hold_not_open"
+        assert points_holds_lapse() == 1
+        assert points_holds_lapse() == 0
+    assert available(member) == 100
+    assert_ledger_verified()
+
+
+def test_a_hold_beyond_the_balance_is_refused_and_writes_nothing(member, till_actor, earn):
+    earn(member, 100)
+    before = counts()
+    outcome = points_hold(member=member, points=101, actor=till_actor, idempotency_key="h")
+    assert (outcome.status_code, outcome.error_code) == (422, "insufficient_points")
+    assert counts() == before
+
+
+# --- FEFO, redemption, refunds -----------------------------------------------------------------
+
+
+def test_redemption_spends_the_earliest_expiring_points_first(member, till_actor, earn):
+    late = earn(member, 100, effective_at=timezone.now())
+    early = earn(member, 100, effective_at=timezone.now() - timedelta(days=200))
+    points_redeem(member=member, points=120, actor=till_actor, idempotency_key="r")
+    lots = {str(lot.source.operation_id): lot.remaining for lot in PointsLot.objects.select_related("source")}
+    assert lots[early.body["operation_id"]] == 0 and lots[late.body["operation_id"]] == 80
+
+
+def test_refund_of_a_redemption_restores_the_exact_lots(member, till_actor, earn):
+    early = earn(member, 50, effective_at=timezone.now() - timedelta(days=100))
+    late = earn(member, 100)
+    redemption = points_redeem(member=member, points=80, actor=till_actor, idempotency_key="r")
+    points_redeem_reverse(
+        redemption_id=redemption.body["operation_id"], points=40, actor=till_actor, idempotency_key="f1"
+    )
+    # Last taken, first restored: the 30 from the later lot, then 10 to the earlier one.
+    lots = {str(lot.source.operation_id): lot.remaining for lot in PointsLot.objects.select_related("source")}
+    assert lots[early.body["operation_id"]] == 10 and lots[late.body["operation_id"]] == 100
+    over = points_redeem_reverse(
+        redemption_id=redemption.body["operation_id"], points=41, actor=till_actor, idempotency_key="f2"
+    )
+    assert over.error_code == "refund_exceeds_redemption"
+    assert available(member) == 110
+    assert_ledger_verified()
+
+
+def test_refund_of_a_captured_hold(member, till_actor, earn):
+    earn(member, 100)
+    hold_id = points_hold(member=member, points=60, actor=till_actor, idempotency_key="h").body["hold_id"]
+    capture = points_capture(hold_id=hold_id, points=50, actor=till_actor, idempotency_key="c")
+    refund = points_redeem_reverse(
+        redemption_id=capture.body["operation_id"], points=50, actor=till_actor, idempotency_key="f"
+    )
+    assert refund.body["balance"]["available"] == 100
+    assert_ledger_verified()
+
+
+# --- returns ---------------------------------------------------------------------------------
+
+
+def test_partial_then_whole_return_never_more_than_earned(member, till_actor, earn):
+    purchase = earn(member, 100)
+    receipt = purchase.body["receipt_ref"]
+    first = points_earn_reverse(member=member, receipt_ref=receipt, points=30, actor=till_actor, idempotency_key="x1")
+    second = points_earn_reverse(member=member, receipt_ref=receipt, points=70, actor=till_actor, idempotency_key="x2")
+    third = points_earn_reverse(member=member, receipt_ref=receipt, points=1, actor=till_actor, idempotency_key="x3")
+    assert first.ok and second.ok and third.error_code == "return_exceeds_purchase"
+    assert available(member) == 0
+    assert_ledger_verified()
+
+
+def test_return_after_points_were_spent_books_a_shortfall_and_flags_it(member, till_actor, earn):
+    purchase = earn(member, 100)
+    points_redeem(member=member, points=80, actor=till_actor, idempotency_key="r")
+    outcome = points_earn_reverse(
+        member=member, receipt_ref=purchase.body["receipt_ref"], points=100, actor=till_actor, idempotency_key="x"
+    )
+    assert (outcome.body["reversed"], outcome.body["shortfall"]) == (20, 80)
+    assert available(member) == 0  # never negative
+    assert LedgerOperation.objects.get(kind="reverse_earn").needs_review
+    assert Transfer.objects.get(kind="return_shortfall").amount == 80
+    assert_ledger_verified()
+
+
+def test_return_of_an_unknown_receipt_is_404(member, till_actor):
+    outcome = points_earn_reverse(member=member, receipt_ref="nope", points=5, actor=till_actor, idempotency_key="x")
+    assert (outcome.status_code, outcome.error_code) == (404, "purchase_not_found")
+
+
+def test_return_takes_from_the_returned_purchase_first(member, till_actor, earn):
+    earn(member, 100, effective_at=timezone.now() - timedelta(days=300))
+    purchase = earn(member, 50)
+    points_earn_reverse(
+        member=member, receipt_ref=purchase.body["receipt_ref"], points=50, actor=till_actor, idempotency_key="x"
+    )
+    assert sorted(PointsLot.objects.values_list("remaining", flat=True)) == [0, 100]
+
+
+# --- expiry ----------------------------------------------------------------------------------
+
+
+def test_expiry_takes_what_is_left_of_due_lots_only(member, till_actor, earn):
+    earn(member, 100, effective_at=timezone.now() - timedelta(days=400))
+    earn(member, 30)
+    points_redeem(member=member, points=20, actor=till_actor, idempotency_key="r")
+    assert points_expire_due() == 80
+    assert available(member) == 30
+    assert points_expire_due() == 0  # idempotent
+    assert LedgerOperation.objects.filter(kind="expire").count() == 1
+    assert_ledger_verified()
+
+
+def test_held_points_are_not_expired(member, till_actor, earn):
+    earn(member, 100, effective_at=timezone.now() - timedelta(days=400))
+    hold_id = points_hold(member=member, points=60, actor=till_actor, idempotency_key="h").body["hold_id"]
+    assert points_expire_due() == 40
+    points_capture(hold_id=hold_id, actor=till_actor, idempotency_key="c")
+    assert available(member) == 0
+    assert_ledger_verified()
+
+
+def test_points_voided_back_into_an_expired_lot_expire_on_the_next_run(member, till_actor, earn):
+    earn(member, 100, effective_at=timezone.now() - timedelta(days=400))
+    hold_id = points_hold(member=member, points=60, actor=till_actor, idempotency_key="h").body["hold_id"]
+    points_expire_due()
+    points_void(hold_id=hold_id, actor=till_actor, idempotency_key="v")
+    assert points_expire_due() == 60
+    assert available(member) == 0
+    assert_ledger_verified()
+
+
+# --- adjustments -----------------------------------------------------------------------------
+
+
+def test_adjustment_posts_once_per_request(member, make_staff, earn):
+    approver = make_staff("approver", "program_admin")
+    actor = Actor(staff=approver)
+    first = points_adjust_post(member=member, points=300, reason="goodwill", adjustment_ref="A-1", actor=actor)
+    again = points_adjust_post(member=member, points=300, reason="goodwill", adjustment_ref="A-1", actor=actor)
+    assert first.status_code == 201 and again.replayed
+    assert available(member) == 300
+    debit = points_adjust_post(member=member, points=-301, reason="correction", adjustment_ref="A-2", actor=actor)
+    assert debit.error_code == "insufficient_points" and available(member) == 300
+    assert points_adjust_post(member=member, points=-300, reason="correction", adjustment_ref="A-3", actor=actor).ok
+    assert available(member) == 0
+    assert_ledger_verified()
+
+
+def test_idempotency_keys_record_status_and_body(member, till_actor):
+    outcome = points_earn(member=member, points=5, receipt_ref="R", actor=till_actor, idempotency_key="k")
+    saved = IdempotencyKey.objects.get(key="k")
+    assert (saved.status_code, saved.response) == (201, outcome.body)
