@@ -140,6 +140,12 @@ class _Request:
 # --- The idempotent, retried transaction -------------------------------------------------------
 
 
+def _canonical(body: dict) -> dict:
+    """Keys sorted at every level, so a replay (read back from jsonb, which reorders
+    keys) renders byte for byte like the first response."""
+    return json.loads(json.dumps(body, sort_keys=True))
+
+
 def _claim_key(request: _Request) -> int | None:
     """Insert the key row; None if it already existed (possibly after waiting for it)."""
     table = IdempotencyKey._meta.db_table
@@ -177,13 +183,14 @@ def _run_once(request: _Request, work: Callable[[], tuple[int, dict]]) -> Outcom
             if saved.request_hash != request.request_hash:
                 refusal = refusals.IdempotencyKeyReused()
                 return Outcome(refusal.status, refusal.as_body())
-            return Outcome(saved.status_code, saved.response, replayed=True)
+            return Outcome(saved.status_code, _canonical(saved.response), replayed=True)
         _fault("after_key_claimed")
         try:
             with transaction.atomic():  # a refusal undoes the partial work, keeps the key
                 status, body = work()
         except refusals.LedgerRefusal as refusal:
             status, body = refusal.status, refusal.as_body()
+        body = _canonical(body)
         IdempotencyKey.objects.filter(pk=key_id).update(status_code=status, response=body)
         _fault("before_commit")
         return Outcome(status, body)

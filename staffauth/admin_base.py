@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.core.paginator import Paginator
 from django.http import Http404
+from django.utils.functional import cached_property
 
 from loyalty.scoping import scope_to_stores
 
@@ -64,3 +66,21 @@ class StoreScopedAdmin(BaseAdmin):
 
     def get_queryset(self, request):
         return scope_to_stores(super().get_queryset(request), request.user, store_field=self.store_field)
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most ``CAP + 1`` rows (``SELECT COUNT(*) FROM (… LIMIT CAP+1)``), so a
+    changelist over a journal of millions of rows never scans it to number the pages.
+    Past the cap the admin shows CAP results and pages up to there; filters narrow it."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self):
+        return self.object_list[: self.CAP + 1].count() if hasattr(self.object_list, "count") else len(self.object_list)
+
+
+class JournalAdmin(ReadOnlyAdmin):
+    """Read-only admin for large append-only tables."""
+
+    paginator = CappedCountPaginator

@@ -36,12 +36,21 @@ _LOGS_READ = {
     "axes.view_accessfailurelog",
 }
 
+# The journal, lots and accounts (read-only for everyone: points move only through
+# the ledger services).
+_LEDGER_READ = {
+    "loyalty.view_ledgeroperation",
+    "loyalty.view_transfer",
+    "loyalty.view_pointslot",
+    "loyalty.view_account",
+}
+
 CASHIER = Role(
     key="cashier",
     name="Cashier",
     # View member information and process earning/redemptions (<500) for their stores:
     # the member and ledger permissions arrive with those models.
-    permissions=frozenset({"loyalty.view_store", "members.view_member"}),
+    permissions=frozenset({"loyalty.view_store", "members.view_member", "loyalty.view_ledgeroperation"}),
 )
 
 STORE_MANAGER = Role(
@@ -57,7 +66,9 @@ PROGRAM_ADMIN = Role(
     # View all member data, configure programme rules (stores are programme set-up),
     # reports across all stores.
     permissions=frozenset(
-        _crud("loyalty", "store", "view", "add", "change") | {"loyalty.view_all_stores", "members.view_member"}
+        _crud("loyalty", "store", "view", "add", "change")
+        | {"loyalty.view_all_stores", "members.view_member"}
+        | _LEDGER_READ
     ),
 )
 
@@ -89,7 +100,9 @@ FRAUD_ANALYST = Role(
     name="Fraud Analyst",
     # View all transactions and fraud alerts, investigate suspicious activity; never
     # modifies balances. Reads the security, audit and lockout logs.
-    permissions=frozenset({"loyalty.view_store", "loyalty.view_all_stores", "members.view_member"} | _LOGS_READ),
+    permissions=frozenset(
+        {"loyalty.view_store", "loyalty.view_all_stores", "members.view_member"} | _LOGS_READ | _LEDGER_READ
+    ),
 )
 
 ROLES: dict[str, Role] = {

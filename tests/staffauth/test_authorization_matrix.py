@@ -24,6 +24,8 @@ from django_celery_beat.models import (
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from loyalty.models import Account, LedgerOperation, PointsLot, Till, Transfer
+from loyalty.services import Actor, points_earn
 from members.models import Member
 from staffauth.models import SecurityEvent
 from tests.conftest import login_verified
@@ -52,6 +54,11 @@ MATRIX: dict[str, dict[str, set[str]]] = {
     # Members: looked up by every member-facing role; system administrators run the
     # system and have no need for member records.
     "members.member": {"cashier": {V}, "store_manager": {V}, "program_admin": {V}, "fraud_analyst": {V}},
+    # The journal: store staff see their stores' operations; HQ roles read everything.
+    "loyalty.ledgeroperation": {"cashier": {V}, "store_manager": {V}, "program_admin": {V}, "fraud_analyst": {V}},
+    "loyalty.transfer": {"program_admin": {V}, "fraud_analyst": {V}},
+    "loyalty.pointslot": {"program_admin": {V}, "fraud_analyst": {V}},
+    "loyalty.account": {"program_admin": {V}, "fraud_analyst": {V}},
     "auth.group": {"system_admin": {V}},
     "staffauth.securityevent": _LOGS,
     "auditlog.logentry": _LOGS,
@@ -79,6 +86,9 @@ def sample_objects(staff_by_role, store_a):
     """One in-scope object per registered admin model."""
     cashier = staff_by_role["cashier"]
     now = timezone.now()
+    member = Member.objects.create(home_store=store_a)
+    till = Till.objects.create(store=store_a, code="T1", key_id="matrix-till", secret_encrypted="-")
+    earned = points_earn(member=member, points=10, receipt_ref="M-1", actor=Actor(till=till), idempotency_key="m1")
     attempt = {
         "user_agent": "pytest",
         "ip_address": "10.0.0.1",
@@ -90,7 +100,11 @@ def sample_objects(staff_by_role, store_a):
     return {
         "loyalty.store": store_a,
         "staffauth.staffuser": cashier,
-        "members.member": Member.objects.create(home_store=store_a),
+        "members.member": member,
+        "loyalty.ledgeroperation": LedgerOperation.objects.get(pk=earned.body["operation_id"]),
+        "loyalty.transfer": Transfer.objects.get(operation_id=earned.body["operation_id"]),
+        "loyalty.pointslot": PointsLot.objects.get(),
+        "loyalty.account": Account.objects.get(member=member),
         "auth.group": Group.objects.get(name="Cashier"),
         "staffauth.securityevent": SecurityEvent.objects.create(kind=SecurityEvent.Kind.LOGIN_FAILED, username="x"),
         "auditlog.logentry": LogEntry.objects.get_for_object(store_a).first(),
