@@ -84,3 +84,34 @@ class IdempotencyKeyReused(LedgerRefusal):
 
     code = "idempotency_key_reused"
     message = "This idempotency key was used for a different request."
+
+
+class VelocityLimit(LedgerRefusal):
+    """A per-member velocity limit (spec "Transaction Velocity Limits")."""
+
+    code = "velocity_limit"
+
+
+class DailyEarnTransactionsExceeded(VelocityLimit):
+    code = "daily_earn_transactions_exceeded"
+    message = "The member has reached the number of earning transactions allowed today."
+
+
+class DailyEarnPointsExceeded(VelocityLimit):
+    code = "daily_earn_points_exceeded"
+    message = "This purchase would take the member past the points they may earn today."
+
+
+class DailyRedemptionsExceeded(VelocityLimit):
+    code = "daily_redemptions_exceeded"
+    message = "The member has reached the number of redemptions allowed today."
+
+
+class DailyRedemptionShareExceeded(VelocityLimit):
+    code = "daily_redemption_share_exceeded"
+    message = "Redemptions today may not exceed the allowed share of the member's balance."
+
+
+class LargeRedemptionCoolingPeriod(VelocityLimit):
+    code = "large_redemption_cooling_period"
+    message = "A large redemption needs a cooling period after the previous large redemption."

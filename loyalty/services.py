@@ -35,6 +35,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from loyalty import exceptions as refusals
+from loyalty import policy
 from loyalty.models import (
     Account,
     IdempotencyKey,
@@ -46,6 +47,7 @@ from loyalty.models import (
     Till,
     Transfer,
 )
+from loyalty.policy import points_for_purchase  # noqa: F401  (re-exported for callers)
 from members.models import Member
 
 OP = LedgerOperation.Kind
@@ -327,11 +329,6 @@ def _body(op: LedgerOperation, balance: MemberBalance, **extra) -> dict:
 # --- Operations ----------------------------------------------------------------------------
 
 
-def points_for_purchase(*, amount_minor: int) -> int:
-    """Points a purchase earns: ``LOYALTY_EARN_POINTS_PER_UNIT`` per whole currency unit."""
-    return (amount_minor // 100) * settings.LOYALTY_EARN_POINTS_PER_UNIT
-
-
 def points_earn(
     *,
     member: Member,
@@ -355,6 +352,7 @@ def points_earn(
         _require_active(member)
         if LedgerOperation.objects.filter(kind=OP.EARN, receipt_ref=receipt_ref).exists():
             raise refusals.ReceiptAlreadyUsed(receipt_ref=receipt_ref)
+        policy.check_earn(member=member, points=points, now=timezone.now())
         op = _operation(request, OP.EARN, member, points, receipt_ref=receipt_ref)
         transfer = _transfer(op, 0, TK.EARN, system_account(Account.Kind.EARN), account, points)
         lot = PointsLot.objects.create(
@@ -362,7 +360,8 @@ def points_earn(
         )
         LotMovement.objects.create(transfer=transfer, lot=lot, delta=points)
         _add_to_balance(balance, credits_posted=points)
-        return 201, _body(op, balance, receipt_ref=receipt_ref, expires_on=str(lot.expires_on))
+        tier = policy.tier_recompute(member=member, now=timezone.now())
+        return 201, _body(op, balance, receipt_ref=receipt_ref, expires_on=str(lot.expires_on), tier=tier)
 
     return _run(request, work)
 
@@ -408,7 +407,8 @@ def points_earn_reverse(
                 op, leg, TK.RETURN_SHORTFALL, system_account(Account.Kind.RETURN_SHORTFALL),
                 system_account(Account.Kind.EARN), shortfall, reverses=earn_transfer,
             )  # fmt: skip
-        return 201, _body(op, balance, receipt_ref=receipt_ref, reversed=covered, shortfall=shortfall)
+        tier = policy.tier_recompute(member=member, now=timezone.now())
+        return 201, _body(op, balance, receipt_ref=receipt_ref, reversed=covered, shortfall=shortfall, tier=tier)
 
     return _run(request, work)
 
@@ -426,6 +426,7 @@ def points_hold(*, member: Member, points: int, actor: Actor, idempotency_key: s
         _require_active(member)
         if balance.available < points:
             raise refusals.InsufficientPoints(available=balance.available, requested=points)
+        policy.check_redemption(member=member, balance=balance, points=points, now=timezone.now())
         lapses = timezone.now() + timedelta(minutes=settings.LOYALTY_HOLD_MINUTES)
         op = _operation(request, OP.HOLD, member, points, hold_expires_at=lapses)
         transfer = _transfer(op, 0, TK.HOLD, account, system_account(Account.Kind.REDEEM), points)
@@ -514,6 +515,7 @@ def points_redeem(*, member: Member, points: int, actor: Actor, idempotency_key:
         _require_active(member)
         if balance.available < points:
             raise refusals.InsufficientPoints(available=balance.available, requested=points)
+        policy.check_redemption(member=member, balance=balance, points=points, now=timezone.now())
         op = _operation(request, OP.REDEEM, member, points, reason=reason)
         transfer = _transfer(op, 0, TK.REDEEM, account, system_account(Account.Kind.REDEEM), points)
         _consume_fefo(account, transfer, points)

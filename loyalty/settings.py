@@ -344,6 +344,27 @@ ROLE_LIMITS = {
 LOYALTY_EARN_POINTS_PER_UNIT = env.int("LOYALTY_EARN_POINTS_PER_UNIT", default=1)
 LOYALTY_POINTS_VALID_DAYS = env.int("LOYALTY_POINTS_VALID_DAYS", default=365)
 LOYALTY_HOLD_MINUTES = env.int("LOYALTY_HOLD_MINUTES", default=15)
+# Tiers: qualification on points earned (net of returns) in a rolling window; each tier
+# has an earn multiplier (percent) and its own daily earning cap. JSON to override.
+LOYALTY_TIER_WINDOW_DAYS = env.int("LOYALTY_TIER_WINDOW_DAYS", default=365)
+LOYALTY_TIERS = env.json(
+    "LOYALTY_TIERS",
+    default=[
+        {"tier": 1, "name": "Member", "threshold": 0, "multiplier_percent": 100, "daily_earn_points": 10000},
+        {"tier": 2, "name": "Silver", "threshold": 5000, "multiplier_percent": 125, "daily_earn_points": 10000},
+        {"tier": 3, "name": "Gold", "threshold": 20000, "multiplier_percent": 150, "daily_earn_points": 15000},
+        {"tier": 4, "name": "Platinum", "threshold": 50000, "multiplier_percent": 200, "daily_earn_points": 20000},
+    ],
+)
+# Per-member velocity limits (spec "Transaction Velocity Limits"), checked under the
+# member's lock in the same transaction as the write. None switches a limit off.
+LOYALTY_VELOCITY = {
+    "earn_transactions_per_day": env.int("VELOCITY_EARN_TRANSACTIONS_PER_DAY", default=3),
+    "redemptions_per_day": env.int("VELOCITY_REDEMPTIONS_PER_DAY", default=2),
+    "redemption_share_of_balance_percent": env.int("VELOCITY_REDEMPTION_SHARE_PERCENT", default=50),
+    "large_redemption_points": env.int("VELOCITY_LARGE_REDEMPTION_POINTS", default=5000),
+    "large_redemption_cooling_hours": env.int("VELOCITY_LARGE_REDEMPTION_COOLING_HOURS", default=24),
+}
 
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

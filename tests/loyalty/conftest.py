@@ -49,3 +49,9 @@ def assert_ledger_verified():
     report = ledger_verify()
     assert report.ok, report.problems
     return report
+
+
+@pytest.fixture
+def velocity_off(settings):
+    """The ledger's mechanics without the programme's velocity limits (tested on their own)."""
+    settings.LOYALTY_VELOCITY = dict.fromkeys(settings.LOYALTY_VELOCITY)

@@ -33,7 +33,7 @@ from loyalty.verify import ledger_verify
 from members.models import Member
 from tests.reporting import add_figure
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("velocity_off")]
 
 THREADS = 8
 

@@ -23,7 +23,7 @@ from loyalty.services import (
 from members.models import Member
 from tests.loyalty.conftest import assert_ledger_verified
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]
 
 
 def available(member) -> int:

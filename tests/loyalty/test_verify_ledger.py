@@ -12,7 +12,7 @@ from loyalty.tasks import ledger_verify_task
 from loyalty.verify import ledger_verify
 from staffauth.models import SecurityEvent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]
 
 
 @pytest.fixture
