@@ -136,6 +136,7 @@ class LedgerOperation(models.Model):
 
     class Kind(models.TextChoices):
         EARN = "earn", "Earn"
+        RELEASE = "release", "Pending points released"
         REVERSE_EARN = "reverse_earn", "Return (earn reversed)"
         HOLD = "hold", "Redemption hold"
         CAPTURE = "capture", "Redemption capture"
@@ -165,6 +166,10 @@ class LedgerOperation(models.Model):
     )  # fmt: skip
     reason = models.CharField(max_length=200, blank=True)
     hold_expires_at = models.DateTimeField(null=True, blank=True, help_text="For holds: when an unsettled hold lapses.")
+    pending_until = models.DateTimeField(
+        null=True, blank=True, db_index=True,
+        help_text="For earns kept pending through the return window: when the points are released.",
+    )  # fmt: skip
     needs_review = models.BooleanField(default=False, help_text="Flagged for review (e.g. a return shortfall).")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -175,6 +180,9 @@ class LedgerOperation(models.Model):
             # A hold settles once: one capture or one void.
             models.UniqueConstraint(
                 fields=["related"], condition=models.Q(kind__in=["capture", "void"]), name="hold_settles_once"
+            ),
+            models.UniqueConstraint(
+                fields=["related"], condition=models.Q(kind="release"), name="pending_earn_released_once"
             ),
             models.CheckConstraint(condition=models.Q(points__gt=0), name="operation_points_positive"),
             models.CheckConstraint(

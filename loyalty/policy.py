@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from loyalty import exceptions as refusals
-from loyalty.models import LedgerOperation, MemberBalance
+from loyalty.models import LedgerOperation, MemberBalance, Transfer
 from members.models import Member
 
 OP = LedgerOperation.Kind
@@ -81,16 +81,24 @@ def check_redemption(*, member: Member, balance: MemberBalance, points: int, now
 
 
 def tier_recompute(*, member: Member, now: datetime) -> int:
-    """Set the member's tier from the points earned (net of returns) in the window.
+    """Set the member's tier from the points earned, net of returns, in the window.
 
-    Returns the tier. Called after an earn (progression) and after a return, which
-    takes the member back down when it drops them below the threshold."""
+    Counted from the journal: points still pending (return window) do not qualify
+    until released, and a return (including any shortfall) takes its points back off.
+    Called after an earn or release (progression) and after a return, which takes the
+    member back down when it drops them below the threshold. Returns the tier.
+    """
     since = now - timedelta(days=settings.LOYALTY_TIER_WINDOW_DAYS)
-    ops = LedgerOperation.objects.filter(member=member, created_at__gte=since)
-    totals = ops.aggregate(
-        earned=Sum("points", filter=Q(kind=OP.EARN)), returned=Sum("points", filter=Q(kind=OP.REVERSE_EARN))
+    recent = Transfer.objects.filter(created_at__gte=since)
+    earned = recent.filter(kind=Transfer.Kind.EARN, credit_account__member=member).aggregate(t=Sum("amount"))["t"] or 0
+    returned = (
+        recent.filter(
+            kind__in=[Transfer.Kind.REVERSE_EARN, Transfer.Kind.RETURN_SHORTFALL],
+            reverses__credit_account__member=member,
+        ).aggregate(t=Sum("amount"))["t"]
+        or 0
     )
-    qualifying = (totals["earned"] or 0) - (totals["returned"] or 0)
+    qualifying = earned - returned
     tier = max((t for t in tiers() if t["threshold"] <= qualifying), key=lambda t: t["threshold"])["tier"]
     if tier != member.tier:
         member.tier = tier

@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from loyalty import exceptions as refusals
@@ -265,7 +265,11 @@ def _transfer(
 
 def _operation(request: _Request, kind: str, member: Member, points: int, **fields) -> LedgerOperation:
     return LedgerOperation.objects.create(
-        id=request.operation_id, kind=kind, member=member, points=points, **request.actor.operation_fields(), **fields
+        id=request.operation_id,
+        kind=kind,
+        member=member,
+        points=points,
+        **{**request.actor.operation_fields(), **fields},
     )
 
 
@@ -338,7 +342,12 @@ def points_earn(
     idempotency_key: str,
     effective_at: datetime | None = None,
 ) -> Outcome:
-    """Credit ``points`` for a purchase. One earn per receipt reference, ever."""
+    """Credit ``points`` for a purchase. One earn per receipt reference, ever.
+
+    With ``LOYALTY_PENDING_DAYS`` > 0 the points stay pending (recorded, not yet in
+    the journal, not spendable) until the return window closes; ``points_pending_release``
+    then posts them, less anything returned meanwhile.
+    """
     if points <= 0:
         raise ValueError("points must be positive")
     effective_at = effective_at or timezone.now()
@@ -353,15 +362,75 @@ def points_earn(
         if LedgerOperation.objects.filter(kind=OP.EARN, receipt_ref=receipt_ref).exists():
             raise refusals.ReceiptAlreadyUsed(receipt_ref=receipt_ref)
         policy.check_earn(member=member, points=points, now=timezone.now())
+        if settings.LOYALTY_PENDING_DAYS > 0:
+            until = effective_at + timedelta(days=settings.LOYALTY_PENDING_DAYS)
+            op = _operation(request, OP.EARN, member, points, receipt_ref=receipt_ref, pending_until=until)
+            return 201, _body(op, balance, receipt_ref=receipt_ref, pending_until=until.isoformat(), tier=member.tier)
         op = _operation(request, OP.EARN, member, points, receipt_ref=receipt_ref)
-        transfer = _transfer(op, 0, TK.EARN, system_account(Account.Kind.EARN), account, points)
-        lot = PointsLot.objects.create(
-            account=account, source=transfer, expires_on=_expiry_date(effective_at), earned=points, remaining=points
-        )
-        LotMovement.objects.create(transfer=transfer, lot=lot, delta=points)
-        _add_to_balance(balance, credits_posted=points)
+        lot = _post_earn(op, account, balance, points, effective_at)
         tier = policy.tier_recompute(member=member, now=timezone.now())
         return 201, _body(op, balance, receipt_ref=receipt_ref, expires_on=str(lot.expires_on), tier=tier)
+
+    return _run(request, work)
+
+
+def _post_earn(
+    op: LedgerOperation, account: Account, balance: MemberBalance, points: int, effective_at: datetime
+) -> PointsLot:
+    transfer = _transfer(op, 0, TK.EARN, system_account(Account.Kind.EARN), account, points)
+    lot = PointsLot.objects.create(
+        account=account, source=transfer, expires_on=_expiry_date(effective_at), earned=points, remaining=points
+    )
+    LotMovement.objects.create(transfer=transfer, lot=lot, delta=points)
+    _add_to_balance(balance, credits_posted=points)
+    return lot
+
+
+def _earn_transfer(earn: LedgerOperation) -> Transfer | None:
+    """The journal leg of an earn: its own, or its release's if it was pending."""
+    return (
+        Transfer.objects.filter(kind=TK.EARN)
+        .filter(Q(operation=earn) | Q(operation__related=earn, operation__kind=OP.RELEASE))
+        .select_related("lot")
+        .first()
+    )
+
+
+def points_pending_release(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Post pending earns whose return window has closed, less what was returned
+    meanwhile. One short transaction per earn, keyed by the earn: idempotent."""
+    now = now or timezone.now()
+    released, last = 0, None
+    while True:
+        due = LedgerOperation.objects.filter(kind=OP.EARN, pending_until__lte=now).exclude(followups__kind=OP.RELEASE)
+        if last is not None:
+            due = due.filter(pk__gt=last)
+        ids = list(due.order_by("pk").values_list("pk", flat=True)[:batch])
+        if not ids:
+            return released
+        for earn_id in ids:
+            outcome = _release_one(earn_id)
+            released += outcome.ok and not outcome.replayed and outcome.body.get("points", 0) > 0
+        last = ids[-1]
+
+
+def _release_one(earn_id) -> Outcome:
+    earn = LedgerOperation.objects.select_related("member").get(pk=earn_id)
+    request = _Request(Actor(job="pending_release"), f"release:{earn_id}", {"op": "release", "earn": str(earn_id)})
+
+    def work():
+        account = member_account_open(member=earn.member)
+        balance = _lock_balance(account)
+        returned = earn.followups.filter(kind=OP.REVERSE_EARN).aggregate(total=Sum("points"))["total"] or 0
+        points = earn.points - returned
+        if points <= 0:
+            return 200, {"earn_id": str(earn_id), "points": 0}
+        op = _operation(request, OP.RELEASE, earn.member, points, related=earn, store=earn.store)
+        lot = _post_earn(
+            op, account, balance, points, earn.pending_until - timedelta(days=settings.LOYALTY_PENDING_DAYS)
+        )
+        policy.tier_recompute(member=earn.member, now=timezone.now())
+        return 201, _body(op, balance, earn_id=str(earn_id), expires_on=str(lot.expires_on))
 
     return _run(request, work)
 
@@ -387,10 +456,14 @@ def points_earn_reverse(
         earn = LedgerOperation.objects.filter(kind=OP.EARN, receipt_ref=receipt_ref, member=member).first()
         if earn is None:
             raise refusals.PurchaseNotFound(receipt_ref=receipt_ref)
-        earn_transfer = earn.transfers.get(kind=TK.EARN)
-        returned = earn_transfer.reversals.aggregate(total=Sum("amount"))["total"] or 0
-        if returned + points > earn_transfer.amount:
-            raise refusals.ReturnExceedsPurchase(earned=earn_transfer.amount, already_returned=returned)
+        returned = earn.followups.filter(kind=OP.REVERSE_EARN).aggregate(total=Sum("points"))["total"] or 0
+        if returned + points > earn.points:
+            raise refusals.ReturnExceedsPurchase(earned=earn.points, already_returned=returned)
+        earn_transfer = _earn_transfer(earn)
+        if earn_transfer is None:
+            # Still pending: nothing was posted, the release will post less.
+            op = _operation(request, OP.REVERSE_EARN, member, points, related=earn)
+            return 201, _body(op, balance, receipt_ref=receipt_ref, reversed=0, shortfall=0, pending_reduced=points)
         covered = min(points, balance.available)
         shortfall = points - covered
         op = _operation(request, OP.REVERSE_EARN, member, points, related=earn, needs_review=shortfall > 0)

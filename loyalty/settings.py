@@ -344,6 +344,8 @@ ROLE_LIMITS = {
 LOYALTY_EARN_POINTS_PER_UNIT = env.int("LOYALTY_EARN_POINTS_PER_UNIT", default=1)
 LOYALTY_POINTS_VALID_DAYS = env.int("LOYALTY_POINTS_VALID_DAYS", default=365)
 LOYALTY_HOLD_MINUTES = env.int("LOYALTY_HOLD_MINUTES", default=15)
+# Earned points stay pending (not spendable) until the return window closes; 0 = at once.
+LOYALTY_PENDING_DAYS = env.int("LOYALTY_PENDING_DAYS", default=0)
 # Tiers: qualification on points earned (net of returns) in a rolling window; each tier
 # has an earn multiplier (percent) and its own daily earning cap. JSON to override.
 LOYALTY_TIER_WINDOW_DAYS = env.int("LOYALTY_TIER_WINDOW_DAYS", default=365)

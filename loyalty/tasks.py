@@ -34,3 +34,11 @@ def ledger_verify_task() -> bool:
             kind=Kind.LEDGER_CHECK_FAILED, detail={"problems": report.problems[:20], "count": len(report.problems)}
         )
     return report.ok
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def points_pending_release_task() -> int:
+    """Release earned points whose return window has closed. Idempotent."""
+    from loyalty.services import points_pending_release
+
+    return points_pending_release()

@@ -16,6 +16,7 @@ from loyalty.services import (
     points_expire_due,
     points_hold,
     points_holds_lapse,
+    points_pending_release,
     points_redeem,
     points_redeem_reverse,
     points_void,
@@ -300,3 +301,52 @@ def test_idempotency_keys_record_status_and_body(member, till_actor):
     outcome = points_earn(member=member, points=5, receipt_ref="R", actor=till_actor, idempotency_key="k")
     saved = IdempotencyKey.objects.get(key="k")
     assert (saved.status_code, saved.response) == (201, outcome.body)
+
+
+# --- pending points (return window) --------------------------------------------------------
+
+
+@pytest.fixture
+def pending_window(settings):
+    settings.LOYALTY_PENDING_DAYS = 14
+
+
+def test_pending_points_are_not_spendable_until_released(member, till_actor, pending_window):
+    outcome = points_earn(member=member, points=100, receipt_ref="P", actor=till_actor, idempotency_key="e")
+    assert outcome.status_code == 201 and "pending_until" in outcome.body
+    assert MemberBalance.objects.get(account__member=member).available == 0
+    assert points_redeem(member=member, points=1, actor=till_actor, idempotency_key="r").error_code == (
+        "insufficient_points"
+    )
+    assert points_pending_release() == 0  # window still open
+    with time_machine.travel(timezone.now() + timedelta(days=14, minutes=1), tick=False):
+        assert points_pending_release() == 1
+        assert points_pending_release() == 0  # idempotent
+    assert available(member) == 100
+    assert_ledger_verified()
+
+
+def test_a_return_inside_the_window_reduces_what_is_released(member, till_actor, pending_window):
+    points_earn(member=member, points=100, receipt_ref="P", actor=till_actor, idempotency_key="e")
+    assert points_earn_reverse(member=member, receipt_ref="P", points=30, actor=till_actor, idempotency_key="x1").ok
+    too_much = points_earn_reverse(member=member, receipt_ref="P", points=71, actor=till_actor, idempotency_key="x2")
+    assert too_much.error_code == "return_exceeds_purchase"
+    with time_machine.travel(timezone.now() + timedelta(days=15), tick=False):
+        points_pending_release()
+    assert available(member) == 70
+    # After release, the rest can still be returned, never more than earned in all.
+    assert points_earn_reverse(member=member, receipt_ref="P", points=70, actor=till_actor, idempotency_key="x3").ok
+    assert points_earn_reverse(
+        member=member, receipt_ref="P", points=1, actor=till_actor, idempotency_key="x4"
+    ).error_code == ("return_exceeds_purchase")
+    assert available(member) == 0
+    assert_ledger_verified()
+
+
+def test_a_fully_returned_pending_purchase_releases_nothing(member, till_actor, pending_window):
+    points_earn(member=member, points=100, receipt_ref="P", actor=till_actor, idempotency_key="e")
+    points_earn_reverse(member=member, receipt_ref="P", points=100, actor=till_actor, idempotency_key="x")
+    with time_machine.travel(timezone.now() + timedelta(days=15), tick=False):
+        assert points_pending_release() == 0
+    assert not Transfer.objects.exists()
+    assert_ledger_verified()
