@@ -98,8 +98,10 @@ def tier_recompute(*, member: Member, now: datetime) -> int:
         ).aggregate(t=Sum("amount"))["t"]
         or 0
     )
-    qualifying = earned - returned
-    tier = max((t for t in tiers() if t["threshold"] <= qualifying), key=lambda t: t["threshold"])["tier"]
+    # A return inside the window of a purchase earned before it can make this negative.
+    qualifying = max(earned - returned, 0)
+    eligible = [t for t in tiers() if t["threshold"] <= qualifying] or tiers()[:1]
+    tier = eligible[-1]["tier"]
     if tier != member.tier:
         member.tier = tier
         member.save(update_fields=["tier"])  # auditlog records the tier change

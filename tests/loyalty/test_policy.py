@@ -110,3 +110,11 @@ def test_earned_points_outside_the_window_do_not_qualify(member, till_actor, vel
 def test_tier_multiplier_applies_to_purchases():
     assert points_for_purchase(amount_minor=12_345) == 123
     assert points_for_purchase(amount_minor=12_345, tier=3) == 184  # 150 %
+
+
+def test_returning_an_old_purchase_inside_the_window_keeps_the_base_tier(member, till_actor, velocity_off):
+    """Found by the model test: returns in the window of earns from before it."""
+    with time_machine.travel(timezone.now() - timedelta(days=400), tick=False):
+        earn(member, till_actor, 100, 1)
+    outcome = points_earn_reverse(member=member, receipt_ref="P1", points=100, actor=till_actor, idempotency_key="x")
+    assert outcome.status_code == 201 and outcome.body["tier"] == 1
