@@ -15,7 +15,9 @@ Serialization failures and deadlocks (SQLSTATE 40001/40P01) are retried with a
 jittered backoff and never reported as business refusals.
 
 Callers get an ``Outcome`` (HTTP status + JSON body) whether the operation was
-applied, refused, or replayed from the key.
+applied, refused, or replayed from the key. ``fingerprint`` (optional) is the caller's
+whole validated request: it joins the payload hash, so the same key with any other
+request body is refused even where the operation's own arguments match.
 """
 
 from __future__ import annotations
@@ -341,6 +343,7 @@ def points_earn(
     actor: Actor,
     idempotency_key: str,
     effective_at: datetime | None = None,
+    fingerprint: dict | None = None,
 ) -> Outcome:
     """Credit ``points`` for a purchase. One earn per receipt reference, ever.
 
@@ -352,7 +355,9 @@ def points_earn(
         raise ValueError("points must be positive")
     effective_at = effective_at or timezone.now()
     request = _Request(
-        actor, idempotency_key, {"op": "earn", "member": member.pk, "points": points, "receipt": receipt_ref}
+        actor,
+        idempotency_key,
+        {"op": "earn", "member": member.pk, "points": points, "receipt": receipt_ref, "request": fingerprint},
     )
 
     def work():
@@ -436,7 +441,13 @@ def _release_one(earn_id) -> Outcome:
 
 
 def points_earn_reverse(
-    *, member: Member, receipt_ref: str, points: int, actor: Actor, idempotency_key: str
+    *,
+    member: Member,
+    receipt_ref: str,
+    points: int,
+    actor: Actor,
+    idempotency_key: str,
+    fingerprint: dict | None = None,
 ) -> Outcome:
     """Take back points for a returned purchase (partial or whole).
 
@@ -447,7 +458,9 @@ def points_earn_reverse(
     if points <= 0:
         raise ValueError("points must be positive")
     request = _Request(
-        actor, idempotency_key, {"op": "reverse_earn", "member": member.pk, "points": points, "receipt": receipt_ref}
+        actor,
+        idempotency_key,
+        {"op": "reverse_earn", "member": member.pk, "points": points, "receipt": receipt_ref, "request": fingerprint},
     )
 
     def work():
@@ -486,12 +499,16 @@ def points_earn_reverse(
     return _run(request, work)
 
 
-def points_hold(*, member: Member, points: int, actor: Actor, idempotency_key: str) -> Outcome:
+def points_hold(
+    *, member: Member, points: int, actor: Actor, idempotency_key: str, fingerprint: dict | None = None
+) -> Outcome:
     """Reserve ``points`` for a redemption at the till (phase one). The hold lapses
     after ``LOYALTY_HOLD_MINUTES`` unless captured."""
     if points <= 0:
         raise ValueError("points must be positive")
-    request = _Request(actor, idempotency_key, {"op": "hold", "member": member.pk, "points": points})
+    request = _Request(
+        actor, idempotency_key, {"op": "hold", "member": member.pk, "points": points, "request": fingerprint}
+    )
 
     def work():
         account = member_account_open(member=member)
@@ -510,8 +527,18 @@ def points_hold(*, member: Member, points: int, actor: Actor, idempotency_key: s
     return _run(request, work)
 
 
+def _uuid_or_none(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
 def _open_hold(hold_id, member: Member | None) -> tuple[LedgerOperation, Transfer, MemberBalance]:
-    hold = LedgerOperation.objects.filter(pk=hold_id, kind=OP.HOLD).select_related("member").first()
+    hold_id = _uuid_or_none(hold_id)
+    hold = (
+        LedgerOperation.objects.filter(pk=hold_id, kind=OP.HOLD).select_related("member").first() if hold_id else None
+    )
     if hold is None or (member is not None and hold.member_id != member.pk):
         raise refusals.HoldNotFound(hold_id=str(hold_id))
     balance = _lock_balance(member_account_open(member=hold.member))
@@ -521,11 +548,19 @@ def _open_hold(hold_id, member: Member | None) -> tuple[LedgerOperation, Transfe
 
 
 def points_capture(
-    *, hold_id, actor: Actor, idempotency_key: str, points: int | None = None, member: Member | None = None
+    *,
+    hold_id,
+    actor: Actor,
+    idempotency_key: str,
+    points: int | None = None,
+    member: Member | None = None,
+    fingerprint: dict | None = None,
 ) -> Outcome:
     """Settle a hold (phase two) for ``points`` ≤ the held amount; the rest goes back
     to the exact lots it came from."""
-    request = _Request(actor, idempotency_key, {"op": "capture", "hold": str(hold_id), "points": points})
+    request = _Request(
+        actor, idempotency_key, {"op": "capture", "hold": str(hold_id), "points": points, "request": fingerprint}
+    )
 
     def work():
         hold, pending, balance = _open_hold(hold_id, member)
@@ -544,9 +579,11 @@ def points_capture(
     return _run(request, work)
 
 
-def points_void(*, hold_id, actor: Actor, idempotency_key: str, member: Member | None = None) -> Outcome:
+def points_void(
+    *, hold_id, actor: Actor, idempotency_key: str, member: Member | None = None, fingerprint: dict | None = None
+) -> Outcome:
     """Cancel a hold: every held point goes back to the lot it came from."""
-    request = _Request(actor, idempotency_key, {"op": "void", "hold": str(hold_id)})
+    request = _Request(actor, idempotency_key, {"op": "void", "hold": str(hold_id), "request": fingerprint})
 
     def work():
         hold, pending, balance = _open_hold(hold_id, member)
@@ -574,12 +611,22 @@ def points_holds_lapse(*, now: datetime | None = None, batch: int = 200) -> int:
     return voided
 
 
-def points_redeem(*, member: Member, points: int, actor: Actor, idempotency_key: str, reason: str = "") -> Outcome:
+def points_redeem(
+    *,
+    member: Member,
+    points: int,
+    actor: Actor,
+    idempotency_key: str,
+    reason: str = "",
+    fingerprint: dict | None = None,
+) -> Outcome:
     """Spend points in one step (a voucher bought with points)."""
     if points <= 0:
         raise ValueError("points must be positive")
     request = _Request(
-        actor, idempotency_key, {"op": "redeem", "member": member.pk, "points": points, "reason": reason}
+        actor,
+        idempotency_key,
+        {"op": "redeem", "member": member.pk, "points": points, "reason": reason, "request": fingerprint},
     )
 
     def work():
@@ -599,18 +646,27 @@ def points_redeem(*, member: Member, points: int, actor: Actor, idempotency_key:
 
 
 def points_redeem_reverse(
-    *, redemption_id, points: int, actor: Actor, idempotency_key: str, member: Member | None = None
+    *,
+    redemption_id,
+    points: int,
+    actor: Actor,
+    idempotency_key: str,
+    member: Member | None = None,
+    fingerprint: dict | None = None,
 ) -> Outcome:
     """Refund a redemption (capture or one-step redeem): restore the exact lots it
     spent, never more in total than it took."""
     if points <= 0:
         raise ValueError("points must be positive")
     request = _Request(
-        actor, idempotency_key, {"op": "reverse_redeem", "redemption": str(redemption_id), "points": points}
+        actor,
+        idempotency_key,
+        {"op": "reverse_redeem", "redemption": str(redemption_id), "points": points, "request": fingerprint},
     )
 
     def work():
-        redemption = LedgerOperation.objects.filter(pk=redemption_id, kind__in=[OP.CAPTURE, OP.REDEEM]).first()
+        pk = _uuid_or_none(redemption_id)
+        redemption = LedgerOperation.objects.filter(pk=pk, kind__in=[OP.CAPTURE, OP.REDEEM]).first() if pk else None
         if redemption is None or (member is not None and redemption.member_id != member.pk):
             raise refusals.RedemptionNotFound(redemption_id=str(redemption_id))
         account = member_account_open(member=redemption.member)
@@ -632,24 +688,41 @@ def points_redeem_reverse(
     return _run(request, work)
 
 
-def points_expire_lot(*, lot_id: int) -> Outcome | None:
-    """Expire what is left of one lot. The key names the lot and how many movements it
-    has had, so re-running after a crash replays instead of expiring twice."""
-    lot = PointsLot.objects.select_related("account__member").get(pk=lot_id)
-    movements = lot.movements.count()
-    request = _Request(Actor(job="points_expiry"), f"expire:{lot.pk}:{movements}", {"op": "expire", "lot": lot.pk})
+def points_expire_account(*, account_id: int, as_of: date) -> Outcome:
+    """Expire what is left of one member's lots due on or before ``as_of``, in one
+    short transaction: one journal leg, one movement per lot.
+
+    The key names the account and the exact state of its due lots, so a re-run after
+    a crash replays instead of expiring twice, while points that came back into a
+    due lot later (a void) expire on the next run.
+    """
+    due = list(
+        PointsLot.objects.filter(account_id=account_id, expires_on__lte=as_of, remaining__gt=0)
+        .order_by("expires_on", "id")
+        .values_list("pk", "remaining")
+    )
+    state = hashlib.sha256(json.dumps(due).encode()).hexdigest()[:32]
+    request = _Request(
+        Actor(job="points_expiry"), f"expire:{account_id}:{state}", {"op": "expire", "account": account_id, "lots": due}
+    )
 
     def work():
-        balance = _lock_balance(lot.account)
-        current = PointsLot.objects.get(pk=lot.pk)  # re-read under the lock
-        if current.remaining == 0:
-            return 200, {"lot": lot.pk, "expired": 0}
-        op = _operation(request, OP.EXPIRE, lot.account.member, current.remaining)
-        transfer = _transfer(op, 0, TK.EXPIRE, lot.account, system_account(Account.Kind.EXPIRE), current.remaining)
-        PointsLot.objects.filter(pk=lot.pk).update(remaining=0)
-        LotMovement.objects.create(transfer=transfer, lot=lot, delta=-current.remaining)
-        _add_to_balance(balance, debits_posted=current.remaining)
-        return 201, {"lot": lot.pk, "expired": current.remaining, "operation_id": str(op.id)}
+        account = Account.objects.select_related("member").get(pk=account_id)
+        balance = _lock_balance(account)
+        lots = list(  # re-read under the lock: a redemption may have spent some meanwhile
+            PointsLot.objects.filter(account=account, expires_on__lte=as_of, remaining__gt=0).order_by(
+                "expires_on", "id"
+            )
+        )
+        total = sum(lot.remaining for lot in lots)
+        if total == 0:
+            return 200, {"account": account_id, "expired": 0}
+        op = _operation(request, OP.EXPIRE, account.member, total)
+        transfer = _transfer(op, 0, TK.EXPIRE, account, system_account(Account.Kind.EXPIRE), total)
+        PointsLot.objects.filter(pk__in=[lot.pk for lot in lots]).update(remaining=0)
+        LotMovement.objects.bulk_create(LotMovement(transfer=transfer, lot=lot, delta=-lot.remaining) for lot in lots)
+        _add_to_balance(balance, debits_posted=total)
+        return 201, {"account": account_id, "expired": total, "lots": len(lots), "operation_id": str(op.id)}
 
     return _run(request, work)
 
@@ -657,26 +730,27 @@ def points_expire_lot(*, lot_id: int) -> Outcome | None:
 def points_expire_due(
     *, as_of: date | None = None, batch: int = 500, progress: Callable[[int], None] | None = None
 ) -> int:
-    """Expire every lot due on or before ``as_of``: one short transaction per lot,
-    lots read in batches by id (memory stays flat however many there are).
-    Idempotent and restartable. Returns the points expired."""
+    """Expire every lot due on or before ``as_of``: one short transaction per member,
+    members read in batches (memory stays flat however many lots there are).
+    Idempotent and restartable. Returns the points expired by this run."""
     as_of = as_of or timezone.localdate()
-    expired, last_id = 0, 0
+    expired, last = 0, 0
     while True:
-        ids = list(
-            PointsLot.objects.filter(expires_on__lte=as_of, remaining__gt=0, pk__gt=last_id)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:batch]
+        accounts = list(
+            PointsLot.objects.filter(expires_on__lte=as_of, remaining__gt=0, account_id__gt=last)
+            .order_by("account_id")
+            .values_list("account_id", flat=True)
+            .distinct()[:batch]
         )
-        if not ids:
+        if not accounts:
             return expired
-        for lot_id in ids:
-            outcome = points_expire_lot(lot_id=lot_id)
+        for account_id in accounts:
+            outcome = points_expire_account(account_id=account_id, as_of=as_of)
             if outcome.ok and not outcome.replayed:
                 expired += outcome.body.get("expired", 0)
-        last_id = ids[-1]
+        last = accounts[-1]
         if progress:
-            progress(len(ids))
+            progress(len(accounts))
 
 
 def points_adjust_post(*, member: Member, points: int, reason: str, adjustment_ref: str, actor: Actor) -> Outcome:

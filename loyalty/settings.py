@@ -303,17 +303,39 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON only (415 otherwise), strict: duplicate keys, NaN and deep nesting are a 400.
+    "DEFAULT_PARSER_CLASSES": ["loyalty.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # Every API error is {"error": {"code", "message", "detail"?}} (loyalty/api/errors.py).
+    "EXCEPTION_HANDLER": "loyalty.api.errors.api_exception_handler",
+    # OPTIONS answers 405 rather than describing endpoints to anyone who asks.
+    "DEFAULT_METADATA_CLASS": None,
+    "DEFAULT_THROTTLE_RATES": {"till": env.str("TILL_RATE_LIMIT", default="600/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty back-office API",
     "VERSION": "1.0.0",
+    "DESCRIPTION": (
+        "The till (POS) API. Every request is signed by the till: `X-Till-Key`, `X-Timestamp` (Unix "
+        "seconds, by default within 300 s of the server clock) and `X-Signature`, the lowercase hex "
+        "HMAC-SHA256 with the till's secret over `{timestamp}\\n{METHOD}\\n{path}\\n` followed by the raw body bytes. "
+        "Every write takes an `Idempotency-Key` header; a retry with the same key and body returns the "
+        "saved answer with `Idempotency-Replayed: true`. Bodies are JSON objects; unknown fields are "
+        "refused. Any value that looks like a payment card number is refused with 422 "
+        "`card_number_refused` and never stored. Every error is "
+        '`{"error": {"code": ..., "message": ..., "detail"?: {...}}}`; branch on `code`.'
+    ),
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and docs are public and read-only; they need no till signature.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    # Requests must be signed, which Swagger UI cannot do: no "Try it out", and no
+    # call to the public validator (it would load an image from validator.swagger.io).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "supportedSubmitMethods": []},
 }
 
 # --- Audit --------------------------------------------------------------------------------
@@ -400,3 +422,15 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="loyalty@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+
+# --- Till API -------------------------------------------------------------------------------
+# Signed requests (loyalty/api/auth.py): how far X-Timestamp may be from the server clock.
+TILL_SIGNATURE_MAX_SKEW_SECONDS = env.int("TILL_SIGNATURE_MAX_SKEW_SECONDS", default=300)
+# Largest request body a till may send (bytes); larger answers 413.
+TILL_MAX_BODY_BYTES = env.int("TILL_MAX_BODY_BYTES", default=16 * 1024)
+# Caps on what one request may carry: a purchase amount (minor units) and points.
+TILL_MAX_AMOUNT_MINOR = env.int("TILL_MAX_AMOUNT_MINOR", default=100_000_000)
+TILL_MAX_POINTS = env.int("TILL_MAX_POINTS", default=1_000_000)
+# A purchase's occurred_at may be at most this old.
+TILL_PURCHASE_MAX_AGE_DAYS = env.int("TILL_PURCHASE_MAX_AGE_DAYS", default=30)

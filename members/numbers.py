@@ -28,4 +28,7 @@ def loyalty_number_generate() -> str:
 
 
 def loyalty_number_is_well_formed(value: str) -> bool:
-    return len(value) == LENGTH and value.isdigit() and value.startswith(PREFIX) and luhn_valid(value)
+    # isascii: str.isdigit() also accepts fullwidth and other scripts' digits.
+    return (
+        len(value) == LENGTH and value.isascii() and value.isdigit() and value.startswith(PREFIX) and luhn_valid(value)
+    )

@@ -350,3 +350,21 @@ def test_a_fully_returned_pending_purchase_releases_nothing(member, till_actor, 
         assert points_pending_release() == 0
     assert not Transfer.objects.exists()
     assert_ledger_verified()
+
+
+def test_the_callers_whole_request_joins_the_payload_hash(member, till_actor):
+    first = {"amount_minor": 1000, "occurred_at": "2026-11-01T10:00:00+08:00"}
+    points_earn(member=member, points=10, receipt_ref="R", actor=till_actor, idempotency_key="k", fingerprint=first)
+    other = {**first, "occurred_at": "2026-11-02T10:00:00+08:00"}  # same points, another request
+    outcome = points_earn(
+        member=member, points=10, receipt_ref="R", actor=till_actor, idempotency_key="k", fingerprint=other
+    )
+    assert outcome.error_code == "idempotency_key_reused"
+
+
+@pytest.mark.parametrize("bad_id", ["not-a-uuid", "", "123", None])
+def test_malformed_hold_and_redemption_ids_are_not_found(till_actor, bad_id):
+    assert points_capture(hold_id=bad_id, actor=till_actor, idempotency_key=f"c{bad_id}").error_code == "hold_not_found"
+    assert points_void(hold_id=bad_id, actor=till_actor, idempotency_key=f"v{bad_id}").error_code == "hold_not_found"
+    refund = points_redeem_reverse(redemption_id=bad_id, points=1, actor=till_actor, idempotency_key=f"f{bad_id}")
+    assert refund.error_code == "redemption_not_found"

@@ -1,0 +1,44 @@
+"""Routes of the API: the till endpoints, the OpenAPI schema and its interactive docs.
+
+Included from ``loyalty/urls.py`` under ``api/``. The schema and the docs are public and
+read-only (no authentication, GET only); the docs are Swagger UI from
+drf-spectacular-sidecar, served locally, with its init script served as a separate
+file (``?script``) so the page runs under ``script-src 'self'``.
+"""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.permissions import AllowAny
+
+from loyalty.api import views
+
+app_name = "api"
+
+pos_patterns = [
+    path("purchases", views.PurchaseCreateApi.as_view(), name="pos-purchases"),
+    path("returns", views.ReturnCreateApi.as_view(), name="pos-returns"),
+    path("redemptions", views.RedemptionHoldApi.as_view(), name="pos-redemptions"),
+    path("redemptions/<str:hold_id>/capture", views.RedemptionCaptureApi.as_view(), name="pos-redemption-capture"),
+    path("redemptions/<str:hold_id>/void", views.RedemptionVoidApi.as_view(), name="pos-redemption-void"),
+    path("members/<str:loyalty_number>/balance", views.MemberBalanceApi.as_view(), name="pos-member-balance"),
+    re_path(r"^.*$", views.pos_not_found),
+]
+
+urlpatterns = [
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
+        name="schema",
+    ),
+    path(
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api:schema",
+            template_name="api/swagger_ui.html",
+            authentication_classes=[],
+            permission_classes=[AllowAny],
+        ),
+        name="docs",
+    ),
+    path("v1/pos/", include(pos_patterns)),
+]

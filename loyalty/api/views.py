@@ -1,0 +1,499 @@
+"""The till (POS) API: one APIView per operation, each calling one ledger service.
+
+Every request goes through, in this order:
+
+1. signature authentication (401), the till's IP allow-list (403) and its rate (429);
+2. the card-number guard over the raw body, the Idempotency-Key header and path
+   values (422 ``card_number_refused``), before anything is parsed for use;
+3. for writes, the ``Idempotency-Key`` header (400 ``idempotency_key_required``);
+4. the JSON body: ``application/json`` only (415), valid JSON (400 ``malformed_json``),
+   the view's InputSerializer (400 ``validation_error`` / ``invalid_loyalty_number``);
+5. the member by loyalty number (404 ``member_not_found``), then the service.
+
+Write responses are the service's ``Outcome`` verbatim: its status and its body, so a
+replay under the same key answers byte for byte what the first request did, with an
+extra ``Idempotency-Replayed: true`` header. The OutputSerializers document that body.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from loyalty.api.auth import TillPermission, TillRateThrottle, TillSignatureAuthentication
+from loyalty.api.cards import card_numbers_refuse
+from loyalty.api.errors import (
+    HoldNotFound,
+    IdempotencyKeyRequired,
+    MemberNotFound,
+    PurchaseNotFound,
+    error_body,
+)
+from loyalty.api.parsers import StrictJSONParser
+from loyalty.api.serializers import (
+    BalanceSerializer,
+    ErrorSerializer,
+    LoyaltyNumberField,
+    OperationSerializer,
+    PastDateTimeField,
+    StrictInputSerializer,
+    amount_minor_field,
+    points_field,
+    receipt_number_field,
+    receipt_ref_field,
+)
+from loyalty.models import LedgerOperation, MemberBalance, Till
+from loyalty.services import (
+    Actor,
+    Outcome,
+    points_capture,
+    points_earn,
+    points_earn_reverse,
+    points_for_purchase,
+    points_hold,
+    points_void,
+)
+from members.models import Member
+
+IDEMPOTENCY_KEY_FORMAT = re.compile(r"\A[ -~]{1,128}\Z")
+REPLAYED_HEADER = "Idempotency-Replayed"
+TAG = "Till (POS)"
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description=(
+        "1-128 printable ASCII characters, unique per till and write. Retrying with the same key and body "
+        "returns the saved result; the same key with another body answers 422 idempotency_key_reused."
+    ),
+)
+REPLAYED_RESPONSE_HEADER = OpenApiParameter(
+    REPLAYED_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    enum=["true"],
+    # The statuses a saved outcome can have: successes and the ledger's refusals.
+    response=[200, 201, 403, 404, 409, 422],
+    description="Present (`true`) when the answer is the saved result of an earlier request with this key.",
+)
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+COMMON_ERRORS = {
+    401: _error("Missing or invalid signature headers, unknown or inactive till, timestamp outside the window."),
+    403: _error("The till's IP allow-list refuses the caller, or the member's account is not active."),
+    413: _error("Body larger than TILL_MAX_BODY_BYTES."),
+    415: _error("Content-Type is not application/json."),
+    422: _error("card_number_refused, idempotency_key_reused, or a ledger refusal (insufficient_points, ...)."),
+    429: _error("Too many requests from this till."),
+}
+
+
+def write_responses(success: type[serializers.Serializer], extra: dict | None = None) -> dict:
+    return {
+        201: OpenApiResponse(success, description="Applied (or replayed: see Idempotency-Replayed)."),
+        **COMMON_ERRORS,
+        400: _error("idempotency_key_required, malformed_json, validation_error, invalid_loyalty_number"),
+        **(extra or {}),
+    }
+
+
+# --- Selectors -------------------------------------------------------------------------------
+
+
+def member_by_loyalty_number(number: str) -> Member:
+    member = Member.objects.filter(loyalty_number=number).first()
+    if member is None:
+        raise MemberNotFound()
+    return member
+
+
+def balance_of(member: Member) -> dict:
+    """The member's balance; zero for a member who has never earned (no account yet)."""
+    balance = MemberBalance.objects.filter(account__member=member).first()
+    if balance is None:
+        return {"available": 0, "pending": 0}
+    return {"available": balance.available, "pending": balance.debits_pending}
+
+
+def hold_of_store(hold_id: str, till: Till) -> uuid.UUID:
+    """The id of a hold taken at the till's store; 404 otherwise.
+
+    Hold ids are deterministic (uuid5 of the till and its key), so they are not
+    secrets: a till may settle only its own store's holds.
+    """
+    try:
+        parsed = uuid.UUID(hold_id)
+    except ValueError:
+        raise HoldNotFound() from None
+    if not LedgerOperation.objects.filter(pk=parsed, kind=LedgerOperation.Kind.HOLD, store_id=till.store_id).exists():
+        raise HoldNotFound()
+    return parsed
+
+
+def receipt_ref_for(till: Till, receipt_number: str) -> str:
+    return f"{till.store.code}/{till.code}/{receipt_number}"
+
+
+# --- Base views ----------------------------------------------------------------------------
+
+
+class TillApi(APIView):
+    """A till-signed endpoint."""
+
+    authentication_classes = [TillSignatureAuthentication]
+    permission_classes = [TillPermission]
+    throttle_classes = [TillRateThrottle]
+    parser_classes = [StrictJSONParser]
+    renderer_classes = [JSONRenderer]
+
+    @property
+    def till(self) -> Till:
+        return self.request.auth
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication, allow-list, rate
+        card_numbers_refuse(request, path_values=kwargs, till=request.auth)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"  # balances and member numbers: never cached
+        return response
+
+    def input(self, serializer_class: type[serializers.Serializer]) -> dict:
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+class TillWriteApi(TillApi):
+    def idempotency_key(self) -> str:
+        key = self.request.headers.get("Idempotency-Key", "")
+        if not IDEMPOTENCY_KEY_FORMAT.match(key):
+            raise IdempotencyKeyRequired()
+        return key
+
+    def actor(self) -> Actor:
+        return Actor(till=self.till)
+
+    def fingerprint(self) -> dict:
+        """The whole request (path and body) for the idempotency payload hash: the same
+        key with any other request is refused, even where the points would match."""
+        data = self.request.data if isinstance(self.request.data, dict) else {}
+        return {"path": self.request.path, "body": data}
+
+    @staticmethod
+    def respond(outcome: Outcome) -> Response:
+        headers = {REPLAYED_HEADER: "true"} if outcome.replayed else None
+        return Response(outcome.body, status=outcome.status_code, headers=headers)
+
+
+# --- Endpoints -----------------------------------------------------------------------------
+
+
+class PurchaseCreateApi(TillWriteApi):
+    """Earn points for a purchase. One earn per receipt (store/till/receipt number), ever."""
+
+    @extend_schema_serializer(component_name="PurchaseRequest")
+    class InputSerializer(StrictInputSerializer):
+        loyalty_number = LoyaltyNumberField()
+        receipt_number = receipt_number_field()
+        amount_minor = amount_minor_field(help_text="Amount paid, in minor units (cents/sen).")
+        occurred_at = PastDateTimeField(
+            required=False, help_text="When the purchase happened (ISO 8601 with offset); defaults to now."
+        )
+
+    @extend_schema_serializer(component_name="Purchase")
+    class OutputSerializer(OperationSerializer):
+        operation_id = serializers.UUIDField(required=False, help_text="Absent when the purchase earned no points.")
+        kind = serializers.CharField(required=False)
+        receipt_ref = serializers.CharField(help_text="STORE/TILL/RECEIPT: the receipt's programme-wide reference.")
+        expires_on = serializers.DateField(required=False, help_text="When these points expire.")
+        pending_until = serializers.DateTimeField(
+            required=False, help_text="With a return window configured: when the points become spendable."
+        )
+        tier = serializers.IntegerField(required=False, help_text="The member's tier after this purchase.")
+
+    @extend_schema(
+        operation_id="pos_purchase_create",
+        tags=[TAG],
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
+        responses=write_responses(
+            OutputSerializer,
+            {
+                200: OpenApiResponse(OutputSerializer, description="The amount earns no points; nothing written."),
+                404: _error("member_not_found"),
+                409: _error("receipt_already_used"),
+            },
+        ),
+    )
+    def post(self, request):
+        key = self.idempotency_key()
+        data = self.input(self.InputSerializer)
+        member = member_by_loyalty_number(data["loyalty_number"])
+        receipt_ref = receipt_ref_for(self.till, data["receipt_number"])
+        points = points_for_purchase(amount_minor=data["amount_minor"], tier=member.tier)
+        if points == 0:
+            # Below one point: nothing to write (the service takes positive points only).
+            body = {"loyalty_number": member.loyalty_number, "points": 0, "receipt_ref": receipt_ref}
+            return Response({**body, "balance": balance_of(member)}, status=200)
+        outcome = points_earn(
+            member=member,
+            points=points,
+            receipt_ref=receipt_ref,
+            actor=self.actor(),
+            idempotency_key=key,
+            fingerprint=self.fingerprint(),
+            effective_at=data.get("occurred_at"),
+        )
+        return self.respond(outcome)
+
+
+class ReturnCreateApi(TillWriteApi):
+    """Take back points for returned goods (partial or whole).
+
+    The purchase is named either by ``receipt_number`` (a receipt of this till) or by
+    ``original_receipt_ref`` (``STORE/TILL/RECEIPT``, for a purchase made at another till
+    or store of the programme). The amount is ``points`` (exact: the purchase's answer
+    gave them) or ``amount_minor`` (converted like a purchase at the member's current
+    tier). Never more than the purchase earned in total; points already spent are not
+    clawed below zero (the shortfall is flagged for review).
+    """
+
+    @extend_schema_serializer(component_name="ReturnRequest")
+    class InputSerializer(StrictInputSerializer):
+        loyalty_number = LoyaltyNumberField()
+        receipt_number = receipt_number_field(required=False)
+        original_receipt_ref = receipt_ref_field(
+            required=False,
+            help_text="STORE/TILL/RECEIPT of a purchase made at another till (instead of receipt_number).",
+        )
+        points = points_field(required=False, help_text="Points to take back (or give amount_minor).")
+        amount_minor = amount_minor_field(required=False, help_text="Returned amount in minor units (or points).")
+
+        def validate(self, attrs):
+            if ("receipt_number" in attrs) == ("original_receipt_ref" in attrs):
+                raise serializers.ValidationError(
+                    "Give exactly one of receipt_number and original_receipt_ref.", code="one_receipt"
+                )
+            if ("points" in attrs) == ("amount_minor" in attrs):
+                raise serializers.ValidationError("Give exactly one of points and amount_minor.", code="one_amount")
+            return attrs
+
+    @extend_schema_serializer(component_name="Return")
+    class OutputSerializer(OperationSerializer):
+        operation_id = serializers.UUIDField(required=False, help_text="Absent when nothing was returned.")
+        kind = serializers.CharField(required=False)
+        receipt_ref = serializers.CharField()
+        reversed = serializers.IntegerField(help_text="Points taken back from the member.")
+        shortfall = serializers.IntegerField(help_text="Points already spent (flagged for review).")
+        pending_reduced = serializers.IntegerField(
+            required=False, help_text="For a purchase still pending: points taken off before release."
+        )
+        tier = serializers.IntegerField(required=False, help_text="The member's tier after this return.")
+
+    @extend_schema(
+        operation_id="pos_return_create",
+        tags=[TAG],
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
+        responses=write_responses(
+            OutputSerializer,
+            {
+                200: OpenApiResponse(OutputSerializer, description="The amount is worth no points; nothing written."),
+                404: _error("member_not_found, purchase_not_found"),
+            },
+        ),
+    )
+    def post(self, request):
+        key = self.idempotency_key()
+        data = self.input(self.InputSerializer)
+        member = member_by_loyalty_number(data["loyalty_number"])
+        receipt_ref = data.get("original_receipt_ref") or receipt_ref_for(self.till, data["receipt_number"])
+        if "points" in data:
+            points = data["points"]
+        else:
+            # At the member's current tier: the earn does not record the amount it was for,
+            # so this is an estimate; tills that kept the purchase's points send points.
+            points = points_for_purchase(amount_minor=data["amount_minor"], tier=member.tier)
+        if points == 0:
+            earned = LedgerOperation.objects.filter(
+                kind=LedgerOperation.Kind.EARN, receipt_ref=receipt_ref, member=member
+            ).exists()
+            if not earned:
+                raise PurchaseNotFound()
+            body = {"loyalty_number": member.loyalty_number, "points": 0, "receipt_ref": receipt_ref}
+            return Response({**body, "reversed": 0, "shortfall": 0, "balance": balance_of(member)}, status=200)
+        outcome = points_earn_reverse(
+            member=member,
+            receipt_ref=receipt_ref,
+            points=points,
+            actor=self.actor(),
+            idempotency_key=key,
+            fingerprint=self.fingerprint(),
+        )
+        return self.respond(outcome)
+
+
+class RedemptionHoldApi(TillWriteApi):
+    """Reserve points for a redemption (phase one). Capture or void it next; an
+    unsettled hold lapses after ``LOYALTY_HOLD_MINUTES``."""
+
+    @extend_schema_serializer(component_name="RedemptionRequest")
+    class InputSerializer(StrictInputSerializer):
+        loyalty_number = LoyaltyNumberField()
+        points = points_field(help_text="Points to hold.")
+
+    @extend_schema_serializer(component_name="Redemption")
+    class OutputSerializer(OperationSerializer):
+        hold_id = serializers.UUIDField(help_text="Capture or void the hold with this id.")
+        expires_at = serializers.DateTimeField(help_text="When the hold lapses unless captured.")
+
+    @extend_schema(
+        operation_id="pos_redemption_hold",
+        tags=[TAG],
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
+        responses=write_responses(OutputSerializer, {404: _error("member_not_found")}),
+    )
+    def post(self, request):
+        key = self.idempotency_key()
+        data = self.input(self.InputSerializer)
+        member = member_by_loyalty_number(data["loyalty_number"])
+        return self.respond(
+            points_hold(
+                member=member,
+                points=data["points"],
+                actor=self.actor(),
+                idempotency_key=key,
+                fingerprint=self.fingerprint(),
+            )
+        )
+
+
+HOLD_ID_PARAMETER = OpenApiParameter(
+    "hold_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The hold_id a redemption answered."
+)
+SETTLE_ERRORS = {
+    404: _error("hold_not_found (or a hold of another store)"),
+    409: _error("hold_not_open: already captured, voided or lapsed"),
+}
+
+
+class RedemptionCaptureApi(TillWriteApi):
+    """Settle a hold (phase two) for all its points or fewer; the rest is released."""
+
+    @extend_schema_serializer(component_name="CaptureRequest")
+    class InputSerializer(StrictInputSerializer):
+        points = points_field(required=False, help_text="Points to capture (at most the hold); default all.")
+
+    @extend_schema_serializer(component_name="Capture")
+    class OutputSerializer(OperationSerializer):
+        hold_id = serializers.UUIDField()
+        released = serializers.IntegerField(help_text="Held points given back to the member.")
+
+    @extend_schema(
+        operation_id="pos_redemption_capture",
+        tags=[TAG],
+        request=InputSerializer,
+        parameters=[HOLD_ID_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
+        responses=write_responses(OutputSerializer, SETTLE_ERRORS),
+    )
+    def post(self, request, hold_id: str):
+        key = self.idempotency_key()
+        data = self.input(self.InputSerializer)
+        hold = hold_of_store(hold_id, self.till)
+        return self.respond(
+            points_capture(
+                hold_id=hold,
+                actor=self.actor(),
+                idempotency_key=key,
+                points=data.get("points"),
+                fingerprint=self.fingerprint(),
+            )
+        )
+
+
+class RedemptionVoidApi(TillWriteApi):
+    """Cancel a hold: every held point goes back to the member."""
+
+    @extend_schema_serializer(component_name="VoidRequest")
+    class InputSerializer(StrictInputSerializer):
+        pass
+
+    @extend_schema_serializer(component_name="Void")
+    class OutputSerializer(OperationSerializer):
+        hold_id = serializers.UUIDField()
+        released = serializers.IntegerField(help_text="Held points given back to the member.")
+
+    @extend_schema(
+        operation_id="pos_redemption_void",
+        tags=[TAG],
+        request=InputSerializer,
+        parameters=[HOLD_ID_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
+        responses=write_responses(OutputSerializer, SETTLE_ERRORS),
+    )
+    def post(self, request, hold_id: str):
+        key = self.idempotency_key()
+        self.input(self.InputSerializer)
+        hold = hold_of_store(hold_id, self.till)
+        return self.respond(
+            points_void(hold_id=hold, actor=self.actor(), idempotency_key=key, fingerprint=self.fingerprint())
+        )
+
+
+class MemberBalanceApi(TillApi):
+    """A member's points balance."""
+
+    @extend_schema_serializer(component_name="MemberBalance")
+    class OutputSerializer(serializers.Serializer):
+        loyalty_number = serializers.CharField()
+        balance = BalanceSerializer()
+
+    @extend_schema(
+        operation_id="pos_member_balance",
+        tags=[TAG],
+        parameters=[
+            OpenApiParameter(
+                "loyalty_number", OpenApiTypes.STR, OpenApiParameter.PATH, description="16 digits starting with 99."
+            )
+        ],
+        responses={
+            200: OutputSerializer,
+            **COMMON_ERRORS,
+            400: _error("invalid_loyalty_number"),
+            404: _error("member_not_found"),
+        },
+    )
+    def get(self, request, loyalty_number: str):
+        try:
+            LoyaltyNumberField().run_validation(loyalty_number)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"loyalty_number": exc.detail}) from None
+        member = member_by_loyalty_number(loyalty_number)
+        data = self.OutputSerializer({"loyalty_number": member.loyalty_number, "balance": balance_of(member)}).data
+        return Response(data)
+
+
+@csrf_exempt
+def pos_not_found(request, *args, **kwargs):
+    """Any other path under the till API: a 404 in the API's error shape, not an HTML page.
+    Writes nothing and reveals nothing, so it needs no signature."""
+    response = JsonResponse(error_body("not_found", "Not found."), status=404)
+    response["Cache-Control"] = "no-store"
+    return response
