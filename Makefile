@@ -12,7 +12,9 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/loyalty
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: help run test worker lint otp check-deploy clean
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/loyalty_bench
+
+.PHONY: help run test worker lint otp check-deploy bench clean
 
 help:
 	@echo "make run           first run: SQLite, in-process tasks, demo data, server on 127.0.0.1:8000"
@@ -21,6 +23,7 @@ help:
 	@echo "make otp STAFF=x   current authenticator code of demo user x"
 	@echo "make lint          ruff"
 	@echo "make check-deploy  Django's deployment checks with production-like settings"
+	@echo "make bench         ledger throughput and expiry benchmark on PostgreSQL (fresh loyalty_bench database)"
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required" >&2; exit 1; }
@@ -56,6 +59,13 @@ lint: $(VENV)/.dev
 
 check-deploy: $(VENV)/.dev
 	$(BIN)/python -m pytest -q tests/loyalty/test_deploy.py
+
+# A fresh database each run; the test settings give fixed keys and DEBUG off.
+bench: $(VENV)/.dev
+	$(BIN)/python -c "import psycopg; c = psycopg.connect('$(BENCH_DATABASE_URL)'.rsplit('/', 1)[0] + '/postgres', autocommit=True); \
+		c.execute('DROP DATABASE IF EXISTS $(notdir $(BENCH_DATABASE_URL))'); c.execute('CREATE DATABASE $(notdir $(BENCH_DATABASE_URL))')"
+	DJANGO_SETTINGS_MODULE=tests.settings DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py migrate --no-input -v 0
+	DJANGO_SETTINGS_MODULE=tests.settings DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_ledger $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var

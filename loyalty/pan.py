@@ -11,6 +11,9 @@ import re
 
 # Digits with optional single spaces or dashes between them, 13-19 digits in all.
 PAN_CANDIDATE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+# The same, standing alone: not glued to letters, as inside a hex or base64 token
+# (a random 32-character hex key holds a card-like digit run about once in 500).
+STANDALONE_PAN_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])")
 
 _BRAND_PREFIXES = (
     ("4",),  # Visa
@@ -45,6 +48,11 @@ def looks_like_pan(text: str) -> bool:
     return digits.startswith(_ALL_PREFIXES) and luhn_valid(digits)
 
 
-def contains_pan(text: str) -> bool:
-    """True if any digit run inside ``text`` looks like a payment card number."""
-    return any(looks_like_pan(m.group(0)) for m in PAN_CANDIDATE.finditer(text))
+def contains_pan(text: str, *, standalone: bool = False) -> bool:
+    """True if any digit run inside ``text`` looks like a payment card number.
+
+    ``standalone`` ignores digit runs glued to letters: for opaque tokens (keys, ids),
+    where such runs are random, not card numbers someone typed.
+    """
+    pattern = STANDALONE_PAN_CANDIDATE if standalone else PAN_CANDIDATE
+    return any(looks_like_pan(m.group(0)) for m in pattern.finditer(text))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from loyalty import exceptions as refusals
@@ -44,12 +44,14 @@ def _limit(name: str) -> int | None:
 
 
 def check_earn(*, member: Member, points: int, now: datetime) -> None:
-    today = LedgerOperation.objects.filter(member=member, kind=OP.EARN, created_at__gte=_day_start(now))
+    today = LedgerOperation.objects.filter(member=member, kind=OP.EARN, created_at__gte=_day_start(now)).aggregate(
+        count=Count("pk"), points=Sum("points")
+    )
     per_day = _limit("earn_transactions_per_day")
-    if per_day is not None and today.count() >= per_day:
+    if per_day is not None and today["count"] >= per_day:
         raise refusals.DailyEarnTransactionsExceeded(limit=per_day)
     cap = tier_rules(member.tier)["daily_earn_points"]
-    earned = today.aggregate(total=Sum("points"))["total"] or 0
+    earned = today["points"] or 0
     if cap is not None and earned + points > cap:
         raise refusals.DailyEarnPointsExceeded(limit=cap, earned_today=earned)
 
@@ -89,15 +91,12 @@ def tier_recompute(*, member: Member, now: datetime) -> int:
     member back down when it drops them below the threshold. Returns the tier.
     """
     since = now - timedelta(days=settings.LOYALTY_TIER_WINDOW_DAYS)
-    recent = Transfer.objects.filter(created_at__gte=since)
-    earned = recent.filter(kind=Transfer.Kind.EARN, credit_account__member=member).aggregate(t=Sum("amount"))["t"] or 0
-    returned = (
-        recent.filter(
-            kind__in=[Transfer.Kind.REVERSE_EARN, Transfer.Kind.RETURN_SHORTFALL],
-            reverses__credit_account__member=member,
-        ).aggregate(t=Sum("amount"))["t"]
-        or 0
+    # Through the member's operations (indexed by member and time), one query.
+    totals = Transfer.objects.filter(operation__member=member, operation__created_at__gte=since).aggregate(
+        earned=Sum("amount", filter=Q(kind=Transfer.Kind.EARN)),
+        returned=Sum("amount", filter=Q(kind__in=[Transfer.Kind.REVERSE_EARN, Transfer.Kind.RETURN_SHORTFALL])),
     )
+    earned, returned = totals["earned"] or 0, totals["returned"] or 0
     # A return inside the window of a purchase earned before it can make this negative.
     qualifying = max(earned - returned, 0)
     eligible = [t for t in tiers() if t["threshold"] <= qualifying] or tiers()[:1]

@@ -98,7 +98,8 @@ class Actor:
             "actor_till": self.till,
             "actor_member": self.member,
             "actor_job": self.job,
-            "store": self.store if self.store is not None else getattr(self.till, "store", None),
+            # store_id, not store: no query to load the till's store.
+            "store_id": self.store.pk if self.store is not None else getattr(self.till, "store_id", None),
         }
 
 
@@ -235,18 +236,29 @@ def _lock_balance(account: Account) -> MemberBalance:
     return MemberBalance.objects.select_for_update().get(pk=account.pk)
 
 
+def _lock_member(member: Member) -> tuple[Account, MemberBalance]:
+    """Open the member's account if need be and lock its balance row, reading the
+    account and the member's current status in the same query."""
+    locked = MemberBalance.objects.select_for_update(of=("self",)).select_related("account__member")
+    balance = locked.filter(account__member_id=member.pk).first()
+    if balance is None:
+        member_account_open(member=member)
+        balance = locked.get(account__member_id=member.pk)
+    return balance.account, balance
+
+
 def _require_active(member: Member) -> None:
-    member.refresh_from_db(fields=["status"])
+    """``member`` as read under the lock (see ``_lock_member``)."""
     if member.status != Member.Status.ACTIVE:
         raise refusals.MemberNotActive(status=member.status)
 
 
 def _add_to_balance(balance: MemberBalance, **deltas: int) -> None:
-    # F() expressions: the CHECK constraints judge the final values in the database.
-    MemberBalance.objects.filter(pk=balance.pk).update(
-        **{name: F(name) + delta for name, delta in deltas.items()}, updated_at=timezone.now()
-    )
-    balance.refresh_from_db()
+    # The row is locked, so the new values can be computed here; the database's CHECK
+    # constraints still judge them (an overdraw raises, never commits).
+    for name, delta in deltas.items():
+        setattr(balance, name, getattr(balance, name) + delta)
+    balance.save(update_fields=[*deltas, "updated_at"])
 
 
 def _transfer(
@@ -361,9 +373,8 @@ def points_earn(
     )
 
     def work():
-        account = member_account_open(member=member)
-        balance = _lock_balance(account)
-        _require_active(member)
+        account, balance = _lock_member(member)
+        _require_active(account.member)
         if LedgerOperation.objects.filter(kind=OP.EARN, receipt_ref=receipt_ref).exists():
             raise refusals.ReceiptAlreadyUsed(receipt_ref=receipt_ref)
         policy.check_earn(member=member, points=points, now=timezone.now())
@@ -424,13 +435,12 @@ def _release_one(earn_id) -> Outcome:
     request = _Request(Actor(job="pending_release"), f"release:{earn_id}", {"op": "release", "earn": str(earn_id)})
 
     def work():
-        account = member_account_open(member=earn.member)
-        balance = _lock_balance(account)
+        account, balance = _lock_member(earn.member)
         returned = earn.followups.filter(kind=OP.REVERSE_EARN).aggregate(total=Sum("points"))["total"] or 0
         points = earn.points - returned
         if points <= 0:
             return 200, {"earn_id": str(earn_id), "points": 0}
-        op = _operation(request, OP.RELEASE, earn.member, points, related=earn, store=earn.store)
+        op = _operation(request, OP.RELEASE, earn.member, points, related=earn, store_id=earn.store_id)
         lot = _post_earn(
             op, account, balance, points, earn.pending_until - timedelta(days=settings.LOYALTY_PENDING_DAYS)
         )
@@ -464,8 +474,7 @@ def points_earn_reverse(
     )
 
     def work():
-        account = member_account_open(member=member)
-        balance = _lock_balance(account)
+        account, balance = _lock_member(member)
         earn = LedgerOperation.objects.filter(kind=OP.EARN, receipt_ref=receipt_ref, member=member).first()
         if earn is None:
             raise refusals.PurchaseNotFound(receipt_ref=receipt_ref)
@@ -511,9 +520,8 @@ def points_hold(
     )
 
     def work():
-        account = member_account_open(member=member)
-        balance = _lock_balance(account)
-        _require_active(member)
+        account, balance = _lock_member(member)
+        _require_active(account.member)
         if balance.available < points:
             raise refusals.InsufficientPoints(available=balance.available, requested=points)
         policy.check_redemption(member=member, balance=balance, points=points, now=timezone.now())
@@ -541,7 +549,7 @@ def _open_hold(hold_id, member: Member | None) -> tuple[LedgerOperation, Transfe
     )
     if hold is None or (member is not None and hold.member_id != member.pk):
         raise refusals.HoldNotFound(hold_id=str(hold_id))
-    balance = _lock_balance(member_account_open(member=hold.member))
+    _, balance = _lock_member(hold.member)
     if LedgerOperation.objects.filter(related=hold, kind__in=[OP.CAPTURE, OP.VOID]).exists():
         raise refusals.HoldNotOpen(hold_id=str(hold_id))
     return hold, hold.transfers.get(kind=TK.HOLD), balance
@@ -630,9 +638,8 @@ def points_redeem(
     )
 
     def work():
-        account = member_account_open(member=member)
-        balance = _lock_balance(account)
-        _require_active(member)
+        account, balance = _lock_member(member)
+        _require_active(account.member)
         if balance.available < points:
             raise refusals.InsufficientPoints(available=balance.available, requested=points)
         policy.check_redemption(member=member, balance=balance, points=points, now=timezone.now())
@@ -669,8 +676,7 @@ def points_redeem_reverse(
         redemption = LedgerOperation.objects.filter(pk=pk, kind__in=[OP.CAPTURE, OP.REDEEM]).first() if pk else None
         if redemption is None or (member is not None and redemption.member_id != member.pk):
             raise refusals.RedemptionNotFound(redemption_id=str(redemption_id))
-        account = member_account_open(member=redemption.member)
-        balance = _lock_balance(account)
+        account, balance = _lock_member(redemption.member)
         spent = redemption.transfers.get(kind__in=[TK.POST, TK.REDEEM])
         refunded = spent.reversals.aggregate(total=Sum("amount"))["total"] or 0
         if refunded + points > spent.amount:
@@ -765,8 +771,7 @@ def points_adjust_post(*, member: Member, points: int, reason: str, adjustment_r
     amount = abs(points)
 
     def work():
-        account = member_account_open(member=member)
-        balance = _lock_balance(account)
+        account, balance = _lock_member(member)
         op = _operation(request, OP.ADJUST, member, amount, reason=reason)
         adjust = system_account(Account.Kind.ADJUST)
         if points > 0:

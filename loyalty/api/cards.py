@@ -45,8 +45,8 @@ def _normalise(text: str) -> str:
     return "".join(out)
 
 
-def text_has_pan(text: str) -> bool:
-    return contains_pan(_normalise(text))
+def text_has_pan(text: str, *, standalone: bool = False) -> bool:
+    return contains_pan(_normalise(text), standalone=standalone)
 
 
 # --- The card-number guard -----------------------------------------------------------------
@@ -88,7 +88,8 @@ def card_numbers_refuse(request, *, path_values: dict, till=None) -> None:
         if field is None and text_has_pan(body.decode("utf-8", errors="replace")):
             field = "(body)"
     key = request.headers.get("Idempotency-Key")
-    if field is None and key and not UUID_FORMAT.match(key) and text_has_pan(key):
+    # The key is an opaque token: digit runs inside hex or base64 are random, not cards.
+    if field is None and key and not UUID_FORMAT.match(key) and text_has_pan(key, standalone=True):
         field = "header:Idempotency-Key"
     if field is None:
         field = next((f"path:{name}" for name, value in path_values.items() if text_has_pan(str(value))), None)

@@ -113,3 +113,18 @@ def test_loyalty_numbers_pass_the_card_check(pos, member):
 @given(st.just(None).map(lambda _: loyalty_number_generate()))
 def test_no_loyalty_number_looks_like_a_card(number):
     assert not contains_pan(number) and not contains_pan(json.dumps({"loyalty_number": number}))
+
+
+def test_random_hex_idempotency_keys_are_never_mistaken_for_cards():
+    """Found by the benchmark: about 1 random 32-hex key in 500 holds a Luhn-valid,
+    brand-prefixed digit run glued to hex letters."""
+    import secrets
+
+    from loyalty.api.cards import text_has_pan
+
+    keys = [secrets.token_hex(16) for _ in range(20_000)]
+    assert not [k for k in keys if text_has_pan(k, standalone=True)]
+    assert text_has_pan("4111 1111 1111 1111", standalone=True)
+    assert text_has_pan("key-4111111111111111-x", standalone=True)
+    assert not text_has_pan("ab4111111111111111cd", standalone=True)
+    assert text_has_pan("ab4111111111111111cd")  # free text keeps the strict rule
