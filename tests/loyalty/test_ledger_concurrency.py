@@ -135,6 +135,21 @@ def test_expiry_racing_a_redemption_spends_or_expires_never_both(member, till_ac
     verified()
 
 
+def test_expiry_jobs_running_concurrently_expire_once(store_a, till_actor):
+    members = [Member.objects.create(home_store=store_a) for _ in range(6)]
+    for m in members:
+        for n in range(3):
+            points_earn(
+                member=m, points=10 + n, receipt_ref=f"old-{m.pk}-{n}", actor=till_actor,
+                idempotency_key=f"old-{m.pk}-{n}", effective_at=timezone.now() - timedelta(days=400),
+            )  # fmt: skip
+    results = race(*[points_expire_due] * 4)
+    assert sum(results) == 6 * (10 + 11 + 12)
+    assert LedgerOperation.objects.filter(kind="expire").count() == 6
+    assert not PointsLot.objects.filter(remaining__gt=0).exists()
+    verified()
+
+
 def test_two_concurrent_returns_of_one_purchase(member, till_actor, funded):
     purchase = funded(100)
     receipt = purchase.body["receipt_ref"]

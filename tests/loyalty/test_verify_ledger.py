@@ -1,6 +1,8 @@
 """verify_ledger: passes on a healthy ledger, names every kind of corruption, and the
 journal refuses to be rewritten in the database."""
 
+import uuid
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -24,6 +26,29 @@ def busy_ledger(member, till_actor, earn):
     return member
 
 
+def _raw(sql, params):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _second_resolution_of_a_hold():
+    """Two void rows for the open hold, written around the services."""
+    hold = Transfer.objects.get(kind="hold")
+    for _ in range(2):
+        Transfer.objects.create(
+            id=uuid.uuid4(), operation=hold.operation, kind="void", debit_account_id=hold.debit_account_id,
+            credit_account_id=hold.credit_account_id, amount=hold.amount, pending=hold,
+        )  # fmt: skip
+
+
+def _reversal_beyond_the_original():
+    redeem = Transfer.objects.get(kind="redeem")
+    Transfer.objects.create(
+        id=uuid.uuid4(), operation_id=redeem.operation_id, kind="reverse_redeem", debit_account_id=redeem.credit_account_id,
+        credit_account_id=redeem.debit_account_id, amount=redeem.amount + 1, reverses=redeem,
+    )  # fmt: skip
+
+
 def test_a_healthy_ledger_verifies(busy_ledger, capsys):
     call_command("verify_ledger")
     out = capsys.readouterr().out
@@ -34,6 +59,8 @@ def test_a_healthy_ledger_verifies(busy_ledger, capsys):
     ("corrupt", "expected"),
     [
         (lambda m: MemberBalance.objects.filter(account__member=m).update(credits_posted=999), "counters"),
+        (lambda m: _second_resolution_of_a_hold(), "resolved more than once"),
+        (lambda m: _reversal_beyond_the_original(), "reversed beyond its amount"),
         (lambda m: MemberBalance.objects.filter(account__member=m).update(debits_pending=0), "counters"),
         (lambda m: PointsLot.objects.filter(account__member=m).update(remaining=1), "lots hold"),
     ],
@@ -61,6 +88,13 @@ def test_journal_rows_refuse_changes_in_python(busy_ledger):
         transfer.save()
     with pytest.raises(TypeError):
         transfer.delete()
+
+
+@pytest.mark.postgres
+def test_posted_counters_never_decrease_in_the_database(busy_ledger):
+    for column in ("credits_posted", "debits_posted"):
+        with pytest.raises(IntegrityError, match="may not decrease"), transaction.atomic():
+            _raw(f"UPDATE loyalty_memberbalance SET {column} = {column} - 1", [])
 
 
 @pytest.mark.postgres
