@@ -1,7 +1,10 @@
+import ipaddress
+
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 
-from loyalty.models import Account, LedgerOperation, PointsLot, Store, Transfer
+from loyalty.models import Account, LedgerOperation, PointsLot, Store, Till, Transfer
 from staffauth.admin_base import JournalAdmin, StoreScopedAdmin
 
 
@@ -110,3 +113,39 @@ class AccountAdmin(JournalAdmin):
     def available(self, obj):
         balance = getattr(obj, "balance", None)
         return balance.available if balance is not None else "—"
+
+
+@admin.register(Till)
+class TillAdmin(StoreScopedAdmin):
+    """Tills are created with ``manage.py till_create`` (which shows the secret once);
+    here system administrators switch them off and set their address allow-lists."""
+
+    list_display = ["__str__", "store", "key_id", "active", "allowed_ips", "created_at"]
+    list_filter = ["active", ("store", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["code", "=key_id", "store__code"]
+    list_select_related = ["store"]
+    fields = ["store", "code", "key_id", "active", "allowed_ips", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["store", "code", "key_id", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # its operations refer to it: switch it off instead
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        def clean_allowed_ips(form_self):
+            entries = form_self.cleaned_data["allowed_ips"] or []
+            if not isinstance(entries, list):
+                raise ValidationError('A JSON list of addresses or networks, e.g. ["203.0.113.0/24"].')
+            try:
+                return [str(ipaddress.ip_network(str(e).strip(), strict=False)) for e in entries]
+            except ValueError as exc:
+                raise ValidationError(f"Not an address or network: {exc}") from exc
+
+        form.clean_allowed_ips = clean_allowed_ips
+        return form

@@ -57,7 +57,7 @@ STORE_MANAGER = Role(
     key="store_manager",
     name="Store Manager",
     # All cashier permissions plus store-level reports; never headquarters data.
-    permissions=frozenset(CASHIER.permissions),
+    permissions=frozenset(CASHIER.permissions | {"loyalty.view_till"}),
 )
 
 PROGRAM_ADMIN = Role(
@@ -83,6 +83,7 @@ SYSTEM_ADMIN = Role(
         | {"loyalty.view_all_stores"}
         | _crud("staffauth", "staffuser", "view", "add", "change")
         | {"staffauth.end_sessions", "auth.view_group"}
+        | _crud("loyalty", "till", "view", "change")
         | _crud("otp_totp", "totpdevice", "view", "delete")
         | _crud("otp_static", "staticdevice", "view", "delete")
         | {"axes.delete_accessattempt"}

@@ -59,6 +59,8 @@ MATRIX: dict[str, dict[str, set[str]]] = {
     "loyalty.transfer": {"program_admin": {V}, "fraud_analyst": {V}},
     "loyalty.pointslot": {"program_admin": {V}, "fraud_analyst": {V}},
     "loyalty.account": {"program_admin": {V}, "fraud_analyst": {V}},
+    # Tills: created by command; system administrators switch them off and set allow-lists.
+    "loyalty.till": {"store_manager": {V}, "system_admin": {V, C}},
     "auth.group": {"system_admin": {V}},
     "staffauth.securityevent": _LOGS,
     "auditlog.logentry": _LOGS,
@@ -105,6 +107,7 @@ def sample_objects(staff_by_role, store_a):
         "loyalty.transfer": Transfer.objects.get(operation_id=earned.body["operation_id"]),
         "loyalty.pointslot": PointsLot.objects.get(),
         "loyalty.account": Account.objects.get(member=member),
+        "loyalty.till": till,
         "auth.group": Group.objects.get(name="Cashier"),
         "staffauth.securityevent": SecurityEvent.objects.create(kind=SecurityEvent.Kind.LOGIN_FAILED, username="x"),
         "auditlog.logentry": LogEntry.objects.get_for_object(store_a).first(),
