@@ -119,6 +119,8 @@ class SecurityEvent(models.Model):
         SESSION_EXPIRED = "session_expired", "Session expired"
         ACCESS_DENIED = "access_denied", "Access denied"
         LEDGER_CHECK_FAILED = "ledger_check_failed", "Ledger verification failed"
+        TILL_AUTH_FAILED = "till_auth_failed", "Till authentication failed"
+        CARD_NUMBER_REFUSED = "card_number_refused", "Card number refused"
 
     kind = models.CharField(max_length=40, choices=Kind.choices, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -42,7 +42,9 @@ from rest_framework.throttling import SimpleRateThrottle
 from loyalty.api.errors import IpNotAllowed, PayloadTooLarge
 from loyalty.crypto import DecryptionFailed, decrypt_str, encrypt_str
 from loyalty.models import Store, Till
+from staffauth.models import SecurityEvent
 from staffauth.net import client_ip
+from staffauth.services import security_event_record
 
 logger = logging.getLogger("loyalty.api.till")
 
@@ -85,6 +87,9 @@ def till_create(*, store: Store, code: str, allowed_ips: list[str] | None = None
 
 def _refuse(code: str, message: str, *, till: Till | None = None, request=None) -> exceptions.AuthenticationFailed:
     # Only the reason, the till (when known) and the caller's address: never header values.
+    security_event_record(
+        kind=SecurityEvent.Kind.TILL_AUTH_FAILED, detail={"reason": code, "till_id": getattr(till, "pk", None)}
+    )
     logger.warning(
         "till authentication failed: %s",
         code,

@@ -21,6 +21,8 @@ import unicodedata
 from loyalty.api.errors import CardNumberRefused
 from loyalty.api.parsers import strict_json_loads
 from loyalty.pan import contains_pan
+from staffauth.models import SecurityEvent
+from staffauth.services import security_event_record
 
 logger = logging.getLogger("loyalty.api.till")
 
@@ -95,6 +97,9 @@ def card_numbers_refuse(request, *, path_values: dict, till=None) -> None:
         field = next((f"path:{name}" for name, value in path_values.items() if text_has_pan(str(value))), None)
     if field is None:
         return
+    security_event_record(
+        kind=SecurityEvent.Kind.CARD_NUMBER_REFUSED, detail={"field": field, "till_id": getattr(till, "pk", None)}
+    )
     logger.warning(
         "card number refused in %s",
         field,

@@ -263,3 +263,19 @@ def test_till_create_refuses_bad_input(till, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("till_create", *args, stdout=io.StringIO())
     assert Till.objects.count() == 1
+
+
+def test_a_failed_signature_is_a_security_event(pos, member):
+    from staffauth.models import SecurityEvent
+
+    response = pos.client.post(
+        "/api/v1/pos/purchases",
+        data=b"{}",
+        content_type="application/json",
+        HTTP_X_TILL_KEY=pos.till.key_id,
+        HTTP_X_TIMESTAMP=str(int(time.time())),
+        HTTP_X_SIGNATURE="0" * 64,
+    )
+    assert response.status_code == 401
+    event = SecurityEvent.objects.get(kind=SecurityEvent.Kind.TILL_AUTH_FAILED)
+    assert event.detail == {"reason": "invalid_signature", "till_id": pos.till.pk}

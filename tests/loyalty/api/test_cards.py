@@ -128,3 +128,12 @@ def test_random_hex_idempotency_keys_are_never_mistaken_for_cards():
     assert text_has_pan("key-4111111111111111-x", standalone=True)
     assert not text_has_pan("ab4111111111111111cd", standalone=True)
     assert text_has_pan("ab4111111111111111cd")  # free text keeps the strict rule
+
+
+def test_each_refusal_is_one_security_event_without_the_number(pos, member):
+    from staffauth.models import SecurityEvent
+
+    pos.post("purchases", purchase(member, basket={"memo": f"card {PAN}"}))
+    event = SecurityEvent.objects.get(kind=SecurityEvent.Kind.CARD_NUMBER_REFUSED)
+    assert event.detail["field"] == "basket.memo" and event.detail["till_id"] is not None
+    assert PAN not in json.dumps(event.detail) and event.ip_address
