@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Upper
 
+from loyalty.append_only import AppendOnlyModel
+
 
 class Store(models.Model):
     """A retail store. Staff are assigned to stores; store-scoped roles see only theirs."""
@@ -199,7 +201,7 @@ class LedgerOperation(models.Model):
         return f"{self.get_kind_display()} {self.points} ({self.id})"
 
 
-class Transfer(models.Model):
+class Transfer(AppendOnlyModel):
     """A journal leg: ``amount`` points from ``debit_account`` to ``credit_account``.
 
     Append-only: a PostgreSQL trigger refuses UPDATE and DELETE (Python refuses them
@@ -251,14 +253,6 @@ class Transfer(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.amount}"
 
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError("Transfer rows are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("Transfer rows are append-only")
-
 
 class PointsLot(models.Model):
     """Points earned by one transfer, with their expiry date. ``remaining`` is spent
@@ -289,7 +283,7 @@ class PointsLot(models.Model):
         return f"{self.remaining}/{self.earned} expiring {self.expires_on}"
 
 
-class LotMovement(models.Model):
+class LotMovement(AppendOnlyModel):
     """How a transfer changed a lot: negative when points left it, positive when they
     came back (a void, a refund). Append-only."""
 
@@ -305,14 +299,6 @@ class LotMovement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delta:+d}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError("LotMovement rows are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("LotMovement rows are append-only")
 
 
 class IdempotencyKey(models.Model):

@@ -247,6 +247,16 @@ def _lock_member(member: Member) -> tuple[Account, MemberBalance]:
     return balance.account, balance
 
 
+def _lock_for_spending(member: Member, points: int) -> tuple[Account, MemberBalance]:
+    """Lock the member for a redemption and apply every rule a spend must pass."""
+    account, balance = _lock_member(member)
+    _require_active(account.member)
+    if balance.available < points:
+        raise refusals.InsufficientPoints(available=balance.available, requested=points)
+    policy.check_redemption(member=member, balance=balance, points=points, now=timezone.now())
+    return account, balance
+
+
 def _require_active(member: Member) -> None:
     """``member`` as read under the lock (see ``_lock_member``)."""
     if member.status != Member.Status.ACTIVE:
@@ -520,11 +530,7 @@ def points_hold(
     )
 
     def work():
-        account, balance = _lock_member(member)
-        _require_active(account.member)
-        if balance.available < points:
-            raise refusals.InsufficientPoints(available=balance.available, requested=points)
-        policy.check_redemption(member=member, balance=balance, points=points, now=timezone.now())
+        account, balance = _lock_for_spending(member, points)
         lapses = timezone.now() + timedelta(minutes=settings.LOYALTY_HOLD_MINUTES)
         op = _operation(request, OP.HOLD, member, points, hold_expires_at=lapses)
         transfer = _transfer(op, 0, TK.HOLD, account, system_account(Account.Kind.REDEEM), points)
@@ -638,11 +644,7 @@ def points_redeem(
     )
 
     def work():
-        account, balance = _lock_member(member)
-        _require_active(account.member)
-        if balance.available < points:
-            raise refusals.InsufficientPoints(available=balance.available, requested=points)
-        policy.check_redemption(member=member, balance=balance, points=points, now=timezone.now())
+        account, balance = _lock_for_spending(member, points)
         op = _operation(request, OP.REDEEM, member, points, reason=reason)
         transfer = _transfer(op, 0, TK.REDEEM, account, system_account(Account.Kind.REDEEM), points)
         _consume_fefo(account, transfer, points)

@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
 
+from loyalty.append_only import AppendOnlyModel
+
 
 class StaffUserManager(UserManager):
     def get_by_natural_key(self, username):
@@ -84,17 +86,7 @@ class PasswordHistory(models.Model):
         return f"Password of user {self.user_id} set {self.created_at:%Y-%m-%d}"
 
 
-class AppendOnlyQuerySet(models.QuerySet):
-    """Refuses bulk changes: security events are written once and never edited."""
-
-    def update(self, **kwargs):
-        raise TypeError(f"{self.model.__name__} rows are append-only")
-
-    def delete(self):
-        raise TypeError(f"{self.model.__name__} rows are append-only")
-
-
-class SecurityEvent(models.Model):
+class SecurityEvent(AppendOnlyModel):
     """One security-relevant event: who, what, when, from where. Never holds a secret.
 
     Append-only: Python refuses updates and deletes, and on PostgreSQL a trigger does
@@ -140,19 +132,9 @@ class SecurityEvent(models.Model):
     user_agent = models.CharField(max_length=256, blank=True)
     detail = models.JSONField(default=dict, blank=True)
 
-    objects = AppendOnlyQuerySet.as_manager()
-
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["actor", "-created_at"])]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M:%S}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError("SecurityEvent rows are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("SecurityEvent rows are append-only")
