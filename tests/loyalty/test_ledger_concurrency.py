@@ -269,3 +269,34 @@ def test_bank_test_conservation_and_no_overdraw_under_load(store_a, till_actor, 
     add_figure("bank test consistent snapshots verified", results[-1])
     verified()
     assert PointsLot.objects.exists()
+
+
+def test_a_serialization_failure_is_retried_never_reported_as_a_refusal(member, till_actor):
+    """A test-only trigger makes the first lot insert fail with SQLSTATE 40001."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE SEQUENCE test_fail_once")
+        cursor.execute(
+            """CREATE FUNCTION test_fail_once() RETURNS trigger AS $$
+            BEGIN
+                IF nextval('test_fail_once') = 1 THEN
+                    RAISE EXCEPTION 'injected' USING ERRCODE = 'serialization_failure';
+                END IF;
+                RETURN NEW;
+            END; $$ LANGUAGE plpgsql"""
+        )
+        cursor.execute(
+            "CREATE TRIGGER test_fail_once BEFORE INSERT ON loyalty_pointslot FOR EACH ROW EXECUTE FUNCTION test_fail_once()"
+        )
+    try:
+        outcome = points_earn(member=member, points=25, receipt_ref="RETRY", actor=till_actor, idempotency_key="retry")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER test_fail_once ON loyalty_pointslot")
+            cursor.execute("DROP FUNCTION test_fail_once()")
+            cursor.execute("SELECT last_value FROM test_fail_once")
+            attempts = cursor.fetchone()[0]
+            cursor.execute("DROP SEQUENCE test_fail_once")
+    assert outcome.status_code == 201 and not outcome.replayed
+    assert attempts == 2  # failed once, then retried
+    assert LedgerOperation.objects.count() == 1 and available(member) == 25
+    verified()
