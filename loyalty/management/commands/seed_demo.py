@@ -6,15 +6,20 @@ the same log-in details. Refuses to run with DEBUG off: demo passwords are publi
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from loyalty.models import Store
+from loyalty.crypto import encrypt_str
+from loyalty.models import Store, Till
+from loyalty.services import Actor, points_earn, points_redeem
 from members.models import Member
 from staffauth.models import StaffUser
 from staffauth.roles import CASHIER, FRAUD_ANALYST, PROGRAM_ADMIN, STORE_MANAGER, SYSTEM_ADMIN
@@ -60,6 +65,23 @@ class Command(BaseCommand):
             "  or run `make otp STAFF=<username>`), or one of the backup codes (each works once).\n"
         )
 
+    def seed_points(self, stores) -> None:
+        """Some history for every demo member, through the ledger services (idempotent
+        keys, so a second run adds nothing): two purchases, one of them months old, and
+        one redemption at the till."""
+        till, _ = Till.objects.get_or_create(
+            store=stores["KL01"], code="DEMO", defaults={"key_id": "demo-till", "secret_encrypted": encrypt_str("demo")}
+        )
+        actor = Actor(till=till)
+        now = timezone.now()
+        for n, member in enumerate(Member.objects.order_by("pk")):
+            for i, (points, days_ago) in enumerate([(250 + 40 * n, 200), (120 + 15 * n, 3)]):
+                points_earn(
+                    member=member, points=points, receipt_ref=f"DEMO/{member.pk}/{i}", actor=actor,
+                    idempotency_key=f"demo-earn-{member.pk}-{i}", effective_at=now - timedelta(days=days_ago),
+                )  # fmt: skip
+            points_redeem(member=member, points=50 + 5 * n, actor=actor, idempotency_key=f"demo-redeem-{member.pk}")
+
     @transaction.atomic
     def seed(self) -> list[dict]:
         stores = {}
@@ -68,6 +90,7 @@ class Command(BaseCommand):
         for store in stores.values():
             for _ in range(MEMBERS_PER_STORE - Member.objects.filter(home_store=store).count()):
                 Member.objects.create(home_store=store)
+        self.seed_points(stores)
         logins = []
         for username, role, store_codes, password in STAFF:
             user = StaffUser.objects.filter(username=username).first()
