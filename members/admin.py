@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from loyalty.models import LedgerOperation, MemberBalance, PointsLot
@@ -55,7 +56,10 @@ class MemberAdmin(ReadOnlyAdmin):
         body = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((f"{r.created_at:%Y-%m-%d %H:%M}", r.get_kind_display(), r.points, r.store or "") for r in rows),
+            (
+                (f"{timezone.localtime(r.created_at):%Y-%m-%d %H:%M}", r.get_kind_display(), r.points, r.store or "")
+                for r in rows
+            ),
         )
         return format_html(
             "<table><thead><tr><th>When</th><th>What</th><th>Points</th><th>Store</th></tr></thead><tbody>{}</tbody></table>",
