@@ -43,10 +43,17 @@ def _limit(name: str) -> int | None:
     return settings.LOYALTY_VELOCITY.get(name)
 
 
-def check_earn(*, member: Member, points: int, now: datetime) -> None:
-    today = LedgerOperation.objects.filter(member=member, kind=OP.EARN, created_at__gte=_day_start(now)).aggregate(
-        count=Count("pk"), points=Sum("points")
+def check_earn(*, member: Member, points: int, receipt_ref: str, now: datetime) -> None:
+    """The receipt was not earned on before (by anyone), and the member's earning today
+    stays within the limits. One query for both."""
+    today_q = Q(member=member, created_at__gte=_day_start(now))
+    today = LedgerOperation.objects.filter(today_q | Q(receipt_ref=receipt_ref), kind=OP.EARN).aggregate(
+        count=Count("pk", filter=today_q),
+        points=Sum("points", filter=today_q),
+        receipt=Count("pk", filter=Q(receipt_ref=receipt_ref)),
     )
+    if today["receipt"]:
+        raise refusals.ReceiptAlreadyUsed(receipt_ref=receipt_ref)
     per_day = _limit("earn_transactions_per_day")
     if per_day is not None and today["count"] >= per_day:
         raise refusals.DailyEarnTransactionsExceeded(limit=per_day)

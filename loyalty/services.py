@@ -126,6 +126,7 @@ class _Request:
     key: str
     payload: dict = field(default_factory=dict)
     scope_override: str | None = None
+    wrote: bool = False  # set by the first journal write (``_operation``)
 
     @property
     def scope(self) -> str:
@@ -191,9 +192,13 @@ def _run_once(request: _Request, work: Callable[[], tuple[int, dict]]) -> Outcom
             return Outcome(saved.status_code, _canonical(saved.response), replayed=True)
         _fault("after_key_claimed")
         try:
-            with transaction.atomic():  # a refusal undoes the partial work, keeps the key
-                status, body = work()
+            # No savepoint: every rule is checked before the first journal write, so a
+            # refusal has nothing to undo. Enforced: a refusal after a write is a bug,
+            # and the whole transaction (key included) rolls back instead.
+            status, body = work()
         except refusals.LedgerRefusal as refusal:
+            if request.wrote:
+                raise RuntimeError(f"{refusal.code} raised after a journal write") from refusal
             status, body = refusal.status, refusal.as_body()
         body = _canonical(body)
         IdempotencyKey.objects.filter(pk=key_id).update(status_code=status, response=body)
@@ -288,6 +293,7 @@ def _transfer(
 
 
 def _operation(request: _Request, kind: str, member: Member, points: int, **fields) -> LedgerOperation:
+    request.wrote = True
     return LedgerOperation.objects.create(
         id=request.operation_id,
         kind=kind,
@@ -385,9 +391,7 @@ def points_earn(
     def work():
         account, balance = _lock_member(member)
         _require_active(account.member)
-        if LedgerOperation.objects.filter(kind=OP.EARN, receipt_ref=receipt_ref).exists():
-            raise refusals.ReceiptAlreadyUsed(receipt_ref=receipt_ref)
-        policy.check_earn(member=member, points=points, now=timezone.now())
+        policy.check_earn(member=member, points=points, receipt_ref=receipt_ref, now=timezone.now())
         if settings.LOYALTY_PENDING_DAYS > 0:
             until = effective_at + timedelta(days=settings.LOYALTY_PENDING_DAYS)
             op = _operation(request, OP.EARN, member, points, receipt_ref=receipt_ref, pending_until=until)
@@ -774,6 +778,8 @@ def points_adjust_post(*, member: Member, points: int, reason: str, adjustment_r
 
     def work():
         account, balance = _lock_member(member)
+        if points < 0 and balance.available < amount:
+            raise refusals.InsufficientPoints(available=balance.available, requested=amount)
         op = _operation(request, OP.ADJUST, member, amount, reason=reason)
         adjust = system_account(Account.Kind.ADJUST)
         if points > 0:
@@ -788,8 +794,6 @@ def points_adjust_post(*, member: Member, points: int, reason: str, adjustment_r
             LotMovement.objects.create(transfer=transfer, lot=lot, delta=amount)
             _add_to_balance(balance, credits_posted=amount)
         else:
-            if balance.available < amount:
-                raise refusals.InsufficientPoints(available=balance.available, requested=amount)
             transfer = _transfer(op, 0, TK.ADJUST, account, adjust, amount)
             _consume_fefo(account, transfer, amount)
             _add_to_balance(balance, debits_posted=amount)

@@ -368,3 +368,18 @@ def test_malformed_hold_and_redemption_ids_are_not_found(till_actor, bad_id):
     assert points_void(hold_id=bad_id, actor=till_actor, idempotency_key=f"v{bad_id}").error_code == "hold_not_found"
     refund = points_redeem_reverse(redemption_id=bad_id, points=1, actor=till_actor, idempotency_key=f"f{bad_id}")
     assert refund.error_code == "redemption_not_found"
+
+
+def test_a_refusal_after_a_journal_write_is_a_bug_and_rolls_everything_back(member, till_actor, monkeypatch):
+    """Rules are checked before the first write; the engine enforces that order."""
+    from loyalty import policy
+
+    def late_refusal(*, member, now):
+        from loyalty.exceptions import DailyEarnPointsExceeded
+
+        raise DailyEarnPointsExceeded()
+
+    monkeypatch.setattr(policy, "tier_recompute", late_refusal)
+    with pytest.raises(RuntimeError, match="after a journal write"):
+        points_earn(member=member, points=5, receipt_ref="R", actor=till_actor, idempotency_key="late")
+    assert counts() == (0, 0, 0) and not IdempotencyKey.objects.exists()
