@@ -162,7 +162,7 @@ def test_two_concurrent_returns_of_one_purchase(member, till_actor, funded):
     verified()
 
 
-def test_sweeper_racing_a_capture_exactly_one_wins(member, till_actor, funded, settings):
+def test_sweeper_racing_a_capture_exactly_one_wins(member, till_actor, funded):
     funded(100)
     hold_id = points_hold(member=member, points=50, actor=till_actor, idempotency_key="h").body["hold_id"]
     LedgerOperation.objects.filter(pk=hold_id).update(hold_expires_at=timezone.now() + timedelta(milliseconds=200))
@@ -201,7 +201,7 @@ def test_crash_points_then_retry_writes_exactly_once(member, till_actor, point):
     verified()
 
 
-def test_bank_test_conservation_and_no_overdraw_under_load(store_a, till_actor, settings):
+def test_bank_test_conservation_and_no_overdraw_under_load(store_a, till_actor):
     """Jepsen-style: workers move points among a few members while a reader checks
     every invariant on consistent snapshots; then the whole ledger is verified."""
     members = [Member.objects.create(home_store=store_a) for _ in range(6)]

@@ -26,7 +26,7 @@ def test_three_earning_transactions_a_day_then_refused(member, till_actor):
         assert earn(member, till_actor, 10, 4).ok  # a new day
 
 
-def test_daily_points_cap_by_tier(member, till_actor, settings):
+def test_daily_points_cap_by_tier(member, till_actor):
     assert earn(member, till_actor, 9_000, 1).ok
     refused = earn(member, till_actor, 1_001, 2)
     assert refused.error_code == "daily_earn_points_exceeded" and refused.body["error"]["detail"]["limit"] == 10_000
