@@ -162,6 +162,9 @@ class LedgerOperation(models.Model):
     actor_member = models.BooleanField(default=False, help_text="The member acted themselves (member API).")
     actor_job = models.CharField(max_length=80, blank=True, help_text="Scheduled job that acted, if any.")
     receipt_ref = models.CharField(max_length=120, null=True, blank=True, help_text="store/till/receipt of a purchase.")
+    amount_minor = models.BigIntegerField(
+        null=True, blank=True, help_text="For earns: the purchase amount (minor units), so returns by amount are exact."
+    )
     related = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="followups",
         help_text="The earn a return reverses, the hold a capture settles, the redemption a refund reverses.",

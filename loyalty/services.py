@@ -371,9 +371,11 @@ def points_earn(
     actor: Actor,
     idempotency_key: str,
     effective_at: datetime | None = None,
+    amount_minor: int | None = None,
     fingerprint: dict | None = None,
 ) -> Outcome:
     """Credit ``points`` for a purchase. One earn per receipt reference, ever.
+    ``amount_minor`` (the purchase amount) is kept so returns by amount are exact.
 
     With ``LOYALTY_PENDING_DAYS`` > 0 the points stay pending (recorded, not yet in
     the journal, not spendable) until the return window closes; ``points_pending_release``
@@ -394,9 +396,17 @@ def points_earn(
         policy.check_earn(member=member, points=points, receipt_ref=receipt_ref, now=timezone.now())
         if settings.LOYALTY_PENDING_DAYS > 0:
             until = effective_at + timedelta(days=settings.LOYALTY_PENDING_DAYS)
-            op = _operation(request, OP.EARN, member, points, receipt_ref=receipt_ref, pending_until=until)
+            op = _operation(
+                request,
+                OP.EARN,
+                member,
+                points,
+                receipt_ref=receipt_ref,
+                pending_until=until,
+                amount_minor=amount_minor,
+            )
             return 201, _body(op, balance, receipt_ref=receipt_ref, pending_until=until.isoformat(), tier=member.tier)
-        op = _operation(request, OP.EARN, member, points, receipt_ref=receipt_ref)
+        op = _operation(request, OP.EARN, member, points, receipt_ref=receipt_ref, amount_minor=amount_minor)
         lot = _post_earn(op, account, balance, points, effective_at)
         tier = policy.tier_recompute(member=member, now=timezone.now())
         return 201, _body(op, balance, receipt_ref=receipt_ref, expires_on=str(lot.expires_on), tier=tier)
@@ -414,6 +424,18 @@ def _post_earn(
     LotMovement.objects.create(transfer=transfer, lot=lot, delta=points)
     _add_to_balance(balance, credits_posted=points)
     return lot
+
+
+def points_for_return(*, member: Member, receipt_ref: str, amount_minor: int) -> int | None:
+    """Points a return of ``amount_minor`` takes back: the same share of the purchase's
+    points as of its amount (rounded down), or None when no such purchase is known.
+    Purchases recorded without their amount fall back to the member's current rate."""
+    earn = LedgerOperation.objects.filter(kind=OP.EARN, receipt_ref=receipt_ref, member=member).first()
+    if earn is None:
+        return None
+    if not earn.amount_minor:
+        return points_for_purchase(amount_minor=amount_minor, tier=member.tier)
+    return earn.points * min(amount_minor, earn.amount_minor) // earn.amount_minor
 
 
 def _earn_transfer(earn: LedgerOperation) -> Transfer | None:

@@ -59,6 +59,7 @@ from loyalty.services import (
     points_earn,
     points_earn_reverse,
     points_for_purchase,
+    points_for_return,
     points_hold,
     points_void,
 )
@@ -260,6 +261,7 @@ class PurchaseCreateApi(TillWriteApi):
             idempotency_key=key,
             fingerprint=self.fingerprint(),
             effective_at=data.get("occurred_at"),
+            amount_minor=data["amount_minor"],
         )
         return self.respond(outcome)
 
@@ -270,8 +272,8 @@ class ReturnCreateApi(TillWriteApi):
     The purchase is named either by ``receipt_number`` (a receipt of this till) or by
     ``original_receipt_ref`` (``STORE/TILL/RECEIPT``, for a purchase made at another till
     or store of the programme). The amount is ``points`` (exact: the purchase's answer
-    gave them) or ``amount_minor`` (converted like a purchase at the member's current
-    tier). Never more than the purchase earned in total; points already spent are not
+    gave them) or ``amount_minor`` (the same share of the purchase's points as of its
+    amount). Never more than the purchase earned in total; points already spent are not
     clawed below zero (the shortfall is flagged for review).
     """
 
@@ -328,9 +330,11 @@ class ReturnCreateApi(TillWriteApi):
         if "points" in data:
             points = data["points"]
         else:
-            # At the member's current tier: the earn does not record the amount it was for,
-            # so this is an estimate; tills that kept the purchase's points send points.
-            points = points_for_purchase(amount_minor=data["amount_minor"], tier=member.tier)
+            # The same share of the purchase's points as of its amount (exact, whatever
+            # the member's tier is now).
+            points = points_for_return(member=member, receipt_ref=receipt_ref, amount_minor=data["amount_minor"])
+            if points is None:
+                raise PurchaseNotFound()
         if points == 0:
             earned = LedgerOperation.objects.filter(
                 kind=LedgerOperation.Kind.EARN, receipt_ref=receipt_ref, member=member

@@ -432,3 +432,14 @@ def test_store_codes_are_used_as_stored_in_receipt_refs(pos_for, member):
     store = Store.objects.create(code="Kl9", name="Mixed case")
     response = pos_for(make_till(store, "Lane.1")).post("purchases", purchase(member))
     assert response.json()["receipt_ref"] == "Kl9/Lane.1/R1"
+
+
+def test_a_return_by_amount_is_exact_whatever_the_tier_is_now(pos, member):
+    """The earn keeps the purchase amount: the return takes the same share of its points."""
+    pos.post("purchases", purchase(member, amount=50_000))  # 500 points at tier 1
+    Member.objects.filter(pk=member.pk).update(tier=3)  # 150 % now
+    response = pos.post(
+        "returns", {"loyalty_number": member.loyalty_number, "receipt_number": "R1", "amount_minor": 10_050}
+    )
+    assert response.status_code == 201 and response.json()["reversed"] == 100
+    assert LedgerOperation.objects.get(kind="earn").amount_minor == 50_000
