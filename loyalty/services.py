@@ -182,6 +182,7 @@ def _run(request: _Request, work: Callable[[], tuple[int, dict]]) -> Outcome:
 
 
 def _run_once(request: _Request, work: Callable[[], tuple[int, dict]]) -> Outcome:
+    request.wrote = False  # a retried attempt starts from nothing written
     with transaction.atomic():
         key_id = _claim_key(request)
         if key_id is None:

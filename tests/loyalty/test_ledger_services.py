@@ -383,3 +383,35 @@ def test_a_refusal_after_a_journal_write_is_a_bug_and_rolls_everything_back(memb
     with pytest.raises(RuntimeError, match="after a journal write"):
         points_earn(member=member, points=5, receipt_ref="R", actor=till_actor, idempotency_key="late")
     assert counts() == (0, 0, 0) and not IdempotencyKey.objects.exists()
+
+
+def test_a_retried_attempt_starts_clean_and_may_refuse(member, till_actor, earn, monkeypatch):
+    """Attempt 1 writes, then hits a serialization failure; the retry is refused by a
+    rule before writing. That is a clean, saved refusal (not 'refusal after write')."""
+    import psycopg
+    from django.db import OperationalError
+
+    from loyalty import exceptions, policy, services
+
+    earn(member, 100)
+    checks = {"n": 0}
+    real_check = policy.check_redemption
+
+    def check_then_refuse_on_retry(**kwargs):
+        checks["n"] += 1
+        if checks["n"] > 1:
+            raise exceptions.DailyRedemptionsExceeded(limit=0)
+        return real_check(**kwargs)
+
+    def fail_once():
+        services.FAULT_HOOKS.pop("after_transfer_insert")
+        raise OperationalError("injected") from psycopg.errors.SerializationFailure("injected")
+
+    monkeypatch.setattr(policy, "check_redemption", check_then_refuse_on_retry)
+    services.FAULT_HOOKS["after_transfer_insert"] = fail_once
+    try:
+        outcome = points_redeem(member=member, points=30, actor=till_actor, idempotency_key="retried")
+    finally:
+        services.FAULT_HOOKS.pop("after_transfer_insert", None)
+    assert checks["n"] == 2 and outcome.error_code == "daily_redemptions_exceeded"
+    assert available(member) == 100 and IdempotencyKey.objects.get(key="retried").status_code == 422
