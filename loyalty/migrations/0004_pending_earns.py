@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import migrations, models
 
+from loyalty.schedules import schedules_operation
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -52,21 +54,7 @@ class Migration(migrations.Migration):
 
 
 # Appended by hand: the release job's default schedule (hourly).
-def _schedule(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute="20", hour="*", day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC"
-    )
-    PeriodicTask.objects.get_or_create(
-        name="Release pending points",
-        defaults={"task": "loyalty.tasks.points_pending_release_task", "crontab": crontab},
-    )
-
-
-def _unschedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name="Release pending points").delete()
-
-
 Migration.dependencies.append(("django_celery_beat", "0019_alter_periodictasks_options"))
-Migration.operations.append(migrations.RunPython(_schedule, _unschedule))
+Migration.operations.append(
+    schedules_operation([("Release pending points", "loyalty.tasks.points_pending_release_task", "20", "*")])
+)
