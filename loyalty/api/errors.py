@@ -19,6 +19,8 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from loyalty.exceptions import LedgerRefusal
+
 logger = logging.getLogger("django.request")
 
 # DRF's built-in exceptions: default code -> (our stable code, fixed message).
@@ -60,18 +62,6 @@ class MemberNotFound(ApiRefusal):
     status_code = status.HTTP_404_NOT_FOUND
     default_code = "member_not_found"
     default_detail = "No member has this loyalty number."
-
-
-class HoldNotFound(ApiRefusal):
-    status_code = status.HTTP_404_NOT_FOUND
-    default_code = "hold_not_found"
-    default_detail = "No such redemption hold."
-
-
-class PurchaseNotFound(ApiRefusal):
-    status_code = status.HTTP_404_NOT_FOUND
-    default_code = "purchase_not_found"
-    default_detail = "No earning purchase matches this receipt."
 
 
 class CardNumberRefused(ApiRefusal):
@@ -150,6 +140,10 @@ def api_exception_handler(exc, context):
     """
     from rest_framework.views import set_rollback  # here: rest_framework.views imports our parser
 
+    if isinstance(exc, LedgerRefusal):
+        # The ledger's own refusals (hold or purchase not found…): one definition of each code.
+        set_rollback()
+        return Response(exc.as_body(), status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

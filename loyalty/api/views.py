@@ -32,10 +32,8 @@ from rest_framework.views import APIView
 from loyalty.api.auth import TillPermission, TillRateThrottle, TillSignatureAuthentication
 from loyalty.api.cards import card_numbers_refuse
 from loyalty.api.errors import (
-    HoldNotFound,
     IdempotencyKeyRequired,
     MemberNotFound,
-    PurchaseNotFound,
     error_body,
 )
 from loyalty.api.parsers import StrictJSONParser
@@ -51,6 +49,7 @@ from loyalty.api.serializers import (
     receipt_number_field,
     receipt_ref_field,
 )
+from loyalty.exceptions import HoldNotFound, PurchaseNotFound
 from loyalty.models import LedgerOperation, MemberBalance, Till
 from loyalty.services import (
     Actor,
