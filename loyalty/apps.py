@@ -1,4 +1,12 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _open_system_accounts(sender, using="default", **kwargs):
+    # Also after a flush (tests), which empties the tables without migrating again.
+    from loyalty.services import system_accounts_open
+
+    system_accounts_open(using=using)
 
 
 class LoyaltyConfig(AppConfig):
@@ -11,3 +19,4 @@ class LoyaltyConfig(AppConfig):
         from loyalty.models import Store
 
         auditlog.register(Store)
+        post_migrate.connect(_open_system_accounts, sender=self, dispatch_uid="loyalty_system_accounts")

@@ -7,14 +7,16 @@ change before the write commits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from loyalty import exceptions as refusals
-from loyalty.models import LedgerOperation, MemberBalance, Transfer
+from loyalty import rawsql
+from loyalty.models import LedgerOperation, MemberBalance
 from members.models import Member
 
 OP = LedgerOperation.Kind
@@ -43,24 +45,55 @@ def _limit(name: str) -> int | None:
     return settings.LOYALTY_VELOCITY.get(name)
 
 
-def check_earn(*, member: Member, points: int, receipt_ref: str, now: datetime) -> None:
-    """The receipt was not earned on before (by anyone), and the member's earning today
-    stays within the limits. One query for both."""
-    today_q = Q(member=member, created_at__gte=_day_start(now))
-    today = LedgerOperation.objects.filter(today_q | Q(receipt_ref=receipt_ref), kind=OP.EARN).aggregate(
-        count=Count("pk", filter=today_q),
-        points=Sum("points", filter=today_q),
-        receipt=Count("pk", filter=Q(receipt_ref=receipt_ref)),
+@dataclass(frozen=True)
+class EarnFigures:
+    """What the earn rules need to know, read in one query under the member's lock."""
+
+    earns_today: int
+    points_today: int
+    receipt_used: bool
+    qualifying: int  # points earned in the tier window, net of returns (before this earn)
+
+
+# Points earned in the tier window net of returns (and their shortfalls), counted from
+# the journal through the member's operations (indexed by member and time). Points still
+# pending (return window) do not qualify until released. Params: member id, window start.
+_QUALIFYING_SQL = """
+    SELECT COALESCE(SUM(CASE WHEN t.kind = 'earn' THEN t.amount ELSE -t.amount END), 0)
+    FROM loyalty_transfer t JOIN loyalty_ledgeroperation o ON o.id = t.operation_id
+    WHERE o.member_id = %s AND o.created_at >= %s AND t.kind IN ('earn', 'reverse_earn', 'return_shortfall')
+"""
+
+
+def earn_figures(*, member_id: int, receipt_ref: str, now: datetime) -> EarnFigures:
+    """Read after the member's balance row is locked (a statement that waited for the
+    lock would otherwise hold figures from before the wait). Receipts are checked
+    across all members: a receipt earns once, whoever presents it."""
+    row = rawsql.fetchone(
+        f"""
+        SELECT today.earns, today.points,
+          EXISTS (SELECT 1 FROM loyalty_ledgeroperation WHERE kind = 'earn' AND receipt_ref = %s),
+          ({_QUALIFYING_SQL})
+        FROM (SELECT COUNT(*) AS earns, COALESCE(SUM(points), 0) AS points FROM loyalty_ledgeroperation
+              WHERE member_id = %s AND kind = 'earn' AND created_at >= %s) AS today
+        """,  # noqa: S608 (a fixed fragment, values are parameters)
+        [receipt_ref, member_id, rawsql.when(_tier_window_start(now)), member_id, rawsql.when(_day_start(now))],
     )
-    if today["receipt"]:
+    # SUM over bigint is numeric (Decimal) on PostgreSQL: points are whole numbers.
+    return EarnFigures(earns_today=row[0], points_today=int(row[1]), receipt_used=bool(row[2]), qualifying=int(row[3]))
+
+
+def check_earn(*, figures: EarnFigures, tier: int, points: int, receipt_ref: str) -> None:
+    """The receipt was not earned on before, and the member's earning today stays within
+    the limits (the daily cap is the tier's, ``tier`` as read under the lock)."""
+    if figures.receipt_used:
         raise refusals.ReceiptAlreadyUsed(receipt_ref=receipt_ref)
     per_day = _limit("earn_transactions_per_day")
-    if per_day is not None and today["count"] >= per_day:
+    if per_day is not None and figures.earns_today >= per_day:
         raise refusals.DailyEarnTransactionsExceeded(limit=per_day)
-    cap = tier_rules(member.tier)["daily_earn_points"]
-    earned = today["points"] or 0
-    if cap is not None and earned + points > cap:
-        raise refusals.DailyEarnPointsExceeded(limit=cap, earned_today=earned)
+    cap = tier_rules(tier)["daily_earn_points"]
+    if cap is not None and figures.points_today + points > cap:
+        raise refusals.DailyEarnPointsExceeded(limit=cap, earned_today=figures.points_today)
 
 
 def check_redemption(*, member: Member, balance: MemberBalance, points: int, now: datetime) -> None:
@@ -89,26 +122,31 @@ def check_redemption(*, member: Member, balance: MemberBalance, points: int, now
             raise refusals.LargeRedemptionCoolingPeriod(cooling_hours=cooling)
 
 
+def _tier_window_start(now: datetime) -> datetime:
+    return now - timedelta(days=settings.LOYALTY_TIER_WINDOW_DAYS)
+
+
+def tier_for(qualifying: int) -> int:
+    """The highest tier whose threshold ``qualifying`` points reach. A return inside the
+    window of a purchase earned before it can make ``qualifying`` negative: base tier."""
+    eligible = [t for t in tiers() if t["threshold"] <= qualifying] or tiers()[:1]
+    return eligible[-1]["tier"]
+
+
+def tier_apply(*, member: Member, tier: int) -> int:
+    """Record ``tier`` on the member if it changed (auditlog records the change)."""
+    if tier != member.tier:
+        member.tier = tier
+        member.save(update_fields=["tier"])
+    return tier
+
+
 def tier_recompute(*, member: Member, now: datetime) -> int:
     """Set the member's tier from the points earned, net of returns, in the window.
 
-    Counted from the journal: points still pending (return window) do not qualify
-    until released, and a return (including any shortfall) takes its points back off.
-    Called after an earn or release (progression) and after a return, which takes the
-    member back down when it drops them below the threshold. Returns the tier.
+    Called after a release (progression) and after a return, which takes the member back
+    down when it drops them below the threshold (an earn knows its figures already and
+    calls ``tier_apply`` directly). Returns the tier.
     """
-    since = now - timedelta(days=settings.LOYALTY_TIER_WINDOW_DAYS)
-    # Through the member's operations (indexed by member and time), one query.
-    totals = Transfer.objects.filter(operation__member=member, operation__created_at__gte=since).aggregate(
-        earned=Sum("amount", filter=Q(kind=Transfer.Kind.EARN)),
-        returned=Sum("amount", filter=Q(kind__in=[Transfer.Kind.REVERSE_EARN, Transfer.Kind.RETURN_SHORTFALL])),
-    )
-    earned, returned = totals["earned"] or 0, totals["returned"] or 0
-    # A return inside the window of a purchase earned before it can make this negative.
-    qualifying = max(earned - returned, 0)
-    eligible = [t for t in tiers() if t["threshold"] <= qualifying] or tiers()[:1]
-    tier = eligible[-1]["tier"]
-    if tier != member.tier:
-        member.tier = tier
-        member.save(update_fields=["tier"])  # auditlog records the tier change
-    return tier
+    (qualifying,) = rawsql.fetchone(_QUALIFYING_SQL, [member.pk, rawsql.when(_tier_window_start(now))])
+    return tier_apply(member=member, tier=tier_for(int(qualifying)))

@@ -37,7 +37,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from loyalty import exceptions as refusals
-from loyalty import policy
+from loyalty import policy, rawsql
 from loyalty.models import (
     Account,
     IdempotencyKey,
@@ -154,14 +154,11 @@ def _canonical(body: dict) -> dict:
 
 def _claim_key(request: _Request) -> int | None:
     """Insert the key row; None if it already existed (possibly after waiting for it)."""
-    table = IdempotencyKey._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (scope, key, request_hash, status_code, response, created_at) "  # noqa: S608
-            "VALUES (%s, %s, %s, 0, %s, %s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
-            [request.scope, request.key, request.request_hash, "{}", timezone.now()],
-        )
-        row = cursor.fetchone()
+    row = rawsql.fetchone(
+        f"INSERT INTO {IdempotencyKey._meta.db_table} (scope, key, request_hash, status_code, response, created_at) "  # noqa: S608
+        "VALUES (%s, %s, %s, 0, %s, %s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+        [request.scope, request.key, request.request_hash, "{}", rawsql.when(timezone.now())],
+    )
     return row[0] if row else None
 
 
@@ -202,7 +199,10 @@ def _run_once(request: _Request, work: Callable[[], tuple[int, dict]]) -> Outcom
                 raise RuntimeError(f"{refusal.code} raised after a journal write") from refusal
             status, body = refusal.status, refusal.as_body()
         body = _canonical(body)
-        IdempotencyKey.objects.filter(pk=key_id).update(status_code=status, response=body)
+        rawsql.execute(
+            f"UPDATE {IdempotencyKey._meta.db_table} SET status_code = %s, response = %s WHERE id = %s",  # noqa: S608
+            [status, json.dumps(body), key_id],
+        )
         _fault("before_commit")
         return Outcome(status, body)
 
@@ -212,14 +212,21 @@ def _run_once(request: _Request, work: Callable[[], tuple[int, dict]]) -> Outcom
 
 def system_account(kind: str) -> Account:
     """A system account (never locked, no balance row), created on first use."""
-    account = Account.objects.filter(kind=kind, member__isnull=True).first()
-    if account is not None:
-        return account
+    row = rawsql.fetchone("SELECT id FROM loyalty_account WHERE kind = %s AND member_id IS NULL", [kind])
+    if row is not None:
+        return Account.from_db(connection.alias, ["id", "kind", "member_id"], (row[0], kind, None))
     try:
         with transaction.atomic():
             return Account.objects.create(kind=kind)
     except IntegrityError:
         return Account.objects.get(kind=kind, member__isnull=True)
+
+
+def system_accounts_open(*, using: str = "default") -> None:
+    """Open every system account that is missing (a migration opens them; a flush
+    empties them)."""
+    kinds = [kind for kind in Account.Kind.values if kind != Account.Kind.MEMBER]
+    Account.objects.using(using).bulk_create([Account(kind=kind) for kind in kinds], ignore_conflicts=True)
 
 
 def member_account_open(*, member: Member) -> Account:
@@ -243,14 +250,28 @@ def _lock_balance(account: Account) -> MemberBalance:
 
 
 def _lock_member(member: Member) -> tuple[Account, MemberBalance]:
-    """Open the member's account if need be and lock its balance row, reading the
-    account and the member's current status in the same query."""
-    locked = MemberBalance.objects.select_for_update(of=("self",)).select_related("account__member")
-    balance = locked.filter(account__member_id=member.pk).first()
-    if balance is None:
+    """Open the member's account if need be and lock its balance row.
+
+    ``member`` is refreshed with its status and tier as read with the lock, so the rules
+    judge the member as they are now, not as the caller loaded them.
+    """
+    for _ in range(2):
+        row = rawsql.fetchone(
+            "SELECT b.account_id, b.credits_posted, b.debits_posted, b.debits_pending, m.status, m.tier "
+            "FROM loyalty_memberbalance b JOIN loyalty_account a ON a.id = b.account_id "
+            "JOIN members_member m ON m.id = a.member_id WHERE a.member_id = %s" + rawsql.for_update("b"),
+            [member.pk],
+        )
+        if row is not None:
+            break
         member_account_open(member=member)
-        balance = locked.get(account__member_id=member.pk)
-    return balance.account, balance
+    account_id, *counters, member.status, member.tier = row
+    account = Account.from_db(
+        connection.alias, ["id", "kind", "member_id"], (account_id, Account.Kind.MEMBER, member.pk)
+    )
+    account.member = member
+    fields = ["account_id", "credits_posted", "debits_posted", "debits_pending"]
+    return account, MemberBalance.from_db(connection.alias, fields, (account_id, *counters))
 
 
 def _lock_for_spending(member: Member, points: int) -> tuple[Account, MemberBalance]:
@@ -274,7 +295,11 @@ def _add_to_balance(balance: MemberBalance, **deltas: int) -> None:
     # constraints still judge them (an overdraw raises, never commits).
     for name, delta in deltas.items():
         setattr(balance, name, getattr(balance, name) + delta)
-    balance.save(update_fields=[*deltas, "updated_at"])
+    rawsql.execute(
+        f"UPDATE loyalty_memberbalance SET {', '.join(f'{name} = %s' for name in deltas)}, updated_at = %s "  # noqa: S608
+        "WHERE account_id = %s",
+        [*(getattr(balance, name) for name in deltas), rawsql.when(timezone.now()), balance.pk],
+    )
 
 
 def _transfer(
@@ -293,15 +318,74 @@ def _transfer(
     return transfer
 
 
-def _operation(request: _Request, kind: str, member: Member, points: int, **fields) -> LedgerOperation:
-    request.wrote = True
-    return LedgerOperation.objects.create(
+def _operation_new(request: _Request, kind: str, member: Member, points: int, **fields) -> LedgerOperation:
+    return LedgerOperation(
         id=request.operation_id,
         kind=kind,
         member=member,
         points=points,
         **{**request.actor.operation_fields(), **fields},
     )
+
+
+def _operation(request: _Request, kind: str, member: Member, points: int, **fields) -> LedgerOperation:
+    request.wrote = True
+    op = _operation_new(request, kind, member, points, **fields)
+    op.save(force_insert=True)
+    return op
+
+
+def _credit(
+    request: _Request,
+    kind: str,
+    member: Member,
+    points: int,
+    account: Account,
+    balance: MemberBalance,
+    *,
+    leg: str,
+    expires_on: date,
+    **fields,
+) -> tuple[LedgerOperation, PointsLot]:
+    """Credit ``points`` to the member (earn, release, adjustment): the operation, one
+    journal leg of kind ``leg`` from the system account of the same name, a new lot with its movement, and the
+    counters. The caller holds the member's lock and has applied every rule.
+
+    On PostgreSQL the five rows are one statement (a data-modifying CTE: the earn is the
+    till's hottest write, and round trips are what it costs); elsewhere one ORM write
+    each. The rows, constraints and triggers are the same either way.
+    """
+    op = _operation_new(request, kind, member, points, **fields)
+    transfer = Transfer(id=uuid.uuid5(op.id, "0"), operation=op, kind=leg, credit_account=account, amount=points)
+    lot = PointsLot(account=account, source=transfer, expires_on=expires_on, earned=points, remaining=points)
+    request.wrote = True
+    if connection.vendor == "postgresql":
+        # The source account by kind, in the statement: it exists from the first
+        # migration on, and a missing one would fail the NOT NULL, never skip the leg.
+        source = ("(SELECT id FROM loyalty_account WHERE kind = %s AND member_id IS NULL)", [leg])
+        (op_sql, op_params), (transfer_sql, transfer_params), (lot_sql, lot_params) = (
+            rawsql.insert(op),
+            rawsql.insert(transfer, expressions={"debit_account_id": source}),
+            rawsql.insert(lot, returning="id"),
+        )
+        (lot.id,) = rawsql.fetchone(
+            f"WITH op AS ({op_sql}), transfer AS ({transfer_sql}), lot AS ({lot_sql}), "  # noqa: S608
+            "movement AS (INSERT INTO loyalty_lotmovement (transfer_id, lot_id, delta) SELECT %s, id, %s FROM lot), "
+            "balance AS (UPDATE loyalty_memberbalance SET credits_posted = credits_posted + %s, updated_at = %s "
+            "WHERE account_id = %s) "
+            "SELECT id FROM lot",
+            [*op_params, *transfer_params, *lot_params, transfer.id, points, points, timezone.now(), account.pk],
+        )
+        balance.credits_posted += points
+    else:
+        op.save(force_insert=True)
+        transfer.debit_account = system_account(leg)
+        transfer.save(force_insert=True)
+        lot.save(force_insert=True)
+        LotMovement.objects.create(transfer=transfer, lot=lot, delta=points)
+        _add_to_balance(balance, credits_posted=points)
+    _fault("after_transfer_insert")
+    return op, lot
 
 
 # --- Lots: FEFO consumption and exact restoration ------------------------------------------
@@ -393,8 +477,9 @@ def points_earn(
 
     def work():
         account, balance = _lock_member(member)
-        _require_active(account.member)
-        policy.check_earn(member=member, points=points, receipt_ref=receipt_ref, now=timezone.now())
+        _require_active(member)
+        figures = policy.earn_figures(member_id=member.pk, receipt_ref=receipt_ref, now=timezone.now())
+        policy.check_earn(figures=figures, tier=member.tier, points=points, receipt_ref=receipt_ref)
         if settings.LOYALTY_PENDING_DAYS > 0:
             until = effective_at + timedelta(days=settings.LOYALTY_PENDING_DAYS)
             op = _operation(
@@ -407,24 +492,14 @@ def points_earn(
                 amount_minor=amount_minor,
             )
             return 201, _body(op, balance, receipt_ref=receipt_ref, pending_until=until.isoformat(), tier=member.tier)
-        op = _operation(request, OP.EARN, member, points, receipt_ref=receipt_ref, amount_minor=amount_minor)
-        lot = _post_earn(op, account, balance, points, effective_at)
-        tier = policy.tier_recompute(member=member, now=timezone.now())
+        op, lot = _credit(
+            request, OP.EARN, member, points, account, balance,
+            leg=TK.EARN, expires_on=_expiry_date(effective_at), receipt_ref=receipt_ref, amount_minor=amount_minor,
+        )  # fmt: skip
+        tier = policy.tier_apply(member=member, tier=policy.tier_for(figures.qualifying + points))
         return 201, _body(op, balance, receipt_ref=receipt_ref, expires_on=str(lot.expires_on), tier=tier)
 
     return _run(request, work)
-
-
-def _post_earn(
-    op: LedgerOperation, account: Account, balance: MemberBalance, points: int, effective_at: datetime
-) -> PointsLot:
-    transfer = _transfer(op, 0, TK.EARN, system_account(Account.Kind.EARN), account, points)
-    lot = PointsLot.objects.create(
-        account=account, source=transfer, expires_on=_expiry_date(effective_at), earned=points, remaining=points
-    )
-    LotMovement.objects.create(transfer=transfer, lot=lot, delta=points)
-    _add_to_balance(balance, credits_posted=points)
-    return lot
 
 
 def points_for_return(*, member: Member, receipt_ref: str, amount_minor: int) -> int | None:
@@ -477,10 +552,11 @@ def _release_one(earn_id) -> Outcome:
         points = earn.points - returned
         if points <= 0:
             return 200, {"earn_id": str(earn_id), "points": 0}
-        op = _operation(request, OP.RELEASE, earn.member, points, related=earn, store_id=earn.store_id)
-        lot = _post_earn(
-            op, account, balance, points, earn.pending_until - timedelta(days=settings.LOYALTY_PENDING_DAYS)
-        )
+        earned_at = earn.pending_until - timedelta(days=settings.LOYALTY_PENDING_DAYS)
+        op, lot = _credit(
+            request, OP.RELEASE, earn.member, points, account, balance,
+            leg=TK.EARN, expires_on=_expiry_date(earned_at), related=earn, store_id=earn.store_id,
+        )  # fmt: skip
         policy.tier_recompute(member=earn.member, now=timezone.now())
         return 201, _body(op, balance, earn_id=str(earn_id), expires_on=str(lot.expires_on))
 
@@ -803,21 +879,14 @@ def points_adjust_post(*, member: Member, points: int, reason: str, adjustment_r
         account, balance = _lock_member(member)
         if points < 0 and balance.available < amount:
             raise refusals.InsufficientPoints(available=balance.available, requested=amount)
-        op = _operation(request, OP.ADJUST, member, amount, reason=reason)
-        adjust = system_account(Account.Kind.ADJUST)
         if points > 0:
-            transfer = _transfer(op, 0, TK.ADJUST, adjust, account, amount)
-            lot = PointsLot.objects.create(
-                account=account,
-                source=transfer,
-                expires_on=_expiry_date(timezone.now()),
-                earned=amount,
-                remaining=amount,
-            )
-            LotMovement.objects.create(transfer=transfer, lot=lot, delta=amount)
-            _add_to_balance(balance, credits_posted=amount)
+            op, _ = _credit(
+                request, OP.ADJUST, member, amount, account, balance,
+                leg=TK.ADJUST, expires_on=_expiry_date(timezone.now()), reason=reason,
+            )  # fmt: skip
         else:
-            transfer = _transfer(op, 0, TK.ADJUST, account, adjust, amount)
+            op = _operation(request, OP.ADJUST, member, amount, reason=reason)
+            transfer = _transfer(op, 0, TK.ADJUST, account, system_account(Account.Kind.ADJUST), amount)
             _consume_fefo(account, transfer, amount)
             _add_to_balance(balance, debits_posted=amount)
         return 201, _body(op, balance, adjustment_ref=adjustment_ref)

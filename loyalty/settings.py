@@ -141,6 +141,13 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'loyalty.sqlite3'}"),
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
+# The ledger's hot path prepares its statements on PostgreSQL (planning them costs more
+# than running them). Off for a connection pooler that cannot hold prepared statements.
+DATABASE_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
+if DATABASE_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Django's default None switches psycopg's prepared statements off altogether; its
+    # ORM cursors bind client-side and never prepare, so only loyalty.rawsql's do.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Busy-wait instead of failing at once when the dev server and a command write together.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)

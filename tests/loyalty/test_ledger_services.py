@@ -374,12 +374,12 @@ def test_a_refusal_after_a_journal_write_is_a_bug_and_rolls_everything_back(memb
     """Rules are checked before the first write; the engine enforces that order."""
     from loyalty import policy
 
-    def late_refusal(*, member, now):
+    def late_refusal(*, member, tier):  # the earn's last step, after its journal write
         from loyalty.exceptions import DailyEarnPointsExceeded
 
         raise DailyEarnPointsExceeded()
 
-    monkeypatch.setattr(policy, "tier_recompute", late_refusal)
+    monkeypatch.setattr(policy, "tier_apply", late_refusal)
     with pytest.raises(RuntimeError, match="after a journal write"):
         points_earn(member=member, points=5, receipt_ref="R", actor=till_actor, idempotency_key="late")
     assert counts() == (0, 0, 0) and not IdempotencyKey.objects.exists()

@@ -1,0 +1,99 @@
+"""Plain SQL for the ledger's hot path, without Django's query compiler.
+
+Measured on the 2-core machine: an ORM query costs about 0.9 ms, nearly all of it
+Python building the SQL, against about 0.13 ms for the same round trip through a
+Django cursor. An earn made a dozen of them. The write path therefore states its few
+statements directly; the rules stay in Python (``loyalty.policy``), and the database's
+constraints and triggers judge every row exactly as they judge ORM writes.
+
+The statements are portable (PostgreSQL and the SQLite of ``make run``) except where a
+caller asks for a PostgreSQL-only form (``FOR UPDATE``, data-modifying CTEs).
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+
+from django.db import connection, models
+
+
+def _cursor():
+    """A Django cursor; on PostgreSQL one that prepares its statements.
+
+    Planning costs more than executing these statements (about 0.5 ms against 0.1 ms for
+    the earn rules' query), and they are the same few texts every time, so each
+    connection plans them once. Django leaves psycopg's prepared statements off for
+    connection poolers' sake: ``DATABASE_PREPARED_STATEMENTS=0`` does the same here,
+    for a pooler that cannot hold them (PgBouncer in transaction mode before 1.21).
+    The wrapper is Django's own, so errors and execute wrappers behave as for any
+    other query.
+    """
+    connection.ensure_connection()
+    if connection.vendor != "postgresql" or connection.connection.prepare_threshold is None:
+        return connection.cursor()
+    if connection.queries_logged:
+        # DEBUG or a test capturing queries: the logged text needs client-side binding.
+        return connection.cursor()
+    return connection.make_cursor(_prepared_cursor_class()(connection.connection))
+
+
+@functools.cache
+def _prepared_cursor_class():
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparedCursor(ServerBindingCursor):
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True, binary=binary)
+
+    return PreparedCursor
+
+
+def fetchone(sql: str, params: list | tuple = ()) -> tuple | None:
+    with _cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def execute(sql: str, params: list | tuple = ()) -> int:
+    """Run a statement; returns the row count."""
+    with _cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def when(value: datetime) -> object:
+    """A timezone-aware datetime as the backend stores it (SQLite keeps text)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def for_update(of: str) -> str:
+    """The row-lock clause where the backend has row locks (SQLite locks the whole
+    database for a write transaction, so it needs none)."""
+    return f" FOR UPDATE OF {of}" if connection.features.has_select_for_update_of else ""
+
+
+def insert(
+    instance: models.Model, *, returning: str = "", expressions: dict[str, tuple[str, list]] | None = None
+) -> tuple[str, list]:
+    """``INSERT`` for an unsaved model instance, with the values the ORM would send
+    (defaults, ``auto_now_add``, type adaptation). An auto primary key left unset is
+    left to the database. ``expressions`` gives some columns an SQL expression with its
+    own parameters instead (e.g. a scalar subquery)."""
+    expressions = expressions or {}
+    meta = instance._meta
+    quote = connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if not (f.primary_key and getattr(instance, f.attname) is None)]
+    placeholders, values = [], []
+    for f in fields:
+        if f.column in expressions:
+            sql, params = expressions[f.column]
+            placeholders.append(sql)
+            values.extend(params)
+        else:
+            placeholders.append("%s")
+            values.append(f.get_db_prep_save(f.pre_save(instance, True), connection))
+    # Names come from the model's metadata; values are parameters.
+    columns = ", ".join(quote(f.column) for f in fields)
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(placeholders)})"  # noqa: S608
+    return sql + (f" RETURNING {returning}" if returning else ""), values
