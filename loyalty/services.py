@@ -126,7 +126,9 @@ class _Request:
     key: str
     payload: dict = field(default_factory=dict)
     scope_override: str | None = None
-    wrote: bool = False  # set by the first journal write (``_operation``)
+    wrote: bool = False  # set by the first journal write (``_operation``, ``_credit``)
+    key_id: int | None = None  # the claimed key's row
+    saved: tuple[int, dict] | None = None  # a response a write already saved under the key (``_credit``)
 
     @property
     def scope(self) -> str:
@@ -178,11 +180,14 @@ def _run(request: _Request, work: Callable[[], tuple[int, dict]]) -> Outcome:
     raise AssertionError("unreachable")
 
 
+_SAVE_RESPONSE_SQL = f"UPDATE {IdempotencyKey._meta.db_table} SET status_code = %s, response = %s WHERE id = %s"  # noqa: S608
+
+
 def _run_once(request: _Request, work: Callable[[], tuple[int, dict]]) -> Outcome:
-    request.wrote = False  # a retried attempt starts from nothing written
+    request.wrote, request.saved = False, None  # a retried attempt starts from nothing written
     with transaction.atomic():
-        key_id = _claim_key(request)
-        if key_id is None:
+        request.key_id = _claim_key(request)
+        if request.key_id is None:
             saved = IdempotencyKey.objects.get(scope=request.scope, key=request.key)
             if saved.request_hash != request.request_hash:
                 refusal = refusals.IdempotencyKeyReused()
@@ -199,10 +204,8 @@ def _run_once(request: _Request, work: Callable[[], tuple[int, dict]]) -> Outcom
                 raise RuntimeError(f"{refusal.code} raised after a journal write") from refusal
             status, body = refusal.status, refusal.as_body()
         body = _canonical(body)
-        rawsql.execute(
-            f"UPDATE {IdempotencyKey._meta.db_table} SET status_code = %s, response = %s WHERE id = %s",  # noqa: S608
-            [status, json.dumps(body), key_id],
-        )
+        if request.saved != (status, body):
+            rawsql.execute(_SAVE_RESPONSE_SQL, [status, json.dumps(body), request.key_id])
         _fault("before_commit")
         return Outcome(status, body)
 
@@ -345,47 +348,60 @@ def _credit(
     *,
     leg: str,
     expires_on: date,
+    respond: Callable[[LedgerOperation, PointsLot], dict],
     **fields,
-) -> tuple[LedgerOperation, PointsLot]:
+) -> dict:
     """Credit ``points`` to the member (earn, release, adjustment): the operation, one
-    journal leg of kind ``leg`` from the system account of the same name, a new lot with its movement, and the
-    counters. The caller holds the member's lock and has applied every rule.
+    journal leg of kind ``leg`` from the system account of the same name, a new lot
+    with its movement, and the counters. The caller holds the member's lock and has
+    applied every rule. A credit answers 201 with ``respond(op, lot)``, made once the
+    rows and the new balance are known; returns that body.
 
-    On PostgreSQL the five rows are one statement (a data-modifying CTE: the earn is the
-    till's hottest write, and round trips are what it costs); elsewhere one ORM write
-    each. The rows, constraints and triggers are the same either way.
+    On PostgreSQL the five rows and the saved response are one statement (a
+    data-modifying CTE: the earn is the till's hottest write, and round trips are what
+    it costs); elsewhere one ORM write each. Rows, constraints and triggers are the same.
     """
     op = _operation_new(request, kind, member, points, **fields)
     transfer = Transfer(id=uuid.uuid5(op.id, "0"), operation=op, kind=leg, credit_account=account, amount=points)
     lot = PointsLot(account=account, source=transfer, expires_on=expires_on, earned=points, remaining=points)
     request.wrote = True
-    if connection.vendor == "postgresql":
-        # The source account by kind, in the statement: it exists from the first
-        # migration on, and a missing one would fail the NOT NULL, never skip the leg.
-        source = ("(SELECT id FROM loyalty_account WHERE kind = %s AND member_id IS NULL)", [leg])
-        (op_sql, op_params), (transfer_sql, transfer_params), (lot_sql, lot_params) = (
-            rawsql.insert(op),
-            rawsql.insert(transfer, expressions={"debit_account_id": source}),
-            rawsql.insert(lot, returning="id"),
-        )
-        (lot.id,) = rawsql.fetchone(
-            f"WITH op AS ({op_sql}), transfer AS ({transfer_sql}), lot AS ({lot_sql}), "  # noqa: S608
-            "movement AS (INSERT INTO loyalty_lotmovement (transfer_id, lot_id, delta) SELECT %s, id, %s FROM lot), "
-            "balance AS (UPDATE loyalty_memberbalance SET credits_posted = credits_posted + %s, updated_at = %s "
-            "WHERE account_id = %s) "
-            "SELECT id FROM lot",
-            [*op_params, *transfer_params, *lot_params, transfer.id, points, points, timezone.now(), account.pk],
-        )
-        balance.credits_posted += points
-    else:
+    if connection.vendor != "postgresql":
         op.save(force_insert=True)
         transfer.debit_account = system_account(leg)
         transfer.save(force_insert=True)
         lot.save(force_insert=True)
         LotMovement.objects.create(transfer=transfer, lot=lot, delta=points)
         _add_to_balance(balance, credits_posted=points)
+        _fault("after_transfer_insert")
+        return respond(op, lot)
+
+    balance.credits_posted += points
+    body = _canonical(respond(op, lot))
+    # The source account by kind, in the statement: it exists from the first migration
+    # on, and a missing one would fail the NOT NULL, never skip the leg.
+    source = ("(SELECT id FROM loyalty_account WHERE kind = %s AND member_id IS NULL)", [leg])
+    (op_sql, op_params), (transfer_sql, transfer_params), (lot_sql, lot_params) = (
+        rawsql.insert(op),
+        rawsql.insert(transfer, expressions={"debit_account_id": source}),
+        rawsql.insert(lot, returning="id"),
+    )
+    (lot.id,) = rawsql.fetchone(
+        f"WITH op AS ({op_sql}), transfer AS ({transfer_sql}), lot AS ({lot_sql}), "  # noqa: S608
+        "movement AS (INSERT INTO loyalty_lotmovement (transfer_id, lot_id, delta) SELECT %s, id, %s FROM lot), "
+        "balance AS (UPDATE loyalty_memberbalance SET credits_posted = credits_posted + %s, updated_at = %s "
+        "WHERE account_id = %s), "
+        f"response AS ({_SAVE_RESPONSE_SQL}) "
+        "SELECT id FROM lot",
+        [
+            *op_params, *transfer_params, *lot_params,
+            transfer.id, points,
+            points, timezone.now(), account.pk,
+            201, json.dumps(body), request.key_id,
+        ],
+    )  # fmt: skip
+    request.saved = (201, body)
     _fault("after_transfer_insert")
-    return op, lot
+    return body
 
 
 # --- Lots: FEFO consumption and exact restoration ------------------------------------------
@@ -492,12 +508,14 @@ def points_earn(
                 amount_minor=amount_minor,
             )
             return 201, _body(op, balance, receipt_ref=receipt_ref, pending_until=until.isoformat(), tier=member.tier)
-        op, lot = _credit(
+        tier = policy.tier_for(figures.qualifying + points)
+        body = _credit(
             request, OP.EARN, member, points, account, balance,
             leg=TK.EARN, expires_on=_expiry_date(effective_at), receipt_ref=receipt_ref, amount_minor=amount_minor,
+            respond=lambda op, lot: _body(op, balance, receipt_ref=receipt_ref, expires_on=str(lot.expires_on), tier=tier),
         )  # fmt: skip
-        tier = policy.tier_apply(member=member, tier=policy.tier_for(figures.qualifying + points))
-        return 201, _body(op, balance, receipt_ref=receipt_ref, expires_on=str(lot.expires_on), tier=tier)
+        policy.tier_apply(member=member, tier=tier)
+        return 201, body
 
     return _run(request, work)
 
@@ -553,12 +571,13 @@ def _release_one(earn_id) -> Outcome:
         if points <= 0:
             return 200, {"earn_id": str(earn_id), "points": 0}
         earned_at = earn.pending_until - timedelta(days=settings.LOYALTY_PENDING_DAYS)
-        op, lot = _credit(
+        body = _credit(
             request, OP.RELEASE, earn.member, points, account, balance,
             leg=TK.EARN, expires_on=_expiry_date(earned_at), related=earn, store_id=earn.store_id,
+            respond=lambda op, lot: _body(op, balance, earn_id=str(earn_id), expires_on=str(lot.expires_on)),
         )  # fmt: skip
         policy.tier_recompute(member=earn.member, now=timezone.now())
-        return 201, _body(op, balance, earn_id=str(earn_id), expires_on=str(lot.expires_on))
+        return 201, body
 
     return _run(request, work)
 
@@ -880,15 +899,15 @@ def points_adjust_post(*, member: Member, points: int, reason: str, adjustment_r
         if points < 0 and balance.available < amount:
             raise refusals.InsufficientPoints(available=balance.available, requested=amount)
         if points > 0:
-            op, _ = _credit(
+            return 201, _credit(
                 request, OP.ADJUST, member, amount, account, balance,
                 leg=TK.ADJUST, expires_on=_expiry_date(timezone.now()), reason=reason,
+                respond=lambda op, lot: _body(op, balance, adjustment_ref=adjustment_ref),
             )  # fmt: skip
-        else:
-            op = _operation(request, OP.ADJUST, member, amount, reason=reason)
-            transfer = _transfer(op, 0, TK.ADJUST, account, system_account(Account.Kind.ADJUST), amount)
-            _consume_fefo(account, transfer, amount)
-            _add_to_balance(balance, debits_posted=amount)
+        op = _operation(request, OP.ADJUST, member, amount, reason=reason)
+        transfer = _transfer(op, 0, TK.ADJUST, account, system_account(Account.Kind.ADJUST), amount)
+        _consume_fefo(account, transfer, amount)
+        _add_to_balance(balance, debits_posted=amount)
         return 201, _body(op, balance, adjustment_ref=adjustment_ref)
 
     return _run(request, work)
