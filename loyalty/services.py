@@ -14,6 +14,11 @@ Every operation runs the same way (LEDGER.md §2, "Write path"):
 Serialization failures and deadlocks (SQLSTATE 40001/40P01) are retried with a
 jittered backoff and never reported as business refusals.
 
+The hot path is plain SQL (``loyalty.rawsql``, prepared on PostgreSQL): the claim,
+the lock, the earn rules' figures and a credit's rows, which on PostgreSQL are one
+statement with the saved response (``_credit``). The ORM cost more than the database
+did there. The rules themselves stay in Python (``loyalty.policy``).
+
 Callers get an ``Outcome`` (HTTP status + JSON body) whether the operation was
 applied, refused, or replayed from the key. ``fingerprint`` (optional) is the caller's
 whole validated request: it joins the payload hash, so the same key with any other
@@ -258,16 +263,15 @@ def _lock_member(member: Member) -> tuple[Account, MemberBalance]:
     ``member`` is refreshed with its status and tier as read with the lock, so the rules
     judge the member as they are now, not as the caller loaded them.
     """
-    for _ in range(2):
-        row = rawsql.fetchone(
-            "SELECT b.account_id, b.credits_posted, b.debits_posted, b.debits_pending, m.status, m.tier "
-            "FROM loyalty_memberbalance b JOIN loyalty_account a ON a.id = b.account_id "
-            "JOIN members_member m ON m.id = a.member_id WHERE a.member_id = %s" + rawsql.for_update("b"),
-            [member.pk],
-        )
-        if row is not None:
-            break
+    lock = (
+        "SELECT b.account_id, b.credits_posted, b.debits_posted, b.debits_pending, m.status, m.tier "
+        "FROM loyalty_memberbalance b JOIN loyalty_account a ON a.id = b.account_id "
+        "JOIN members_member m ON m.id = a.member_id WHERE a.member_id = %s" + rawsql.for_update("b")
+    )
+    row = rawsql.fetchone(lock, [member.pk])
+    if row is None:
         member_account_open(member=member)
+        row = rawsql.fetchone(lock, [member.pk])
     account_id, *counters, member.status, member.tier = row
     account = Account.from_db(
         connection.alias, ["id", "kind", "member_id"], (account_id, Account.Kind.MEMBER, member.pk)
