@@ -63,7 +63,7 @@ check-deploy: $(VENV)/.dev
 # A fresh database each run; the test settings give fixed keys and DEBUG off.
 bench: $(VENV)/.dev
 	$(BIN)/python -c "import psycopg; c = psycopg.connect('$(BENCH_DATABASE_URL)'.rsplit('/', 1)[0] + '/postgres', autocommit=True); \
-		c.execute('DROP DATABASE IF EXISTS $(notdir $(BENCH_DATABASE_URL))'); c.execute('CREATE DATABASE $(notdir $(BENCH_DATABASE_URL))')"
+		c.execute('DROP DATABASE IF EXISTS $(notdir $(BENCH_DATABASE_URL)) WITH (FORCE)'); c.execute('CREATE DATABASE $(notdir $(BENCH_DATABASE_URL))')"
 	DJANGO_SETTINGS_MODULE=tests.settings DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py migrate --no-input -v 0
 	DJANGO_SETTINGS_MODULE=tests.settings DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_ledger $(BENCH_ARGS)
 

@@ -296,8 +296,15 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # In development whitenoise serves straight from the source folders.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+# Uploaded documents that must never be public (adjustment justifications): no URL serves
+# this folder; the admin serves a file only to those who may see its request.
+PRIVATE_MEDIA_ROOT = Path(env.str("PRIVATE_MEDIA_ROOT", default=str(BASE_DIR / "var" / "private")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "private": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": PRIVATE_MEDIA_ROOT, "base_url": None},
+    },
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
@@ -358,15 +365,55 @@ ROLE_LIMITS = {
         "cashier": env.int("LIMIT_CASHIER_REDEEM_BELOW", default=500),
         "store_manager": env.int("LIMIT_MANAGER_REDEEM_BELOW", default=2000),
     },
-    # Manual adjustments a role may post directly (strictly below) or request with approval.
-    "adjust_direct_below": {
-        "store_manager": env.int("LIMIT_MANAGER_ADJUST_BELOW", default=500),
-        "program_admin": env.int("LIMIT_PROGRAM_ADMIN_ADJUST_DIRECT_BELOW", default=500),
-    },
-    "adjust_with_approval_up_to": {
-        "store_manager": env.int("LIMIT_MANAGER_ADJUST_APPROVAL_UP_TO", default=2000),
-        "program_admin": env.int("LIMIT_PROGRAM_ADMIN_ADJUST_APPROVAL_UP_TO", default=2000),
-    },
+}
+
+# --- Manual point adjustments: the one policy table every check reads ----------------------
+# Spec "Manual Adjustment Controls" and the role definitions, reconciled (issue 4). Bands
+# by the absolute number of points (credits and debits alike), first match wins:
+# - who may request (and, for "direct", post at once);
+# - the evidence each request must carry;
+# - the approvals it needs: "supervisor" is a Store Manager of the request's store (for a
+#   store-raised request) or a Program Administrator; "program_admin" a Program
+#   Administrator; "fraud_review" a Fraud Analyst. Never the requester, never for one's
+#   own member account;
+# - whom it notifies: the member (by email or their usual channel) and headquarters.
+ADJUSTMENT_POLICY = {
+    "bands": [
+        {
+            "band": "direct",
+            "up_to": env.int("ADJUST_DIRECT_UP_TO", default=499),
+            "requesters": ["store_manager", "program_admin"],
+            "evidence": [],
+            "approvals": [],
+            "notify_member": "message",
+            "notify_hq": False,
+        },
+        {
+            "band": "supervisor",
+            "up_to": env.int("ADJUST_SUPERVISOR_UP_TO", default=2000),
+            "requesters": ["store_manager", "program_admin"],
+            "evidence": ["justification", "phone_verification"],
+            "approvals": ["supervisor"],
+            "notify_member": "email",
+            "notify_hq": False,
+        },
+        {
+            "band": "headquarters",
+            "up_to": None,
+            "requesters": ["store_manager", "program_admin"],
+            "evidence": ["justification", "document", "identity_verification"],
+            "approvals": ["program_admin", "fraud_review"],
+            "notify_member": "email",
+            "notify_hq": True,
+        },
+    ],
+    # A request not decided within this many hours expires.
+    "request_ttl_hours": env.int("ADJUST_REQUEST_TTL_HOURS", default=7 * 24),
+    # Where headquarters hears of large adjustments (requested and posted).
+    "hq_email": env.str("ADJUST_HQ_EMAIL", default="loyalty-hq@localhost"),
+    # The written justification document: types checked by content, not by name.
+    "document_max_bytes": env.int("ADJUST_DOCUMENT_MAX_BYTES", default=5 * 1024 * 1024),
+    "document_types": ["application/pdf", "image/png", "image/jpeg"],
 }
 
 # --- Programme rules (the ledger) -------------------------------------------------------------
@@ -429,6 +476,12 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="loyalty@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Text messages: the console backend in development; production names its gateway's
+# backend class here.
+SMS_BACKEND = env.str("SMS_BACKEND", default="loyalty.notifications.ConsoleSmsBackend")
+# Deliver each outbox message right after its transaction commits (a Celery task); the
+# sweeper task delivers anything still queued either way.
+NOTIFICATIONS_DELIVER_ON_COMMIT = env.bool("NOTIFICATIONS_DELIVER_ON_COMMIT", default=True)
 
 
 # --- Till API -------------------------------------------------------------------------------

@@ -42,3 +42,27 @@ def points_pending_release_task() -> int:
     from loyalty.services import points_pending_release
 
     return points_pending_release()
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def message_deliver_task(message_id: int) -> str:
+    """Deliver one outbox message (queued by ``loyalty.notifications``). Idempotent."""
+    from loyalty.notifications import message_deliver
+
+    return message_deliver(message_id=message_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def messages_deliver_task() -> int:
+    """Deliver whatever the outbox still holds queued."""
+    from loyalty.notifications import messages_deliver_queued
+
+    return messages_deliver_queued()
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def adjustments_expire_task() -> int:
+    """Expire adjustment requests nobody decided in time. Idempotent."""
+    from loyalty.adjustments import adjustments_expire
+
+    return adjustments_expire()

@@ -40,6 +40,10 @@ class StaffUser(AbstractUser):
         help_text="Stores this person works in. Store-scoped roles see only these stores' data.",
     )
     security_stamp = models.UUIDField(default=uuid.uuid4, editable=False)
+    member_account = models.OneToOneField(
+        "members.Member", null=True, blank=True, on_delete=models.SET_NULL, related_name="staff_user",
+        help_text="This person's own programme membership, if any: they may not adjust or approve for it.",
+    )  # fmt: skip
 
     objects = StaffUserManager()
 

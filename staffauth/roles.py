@@ -45,6 +45,16 @@ _LEDGER_READ = {
     "loyalty.view_account",
 }
 
+# Manual adjustments (maker-checker, settings.ADJUSTMENT_POLICY): store managers and
+# programme administrators raise and approve them; the fraud team reviews large ones.
+# Cashiers, system administrators and fraud analysts never post one.
+_ADJUSTMENTS_MAKE = {
+    "loyalty.view_adjustmentrequest",
+    "loyalty.add_adjustmentrequest",
+    "loyalty.approve_adjustmentrequest",
+    "loyalty.view_adjustmentreport",
+}
+
 CASHIER = Role(
     key="cashier",
     name="Cashier",
@@ -57,7 +67,7 @@ STORE_MANAGER = Role(
     key="store_manager",
     name="Store Manager",
     # All cashier permissions plus store-level reports; never headquarters data.
-    permissions=frozenset(CASHIER.permissions | {"loyalty.view_till"}),
+    permissions=frozenset(CASHIER.permissions | {"loyalty.view_till"} | _ADJUSTMENTS_MAKE),
 )
 
 PROGRAM_ADMIN = Role(
@@ -69,6 +79,9 @@ PROGRAM_ADMIN = Role(
         _crud("loyalty", "store", "view", "add", "change")
         | {"loyalty.view_all_stores", "members.view_member"}
         | _LEDGER_READ
+        | _ADJUSTMENTS_MAKE
+        | _crud("loyalty", "adjustmentreason", "view", "add", "change")
+        | {"loyalty.view_outboundmessage"}
     ),
 )
 
@@ -88,6 +101,7 @@ SYSTEM_ADMIN = Role(
         | _crud("otp_static", "staticdevice", "view", "delete")
         | {"axes.delete_accessattempt"}
         | _LOGS_READ
+        | {"loyalty.view_outboundmessage"}
         | {
             perm
             for model in _BEAT_MODELS
@@ -102,7 +116,10 @@ FRAUD_ANALYST = Role(
     # View all transactions and fraud alerts, investigate suspicious activity; never
     # modifies balances. Reads the security, audit and lockout logs.
     permissions=frozenset(
-        {"loyalty.view_store", "loyalty.view_all_stores", "members.view_member"} | _LOGS_READ | _LEDGER_READ
+        {"loyalty.view_store", "loyalty.view_all_stores", "members.view_member"}
+        | _LOGS_READ
+        | _LEDGER_READ
+        | {"loyalty.view_adjustmentrequest", "loyalty.review_adjustmentrequest", "loyalty.view_adjustmentreport"}
     ),
 )
 

@@ -7,6 +7,7 @@ services are skipped (see tests/conftest.py).
 """
 
 import os
+import tempfile
 
 from tests.services import postgres_problem, redis_problem
 
@@ -24,6 +25,8 @@ TEST_ENV = {
 for key, value in TEST_ENV.items():
     os.environ.setdefault(key, value)
 
+# Uploaded private documents go to a scratch folder, not the checkout's var/.
+os.environ.setdefault("PRIVATE_MEDIA_ROOT", tempfile.mkdtemp(prefix="loyalty-private-"))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/loyalty")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -45,3 +48,8 @@ WHITENOISE_AUTOREFRESH = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
 PRODUCTION_PASSWORD_HASHERS = PASSWORD_HASHERS  # noqa: F405
 PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher"]
+
+# Outbox delivery: tests call the delivery services themselves instead of leaving tasks
+# on the real broker with no worker to run them; SMS stay in memory.
+NOTIFICATIONS_DELIVER_ON_COMMIT = False
+SMS_BACKEND = "loyalty.notifications.LocmemSmsBackend"

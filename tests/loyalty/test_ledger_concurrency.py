@@ -7,7 +7,6 @@ A plain TestCase never commits, so nothing can race inside it: these tests use
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -31,36 +30,12 @@ from loyalty.services import (
 )
 from loyalty.verify import ledger_verify
 from members.models import Member
+from tests.concurrency import race
 from tests.reporting import add_figure
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("velocity_off")]
 
 THREADS = 8
-
-
-def race(*calls):
-    """Run the callables in parallel threads released together; return their results."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-    errors: list = []
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except Exception as exc:  # surfaced below with the thread's index
-            errors.append((index, exc))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread hung (lock wait?)"
-    assert not errors, errors
-    return results
 
 
 def available(member) -> int:

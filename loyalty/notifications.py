@@ -1,0 +1,112 @@
+"""Notifications through an outbox: what the programme tells members, staff and HQ.
+
+``notify_member`` and ``notify_address`` write an ``OutboundMessage`` row in the caller's
+transaction (a rolled-back action sends nothing; a committed one is never forgotten),
+then delivery runs after commit as a Celery task, with a sweeper for anything a lost
+task left queued. Delivery goes through the configured backends: Django's email backend
+(console in development, SMTP in production) and ``SMS_BACKEND`` (console in
+development, the gateway in production). Members' contact details are looked up at
+delivery and never copied into the outbox, logs or the admin.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from loyalty.models import OutboundMessage
+from members.models import Member
+
+log = logging.getLogger(__name__)
+Channel, Status = OutboundMessage.Channel, OutboundMessage.Status
+
+
+def notify_member(*, member: Member, channel: str, subject: str, body: str, topic: str) -> OutboundMessage:
+    """Queue a message to ``member`` (``channel``: email, sms, or their preferred one)."""
+    return _queue(OutboundMessage(channel=channel, member=member, subject=subject, body=body, topic=topic))
+
+
+def notify_address(*, to: str, subject: str, body: str, topic: str) -> OutboundMessage:
+    """Queue an email to a staff or headquarters address."""
+    return _queue(OutboundMessage(channel=Channel.EMAIL, to=to, subject=subject, body=body, topic=topic))
+
+
+def _queue(message: OutboundMessage) -> OutboundMessage:
+    message.save(force_insert=True)
+    if settings.NOTIFICATIONS_DELIVER_ON_COMMIT:
+        from loyalty.tasks import message_deliver_task
+
+        transaction.on_commit(partial(message_deliver_task.delay, message.pk))
+    return message
+
+
+def message_deliver(*, message_id: int) -> str:
+    """Send one queued message; returns its new status. Safe to run twice: a message
+    leaves ``queued`` once, under a row lock."""
+    with transaction.atomic():
+        message = OutboundMessage.objects.select_for_update().filter(pk=message_id, status=Status.QUEUED).first()
+        if message is None:
+            return "not queued"
+        status, detail = _send(message)
+        message.status, message.detail = status, detail[:200]
+        message.sent_at = timezone.now() if status == Status.SENT else None
+        message.save(update_fields=["status", "detail", "sent_at"])
+    return status
+
+
+def messages_deliver_queued(*, batch: int = 100) -> int:
+    """The sweeper: deliver what is still queued (a lost task, a broker outage)."""
+    ids = list(OutboundMessage.objects.filter(status=Status.QUEUED).order_by("pk").values_list("pk", flat=True)[:batch])
+    return sum(message_deliver(message_id=pk) == Status.SENT for pk in ids)
+
+
+def _send(message: OutboundMessage) -> tuple[str, str]:
+    if message.member_id is None:
+        address, channel = message.to, Channel.EMAIL
+    else:
+        channel, address = member_contact(message.member, message.channel)
+        if not address:
+            return Status.HELD, "no contact details on file for this channel"
+    try:
+        if channel == Channel.EMAIL:
+            send_mail(message.subject, message.body, None, [address])
+        else:
+            sms_backend().send(to=address, text=f"{message.subject}: {message.body}")
+    except Exception as exc:  # a gateway or SMTP failure: recorded, never raised into the caller
+        log.warning("message %s not delivered (%s)", message.pk, type(exc).__name__)
+        return Status.FAILED, type(exc).__name__
+    return Status.SENT, ""
+
+
+def member_contact(member: Member, channel: str) -> tuple[str, str]:
+    """The channel and address to reach ``member`` on. Members carry no contact details
+    yet (the members issue adds them, encrypted): until then messages to members are
+    held in the outbox rather than lost."""
+    resolved = Channel.EMAIL if channel == Channel.PREFERRED else channel
+    return resolved, ""
+
+
+def sms_backend():
+    return import_string(settings.SMS_BACKEND)()
+
+
+class ConsoleSmsBackend:
+    """Development: print the message (never the number, which is personal data)."""
+
+    def send(self, *, to: str, text: str) -> None:
+        print(f"[sms] {text}")  # noqa: T201
+
+
+class LocmemSmsBackend:
+    """Tests: keep sent messages in memory."""
+
+    outbox: list[dict] = []
+
+    def send(self, *, to: str, text: str) -> None:
+        self.outbox.append({"to": to, "text": text})
