@@ -149,3 +149,7 @@ class TillAdmin(StoreScopedAdmin):
 
         form.clean_allowed_ips = clean_allowed_ips
         return form
+
+
+# The adjustments' and the reports' admins live in modules of their own.
+from loyalty import admin_adjustments, admin_reports  # noqa: E402, F401

@@ -1,0 +1,1 @@
+"""Admin for the outbox (notifications sent) and the daily adjustment reports."""
