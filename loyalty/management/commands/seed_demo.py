@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
@@ -17,8 +18,9 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from loyalty.adjustments import Evidence, adjustment_request
 from loyalty.crypto import encrypt_str
-from loyalty.models import Store, Till
+from loyalty.models import AdjustmentReason, AdjustmentRequest, Store, Till
 from loyalty.services import Actor, points_earn, points_redeem
 from members.models import Member
 from staffauth.models import StaffUser
@@ -82,6 +84,36 @@ class Command(BaseCommand):
                 )  # fmt: skip
             points_redeem(member=member, points=50 + 5 * n, actor=actor, idempotency_key=f"demo-redeem-{member.pk}")
 
+    def seed_adjustments(self, stores) -> None:
+        """Adjustments to look at (once): one posted at once, one awaiting a supervisor
+        (the programme administrator), one awaiting the administrator and the fraud team."""
+        if AdjustmentRequest.objects.exists():
+            return
+        manager = StaffUser.objects.get(username="manager")
+        members = list(Member.objects.filter(home_store=stores["KL01"]).order_by("pk"))
+        reasons = {r.code: r for r in AdjustmentReason.objects.all()}
+        verified = {
+            "verification_method": AdjustmentRequest.Verification.PHONE,
+            "verified_by": "manager",
+            "verified_at": timezone.now() - timedelta(hours=1),
+            "verification_outcome": "Member confirmed the purchase on the phone.",
+        }
+        adjustment_request(
+            actor=manager, member=members[0], points=150, reason=reasons["GOODWILL"], store=stores["KL01"]
+        )
+        adjustment_request(
+            actor=manager, member=members[1], points=1_200, reason=reasons["MISSED_EARN"], store=stores["KL01"],
+            evidence=Evidence(justification="Till KL01/3 was offline on Saturday; the receipt was checked.", **verified),
+        )  # fmt: skip
+        document = SimpleUploadedFile("statement.pdf", b"%PDF-1.4\n% demo justification\n%%EOF\n")
+        adjustment_request(
+            actor=manager, member=members[2], points=3_000, reason=reasons["PROMOTION"], store=stores["KL01"],
+            evidence=Evidence(
+                justification="Double-points weekend not applied to a furniture purchase; invoice attached.",
+                document=document, **verified,
+            ),
+        )  # fmt: skip
+
     @transaction.atomic
     def seed(self) -> list[dict]:
         stores = {}
@@ -118,4 +150,5 @@ class Command(BaseCommand):
                     "codes": sorted(static.token_set.values_list("token", flat=True)),
                 }
             )
+        self.seed_adjustments(stores)
         return logins
