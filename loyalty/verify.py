@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, Sum
 
-from loyalty.models import Account, LotMovement, MemberBalance, PointsLot, Transfer
+from loyalty.models import Account, AdjustmentRequest, LedgerOperation, LotMovement, MemberBalance, PointsLot, Transfer
 
 # Transfers that move posted points (holds are pending; voids only release a hold).
 POSTED_KINDS = [
@@ -55,6 +56,7 @@ def ledger_verify(*, limit_problems: int = 50) -> Report:
         _check_holds(report)
         _check_reversals(report)
         _check_lots(report)
+        _check_adjustments(report)
     report.problems = report.problems[:limit_problems]
     return report
 
@@ -141,3 +143,25 @@ def _check_lots(report: Report) -> None:
         if moved.get(lot_id, 0) != lot_remaining or not 0 <= lot_remaining <= earned:
             report.problems.append(f"lot {lot_id}: remaining {lot_remaining}, movements {moved.get(lot_id, 0)}")
     report.checks["lots"] = count
+
+
+def _check_adjustments(report: Report) -> None:
+    """Invariant 12: every adjustment in the journal was posted by a request that had
+    the approvals its band needs, none by the requester; one posting per request (the
+    request's one-to-one link to its operation)."""
+    unlinked = LedgerOperation.objects.filter(kind=LedgerOperation.Kind.ADJUST, adjustment_request__isnull=True)
+    for op_id in unlinked.values_list("pk", flat=True)[:20]:
+        report.problems.append(f"adjustment {op_id}: no approved adjustment request posted it")
+    bands = {band["band"]: set(band["approvals"]) for band in settings.ADJUSTMENT_POLICY["bands"]}
+    needs_approval = [band for band, steps in bands.items() if steps & {"supervisor", "program_admin"}]
+    needs_review = [band for band, steps in bands.items() if "fraud_review" in steps]
+    posted = AdjustmentRequest.objects.filter(state=AdjustmentRequest.State.POSTED)
+    bad = posted.filter(
+        Q(band__in=needs_approval, approved_by__isnull=True)
+        | Q(band__in=needs_review, reviewed_by__isnull=True)
+        | Q(approved_by=F("requested_by"))
+        | Q(reviewed_by=F("requested_by"))
+    )
+    for request_id in bad.values_list("pk", flat=True)[:20]:
+        report.problems.append(f"adjustment request {request_id}: posted without the approvals its band needs")
+    report.checks["adjustments"] = posted.count()

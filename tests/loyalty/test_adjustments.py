@@ -25,6 +25,7 @@ from loyalty.adjustments import (
 from loyalty.models import AdjustmentEvent, AdjustmentReason, AdjustmentRequest, LedgerOperation, OutboundMessage
 from loyalty.notifications import messages_deliver_queued
 from loyalty.services import points_redeem
+from loyalty.verify import ledger_verify
 from tests.concurrency import race
 from tests.loyalty.conftest import assert_ledger_verified
 
@@ -371,3 +372,11 @@ def _outcome(call) -> str:
         return call().state
     except AdjustmentRefused as refusal:
         return refusal.code
+
+
+def test_verify_ledger_flags_a_posted_request_that_lost_its_approval(raise_request, staff):
+    request = raise_request(800)
+    adjustment_approve(actor=staff["manager_2"], request_id=request.pk)
+    assert ledger_verify().ok and ledger_verify().checks["adjustments"] == 1
+    AdjustmentRequest.objects.filter(pk=request.pk).update(approved_by=None)  # tampering behind the services
+    assert ledger_verify().problems == [f"adjustment request {request.pk}: posted without the approvals its band needs"]
