@@ -190,12 +190,7 @@ def adjustment_request(
         if not band["approvals"]:
             _post(request, actor)
         elif band["notify_hq"]:
-            notifications.notify_address(
-                to=policy()["hq_email"],
-                subject=f"Adjustment #{request.pk} requested: {points:+,} points",
-                body=_summary(request),
-                topic="adjustment",
-            )
+            _tell_headquarters(request, "requested")
     return request
 
 
@@ -366,12 +361,7 @@ def _post(request: AdjustmentRequest, actor) -> None:
         topic="adjustment",
     )
     if band["notify_hq"]:
-        notifications.notify_address(
-            to=policy()["hq_email"],
-            subject=f"Adjustment #{request.pk} posted: {request.points:+,} points",
-            body=_summary(request),
-            topic="adjustment",
-        )
+        _tell_headquarters(request, "posted")
 
 
 # --- Expiry ----------------------------------------------------------------------------------
@@ -401,6 +391,15 @@ def _expire(request: AdjustmentRequest, *, job: str) -> None:
 
 def _event(request: AdjustmentRequest, kind: str, actor, comment: str = "") -> None:
     AdjustmentEvent.objects.create(request=request, kind=kind, actor=actor, comment=comment)
+
+
+def _tell_headquarters(request: AdjustmentRequest, what: str) -> None:
+    notifications.notify_address(
+        to=policy()["hq_email"],
+        subject=f"Adjustment #{request.pk} {what}: {request.points:+,} points",
+        body=_summary(request),
+        topic="adjustment",
+    )
 
 
 def _summary(request: AdjustmentRequest) -> str:
