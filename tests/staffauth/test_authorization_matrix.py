@@ -24,7 +24,7 @@ from django_celery_beat.models import (
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from loyalty.models import Account, LedgerOperation, PointsLot, Till, Transfer
+from loyalty.models import Account, AdjustmentReport, LedgerOperation, OutboundMessage, PointsLot, Till, Transfer
 from loyalty.services import Actor, points_earn
 from members.models import Member
 from staffauth.models import SecurityEvent
@@ -61,6 +61,9 @@ MATRIX: dict[str, dict[str, set[str]]] = {
     "loyalty.account": {"program_admin": {V}, "fraud_analyst": {V}},
     # Tills: created by command; system administrators switch them off and set allow-lists.
     "loyalty.till": {"store_manager": {V}, "system_admin": {V, C}},
+    # The daily adjustment report (store managers: their stores' rows) and the outbox.
+    "loyalty.adjustmentreport": {"store_manager": {V}, "program_admin": {V}, "fraud_analyst": {V}},
+    "loyalty.outboundmessage": {"program_admin": {V}, "system_admin": {V}},
     "auth.group": {"system_admin": {V}},
     "staffauth.securityevent": _LOGS,
     "auditlog.logentry": _LOGS,
@@ -108,6 +111,10 @@ def sample_objects(staff_by_role, store_a):
         "loyalty.pointslot": PointsLot.objects.get(),
         "loyalty.account": Account.objects.get(member=member),
         "loyalty.till": till,
+        "loyalty.adjustmentreport": AdjustmentReport.objects.create(day=now.date()),
+        "loyalty.outboundmessage": OutboundMessage.objects.create(
+            channel="email", to="hq@example.com", subject="Matrix", body="-", topic="test"
+        ),
         "auth.group": Group.objects.get(name="Cashier"),
         "staffauth.securityevent": SecurityEvent.objects.create(kind=SecurityEvent.Kind.LOGIN_FAILED, username="x"),
         "auditlog.logentry": LogEntry.objects.get_for_object(store_a).first(),
