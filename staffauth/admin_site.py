@@ -34,6 +34,14 @@ class LoyaltyAdminSite(admin.AdminSite):
         user = request.user
         return bool(user.is_active and user.is_staff and user.is_verified())
 
+    def each_context(self, request):
+        from loyalty.admin_adjustments import awaiting_count
+
+        context = super().each_context(request)
+        # A callable: counted only where a template shows it (the index), not on every page.
+        context["adjustments_awaiting_count"] = lambda: awaiting_count(request.user)
+        return context
+
     def login(self, request, extra_context=None):
         user = request.user
         if user.is_authenticated and user.is_active and user.is_staff and not user.is_verified():
