@@ -24,7 +24,17 @@ from django_celery_beat.models import (
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from loyalty.models import Account, AdjustmentReport, LedgerOperation, OutboundMessage, PointsLot, Till, Transfer
+from loyalty.adjustments import Evidence, adjustment_request
+from loyalty.models import (
+    Account,
+    AdjustmentReason,
+    AdjustmentReport,
+    LedgerOperation,
+    OutboundMessage,
+    PointsLot,
+    Till,
+    Transfer,
+)
 from loyalty.services import Actor, points_earn
 from members.models import Member
 from staffauth.models import SecurityEvent
@@ -64,6 +74,10 @@ MATRIX: dict[str, dict[str, set[str]]] = {
     # The daily adjustment report (store managers: their stores' rows) and the outbox.
     "loyalty.adjustmentreport": {"store_manager": {V}, "program_admin": {V}, "fraud_analyst": {V}},
     "loyalty.outboundmessage": {"program_admin": {V}, "system_admin": {V}},
+    # Manual adjustments: requested (add) by store managers and programme administrators,
+    # seen by the fraud team; never edited or deleted (decisions are buttons of their own).
+    "loyalty.adjustmentrequest": {"store_manager": {V, A}, "program_admin": {V, A}, "fraud_analyst": {V}},
+    "loyalty.adjustmentreason": {"program_admin": {V, A, C}},
     "auth.group": {"system_admin": {V}},
     "staffauth.securityevent": _LOGS,
     "auditlog.logentry": _LOGS,
@@ -115,6 +129,21 @@ def sample_objects(staff_by_role, store_a):
         "loyalty.outboundmessage": OutboundMessage.objects.create(
             channel="email", to="hq@example.com", subject="Matrix", body="-", topic="test"
         ),
+        "loyalty.adjustmentrequest": adjustment_request(
+            actor=staff_by_role["store_manager"],
+            member=member,
+            points=600,
+            reason=AdjustmentReason.objects.get(code="MISSED_EARN"),
+            store=store_a,
+            evidence=Evidence(
+                justification="Receipt shown; the till was offline.",
+                verification_method="phone",
+                verified_by="A. Manager",
+                verified_at=now,
+                verification_outcome="Member confirmed.",
+            ),
+        ),
+        "loyalty.adjustmentreason": AdjustmentReason.objects.get(code="MISSED_EARN"),
         "auth.group": Group.objects.get(name="Cashier"),
         "staffauth.securityevent": SecurityEvent.objects.create(kind=SecurityEvent.Kind.LOGIN_FAILED, username="x"),
         "auditlog.logentry": LogEntry.objects.get_for_object(store_a).first(),
