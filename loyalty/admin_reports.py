@@ -68,6 +68,7 @@ class AdjustmentReportAdmin(ReadOnlyAdmin):
             def show(obj):
                 return f"{totals(obj).get('all', {}).get(key, 0):,}"
 
+            show.__name__ = key  # the column's CSS class: field-count, field-posted, ...
             return show
 
         @admin.display(description="Flagged staff")

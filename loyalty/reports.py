@@ -95,6 +95,7 @@ def _rows(day: date) -> list[list]:
     for pk, at, store_id, code, by, member, points, band, reason, state, approver, reviewer, op in requests:
         at = timezone.localtime(at, tz).isoformat(timespec="seconds")
         store = code if store_id else HEADQUARTERS
+        op = str(op) if op else None  # the ledger operation's UUID
         rows.append(
             [pk, at, store, by, member, points, band, reason, state, approver or "", reviewer or "", op, store_id]
         )
