@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from loyalty.adjustments import (
@@ -262,7 +262,7 @@ class AdjustmentRequestAdmin(StoreScopedAdmin):
     """The approval queue (changelist), the request form (add) and the request page
     (read-only change view with the decision buttons the user may use)."""
 
-    list_display = ["number", "member_number", "signed_points", "band_short", "store_name", "requester"]
+    list_display = ["number", "member_number", "signed_points", "band_short", "store_code", "requester"]
     list_display += ["state", "age", "time_left"]
     list_display_links = ["number"]
     list_filter = [AwaitingMeFilter, "state", StoreFilter, AmountBandFilter]
@@ -344,6 +344,10 @@ class AdjustmentRequestAdmin(StoreScopedAdmin):
     def store_name(self, obj):
         return str(obj.store) if obj.store_id else "Headquarters"
 
+    @admin.display(description="Store", ordering="store__code")
+    def store_code(self, obj):
+        return obj.store.code if obj.store_id else "HQ"
+
     @admin.display(description="Requested by", ordering="requested_by__username")
     def requester(self, obj):
         return obj.requested_by.get_username()
@@ -367,22 +371,14 @@ class AdjustmentRequestAdmin(StoreScopedAdmin):
             "fraud_review": obj.reviewed_by_id is not None,
         }
         evidence = ", ".join(EVIDENCE_LABELS.get(e, e) for e in row["evidence"]) or "none"
-        if row["approvals"]:
-            approvals = format_html(
-                "<p>Approvals:</p><ul>{}</ul>",
-                format_html_join(
-                    "",
-                    "<li>{} — {}</li>",
-                    ((APPROVAL_LABELS.get(a, a), "done" if done.get(a) else "waiting") for a in row["approvals"]),
-                ),
-            )
-        else:
-            approvals = format_html("<p>{}</p>", "Approvals: none (posts at once).")
+        approvals = "; ".join(
+            f"{APPROVAL_LABELS.get(a, a)} ({'done' if done.get(a) else 'waiting'})" for a in row["approvals"]
+        )
         member_told = "by email" if row["notify_member"] == "email" else "by their preferred channel"
         return format_html(
-            "<p>Evidence: {}.</p>{}<p>The member is told {} when it posts.{}</p>",
+            "<p>Evidence: {}.</p><p>Approvals: {}.</p><p>The member is told {} when it posts.{}</p>",
             evidence,
-            approvals,
+            approvals or "none (posts at once)",
             member_told,
             " Headquarters is notified." if row["notify_hq"] else "",
         )

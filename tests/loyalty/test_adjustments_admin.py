@@ -134,7 +134,7 @@ def test_the_queue_columns_filters_and_search(as_user, requests, raise_request, 
     for column in ("Member", "Points", "Band", "Store", "Requested by", "State", "Age", "Time left"):
         assert f">{column}<" in page or f">{column}</a>" in page, column
     assert [obj.pk for obj in response.context_data["cl"].result_list][0] == posted.pk  # newest first
-    assert "+2,500" in page and "Headquarters" in page
+    assert "+2,500" in page and ">HQ<" in page
     assert "6 d 23 h" in page  # time left of a fresh request (7 days)
 
     assert listed(client.get(QUEUE, {"state": "posted"})) == {posted.pk}
