@@ -105,7 +105,8 @@ def document_type(upload) -> str | None:
 
 
 def _check_evidence(band: dict, evidence: Evidence) -> str:
-    """Refuse a request that lacks what its band requires; returns the document type."""
+    """Refuse a request that lacks what its band requires, or whose document is not an
+    accepted file; returns the document's type ("" without one)."""
     needs = set(band["evidence"])
     if "justification" in needs and len(evidence.justification.strip()) < MIN_JUSTIFICATION:
         _refuse(
@@ -124,11 +125,10 @@ def _check_evidence(band: dict, evidence: Evidence) -> str:
             _refuse("verification_required", "Record who verified the member, when, and the outcome.")
         if evidence.verified_at > timezone.now():
             _refuse("verification_in_future", "The verification cannot be in the future.")
-    kind = ""
-    if "document" in needs:
-        upload = evidence.document
-        if not upload:
-            _refuse("document_required", "A written justification document is required for this amount.")
+    kind, upload = "", evidence.document
+    if "document" in needs and not upload:
+        _refuse("document_required", "A written justification document is required for this amount.")
+    if upload:  # checked and kept whenever one is given, required or not
         if upload.size > policy()["document_max_bytes"]:
             limit = policy()["document_max_bytes"] // (1024 * 1024)
             _refuse("document_too_large", f"The document is larger than {limit} MB.")

@@ -380,3 +380,10 @@ def test_verify_ledger_flags_a_posted_request_that_lost_its_approval(raise_reque
     assert ledger_verify().ok and ledger_verify().checks["adjustments"] == 1
     AdjustmentRequest.objects.filter(pk=request.pk).update(approved_by=None)  # tampering behind the services
     assert ledger_verify().problems == [f"adjustment request {request.pk}: posted without the approvals its band needs"]
+
+
+def test_a_document_given_below_its_band_is_checked_and_kept(raise_request):
+    with refused("document_type_refused"):
+        raise_request(800, document=SimpleUploadedFile("note.pdf", b"<html>", content_type="application/pdf"))
+    request = raise_request(800, document=SimpleUploadedFile("note.pdf", PDF, content_type="application/pdf"))
+    assert request.document_type == "application/pdf" and request.document
