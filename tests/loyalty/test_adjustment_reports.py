@@ -15,6 +15,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
+from playwright.sync_api import expect, sync_playwright
 
 from loyalty.adjustments import Evidence, adjustment_approve, adjustment_reject, adjustment_request
 from loyalty.models import AdjustmentReason, AdjustmentReport, AdjustmentRequest, OutboundMessage
@@ -22,7 +23,9 @@ from loyalty.notifications import messages_deliver_queued, notify_address, notif
 from loyalty.reports import COLUMNS, adjustment_report_build, adjustment_report_csv
 from loyalty.tasks_reports import adjustment_report_task
 from staffauth.admin import SCHEDULABLE_TASK_PREFIXES
-from tests.conftest import login_verified
+from tests.conftest import current_totp, login_verified
+from tests.services import chromium_path
+from tests.staffauth.test_browser import ARTIFACTS, CHROMIUM_ARGS, CSP_LISTENER, log_in
 from tests.subprocess_env import PRODUCTION_ENV, child_env, run_python
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]
@@ -284,7 +287,7 @@ def test_headquarters_see_the_whole_report_with_a_chart(client, staff, day_of_re
     assert response.status_code == 200 and not response.context_data["has_change_permission"]
     page = response.content.decode()
     for request in day_of_requests["a"] + day_of_requests["b"] + day_of_requests["hq"]:
-        assert f"<td>#{request.pk}</td>" in page
+        assert f">#{request.pk}</a></td>" in page
     assert '<tr class="flagged"><td>store_manager</td>' in page
     # the chart: two bars per store, inline SVG without script or inline style (CSP)
     start = page.index('<svg class="report-chart"')
@@ -295,15 +298,47 @@ def test_headquarters_see_the_whole_report_with_a_chart(client, staff, day_of_re
     assert "loyalty/reports.css" in page
 
 
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)  # the live server reads what the test wrote
+def test_the_report_page_draws_its_chart_under_the_csp(live_server, staff, day_of_requests):
+    # given: a report, and Chromium recording every CSP violation
+    report = adjustment_report_build(day=DAY)
+    # The code is read here: an ORM query inside Playwright's loop would open a
+    # connection of its own that nobody closes (and the test database could not be dropped).
+    token = current_totp(staff["program_admin"])
+    violations = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(base_url=live_server.url)
+            context.expose_binding("__cspReport", lambda source, v: violations.append(v))
+            context.add_init_script(CSP_LISTENER)
+            page = context.new_page()
+            log_in(page, staff["program_admin"], token)
+            # when
+            page.goto(change_url(report))
+            # then: the bars are drawn, coloured by the stylesheet, and nothing was refused
+            bars = page.locator("svg.report-chart rect.bar-credit")
+            expect(bars).to_have_count(3)
+            assert bars.first.bounding_box()["width"] > 0
+            assert bars.first.evaluate("e => getComputedStyle(e).fill") == "rgb(58, 138, 79)"
+            expect(page.locator("#report-staff tr.flagged")).to_have_count(1)
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=ARTIFACTS / "adjustment-report.png", full_page=True)
+        finally:
+            browser.close()
+    assert violations == []
+
+
 def test_a_store_manager_sees_only_their_stores_rows(client, staff, day_of_requests):
     report = adjustment_report_build(day=DAY)
     login_verified(client, staff["manager_b"])
     page = client.get(change_url(report)).content.decode()
     # store B's three requests; nothing of store A or headquarters, in rows or totals
     for request in day_of_requests["b"]:
-        assert f"<td>#{request.pk}</td>" in page
+        assert f">#{request.pk}</a></td>" in page
     for request in day_of_requests["a"] + day_of_requests["hq"]:
-        assert f"<td>#{request.pk}</td>" not in page
+        assert f">#{request.pk}</a></td>" not in page
     assert ">KLA<" not in page and ">HQ<" not in page and "program_admin" not in page
     assert "<td>store_manager</td>" not in page
 
