@@ -51,7 +51,7 @@ _STORE_ID = len(COLUMNS)  # after the CSV's columns
 
 def flag_threshold() -> int:
     """Requests per staff member per day from which the report flags them."""
-    return settings.ADJUSTMENT_POLICY.get("report_flag_requests_per_day", 5)
+    return settings.ADJUSTMENT_POLICY["report_flag_requests_per_day"]
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:

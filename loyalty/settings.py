@@ -414,6 +414,8 @@ ADJUSTMENT_POLICY = {
     # The written justification document: types checked by content, not by name.
     "document_max_bytes": env.int("ADJUST_DOCUMENT_MAX_BYTES", default=5 * 1024 * 1024),
     "document_types": ["application/pdf", "image/png", "image/jpeg"],
+    # The daily adjustment report flags staff who raised at least this many requests in a day.
+    "report_flag_requests_per_day": env.int("ADJUST_REPORT_FLAG_REQUESTS_PER_DAY", default=5),
 }
 
 # --- Programme rules (the ledger) -------------------------------------------------------------

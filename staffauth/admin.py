@@ -227,7 +227,7 @@ class GuardedStaticDeviceAdmin(_GuardedDeviceAdmin, StaticDeviceAdmin):
 # The project's own task modules: the only tasks a schedule may name.
 SCHEDULABLE_TASK_PREFIXES = tuple(
     f"{app}.tasks." for app in ("loyalty", "staffauth", "members", "vouchers", "fraud", "compliance")
-) + ("loyalty.tasks_reports.",)
+)
 
 
 class ScheduleForm(PeriodicTaskForm):

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
         schedules_operation(
             [
                 # 01:00 UTC is 09:00 in Kuala Lumpur: the previous local day is complete.
-                ("Daily adjustment report", "loyalty.tasks_reports.adjustment_report_task", "0", "1"),
+                ("Daily adjustment report", "loyalty.tasks.adjustment_report_task", "0", "1"),
                 ("Expire undecided adjustment requests", "loyalty.tasks.adjustments_expire_task", "40", "*"),
                 ("Deliver queued messages", "loyalty.tasks.messages_deliver_task", "*", "*"),
             ]

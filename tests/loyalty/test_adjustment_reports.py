@@ -21,7 +21,7 @@ from loyalty.adjustments import Evidence, adjustment_approve, adjustment_reject,
 from loyalty.models import AdjustmentReason, AdjustmentReport, AdjustmentRequest, OutboundMessage
 from loyalty.notifications import messages_deliver_queued, notify_address, notify_member
 from loyalty.reports import COLUMNS, adjustment_report_build, adjustment_report_csv
-from loyalty.tasks_reports import adjustment_report_task
+from loyalty.tasks import adjustment_report_task
 from staffauth.admin import SCHEDULABLE_TASK_PREFIXES
 from tests.conftest import current_totp, login_verified
 from tests.services import chromium_path
@@ -424,7 +424,7 @@ def test_store_staff_do_not_read_the_outbox(client, staff, messages):
 # --- Schedules ---------------------------------------------------------------------------------
 
 SHIPPED = {
-    "loyalty.tasks_reports.adjustment_report_task": ("0", "1"),
+    "loyalty.tasks.adjustment_report_task": ("0", "1"),
     "loyalty.tasks.adjustments_expire_task": ("40", "*"),
     "loyalty.tasks.messages_deliver_task": ("*", "*"),
 }
@@ -443,10 +443,6 @@ def test_every_shipped_schedule_names_a_schedulable_task():
     assert all(name.startswith(SCHEDULABLE_TASK_PREFIXES) for name in names)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a worker discovers only loyalty/tasks.py: it must import loyalty.tasks_reports (remove this mark then)",
-)
 def test_a_worker_registers_every_shipped_task():
     # As a worker starts: Django set up, then Celery's autodiscovery of the apps' tasks.py.
     code = (
