@@ -3,7 +3,7 @@ from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm
 from django.contrib.auth.models import Group
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -33,6 +33,40 @@ class StaffPasswordChangeForm(AdminPasswordChangeForm):
         self.fields["password2"].required = True
 
 
+class StaffChangeForm(UserChangeForm):
+    """The staff form, with the person's own programme membership given by loyalty
+    number (whoever edits staff need not see members). Nobody changes their own link:
+    unlinking oneself would open one's own account to one's own adjustments."""
+
+    own_loyalty_number = forms.CharField(
+        label="Own loyalty number", required=False, max_length=16,
+        help_text="This person's own membership, if any: they may never adjust it or approve adjustments to it.",
+    )  # fmt: skip
+    editor = None  # the signed-in user, set by the admin
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        member = self.instance.member_account
+        self.initial["own_loyalty_number"] = member.loyalty_number if member else ""
+
+    def clean_own_loyalty_number(self):
+        from members.models import Member
+
+        number = self.cleaned_data["own_loyalty_number"].strip()
+        member = Member.objects.filter(loyalty_number=number).first() if number else None
+        if number and member is None:
+            raise forms.ValidationError("No member has this loyalty number.")
+        if self.editor is not None and self.editor.pk == self.instance.pk and member != self.instance.member_account:
+            raise forms.ValidationError("You may not change the link to your own membership.")
+        if member and StaffUser.objects.filter(member_account=member).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError("This membership is already linked to another staff account.")
+        return member
+
+    def save(self, commit=True):
+        self.instance.member_account = self.cleaned_data["own_loyalty_number"]
+        return super().save(commit)
+
+
 @admin.register(StaffUser)
 class StaffUserAdmin(UserAdmin, BaseAdmin):
     list_display = ["username", "full_name", "roles", "store_codes", "is_active", "last_login"]
@@ -43,9 +77,10 @@ class StaffUserAdmin(UserAdmin, BaseAdmin):
     filter_horizontal = ["groups"]
     actions = ["end_sessions"]
     change_password_form = StaffPasswordChangeForm
+    form = StaffChangeForm
     fieldsets = (
         (None, {"fields": ("username", "password")}),
-        ("Person", {"fields": ("first_name", "last_name", "email")}),
+        ("Person", {"fields": ("first_name", "last_name", "email", "own_loyalty_number")}),
         ("Access", {"fields": ("is_active", "groups", "stores", "is_superuser", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
@@ -62,6 +97,10 @@ class StaffUserAdmin(UserAdmin, BaseAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("groups", "stores")
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"editor": request.user}) if obj is not None else form
 
     @admin.display(description="Name")
     def full_name(self, obj):

@@ -126,3 +126,43 @@ def test_sync_roles_restores_a_tampered_role(staff_by_role):
 
     restored = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
     assert restored == CASHIER.permissions and "loyalty.view_store" in restored
+
+
+def test_sysadmin_links_staff_to_their_own_membership_by_loyalty_number(verified_client, staff_by_role, store_a):
+    from members.models import Member
+
+    client = verified_client(staff_by_role["system_admin"])
+    cashier, manager = staff_by_role["cashier"], staff_by_role["store_manager"]
+    member = Member.objects.create(home_store=store_a)
+    url = reverse("admin:staffauth_staffuser_change", args=[cashier.pk])
+
+    unknown = client.post(url, change_form(cashier, own_loyalty_number="9900000000000000"))
+    assert "No member has this loyalty number." in unknown.content.decode()
+    assert client.post(url, change_form(cashier, own_loyalty_number=member.loyalty_number)).status_code == 302
+    cashier.refresh_from_db()
+    assert cashier.member_account == member
+    # One membership, one staff account.
+    taken = client.post(
+        reverse("admin:staffauth_staffuser_change", args=[manager.pk]),
+        change_form(manager, own_loyalty_number=member.loyalty_number),
+    )
+    assert "already linked to another staff account" in taken.content.decode()
+    # Unlinking (an empty number) is a change like any other.
+    assert client.post(url, change_form(cashier, own_loyalty_number="")).status_code == 302
+    cashier.refresh_from_db()
+    assert cashier.member_account is None
+
+
+def test_nobody_changes_the_link_to_their_own_membership(verified_client, staff_by_role, store_a):
+    from members.models import Member
+
+    sysadmin = staff_by_role["system_admin"]
+    sysadmin.member_account = Member.objects.create(home_store=store_a)
+    sysadmin.save(update_fields=["member_account"])
+    client = verified_client(sysadmin)
+    response = client.post(
+        reverse("admin:staffauth_staffuser_change", args=[sysadmin.pk]), change_form(sysadmin, own_loyalty_number="")
+    )
+    assert "You may not change the link to your own membership." in response.content.decode()
+    sysadmin.refresh_from_db()
+    assert sysadmin.member_account is not None
