@@ -1,9 +1,14 @@
-"""Ledger fixtures: members with accounts, a till actor, and the invariant check."""
+"""Ledger fixtures: members with accounts, a till actor, the invariant check, and
+manual adjustments (staff per role, reasons, evidence per band, raising a request)."""
+
+from datetime import timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from loyalty.models import Till
+from loyalty.adjustments import Evidence, adjustment_request
+from loyalty.models import AdjustmentReason, AdjustmentRequest, Till
 from loyalty.services import Actor, points_earn
 from loyalty.verify import ledger_verify
 from members.models import Member
@@ -55,3 +60,57 @@ def assert_ledger_verified():
 def velocity_off(settings):
     """The ledger's mechanics without the programme's velocity limits (tested on their own)."""
     settings.LOYALTY_VELOCITY = dict.fromkeys(settings.LOYALTY_VELOCITY)
+
+
+# --- Manual adjustments ------------------------------------------------------------------------
+
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+@pytest.fixture
+def reason():
+    return AdjustmentReason.objects.get_or_create(code="MISSED_EARN", defaults={"label": "Purchase not credited"})[0]
+
+
+@pytest.fixture
+def staff(staff_by_role, make_staff, store_a, store_b):
+    """The roles, plus a second store manager of store A and one of store B, and a
+    second programme administrator."""
+    return {
+        **staff_by_role,
+        "manager_2": make_staff("manager_2", "store_manager", stores=[store_a]),
+        "manager_b": make_staff("manager_b", "store_manager", stores=[store_b]),
+        "program_admin_2": make_staff("program_admin_2", "program_admin"),
+    }
+
+
+def evidence(points: int, **overrides) -> Evidence:
+    """What the band of ``points`` asks for, complete."""
+    size = abs(points)
+    fields = {}
+    if size >= 500:
+        fields = {
+            "justification": "Customer showed the receipt; the till was offline during the purchase.",
+            "verification_method": AdjustmentRequest.Verification.PHONE,
+            "verified_by": "A. Manager",
+            "verified_at": timezone.now() - timedelta(minutes=5),
+            "verification_outcome": "Member confirmed the purchase and the date.",
+        }
+    if size > 2000:
+        fields["document"] = SimpleUploadedFile("justification.pdf", PDF, content_type="application/pdf")
+    return Evidence(**{**fields, **overrides})
+
+
+@pytest.fixture
+def raise_request(staff, member, reason, store_a):
+    def do(points, *, by="store_manager", store=store_a, **overrides):
+        return adjustment_request(
+            actor=staff[by],
+            member=member,
+            points=points,
+            reason=reason,
+            store=store,
+            evidence=evidence(points, **overrides),
+        )
+
+    return do

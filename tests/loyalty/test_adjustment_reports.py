@@ -13,17 +13,17 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.urls import reverse
-from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from playwright.sync_api import expect, sync_playwright
 
-from loyalty.adjustments import Evidence, adjustment_approve, adjustment_reject, adjustment_request
-from loyalty.models import AdjustmentReason, AdjustmentReport, AdjustmentRequest, OutboundMessage
+from loyalty.adjustments import adjustment_approve, adjustment_reject, adjustment_request
+from loyalty.models import AdjustmentReason, AdjustmentReport, OutboundMessage
 from loyalty.notifications import messages_deliver_queued, notify_address, notify_member
 from loyalty.reports import COLUMNS, adjustment_report_build, adjustment_report_csv
 from loyalty.tasks import adjustment_report_task
 from staffauth.admin import SCHEDULABLE_TASK_PREFIXES
 from tests.conftest import current_totp, login_verified
+from tests.loyalty.conftest import evidence
 from tests.services import chromium_path
 from tests.staffauth.test_browser import ARTIFACTS, CHROMIUM_ARGS, CSP_LISTENER, log_in
 from tests.subprocess_env import PRODUCTION_ENV, child_env, run_python
@@ -42,32 +42,6 @@ def local(day: date, hour: int, minute: int = 0) -> datetime:
 def kuala_lumpur(settings):
     # The report's day is a local day; the tests pin the zone they reason in.
     settings.TIME_ZONE = "Asia/Kuala_Lumpur"
-
-
-@pytest.fixture
-def reason():
-    return AdjustmentReason.objects.get_or_create(code="MISSED_EARN", defaults={"label": "Purchase not credited"})[0]
-
-
-@pytest.fixture
-def staff(staff_by_role, make_staff, store_a, store_b):
-    return {
-        **staff_by_role,
-        "manager_2": make_staff("manager_2", "store_manager", stores=[store_a]),
-        "manager_b": make_staff("manager_b", "store_manager", stores=[store_b]),
-    }
-
-
-def evidence(points: int) -> Evidence:
-    if abs(points) < 500:
-        return Evidence()
-    return Evidence(
-        justification="Customer showed the receipt; the till was offline during the purchase.",
-        verification_method=AdjustmentRequest.Verification.PHONE,
-        verified_by="A. Manager",
-        verified_at=timezone.now() - timedelta(minutes=5),
-        verification_outcome="Member confirmed the purchase and the date.",
-    )
 
 
 @pytest.fixture

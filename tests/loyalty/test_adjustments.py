@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from loyalty.adjustments import (
     AdjustmentRefused,
-    Evidence,
     adjustment_allowed_steps,
     adjustment_approve,
     adjustment_reject,
@@ -22,65 +21,14 @@ from loyalty.adjustments import (
     adjustments_awaiting,
     adjustments_expire,
 )
-from loyalty.models import AdjustmentEvent, AdjustmentReason, AdjustmentRequest, LedgerOperation, OutboundMessage
+from loyalty.models import AdjustmentEvent, AdjustmentRequest, LedgerOperation, OutboundMessage
 from loyalty.notifications import messages_deliver_queued
 from loyalty.services import points_redeem
 from loyalty.verify import ledger_verify
 from tests.concurrency import race
-from tests.loyalty.conftest import assert_ledger_verified
+from tests.loyalty.conftest import PDF, assert_ledger_verified
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]
-
-PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-
-
-@pytest.fixture
-def reason():
-    return AdjustmentReason.objects.get_or_create(code="MISSED_EARN", defaults={"label": "Purchase not credited"})[0]
-
-
-@pytest.fixture
-def staff(staff_by_role, make_staff, store_a, store_b):
-    """The roles, plus a second store manager of store A and one of store B, and a
-    second programme administrator."""
-    return {
-        **staff_by_role,
-        "manager_2": make_staff("manager_2", "store_manager", stores=[store_a]),
-        "manager_b": make_staff("manager_b", "store_manager", stores=[store_b]),
-        "program_admin_2": make_staff("program_admin_2", "program_admin"),
-    }
-
-
-def evidence(points: int, **overrides) -> Evidence:
-    """What the band of ``points`` asks for, complete."""
-    size = abs(points)
-    fields = {}
-    if size >= 500:
-        fields = {
-            "justification": "Customer showed the receipt; the till was offline during the purchase.",
-            "verification_method": AdjustmentRequest.Verification.PHONE,
-            "verified_by": "A. Manager",
-            "verified_at": timezone.now() - timedelta(minutes=5),
-            "verification_outcome": "Member confirmed the purchase and the date.",
-        }
-    if size > 2000:
-        fields["document"] = SimpleUploadedFile("justification.pdf", PDF, content_type="application/pdf")
-    return Evidence(**{**fields, **overrides})
-
-
-@pytest.fixture
-def raise_request(staff, member, reason, store_a):
-    def do(points, *, by="store_manager", store=store_a, **overrides):
-        return adjustment_request(
-            actor=staff[by],
-            member=member,
-            points=points,
-            reason=reason,
-            store=store,
-            evidence=evidence(points, **overrides),
-        )
-
-    return do
 
 
 class refused:  # noqa: N801 (used like pytest.raises)

@@ -17,10 +17,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from loyalty.adjustments import adjustment_request
 from loyalty.models import AdjustmentEvent, AdjustmentReason, AdjustmentRequest, LedgerOperation
 from tests.conftest import login_verified
-from tests.loyalty.test_adjustments import PDF, evidence
+from tests.loyalty.conftest import PDF
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]
 
@@ -34,36 +33,6 @@ def page_url(request) -> str:
 
 def step_url(request, step: str) -> str:
     return reverse(f"admin:loyalty_adjustmentrequest_{step}", args=[request.pk])
-
-
-@pytest.fixture
-def reason():
-    return AdjustmentReason.objects.get_or_create(code="MISSED_EARN", defaults={"label": "Purchase not credited"})[0]
-
-
-@pytest.fixture
-def staff(staff_by_role, make_staff, store_a, store_b):
-    return {
-        **staff_by_role,
-        "manager_2": make_staff("manager_2", "store_manager", stores=[store_a]),
-        "manager_b": make_staff("manager_b", "store_manager", stores=[store_b]),
-        "program_admin_2": make_staff("program_admin_2", "program_admin"),
-    }
-
-
-@pytest.fixture
-def raise_request(staff, member, reason, store_a):
-    def do(points, *, by="store_manager", store=store_a, **overrides):
-        return adjustment_request(
-            actor=staff[by],
-            member=member,
-            points=points,
-            reason=reason,
-            store=store,
-            evidence=evidence(points, **overrides),
-        )
-
-    return do
 
 
 @pytest.fixture
