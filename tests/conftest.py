@@ -16,6 +16,9 @@ from staffauth.models import StaffUser
 from staffauth.roles import ROLES
 from tests.services import chromium_problem
 
+# The browser tests' fixtures (``browser``, ``csp_violations``).
+pytest_plugins = ["tests.browser"]
+
 PASSWORD = "Correct-horse-7-battery!"
 
 

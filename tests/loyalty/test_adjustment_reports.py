@@ -22,10 +22,10 @@ from loyalty.notifications import messages_deliver_queued, notify_address, notif
 from loyalty.reports import COLUMNS, adjustment_report_build, adjustment_report_csv
 from loyalty.tasks import adjustment_report_task
 from staffauth.admin import SCHEDULABLE_TASK_PREFIXES
+from tests.browser import ARTIFACTS, CHROMIUM_ARGS, CSP_LISTENER, log_in
 from tests.conftest import current_totp, login_verified
 from tests.loyalty.conftest import evidence
 from tests.services import chromium_path
-from tests.staffauth.test_browser import ARTIFACTS, CHROMIUM_ARGS, CSP_LISTENER, log_in
 from tests.subprocess_env import PRODUCTION_ENV, child_env, run_python
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]

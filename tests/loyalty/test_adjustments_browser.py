@@ -16,35 +16,16 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.utils import timezone
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from loyalty.adjustments import Evidence, adjustment_request
 from loyalty.models import AdjustmentEvent, AdjustmentReason, AdjustmentRequest, LedgerOperation, MemberBalance
-from tests.conftest import PASSWORD, current_totp
-from tests.staffauth.test_browser import CSP_LISTENER
+from tests.browser import log_in, open_page
 
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "adjustments"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 JUSTIFICATION = "Customer showed the receipt; the till was offline during the purchase."
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # As in tests/staffauth/test_browser.py: Playwright's loop runs in this thread, the
-    # ORM calls around it are synchronous; only while this module runs.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as pw:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def csp_violations() -> list:
-    return []
 
 
 @pytest.fixture
@@ -53,18 +34,8 @@ def new_page(browser, live_server, csp_violations):
     contexts = []
 
     def make() -> Page:
-        context = browser.new_context(base_url=live_server.url, viewport={"width": 1600, "height": 900})
-        context.set_default_timeout(10_000)
-        context.expose_binding("__cspReport", lambda source, v: csp_violations.append(v))
-        context.add_init_script(CSP_LISTENER)
+        context, page = open_page(browser, live_server.url, csp_violations, viewport={"width": 1600, "height": 900})
         contexts.append(context)
-        page = context.new_page()
-        page.on(
-            "console",
-            lambda msg: (
-                csp_violations.append(f"console: {msg.text}") if "Content Security Policy" in msg.text else None
-            ),
-        )
         return page
 
     yield make
@@ -84,19 +55,6 @@ def people(make_staff, store_a):
 def reason():
     # Seeded by a migration, but a live-server test's flush removes it for the next one.
     return AdjustmentReason.objects.get_or_create(code="MISSED_EARN", defaults={"label": "Purchase not credited"})[0]
-
-
-def log_in(page: Page, user) -> None:
-    """Password, then the TOTP code of the user's authenticator."""
-    page.goto("/admin/")
-    expect(page).to_have_url(re.compile(r"/admin/login/"))
-    page.fill("#id_username", user.get_username())
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form input[type=submit]")
-    expect(page).to_have_url(re.compile(r"/admin/otp/verify/"))
-    page.fill("#id_otp_token", current_totp(user))
-    page.click("#otp-form input[type=submit]")
-    expect(page).to_have_url(re.compile(r"/admin/$"))
 
 
 def no_csp_violations(page: Page, csp_violations: list) -> None:

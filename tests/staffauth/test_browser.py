@@ -11,72 +11,21 @@ from __future__ import annotations
 
 import base64
 import re
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django_otp.oath import totp
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.conftest import PASSWORD, current_totp
-from tests.services import chromium_path
+from tests.browser import ARTIFACTS, log_in, open_page, password_step
+from tests.conftest import current_totp
 
 pytestmark = pytest.mark.browser
-
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# Runs before any page script, CSP or not: keeps every violation in window.__csp and
-# reports it to Python at once, since window.__csp is lost at the next navigation.
-CSP_LISTENER = """
-window.__csp = [];
-window.addEventListener("securitypolicyviolation", (e) => {
-  const v = {
-    page: location.pathname, directive: e.effectiveDirective, blocked: e.blockedURI,
-    sample: e.sample, source: e.sourceFile, line: e.lineNumber,
-  };
-  window.__csp.push(v);
-  if (window.__cspReport) window.__cspReport(v);
-}, true);
-"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests
-    # make around it (fixtures, TOTP codes) are synchronous and safe. Only while this
-    # module runs: child processes of other tests must not inherit the flag.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as pw:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def csp_violations() -> list:
-    """CSP violations the page reported: console messages and violation events."""
-    return []
 
 
 @pytest.fixture
 def page(browser, live_server, csp_violations):
     """A fresh browser context (no cookies) on the live server, recording CSP violations."""
-    context = browser.new_context(base_url=live_server.url)
-    context.set_default_timeout(10_000)
-    context.expose_binding("__cspReport", lambda source, v: csp_violations.append(v))
-    context.add_init_script(CSP_LISTENER)
-    page = context.new_page()
-    page.on(
-        "console",
-        lambda msg: csp_violations.append(f"console: {msg.text}") if "Content Security Policy" in msg.text else None,
-    )
+    context, page = open_page(browser, live_server.url, csp_violations)
     yield page
     context.close()
 
@@ -85,25 +34,6 @@ def otp_for_secret(secret: str) -> str:
     """The current 6-digit TOTP code of a base32 secret, as an authenticator app shows it."""
     key = base64.b32decode(secret + "=" * (-len(secret) % 8))
     return f"{totp(key, step=30, t0=0, digits=6):06d}"
-
-
-def password_step(page: Page, username: str, password: str = PASSWORD) -> None:
-    """Open the admin, follow the redirect to the login form and submit it."""
-    page.goto("/admin/")
-    expect(page).to_have_url(re.compile(r"/admin/login/\?next=/admin/$"))
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("#login-form input[type=submit]")
-
-
-def log_in(page: Page, user, token: str | None = None) -> None:
-    """Password, then the OTP step with ``token`` (default: the device's current code)."""
-    password_step(page, user.get_username())
-    expect(page).to_have_url(re.compile(r"/admin/otp/verify/"))
-    page.fill("#id_otp_token", token or current_totp(user))
-    page.click("#otp-form input[type=submit]")
-    expect(page).to_have_url(re.compile(r"/admin/$"))
-    expect(page.locator("h1")).to_have_text("Programme administration")
 
 
 def test_system_admin_logs_in_and_the_admin_runs_under_the_csp(page, csp_violations, make_staff, make_store):
