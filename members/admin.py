@@ -1,10 +1,22 @@
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
+from loyalty.crypto import DecryptionFailed
 from loyalty.models import LedgerOperation, MemberBalance, PointsLot
-from members.models import Member
+from members.models import Member, MemberPiiAccess
+from members.pii import member_pii_masked
+from members.selectors import member_by_email, member_by_phone
+from members.services import member_pii_reveal
 from staffauth.admin_base import ReadOnlyAdmin
+
+REVEAL_PERMISSION = "members.reveal_member_pii"
 
 HISTORY_ROWS = 50
 
@@ -17,12 +29,119 @@ class MemberAdmin(ReadOnlyAdmin):
     behind them are store-scoped in the journal admin.
     """
 
+    # No personal data in the list, not even masked: one decryption per row for nothing.
     list_display = ["loyalty_number", "status", "tier", "home_store", "created_at"]
     list_filter = ["status", "tier", ("home_store", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["=loyalty_number"]
+    search_help_text = "Loyalty number, or a phone number or email address (exact)."
     list_select_related = ["home_store"]
-    fields = ["loyalty_number", "status", "tier", "home_store", "created_at", "points", "lots", "history"]
+    fields = [
+        "loyalty_number",
+        "member_id",
+        "status",
+        "tier",
+        "home_store",
+        "created_at",
+        "personal_data",
+        "preferred_channel",
+        "points",
+        "lots",
+        "history",
+    ]
     readonly_fields = fields
+
+    def get_search_results(self, request, queryset, search_term):
+        # Phone and email are encrypted: exact look-ups through the blind indexes.
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term:
+            found = member_by_email(term) if "@" in term else member_by_phone(term)
+            if found is not None:
+                queryset |= self.get_queryset(request).filter(pk=found.pk)
+        return queryset, may_have_duplicates
+
+    def get_fields(self, request, obj=None):
+        if request.user.has_perm(REVEAL_PERMISSION):
+            return [("personal_data_revealable" if f == "personal_data" else f) for f in self.fields]
+        return self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    @admin.display(description="Personal data")
+    def personal_data(self, obj):
+        """Masked values only."""
+        return self._personal_data(obj, may_reveal=False)
+
+    @admin.display(description="Personal data")
+    def personal_data_revealable(self, obj):
+        """Masked values, each with a reveal button (members.reveal_member_pii)."""
+        return self._personal_data(obj, may_reveal=True)
+
+    def _personal_data(self, obj, *, may_reveal: bool):
+        # The buttons submit the (read-only) change form, with its CSRF token, to the
+        # reveal view: no nested form.
+        try:
+            masked = member_pii_masked(obj)
+        except DecryptionFailed:
+            return "Unreadable with the configured keys."
+        url = reverse("admin:members_member_reveal", args=[obj.pk], current_app=self.admin_site.name)
+        rows = []
+        for field, label in MemberPiiAccess.Field.choices:
+            value = masked[field]
+            button = (
+                format_html(
+                    ' <button type="submit" class="button" formaction="{}" formmethod="post" name="field" '
+                    'value="{}" id="reveal-{}">Reveal</button>',
+                    url,
+                    field,
+                    field,
+                )
+                if may_reveal and value and value != "erased"
+                else ""
+            )
+            rows.append((label, value or "—", button))
+        return format_html(
+            "<table><tbody>{}</tbody></table>", format_html_join("", "<tr><th>{}</th><td>{}{}</td></tr>", rows)
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(require_POST(self.reveal_view))
+        return [path("<path:object_id>/reveal/", view, name="members_member_reveal"), *super().get_urls()]
+
+    def reveal_view(self, request, object_id):
+        """POST only, CSRF-protected, OTP-verified (admin_view). Shows one field once and
+        records the access; without the permission 403, an unknown member 404."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404("No member matches the given query.")
+        if not request.user.has_perm(REVEAL_PERMISSION):
+            raise PermissionDenied
+        field = request.POST.get("field", "")
+        if field not in MemberPiiAccess.Field.values:
+            raise Http404("No such field.")
+        try:
+            value = member_pii_reveal(member=obj, field=field, actor=request.user)
+        except DecryptionFailed:
+            value, unreadable = None, True
+        else:
+            unreadable = False
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Member {obj.loyalty_number}: {MemberPiiAccess.Field(field).label.lower()}",
+            "member": obj,
+            "label": MemberPiiAccess.Field(field).label,
+            "value": value,
+            "erased": obj.pii_erased_at is not None,
+            "unreadable": unreadable,
+            "back_url": reverse("admin:members_member_change", args=[obj.pk], current_app=self.admin_site.name),
+        }
+        response = TemplateResponse(request, "admin/members/member/reveal.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     def _balance(self, obj):
         return MemberBalance.objects.filter(account__member=obj).first()

@@ -8,6 +8,8 @@ class MembersConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
 
-        from members.models import Member
+        from members.models import SECRET_COLUMNS, Member
 
-        auditlog.register(Member)
+        # Ciphertexts, blind indexes and the wrapped data key never enter audit diffs
+        # (neither plaintext nor ciphertext of personal data belongs in the audit log).
+        auditlog.register(Member, exclude_fields=list(SECRET_COLUMNS))

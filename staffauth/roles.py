@@ -78,6 +78,8 @@ PROGRAM_ADMIN = Role(
     permissions=frozenset(
         _crud("loyalty", "store", "view", "add", "change")
         | {"loyalty.view_all_stores", "members.view_member"}
+        # Reveal a member's full personal data in the admin (each reveal is recorded).
+        | {"members.reveal_member_pii"}
         | _LEDGER_READ
         | _ADJUSTMENTS_MAKE
         | _crud("loyalty", "adjustmentreason", "view", "add", "change")

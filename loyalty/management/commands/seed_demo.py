@@ -23,6 +23,7 @@ from loyalty.crypto import encrypt_str
 from loyalty.models import AdjustmentReason, AdjustmentRequest, Store, Till
 from loyalty.services import Actor, points_earn, points_redeem
 from members.models import Member
+from members.services import member_pii_set
 from staffauth.models import StaffUser
 from staffauth.roles import CASHIER, FRAUD_ANALYST, PROGRAM_ADMIN, STORE_MANAGER, SYSTEM_ADMIN
 
@@ -44,6 +45,8 @@ STAFF = [
 BACKUP_CODES = 5
 # Demo members per store.
 MEMBERS_PER_STORE = 4
+# Made-up personal data for the demo members (stored encrypted, like real data).
+DEMO_NAMES = ["Aisyah Rahman", "Tan Wei Ming", "Priya Subramaniam", "Ahmad Faizal", "Lim Mei Ling", "Ravi Kumar"]
 
 
 class Command(BaseCommand):
@@ -84,6 +87,17 @@ class Command(BaseCommand):
                 )  # fmt: skip
             points_redeem(member=member, points=50 + 5 * n, actor=actor, idempotency_key=f"demo-redeem-{member.pk}")
 
+    def seed_personal_data(self) -> None:
+        """Fake names, phones and emails for demo members that have none yet (idempotent)."""
+        for n, member in enumerate(Member.objects.order_by("pk")):
+            if member.data_key_wrapped or member.pii_erased_at is not None:
+                continue
+            name = f"{DEMO_NAMES[n % len(DEMO_NAMES)]} {n + 1}"
+            member_pii_set(
+                member=member, name=name, phone=f"+60 12-555 {1000 + n:04d}",
+                email=f"demo.member{n + 1}@example.com", preferred_channel="sms" if n % 2 else "email",
+            )  # fmt: skip
+
     def seed_adjustments(self, stores) -> None:
         """Adjustments to look at (once): one posted at once, one awaiting a supervisor
         (the programme administrator), one awaiting the administrator and the fraud team."""
@@ -122,6 +136,7 @@ class Command(BaseCommand):
         for store in stores.values():
             for _ in range(MEMBERS_PER_STORE - Member.objects.filter(home_store=store).count()):
                 Member.objects.create(home_store=store)
+        self.seed_personal_data()
         self.seed_points(stores)
         logins = []
         for username, role, store_codes, password in STAFF:

@@ -1,0 +1,55 @@
+"""Members with personal data, through the services."""
+
+from datetime import date
+
+import pytest
+
+from members.services import member_create
+
+# Distinctive values, so a hit in a dump cannot be chance.
+SEEDED = [
+    {
+        "name": "Siti Nurhaliza binti Tarudin",
+        "phone": "+60 12-345 6789",
+        "email": "Siti.Nurhaliza@Example.COM",
+        "address": "12 Jalan Ampang Hilir, 55000 Kuala Lumpur",
+        "birth_date": date(1979, 1, 11),
+        "preferred_channel": "sms",
+    },
+    {
+        "name": "Tan Ah Kowloon Zhiwei",
+        "phone": "016-789 4321",
+        "email": "tan.zhiwei@mail-demo.my",
+        "address": "88 Lebuh Chulia, 10200 George Town, Penang",
+        "birth_date": date(1990, 7, 23),
+        "preferred_channel": "email",
+    },
+    {
+        "name": "Arumugam Selvaraj Krishnan",
+        "phone": "+6019 222 3344",
+        "email": "a.selvaraj@kedai-contoh.test",
+        "address": "3 Persiaran Gurney, 10250 Penang",
+        "birth_date": date(2001, 12, 2),
+        "preferred_channel": "sms",
+    },
+]
+# What the plaintext looks like once normalised (E.164, lower-cased domain).
+NORMALISED = {
+    "phone": ["+60123456789", "+60167894321", "+60192223344"],
+    "email": ["Siti.Nurhaliza@example.com", "tan.zhiwei@mail-demo.my", "a.selvaraj@kedai-contoh.test"],
+}
+
+
+@pytest.fixture
+def seeded_members(db, store_a):
+    return [member_create(home_store=store_a, **data) for data in SEEDED]
+
+
+def plaintexts() -> list[str]:
+    values = []
+    for data in SEEDED:
+        values += [data["name"], data["address"], data["birth_date"].isoformat(), data["email"].lower()]
+        values += [data["name"].split()[0], data["address"].split(",")[0]]
+    values += NORMALISED["phone"] + NORMALISED["email"]
+    values += [phone.lstrip("+") for phone in NORMALISED["phone"]]  # digits alone
+    return values
