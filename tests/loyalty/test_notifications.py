@@ -63,4 +63,3 @@ def test_delivery_is_queued_on_commit_when_configured(settings, django_capture_o
 def test_a_message_needs_a_recipient():
     with pytest.raises(Exception, match="message_has_a_recipient"), transaction.atomic():
         OutboundMessage.objects.create(channel="email", subject="s", body="b", topic="t")
-
