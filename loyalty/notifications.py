@@ -5,8 +5,9 @@ transaction (a rolled-back action sends nothing; a committed one is never forgot
 then delivery runs after commit as a Celery task, with a sweeper for anything a lost
 task left queued. Delivery goes through the configured backends: Django's email backend
 (console in development, SMTP in production) and ``SMS_BACKEND`` (console in
-development, the gateway in production). Members' contact details are looked up at
-delivery and never copied into the outbox, logs or the admin.
+development, the gateway in production). Members' contact details are decrypted at
+delivery only and never copied into the outbox, logs or the admin; a member without
+an address on file (or whose data was erased) has the message held, not lost.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from loyalty.crypto import DecryptionFailed
 from loyalty.models import OutboundMessage
 from members.models import Member
 
@@ -70,7 +72,10 @@ def _send(message: OutboundMessage) -> tuple[str, str]:
     if message.member_id is None:
         address, channel = message.to, Channel.EMAIL
     else:
-        channel, address = member_contact(message.member, message.channel)
+        try:
+            channel, address = member_contact(message.member, message.channel)
+        except DecryptionFailed:
+            return Status.FAILED, "contact details unreadable with the configured keys"
         if not address:
             return Status.HELD, "no contact details on file for this channel"
     try:
@@ -85,11 +90,16 @@ def _send(message: OutboundMessage) -> tuple[str, str]:
 
 
 def member_contact(member: Member, channel: str) -> tuple[str, str]:
-    """The channel and address to reach ``member`` on. Members carry no contact details
-    yet (the members issue adds them, encrypted): until then messages to members are
-    held in the outbox rather than lost."""
-    resolved = Channel.EMAIL if channel == Channel.PREFERRED else channel
-    return resolved, ""
+    """The channel and address to reach ``member`` on, decrypted only here, at delivery.
+    "preferred" is the member's preferred channel, else whichever address they have
+    (email first). No address (none on file, or the member's data erased) is ""."""
+    from members.pii import member_pii_read
+
+    pii = member_pii_read(member)
+    if channel == Channel.PREFERRED:
+        channel = member.preferred_channel or (Channel.EMAIL if pii.email else Channel.SMS)
+    address = pii.email if channel == Channel.EMAIL else pii.phone
+    return channel, address or ""
 
 
 def sms_backend():

@@ -6,6 +6,7 @@ from django.db import transaction
 
 from loyalty.models import OutboundMessage
 from loyalty.notifications import (
+    LocmemSmsBackend,
     message_deliver,
     messages_deliver_queued,
     notify_address,
@@ -63,3 +64,28 @@ def test_delivery_is_queued_on_commit_when_configured(settings, django_capture_o
 def test_a_message_needs_a_recipient():
     with pytest.raises(Exception, match="message_has_a_recipient"), transaction.atomic():
         OutboundMessage.objects.create(channel="email", subject="s", body="b", topic="t")
+
+
+def test_a_member_is_reached_at_the_address_on_file(store_a):
+    from members.services import member_create
+
+    member = member_create(home_store=store_a, email="Siti@Example.com", phone="012-345 6789", preferred_channel="sms")
+    by_email = notify_member(member=member, channel="email", subject="Points", body="10 points", topic="t")
+    preferred = notify_member(member=member, channel="preferred", subject="Points", body="5 points", topic="t")
+    LocmemSmsBackend.outbox.clear()
+    assert messages_deliver_queued() == 2
+    assert [m.to for m in mail.outbox] == [["Siti@example.com"]]
+    assert LocmemSmsBackend.outbox == [{"to": "+60123456789", "text": "Points: 5 points"}]
+    # The outbox keeps no address of a member.
+    assert set(OutboundMessage.objects.filter(pk__in=[by_email.pk, preferred.pk]).values_list("to", flat=True)) == {""}
+
+
+def test_a_member_whose_data_was_erased_is_not_reached(store_a):
+    from members.services import member_create, member_pii_shred
+
+    member = member_create(home_store=store_a, email="gone@example.com")
+    member_pii_shred(member=member)
+    message = notify_member(member=member, channel="email", subject="s", body="b", topic="t")
+    assert messages_deliver_queued() == 0 and not mail.outbox
+    message.refresh_from_db()
+    assert message.status == "held"
