@@ -418,6 +418,30 @@ ADJUSTMENT_POLICY = {
     "report_flag_requests_per_day": env.int("ADJUST_REPORT_FLAG_REQUESTS_PER_DAY", default=5),
 }
 
+# --- Member authentication (spec "Account Security"; issue 5) --------------------------------
+MEMBER_AUTH = {
+    "otp_digits": 6,
+    "otp_valid_seconds": env.int("MEMBER_OTP_VALID_SECONDS", default=300),
+    "otp_max_guesses": env.int("MEMBER_OTP_MAX_GUESSES", default=3),
+    "otp_codes_per_hour": env.int("MEMBER_OTP_CODES_PER_HOUR", default=5),
+    "otp_failures_per_day": env.int("MEMBER_OTP_FAILURES_PER_DAY", default=10),
+    "access_token_seconds": env.int("MEMBER_ACCESS_TOKEN_SECONDS", default=15 * 60),
+    "step_up_seconds": env.int("MEMBER_STEP_UP_SECONDS", default=5 * 60),
+    "email_link_hours": env.int("MEMBER_EMAIL_LINK_HOURS", default=24),
+    # Per channel: idle and absolute limits in minutes (and the long-lived variants).
+    "sessions": {
+        "app": {"idle": 30, "absolute": 24 * 60, "absolute_biometric": 7 * 24 * 60},
+        "web": {"idle": 15, "absolute": 4 * 60, "absolute_remember_me": 30 * 24 * 60},
+        "kiosk": {"idle": 3, "absolute": 10},
+    },
+    # Two logins further apart than this speed could cover are impossible travel.
+    "impossible_travel_kmh": env.int("MEMBER_IMPOSSIBLE_TRAVEL_KMH", default=1000),
+    # New devices in a day from which the account is flagged.
+    "new_devices_per_day_flag": env.int("MEMBER_NEW_DEVICES_PER_DAY_FLAG", default=3),
+}
+# Where a login's address is (for impossible travel): a class with locate(ip) -> (lat, lon) | None.
+GEOLOCATION_BACKEND = env.str("GEOLOCATION_BACKEND", default="members.geo.NoGeolocation")
+
 # --- Programme rules (the ledger) -------------------------------------------------------------
 LOYALTY_EARN_POINTS_PER_UNIT = env.int("LOYALTY_EARN_POINTS_PER_UNIT", default=1)
 LOYALTY_POINTS_VALID_DAYS = env.int("LOYALTY_POINTS_VALID_DAYS", default=365)

@@ -107,3 +107,136 @@ class MemberPiiAccess(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.staff_id} viewed {self.field} of member {self.member_id}"
+
+
+# --- Member authentication: SMS one-time codes ---------------------------------------------
+#
+# Numbers come from settings.MEMBER_AUTH. A code is stored only as an HMAC (OTP_HMAC_KEY)
+# bound to the phone, the purpose and the challenge; a phone number appears only as its
+# blind index.
+
+
+class OtpChallenge(models.Model):
+    """One code sent by SMS. Single use; a few guesses; expires after minutes."""
+
+    class Purpose(models.TextChoices):
+        LOGIN = "login", "Log in"
+        ENROL = "enrol", "Enrolment"
+        STEP_UP = "step_up", "Step-up verification"
+        CHANGE_PHONE = "change_phone", "New phone number"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    phone_index = models.CharField(max_length=64, help_text="Blind index of the phone number (never the number).")
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.CASCADE, related_name="otp_challenges",
+        help_text="The member the number belongs to; empty when it is not enrolled.",
+    )  # fmt: skip
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    action = models.CharField(max_length=80, blank=True, help_text="For a step-up: the action it authorises.")
+    code_hmac = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    guesses = models.PositiveSmallIntegerField(default=0)
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["phone_index", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} code {self.id}"
+
+
+class OtpPhoneState(models.Model):
+    """Per phone number (by blind index): the row its OTP counters are updated under
+    (locked), so parallel requests and guesses cannot slip past a limit."""
+
+    phone_index = models.CharField(max_length=64, primary_key=True)
+    failures_on = models.DateField(null=True, blank=True, help_text="The day the failure count is for.")
+    failures = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True, help_text="OTP log-in refused until then.")
+
+    def __str__(self) -> str:
+        return f"OTP state {self.phone_index[:8]}…"
+
+
+# --- Member authentication: devices, sessions, tokens, security log -------------------------
+
+
+class MemberDevice(models.Model):
+    """A device a member logged in from: known devices skip nothing but are recognised;
+    a blocked one cannot be used again."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="devices")
+    fingerprint_hash = models.CharField(max_length=64, help_text="SHA-256 of the device fingerprint.")
+    label = models.CharField(max_length=120, blank=True, help_text="OS and app or browser, as reported.")
+    last_ip = models.GenericIPAddressField(null=True, blank=True)
+    latitude = models.FloatField(null=True, blank=True, help_text="Approximate, from the geolocation backend.")
+    longitude = models.FloatField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now_add=True)
+    blocked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "fingerprint_hash"], name="member_device_once")]
+
+    def __str__(self) -> str:
+        return self.label or f"device {self.pk}"
+
+
+class MemberSession(models.Model):
+    """A member's session on one channel; its limits are enforced on every request."""
+
+    class Channel(models.TextChoices):
+        APP = "app", "Mobile app"
+        WEB = "web", "Web"
+        KIOSK = "kiosk", "In-store kiosk"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="sessions")
+    device = models.ForeignKey(MemberDevice, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    remember_me = models.BooleanField(default=False, help_text="Web: long-lived with lower privilege.")
+    biometric = models.BooleanField(default=False, help_text="App: unlocked by the device's biometrics.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+    expires_at = models.DateTimeField(help_text="Absolute end, whatever the activity.")
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "ended_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} session {self.id}"
+
+
+class RefreshToken(models.Model):
+    """One refresh token (stored as a hash). Each use rotates it; a token used twice
+    reveals theft, and its whole family (the session's chain of tokens) is revoked."""
+
+    session = models.ForeignKey(MemberSession, on_delete=models.CASCADE, related_name="refresh_tokens")
+    family = models.UUIDField(db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"refresh token {self.pk}"
+
+
+class MemberSecurityEvent(AppendOnlyModel):
+    """What happened to a member's account (logins, devices, sessions, changes): their
+    security log, and the fraud team's. Append-only."""
+
+    member = models.ForeignKey(Member, null=True, blank=True, on_delete=models.PROTECT, related_name="security_events")
+    kind = models.CharField(max_length=40, db_index=True)
+    detail = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.created_at:%Y-%m-%d %H:%M})"
