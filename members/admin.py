@@ -184,3 +184,17 @@ class MemberAdmin(ReadOnlyAdmin):
             "<table><thead><tr><th>When</th><th>What</th><th>Points</th><th>Store</th></tr></thead><tbody>{}</tbody></table>",
             body,
         )
+
+
+@admin.register(MemberPiiAccess)
+class MemberPiiAccessAdmin(ReadOnlyAdmin):
+    """Who revealed which member's what, and when (spec "Access Events"): read by the
+    security team; the value itself is never recorded."""
+
+    list_display = ["accessed_at", "staff", "member", "field"]
+    list_filter = ["field", "accessed_at"]
+    search_fields = ["=staff__username", "=member__loyalty_number"]
+    date_hierarchy = "accessed_at"
+    list_select_related = ["staff", "member"]
+    fields = ["accessed_at", "staff", "member", "field"]
+    readonly_fields = fields

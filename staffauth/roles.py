@@ -34,6 +34,8 @@ _LOGS_READ = {
     "axes.view_accessattempt",
     "axes.view_accesslog",
     "axes.view_accessfailurelog",
+    # Who revealed which member's personal data (the access log).
+    "members.view_memberpiiaccess",
 }
 
 # The journal, lots and accounts (read-only for everyone: points move only through

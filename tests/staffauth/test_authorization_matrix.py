@@ -36,7 +36,7 @@ from loyalty.models import (
     Transfer,
 )
 from loyalty.services import Actor, points_earn
-from members.models import Member
+from members.models import Member, MemberPiiAccess
 from staffauth.models import SecurityEvent
 from tests.conftest import login_verified
 from tests.reporting import add_figure
@@ -80,6 +80,7 @@ MATRIX: dict[str, dict[str, set[str]]] = {
     "loyalty.adjustmentreason": {"program_admin": {V, A, C}},
     "auth.group": {"system_admin": {V}},
     "staffauth.securityevent": _LOGS,
+    "members.memberpiiaccess": _LOGS,
     "auditlog.logentry": _LOGS,
     "axes.accesslog": _LOGS,
     "axes.accessfailurelog": _LOGS,
@@ -146,6 +147,7 @@ def sample_objects(staff_by_role, store_a):
         "loyalty.adjustmentreason": AdjustmentReason.objects.get(code="MISSED_EARN"),
         "auth.group": Group.objects.get(name="Cashier"),
         "staffauth.securityevent": SecurityEvent.objects.create(kind=SecurityEvent.Kind.LOGIN_FAILED, username="x"),
+        "members.memberpiiaccess": MemberPiiAccess.objects.create(member=member, staff=cashier, field="phone"),
         "auditlog.logentry": LogEntry.objects.get_for_object(store_a).first(),
         "axes.accessattempt": AccessAttempt.objects.create(
             **attempt, get_data="", post_data="", failures_since_start=1
