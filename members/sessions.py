@@ -41,6 +41,7 @@ from django.utils import timezone
 from loyalty.notifications import notify_member
 from members.geo import distance_km, geolocation
 from members.models import Member, MemberDevice, MemberSecurityEvent, MemberSession, RefreshToken
+from members.pii import blind_index
 
 Channel = MemberSession.Channel
 
@@ -139,7 +140,14 @@ class SessionTokens:
 
 
 def _sha256(value: str) -> str:
+    """For refresh tokens: 256 random bits, so a plain hash cannot be guessed back."""
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _fingerprint_hash(fingerprint: str) -> str:
+    """Device fingerprints can be guessable (a few browser traits): keyed, like the
+    blind indexes, so the stored hash cannot be tried against likely fingerprints."""
+    return blind_index("device_fingerprint", fingerprint)
 
 
 def _limits(channel: str) -> dict:
@@ -272,7 +280,7 @@ def session_start(
     location = geolocation().locate(ip) if ip else None
     with transaction.atomic():
         outcome = _session_start(
-            member=member, channel=channel, fingerprint_hash=_sha256(device_fingerprint),
+            member=member, channel=channel, fingerprint_hash=_fingerprint_hash(device_fingerprint),
             label=device_label[:120], ip=ip, location=location,
             remember_me=remember_me, biometric=biometric, now=now,
         )  # fmt: skip
@@ -418,7 +426,9 @@ def session_refresh(*, refresh_token: str, device_fingerprint: str, now: datetim
     now = now or timezone.now()
     with transaction.atomic():
         outcome = _session_refresh(
-            token_hash=_sha256(refresh_token or ""), fingerprint_hash=_sha256(device_fingerprint or ""), now=now
+            token_hash=_sha256(refresh_token or ""),
+            fingerprint_hash=_fingerprint_hash(device_fingerprint or ""),
+            now=now,
         )
     return _raise_or_return(outcome)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -309,6 +310,8 @@ def test_first_login_from_a_device_registers_it_and_alerts_the_member(member, cl
     device = MemberDevice.objects.get(member=member)
     assert tokens.new_device and tokens.device_id == device.pk
     assert device.fingerprint_hash != PHONE_FP and len(device.fingerprint_hash) == 64
+    # Keyed: not the plain hash anyone could compute from a guessed fingerprint.
+    assert device.fingerprint_hash != hashlib.sha256(PHONE_FP.encode()).hexdigest()
     assert device.label == "Android 15, Loyalty app 3.2" and device.last_ip == KL
     alert = OutboundMessage.objects.get(member=member)
     assert alert.topic == "security" and alert.channel == "preferred"
