@@ -1,0 +1,306 @@
+"""Members' SMS one-time codes: request, verify, step-up (issue 5, "SMS OTP login").
+
+The numbers come from ``settings.MEMBER_AUTH``: ``otp_digits`` digits, valid
+``otp_valid_seconds``, at most ``otp_max_guesses`` guesses per code,
+``otp_codes_per_hour`` codes per number per hour, and ``otp_failures_per_day`` wrong
+codes per number per (local) day, after which the number is locked until the end of
+that day and the member is told.
+
+Invariants:
+
+- a code is stored only as ``HMAC-SHA256(OTP_HMAC_KEY, challenge id | phone index |
+  purpose | action | code)``: the database holds neither the code nor the number
+  (the number appears only as its blind index), and a code is bound to its challenge,
+  number, purpose and action;
+- every counter is checked and updated under the number's ``OtpPhoneState`` row lock
+  (and a guess also under the challenge's row lock), so parallel requests or guesses
+  cannot slip past a limit;
+- a request answers the same way (same fields, same work: HMAC and insert) whether or
+  not the number is enrolled; only the SMS is skipped for a number that may not
+  receive that purpose;
+- the code, the number and the HMAC are never logged, nor put in an event or notice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import math
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from loyalty.notifications import notify_member, sms_backend
+from members.models import Member, MemberSecurityEvent, OtpChallenge, OtpPhoneState
+from members.pii import blind_index, phone_normalise
+
+logger = logging.getLogger(__name__)
+
+Purpose = OtpChallenge.Purpose
+# Purposes a code may be sent for to an enrolled number; the others (enrolment, a new
+# phone number) only to a number nobody is enrolled with.
+PURPOSES_FOR_ENROLLED = frozenset({Purpose.LOGIN, Purpose.STEP_UP})
+PURPOSES_FOR_UNENROLLED = frozenset({Purpose.ENROL, Purpose.CHANGE_PHONE})
+ACTION_MAX = 80
+
+
+class OtpRefused(Exception):
+    """A request or a guess was refused. ``code`` is stable (for the API's error body);
+    ``retry_after`` is in seconds when waiting helps (rate limit, lock), else None.
+
+    Codes: ``otp_rate_limited``, ``otp_locked``, ``otp_invalid`` (unknown challenge, or
+    one for another number, purpose or action: deliberately one code), ``otp_expired``,
+    ``otp_used``, ``otp_too_many_guesses``, ``otp_wrong_code``.
+    """
+
+    messages = {
+        "otp_rate_limited": "Too many codes were requested for this number. Try again later.",
+        "otp_locked": "Sign-in by SMS code is locked for this number until the end of the day.",
+        "otp_invalid": "This code cannot be used here. Request a new one.",
+        "otp_expired": "This code has expired. Request a new one.",
+        "otp_used": "This code was already used. Request a new one.",
+        "otp_too_many_guesses": "Too many wrong guesses for this code. Request a new one.",
+        "otp_wrong_code": "The code is not correct.",
+    }
+
+    def __init__(self, code: str, *, retry_after: int | None = None):
+        self.code = code
+        self.retry_after = retry_after
+        super().__init__(self.messages.get(code, "The code was refused."))
+
+
+@dataclass(frozen=True)
+class OtpRequestResult:
+    """What a request answers, enrolled number or not: never the code."""
+
+    challenge_id: uuid.UUID
+    expires_at: datetime
+
+
+def _conf(name: str) -> int:
+    return settings.MEMBER_AUTH[name]
+
+
+def _code_hmac(*, challenge_id: uuid.UUID, phone_index: str, purpose: str, action: str, code: str) -> str:
+    message = "|".join((str(challenge_id), phone_index, purpose, action, code))
+    return hmac.new(settings.OTP_HMAC_KEY.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def _check_purpose(purpose: str, action: str) -> None:
+    if purpose not in Purpose.values:
+        raise ValueError(f"unknown OTP purpose {purpose!r}")
+    if len(action) > ACTION_MAX:
+        raise ValueError(f"an OTP action is at most {ACTION_MAX} characters")
+    if purpose == Purpose.STEP_UP and not action:
+        raise ValueError("a step-up code is bound to an action")
+
+
+def _state_for_update(phone_index: str, *, create: bool) -> OtpPhoneState | None:
+    """The number's state row, locked (created first when ``create``: INSERT ... ON
+    CONFLICT DO NOTHING, so two first requests for a number cannot collide)."""
+    if create:
+        OtpPhoneState.objects.bulk_create([OtpPhoneState(phone_index=phone_index)], ignore_conflicts=True)
+    return OtpPhoneState.objects.select_for_update().filter(pk=phone_index).first()
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(1, math.ceil((moment - now).total_seconds()))
+
+
+def _end_of_local_day(now: datetime) -> datetime:
+    tomorrow = timezone.localtime(now).date() + timedelta(days=1)
+    return timezone.make_aware(datetime.combine(tomorrow, time.min), timezone.get_current_timezone())
+
+
+def _locked(state: OtpPhoneState, now: datetime) -> OtpRefused | None:
+    if state.locked_until is not None and state.locked_until > now:
+        return OtpRefused("otp_locked", retry_after=_seconds_until(state.locked_until, now))
+    return None
+
+
+def _may_receive(purpose: str, member: Member | None) -> bool:
+    return purpose in (PURPOSES_FOR_ENROLLED if member is not None else PURPOSES_FOR_UNENROLLED)
+
+
+def otp_request(*, phone: str, purpose: str, action: str = "", ip: str | None = None) -> OtpRequestResult:
+    """Create a challenge for ``phone`` and send its code by SMS after commit.
+
+    The answer is the same whether or not the number is enrolled (the same fields, the
+    same work); the SMS goes only to a number that may receive ``purpose``: log-in and
+    step-up codes to an enrolled number, enrolment and new-number (``change_phone``)
+    codes to a number nobody is enrolled with.
+
+    Raises ``members.pii.InvalidMemberData`` for an invalid number, ``ValueError`` for an
+    unknown purpose (or a step-up without an action), and ``OtpRefused`` with
+    ``otp_locked`` (the number hit the daily failure cap) or ``otp_rate_limited``
+    (``otp_codes_per_hour`` codes in the last hour), each with ``retry_after``.
+    """
+    _check_purpose(purpose, action)
+    normalised = phone_normalise(phone)
+    phone_index = blind_index("phone", normalised)
+    now = timezone.now()
+    with transaction.atomic():
+        state = _state_for_update(phone_index, create=True)
+        if refusal := _locked(state, now):
+            logger.info("otp request refused: locked (purpose %s, ip %s)", purpose, ip)
+            raise refusal
+        window_start = now - timedelta(hours=1)
+        recent = list(
+            OtpChallenge.objects.filter(phone_index=phone_index, created_at__gt=window_start)
+            .order_by("-created_at")
+            .values_list("created_at", flat=True)[: _conf("otp_codes_per_hour")]
+        )
+        if len(recent) >= _conf("otp_codes_per_hour"):
+            # The oldest of the last N leaves the window first.
+            logger.info("otp request refused: rate limited (purpose %s, ip %s)", purpose, ip)
+            raise OtpRefused("otp_rate_limited", retry_after=_seconds_until(recent[-1] + timedelta(hours=1), now))
+
+        member = Member.objects.filter(phone_index=phone_index).first()
+        code = f"{secrets.randbelow(10 ** _conf('otp_digits')):0{_conf('otp_digits')}d}"
+        challenge = OtpChallenge(phone_index=phone_index, member=member, purpose=purpose, action=action)
+        challenge.code_hmac = _code_hmac(
+            challenge_id=challenge.id, phone_index=phone_index, purpose=purpose, action=action, code=code
+        )
+        challenge.expires_at = now + timedelta(seconds=_conf("otp_valid_seconds"))
+        challenge.save(force_insert=True)
+        if _may_receive(purpose, member):
+            transaction.on_commit(lambda: _sms_send(to=normalised, code=code, challenge_id=challenge.id))
+    logger.info("otp challenge %s created (purpose %s, ip %s)", challenge.id, purpose, ip)
+    return OtpRequestResult(challenge_id=challenge.id, expires_at=challenge.expires_at)
+
+
+def _sms_send(*, to: str, code: str, challenge_id: uuid.UUID) -> None:
+    minutes = _conf("otp_valid_seconds") // 60
+    text = f"Your loyalty code is {code}. It expires in {minutes} minutes. Never share it with anyone."
+    try:
+        sms_backend().send(to=to, text=text)
+    except Exception as exc:  # a gateway failure must not change the answer (nor leak into logs)
+        logger.warning("otp sms for challenge %s not sent (%s)", challenge_id, type(exc).__name__)
+
+
+def otp_verify(*, challenge_id, phone: str, code: str, purpose: str, action: str = "") -> OtpChallenge:
+    """Check ``code`` for the challenge; on success mark it verified (single use) and
+    return it.
+
+    Everything happens under the number's state row lock and the challenge's row lock,
+    so parallel guesses are serialised. A wrong code counts a guess on the challenge and
+    a failure for the number today (local date); the ``otp_failures_per_day``-th failure
+    locks the number until the end of the day, records an ``otp_locked`` event and
+    notifies the member. The counters are committed before the refusal is raised, so
+    do not call this inside a transaction that an exception rolls back.
+
+    Raises ``members.pii.InvalidMemberData`` for an invalid number and ``OtpRefused``:
+    ``otp_locked``, ``otp_invalid`` (unknown challenge, or another number, purpose or
+    action), ``otp_used``, ``otp_expired``, ``otp_too_many_guesses``, ``otp_wrong_code``.
+    """
+    phone_index = blind_index("phone", phone_normalise(phone))
+    try:
+        challenge_id = uuid.UUID(str(challenge_id))
+    except ValueError:
+        raise OtpRefused("otp_invalid") from None
+    now = timezone.now()
+    with transaction.atomic():
+        # Lock order as in otp_request: the number's state, then the challenge.
+        state = _state_for_update(phone_index, create=False)
+        if state is None:  # no code was ever requested for this number
+            raise OtpRefused("otp_invalid")
+        if refusal := _locked(state, now):
+            raise refusal
+        challenge = OtpChallenge.objects.select_for_update().filter(pk=challenge_id, phone_index=phone_index).first()
+        if challenge is None or challenge.purpose != purpose or challenge.action != action:
+            raise OtpRefused("otp_invalid")
+        if challenge.verified_at is not None:
+            raise OtpRefused("otp_used")
+        if now >= challenge.expires_at:
+            raise OtpRefused("otp_expired")
+        if challenge.guesses >= _conf("otp_max_guesses"):
+            raise OtpRefused("otp_too_many_guesses")
+
+        challenge.guesses += 1
+        expected = _code_hmac(
+            challenge_id=challenge.id,
+            phone_index=phone_index,
+            purpose=challenge.purpose,
+            action=challenge.action,
+            code=str(code).strip(),
+        )
+        if hmac.compare_digest(expected, challenge.code_hmac):
+            challenge.verified_at = now
+            challenge.save(update_fields=["guesses", "verified_at"])
+            logger.info("otp challenge %s verified", challenge.id)
+            return challenge
+        challenge.save(update_fields=["guesses"])
+        refusal = _failure_record(state=state, challenge=challenge, now=now)
+    # Outside the atomic block: the counters above are committed, then the refusal raised.
+    raise refusal
+
+
+def _failure_record(*, state: OtpPhoneState, challenge: OtpChallenge, now: datetime) -> OtpRefused:
+    """Count a wrong code for the number today; lock it at the daily cap. Returns the
+    refusal to raise."""
+    today = timezone.localdate(now)
+    if state.failures_on != today:
+        state.failures_on, state.failures = today, 0
+    state.failures += 1
+    locks = state.failures >= _conf("otp_failures_per_day")
+    if locks:
+        state.locked_until = _end_of_local_day(now)
+    state.save(update_fields=["failures_on", "failures", "locked_until"])
+    logger.info("otp challenge %s: wrong code (guess %s)", challenge.id, challenge.guesses)
+
+    member = challenge.member
+    if member is not None:
+        MemberSecurityEvent.objects.create(
+            member=member,
+            kind="otp_failed",
+            detail={
+                "challenge": str(challenge.id),
+                "purpose": challenge.purpose,
+                "guesses": challenge.guesses,
+                "failures_today": state.failures,
+            },
+        )
+    if not locks:
+        return OtpRefused("otp_wrong_code")
+
+    logger.warning("otp locked for a number until %s after %s failures", state.locked_until, state.failures)
+    if member is not None:
+        MemberSecurityEvent.objects.create(
+            member=member,
+            kind="otp_locked",
+            detail={"until": state.locked_until.isoformat(), "failures_today": state.failures},
+        )
+        notify_member(
+            member=member,
+            channel="preferred",
+            subject="Sign-in by SMS code locked",
+            body=(
+                f"Someone entered a wrong sign-in code for your number {state.failures} times today, "
+                "so sign-in by SMS code is locked until the end of the day. If this was not you, "
+                "please contact us; nobody from the programme will ever ask you for a code."
+            ),
+            topic="security",
+        )
+    return OtpRefused("otp_locked", retry_after=_seconds_until(state.locked_until, now))
+
+
+def otp_step_up_valid(*, member: Member, action: str, now: datetime | None = None) -> bool:
+    """True when ``member`` verified a step-up code for ``action`` (sent to their current
+    number) less than ``step_up_seconds`` ago."""
+    now = now or timezone.now()
+    if not member.phone_index:
+        return False
+    return OtpChallenge.objects.filter(
+        member=member,
+        phone_index=member.phone_index,
+        purpose=Purpose.STEP_UP,
+        action=action,
+        verified_at__gt=now - timedelta(seconds=_conf("step_up_seconds")),
+        verified_at__lte=now,
+    ).exists()

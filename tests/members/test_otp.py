@@ -1,0 +1,413 @@
+"""Members' SMS one-time codes (members.otp): every number at its boundary, single use,
+binding, storage as HMAC only, enumeration resistance, parallel guesses, step-up."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import connection
+
+from loyalty.models import OutboundMessage
+from loyalty.notifications import LocmemSmsBackend
+from members.models import MemberSecurityEvent, OtpChallenge
+from members.otp import OtpRefused, OtpRequestResult, otp_request, otp_step_up_valid, otp_verify
+from members.pii import InvalidMemberData
+from members.services import member_create
+from tests.concurrency import race
+
+# 10:00 UTC is 18:00 in Kuala Lumpur: the local day ends at 16:00 UTC.
+START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+PHONE = "+60 12-555 0101"
+STRANGER = "+60 13-555 0202"  # nobody is enrolled with this number
+
+
+@pytest.fixture(autouse=True)
+def sms_outbox():
+    LocmemSmsBackend.outbox.clear()
+    yield LocmemSmsBackend.outbox
+    LocmemSmsBackend.outbox.clear()
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def member(db, store_a):
+    return member_create(home_store=store_a, phone=PHONE, preferred_channel="sms")
+
+
+@pytest.fixture
+def request_code(django_capture_on_commit_callbacks):
+    """Request a code (running the after-commit SMS); return (result, code or None)."""
+
+    def request(phone=PHONE, purpose="login", action=""):
+        before = len(LocmemSmsBackend.outbox)
+        with django_capture_on_commit_callbacks(execute=True):
+            result = otp_request(phone=phone, purpose=purpose, action=action, ip="10.0.0.1")
+        sent = LocmemSmsBackend.outbox[before:]
+        return result, (_code_in(sent[-1]["text"]) if sent else None)
+
+    return request
+
+
+def _code_in(text: str) -> str:
+    return re.search(r"\b(\d{6})\b", text).group(1)
+
+
+def _wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+def refusal(call) -> str:
+    with pytest.raises(OtpRefused) as caught:
+        call()
+    return caught.value.code
+
+
+# --- request ---------------------------------------------------------------------------
+
+
+def test_request_sends_six_digits_to_the_member_and_answers_id_and_expiry_only(clock, member, request_code):
+    result, code = request_code()
+
+    assert re.fullmatch(r"\d{6}", code)
+    assert LocmemSmsBackend.outbox[0]["to"] == "+60125550101"
+    assert [f.name for f in dataclasses.fields(result)] == ["challenge_id", "expires_at"]
+    assert result.expires_at == START + timedelta(minutes=5)
+    challenge = OtpChallenge.objects.get(pk=result.challenge_id)
+    assert challenge.member == member
+    assert challenge.code_hmac != code and len(challenge.code_hmac) == 64
+
+
+def test_an_invalid_number_is_refused_as_members_refuse_it(db):
+    with pytest.raises(InvalidMemberData) as caught:
+        otp_request(phone="12345", purpose="login")
+
+    assert caught.value.errors["phone"][0] == "invalid_phone"
+    assert not OtpChallenge.objects.exists()
+
+
+def test_the_fifth_code_in_an_hour_is_sent_the_sixth_refused_then_allowed_after_the_hour(clock, member, request_code):
+    for minute in range(5):
+        clock.move_to(START + timedelta(minutes=minute * 10))
+        assert request_code()[1] is not None  # the fifth, at 10:40, still goes out
+
+    clock.move_to(START + timedelta(minutes=59))
+    with pytest.raises(OtpRefused) as caught:
+        request_code()
+
+    assert caught.value.code == "otp_rate_limited"
+    assert caught.value.retry_after == 60  # when the 10:00 code leaves the window
+    assert OtpChallenge.objects.count() == 5
+    assert len(LocmemSmsBackend.outbox) == 5
+
+    clock.move_to(START + timedelta(hours=1, seconds=1))
+    assert request_code()[1] is not None
+
+
+def test_the_hourly_cap_counts_every_purpose_and_does_not_depend_on_enrolment(clock, db, request_code):
+    for purpose in ["login", "enrol", "login", "enrol", "login"]:
+        request_code(phone=STRANGER, purpose=purpose)
+
+    assert refusal(lambda: request_code(phone=STRANGER, purpose="enrol")) == "otp_rate_limited"
+
+
+# --- verify: expiry, guesses, single use, binding ---------------------------------------
+
+
+def test_a_code_is_valid_at_4_59(clock, member, request_code):
+    result, code = request_code()
+    clock.move_to(START + timedelta(minutes=4, seconds=59))
+
+    challenge = otp_verify(challenge_id=result.challenge_id, phone=PHONE, code=code, purpose="login")
+
+    assert challenge.verified_at == START + timedelta(minutes=4, seconds=59)
+    assert challenge.member == member
+
+
+def test_a_code_is_refused_at_5_01(clock, member, request_code):
+    result, code = request_code()
+    clock.move_to(START + timedelta(minutes=5, seconds=1))
+
+    assert refusal(lambda: otp_verify(challenge_id=result.challenge_id, phone=PHONE, code=code, purpose="login")) == (
+        "otp_expired"
+    )
+    assert OtpChallenge.objects.get(pk=result.challenge_id).verified_at is None
+
+
+def test_the_third_guess_is_allowed_and_the_fourth_refused_even_with_the_right_code(clock, member, request_code):
+    result, code = request_code()
+
+    def verify(guess):
+        return otp_verify(challenge_id=result.challenge_id, phone=PHONE, code=guess, purpose="login")
+
+    assert [refusal(lambda: verify(_wrong(code))) for _ in range(2)] == ["otp_wrong_code"] * 2
+    assert verify(code).verified_at is not None  # the third guess still counts
+
+    other, other_code = request_code()
+    for _ in range(3):
+        refusal(
+            lambda: otp_verify(challenge_id=other.challenge_id, phone=PHONE, code=_wrong(other_code), purpose="login")
+        )
+    assert (
+        refusal(lambda: otp_verify(challenge_id=other.challenge_id, phone=PHONE, code=other_code, purpose="login"))
+        == "otp_too_many_guesses"
+    )
+    assert OtpChallenge.objects.get(pk=other.challenge_id).guesses == 3
+
+
+def test_a_code_is_single_use(clock, member, request_code):
+    result, code = request_code()
+    otp_verify(challenge_id=result.challenge_id, phone=PHONE, code=code, purpose="login")
+
+    again = refusal(lambda: otp_verify(challenge_id=result.challenge_id, phone=PHONE, code=code, purpose="login"))
+
+    assert again == "otp_used"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"purpose": "step_up", "action": "redeem"},
+        {"purpose": "enrol"},
+        {"phone": STRANGER},
+        {"challenge_id": "00000000-0000-4000-8000-000000000000"},
+        {"challenge_id": "not-a-uuid"},
+    ],
+    ids=["other purpose", "enrol", "other phone", "unknown challenge", "malformed id"],
+)
+def test_a_code_is_bound_to_its_challenge_phone_purpose_and_action(clock, member, request_code, change):
+    result, code = request_code()
+    request_code(phone=STRANGER, purpose="enrol")  # the other number has a state row too
+    attempt = {"challenge_id": result.challenge_id, "phone": PHONE, "code": code, "purpose": "login", "action": ""}
+
+    assert refusal(lambda: otp_verify(**{**attempt, **change})) == "otp_invalid"
+    assert otp_verify(**attempt).verified_at is not None  # the code itself was not spent
+
+
+def test_a_step_up_code_is_bound_to_its_action(clock, member, request_code):
+    result, code = request_code(purpose="step_up", action="change_email")
+    attempt = {"challenge_id": result.challenge_id, "phone": PHONE, "code": code, "purpose": "step_up"}
+
+    assert refusal(lambda: otp_verify(**attempt, action="redeem")) == "otp_invalid"
+    assert otp_verify(**attempt, action="change_email").action == "change_email"
+
+
+# --- the daily failure cap ----------------------------------------------------------------
+
+
+def _fail(times: int, request_code, phone=PHONE) -> list[str]:
+    """``times`` wrong codes for ``phone``, three per challenge; the refusal codes."""
+    codes = []
+    while len(codes) < times:
+        challenge_id = request_code(phone=phone)[0].challenge_id
+        for _ in range(min(3, times - len(codes))):
+            try:
+                otp_verify(challenge_id=challenge_id, phone=phone, code="abcdef", purpose="login")
+            except OtpRefused as exc:
+                codes.append(exc.code)
+    return codes
+
+
+def test_the_tenth_failure_locks_the_number_and_tells_the_member_the_eleventh_is_refused(clock, member, request_code):
+    outcomes = _fail(9, request_code)
+    assert outcomes == ["otp_wrong_code"] * 9
+
+    result, code = request_code()  # the fourth code this hour
+    with pytest.raises(OtpRefused) as tenth:
+        otp_verify(challenge_id=result.challenge_id, phone=PHONE, code=_wrong(code), purpose="login")
+    assert tenth.value.code == "otp_locked"
+    assert tenth.value.retry_after == 6 * 3600  # until midnight in Kuala Lumpur (16:00 UTC)
+
+    # the 11th attempt, with the right code, is refused as locked; so is a new code
+    assert refusal(lambda: otp_verify(challenge_id=result.challenge_id, phone=PHONE, code=code, purpose="login")) == (
+        "otp_locked"
+    )
+    assert refusal(lambda: request_code()) == "otp_locked"
+
+    notice = OutboundMessage.objects.get(member=member, topic="security")
+    assert notice.channel == "preferred"
+    assert code not in notice.body and "555" not in notice.body
+    kinds = list(MemberSecurityEvent.objects.filter(member=member).values_list("kind", flat=True))
+    assert kinds.count("otp_failed") == 10 and kinds.count("otp_locked") == 1
+    for event in MemberSecurityEvent.objects.filter(member=member):
+        assert "555" not in str(event.detail) and code not in str(event.detail)
+
+
+def test_the_lock_lasts_until_the_end_of_the_local_day_then_it_works_again(clock, member, request_code):
+    _fail(10, request_code)
+
+    clock.move_to(datetime(2026, 3, 2, 15, 59, tzinfo=UTC))  # 23:59 in Kuala Lumpur
+    assert refusal(lambda: request_code()) == "otp_locked"
+
+    clock.move_to(datetime(2026, 3, 2, 16, 0, 1, tzinfo=UTC))  # the next local day
+    result, code = request_code()
+    # a fresh day's count: one failure no longer locks
+    assert refusal(
+        lambda: otp_verify(challenge_id=result.challenge_id, phone=PHONE, code="000000x", purpose="login")
+    ) == ("otp_wrong_code")
+    assert otp_verify(challenge_id=result.challenge_id, phone=PHONE, code=code, purpose="login").verified_at
+
+
+def test_failures_for_a_number_nobody_is_enrolled_with_lock_it_too_without_events(clock, db, request_code):
+    assert _fail(10, request_code, phone=STRANGER)[-1] == "otp_locked"
+
+    assert refusal(lambda: request_code(phone=STRANGER, purpose="enrol")) == "otp_locked"
+    assert not MemberSecurityEvent.objects.exists()
+    assert not OutboundMessage.objects.exists()
+
+
+# --- storage and enumeration --------------------------------------------------------------
+
+
+def test_the_database_holds_no_code_nor_number(clock, member, request_code):
+    codes = [request_code(purpose=purpose, action=action)[1] for purpose, action in [("login", ""), ("step_up", "x")]]
+    codes += [request_code(phone=STRANGER, purpose="enrol")[1]]
+    result, _ = request_code()
+    refusal(lambda: otp_verify(challenge_id=result.challenge_id, phone=PHONE, code="999999", purpose="login"))
+
+    dump = []
+    with connection.cursor() as cursor:
+        for table in ["members_otpchallenge", "members_otpphonestate", "members_membersecurityevent"]:
+            cursor.execute(f"SELECT * FROM {table}")  # noqa: S608 (fixed table names)
+            dump += [str(row) for row in cursor.fetchall()]
+    text = "\n".join(dump)
+
+    assert len(codes) == 3 and all(codes)
+    for secret in [*codes, "60125550101", "60135550202", "125550101"]:
+        assert secret not in text
+
+
+def test_request_answers_the_same_whether_or_not_the_number_is_enrolled(clock, member, request_code):
+    enrolled, enrolled_code = request_code(phone=PHONE, purpose="login")
+    stranger, stranger_code = request_code(phone=STRANGER, purpose="login")
+
+    assert type(enrolled) is type(stranger) is OtpRequestResult
+    assert {k: type(v) for k, v in dataclasses.asdict(enrolled).items()} == {
+        k: type(v) for k, v in dataclasses.asdict(stranger).items()
+    }
+    assert enrolled.expires_at == stranger.expires_at
+    # the same work was done (a challenge each), but no SMS to the stranger for log-in
+    assert OtpChallenge.objects.filter(pk__in=[enrolled.challenge_id, stranger.challenge_id]).count() == 2
+    assert enrolled_code is not None and stranger_code is None
+    assert [m["to"] for m in LocmemSmsBackend.outbox] == ["+60125550101"]
+    # and the stranger's challenge behaves like any other: a wrong code is just wrong
+    assert refusal(
+        lambda: otp_verify(challenge_id=stranger.challenge_id, phone=STRANGER, code="123456", purpose="login")
+    ) in {"otp_wrong_code"}
+
+
+@pytest.mark.parametrize(
+    ("purpose", "to_member", "to_stranger"),
+    [("login", True, False), ("step_up", True, False), ("enrol", False, True), ("change_phone", False, True)],
+)
+def test_a_code_goes_only_to_a_number_that_may_receive_the_purpose(
+    clock, member, request_code, purpose, to_member, to_stranger
+):
+    action = "change_email" if purpose == "step_up" else ""
+
+    assert (request_code(phone=PHONE, purpose=purpose, action=action)[1] is not None) is to_member
+    assert (request_code(phone=STRANGER, purpose=purpose, action=action)[1] is not None) is to_stranger
+
+
+def test_request_timing_does_not_tell_enrolled_numbers_apart(clock, store_a, request_code):
+    # Four numbers of each kind, five requests each (the hourly cap): 20 + 20, interleaved.
+    enrolled = [f"+60 12-777 01{i:02d}" for i in range(4)]
+    strangers = [f"+60 12-777 02{i:02d}" for i in range(4)]
+    for phone in enrolled:
+        member_create(home_store=store_a, phone=phone)
+    request_code(phone=strangers[0])  # warm-up
+    timings = {"enrolled": [], "stranger": []}
+    for round_ in range(5):
+        for kind, phones in [("enrolled", enrolled), ("stranger", strangers)]:
+            for phone in phones:
+                if kind == "stranger" and phone == strangers[0] and round_ == 4:
+                    continue  # its warm-up request used one of the five
+                started = time.perf_counter()
+                request_code(phone=phone)
+                timings[kind].append(time.perf_counter() - started)
+
+    ratio = statistics.median(timings["enrolled"]) / statistics.median(timings["stranger"])
+    assert 1 / 3 < ratio < 3, timings
+
+
+# --- parallel guesses ---------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_guesses_never_exceed_three_on_a_code(store_a):
+    member_create(home_store=store_a, phone=PHONE)
+    result = otp_request(phone=PHONE, purpose="login")  # autocommit: the SMS goes at once
+    code = _code_in(LocmemSmsBackend.outbox[-1]["text"])
+
+    def guess(n):
+        def call():
+            try:
+                otp_verify(
+                    challenge_id=result.challenge_id,
+                    phone=PHONE,
+                    code=f"{(int(code) + n) % 10**6:06d}",
+                    purpose="login",
+                )
+            except OtpRefused as exc:
+                return exc.code
+            return "verified"
+
+        return call
+
+    outcomes = race(*(guess(n) for n in range(1, 9)))
+
+    assert sorted(outcomes) == ["otp_too_many_guesses"] * 5 + ["otp_wrong_code"] * 3
+    assert OtpChallenge.objects.get(pk=result.challenge_id).guesses == 3
+
+
+# --- step-up ------------------------------------------------------------------------------
+
+
+def test_a_step_up_is_valid_for_its_action_less_than_five_minutes_after_verification(
+    clock, member, store_a, request_code
+):
+    result, code = request_code(purpose="step_up", action="change_email")
+    clock.move_to(START + timedelta(minutes=2))
+    otp_verify(challenge_id=result.challenge_id, phone=PHONE, code=code, purpose="step_up", action="change_email")
+    verified = START + timedelta(minutes=2)
+    other = member_create(home_store=store_a, phone=STRANGER)
+
+    assert otp_step_up_valid(member=member, action="change_email", now=verified + timedelta(minutes=4, seconds=59))
+    assert not otp_step_up_valid(member=member, action="change_email", now=verified + timedelta(minutes=5, seconds=1))
+    assert not otp_step_up_valid(member=member, action="redeem", now=verified + timedelta(minutes=1))
+    assert not otp_step_up_valid(member=other, action="change_email", now=verified + timedelta(minutes=1))
+    clock.move_to(verified + timedelta(minutes=1))
+    assert otp_step_up_valid(member=member, action="change_email")
+
+
+def test_an_unverified_or_login_code_is_no_step_up(clock, member, request_code):
+    request_code(purpose="step_up", action="redeem")
+    result, code = request_code(purpose="login")
+    otp_verify(challenge_id=result.challenge_id, phone=PHONE, code=code, purpose="login")
+
+    assert not otp_step_up_valid(member=member, action="redeem")
+    assert not otp_step_up_valid(member=member, action="")
+
+
+def test_logs_hold_no_code_number_or_hmac(clock, member, request_code, caplog):
+    caplog.set_level("DEBUG")
+    result, code = request_code()
+    refusal(lambda: otp_verify(challenge_id=result.challenge_id, phone=PHONE, code=_wrong(code), purpose="login"))
+    otp_verify(challenge_id=result.challenge_id, phone=PHONE, code=code, purpose="login")
+    _fail(10, request_code, phone=STRANGER)
+    code_hmac = OtpChallenge.objects.get(pk=result.challenge_id).code_hmac
+
+    assert caplog.records  # something was logged
+    for secret in [code, code_hmac, "125550101", "135550202"]:
+        assert secret not in caplog.text
