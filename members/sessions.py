@@ -11,7 +11,7 @@
   opened on and rotated at every use within a family (one per session). Presenting a
   token that was already rotated is reuse: the whole family is revoked and the session
   ended.
-- Devices are registered at the first login from them (fingerprint stored as SHA-256);
+- Devices are registered at the first login from them (fingerprint stored as a keyed hash);
   a new device alerts the member; a blocked device cannot log in; rapid device changes
   are flagged; impossible travel is refused.
 
