@@ -41,4 +41,5 @@ urlpatterns = [
         name="docs",
     ),
     path("v1/pos/", include(pos_patterns)),
+    path("v1/", include("members.api.urls")),
 ]

@@ -1,0 +1,3 @@
+"""Member sign-in endpoints under /api/v1/auth/ (OTP request and verify, refresh, logout)."""
+
+urlpatterns: list = []
