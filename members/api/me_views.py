@@ -1,3 +1,737 @@
-"""The signed-in member's own data under /api/v1/me."""
+"""The signed-in member's own data under ``/api/v1/me`` (issue 5, "Member API").
 
-urlpatterns: list = []
+Every view authenticates with the member's bearer access token (a live session,
+checked on every request) and reads or changes only ``request.user.member``'s rows:
+an id of another member's device or session answers 404, exactly like an id that
+does not exist. Every response, errors included, carries ``Cache-Control: no-store``.
+No personal data or token is ever taken from, or put into, a URL.
+
+Changing the email or phone (``PATCH me``) needs a step-up (an SMS code verified for
+``change_email`` / ``change_phone`` less than five minutes ago), then:
+
+1. a security notice is queued in the outbox for the OLD address and delivered at
+   once, inside the transaction and before the change is written: the outbox looks a
+   member's address up at delivery, so a notice delivered after the change would go
+   to the new address. Everything is validated first (format, step-up, "taken"), so
+   only a concurrent writer taking the same address in between can make the change
+   fail after the notice left;
+2. the change is written (``members.services.member_pii_set``);
+3. all the member's other sessions are ended and a ``contact_changed`` security event
+   is recorded (field names only, never values).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Prefetch, Sum
+from django.db.models.functions import TruncMonth
+from django.urls import path
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from loyalty.api.errors import ApiRefusal
+from loyalty.api.serializers import ErrorSerializer, StrictCharField, StrictInputSerializer
+from loyalty.models import LedgerOperation, MemberBalance, PointsLot, Transfer
+from loyalty.notifications import message_deliver, notify_member
+from members.api.authentication import IsMember, MemberTokenAuthentication
+from members.models import Member, MemberDevice, MemberSecurityEvent, MemberSession
+from members.otp import otp_step_up_valid
+from members.pii import (
+    ADDRESS_MAX,
+    NAME_MAX,
+    InvalidMemberData,
+    MemberPiiErased,
+    birth_date_normalise,
+    email_normalise,
+    member_pii_read,
+    phone_normalise,
+    text_normalise,
+)
+from members.selectors import member_by_email, member_by_phone
+from members.services import member_pii_set
+from members.sessions import device_block, member_sessions, session_end, session_may, sessions_end_all
+from staffauth.net import client_ip
+
+TAG = "Member (me)"
+# The member endpoints stay out of the published schema until tests/loyalty/api/test_schema.py
+# (which pins the exact set of paths and security schemes) is updated for them; the
+# operations are fully described and tests/members/api/test_me_api.py generates and
+# validates the schema with them included.
+PUBLISHED = False
+PAGE_DEFAULT = 20
+PAGE_MAX = 100
+OFFSET_MAX = 10_000
+EXPIRING_SOON_DAYS = 90
+# A hard cap before any normalisation (the services enforce each field's own limit).
+INPUT_MAX = 1_000
+CONTACT_FIELDS = ("phone", "email")
+CONTACT_NOTICE = {
+    "phone": ("sms", "Your phone number was changed", "the phone number"),
+    "email": ("email", "Your email address was changed", "the email address"),
+}
+
+
+class _Excluded:
+    """Truthy while the member endpoints are kept out of the published schema."""
+
+    def __bool__(self) -> bool:
+        return not PUBLISHED
+
+
+EXCLUDED = _Excluded()
+
+
+# --- refusals ------------------------------------------------------------------------------
+
+
+class InvalidInput(ApiRefusal):
+    """400 with ``detail`` = ``{field: {"code", "message"}}`` (one stable code per field)."""
+
+    default_code = "validation_error"
+    default_detail = "The request is invalid; see detail."
+
+
+class ChangeNotAllowed(ApiRefusal):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "change_details_not_allowed"
+    default_detail = "This session (web, remember me) may not change details. Sign in again without remember me."
+
+
+class StepUpRequired(ApiRefusal):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "step_up_required"
+    default_detail = "Verify an SMS code for this change first (step-up), then retry within five minutes."
+
+
+class PiiErased(ApiRefusal):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "pii_erased"
+    default_detail = "This member's personal data was erased; it cannot be set again."
+
+
+class NotFound(ApiRefusal):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "not_found"
+    default_detail = "Not found."
+
+
+def _first(value):
+    """The first ErrorDetail of a DRF error structure (a list, or a dict for nested fields)."""
+    while isinstance(value, dict | list) and value:
+        value = next(iter(value.values())) if isinstance(value, dict) else value[0]
+    return value
+
+
+def _valid(serializer_class: type[serializers.Serializer], data) -> dict:
+    """The serializer's validated data, or 400 with ``{field: {"code", "message"}}``
+    (DRF keeps each error's code on its ErrorDetail string)."""
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        detail = {}
+        for field, errors in serializer.errors.items():
+            error = _first(errors)
+            detail[str(field)] = {"code": str(getattr(error, "code", "invalid")), "message": str(error)}
+        raise InvalidInput(detail=detail)
+    return serializer.validated_data
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+COMMON_ERRORS = {
+    401: _error("No or an invalid bearer token, an expired token, or a session that has ended or timed out."),
+    403: _error("member_not_active: the member's account is not active."),
+}
+
+
+# --- base ----------------------------------------------------------------------------------
+
+
+class MeApi(APIView):
+    """An endpoint of the signed-in member's own data."""
+
+    authentication_classes = [MemberTokenAuthentication]
+    permission_classes = [IsMember]
+
+    @property
+    def member(self) -> Member:
+        return self.request.user.member
+
+    @property
+    def session(self) -> MemberSession:
+        return self.request.auth
+
+    def initialize_request(self, request, *args, **kwargs):
+        self._django_user = getattr(request, "user", None)
+        return super().initialize_request(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # DRF copies request.user (our MemberPrincipal) onto the Django request; the staff
+        # middleware (staffauth AccessDeniedLogMiddleware) would then log a member's 403 as
+        # a staff ACCESS_DENIED event and fail on it. Members are never Django users: give
+        # the Django request back the user it had.
+        if hasattr(self, "_django_user"):
+            request._request.user = self._django_user
+        response["Cache-Control"] = "no-store"  # personal data, balances, sessions: never cached
+        return response
+
+
+@extend_schema_serializer(component_name="MePageQuery")
+class PageQuerySerializer(StrictInputSerializer):
+    limit = serializers.IntegerField(min_value=1, max_value=PAGE_MAX, default=PAGE_DEFAULT)
+    offset = serializers.IntegerField(min_value=0, max_value=OFFSET_MAX, default=0)
+
+
+def _page(queryset, query: dict) -> tuple[list, int | None]:
+    """One page of ``queryset`` (already ordered) and the next offset, or None at the end.
+    Reads one row more than the page instead of counting the whole table."""
+    limit, offset = query["limit"], query["offset"]
+    rows = list(queryset[offset : offset + limit + 1])
+    more = len(rows) > limit
+    return rows[:limit], (offset + limit if more else None)
+
+
+PAGE_PARAMETERS = [PageQuerySerializer]
+
+
+# --- profile -------------------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="MeProfile")
+class ProfileSerializer(serializers.Serializer):
+    loyalty_number = serializers.CharField()
+    member_id = serializers.UUIDField(help_text="Pseudonymous id.")
+    name = serializers.CharField(allow_null=True)
+    phone = serializers.CharField(allow_null=True, help_text="E.164.")
+    email = serializers.CharField(allow_null=True)
+    address = serializers.CharField(allow_null=True)
+    birth_date = serializers.DateField(allow_null=True)
+    preferred_channel = serializers.CharField(help_text='"sms", "email" or "" (none chosen).')
+    tier = serializers.IntegerField()
+    status = serializers.CharField()
+    pii_erased = serializers.BooleanField(help_text="True once the member's personal data was erased.")
+
+
+def _profile(member: Member) -> dict:
+    pii = member_pii_read(member)
+    return {
+        "loyalty_number": member.loyalty_number,
+        "member_id": member.member_id,
+        "name": pii.name,
+        "phone": pii.phone,
+        "email": pii.email,
+        "address": pii.address,
+        "birth_date": pii.birth_date,
+        "preferred_channel": member.preferred_channel,
+        "tier": member.tier,
+        "status": member.status,
+        "pii_erased": pii.erased,
+    }
+
+
+def _text(**kwargs) -> StrictCharField:
+    return StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=INPUT_MAX, **kwargs)
+
+
+# The non-contact fields' own checks (the service repeats them): every error is reported at once.
+_NORMALISERS = {
+    "name": lambda v: text_normalise("name", v, max_length=NAME_MAX),
+    "address": lambda v: text_normalise("address", v, max_length=ADDRESS_MAX),
+    "birth_date": birth_date_normalise,
+    "phone": phone_normalise,
+    "email": email_normalise,
+}
+
+
+class MeApiView(MeApi):
+    """The member's profile; changes to it."""
+
+    @extend_schema_serializer(component_name="MeUpdate")
+    class InputSerializer(StrictInputSerializer):
+        name = _text()
+        address = _text()
+        birth_date = _text(help_text="YYYY-MM-DD; empty or null clears it.")
+        preferred_channel = serializers.ChoiceField(
+            choices=Member.Channel.choices, required=False, allow_null=True, allow_blank=True
+        )
+        phone = _text(help_text="Needs a step-up for change_phone. Cannot be cleared.")
+        email = _text(help_text="Needs a step-up for change_email.")
+
+    @extend_schema(operation_id="me_read", tags=[TAG], responses={200: ProfileSerializer, **COMMON_ERRORS})
+    def get(self, request):
+        return Response(ProfileSerializer(_profile(self.member)).data)
+
+    @extend_schema(
+        operation_id="me_update",
+        tags=[TAG],
+        request=InputSerializer,
+        responses={
+            200: ProfileSerializer,
+            **COMMON_ERRORS,
+            400: _error("validation_error: detail is {field: {code, message}} (invalid_phone, taken, too_long...)."),
+            403: _error("change_details_not_allowed (web remember-me session), step_up_required, member_not_active."),
+            409: _error("pii_erased"),
+        },
+    )
+    def patch(self, request):
+        values = dict(_valid(self.InputSerializer, request.data))
+        if not values:
+            return Response(ProfileSerializer(_profile(self.member)).data)
+        if not session_may(self.session, "change_details"):
+            raise ChangeNotAllowed()
+        current = member_pii_read(self.member)
+        contact = self._check(values, current)
+        if not values:  # only the phone or email already on file
+            return Response(ProfileSerializer(_profile(self.member)).data)
+        missing = [
+            f"change_{field}"
+            for field in contact
+            if not otp_step_up_valid(member=self.member, action=f"change_{field}")
+        ]
+        if missing:
+            raise StepUpRequired(detail={"actions": missing})
+        try:
+            member = self._apply(values, contact, current)
+        except InvalidMemberData as refusal:
+            raise InvalidInput(detail={f: {"code": c, "message": m} for f, (c, m) in refusal.errors.items()}) from None
+        except MemberPiiErased:
+            raise PiiErased() from None
+        return Response(ProfileSerializer(_profile(member)).data)
+
+    def _check(self, values: dict, current) -> list[str]:
+        """Validates every given value (all refusals at once); drops a phone or email equal
+        to the current one; returns the contact fields that change."""
+        errors, contact = {}, []
+        for field, value in list(values.items()):
+            if field == "preferred_channel":
+                continue
+            if value is None or value == "":
+                if field == "phone":
+                    errors["phone"] = ("required", "The phone number cannot be removed.")
+                elif field == "email" and current.email:
+                    contact.append("email")
+                elif field == "email":
+                    values.pop("email")
+                continue
+            try:
+                normalised = _NORMALISERS[field](value)
+            except InvalidMemberData as refusal:
+                errors.update(refusal.errors)
+                continue
+            if field in CONTACT_FIELDS:
+                if normalised == getattr(current, field):
+                    values.pop(field)
+                else:
+                    contact.append(field)
+        if errors:
+            raise InvalidInput(detail={f: {"code": c, "message": m} for f, (c, m) in errors.items()})
+        return contact
+
+    def _apply(self, values: dict, contact: list[str], current) -> Member:
+        member, session = self.member, self.session
+        with transaction.atomic():
+            member = Member.objects.select_for_update().get(pk=member.pk)
+            taken = {}
+            for field, find in (("phone", member_by_phone), ("email", member_by_email)):
+                if field in contact and values[field]:
+                    other = find(values[field])
+                    if other is not None and other.pk != member.pk:
+                        taken[field] = ("taken", f"Another member already has this {field}.")
+            if taken:
+                raise InvalidMemberData(taken)
+            now = timezone.now()
+            for field in contact:
+                if getattr(current, field):
+                    self._notify_old_address(member, field, now)
+            member = member_pii_set(member=member, **values)
+            if contact:
+                ended = sessions_end_all(
+                    member=member, reason=f"{'_'.join(sorted(contact))}_changed", except_session=session, now=now
+                )
+                MemberSecurityEvent.objects.create(
+                    member=member, kind="contact_changed", ip=request_ip(self.request),
+                    detail={"fields": sorted(contact), "session_id": str(session.id), "sessions_ended": ended},
+                )  # fmt: skip
+            changed = sorted(set(values) - set(contact))
+            if changed:
+                MemberSecurityEvent.objects.create(
+                    member=member, kind="profile_changed", ip=request_ip(self.request),
+                    detail={"fields": changed, "session_id": str(session.id)},
+                )  # fmt: skip
+        return member
+
+    @staticmethod
+    def _notify_old_address(member: Member, field: str, now) -> None:
+        """Queue the notice to the field's channel and deliver it now, while the old
+        address is still the one on file (see the module docstring)."""
+        channel, subject, what = CONTACT_NOTICE[field]
+        message = notify_member(
+            member=member,
+            channel=channel,
+            subject=subject,
+            body=(
+                f"{what.capitalize()} on your loyalty account was changed on {now:%Y-%m-%d %H:%M} UTC, and "
+                "your other sessions were signed out. If this was not you, contact us at once."
+            ),
+            topic="security",
+        )
+        message_deliver(message_id=message.pk)
+
+
+def request_ip(request) -> str | None:
+    return client_ip(getattr(request, "_request", request))
+
+
+# --- balance and ledger ----------------------------------------------------------------------
+
+
+class MeBalanceApi(MeApi):
+    """The member's points: available, held, pending, and what expires soon."""
+
+    @extend_schema_serializer(component_name="MeBalance")
+    class OutputSerializer(serializers.Serializer):
+        @extend_schema_serializer(component_name="MeExpiringPoints")
+        class ExpiringSerializer(serializers.Serializer):
+            month = serializers.CharField(help_text="YYYY-MM")
+            points = serializers.IntegerField()
+
+        available = serializers.IntegerField(help_text="Points the member can spend now.")
+        held = serializers.IntegerField(help_text="Points held by open redemptions.")
+        pending = serializers.IntegerField(help_text="Points earned but kept pending through the return window.")
+        expiring_within_days = serializers.IntegerField()
+        expiring = ExpiringSerializer(many=True, help_text="Points expiring within that many days, by month.")
+
+    @extend_schema(operation_id="me_balance", tags=[TAG], responses={200: OutputSerializer, **COMMON_ERRORS})
+    def get(self, request):
+        member = self.member
+        balance = MemberBalance.objects.filter(account__member=member).first()
+        today = timezone.localdate()
+        expiring = (
+            PointsLot.objects.filter(
+                account__member=member, remaining__gt=0, expires_on__lte=today + timedelta(days=EXPIRING_SOON_DAYS)
+            )
+            .annotate(month=TruncMonth("expires_on"))
+            .values("month")
+            .annotate(points=Sum("remaining"))
+            .order_by("month")
+        )
+        data = {
+            "available": balance.available if balance else 0,
+            "held": balance.debits_pending if balance else 0,
+            "pending": _pending_points(member),
+            "expiring_within_days": EXPIRING_SOON_DAYS,
+            "expiring": [{"month": f"{row['month']:%Y-%m}", "points": row["points"]} for row in expiring],
+        }
+        return Response(self.OutputSerializer(data).data)
+
+
+def _pending_points(member: Member) -> int:
+    """Earns still pending (not released), less what returns took from them meanwhile."""
+    OP = LedgerOperation.Kind
+    pending = LedgerOperation.objects.filter(member=member, kind=OP.EARN, pending_until__isnull=False).exclude(
+        followups__kind=OP.RELEASE
+    )
+    earned = pending.aggregate(t=Sum("points"))["t"] or 0
+    if not earned:
+        return 0
+    returned = (
+        LedgerOperation.objects.filter(member=member, kind=OP.REVERSE_EARN, related__in=pending.values("pk")).aggregate(
+            t=Sum("points")
+        )["t"]
+        or 0
+    )
+    return max(earned - returned, 0)
+
+
+@extend_schema_serializer(component_name="MeLedgerEntry")
+class LedgerEntrySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField(
+        help_text="earn, release, reverse_earn, hold, capture, void, redeem, expire, adjust..."
+    )
+    points = serializers.IntegerField(help_text="Points the operation moved (positive; the kind says which way).")
+    created_at = serializers.DateTimeField()
+    store = serializers.CharField(allow_null=True, help_text="Store code, when at a store.")
+    receipt_ref = serializers.CharField(allow_null=True)
+    expires_on = serializers.DateField(allow_null=True, help_text="For credited points: when their lot expires.")
+    pending_until = serializers.DateTimeField(allow_null=True, help_text="For pending earns: when they are released.")
+
+
+class MeLedgerApi(MeApi):
+    """The member's ledger operations, newest first (limit/offset; no total count)."""
+
+    @extend_schema_serializer(component_name="MeLedgerPage")
+    class OutputSerializer(serializers.Serializer):
+        results = LedgerEntrySerializer(many=True)
+        next_offset = serializers.IntegerField(allow_null=True, help_text="Offset of the next page; null at the end.")
+
+    @extend_schema(
+        operation_id="me_ledger",
+        tags=[TAG],
+        parameters=PAGE_PARAMETERS,
+        responses={200: OutputSerializer, **COMMON_ERRORS, 400: _error("validation_error (limit, offset)")},
+    )
+    def get(self, request):
+        query = _valid(PageQuerySerializer, request.query_params.dict())
+        operations = (
+            LedgerOperation.objects.filter(member=self.member)
+            .select_related("store")
+            .prefetch_related(
+                Prefetch(
+                    "transfers",
+                    queryset=Transfer.objects.filter(lot__isnull=False).select_related("lot"),
+                    to_attr="lot_transfers",
+                )
+            )
+            .order_by("-created_at", "-id")
+        )
+        rows, next_offset = _page(operations, query)
+        results = [
+            {
+                "id": op.id,
+                "kind": op.kind,
+                "points": op.points,
+                "created_at": op.created_at,
+                "store": op.store.code if op.store_id else None,
+                "receipt_ref": op.receipt_ref,
+                "expires_on": min((t.lot.expires_on for t in op.lot_transfers), default=None),
+                "pending_until": op.pending_until,
+            }
+            for op in rows
+        ]
+        return Response(self.OutputSerializer({"results": results, "next_offset": next_offset}).data)
+
+
+# --- devices and sessions --------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="MeDevice")
+class DeviceSerializer(serializers.Serializer):
+    """A device, without its fingerprint or location."""
+
+    id = serializers.IntegerField()
+    label = serializers.CharField()
+    first_seen_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField()
+    blocked = serializers.BooleanField()
+    blocked_at = serializers.DateTimeField(allow_null=True)
+
+
+def _device(device: MemberDevice) -> dict:
+    return {
+        "id": device.pk,
+        "label": device.label,
+        "first_seen_at": device.first_seen_at,
+        "last_seen_at": device.last_seen_at,
+        "blocked": device.blocked_at is not None,
+        "blocked_at": device.blocked_at,
+    }
+
+
+def _id_parameter(name: str, kind) -> OpenApiParameter:
+    return OpenApiParameter(name, kind, OpenApiParameter.PATH, description="An id from the list.")
+
+
+class MeDevicesApi(MeApi):
+    """The devices the member signed in from."""
+
+    @extend_schema(operation_id="me_devices", tags=[TAG], responses={200: DeviceSerializer(many=True), **COMMON_ERRORS})
+    def get(self, request):
+        devices = MemberDevice.objects.filter(member=self.member).order_by("-last_seen_at", "-id")
+        return Response(DeviceSerializer([_device(d) for d in devices], many=True).data)
+
+
+class MeDeviceBlockApi(MeApi):
+    """Block one of the member's devices: it cannot sign in again and its sessions end."""
+
+    @extend_schema(
+        operation_id="me_device_block",
+        tags=[TAG],
+        request=None,
+        parameters=[_id_parameter("device_id", OpenApiTypes.INT)],
+        responses={200: DeviceSerializer, **COMMON_ERRORS, 404: _error("not_found: no such device of this member.")},
+    )
+    def post(self, request, device_id: str):
+        if not device_id.isascii() or not device_id.isdigit() or len(device_id) > 18:
+            raise NotFound()
+        try:
+            device = device_block(member=self.member, device_id=int(device_id))
+        except MemberDevice.DoesNotExist:
+            raise NotFound() from None
+        return Response(DeviceSerializer(_device(device)).data)
+
+
+@extend_schema_serializer(component_name="MeSession")
+class SessionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    channel = serializers.CharField()
+    remember_me = serializers.BooleanField()
+    biometric = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    device_id = serializers.IntegerField(allow_null=True)
+    device_label = serializers.CharField(allow_null=True)
+    current = serializers.BooleanField(help_text="The session this request was made with.")
+
+
+class MeSessionsApi(MeApi):
+    """The member's live sessions, latest activity first."""
+
+    @extend_schema(
+        operation_id="me_sessions", tags=[TAG], responses={200: SessionSerializer(many=True), **COMMON_ERRORS}
+    )
+    def get(self, request):
+        sessions = [
+            {
+                "id": s.id,
+                "channel": s.channel,
+                "remember_me": s.remember_me,
+                "biometric": s.biometric,
+                "created_at": s.created_at,
+                "last_seen_at": s.last_seen_at,
+                "expires_at": s.expires_at,
+                "device_id": s.device_id,
+                "device_label": s.device.label if s.device else None,
+                "current": s.pk == self.session.pk,
+            }
+            for s in member_sessions(self.member)
+        ]
+        return Response(SessionSerializer(sessions, many=True).data)
+
+
+@extend_schema_serializer(component_name="MeSessionsEnded")
+class EndedSerializer(serializers.Serializer):
+    ended = serializers.IntegerField(help_text="How many sessions were ended.")
+
+
+class MeSessionRevokeApi(MeApi):
+    """End one of the member's sessions (the current one too: that is a sign-out)."""
+
+    @extend_schema(
+        operation_id="me_session_revoke",
+        tags=[TAG],
+        request=None,
+        parameters=[_id_parameter("session_id", OpenApiTypes.UUID)],
+        responses={200: EndedSerializer, **COMMON_ERRORS, 404: _error("not_found: no such session of this member.")},
+    )
+    def post(self, request, session_id: str):
+        try:
+            parsed = uuid.UUID(session_id)
+        except ValueError:
+            raise NotFound() from None
+        session = MemberSession.objects.select_related("member").filter(member=self.member, pk=parsed).first()
+        if session is None:
+            raise NotFound()
+        ended = session_end(session=session, reason="revoked_by_member")
+        return Response(EndedSerializer({"ended": int(ended)}).data)
+
+
+class MeSessionsRevokeAllApi(MeApi):
+    """End all the member's other sessions, or all of them with ``include_current``."""
+
+    @extend_schema_serializer(component_name="MeSessionsRevokeAll")
+    class InputSerializer(StrictInputSerializer):
+        include_current = serializers.BooleanField(default=False, help_text="Also end this session (sign out).")
+
+    @extend_schema(
+        operation_id="me_sessions_revoke_all",
+        tags=[TAG],
+        request=InputSerializer,
+        responses={200: EndedSerializer, **COMMON_ERRORS, 400: _error("validation_error")},
+    )
+    def post(self, request):
+        data = _valid(self.InputSerializer, request.data if request.data else {})
+        ended = sessions_end_all(
+            member=self.member,
+            reason="revoked_by_member",
+            except_session=None if data["include_current"] else self.session,
+        )
+        return Response(EndedSerializer({"ended": ended}).data)
+
+
+# --- security log and preferences -------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="MeSecurityEvent")
+class SecurityEventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField(help_text="login, device_new, device_blocked, session_ended, contact_changed...")
+    created_at = serializers.DateTimeField()
+    ip = serializers.CharField(allow_null=True)
+    detail = serializers.DictField(help_text="Facts about the event (ids, channel, reason); never personal data.")
+
+
+class MeSecurityLogApi(MeApi):
+    """The member's security log, newest first (limit/offset; no total count)."""
+
+    @extend_schema_serializer(component_name="MeSecurityLogPage")
+    class OutputSerializer(serializers.Serializer):
+        results = SecurityEventSerializer(many=True)
+        next_offset = serializers.IntegerField(allow_null=True, help_text="Offset of the next page; null at the end.")
+
+    @extend_schema(
+        operation_id="me_security_log",
+        tags=[TAG],
+        parameters=PAGE_PARAMETERS,
+        responses={200: OutputSerializer, **COMMON_ERRORS, 400: _error("validation_error (limit, offset)")},
+    )
+    def get(self, request):
+        query = _valid(PageQuerySerializer, request.query_params.dict())
+        events = MemberSecurityEvent.objects.filter(member=self.member).order_by("-created_at", "-id")
+        rows, next_offset = _page(events, query)
+        results = [
+            {"id": e.pk, "kind": e.kind, "created_at": e.created_at, "ip": e.ip, "detail": e.detail} for e in rows
+        ]
+        return Response(self.OutputSerializer({"results": results, "next_offset": next_offset}).data)
+
+
+class MePreferencesApi(MeApi):
+    """The member's communication, data-sharing and personalisation choices.
+
+    Read-only defaults for now: there is no model to store them (nor the consent log
+    the spec asks for), so every optional purpose reads as not granted and
+    ``stored`` is false. Changing them waits for that model (compliance).
+    """
+
+    @extend_schema_serializer(component_name="MePreferences")
+    class OutputSerializer(serializers.Serializer):
+        sms_marketing = serializers.BooleanField()
+        email_marketing = serializers.BooleanField()
+        data_sharing = serializers.BooleanField()
+        personalisation = serializers.BooleanField()
+        stored = serializers.BooleanField(help_text="False: these are defaults, nothing is stored yet.")
+
+    @extend_schema(operation_id="me_preferences", tags=[TAG], responses={200: OutputSerializer, **COMMON_ERRORS})
+    def get(self, request):
+        data = dict.fromkeys(("sms_marketing", "email_marketing", "data_sharing", "personalisation"), False)
+        return Response(self.OutputSerializer({**data, "stored": False}).data)
+
+
+for _view in (
+    MeApiView, MeBalanceApi, MeLedgerApi, MeDevicesApi, MeDeviceBlockApi, MeSessionsApi,
+    MeSessionRevokeApi, MeSessionsRevokeAllApi, MeSecurityLogApi, MePreferencesApi,
+):  # fmt: skip
+    extend_schema(exclude=EXCLUDED)(_view)
+
+urlpatterns = [
+    path("me", MeApiView.as_view(), name="me"),
+    path("me/balance", MeBalanceApi.as_view(), name="me-balance"),
+    path("me/ledger", MeLedgerApi.as_view(), name="me-ledger"),
+    path("me/devices", MeDevicesApi.as_view(), name="me-devices"),
+    path("me/devices/<str:device_id>/block", MeDeviceBlockApi.as_view(), name="me-device-block"),
+    path("me/sessions", MeSessionsApi.as_view(), name="me-sessions"),
+    path("me/sessions/revoke-all", MeSessionsRevokeAllApi.as_view(), name="me-sessions-revoke-all"),
+    path("me/sessions/<str:session_id>/revoke", MeSessionRevokeApi.as_view(), name="me-session-revoke"),
+    path("me/security-log", MeSecurityLogApi.as_view(), name="me-security-log"),
+    path("me/preferences", MePreferencesApi.as_view(), name="me-preferences"),
+]
