@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.contrib.auth import logout
+from django.contrib.auth import get_user_model, logout
 from django.utils import timezone
 
 from staffauth.context import reset_current_request, set_current_request
@@ -90,7 +90,9 @@ class AccessDeniedLogMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         user = getattr(request, "user", None)
-        if response.status_code == 403 and user is not None and user.is_authenticated:
+        # Staff only: the member API puts a member principal on the request, and members'
+        # refusals belong to their own security log, not the staff one.
+        if response.status_code == 403 and isinstance(user, get_user_model()) and user.is_authenticated:
             from staffauth.services import Kind, security_event_record
 
             security_event_record(

@@ -169,18 +169,8 @@ class MeApi(APIView):
     def session(self) -> MemberSession:
         return self.request.auth
 
-    def initialize_request(self, request, *args, **kwargs):
-        self._django_user = getattr(request, "user", None)
-        return super().initialize_request(request, *args, **kwargs)
-
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        # DRF copies request.user (our MemberPrincipal) onto the Django request; the staff
-        # middleware (staffauth AccessDeniedLogMiddleware) would then log a member's 403 as
-        # a staff ACCESS_DENIED event and fail on it. Members are never Django users: give
-        # the Django request back the user it had.
-        if hasattr(self, "_django_user"):
-            request._request.user = self._django_user
         response["Cache-Control"] = "no-store"  # personal data, balances, sessions: never cached
         return response
 
