@@ -1,3 +1,348 @@
-"""Member sign-in endpoints under /api/v1/auth/ (OTP request and verify, refresh, logout)."""
+"""Member sign-in endpoints under /api/v1/auth/ (OTP request and verify, refresh, logout).
 
-urlpatterns: list = []
+Thin callers of ``members.otp`` and ``members.sessions``: parse, call the service, present
+the result. Every answer (errors included) carries ``Cache-Control: no-store``; tokens,
+codes and phone numbers travel only in bodies and headers, never in a URL, and are never
+logged. The client address given to the services is the project's one answer to "who is
+calling" (``staffauth.net.client_ip``, trusting ``TRUSTED_PROXY_COUNT`` proxies).
+
+No view runs in a transaction that a refusal rolls back: the services commit what a
+refusal records (a counted wrong guess, an ended session, a revoked token family) before
+they raise.
+
+Refusals and their statuses:
+
+- 400 ``validation_error`` (per-field ``detail``), ``malformed_json``, ``invalid_phone``;
+- 401 ``otp_wrong_code``, ``otp_invalid``, ``otp_expired``; ``token_invalid``,
+  ``refresh_token_reused``, ``device_mismatch``, ``session_ended``, ``session_timed_out``
+  (the credential presented does not, or no longer, prove who the caller is);
+- 403 ``otp_too_many_guesses`` (that code is dead: request a new one), ``device_blocked``,
+  ``impossible_travel``, ``member_not_active``;
+- 409 ``otp_used`` (the challenge was already consumed), ``phone_taken`` (enrolment of a
+  number that was enrolled meanwhile);
+- 415 ``unsupported_media_type``; 422 ``card_number_refused`` (a device label);
+- 429 ``otp_rate_limited``, ``otp_locked``, with ``Retry-After`` in seconds.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from loyalty.api.cards import text_has_pan
+from loyalty.api.errors import ApiRefusal, CardNumberRefused
+from loyalty.api.parsers import StrictJSONParser
+from loyalty.api.serializers import ErrorSerializer
+from members.api.authentication import IsMember, MemberTokenAuthentication
+from members.api.serializers_auth import (
+    OtpRequestInputSerializer,
+    OtpRequestOutputSerializer,
+    OtpVerifyInputSerializer,
+    RefreshInputSerializer,
+    TokensOutputSerializer,
+)
+from members.models import OtpChallenge
+from members.otp import OtpRefused, otp_request, otp_verify
+from members.pii import InvalidMemberData, phone_normalise
+from members.selectors import member_by_phone
+from members.services import member_create
+from members.sessions import SessionRefused, SessionTokens, session_end, session_refresh, session_start
+from staffauth.net import client_ip
+
+TAG = "Member sign-in"
+
+# These endpoints stay out of the published /api/schema/ until tests/loyalty/api/test_schema.py
+# (which pins the exact set of paths and security schemes) is updated for them. They are
+# fully described: tests/members/api/test_auth_api.py sets IN_SCHEMA and generates and
+# validates the schema with them included.
+IN_SCHEMA = False
+
+
+class _Excluded:
+    """Truthy while the endpoints are kept out of the schema (read at generation time)."""
+
+    def __bool__(self) -> bool:
+        return not IN_SCHEMA
+
+
+EXCLUDED = _Excluded()
+
+OTP_STATUS = {
+    "otp_rate_limited": status.HTTP_429_TOO_MANY_REQUESTS,
+    "otp_locked": status.HTTP_429_TOO_MANY_REQUESTS,
+    "otp_invalid": status.HTTP_401_UNAUTHORIZED,
+    "otp_expired": status.HTTP_401_UNAUTHORIZED,
+    "otp_wrong_code": status.HTTP_401_UNAUTHORIZED,
+    "otp_used": status.HTTP_409_CONFLICT,
+    "otp_too_many_guesses": status.HTTP_403_FORBIDDEN,
+}
+
+
+# --- Refusals ----------------------------------------------------------------------------------
+
+
+class InvalidPhone(ApiRefusal):
+    default_code = "invalid_phone"
+    default_detail = "Enter a valid phone number."
+
+    def __init__(self):
+        super().__init__(detail={"phone": [self.default_detail]})
+
+
+class PhoneTaken(ApiRefusal):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "phone_taken"
+    default_detail = "This number is already enrolled. Sign in instead."
+
+
+class OtpRefusal(ApiRefusal):
+    """An ``OtpRefused`` from the service, with its code, status and ``Retry-After``."""
+
+    def __init__(self, refusal: OtpRefused):
+        super().__init__(str(refusal))
+        self.default_code = refusal.code  # instance attribute: the handler reads it as the code
+        self.status_code = OTP_STATUS.get(refusal.code, status.HTTP_400_BAD_REQUEST)
+        if refusal.retry_after is not None:
+            self.wait = refusal.retry_after  # the handler turns it into Retry-After
+
+
+class SessionRefusal(ApiRefusal):
+    """A ``SessionRefused`` from the service, with its code and status."""
+
+    def __init__(self, refusal: SessionRefused):
+        super().__init__(str(refusal))
+        self.default_code = refusal.code
+        self.status_code = refusal.status
+
+
+# --- Schema helpers ----------------------------------------------------------------------------
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    OpenApiParameter.HEADER,
+    response=[429],
+    description="Seconds to wait before asking again.",
+)
+NO_STORE = OpenApiParameter(
+    "Cache-Control",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    enum=["no-store"],
+    response=True,
+    description="Every answer: never cache.",
+)
+BAD_BODY = _error("validation_error (per-field detail), malformed_json, invalid_phone.")
+NOT_JSON = _error("unsupported_media_type: the body must be application/json.")
+SESSION_401 = "token_invalid, refresh_token_reused, device_mismatch, session_ended, session_timed_out."
+
+
+# --- Views -------------------------------------------------------------------------------------
+
+
+class MemberAuthApi(APIView):
+    """An endpoint of the sign-in flow: anyone may call it; JSON in and out; never cached."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [StrictJSONParser]
+    renderer_classes = [JSONRenderer]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"  # tokens and challenges: never cached
+        return response
+
+    def input(self, serializer_class) -> dict:
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @staticmethod
+    def phone(value: str) -> str:
+        """The number in E.164, or 400 ``invalid_phone``."""
+        try:
+            return phone_normalise(value)
+        except InvalidMemberData:
+            raise InvalidPhone() from None
+
+    @staticmethod
+    def tokens(tokens: SessionTokens, status_code: int = status.HTTP_200_OK) -> Response:
+        body = {
+            "access_token": tokens.access_token,
+            "access_expires_at": tokens.access_expires_at,
+            "refresh_token": tokens.refresh_token,
+            "session_id": tokens.session_id,
+            "new_device": tokens.new_device,
+        }
+        return Response(TokensOutputSerializer(body).data, status=status_code)
+
+
+class OtpRequestApi(MemberAuthApi):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="member_auth_otp_request",
+        summary="Send a sign-in or enrolment code by SMS",
+        description=(
+            "Creates a challenge and sends a code to the number when it may receive one (`login`: an "
+            "enrolled number; `enrol`: a number nobody is enrolled with). The answer is the same either "
+            "way, so it does not tell whether a number is enrolled."
+        ),
+        request=OtpRequestInputSerializer,
+        responses={
+            202: OpenApiResponse(OtpRequestOutputSerializer, description="Challenge created."),
+            400: BAD_BODY,
+            415: NOT_JSON,
+            429: _error("otp_rate_limited (too many codes this hour), otp_locked (too many wrong codes today)."),
+        },
+        parameters=[RETRY_AFTER, NO_STORE],
+        exclude=EXCLUDED,
+    )
+    def post(self, request):
+        data = self.input(OtpRequestInputSerializer)
+        phone = self.phone(data["phone"])
+        try:
+            result = otp_request(phone=phone, purpose=data["purpose"], ip=client_ip(request))
+        except OtpRefused as refusal:
+            raise OtpRefusal(refusal) from None
+        body = {"challenge_id": result.challenge_id, "expires_at": result.expires_at}
+        return Response(OtpRequestOutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class OtpVerifyApi(MemberAuthApi):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="member_auth_otp_verify",
+        summary="Sign in (or enrol) with the code",
+        description=(
+            "Checks the code (at most 3 guesses per code, 10 wrong codes per number per day). With "
+            "purpose `login` it opens a session for the enrolled member (200); with `enrol` it creates "
+            "the member and opens their first session (201). A first sign-in from a device registers it "
+            "and alerts the member (`new_device`)."
+        ),
+        request=OtpVerifyInputSerializer,
+        responses={
+            200: OpenApiResponse(TokensOutputSerializer, description="Signed in."),
+            201: OpenApiResponse(TokensOutputSerializer, description="Enrolled and signed in."),
+            400: BAD_BODY,
+            401: _error("otp_wrong_code, otp_invalid (unknown challenge, or another number or purpose), otp_expired."),
+            403: _error("otp_too_many_guesses, device_blocked, impossible_travel, member_not_active."),
+            409: _error("otp_used (the code was already used), phone_taken (enrolment: already enrolled)."),
+            415: NOT_JSON,
+            422: _error("card_number_refused: the device label looks like a payment card number."),
+            429: _error("otp_locked: too many wrong codes today for this number."),
+        },
+        parameters=[RETRY_AFTER, NO_STORE],
+        exclude=EXCLUDED,
+    )
+    def post(self, request):
+        data = self.input(OtpVerifyInputSerializer)
+        phone = self.phone(data["phone"])
+        device = data["device"]
+        if text_has_pan(device["label"]):
+            raise CardNumberRefused(detail={"field": "device.label"})
+        purpose = data["purpose"]
+        try:
+            otp_verify(challenge_id=data["challenge_id"], phone=phone, code=data["code"], purpose=purpose)
+        except OtpRefused as refusal:
+            raise OtpRefusal(refusal) from None
+
+        if purpose == OtpChallenge.Purpose.ENROL:
+            try:
+                with transaction.atomic():  # nothing half-saved if the number was taken meanwhile
+                    member = member_create(phone=phone)
+            except InvalidMemberData as refusal:
+                if refusal.errors.get("phone", ("",))[0] == "taken":
+                    raise PhoneTaken() from None
+                raise InvalidPhone() from None
+            status_code = status.HTTP_201_CREATED
+        else:
+            member = member_by_phone(phone)
+            if member is None:  # the number's member was erased or changed number meanwhile
+                raise OtpRefusal(OtpRefused("otp_invalid"))
+            status_code = status.HTTP_200_OK
+        try:
+            tokens = session_start(
+                member=member,
+                channel=data["channel"],
+                device_fingerprint=device["fingerprint"],
+                device_label=device["label"],
+                ip=client_ip(request),
+                remember_me=data["remember_me"],
+                biometric=data["biometric"],
+            )
+        except SessionRefused as refusal:
+            raise SessionRefusal(refusal) from None
+        return self.tokens(tokens, status_code)
+
+
+class RefreshApi(MemberAuthApi):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="member_auth_refresh",
+        summary="Trade a refresh token for a new pair",
+        description=(
+            "Refresh tokens are single use and bound to the device the session was opened on. Presenting "
+            "one that was already used ends the session and revokes every token of it "
+            "(`refresh_token_reused`)."
+        ),
+        request=RefreshInputSerializer,
+        responses={
+            200: OpenApiResponse(TokensOutputSerializer, description="A new access and refresh token."),
+            400: BAD_BODY,
+            401: _error(SESSION_401),
+            403: _error("device_blocked, member_not_active."),
+            415: NOT_JSON,
+        },
+        parameters=[NO_STORE],
+        exclude=EXCLUDED,
+    )
+    def post(self, request):
+        data = self.input(RefreshInputSerializer)
+        try:
+            tokens = session_refresh(refresh_token=data["refresh_token"], device_fingerprint=data["device_fingerprint"])
+        except SessionRefused as refusal:
+            raise SessionRefusal(refusal) from None
+        return self.tokens(tokens)
+
+
+class LogoutApi(MemberAuthApi):
+    authentication_classes = [MemberTokenAuthentication]
+    permission_classes = [IsMember]
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="member_auth_logout",
+        summary="End this session",
+        description="Ends the session of the access token at once: the access and refresh tokens stop working.",
+        request=None,
+        responses={
+            204: OpenApiResponse(description="Signed out."),
+            401: _error("authentication_required, or the access token's refusal: " + SESSION_401),
+        },
+        parameters=[NO_STORE],
+        exclude=EXCLUDED,
+    )
+    def post(self, request):
+        session_end(session=request.auth, reason="logout")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+urlpatterns = [
+    path("auth/otp/request", OtpRequestApi.as_view(), name="member-auth-otp-request"),
+    path("auth/otp/verify", OtpVerifyApi.as_view(), name="member-auth-otp-verify"),
+    path("auth/refresh", RefreshApi.as_view(), name="member-auth-refresh"),
+    path("auth/logout", LogoutApi.as_view(), name="member-auth-logout"),
+]

@@ -1,0 +1,137 @@
+"""Request and response shapes of the member sign-in endpoints (``/api/v1/auth/``).
+
+Input is strict, as on the till API: strings must be JSON strings, booleans JSON
+booleans, unknown fields are refused, every string has a length limit. A phone number
+is only checked for shape here; whether it is a valid number is the view's question
+(``members.pii.phone_normalise``), answered with its own code, ``invalid_phone``.
+"""
+
+from __future__ import annotations
+
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_serializer
+from rest_framework import serializers
+
+from loyalty.api.serializers import StrictCharField, StrictInputSerializer
+from members.models import MemberSession, OtpChallenge
+
+PHONE_MAX = 32
+CODE_MAX = 12
+FINGERPRINT_MAX = 256
+LABEL_MAX = 120
+REFRESH_TOKEN_MAX = 128
+
+# The purposes a member may ask for here; step-up and new-number codes belong to /me.
+SIGN_IN_PURPOSES = [OtpChallenge.Purpose.LOGIN.value, OtpChallenge.Purpose.ENROL.value]
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON ``true`` or ``false`` only (DRF would take ``"yes"``, ``1``, ``"on"``…)."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID as a JSON string only (DRF would take an integer)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or len(data) > 36:
+            self.fail("invalid", value=None)
+        return super().to_internal_value(data)
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    """A JSON string among the choices; the refusal does not echo the input."""
+
+    default_error_messages = {"invalid_choice": "Not one of the allowed values."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice")
+        return super().to_internal_value(data)
+
+
+def phone_field() -> StrictCharField:
+    return StrictCharField(
+        max_length=PHONE_MAX,
+        help_text="The member's mobile number, E.164 (+60123456789) or a Malaysian national form.",
+    )
+
+
+class OtpRequestInputSerializer(StrictInputSerializer):
+    phone = phone_field()
+    purpose = StrictChoiceField(
+        choices=SIGN_IN_PURPOSES,
+        help_text="`login` for an enrolled number, `enrol` to join the programme.",
+    )
+
+
+@extend_schema_serializer(component_name="MemberOtpChallenge")
+class OtpRequestOutputSerializer(serializers.Serializer):
+    challenge_id = serializers.UUIDField(help_text="Send back with the code to /api/v1/auth/otp/verify.")
+    expires_at = serializers.DateTimeField(help_text="The code is valid until then.")
+
+
+class DeviceInputSerializer(StrictInputSerializer):
+    fingerprint = StrictCharField(
+        min_length=1,
+        max_length=FINGERPRINT_MAX,
+        help_text="A stable identifier of the device or browser; stored only as a keyed hash.",
+    )
+    label = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=LABEL_MAX,
+        default="",
+        help_text="A name for the device shown to the member, e.g. 'Pixel 8'.",
+    )
+
+
+class OtpVerifyInputSerializer(StrictInputSerializer):
+    challenge_id = StrictUUIDField(help_text="From /api/v1/auth/otp/request.")
+    phone = phone_field()
+    code = StrictCharField(
+        max_length=CODE_MAX,
+        validators=[RegexValidator(r"\A[0-9]+\Z", "Digits only.", code="invalid_code")],
+        help_text="The code received by SMS.",
+    )
+    purpose = StrictChoiceField(choices=SIGN_IN_PURPOSES, help_text="The purpose the code was requested for.")
+    channel = StrictChoiceField(choices=MemberSession.Channel.values, help_text="Where the member signs in.")
+    device = DeviceInputSerializer()
+    remember_me = StrictBooleanField(
+        required=False, default=False, help_text="Web only: a 30-day session of lower privilege."
+    )
+    biometric = StrictBooleanField(
+        required=False, default=False, help_text="App only: a 7-day session unlocked by the device's biometrics."
+    )
+
+    def validate(self, attrs):
+        errors = {}
+        if attrs.get("remember_me") and attrs.get("channel") != MemberSession.Channel.WEB:
+            errors["remember_me"] = serializers.ErrorDetail("Only for the web channel.", code="not_for_channel")
+        if attrs.get("biometric") and attrs.get("channel") != MemberSession.Channel.APP:
+            errors["biometric"] = serializers.ErrorDetail("Only for the app channel.", code="not_for_channel")
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+@extend_schema_serializer(component_name="MemberSessionTokens")
+class TokensOutputSerializer(serializers.Serializer):
+    access_token = serializers.CharField(help_text="Send as `Authorization: Bearer <token>`.")
+    access_expires_at = serializers.DateTimeField()
+    refresh_token = serializers.CharField(help_text="Single use: trade it at /api/v1/auth/refresh from this device.")
+    session_id = serializers.UUIDField()
+    new_device = serializers.BooleanField(help_text="True at the first sign-in from this device.")
+
+
+class RefreshInputSerializer(StrictInputSerializer):
+    refresh_token = StrictCharField(min_length=1, max_length=REFRESH_TOKEN_MAX)
+    device_fingerprint = StrictCharField(
+        min_length=1, max_length=FINGERPRINT_MAX, help_text="The fingerprint the session was opened with."
+    )
