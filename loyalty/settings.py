@@ -338,7 +338,11 @@ SPECTACULAR_SETTINGS = {
         "saved answer with `Idempotency-Replayed: true`. Bodies are JSON objects; unknown fields are "
         "refused. Any value that looks like a payment card number is refused with 422 "
         "`card_number_refused` and never stored. Every error is "
-        '`{"error": {"code": ..., "message": ..., "detail"?: {...}}}`; branch on `code`.'
+        '`{"error": {"code": ..., "message": ..., "detail"?: {...}}}`; branch on `code`.\n\n'
+        "The member API (`/api/v1/auth/`, `/api/v1/me`) takes `Authorization: Bearer <access token>` from "
+        "`auth/otp/verify` or `auth/refresh` (15 minutes; refresh tokens are single use and bound to the device "
+        "they were issued to); its answers are never cached (`Cache-Control: no-store`) and no token, code or "
+        "phone number is ever put in a URL."
     ),
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

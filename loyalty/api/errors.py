@@ -25,7 +25,10 @@ logger = logging.getLogger("django.request")
 
 # DRF's built-in exceptions: default code -> (our stable code, fixed message).
 BUILTIN = {
-    "not_authenticated": ("authentication_required", "Sign the request with the till's credentials."),
+    "not_authenticated": (
+        "authentication_required",
+        "Authenticate the request: tills sign it, members send their access token.",
+    ),
     "authentication_failed": ("authentication_failed", "The request could not be authenticated."),
     "permission_denied": ("permission_denied", "You may not do this."),
     "not_found": ("not_found", "Not found."),

@@ -58,22 +58,6 @@ from staffauth.net import client_ip
 
 TAG = "Member sign-in"
 
-# These endpoints stay out of the published /api/schema/ until tests/loyalty/api/test_schema.py
-# (which pins the exact set of paths and security schemes) is updated for them. They are
-# fully described: tests/members/api/test_auth_api.py sets IN_SCHEMA and generates and
-# validates the schema with them included.
-IN_SCHEMA = False
-
-
-class _Excluded:
-    """Truthy while the endpoints are kept out of the schema (read at generation time)."""
-
-    def __bool__(self) -> bool:
-        return not IN_SCHEMA
-
-
-EXCLUDED = _Excluded()
-
 OTP_STATUS = {
     "otp_rate_limited": status.HTTP_429_TOO_MANY_REQUESTS,
     "otp_locked": status.HTTP_429_TOO_MANY_REQUESTS,
@@ -208,7 +192,6 @@ class OtpRequestApi(MemberAuthApi):
             429: _error("otp_rate_limited (too many codes this hour), otp_locked (too many wrong codes today)."),
         },
         parameters=[RETRY_AFTER, NO_STORE],
-        exclude=EXCLUDED,
     )
     def post(self, request):
         data = self.input(OtpRequestInputSerializer)
@@ -245,7 +228,6 @@ class OtpVerifyApi(MemberAuthApi):
             429: _error("otp_locked: too many wrong codes today for this number."),
         },
         parameters=[RETRY_AFTER, NO_STORE],
-        exclude=EXCLUDED,
     )
     def post(self, request):
         data = self.input(OtpVerifyInputSerializer)
@@ -307,7 +289,6 @@ class RefreshApi(MemberAuthApi):
             415: NOT_JSON,
         },
         parameters=[NO_STORE],
-        exclude=EXCLUDED,
     )
     def post(self, request):
         data = self.input(RefreshInputSerializer)
@@ -333,7 +314,6 @@ class LogoutApi(MemberAuthApi):
             401: _error("authentication_required, or the access token's refusal: " + SESSION_401),
         },
         parameters=[NO_STORE],
-        exclude=EXCLUDED,
     )
     def post(self, request):
         session_end(session=request.auth, reason="logout")

@@ -60,11 +60,6 @@ from members.sessions import device_block, member_sessions, session_end, session
 from staffauth.net import client_ip
 
 TAG = "Member (me)"
-# The member endpoints stay out of the published schema until tests/loyalty/api/test_schema.py
-# (which pins the exact set of paths and security schemes) is updated for them; the
-# operations are fully described and tests/members/api/test_me_api.py generates and
-# validates the schema with them included.
-PUBLISHED = False
 PAGE_DEFAULT = 20
 PAGE_MAX = 100
 OFFSET_MAX = 10_000
@@ -76,16 +71,6 @@ CONTACT_NOTICE = {
     "phone": ("sms", "Your phone number was changed", "the phone number"),
     "email": ("email", "Your email address was changed", "the email address"),
 }
-
-
-class _Excluded:
-    """Truthy while the member endpoints are kept out of the published schema."""
-
-    def __bool__(self) -> bool:
-        return not PUBLISHED
-
-
-EXCLUDED = _Excluded()
 
 
 # --- refusals ------------------------------------------------------------------------------
@@ -706,12 +691,6 @@ class MePreferencesApi(MeApi):
         data = dict.fromkeys(("sms_marketing", "email_marketing", "data_sharing", "personalisation"), False)
         return Response(self.OutputSerializer({**data, "stored": False}).data)
 
-
-for _view in (
-    MeApiView, MeBalanceApi, MeLedgerApi, MeDevicesApi, MeDeviceBlockApi, MeSessionsApi,
-    MeSessionRevokeApi, MeSessionsRevokeAllApi, MeSecurityLogApi, MePreferencesApi,
-):  # fmt: skip
-    extend_schema(exclude=EXCLUDED)(_view)
 
 urlpatterns = [
     path("me", MeApiView.as_view(), name="me"),

