@@ -4,6 +4,7 @@ from datetime import date
 
 import pytest
 
+from loyalty.notifications import LocmemSmsBackend
 from members.services import member_create
 
 # Distinctive values, so a hit in a dump cannot be chance.
@@ -53,3 +54,11 @@ def plaintexts() -> list[str]:
     values += NORMALISED["phone"] + NORMALISED["email"]
     values += [phone.lstrip("+") for phone in NORMALISED["phone"]]  # digits alone
     return values
+
+
+@pytest.fixture(autouse=True)
+def sms_outbox():
+    """The text messages sent (the in-memory SMS backend), empty for each test."""
+    LocmemSmsBackend.outbox.clear()
+    yield LocmemSmsBackend.outbox
+    LocmemSmsBackend.outbox.clear()

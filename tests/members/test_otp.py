@@ -27,13 +27,6 @@ PHONE = "+60 12-555 0101"
 STRANGER = "+60 13-555 0202"  # nobody is enrolled with this number
 
 
-@pytest.fixture(autouse=True)
-def sms_outbox():
-    LocmemSmsBackend.outbox.clear()
-    yield LocmemSmsBackend.outbox
-    LocmemSmsBackend.outbox.clear()
-
-
 @pytest.fixture
 def clock():
     with time_machine.travel(START, tick=False) as traveller:

@@ -35,13 +35,6 @@ FINGERPRINT = "fp-7c1e2d9a-pixel-8"
 DEVICE = {"fingerprint": FINGERPRINT, "label": "Pixel 8"}
 
 
-@pytest.fixture(autouse=True)
-def sms_outbox():
-    LocmemSmsBackend.outbox.clear()
-    yield LocmemSmsBackend.outbox
-    LocmemSmsBackend.outbox.clear()
-
-
 @pytest.fixture
 def api():
     return Client()

@@ -27,13 +27,6 @@ PHONE_B = "+60 13-555 0202"
 EMAIL_B = "bala@example.com"
 
 
-@pytest.fixture(autouse=True)
-def sms_outbox():
-    LocmemSmsBackend.outbox.clear()
-    yield LocmemSmsBackend.outbox
-    LocmemSmsBackend.outbox.clear()
-
-
 @pytest.fixture
 def member_a(db, store_a):
     return member_create(
