@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from loyalty import notifications
 from loyalty.models import AdjustmentEvent, AdjustmentReason, AdjustmentRequest, Store
+from loyalty.selectors import member_balance
 from loyalty.services import Actor, points_adjust_post
 from members.models import Member
 from staffauth.roles import ROLE_BY_NAME
@@ -195,9 +196,7 @@ def adjustment_request(
 
 
 def member_available(member: Member) -> int:
-    from loyalty.models import MemberBalance
-
-    balance = MemberBalance.objects.filter(account__member=member).first()
+    balance = member_balance(member)
     return balance.available if balance else 0
 
 

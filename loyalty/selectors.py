@@ -1,4 +1,4 @@
-"""Read-side views of the ledger: snapshots and the roll-forward between them."""
+"""Read-side views of the ledger: a member's balance, snapshots and the roll-forward between them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ from django.utils import timezone
 
 from loyalty.models import Account, MemberBalance, Transfer
 from loyalty.verify import POSTED_KINDS
+
+
+def member_balance(member) -> MemberBalance | None:
+    """The member's balance counters; None for a member who never had points (no account yet)."""
+    return MemberBalance.objects.filter(account__member=member).first()
 
 
 @dataclass(frozen=True)

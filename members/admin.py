@@ -9,7 +9,8 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from loyalty.crypto import DecryptionFailed
-from loyalty.models import LedgerOperation, MemberBalance, PointsLot
+from loyalty.models import LedgerOperation, PointsLot
+from loyalty.selectors import member_balance
 from members.models import Member, MemberPiiAccess
 from members.pii import member_pii_masked
 from members.selectors import member_by_email, member_by_phone
@@ -144,7 +145,7 @@ class MemberAdmin(ReadOnlyAdmin):
         return response
 
     def _balance(self, obj):
-        return MemberBalance.objects.filter(account__member=obj).first()
+        return member_balance(obj)
 
     @admin.display(description="Points")
     def points(self, obj):

@@ -50,7 +50,8 @@ from loyalty.api.serializers import (
     receipt_ref_field,
 )
 from loyalty.exceptions import HoldNotFound, PurchaseNotFound
-from loyalty.models import LedgerOperation, MemberBalance, Till
+from loyalty.models import LedgerOperation, Till
+from loyalty.selectors import member_balance
 from loyalty.services import (
     Actor,
     Outcome,
@@ -124,7 +125,7 @@ def member_by_loyalty_number(number: str) -> Member:
 
 def balance_of(member: Member) -> dict:
     """The member's balance; zero for a member who has never earned (no account yet)."""
-    balance = MemberBalance.objects.filter(account__member=member).first()
+    balance = member_balance(member)
     if balance is None:
         return {"available": 0, "pending": 0}
     return {"available": balance.available, "pending": balance.debits_pending}

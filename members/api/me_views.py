@@ -38,8 +38,9 @@ from rest_framework.views import APIView
 
 from loyalty.api.errors import ApiRefusal
 from loyalty.api.serializers import ErrorSerializer, StrictCharField, StrictInputSerializer
-from loyalty.models import LedgerOperation, MemberBalance, PointsLot, Transfer
+from loyalty.models import LedgerOperation, PointsLot, Transfer
 from loyalty.notifications import message_deliver, notify_member
+from loyalty.selectors import member_balance
 from members.api.authentication import IsMember, MemberTokenAuthentication
 from members.models import Member, MemberDevice, MemberSecurityEvent, MemberSession
 from members.otp import otp_step_up_valid
@@ -388,7 +389,7 @@ class MeBalanceApi(MeApi):
     @extend_schema(operation_id="me_balance", tags=[TAG], responses={200: OutputSerializer, **COMMON_ERRORS})
     def get(self, request):
         member = self.member
-        balance = MemberBalance.objects.filter(account__member=member).first()
+        balance = member_balance(member)
         today = timezone.localdate()
         expiring = (
             PointsLot.objects.filter(
