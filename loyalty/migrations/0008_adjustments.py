@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 import loyalty.models
+from loyalty.append_only import append_only_triggers
 
 
 class Migration(migrations.Migration):
@@ -326,20 +327,6 @@ class Migration(migrations.Migration):
 
 # Appended by hand: request events are append-only in the database too (the function
 # comes from staffauth's migration 0003), and a first list of reason codes.
-def _append_only(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            "CREATE TRIGGER loyalty_adjustmentevent_append_only BEFORE UPDATE OR DELETE ON loyalty_adjustmentevent "
-            "FOR EACH ROW EXECUTE FUNCTION loyalty_refuse_change();",
-            params=None,
-        )
-
-
-def _drop_append_only(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            "DROP TRIGGER IF EXISTS loyalty_adjustmentevent_append_only ON loyalty_adjustmentevent;", params=None
-        )
 
 
 REASONS = [
@@ -361,6 +348,6 @@ def _reasons(apps, schema_editor):
 
 
 Migration.operations += [
-    migrations.RunPython(_append_only, _drop_append_only),
+    append_only_triggers("loyalty_adjustmentevent"),
     migrations.RunPython(_reasons, migrations.RunPython.noop),
 ]

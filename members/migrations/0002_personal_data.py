@@ -6,30 +6,14 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from loyalty.append_only import append_only_triggers
+
 
 def _member_ids(apps, schema_editor):
     Member = apps.get_model("members", "Member")
     for member in Member.objects.using(schema_editor.connection.alias).filter(member_id__isnull=True).only("pk"):
         member.member_id = uuid.uuid4()
         member.save(update_fields=["member_id"])
-
-
-# Access events are append-only in the database too (the function comes from
-# staffauth's migration 0003).
-def _append_only(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            "CREATE TRIGGER members_memberpiiaccess_append_only BEFORE UPDATE OR DELETE ON members_memberpiiaccess "
-            "FOR EACH ROW EXECUTE FUNCTION loyalty_refuse_change();",
-            params=None,
-        )
-
-
-def _drop_append_only(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            "DROP TRIGGER IF EXISTS members_memberpiiaccess_append_only ON members_memberpiiaccess;", params=None
-        )
 
 
 class Migration(migrations.Migration):
@@ -154,5 +138,6 @@ class Migration(migrations.Migration):
                 "ordering": ["-accessed_at", "-id"],
             },
         ),
-        migrations.RunPython(_append_only, _drop_append_only),
+        # Access events are append-only in the database too.
+        append_only_triggers("members_memberpiiaccess"),
     ]

@@ -5,6 +5,8 @@ import uuid
 import django.db.models.deletion
 from django.db import migrations, models
 
+from loyalty.append_only import append_only_triggers
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -130,22 +132,7 @@ class Migration(migrations.Migration):
 
 
 # Appended by hand: the member security log is append-only in the database too.
-def _append_only(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            "CREATE TRIGGER members_membersecurityevent_append_only BEFORE UPDATE OR DELETE "
-            "ON members_membersecurityevent FOR EACH ROW EXECUTE FUNCTION loyalty_refuse_change();",
-            params=None,
-        )
-
-
-def _drop_append_only(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            "DROP TRIGGER IF EXISTS members_membersecurityevent_append_only ON members_membersecurityevent;",
-            params=None,
-        )
 
 
 Migration.dependencies.append(("staffauth", "0003_securityevent_append_only"))
-Migration.operations.append(migrations.RunPython(_append_only, _drop_append_only))
+Migration.operations.append(append_only_triggers("members_membersecurityevent"))
