@@ -36,7 +36,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loyalty.api.errors import ApiRefusal
+from loyalty.api.errors import VALIDATION_CODE, VALIDATION_MESSAGE, ApiRefusal
 from loyalty.api.serializers import ErrorSerializer, StrictCharField, StrictInputSerializer
 from loyalty.models import LedgerOperation, PointsLot, Transfer
 from loyalty.notifications import message_deliver, notify_member
@@ -80,8 +80,8 @@ CONTACT_NOTICE = {
 class InvalidInput(ApiRefusal):
     """400 with ``detail`` = ``{field: {"code", "message"}}`` (one stable code per field)."""
 
-    default_code = "validation_error"
-    default_detail = "The request is invalid; see detail."
+    default_code = VALIDATION_CODE
+    default_detail = VALIDATION_MESSAGE
 
 
 class ChangeNotAllowed(ApiRefusal):
