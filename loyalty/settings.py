@@ -432,6 +432,10 @@ MEMBER_AUTH = {
     "access_token_seconds": env.int("MEMBER_ACCESS_TOKEN_SECONDS", default=15 * 60),
     "step_up_seconds": env.int("MEMBER_STEP_UP_SECONDS", default=5 * 60),
     "email_link_hours": env.int("MEMBER_EMAIL_LINK_HOURS", default=24),
+    # "queue": codes leave by a Celery task (the text encrypted on the broker), so the
+    # answer takes as long whether or not the number is enrolled; "inline": sent after
+    # commit by the web process (no worker needed, but the gateway's latency shows).
+    "otp_sms_delivery": env.str("MEMBER_OTP_SMS_DELIVERY", default="queue"),
     # Per channel: idle and absolute limits in minutes (and the long-lived variants).
     "sessions": {
         "app": {"idle": 30, "absolute": 24 * 60, "absolute_biometric": 7 * 24 * 60},

@@ -24,6 +24,7 @@ SECRET_COLUMNS = (
     "phone_index",
     "email_index",
     "data_key_wrapped",
+    "password_hash",
 )
 
 
@@ -66,6 +67,9 @@ class Member(models.Model):
     # The blind-index key version the two indexes were computed with (rotating
     # BLIND_INDEX_KEY means recomputing them, member by member).
     blind_index_version = models.PositiveSmallIntegerField(default=1, editable=False)
+    # The optional member password (Django's hashers, argon2 first); empty: none set.
+    password_hash = models.CharField(max_length=256, blank=True, default="", editable=False)
+    password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -138,6 +142,9 @@ class OtpChallenge(models.Model):
     expires_at = models.DateTimeField()
     guesses = models.PositiveSmallIntegerField(default=0)
     verified_at = models.DateTimeField(null=True, blank=True)
+    consumed_at = models.DateTimeField(
+        null=True, blank=True, help_text="For a step-up: when the action it authorised was carried out (single use)."
+    )
 
     class Meta:
         indexes = [models.Index(fields=["phone_index", "-created_at"])]
@@ -240,3 +247,105 @@ class MemberSecurityEvent(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+# --- Passwords, contact verification, consents ----------------------------------------------
+
+
+class MemberPasswordHistory(models.Model):
+    """A password the member had (its hash): the last ``password_history`` may not be
+    chosen again."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="password_history")
+    password_hash = models.CharField(max_length=256)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "member password history"
+
+    def __str__(self) -> str:
+        return f"password of member {self.member_id} ({self.created_at:%Y-%m-%d})"
+
+
+class ContactVerification(models.Model):
+    """A new email address or phone number waiting for proof that the member controls it.
+
+    The new value is kept encrypted under the member's data key and found by its blind
+    index; it replaces the old one only when verified: an email by the single-use link
+    token (stored as SHA-256), a phone by an SMS code (``challenge``). Expired, used or
+    superseded rows are never reused.
+    """
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email address"
+        PHONE = "phone", "Phone number"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="contact_verifications")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    value_encrypted = models.TextField(editable=False)
+    value_index = models.CharField(max_length=64, editable=False)
+    token_hash = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    challenge = models.OneToOneField(
+        OtpChallenge, null=True, blank=True, on_delete=models.SET_NULL, related_name="contact_verification"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    verified_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True, help_text="Superseded by a newer request, or erased.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["member", "kind", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} verification {self.id}"
+
+
+class Consent(models.Model):
+    """A member's current choice for one purpose (the latest ``ConsentRecord``)."""
+
+    class Purpose(models.TextChoices):
+        ESSENTIAL = "essential", "Essential processing (running the membership)"
+        SMS_MARKETING = "sms_marketing", "Marketing by SMS"
+        EMAIL_MARKETING = "email_marketing", "Marketing by email"
+        ANALYTICS = "analytics", "Analytics"
+        DATA_SHARING = "data_sharing", "Sharing with programme partners"
+        PERSONALISATION = "personalisation", "Personalised offers"
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consents")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    granted = models.BooleanField()
+    version = models.CharField(max_length=20, help_text="The version of the consent text the member saw.")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "purpose"], name="consent_once_per_purpose")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose}: {'granted' if self.granted else 'not granted'}"
+
+
+class ConsentRecord(AppendOnlyModel):
+    """The record of consent the law asks for: every grant and withdrawal, when, how and
+    under which text version. Append-only (a PostgreSQL trigger refuses UPDATE and DELETE)."""
+
+    class Source(models.TextChoices):
+        ENROLMENT = "enrolment", "Enrolment"
+        MEMBER = "member", "The member (app or web)"
+        STAFF = "staff", "Staff, on the member's request"
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="consent_records")
+    purpose = models.CharField(max_length=20, choices=Consent.Purpose.choices)
+    granted = models.BooleanField()
+    version = models.CharField(max_length=20)
+    source = models.CharField(max_length=12, choices=Source.choices)
+    session_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {'granted' if self.granted else 'withdrawn'} ({self.created_at:%Y-%m-%d})"

@@ -23,8 +23,10 @@ Invariants:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import logging
 import math
 import secrets
@@ -32,6 +34,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -85,6 +90,10 @@ class OtpRequestResult:
 
 def _conf(name: str) -> int:
     return settings.MEMBER_AUTH[name]
+
+
+def _conf_str(name: str) -> str:
+    return settings.MEMBER_AUTH.get(name, "")
 
 
 def _code_hmac(*, challenge_id: uuid.UUID, phone_index: str, purpose: str, action: str, code: str) -> str:
@@ -169,15 +178,58 @@ def otp_request(*, phone: str, purpose: str, action: str = "", ip: str | None = 
         )
         challenge.expires_at = now + timedelta(seconds=_conf("otp_valid_seconds"))
         challenge.save(force_insert=True)
-        if _may_receive(purpose, member):
-            transaction.on_commit(lambda: _sms_send(to=normalised, code=code, challenge_id=challenge.id))
+        recipient = normalised if _may_receive(purpose, member) else ""
+        transaction.on_commit(lambda: _sms_dispatch(to=recipient, code=code, challenge_id=challenge.id))
     logger.info("otp challenge %s created (purpose %s, ip %s)", challenge.id, purpose, ip)
     return OtpRequestResult(challenge_id=challenge.id, expires_at=challenge.expires_at)
 
 
-def _sms_send(*, to: str, code: str, challenge_id: uuid.UUID) -> None:
+def _sms_fernet() -> Fernet:
+    """The key that seals a code's SMS on the broker: derived from OTP_HMAC_KEY (HKDF,
+    its own label), so the broker holds neither the code nor the number."""
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"members.otp.sms-queue").derive(
+        settings.OTP_HMAC_KEY.encode()
+    )
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def _sms_dispatch(*, to: str, code: str, challenge_id: uuid.UUID) -> None:
+    """Hand the code's SMS over, the same way whether or not there is a recipient.
+
+    ``queue`` (the default): one Celery task with the number and text sealed (Fernet),
+    expiring with the code; the worker drops an empty recipient, so enrolled and
+    unenrolled numbers cost the web request the same. ``inline``: sent here, after
+    commit, only when there is a recipient (the gateway's latency shows in the answer).
+    """
+    text = _sms_text(code)
+    if _conf_str("otp_sms_delivery") == "inline":
+        if to:
+            otp_sms_send(to=to, text=text, challenge_id=challenge_id)
+        return
+    from members.tasks import otp_sms_deliver
+
+    sealed = _sms_fernet().encrypt(json.dumps({"to": to, "text": text}).encode()).decode()
+    try:
+        otp_sms_deliver.apply_async(
+            args=[sealed, str(challenge_id)], expires=_conf("otp_valid_seconds"), ignore_result=True
+        )
+    except Exception as exc:  # a broker failure must not change the answer (nor leak into logs)
+        logger.warning("otp sms for challenge %s not queued (%s)", challenge_id, type(exc).__name__)
+
+
+def otp_sms_unseal(sealed: str) -> tuple[str, str]:
+    """The (recipient, text) of a queued code SMS; raises ``InvalidToken`` once the code
+    has expired (the seal's age is checked against the code's validity)."""
+    payload = json.loads(_sms_fernet().decrypt(sealed.encode(), ttl=_conf("otp_valid_seconds")))
+    return payload["to"], payload["text"]
+
+
+def _sms_text(code: str) -> str:
     minutes = _conf("otp_valid_seconds") // 60
-    text = f"Your loyalty code is {code}. It expires in {minutes} minutes. Never share it with anyone."
+    return f"Your loyalty code is {code}. It expires in {minutes} minutes. Never share it with anyone."
+
+
+def otp_sms_send(*, to: str, text: str, challenge_id) -> None:
     try:
         sms_backend().send(to=to, text=text)
     except Exception as exc:  # a gateway failure must not change the answer (nor leak into logs)
@@ -290,12 +342,9 @@ def _failure_record(*, state: OtpPhoneState, challenge: OtpChallenge, now: datet
     return OtpRefused("otp_locked", retry_after=_seconds_until(state.locked_until, now))
 
 
-def otp_step_up_valid(*, member: Member, action: str, now: datetime | None = None) -> bool:
-    """True when ``member`` verified a step-up code for ``action`` (sent to their current
-    number) less than ``step_up_seconds`` ago."""
-    now = now or timezone.now()
-    if not member.phone_index:
-        return False
+def _step_ups(*, member: Member, action: str, now: datetime):
+    """The member's verified, unused step-ups for ``action`` (sent to their current
+    number) that are less than ``step_up_seconds`` old."""
     return OtpChallenge.objects.filter(
         member=member,
         phone_index=member.phone_index,
@@ -303,4 +352,24 @@ def otp_step_up_valid(*, member: Member, action: str, now: datetime | None = Non
         action=action,
         verified_at__gt=now - timedelta(seconds=_conf("step_up_seconds")),
         verified_at__lte=now,
-    ).exists()
+        consumed_at__isnull=True,
+    )
+
+
+def otp_step_up_valid(*, member: Member, action: str, now: datetime | None = None) -> bool:
+    """True when ``member`` verified a step-up code for ``action`` (sent to their current
+    number) less than ``step_up_seconds`` ago and has not used it yet."""
+    if not member.phone_index:
+        return False
+    return _step_ups(member=member, action=action, now=now or timezone.now()).exists()
+
+
+def otp_step_up_consume(*, member: Member, action: str, now: datetime | None = None) -> bool:
+    """Use up one valid step-up for ``action``: True when there was one (now spent), else
+    False. One conditional UPDATE, so two requests cannot spend the same step-up; call it
+    inside the transaction that carries out the action, so a rollback gives it back."""
+    now = now or timezone.now()
+    if not member.phone_index:
+        return False
+    challenge_id = _step_ups(member=member, action=action, now=now).order_by("-verified_at").values("pk")[:1]
+    return OtpChallenge.objects.filter(pk__in=challenge_id, consumed_at__isnull=True).update(consumed_at=now) == 1

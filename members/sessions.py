@@ -42,6 +42,8 @@ from loyalty.notifications import notify_member
 from members.geo import distance_km, geolocation
 from members.models import Member, MemberDevice, MemberSecurityEvent, MemberSession, RefreshToken
 from members.pii import blind_index
+from staffauth.models import SecurityEvent
+from staffauth.services import security_event_record
 
 Channel = MemberSession.Channel
 
@@ -448,6 +450,11 @@ def _session_refresh(*, token_hash, fingerprint_hash, now):
         RefreshToken.objects.filter(family=row.family, revoked_at__isnull=True).update(revoked_at=now)
         _end(MemberSession.objects.filter(pk=session.pk), reason="refresh_token_reused", now=now)
         _event(member, "refresh_token_reused", session_id=str(session.id), channel=session.channel)
+        # The security team's log too: a reused refresh token is a likely stolen one.
+        security_event_record(
+            kind=SecurityEvent.Kind.MEMBER_TOKEN_REUSED,
+            detail={"member_id": str(member.member_id), "session_id": str(session.id), "channel": session.channel},
+        )
         return RefreshTokenReused()
     if row.revoked_at is not None:
         return SessionEnded()

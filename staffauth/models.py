@@ -117,6 +117,7 @@ class SecurityEvent(AppendOnlyModel):
         LEDGER_CHECK_FAILED = "ledger_check_failed", "Ledger verification failed"
         TILL_AUTH_FAILED = "till_auth_failed", "Till authentication failed"
         CARD_NUMBER_REFUSED = "card_number_refused", "Card number refused"
+        MEMBER_TOKEN_REUSED = "member_token_reused", "Member refresh token reused (possible theft)"
 
     kind = models.CharField(max_length=40, choices=Kind.choices, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

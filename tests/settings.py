@@ -53,3 +53,5 @@ PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher"]
 # on the real broker with no worker to run them; SMS stay in memory.
 NOTIFICATIONS_DELIVER_ON_COMMIT = False
 SMS_BACKEND = "loyalty.notifications.LocmemSmsBackend"
+# Codes are read from the in-memory outbox, so they are sent by the test process itself.
+MEMBER_AUTH = {**MEMBER_AUTH, "otp_sms_delivery": "inline"}  # noqa: F405

@@ -671,28 +671,6 @@ class MeSecurityLogApi(MeApi):
         return Response(self.OutputSerializer({"results": results, "next_offset": next_offset}).data)
 
 
-class MePreferencesApi(MeApi):
-    """The member's communication, data-sharing and personalisation choices.
-
-    Read-only defaults for now: there is no model to store them (nor the consent log
-    the spec asks for), so every optional purpose reads as not granted and
-    ``stored`` is false. Changing them waits for that model (compliance).
-    """
-
-    @extend_schema_serializer(component_name="MePreferences")
-    class OutputSerializer(serializers.Serializer):
-        sms_marketing = serializers.BooleanField()
-        email_marketing = serializers.BooleanField()
-        data_sharing = serializers.BooleanField()
-        personalisation = serializers.BooleanField()
-        stored = serializers.BooleanField(help_text="False: these are defaults, nothing is stored yet.")
-
-    @extend_schema(operation_id="me_preferences", tags=[TAG], responses={200: OutputSerializer, **COMMON_ERRORS})
-    def get(self, request):
-        data = dict.fromkeys(("sms_marketing", "email_marketing", "data_sharing", "personalisation"), False)
-        return Response(self.OutputSerializer({**data, "stored": False}).data)
-
-
 urlpatterns = [
     path("me", MeApiView.as_view(), name="me"),
     path("me/balance", MeBalanceApi.as_view(), name="me-balance"),
@@ -703,5 +681,4 @@ urlpatterns = [
     path("me/sessions/revoke-all", MeSessionsRevokeAllApi.as_view(), name="me-sessions-revoke-all"),
     path("me/sessions/<str:session_id>/revoke", MeSessionRevokeApi.as_view(), name="me-session-revoke"),
     path("me/security-log", MeSecurityLogApi.as_view(), name="me-security-log"),
-    path("me/preferences", MePreferencesApi.as_view(), name="me-preferences"),
 ]
