@@ -436,6 +436,9 @@ MEMBER_AUTH = {
     # answer takes as long whether or not the number is enrolled; "inline": sent after
     # commit by the web process (no worker needed, but the gateway's latency shows).
     "otp_sms_delivery": env.str("MEMBER_OTP_SMS_DELIVERY", default="queue"),
+    # The Celery queue codes go through (a dedicated one keeps them from waiting behind
+    # batch jobs; the worker must consume it: `celery worker -Q celery,<queue>`).
+    "otp_sms_queue": env.str("MEMBER_OTP_SMS_QUEUE", default="celery"),
     # Per channel: idle and absolute limits in minutes (and the long-lived variants).
     "sessions": {
         "app": {"idle": 30, "absolute": 24 * 60, "absolute_biometric": 7 * 24 * 60},

@@ -211,7 +211,10 @@ def _sms_dispatch(*, to: str, code: str, challenge_id: uuid.UUID) -> None:
     sealed = _sms_fernet().encrypt(json.dumps({"to": to, "text": text}).encode()).decode()
     try:
         otp_sms_deliver.apply_async(
-            args=[sealed, str(challenge_id)], expires=_conf("otp_valid_seconds"), ignore_result=True
+            args=[sealed, str(challenge_id)],
+            queue=_conf_str("otp_sms_queue") or None,
+            expires=_conf("otp_valid_seconds"),
+            ignore_result=True,
         )
     except Exception as exc:  # a broker failure must not change the answer (nor leak into logs)
         logger.warning("otp sms for challenge %s not queued (%s)", challenge_id, type(exc).__name__)
