@@ -7,18 +7,28 @@ import dataclasses
 import re
 import statistics
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import connection, transaction
 
+from loyalty.celery import app as celery_app
 from loyalty.models import OutboundMessage
 from loyalty.notifications import LocmemSmsBackend
 from members.models import MemberSecurityEvent, OtpChallenge
-from members.otp import OtpRefused, OtpRequestResult, otp_request, otp_step_up_valid, otp_verify
+from members.otp import (
+    OtpRefused,
+    OtpRequestResult,
+    otp_request,
+    otp_step_up_consume,
+    otp_step_up_valid,
+    otp_verify,
+)
 from members.pii import InvalidMemberData
 from members.services import member_create
+from members.tasks import otp_sms_deliver
 from tests.concurrency import race
 
 # 10:00 UTC is 18:00 in Kuala Lumpur: the local day ends at 16:00 UTC.
@@ -404,3 +414,130 @@ def test_logs_hold_no_code_number_or_hmac(clock, member, request_code, caplog):
     assert caplog.records  # something was logged
     for secret in [code, code_hmac, "125550101", "135550202"]:
         assert secret not in caplog.text
+
+
+def _step_up(request_code, action="change_email"):
+    result, code = request_code(purpose="step_up", action=action)
+    otp_verify(challenge_id=result.challenge_id, phone=PHONE, code=code, purpose="step_up", action=action)
+    return result.challenge_id
+
+
+def test_a_step_up_is_spent_once_and_only_for_its_action(clock, member, request_code):
+    challenge_id = _step_up(request_code)
+
+    assert not otp_step_up_consume(member=member, action="redeem")
+    assert otp_step_up_consume(member=member, action="change_email")
+    assert OtpChallenge.objects.get(pk=challenge_id).consumed_at == START
+    assert not otp_step_up_valid(member=member, action="change_email")
+    assert not otp_step_up_consume(member=member, action="change_email")
+
+
+def test_an_expired_step_up_cannot_be_spent(clock, member, request_code):
+    _step_up(request_code)
+    clock.move_to(START + timedelta(minutes=5, seconds=1))
+    assert not otp_step_up_consume(member=member, action="change_email")
+
+
+def test_a_rolled_back_action_gives_its_step_up_back(clock, member, request_code):
+    _step_up(request_code)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert otp_step_up_consume(member=member, action="change_email")
+        raise RuntimeError("the action failed")
+    assert otp_step_up_valid(member=member, action="change_email")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_actions_racing_spend_one_step_up_once(store_a):
+    member = member_create(home_store=store_a, phone=PHONE)
+    result = otp_request(phone=PHONE, purpose="step_up", action="change_email")
+    code = _code_in(LocmemSmsBackend.outbox[-1]["text"])
+    otp_verify(challenge_id=result.challenge_id, phone=PHONE, code=code, purpose="step_up", action="change_email")
+
+    outcomes = race(*[lambda: otp_step_up_consume(member=member, action="change_email")] * 6)
+
+    assert sorted(outcomes) == [False] * 5 + [True]
+
+
+# --- delivery through the queue --------------------------------------------------------------
+
+
+class SlowSmsBackend:
+    """A gateway that takes 200 ms to accept a message."""
+
+    sent: list = []
+
+    def send(self, *, to: str, text: str) -> None:
+        time.sleep(0.2)
+        self.sent.append({"to": to, "text": text})
+
+
+def _drain(queue: str) -> list[dict]:
+    """Every message on ``queue`` (taken off it): Celery's protocol-2 message bodies."""
+    messages = []
+    with celery_app.connection_for_read() as conn:
+        simple = conn.SimpleQueue(queue, no_ack=True)
+        try:
+            while True:
+                message = simple.get(timeout=1)
+                messages.append({"headers": message.headers, "body": message.body, "args": message.decode()[0]})
+        except simple.Empty:
+            pass
+        finally:
+            simple.queue.delete()
+            simple.close()
+    return messages
+
+
+@pytest.mark.redis
+def test_queued_codes_cost_the_request_nothing_of_the_gateway_and_tell_no_enrolment(
+    clock, settings, store_a, django_capture_on_commit_callbacks
+):
+    queue = f"test-sms-{uuid.uuid4().hex[:8]}"
+    settings.SMS_BACKEND = "tests.members.test_otp.SlowSmsBackend"
+    settings.MEMBER_AUTH = {**settings.MEMBER_AUTH, "otp_sms_delivery": "queue", "otp_sms_queue": queue}
+    member_create(home_store=store_a, phone=PHONE)
+    timings = {"enrolled": [], "stranger": []}
+    for _ in range(4):
+        for kind, phone in (("enrolled", PHONE), ("stranger", STRANGER)):
+            started = time.perf_counter()
+            with django_capture_on_commit_callbacks(execute=True):
+                otp_request(phone=phone, purpose="login")
+            timings[kind].append(time.perf_counter() - started)
+
+    # The gateway's 200 ms is in no answer: the code left through the queue.
+    assert max(timings["enrolled"] + timings["stranger"]) < 0.2, timings
+    assert SlowSmsBackend.sent == []
+    messages = _drain(queue)
+    assert len(messages) == 8 and {m["headers"]["task"] for m in messages} == {"members.otp_sms_deliver"}
+    # The broker holds neither the number nor a code: the payload is sealed.
+    raw = b"".join(m["body"] if isinstance(m["body"], bytes) else m["body"].encode() for m in messages)
+    assert b"60125550101" not in raw and b"Your loyalty code" not in raw
+
+    settings.SMS_BACKEND = "loyalty.notifications.LocmemSmsBackend"
+    LocmemSmsBackend.outbox.clear()
+    for message in messages:
+        otp_sms_deliver(*message["args"])
+    # Only the enrolled number's four codes were sent; the stranger's were dropped.
+    assert [sms["to"] for sms in LocmemSmsBackend.outbox] == ["+60125550101"] * 4
+
+
+@pytest.mark.redis
+def test_a_queued_code_that_waited_past_its_validity_is_dropped(
+    clock, settings, member, caplog, django_capture_on_commit_callbacks
+):
+    queue = f"test-sms-{uuid.uuid4().hex[:8]}"
+    settings.MEMBER_AUTH = {**settings.MEMBER_AUTH, "otp_sms_delivery": "queue", "otp_sms_queue": queue}
+    with django_capture_on_commit_callbacks(execute=True):
+        otp_request(phone=PHONE, purpose="login")
+    (message,) = _drain(queue)
+
+    clock.move_to(START + timedelta(minutes=5, seconds=1))
+    caplog.set_level("INFO")
+    otp_sms_deliver(*message["args"])
+    assert LocmemSmsBackend.outbox == []
+    assert "dropped" in caplog.text and "6012" not in caplog.text
+
+    clock.move_to(START + timedelta(minutes=4, seconds=59))
+    otp_sms_deliver(*message["args"])
+    assert [sms["to"] for sms in LocmemSmsBackend.outbox] == ["+60125550101"]

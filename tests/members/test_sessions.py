@@ -32,6 +32,7 @@ from members.sessions import (
     session_start,
     sessions_end_all,
 )
+from staffauth.models import SecurityEvent
 from tests.concurrency import race
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -251,6 +252,11 @@ def test_reusing_a_rotated_refresh_token_revokes_the_family_and_ends_the_session
     assert not RefreshToken.objects.filter(session_id=tokens.session_id, revoked_at__isnull=True).exists()
     assert MemberSession.objects.get(pk=tokens.session_id).end_reason == "refresh_token_reused"
     assert "refresh_token_reused" in kinds(member)
+    # The security team sees it too, by pseudonymous member id and session, never a token.
+    (event,) = SecurityEvent.objects.filter(kind=SecurityEvent.Kind.MEMBER_TOKEN_REUSED)
+    assert event.detail == {
+        "member_id": str(member.member_id), "session_id": str(tokens.session_id), "channel": "app",
+    }  # fmt: skip
     with pytest.raises(SessionRefused):
         session_refresh(refresh_token=newest.refresh_token, device_fingerprint=PHONE_FP)
     with pytest.raises(SessionEnded):
