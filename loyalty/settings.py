@@ -61,12 +61,19 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
 BLIND_INDEX_KEY = _required_secret("BLIND_INDEX_KEY", dev_label="blind-index")
 OTP_HMAC_KEY = _required_secret("OTP_HMAC_KEY", dev_label="otp-hmac")
 AUDIT_CHAIN_KEY = _required_secret("AUDIT_CHAIN_KEY", dev_label="audit-chain")
+# The seed of the Ed25519 key that signs vouchers' rotating QR tokens (tills check them
+# with the published public key); the previous seeds' public keys stay published for
+# verification while a rotation settles.
+VOUCHER_SIGNING_KEY = _required_secret("VOUCHER_SIGNING_KEY", dev_label="voucher-signing")
+VOUCHER_SIGNING_KEYS_PREVIOUS = env.list("VOUCHER_SIGNING_KEYS_PREVIOUS", default=[])
 
-_purpose_keys = [SECRET_KEY, *FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY, OTP_HMAC_KEY, AUDIT_CHAIN_KEY]
+_purpose_keys = [
+    SECRET_KEY, *FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY, OTP_HMAC_KEY, AUDIT_CHAIN_KEY, VOUCHER_SIGNING_KEY,
+]  # fmt: skip
 if len(set(_purpose_keys)) != len(_purpose_keys):
     raise ImproperlyConfigured(
-        "SECRET_KEY, FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY, OTP_HMAC_KEY and AUDIT_CHAIN_KEY "
-        "must all be different keys."
+        "SECRET_KEY, FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY, OTP_HMAC_KEY, AUDIT_CHAIN_KEY and "
+        "VOUCHER_SIGNING_KEY must all be different keys."
     )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])

@@ -16,6 +16,7 @@ PRODUCTION_ENV = {
     "FIELD_ENCRYPTION_KEYS": "ys2FMEM8d7tJ1B_1TGvVsmZg6FzkcFukkrn4Xkj4EnI=",
     "BLIND_INDEX_KEY": "prod-like-blind-index-key-8c2e4a6b0d1f3e5a7c9b",
     "OTP_HMAC_KEY": "prod-like-otp-hmac-key-3e1d5b7f9a2c4e6d8b0a1c",
+    "VOUCHER_SIGNING_KEY": "prod-like-voucher-signing-key-2b4d6f8a0c1e3a5c7e9b",
     "AUDIT_CHAIN_KEY": "prod-like-audit-chain-key-6f4d2b0a8e6c4a2e0d9b",
     "ALLOWED_HOSTS": "loyalty.example.com",
     "DATABASE_URL": "sqlite:///:memory:",

@@ -12,7 +12,15 @@ def test_check_deploy_is_clean_with_production_settings():
 
 
 @pytest.mark.parametrize(
-    "missing", ["SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY", "OTP_HMAC_KEY", "AUDIT_CHAIN_KEY"]
+    "missing",
+    [
+        "SECRET_KEY",
+        "FIELD_ENCRYPTION_KEYS",
+        "BLIND_INDEX_KEY",
+        "OTP_HMAC_KEY",
+        "AUDIT_CHAIN_KEY",
+        "VOUCHER_SIGNING_KEY",
+    ],
 )
 def test_debug_off_without_a_secret_refuses_to_start_and_names_it(missing):
     result = run_manage("check", env=child_env(**{**PRODUCTION_ENV, missing: None}))
