@@ -31,6 +31,7 @@ import logging
 import math
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -376,3 +377,72 @@ def otp_step_up_consume(*, member: Member, action: str, now: datetime | None = N
         return False
     challenge_id = _step_ups(member=member, action=action, now=now).order_by("-verified_at").values("pk")[:1]
     return OtpChallenge.objects.filter(pk__in=challenge_id, consumed_at__isnull=True).update(consumed_at=now) == 1
+
+
+def otp_phone_credential_check(
+    *,
+    phone_index: str,
+    check: Callable[[], bool],
+    member: Member | None,
+    kind: str,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> OtpRefused | None:
+    """Check another sign-in credential of a number (a password) against the same daily
+    failure cap as wrong codes, under the number's ``OtpPhoneState`` row lock.
+
+    In its own transaction: lock (create) the number's state row; when the number is
+    locked, return ``otp_locked`` with ``retry_after`` without calling ``check``; else
+    call ``check()`` with the lock held (parallel guesses for one number are serialised,
+    so none slips past the cap). True: return None. False: count a failure for the number
+    today (one counter with wrong codes), record a ``kind`` event for ``member`` (when
+    given) and return ``otp_wrong_code``; the ``otp_failures_per_day``-th failure locks
+    the number until the end of the day (sign-in by code too), records ``otp_locked``,
+    notifies the member and returns ``otp_locked``.
+
+    Returns the refusal instead of raising it, so the caller answers in its own words;
+    the counters are committed when it returns (do not call it inside a transaction that
+    the refusal rolls back). The credential is never logged nor put in an event.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        state = _state_for_update(phone_index, create=True)
+        if refusal := _locked(state, now):
+            return refusal
+        if check():
+            return None
+        today = timezone.localdate(now)
+        if state.failures_on != today:
+            state.failures_on, state.failures = today, 0
+        state.failures += 1
+        locks = state.failures >= _conf("otp_failures_per_day")
+        if locks:
+            state.locked_until = _end_of_local_day(now)
+        state.save(update_fields=["failures_on", "failures", "locked_until"])
+        logger.info("sign-in credential refused (%s, ip %s)", kind, ip)
+        if member is not None:
+            MemberSecurityEvent.objects.create(
+                member=member, kind=kind, ip=ip or None, detail={"failures_today": state.failures}
+            )
+        if not locks:
+            return OtpRefused("otp_wrong_code")
+        logger.warning("sign-in locked for a number until %s after %s failures", state.locked_until, state.failures)
+        if member is not None:
+            MemberSecurityEvent.objects.create(
+                member=member,
+                kind="otp_locked",
+                ip=ip or None,
+                detail={"until": state.locked_until.isoformat(), "failures_today": state.failures, "cause": kind},
+            )
+            notify_member(
+                member=member,
+                channel="preferred",
+                subject="Sign-in locked",
+                body=(
+                    f"Someone failed to sign in to your loyalty account {state.failures} times today (a wrong "
+                    "password or code), so sign-in is locked until the end of the day. If this was not you, "
+                    "please contact us; nobody from the programme will ever ask you for a code or password."
+                ),
+                topic="security",
+            )
+    return OtpRefused("otp_locked", retry_after=_seconds_until(state.locked_until, now))

@@ -1,3 +1,286 @@
-"""(stub: being written)"""
+"""The member's optional password: sign in with it, set or change it, remove it.
 
-urlpatterns: list = []
+Thin callers of ``members.passwords``. ``POST /api/v1/auth/password/login`` is a sign-in
+endpoint (anyone; the same token body as the OTP sign-in); ``PUT`` and ``DELETE
+/api/v1/me/password`` are the signed-in member's (bearer token; a web remember-me
+session may not). Every answer carries ``Cache-Control: no-store``. A password travels
+only in a request body; it is never logged, echoed or put in an error.
+
+No view runs in a transaction that a refusal rolls back: a wrong password is counted
+(and committed) before the refusal is raised.
+
+Refusals and their statuses:
+
+- 400 ``validation_error`` (per-field ``detail``; for ``new_password`` the rule's code:
+  ``password_too_short``, ``password_too_long``, ``password_needs_letter``,
+  ``password_needs_digit``, ``password_needs_symbol``, ``password_too_common``,
+  ``password_contains_phone``, ``password_reused``), ``malformed_json``, ``invalid_phone``;
+- 401 ``credentials_invalid`` (unknown number, no password, or a wrong one: one answer),
+  ``otp_required`` (the password was right but this sign-in needs an SMS code: a new or
+  blocked device, a new place, tier 3 and above);
+- 403 ``current_password_wrong``, ``current_password_required``, ``step_up_required``,
+  ``change_details_not_allowed``; ``device_blocked``, ``impossible_travel``,
+  ``member_not_active``;
+- 409 ``password_not_set``; 415 ``unsupported_media_type``; 422 ``card_number_refused``;
+- 429 ``password_locked`` with ``Retry-After`` (too many failed sign-ins today).
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from loyalty.api.cards import text_has_pan
+from loyalty.api.errors import ApiRefusal, CardNumberRefused
+from loyalty.api.serializers import StrictCharField, StrictInputSerializer
+from members.api.auth_views import (
+    BAD_BODY,
+    NO_STORE,
+    NOT_JSON,
+    RETRY_AFTER,
+    InvalidPhone,
+    MemberAuthApi,
+    SessionRefusal,
+    _error,
+)
+from members.api.me_views import COMMON_ERRORS, InvalidInput, MeApi, _valid, request_ip
+from members.api.serializers_auth import (
+    DeviceInputSerializer,
+    StrictBooleanField,
+    StrictChoiceField,
+    TokensOutputSerializer,
+    phone_field,
+)
+from members.models import MemberSession
+from members.passwords import (
+    MAX_LENGTH,
+    PasswordInvalid,
+    PasswordRefused,
+    member_password_remove,
+    member_password_set,
+    password_login,
+)
+from members.pii import InvalidMemberData
+from members.sessions import SessionRefused
+from staffauth.net import client_ip
+
+TAG_SIGN_IN = "Member sign-in"
+TAG_ME = "Member (me)"
+# A hard cap on what is hashed at all; the rules allow MAX_LENGTH characters.
+PASSWORD_INPUT_MAX = 1024
+
+STATUS = {
+    "credentials_invalid": status.HTTP_401_UNAUTHORIZED,
+    "otp_required": status.HTTP_401_UNAUTHORIZED,
+    "password_locked": status.HTTP_429_TOO_MANY_REQUESTS,
+    "current_password_wrong": status.HTTP_403_FORBIDDEN,
+    "current_password_required": status.HTTP_403_FORBIDDEN,
+    "step_up_required": status.HTTP_403_FORBIDDEN,
+    "change_details_not_allowed": status.HTTP_403_FORBIDDEN,
+    "password_not_set": status.HTTP_409_CONFLICT,
+}
+
+
+class PasswordRefusal(ApiRefusal):
+    """A ``PasswordRefused`` from the service, with its code, status and ``Retry-After``."""
+
+    def __init__(self, refusal: PasswordRefused):
+        super().__init__(str(refusal), detail=refusal.detail)
+        self.default_code = refusal.code  # instance attribute: the handler reads it as the code
+        self.status_code = STATUS.get(refusal.code, status.HTTP_400_BAD_REQUEST)
+        if refusal.retry_after is not None:
+            self.wait = refusal.retry_after  # the handler turns it into Retry-After
+
+
+def _refusal(refusal: PasswordRefused, field: str = "new_password") -> ApiRefusal:
+    if isinstance(refusal, PasswordInvalid):
+        return InvalidInput(detail={field: {"code": refusal.code, "message": str(refusal)}})
+    return PasswordRefusal(refusal)
+
+
+def password_field(**kwargs) -> StrictCharField:
+    return StrictCharField(max_length=PASSWORD_INPUT_MAX, style={"input_type": "password"}, **kwargs)
+
+
+# --- sign in -------------------------------------------------------------------------------------
+
+
+class PasswordLoginInputSerializer(StrictInputSerializer):
+    phone = phone_field()
+    password = password_field(min_length=1)
+    channel = StrictChoiceField(choices=MemberSession.Channel.values, help_text="Where the member signs in.")
+    device = DeviceInputSerializer()
+    remember_me = StrictBooleanField(
+        required=False, default=False, help_text="Web only: a 30-day session of lower privilege."
+    )
+    biometric = StrictBooleanField(
+        required=False, default=False, help_text="App only: a 7-day session unlocked by the device's biometrics."
+    )
+
+    def validate(self, attrs):
+        errors = {}
+        if attrs.get("remember_me") and attrs.get("channel") != MemberSession.Channel.WEB:
+            errors["remember_me"] = serializers.ErrorDetail("Only for the web channel.", code="not_for_channel")
+        if attrs.get("biometric") and attrs.get("channel") != MemberSession.Channel.APP:
+            errors["biometric"] = serializers.ErrorDetail("Only for the app channel.", code="not_for_channel")
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class PasswordLoginApi(MemberAuthApi):
+    @extend_schema(
+        tags=[TAG_SIGN_IN],
+        operation_id="member_auth_password_login",
+        summary="Sign in with the phone number and password",
+        description=(
+            "The password is one factor. It opens a session only from a device already registered and "
+            "not blocked, from a place the member signed in from before, for a member below tier 3; "
+            "otherwise the answer is 401 `otp_required` and the client signs in with an SMS code "
+            "(/api/v1/auth/otp/request). An unknown number, a member without a password and a wrong "
+            "password all answer 401 `credentials_invalid`; each counts towards the number's daily "
+            "limit of failed sign-ins (shared with wrong SMS codes), after which sign-in is locked "
+            "until the end of the day (429 `password_locked`)."
+        ),
+        request=PasswordLoginInputSerializer,
+        responses={
+            200: OpenApiResponse(TokensOutputSerializer, description="Signed in."),
+            400: BAD_BODY,
+            401: _error("credentials_invalid; otp_required (sign in with an SMS code instead)."),
+            403: _error("device_blocked, impossible_travel, member_not_active."),
+            415: NOT_JSON,
+            422: _error("card_number_refused: the device label looks like a payment card number."),
+            429: _error("password_locked: too many failed sign-ins today for this number."),
+        },
+        parameters=[RETRY_AFTER, NO_STORE],
+    )
+    def post(self, request):
+        data = self.input(PasswordLoginInputSerializer)
+        phone = self.phone(data["phone"])
+        device = data["device"]
+        if text_has_pan(device["label"]):
+            raise CardNumberRefused(detail={"field": "device.label"})
+        try:
+            tokens = password_login(
+                phone=phone,
+                password=data["password"],
+                channel=data["channel"],
+                device_fingerprint=device["fingerprint"],
+                device_label=device["label"],
+                ip=client_ip(request),
+                remember_me=data["remember_me"],
+                biometric=data["biometric"],
+            )
+        except InvalidMemberData:
+            raise InvalidPhone() from None
+        except PasswordRefused as refusal:
+            raise PasswordRefusal(refusal) from None
+        except SessionRefused as refusal:
+            raise SessionRefusal(refusal) from None
+        return self.tokens(tokens)
+
+
+# --- set, change, remove -------------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="MePasswordChanged")
+class PasswordChangedSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=["password_set", "password_changed", "password_removed"], help_text="What was done."
+    )
+    changed_at = serializers.DateTimeField()
+    sessions_ended = serializers.IntegerField(help_text="How many of the member's other sessions were ended.")
+
+
+class MePasswordApi(MeApi):
+    """The member's optional password."""
+
+    @extend_schema_serializer(component_name="MePasswordSet")
+    class InputSerializer(StrictInputSerializer):
+        new_password = password_field(
+            help_text=(
+                f"8 to {MAX_LENGTH} characters with a letter, a digit and a symbol; not a common password, "
+                "not the phone number, not one of the last 5."
+            )
+        )
+        current_password = password_field(
+            required=False,
+            help_text="To change a password. Without it, a step-up for password_reset (or, first password, password_set).",
+        )
+
+    @extend_schema(
+        operation_id="me_password_set",
+        tags=[TAG_ME],
+        summary="Set, change or reset the password",
+        description=(
+            "A first password needs a step-up for `password_set` (an SMS code verified less than five "
+            "minutes ago). Changing it needs `current_password` (a wrong one counts as a failed sign-in) "
+            "or a step-up for `password_reset`. The step-up is spent. All the member's other sessions "
+            "are ended and the member is notified."
+        ),
+        request=InputSerializer,
+        responses={
+            200: OpenApiResponse(PasswordChangedSerializer, description="The password was set or changed."),
+            **COMMON_ERRORS,
+            400: _error(
+                "validation_error: detail is {field: {code, message}}; for new_password one of "
+                "password_too_short, password_too_long, password_needs_letter, password_needs_digit, "
+                "password_needs_symbol, password_too_common, password_contains_phone, password_reused."
+            ),
+            403: _error(
+                "change_details_not_allowed (web remember-me session), step_up_required (detail.actions), "
+                "current_password_required (detail.actions), current_password_wrong, member_not_active."
+            ),
+            415: NOT_JSON,
+            429: _error("password_locked: too many failed sign-ins today for this number."),
+        },
+        parameters=[RETRY_AFTER, NO_STORE],
+    )
+    def put(self, request):
+        data = _valid(self.InputSerializer, request.data)
+        try:
+            change = member_password_set(
+                member=self.member,
+                new_password=data["new_password"],
+                current_password=data.get("current_password") or None,
+                session=self.session,
+                ip=request_ip(request),
+            )
+        except PasswordRefused as refusal:
+            raise _refusal(refusal) from None
+        return Response(PasswordChangedSerializer(change).data)
+
+    @extend_schema(
+        operation_id="me_password_remove",
+        tags=[TAG_ME],
+        summary="Remove the password",
+        description=(
+            "Sign-in by SMS code only from then on. Needs a step-up for `password_remove`, which is spent. "
+            "All the member's other sessions are ended and the member is notified."
+        ),
+        request=None,
+        responses={
+            200: OpenApiResponse(PasswordChangedSerializer, description="The password was removed."),
+            **COMMON_ERRORS,
+            403: _error(
+                "change_details_not_allowed (web remember-me session), step_up_required (detail.actions), "
+                "member_not_active."
+            ),
+            409: _error("password_not_set: the member has no password."),
+        },
+        parameters=[NO_STORE],
+    )
+    def delete(self, request):
+        try:
+            change = member_password_remove(member=self.member, session=self.session, ip=request_ip(request))
+        except PasswordRefused as refusal:
+            raise _refusal(refusal) from None
+        return Response(PasswordChangedSerializer(change).data)
+
+
+urlpatterns = [
+    path("auth/password/login", PasswordLoginApi.as_view(), name="member-auth-password-login"),
+    path("me/password", MePasswordApi.as_view(), name="me-password"),
+]
