@@ -13,6 +13,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/loyalty
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/loyalty_bench
+BENCH_MEMBERS_DATABASE_URL ?= $(BENCH_DATABASE_URL)_members
 
 .PHONY: help run test worker lint otp check-deploy bench clean
 
@@ -23,7 +24,8 @@ help:
 	@echo "make otp STAFF=x   current authenticator code of demo user x"
 	@echo "make lint          ruff"
 	@echo "make check-deploy  Django's deployment checks with production-like settings"
-	@echo "make bench         ledger throughput and expiry benchmark on PostgreSQL (fresh loyalty_bench database)"
+	@echo "make bench         ledger throughput and expiry, then member OTP verify and refresh over HTTP, on PostgreSQL"
+	@echo "                   (fresh loyalty_bench and loyalty_bench_members databases)"
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required" >&2; exit 1; }
@@ -60,12 +62,16 @@ lint: $(VENV)/.dev
 check-deploy: $(VENV)/.dev
 	$(BIN)/python -m pytest -q tests/loyalty/test_deploy.py
 
-# A fresh database each run; the test settings give fixed keys and DEBUG off.
+# A fresh database each run (one per benchmark); the test settings give fixed keys and DEBUG off.
 bench: $(VENV)/.dev
 	$(BIN)/python -c "import psycopg; c = psycopg.connect('$(BENCH_DATABASE_URL)'.rsplit('/', 1)[0] + '/postgres', autocommit=True); \
 		c.execute('DROP DATABASE IF EXISTS $(notdir $(BENCH_DATABASE_URL)) WITH (FORCE)'); c.execute('CREATE DATABASE $(notdir $(BENCH_DATABASE_URL))')"
 	DJANGO_SETTINGS_MODULE=tests.settings DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py migrate --no-input -v 0
 	DJANGO_SETTINGS_MODULE=tests.settings DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_ledger $(BENCH_ARGS)
+	$(BIN)/python -c "import psycopg; c = psycopg.connect('$(BENCH_MEMBERS_DATABASE_URL)'.rsplit('/', 1)[0] + '/postgres', autocommit=True); \
+		c.execute('DROP DATABASE IF EXISTS $(notdir $(BENCH_MEMBERS_DATABASE_URL)) WITH (FORCE)'); c.execute('CREATE DATABASE $(notdir $(BENCH_MEMBERS_DATABASE_URL))')"
+	DJANGO_SETTINGS_MODULE=tests.settings DATABASE_URL=$(BENCH_MEMBERS_DATABASE_URL) $(BIN)/python manage.py migrate --no-input -v 0
+	DJANGO_SETTINGS_MODULE=tests.settings DATABASE_URL=$(BENCH_MEMBERS_DATABASE_URL) $(BIN)/python manage.py bench_members $(BENCH_MEMBERS_ARGS)
 
 clean:
 	rm -rf $(VENV) var

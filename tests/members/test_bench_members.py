@@ -1,0 +1,44 @@
+"""`make bench`'s member sign-in part keeps working: a short run through a real gunicorn
+against the test database (the command passes its own environment, the test
+database's URL included, to the server). It measures nothing here; it must run,
+report every figure and leave the data the endpoints should have written.
+
+The bench forks its clients, so it runs in a child process of its own (forking the
+multi-threaded test process could deadlock a child).
+"""
+
+import pytest
+from django.db import connection
+
+from members.models import MemberDevice, MemberSecurityEvent, OtpChallenge, RefreshToken
+from tests.subprocess_env import child_env, run_manage
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_short_bench_run_reports_every_endpoint_beside_the_baseline():
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    result = run_manage(
+        "bench_members", "--seconds", "0.3", "--rounds", "1", "--clients", "2", "--sessions", "2",
+        "--warmup-members", "2",
+        env=child_env(DJANGO_SETTINGS_MODULE="tests.settings", DATABASE_URL=url), timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = result.stdout
+    assert "warm-up: verify" in report and "verify pools:" in report
+    for label in ("baseline (no database)", "POST auth/otp/verify", "POST auth/refresh"):
+        assert report.count(f"round 1: {label}") == 1, report
+    assert "ERRORS" not in report
+    table = report.split("Member sign-in throughput")[1]
+    assert "vs baseline" in table and "100.0%" in table  # the baseline against itself
+
+    # The requests did the endpoints' real work: codes used, tokens rotated, sign-ins
+    # from devices already known (no new device but the seeded members' first ones).
+    verified = OtpChallenge.objects.filter(verified_at__isnull=False).count()
+    assert verified > 0
+    assert RefreshToken.objects.filter(rotated_at__isnull=False).exists()
+    new_devices = MemberSecurityEvent.objects.filter(kind="device_new").count()
+    assert new_devices == MemberDevice.objects.count()
+    logins = MemberSecurityEvent.objects.filter(kind="login").count()
+    assert logins == new_devices + verified  # a seeding sign-in per member, one per code
