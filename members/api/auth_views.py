@@ -13,6 +13,8 @@ they raise.
 Refusals and their statuses:
 
 - 400 ``validation_error`` (per-field ``detail``), ``malformed_json``, ``invalid_phone``;
+  ``essential_consent_required`` (enrolment without ``consents.essential`` true: the
+  field's error code, named for the whole refusal; ``detail`` as for validation_error);
 - 401 ``otp_wrong_code``, ``otp_invalid``, ``otp_expired``; ``token_invalid``,
   ``refresh_token_reused``, ``device_mismatch``, ``session_ended``, ``session_timed_out``
   (the credential presented does not, or no longer, prove who the caller is);
@@ -31,6 +33,7 @@ from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -42,13 +45,16 @@ from loyalty.api.parsers import StrictJSONParser
 from loyalty.api.serializers import ErrorSerializer
 from members.api.authentication import IsMember, MemberTokenAuthentication
 from members.api.serializers_auth import (
+    ESSENTIAL_CONSENT_MESSAGE,
+    ESSENTIAL_CONSENT_REQUIRED,
     OtpRequestInputSerializer,
     OtpRequestOutputSerializer,
     OtpVerifyInputSerializer,
     RefreshInputSerializer,
     TokensOutputSerializer,
 )
-from members.models import OtpChallenge
+from members.consents import ConsentRefused, consents_record
+from members.models import ConsentRecord, OtpChallenge
 from members.otp import OtpRefused, otp_request, otp_verify
 from members.pii import InvalidMemberData, phone_normalise
 from members.selectors import member_by_phone
@@ -84,6 +90,30 @@ class PhoneTaken(ApiRefusal):
     status_code = status.HTTP_409_CONFLICT
     default_code = "phone_taken"
     default_detail = "This number is already enrolled. Sign in instead."
+
+
+class EssentialConsentRequired(ApiRefusal):
+    """Enrolment without the essential consent: 400 whose code is the field's."""
+
+    default_code = ESSENTIAL_CONSENT_REQUIRED
+    default_detail = ESSENTIAL_CONSENT_MESSAGE
+
+
+def _plain(detail):
+    """DRF's nested ErrorDetail structure as plain JSON (as the handler shows field errors)."""
+    if isinstance(detail, dict):
+        return {str(k): _plain(v) for k, v in detail.items()}
+    if isinstance(detail, list):
+        return [_plain(v) for v in detail]
+    return str(detail)
+
+
+def _has_code(codes, wanted: str) -> bool:
+    if isinstance(codes, dict):
+        return any(_has_code(c, wanted) for c in codes.values())
+    if isinstance(codes, list):
+        return any(_has_code(c, wanted) for c in codes)
+    return codes == wanted
 
 
 class OtpRefusal(ApiRefusal):
@@ -129,6 +159,10 @@ NO_STORE = OpenApiParameter(
     description="Every answer: never cache.",
 )
 BAD_BODY = _error("validation_error (per-field detail), malformed_json, invalid_phone.")
+BAD_VERIFY_BODY = _error(
+    "validation_error (per-field detail), malformed_json, invalid_phone; essential_consent_required (enrol "
+    "without consents.essential true; nothing is created and the code is not used)."
+)
 NOT_JSON = _error("unsupported_media_type: the body must be application/json.")
 SESSION_401 = "token_invalid, refresh_token_reused, device_mismatch, session_ended, session_timed_out."
 
@@ -205,6 +239,16 @@ class OtpRequestApi(MemberAuthApi):
 
 
 class OtpVerifyApi(MemberAuthApi):
+    def input(self, serializer_class) -> dict:
+        """As every sign-in endpoint, but a missing or false ``consents.essential`` names
+        the refusal ``essential_consent_required`` (clients branch on it)."""
+        try:
+            return super().input(serializer_class)
+        except ValidationError as exc:
+            if _has_code(exc.get_codes(), ESSENTIAL_CONSENT_REQUIRED):
+                raise EssentialConsentRequired(detail=_plain(exc.detail)) from None
+            raise
+
     @extend_schema(
         tags=[TAG],
         operation_id="member_auth_otp_verify",
@@ -212,14 +256,16 @@ class OtpVerifyApi(MemberAuthApi):
         description=(
             "Checks the code (at most 3 guesses per code, 10 wrong codes per number per day). With "
             "purpose `login` it opens a session for the enrolled member (200); with `enrol` it creates "
-            "the member and opens their first session (201). A first sign-in from a device registers it "
-            "and alerts the member (`new_device`)."
+            "the member, records their consents (`consents`: `essential` must be true, each opt-in "
+            "separately, false unless sent true) and opens their first session (201). The body is checked "
+            "before the code, so a refused body does not use a guess or the code. `consents` is refused with "
+            "`login`. A first sign-in from a device registers it and alerts the member (`new_device`)."
         ),
         request=OtpVerifyInputSerializer,
         responses={
             200: OpenApiResponse(TokensOutputSerializer, description="Signed in."),
             201: OpenApiResponse(TokensOutputSerializer, description="Enrolled and signed in."),
-            400: BAD_BODY,
+            400: BAD_VERIFY_BODY,
             401: _error("otp_wrong_code, otp_invalid (unknown challenge, or another number or purpose), otp_expired."),
             403: _error("otp_too_many_guesses, device_blocked, impossible_travel, member_not_active."),
             409: _error("otp_used (the code was already used), phone_taken (enrolment: already enrolled)."),
@@ -230,6 +276,8 @@ class OtpVerifyApi(MemberAuthApi):
         parameters=[RETRY_AFTER, NO_STORE],
     )
     def post(self, request):
+        # The whole body (consents included) is checked before the code: a refused body
+        # must not spend a guess or the challenge.
         data = self.input(OtpVerifyInputSerializer)
         phone = self.phone(data["phone"])
         device = data["device"]
@@ -243,12 +291,21 @@ class OtpVerifyApi(MemberAuthApi):
 
         if purpose == OtpChallenge.Purpose.ENROL:
             try:
-                with transaction.atomic():  # nothing half-saved if the number was taken meanwhile
+                # One transaction: the member exists with their consents recorded, or not at all.
+                with transaction.atomic():
                     member = member_create(phone=phone)
+                    consents_record(
+                        member=member,
+                        choices=dict(data["consents"]),
+                        source=ConsentRecord.Source.ENROLMENT,
+                        ip=client_ip(request),
+                    )
             except InvalidMemberData as refusal:
                 if refusal.errors.get("phone", ("",))[0] == "taken":
                     raise PhoneTaken() from None
                 raise InvalidPhone() from None
+            except ConsentRefused:  # the serializer refuses this first; never a 500
+                raise EssentialConsentRequired() from None
             status_code = status.HTTP_201_CREATED
         else:
             member = member_by_phone(phone)

@@ -9,11 +9,11 @@ is only checked for shape here; whether it is a valid number is the view's quest
 from __future__ import annotations
 
 from django.core.validators import RegexValidator
-from drf_spectacular.utils import extend_schema_serializer
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from loyalty.api.serializers import StrictCharField, StrictInputSerializer
-from members.models import MemberSession, OtpChallenge
+from members.models import Consent, MemberSession, OtpChallenge
 
 PHONE_MAX = 32
 CODE_MAX = 12
@@ -92,6 +92,51 @@ class DeviceInputSerializer(StrictInputSerializer):
     )
 
 
+ESSENTIAL_CONSENT_REQUIRED = "essential_consent_required"
+ESSENTIAL_CONSENT_MESSAGE = (
+    "Enrolment needs your agreement to essential processing (what running the membership requires): "
+    "send consents.essential true."
+)
+
+
+@extend_schema_field({"type": "boolean", "enum": [True]})
+class EssentialConsentField(StrictBooleanField):
+    """``true`` only: enrolment needs the essential processing consent. Missing or
+    ``false`` is refused with the code ``essential_consent_required``."""
+
+    default_error_messages = {ESSENTIAL_CONSENT_REQUIRED: ESSENTIAL_CONSENT_MESSAGE}
+
+    def validate_empty_values(self, data):
+        if data is serializers.empty:
+            self.fail(ESSENTIAL_CONSENT_REQUIRED)
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data):
+        if super().to_internal_value(data) is not True:
+            self.fail(ESSENTIAL_CONSENT_REQUIRED)
+        return True
+
+
+def opt_in_field(purpose: str) -> StrictBooleanField:
+    return StrictBooleanField(
+        required=False, default=False, help_text=f"{Consent.Purpose(purpose).label}: an opt-in, false unless true."
+    )
+
+
+@extend_schema_serializer(component_name="MemberEnrolmentConsents")
+class EnrolmentConsentsInputSerializer(StrictInputSerializer):
+    """The consents given at enrolment, each purpose separately."""
+
+    essential = EssentialConsentField(
+        help_text="Must be true: the processing needed to run the membership (refused with essential_consent_required)."
+    )
+    sms_marketing = opt_in_field(Consent.Purpose.SMS_MARKETING)
+    email_marketing = opt_in_field(Consent.Purpose.EMAIL_MARKETING)
+    analytics = opt_in_field(Consent.Purpose.ANALYTICS)
+    data_sharing = opt_in_field(Consent.Purpose.DATA_SHARING)
+    personalisation = opt_in_field(Consent.Purpose.PERSONALISATION)
+
+
 class OtpVerifyInputSerializer(StrictInputSerializer):
     challenge_id = StrictUUIDField(help_text="From /api/v1/auth/otp/request.")
     phone = phone_field()
@@ -109,9 +154,22 @@ class OtpVerifyInputSerializer(StrictInputSerializer):
     biometric = StrictBooleanField(
         required=False, default=False, help_text="App only: a 7-day session unlocked by the device's biometrics."
     )
+    consents = EnrolmentConsentsInputSerializer(
+        required=False,
+        help_text=(
+            "Purpose `enrol` only, and required there (`essential` true). Refused with `login`: consents are "
+            "changed at /api/v1/me/preferences."
+        ),
+    )
 
     def validate(self, attrs):
         errors = {}
+        if attrs.get("purpose") == OtpChallenge.Purpose.ENROL and "consents" not in attrs:
+            errors["consents"] = serializers.ErrorDetail(ESSENTIAL_CONSENT_MESSAGE, code=ESSENTIAL_CONSENT_REQUIRED)
+        if attrs.get("purpose") == OtpChallenge.Purpose.LOGIN and "consents" in attrs:
+            errors["consents"] = serializers.ErrorDetail(
+                "Consents are given at enrolment; change them at /api/v1/me/preferences.", code="not_for_purpose"
+            )
         if attrs.get("remember_me") and attrs.get("channel") != MemberSession.Channel.WEB:
             errors["remember_me"] = serializers.ErrorDetail("Only for the web channel.", code="not_for_channel")
         if attrs.get("biometric") and attrs.get("channel") != MemberSession.Channel.APP:
