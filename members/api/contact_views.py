@@ -1,3 +1,207 @@
-"""(stub: being written)"""
+"""Confirming and managing email and phone changes (issue 5; ``members.contact``).
 
-urlpatterns: list = []
+- ``POST auth/email/confirm`` {token}: no sign-in needed (the link's token is the proof;
+  it reaches the app in the link's URL fragment, never in a URL a server sees). Ends all
+  the member's sessions. Answers no personal data.
+- ``POST me/phone/confirm`` {verification_id, challenge_id, code}: the signed-in member
+  enters the code sent to the new number. Ends the member's other sessions.
+- ``GET me/contact-changes``: the member's pending changes, masked values only.
+- ``POST me/contact-changes/{verification_id}/cancel``.
+
+Refusals: 400 ``validation_error``, ``link_invalid``; 401/403/409/429 the SMS code's
+refusals as at sign-in (``otp_*``); 404 ``not_found`` (not this member's change);
+409 ``taken`` (another member got the value meanwhile), ``link_used``,
+``verification_used``, ``pii_erased``; 410 ``link_expired``, ``link_cancelled``
+(superseded by a newer change, or cancelled), ``verification_expired``,
+``verification_cancelled``. Every answer is ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from loyalty.api.serializers import StrictCharField, StrictInputSerializer
+from members.api.auth_views import NO_STORE, RETRY_AFTER, MemberAuthApi, OtpRefusal
+from members.api.me_views import (
+    COMMON_ERRORS,
+    ContactChangeSerializer,
+    ContactRefusal,
+    MeApi,
+    NotFound,
+    PiiErased,
+    ProfileSerializer,
+    _error,
+    _profile,
+    _valid,
+    request_ip,
+)
+from members.api.serializers_auth import CODE_MAX, StrictUUIDField
+from members.contact import (
+    TOKEN_MAX,
+    ContactRefused,
+    contact_change_cancel,
+    contact_changes_pending,
+    contact_email_confirm,
+    contact_phone_confirm,
+)
+from members.otp import OtpRefused
+from members.pii import MemberPiiErased
+
+TAG = "Member (me)"
+AUTH_TAG = "Member sign-in"
+
+
+def _contact_refusal(refusal: ContactRefused) -> ContactRefusal | NotFound:
+    return NotFound() if refusal.code == "not_found" else ContactRefusal(refusal)
+
+
+class EmailConfirmApi(MemberAuthApi):
+    """Confirm a new email address with the link's token."""
+
+    @extend_schema_serializer(component_name="MemberEmailConfirm")
+    class InputSerializer(StrictInputSerializer):
+        token = StrictCharField(max_length=TOKEN_MAX, help_text="The token from the link's #token= fragment.")
+
+    @extend_schema_serializer(component_name="MemberEmailConfirmed")
+    class OutputSerializer(serializers.Serializer):
+        changed = serializers.ChoiceField(choices=["email"], help_text="What was changed.")
+
+    @extend_schema(
+        tags=[AUTH_TAG],
+        operation_id="member_auth_email_confirm",
+        summary="Confirm a new email address (the link's token)",
+        description=(
+            "Applies the email change the token belongs to: the old address is told, the new one is "
+            "written, and all the member's sessions end (sign in again). A link works once, within 24 "
+            "hours, and only while it is the member's latest email change."
+        ),
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            400: _error("validation_error (token), link_invalid (no such link)."),
+            409: _error("link_used (already confirmed), taken (another member has this address), pii_erased."),
+            410: _error("link_expired, link_cancelled (replaced by a newer change, or cancelled)."),
+            415: _error("unsupported_media_type: the body must be application/json."),
+        },
+        parameters=[NO_STORE],
+    )
+    def post(self, request):
+        data = _valid(self.InputSerializer, request.data)
+        try:
+            contact_email_confirm(token=data["token"], ip=request_ip(request))
+        except ContactRefused as refusal:
+            raise _contact_refusal(refusal) from None
+        except MemberPiiErased:
+            raise PiiErased() from None
+        return Response(self.OutputSerializer({"changed": "email"}).data)
+
+
+class MePhoneConfirmApi(MeApi):
+    """Confirm a new phone number with the code sent to it."""
+
+    @extend_schema_serializer(component_name="MePhoneConfirm")
+    class InputSerializer(StrictInputSerializer):
+        verification_id = StrictUUIDField(help_text="The change's id (from PATCH me's pending).")
+        challenge_id = StrictUUIDField(help_text="The change's challenge_id.")
+        code = StrictCharField(max_length=CODE_MAX, help_text="The code sent by SMS to the new number.")
+
+    @extend_schema(
+        operation_id="me_phone_confirm",
+        tags=[TAG],
+        summary="Confirm a new phone number (the SMS code)",
+        description=(
+            "Applies the phone change: the old number is told, the new one is written, and the member's "
+            "other sessions end. Answers the profile with the new number."
+        ),
+        request=InputSerializer,
+        responses={
+            200: ProfileSerializer,
+            **COMMON_ERRORS,
+            400: _error("validation_error (verification_id, challenge_id, code)."),
+            401: _error(
+                "otp_wrong_code, otp_invalid (not this change's challenge), otp_expired; or no valid "
+                "bearer token / session."
+            ),
+            403: _error("otp_too_many_guesses, member_not_active."),
+            404: _error("not_found: no such change of this member."),
+            409: _error("verification_used, otp_used, taken (another member has this number), pii_erased."),
+            410: _error("verification_expired, verification_cancelled (replaced by a newer change, or cancelled)."),
+            429: _error("otp_locked: too many wrong codes today for the new number."),
+        },
+        parameters=[RETRY_AFTER],
+    )
+    def post(self, request):
+        data = _valid(self.InputSerializer, request.data)
+        try:
+            member = contact_phone_confirm(
+                member=self.member,
+                verification_id=data["verification_id"],
+                challenge_id=data["challenge_id"],
+                code=data["code"],
+                session=self.session,
+                ip=request_ip(request),
+            )
+        except ContactRefused as refusal:
+            raise _contact_refusal(refusal) from None
+        except OtpRefused as refusal:
+            raise OtpRefusal(refusal) from None
+        except MemberPiiErased:
+            raise PiiErased() from None
+        return Response(ProfileSerializer(_profile(member)).data)
+
+
+class MeContactChangesApi(MeApi):
+    """The member's pending email and phone changes."""
+
+    @extend_schema(
+        operation_id="me_contact_changes",
+        tags=[TAG],
+        responses={200: ContactChangeSerializer(many=True), **COMMON_ERRORS},
+    )
+    def get(self, request):
+        return Response(ContactChangeSerializer(contact_changes_pending(self.member), many=True).data)
+
+
+@extend_schema_serializer(component_name="MeContactChangeCancelled")
+class CancelledSerializer(serializers.Serializer):
+    cancelled = serializers.IntegerField(help_text="1 when the change was pending (now cancelled), else 0.")
+
+
+class MeContactChangeCancelApi(MeApi):
+    """Cancel one pending change: its link or code stops working."""
+
+    @extend_schema(
+        operation_id="me_contact_change_cancel",
+        tags=[TAG],
+        request=None,
+        parameters=[
+            OpenApiParameter(
+                "verification_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="An id from the list."
+            )
+        ],
+        responses={200: CancelledSerializer, **COMMON_ERRORS, 404: _error("not_found: no such change of this member.")},
+    )
+    def post(self, request, verification_id: str):
+        try:
+            cancelled = contact_change_cancel(
+                member=self.member, verification_id=verification_id, ip=request_ip(request)
+            )
+        except ContactRefused as refusal:
+            raise _contact_refusal(refusal) from None
+        return Response(CancelledSerializer({"cancelled": int(cancelled)}).data)
+
+
+urlpatterns = [
+    path("auth/email/confirm", EmailConfirmApi.as_view(), name="auth-email-confirm"),
+    path("me/phone/confirm", MePhoneConfirmApi.as_view(), name="me-phone-confirm"),
+    path("me/contact-changes", MeContactChangesApi.as_view(), name="me-contact-changes"),
+    path(
+        "me/contact-changes/<str:verification_id>/cancel",
+        MeContactChangeCancelApi.as_view(),
+        name="me-contact-change-cancel",
+    ),
+]

@@ -7,17 +7,14 @@ does not exist. Every response, errors included, carries ``Cache-Control: no-sto
 No personal data or token is ever taken from, or put into, a URL.
 
 Changing the email or phone (``PATCH me``) needs a step-up (an SMS code verified for
-``change_email`` / ``change_phone`` less than five minutes ago), then:
-
-1. a security notice is queued in the outbox for the OLD address and delivered at
-   once, inside the transaction and before the change is written: the outbox looks a
-   member's address up at delivery, so a notice delivered after the change would go
-   to the new address. Everything is validated first (format, step-up, "taken"), so
-   only a concurrent writer taking the same address in between can make the change
-   fail after the notice left;
-2. the change is written (``members.services.member_pii_set``);
-3. all the member's other sessions are ended and a ``contact_changed`` security event
-   is recorded (field names only, never values).
+``change_email`` / ``change_phone`` less than five minutes ago, spent by the change) and
+then proof that the member controls the new address (``members.contact``): the answer
+is 200 with the profile still showing the old value and ``pending`` listing the
+verification(s) this request started. The email is changed when the link sent to the
+new address is opened (``POST auth/email/confirm``), the phone when the code sent to
+the new number is entered (``POST me/phone/confirm``); only then is the old address
+notified and are the sessions ended. Removing the email (null or "") needs the step-up
+and applies at once. The other fields change at once, in the same transaction.
 """
 
 from __future__ import annotations
@@ -39,11 +36,18 @@ from rest_framework.views import APIView
 from loyalty.api.errors import VALIDATION_CODE, VALIDATION_MESSAGE, ApiRefusal
 from loyalty.api.serializers import ErrorSerializer, StrictCharField, StrictInputSerializer
 from loyalty.models import LedgerOperation, PointsLot, Transfer
-from loyalty.notifications import message_deliver, notify_member
 from loyalty.selectors import member_balance
+from members.api.auth_views import OtpRefusal
 from members.api.authentication import IsMember, MemberTokenAuthentication
-from members.models import Member, MemberDevice, MemberSecurityEvent, MemberSession
-from members.otp import otp_step_up_valid
+from members.contact import (
+    ContactChangeStarted,
+    ContactRefused,
+    contact_change_start,
+    contact_changes_pending,
+    contact_email_remove,
+)
+from members.models import ContactVerification, Member, MemberDevice, MemberSecurityEvent, MemberSession
+from members.otp import OtpRefused, otp_step_up_valid
 from members.pii import (
     ADDRESS_MAX,
     NAME_MAX,
@@ -55,7 +59,6 @@ from members.pii import (
     phone_normalise,
     text_normalise,
 )
-from members.selectors import member_by_email, member_by_phone
 from members.services import member_pii_set
 from members.sessions import device_block, member_sessions, session_end, session_may, sessions_end_all
 from staffauth.net import client_ip
@@ -68,10 +71,6 @@ EXPIRING_SOON_DAYS = 90
 # A hard cap before any normalisation (the services enforce each field's own limit).
 INPUT_MAX = 1_000
 CONTACT_FIELDS = ("phone", "email")
-CONTACT_NOTICE = {
-    "phone": ("sms", "Your phone number was changed", "the phone number"),
-    "email": ("email", "Your email address was changed", "the email address"),
-}
 
 
 # --- refusals ------------------------------------------------------------------------------
@@ -228,6 +227,60 @@ _NORMALISERS = {
 }
 
 
+@extend_schema_serializer(component_name="MeContactChange")
+class ContactChangeSerializer(serializers.Serializer):
+    """A pending email or phone change: the new value masked, never in clear."""
+
+    id = serializers.UUIDField(help_text="The change's id (verification_id).")
+    kind = serializers.ChoiceField(choices=ContactVerification.Kind.choices)
+    value_masked = serializers.CharField(help_text="The new value, masked (a•••@example.com, +60 ••• ••• 03).")
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(
+        help_text="Email: the link's expiry (24 hours). Phone: the code's expiry (five minutes)."
+    )
+    challenge_id = serializers.UUIDField(
+        allow_null=True, help_text="Phone: the SMS challenge to answer at me/phone/confirm; null for email."
+    )
+
+
+@extend_schema_serializer(component_name="MeUpdated")
+class ProfileUpdatedSerializer(ProfileSerializer):
+    pending = ContactChangeSerializer(
+        many=True,
+        help_text=(
+            "The email or phone changes this request started (empty when none). The profile keeps "
+            "the old value until each is confirmed: an email by the link sent to the new address, a "
+            "phone with the code sent to the new number."
+        ),
+    )
+
+
+class ContactRefusal(ApiRefusal):
+    """A ``members.contact.ContactRefused`` with its code and status."""
+
+    STATUS = {
+        "not_found": status.HTTP_404_NOT_FOUND,
+        "step_up_required": status.HTTP_403_FORBIDDEN,
+        "taken": status.HTTP_409_CONFLICT,
+        "link_used": status.HTTP_409_CONFLICT,
+        "verification_used": status.HTTP_409_CONFLICT,
+        "link_expired": status.HTTP_410_GONE,
+        "link_cancelled": status.HTTP_410_GONE,
+        "verification_expired": status.HTTP_410_GONE,
+        "verification_cancelled": status.HTTP_410_GONE,
+    }
+
+    def __init__(self, refusal: ContactRefused):
+        super().__init__(str(refusal))
+        self.default_code = refusal.code  # instance attribute: the handler reads it as the code
+        self.status_code = self.STATUS.get(refusal.code, status.HTTP_400_BAD_REQUEST)
+
+
+def _pending_change(started: ContactChangeStarted) -> dict:
+    row = started.verification
+    return next(c for c in contact_changes_pending(row.member) if c["id"] == row.id)
+
+
 class MeApiView(MeApi):
     """The member's profile; changes to it."""
 
@@ -239,8 +292,15 @@ class MeApiView(MeApi):
         preferred_channel = serializers.ChoiceField(
             choices=Member.Channel.choices, required=False, allow_null=True, allow_blank=True
         )
-        phone = _text(help_text="Needs a step-up for change_phone. Cannot be cleared.")
-        email = _text(help_text="Needs a step-up for change_email.")
+        phone = _text(
+            help_text="Needs a step-up for change_phone; changes once the code sent to it is confirmed. Cannot be cleared."
+        )
+        email = _text(
+            help_text=(
+                "Needs a step-up for change_email; changes once the link sent to it is opened. Empty or null "
+                "removes the email at once (with the step-up)."
+            )
+        )
 
     @extend_schema(operation_id="me_read", tags=[TAG], responses={200: ProfileSerializer, **COMMON_ERRORS})
     def get(self, request):
@@ -250,24 +310,30 @@ class MeApiView(MeApi):
         operation_id="me_update",
         tags=[TAG],
         request=InputSerializer,
+        description=(
+            "Name, address, date of birth and preferred channel change at once. A new email or phone "
+            "starts a verification instead (listed in `pending`; the profile keeps the old value until "
+            "it is confirmed). All or nothing: a refusal changes nothing."
+        ),
         responses={
-            200: ProfileSerializer,
+            200: ProfileUpdatedSerializer,
             **COMMON_ERRORS,
             400: _error("validation_error: detail is {field: {code, message}} (invalid_phone, taken, too_long...)."),
             403: _error("change_details_not_allowed (web remember-me session), step_up_required, member_not_active."),
             409: _error("pii_erased"),
+            429: _error("otp_rate_limited, otp_locked: no code can be sent to the new number now (Retry-After)."),
         },
     )
     def patch(self, request):
         values = dict(_valid(self.InputSerializer, request.data))
         if not values:
-            return Response(ProfileSerializer(_profile(self.member)).data)
+            return self._updated(self.member, [])
         if not session_may(self.session, "change_details"):
             raise ChangeNotAllowed()
         current = member_pii_read(self.member)
         contact = self._check(values, current)
         if not values:  # only the phone or email already on file
-            return Response(ProfileSerializer(_profile(self.member)).data)
+            return self._updated(self.member, [])
         missing = [
             f"change_{field}"
             for field in contact
@@ -276,12 +342,22 @@ class MeApiView(MeApi):
         if missing:
             raise StepUpRequired(detail={"actions": missing})
         try:
-            member = self._apply(values, contact, current)
+            member, pending = self._apply(values, contact)
         except InvalidMemberData as refusal:
             raise InvalidInput(detail={f: {"code": c, "message": m} for f, (c, m) in refusal.errors.items()}) from None
         except MemberPiiErased:
             raise PiiErased() from None
-        return Response(ProfileSerializer(_profile(member)).data)
+        except ContactRefused as refusal:
+            if refusal.code == "step_up_required":  # spent meanwhile by a concurrent change
+                raise StepUpRequired(detail={"actions": [f"change_{refusal.field}"]}) from None
+            raise InvalidInput(detail={refusal.field: {"code": refusal.code, "message": str(refusal)}}) from None
+        except OtpRefused as refusal:
+            raise OtpRefusal(refusal) from None
+        return self._updated(member, pending)
+
+    @staticmethod
+    def _updated(member: Member, pending: list[dict]) -> Response:
+        return Response(ProfileUpdatedSerializer({**_profile(member), "pending": pending}).data)
 
     def _check(self, values: dict, current) -> list[str]:
         """Validates every given value (all refusals at once); drops a phone or email equal
@@ -312,55 +388,28 @@ class MeApiView(MeApi):
             raise InvalidInput(detail={f: {"code": c, "message": m} for f, (c, m) in errors.items()})
         return contact
 
-    def _apply(self, values: dict, contact: list[str], current) -> Member:
-        member, session = self.member, self.session
+    def _apply(self, values: dict, contact: list[str]) -> tuple[Member, list[dict]]:
+        """One transaction: the other fields at once, then each contact change started
+        (or the email removed). Any refusal rolls all of it back, step-ups included."""
+        member, session, ip = self.member, self.session, request_ip(self.request)
+        started = []
         with transaction.atomic():
-            member = Member.objects.select_for_update().get(pk=member.pk)
-            taken = {}
-            for field, find in (("phone", member_by_phone), ("email", member_by_email)):
-                if field in contact and values[field]:
-                    other = find(values[field])
-                    if other is not None and other.pk != member.pk:
-                        taken[field] = ("taken", f"Another member already has this {field}.")
-            if taken:
-                raise InvalidMemberData(taken)
-            now = timezone.now()
-            for field in contact:
-                if getattr(current, field):
-                    self._notify_old_address(member, field, now)
-            member = member_pii_set(member=member, **values)
-            if contact:
-                ended = sessions_end_all(
-                    member=member, reason=f"{'_'.join(sorted(contact))}_changed", except_session=session, now=now
-                )
-                MemberSecurityEvent.objects.create(
-                    member=member, kind="contact_changed", ip=request_ip(self.request),
-                    detail={"fields": sorted(contact), "session_id": str(session.id), "sessions_ended": ended},
-                )  # fmt: skip
-            changed = sorted(set(values) - set(contact))
+            changed = {field: value for field, value in values.items() if field not in contact}
             if changed:
+                member = member_pii_set(member=member, **changed)
                 MemberSecurityEvent.objects.create(
-                    member=member, kind="profile_changed", ip=request_ip(self.request),
-                    detail={"fields": changed, "session_id": str(session.id)},
+                    member=member, kind="profile_changed", ip=ip,
+                    detail={"fields": sorted(changed), "session_id": str(session.id)},
                 )  # fmt: skip
-        return member
-
-    @staticmethod
-    def _notify_old_address(member: Member, field: str, now) -> None:
-        """Queue the notice to the field's channel and deliver it now, while the old
-        address is still the one on file (see the module docstring)."""
-        channel, subject, what = CONTACT_NOTICE[field]
-        message = notify_member(
-            member=member,
-            channel=channel,
-            subject=subject,
-            body=(
-                f"{what.capitalize()} on your loyalty account was changed on {now:%Y-%m-%d %H:%M} UTC, and "
-                "your other sessions were signed out. If this was not you, contact us at once."
-            ),
-            topic="security",
-        )
-        message_deliver(message_id=message.pk)
+            for field in sorted(contact):
+                if field == "email" and not values["email"]:
+                    member = contact_email_remove(member=member, session=session, ip=ip)
+                else:
+                    started.append(
+                        contact_change_start(member=member, kind=field, value=values[field], session=session, ip=ip)
+                    )
+        member.refresh_from_db()
+        return member, [_pending_change(s) for s in started]
 
 
 def request_ip(request) -> str | None:
