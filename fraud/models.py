@@ -1,1 +1,48 @@
-"""Models of the fraud app (built by later issues)."""
+"""Fraud alerts: what the fraud team investigates.
+
+An alert names what happened (``kind``), who it is about (a member, a staff user, a
+store; any of them may be empty) and the facts in ``detail`` (ids and counts, never
+personal data or secrets). Raised by services (a second scan of a used voucher, a
+cashier redeeming too often...), never edited except for its investigation status.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class FraudAlert(models.Model):
+    class Severity(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        INVESTIGATING = "investigating", "Investigating"
+        CLOSED = "closed", "Closed"
+
+    kind = models.CharField(max_length=40, db_index=True)
+    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.MEDIUM)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    member = models.ForeignKey(
+        "members.Member", null=True, blank=True, on_delete=models.PROTECT, related_name="fraud_alerts"
+    )
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="fraud_alerts"
+    )
+    store = models.ForeignKey("loyalty.Store", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    detail = models.JSONField(default=dict, blank=True)
+    # One alert per incident: services that may fire repeatedly for one incident give a
+    # key (e.g. "voucher_rescan:<voucher>:<day>"), and a second raise finds the first.
+    dedupe_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.get_severity_display()}, {self.created_at:%Y-%m-%d %H:%M})"
