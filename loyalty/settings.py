@@ -378,6 +378,26 @@ ROLE_LIMITS = {
     },
 }
 
+# --- Vouchers and till redemption controls (issue 6) -------------------------------------------
+VOUCHERS = {
+    # A new QR token every this many seconds; a token is valid during its own step only.
+    "qr_step_seconds": env.int("VOUCHER_QR_STEP_SECONDS", default=30),
+    # Whole steps of clock skew a till may be behind or ahead (0: none).
+    "qr_grace_steps": env.int("VOUCHER_QR_GRACE_STEPS", default=0),
+    # Redemptions (a voucher bought with points) above this need a step-up (spec: >5,000).
+    "step_up_above_points": env.int("VOUCHER_STEP_UP_ABOVE_POINTS", default=5000),
+    # Goodwill vouchers: the largest reward (by its points price) each role may give.
+    "goodwill_max_points": {
+        "store_manager": env.int("VOUCHER_GOODWILL_MAX_POINTS_MANAGER", default=1000),
+        "program_admin": env.int("VOUCHER_GOODWILL_MAX_POINTS_ADMIN", default=20000),
+    },
+    # A cashier redeeming more often than this in the window raises a fraud alert.
+    "cashier_redemptions_alert": env.int("VOUCHER_CASHIER_REDEMPTIONS_ALERT", default=20),
+    "cashier_redemptions_window_minutes": env.int("VOUCHER_CASHIER_REDEMPTIONS_WINDOW_MINUTES", default=60),
+    # The share of till redemptions drawn at random into the store manager's audit queue.
+    "audit_sample_percent": env.float("VOUCHER_AUDIT_SAMPLE_PERCENT", default=5.0),
+}
+
 # --- Manual point adjustments: the one policy table every check reads ----------------------
 # Spec "Manual Adjustment Controls" and the role definitions, reconciled (issue 4). Bands
 # by the absolute number of points (credits and debits alike), first match wins:
