@@ -16,8 +16,9 @@ from rest_framework.test import APIClient
 from loyalty.models import OutboundMessage, Till
 from loyalty.notifications import LocmemSmsBackend
 from loyalty.services import Actor, points_earn, points_hold
-from members.models import MemberDevice, MemberSecurityEvent, MemberSession
+from members.models import ContactVerification, MemberDevice, MemberSecurityEvent, MemberSession
 from members.otp import otp_request, otp_verify
+from members.pii import member_pii_read
 from members.services import member_create, member_pii_shred
 from members.sessions import session_start
 
@@ -260,49 +261,137 @@ def test_the_same_email_again_is_no_change_and_needs_no_step_up(api_a):
     assert response.status_code == 200 and response.json()["email"] == EMAIL_A
 
 
-def test_changing_the_email_notifies_the_old_one_and_ends_the_other_sessions(api_a, member_a, step_up):
+def link_token() -> str:
+    """The token of the last verification link mailed (from the URL fragment)."""
+    return re.search(r"/verify-email#token=([A-Za-z0-9_-]+)", mail.outbox[-1].body).group(1)
+
+
+def test_a_new_email_waits_for_its_link_then_notifies_the_old_one_and_ends_all_sessions(
+    api_a, member_a, step_up, django_capture_on_commit_callbacks
+):
     other = client_for(sign_in(member_a, channel="web", fingerprint="fp-laptop"))
-    assert other.get("/api/v1/me").status_code == 200
     step_up(member_a, PHONE_A, "change_email")
     mail.outbox.clear()
 
-    response = api_a.patch("/api/v1/me", {"email": "aminah.new@example.com"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_a.patch("/api/v1/me", {"email": "aminah.new@example.com"}, format="json")
 
+    # nothing changed yet: the link went to the new address, nobody else was told
     assert response.status_code == 200, response.content
-    assert response.json()["email"] == "aminah.new@example.com"
+    body = response.json()
+    assert body["email"] == EMAIL_A
+    [pending] = body["pending"]
+    assert pending["kind"] == "email" and pending["value_masked"] == "a•••@example.com"
+    assert pending["challenge_id"] is None
+    assert [m.to for m in mail.outbox] == [["aminah.new@example.com"]]
+    assert other.get("/api/v1/me").status_code == 200
+    assert api_a.get("/api/v1/me").json()["email"] == EMAIL_A
+    token = link_token()
+    mail.outbox.clear()
+
+    confirmed = APIClient().post("/api/v1/auth/email/confirm", {"token": token}, format="json")
+
+    assert confirmed.status_code == 200 and confirmed.json() == {"changed": "email"}
     # the old address was told, without the new one in the message
     assert [m.to for m in mail.outbox] == [[EMAIL_A]]
     assert "aminah.new" not in mail.outbox[0].body
     notice = OutboundMessage.objects.get(member=member_a, topic="security", channel="email")
     assert notice.status == OutboundMessage.Status.SENT and EMAIL_A not in notice.body
-    # the other session is over, this one lives on
+    # a link confirmed without a session ends every session, this one too
     assert other.get("/api/v1/me").status_code == 401
-    assert api_a.get("/api/v1/me").status_code == 200
+    assert api_a.get("/api/v1/me").status_code == 401
+    member_a.refresh_from_db()
+    assert member_pii_read(member_a).email == "aminah.new@example.com"
     event = MemberSecurityEvent.objects.get(member=member_a, kind="contact_changed")
-    assert event.detail["fields"] == ["email"] and event.detail["sessions_ended"] == 1
+    assert event.detail["fields"] == ["email"] and event.detail["sessions_ended"] == 2
     assert "aminah" not in json.dumps(event.detail)
 
 
-def test_changing_the_phone_texts_the_old_number(api_a, member_a, step_up, sms_outbox):
+def test_a_new_phone_waits_for_its_code_then_texts_the_old_number(
+    api_a, member_a, step_up, sms_outbox, django_capture_on_commit_callbacks
+):
+    other = client_for(sign_in(member_a, channel="web", fingerprint="fp-laptop"))
     step_up(member_a, PHONE_A, "change_phone")
     sms_outbox.clear()
-    response = api_a.patch("/api/v1/me", {"phone": "+60 17-555 0303"}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_a.patch("/api/v1/me", {"phone": "+60 17-555 0303"}, format="json")
     assert response.status_code == 200, response.content
-    assert response.json()["phone"] == "+60175550303"
+    assert response.json()["phone"] == "+60125550101"
+    [pending] = response.json()["pending"]
+    assert pending["kind"] == "phone" and pending["value_masked"] == "+60 ••• ••• 03"
+    assert [m["to"] for m in sms_outbox] == ["+60175550303"]
+    code = re.search(r"\b(\d{6})\b", sms_outbox[0]["text"]).group(1)
+    sms_outbox.clear()
+
+    confirmed = api_a.post(
+        "/api/v1/me/phone/confirm",
+        {"verification_id": pending["id"], "challenge_id": pending["challenge_id"], "code": code},
+        format="json",
+    )
+
+    assert confirmed.status_code == 200, confirmed.content
+    assert confirmed.json()["phone"] == "+60175550303"
     assert [m["to"] for m in sms_outbox] == ["+60125550101"]
     assert "0303" not in sms_outbox[0]["text"]
+    # the other session is over, this one lives on
+    assert other.get("/api/v1/me").status_code == 401
+    assert api_a.get("/api/v1/me").status_code == 200
+
+
+def test_the_step_up_is_spent_by_one_change(api_a, member_a, step_up, django_capture_on_commit_callbacks):
+    step_up(member_a, PHONE_A, "change_email")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_a.patch("/api/v1/me", {"email": "one@example.com"}, format="json").status_code == 200
+    response = api_a.patch("/api/v1/me", {"email": "two@example.com"}, format="json")
+    assert response.status_code == 403 and error_code(response) == "step_up_required"
+    assert [c["value_masked"] for c in api_a.get("/api/v1/me/contact-changes").json()] == ["o•••@example.com"]
+
+
+def test_other_fields_change_at_once_beside_a_pending_email(
+    api_a, member_a, step_up, django_capture_on_commit_callbacks
+):
+    step_up(member_a, PHONE_A, "change_email")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_a.patch("/api/v1/me", {"email": "aminah.new@example.com", "name": "Aminah Y"}, format="json")
+    body = response.json()
+    assert response.status_code == 200 and body["name"] == "Aminah Y" and body["email"] == EMAIL_A
+    assert [p["kind"] for p in body["pending"]] == ["email"]
+
+
+def test_a_change_without_contact_fields_has_no_pending(api_a):
+    response = api_a.patch("/api/v1/me", {"name": "Aminah Y"}, format="json")
+    assert response.status_code == 200 and response.json()["pending"] == []
+
+
+def test_removing_the_email_needs_a_step_up_and_applies_at_once(api_a, member_a, step_up):
+    response = api_a.patch("/api/v1/me", {"email": None}, format="json")
+    assert response.status_code == 403 and error_code(response) == "step_up_required"
+    step_up(member_a, PHONE_A, "change_email")
+    mail.outbox.clear()
+    response = api_a.patch("/api/v1/me", {"email": ""}, format="json")
+    assert response.status_code == 200 and response.json()["email"] is None
+    assert [m.to for m in mail.outbox] == [[EMAIL_A]]  # told before it went
 
 
 def test_an_email_another_member_has_is_refused_and_nothing_is_sent(api_a, member_a, member_b, step_up):
     step_up(member_a, PHONE_A, "change_email")
     mail.outbox.clear()
-    response = api_a.patch("/api/v1/me", {"email": EMAIL_B, "name": "Changed"}, format="json")
+    response = api_a.patch("/api/v1/me", {"email": EMAIL_B, "name": "Zainab Qistina"}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["detail"]["email"]["code"] == "taken"
     assert mail.outbox == []
     assert not OutboundMessage.objects.filter(member=member_a, topic="security", channel="email").exists()
     body = api_a.get("/api/v1/me").json()
     assert body["email"] == EMAIL_A and body["name"] == "Aminah binti Yusof"
+    assert not ContactVerification.objects.filter(member=member_a).exists()
+
+
+def test_a_phone_another_member_has_is_refused(api_a, member_a, member_b, step_up, sms_outbox):
+    step_up(member_a, PHONE_A, "change_phone")
+    sms_outbox.clear()
+    response = api_a.patch("/api/v1/me", {"phone": PHONE_B}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["detail"]["phone"]["code"] == "taken"
+    assert sms_outbox == []
 
 
 # --- balance and ledger -------------------------------------------------------------------------
@@ -489,5 +578,12 @@ def test_the_member_endpoints_generate_a_valid_schema_without_warnings(tmp_path)
         "/api/v1/me/sessions/{session_id}/revoke",
         "/api/v1/me/security-log",
         "/api/v1/me/preferences",
+        "/api/v1/me/phone/confirm",
+        "/api/v1/me/contact-changes",
+        "/api/v1/me/contact-changes/{verification_id}/cancel",
+    }
+    assert "/api/v1/auth/email/confirm" in paths
+    assert set(paths["/api/v1/me"]["patch"]["responses"]["200"]["content"]["application/json"]["schema"].values()) == {
+        "#/components/schemas/MeUpdated"
     }
     assert paths["/api/v1/me"]["patch"]["security"] == [{"memberToken": []}]
