@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from loyalty.crypto import DecryptionFailed
 from loyalty.models import LedgerOperation, PointsLot
 from loyalty.selectors import member_balance
+from members.consents import member_consent_records, member_consents
 from members.models import Member, MemberPiiAccess
 from members.pii import member_pii_masked
 from members.selectors import member_by_email, member_by_phone
@@ -20,11 +21,16 @@ from staffauth.admin_base import ReadOnlyAdmin
 REVEAL_PERMISSION = "members.reveal_member_pii"
 
 HISTORY_ROWS = 50
+CONSENT_HISTORY_ROWS = 50
 
 
 @admin.register(Member)
 class MemberAdmin(ReadOnlyAdmin):
     """Members as staff look them up: balance, lots with expiry dates, history.
+
+    Consents are shown, never edited: the member gives or withdraws them (app, web,
+    enrolment) and staff cannot grant one on their behalf (``members.consents``). There
+    is no admin for ``Consent`` or ``ConsentRecord`` and this one is read-only.
 
     Members are a programme-wide record (they shop in any store); the ledger rows
     behind them are store-scoped in the journal admin.
@@ -45,6 +51,8 @@ class MemberAdmin(ReadOnlyAdmin):
         "created_at",
         "personal_data",
         "preferred_channel",
+        "consents",
+        "consent_history",
         "points",
         "lots",
         "history",
@@ -143,6 +151,46 @@ class MemberAdmin(ReadOnlyAdmin):
         response = TemplateResponse(request, "admin/members/member/reveal.html", context)
         response["Cache-Control"] = "no-store"
         return response
+
+    @admin.display(description="Consents")
+    def consents(self, obj):
+        """The current choice per purpose (never recorded: not granted)."""
+        rows = (
+            (
+                state.label,
+                "Granted" if state.granted else ("Not granted" if state.version else "Not granted (never recorded)"),
+                state.version or "—",
+                f"{timezone.localtime(state.updated_at):%Y-%m-%d %H:%M}" if state.updated_at else "—",
+            )
+            for state in member_consents(obj).values()
+        )
+        return format_html(
+            '<table id="member-consents"><thead><tr><th>Purpose</th><th>Now</th><th>Text version</th><th>Since</th>'
+            "</tr></thead><tbody>{}</tbody></table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description=f"Consent history (last {CONSENT_HISTORY_ROWS})")
+    def consent_history(self, obj):
+        """The record of consent, newest first (append-only)."""
+        records = member_consent_records(obj)[:CONSENT_HISTORY_ROWS]
+        if not records:
+            return "—"
+        rows = (
+            (
+                f"{timezone.localtime(r.created_at):%Y-%m-%d %H:%M:%S}",
+                r.get_purpose_display(),
+                "Granted" if r.granted else "Withdrawn / not given",
+                r.version,
+                r.get_source_display(),
+            )
+            for r in records
+        )
+        return format_html(
+            '<table id="member-consent-history"><thead><tr><th>When</th><th>Purpose</th><th>Choice</th>'
+            "<th>Text version</th><th>Source</th></tr></thead><tbody>{}</tbody></table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
 
     def _balance(self, obj):
         return member_balance(obj)
