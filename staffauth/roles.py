@@ -57,6 +57,14 @@ _ADJUSTMENTS_MAKE = {
     "loyalty.view_adjustmentreport",
 }
 
+# Vouchers (issue 6). The catalogue is programme set-up (Program Administrators); vouchers
+# are read-only in the admin (issued by the member API or as goodwill, revoked by an
+# action), and goodwill is bounded per role by settings.VOUCHERS["goodwill_max_points"].
+# Cashiers redeem at the till, never in the admin.
+_REWARDS_MANAGE = _crud("vouchers", "reward", "view", "add", "change")
+_VOUCHERS_READ = {"vouchers.view_voucher"}
+_VOUCHERS_GOODWILL = {"vouchers.issue_goodwill_voucher"}
+
 CASHIER = Role(
     key="cashier",
     name="Cashier",
@@ -69,7 +77,10 @@ STORE_MANAGER = Role(
     key="store_manager",
     name="Store Manager",
     # All cashier permissions plus store-level reports; never headquarters data.
-    permissions=frozenset(CASHIER.permissions | {"loyalty.view_till"} | _ADJUSTMENTS_MAKE),
+    # Vouchers: those of their stores' members (see vouchers.admin), goodwill within the limit.
+    permissions=frozenset(
+        CASHIER.permissions | {"loyalty.view_till"} | _ADJUSTMENTS_MAKE | _VOUCHERS_READ | _VOUCHERS_GOODWILL
+    ),
 )
 
 PROGRAM_ADMIN = Role(
@@ -86,6 +97,11 @@ PROGRAM_ADMIN = Role(
         | _ADJUSTMENTS_MAKE
         | _crud("loyalty", "adjustmentreason", "view", "add", "change")
         | {"loyalty.view_outboundmessage"}
+        # The reward catalogue; every voucher: view, revoke, goodwill within the limit.
+        | _REWARDS_MANAGE
+        | _VOUCHERS_READ
+        | _VOUCHERS_GOODWILL
+        | {"vouchers.revoke_voucher"}
     ),
 )
 
@@ -124,6 +140,9 @@ FRAUD_ANALYST = Role(
         | _LOGS_READ
         | _LEDGER_READ
         | {"loyalty.view_adjustmentrequest", "loyalty.review_adjustmentrequest", "loyalty.view_adjustmentreport"}
+        # Vouchers and the fraud alerts raised at the till (read-only).
+        | _VOUCHERS_READ
+        | {"fraud.view_fraudalert"}
     ),
 )
 

@@ -1,0 +1,272 @@
+"""The reward catalogue and vouchers in the admin (issue 6).
+
+- Rewards: Program Administrators add and change them; they are deactivated, never
+  deleted (vouchers refer to them).
+- Vouchers: read-only. The code is a bearer credential and is never shown, only its
+  last four symbols. "Add" is the goodwill form (``voucher_goodwill_issue``) for roles
+  with a goodwill limit; "Revoke" is an action with a reason (``voucher_revoke``).
+- Scope: vouchers belong to members, not stores. A store-scoped user (store manager)
+  sees the vouchers of members whose home store is one of theirs, those redeemed at
+  one of their stores, and those they issued; headquarters roles see all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers, widgets
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+
+from loyalty.scoping import sees_all_stores, stores_visible_to
+from members.models import Member
+from staffauth.admin_base import BaseAdmin
+from vouchers.issuing import REASON_MAX, VoucherRefused, goodwill_limit, voucher_goodwill_issue, voucher_revoke
+from vouchers.models import Reward, Voucher
+from vouchers.selectors import voucher_state
+
+
+def code_masked(code: str) -> str:
+    """Only the last four symbols of a code: enough to match a voucher a member reads out."""
+    return f"••••-••••-••••-{code[-4:]}" if code else ""
+
+
+# --- rewards -------------------------------------------------------------------------------------
+
+
+@admin.register(Reward)
+class RewardAdmin(BaseAdmin):
+    list_display = ["name", "kind", "points_price", "min_tier", "stock", "per_member_limit", "active", "window"]
+    list_filter = ["kind", "active", "min_tier"]
+    search_fields = ["name"]
+    ordering = ["points_price", "name"]
+    readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "active"]}),
+        ("What the member gets", {"fields": ["kind", "value_minor", "percent", "item", "valid_days"]}),
+        (
+            "Who may buy it, and when",
+            {
+                "fields": [
+                    "points_price",
+                    "min_tier",
+                    "per_member_limit",
+                    "stock_remaining",
+                    "available_from",
+                    "available_until",
+                ]
+            },
+        ),
+        (None, {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description="Stock", ordering="stock_remaining")
+    def stock(self, obj):
+        return "unlimited" if obj.stock_remaining is None else f"{obj.stock_remaining:,}"
+
+    @admin.display(description="Available")
+    def window(self, obj):
+        start = f"{timezone.localtime(obj.available_from):%Y-%m-%d %H:%M}" if obj.available_from else "…"
+        end = f"{timezone.localtime(obj.available_until):%Y-%m-%d %H:%M}" if obj.available_until else "…"
+        return "always" if not (obj.available_from or obj.available_until) else f"{start} to {end}"
+
+    def has_delete_permission(self, request, obj=None):
+        # Vouchers refer to their reward; a reward is switched off (active), not deleted.
+        return False
+
+
+# --- vouchers ------------------------------------------------------------------------------------
+
+
+class VoucherActionForm(helpers.ActionForm):
+    reason = forms.CharField(required=False, max_length=REASON_MAX, label="Reason", help_text="Required to revoke.")
+
+
+class GoodwillForm(forms.Form):
+    """Parses the goodwill request; ``voucher_goodwill_issue`` decides whether it is allowed."""
+
+    loyalty_number = forms.CharField(
+        label="Member (loyalty number)", max_length=16, widget=widgets.AdminTextInputWidget()
+    )
+    reward = forms.ModelChoiceField(queryset=Reward.objects.none(), empty_label=None)
+    reason = forms.CharField(
+        max_length=REASON_MAX,
+        widget=widgets.AdminTextareaWidget(attrs={"rows": 3}),
+        help_text="Why the member gets it (kept with the voucher and in the audit log).",
+    )
+
+    def __init__(self, *args, limit: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reward"].queryset = Reward.objects.filter(active=True, points_price__lte=limit).order_by(
+            "points_price", "name"
+        )
+        self.fields["reward"].help_text = f"Active rewards up to your goodwill limit ({limit:,} points)."
+
+    def clean_loyalty_number(self) -> Member:
+        number = self.cleaned_data["loyalty_number"].strip()
+        member = Member.objects.filter(loyalty_number=number).first()
+        if member is None:
+            raise forms.ValidationError("No member has that loyalty number.")
+        return member
+
+
+GOODWILL_FIELDSETS = [(None, {"fields": ["loyalty_number", "reward", "reason"]})]
+GOODWILL_FIELDS = {
+    "own_member_account": "loyalty_number",
+    "member_not_active": "loyalty_number",
+    "reason_required": "reason",
+}
+
+
+class ExpiryFilter(admin.SimpleListFilter):
+    title = "expiry"
+    parameter_name = "expiry"
+
+    def lookups(self, request, model_admin):
+        return [("expired", "Expired"), ("7d", "Expires within 7 days"), ("later", "Expires later")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "expired":
+            return queryset.filter(expires_at__lte=now)
+        if self.value() == "7d":
+            return queryset.filter(expires_at__gt=now, expires_at__lte=now + timedelta(days=7))
+        if self.value() == "later":
+            return queryset.filter(expires_at__gt=now + timedelta(days=7))
+        return queryset
+
+
+@admin.register(Voucher)
+class VoucherAdmin(BaseAdmin):
+    list_display = ["short_id", "masked_code", "member_number", "reward", "state", "source", "issued_at", "expires_at"]
+    list_filter = ["status", "source", ("reward", admin.RelatedOnlyFieldListFilter), ExpiryFilter, "issued_at"]
+    list_select_related = ["reward", "member"]
+    search_fields = ["=id", "=member__loyalty_number"]
+    search_help_text = "A voucher id (in full) or a member's loyalty number."
+    ordering = ["-issued_at"]
+    date_hierarchy = "issued_at"
+    action_form = VoucherActionForm
+    actions = ["revoke_selected"]
+    fields = [
+        "id", "masked_code", "reward", "member", "state", "status", "source", "points_paid", "ledger_operation",
+        "issued_by", "issue_reason", "issued_at", "expires_at", "redeemed_at", "reported_at", "revoked_at",
+        "revoked_by", "revoke_reason",
+    ]  # fmt: skip
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        user = request.user
+        if sees_all_stores(user):
+            return queryset
+        stores = stores_visible_to(user).values("pk")
+        return queryset.filter(
+            Q(member__home_store__in=stores) | Q(redemption__store__in=stores) | Q(issued_by=user.pk)
+        ).distinct()
+
+    def get_search_results(self, request, queryset, search_term):
+        # "=id" on a UUID column: a term that is not a UUID matches no voucher id (and
+        # must not reach the database as one).
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(Q(pk=uuid.UUID(term)) | Q(member__loyalty_number=term)), False
+        except ValueError:
+            return queryset.filter(member__loyalty_number=term), False
+
+    @admin.display(description="Voucher")
+    def short_id(self, obj):
+        return str(obj.id)[:8]
+
+    @admin.display(description="Code")
+    def masked_code(self, obj):
+        return code_masked(obj.code)
+
+    @admin.display(description="Member", ordering="member__loyalty_number")
+    def member_number(self, obj):
+        return obj.member.loyalty_number
+
+    @admin.display(description="State")
+    def state(self, obj):
+        return voucher_state(obj)
+
+    # Read-only: vouchers change only through the services (revoke below).
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        # "Add" is the goodwill form: roles with a goodwill limit.
+        return goodwill_limit(request.user) is not None
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("vouchers.revoke_voucher")
+
+    @admin.action(description="Revoke selected vouchers (give a reason)", permissions=["revoke"])
+    def revoke_selected(self, request, queryset):
+        reason = request.POST.get("reason", "").strip()
+        if not reason:
+            self.message_user(request, "Give a reason to revoke vouchers.", messages.ERROR)
+            return None
+        revoked, failed = 0, []
+        for voucher in queryset:  # one service call each: its checks, its event, its audit entry
+            try:
+                voucher_revoke(staff=request.user, voucher_id=voucher.pk, reason=reason)
+                revoked += 1
+            except VoucherRefused as refusal:
+                failed.append(f"{str(voucher.id)[:8]}: {refusal}")
+        if revoked:
+            self.message_user(request, f"Revoked {revoked} voucher(s).", messages.SUCCESS)
+        if failed:
+            self.message_user(request, "Not revoked: " + "; ".join(failed), messages.WARNING)
+        return None
+
+    def add_view(self, request, form_url="", extra_context=None):
+        limit = goodwill_limit(request.user)
+        if limit is None:
+            raise PermissionDenied
+        form = GoodwillForm(request.POST or None, limit=limit)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                voucher = voucher_goodwill_issue(
+                    staff=request.user, member=data["loyalty_number"], reward=data["reward"], reason=data["reason"]
+                )
+            except VoucherRefused as refusal:
+                form.add_error(GOODWILL_FIELDS.get(refusal.code), str(refusal))
+            else:
+                self.message_user(
+                    request,
+                    f"Goodwill voucher {str(voucher.id)[:8]} ({data['reward'].name}) issued to member "
+                    f"{data['loyalty_number'].loyalty_number}.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:vouchers_voucher_change", args=[voucher.pk]))
+        adminform = helpers.AdminForm(form, GOODWILL_FIELDSETS, {}, model_admin=self)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Issue a goodwill voucher",
+            "subtitle": None,
+            "adminform": adminform,
+            "object_id": None,
+            "original": None,
+            "is_popup": False,
+            "to_field": None,
+            "media": self.media + adminform.media,
+            "inline_admin_formsets": [],
+            "errors": helpers.AdminErrorList(form, []),
+            "preserved_filters": self.get_preserved_filters(request),
+            "show_save_and_add_another": False,
+            "show_save_and_continue": False,
+            **(extra_context or {}),
+        }
+        return self.render_change_form(request, context, add=True, form_url=form_url)
