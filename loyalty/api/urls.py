@@ -42,4 +42,5 @@ urlpatterns = [
     ),
     path("v1/pos/", include(pos_patterns)),
     path("v1/", include("members.api.urls")),
+    path("v1/", include("vouchers.api")),
 ]
