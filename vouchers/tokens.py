@@ -133,8 +133,9 @@ def _secrets() -> list[str]:
     current = settings.VOUCHER_SIGNING_KEY
     if not current:
         raise ValueError("VOUCHER_SIGNING_KEY is not set")
-    previous = [s for s in getattr(settings, "VOUCHER_SIGNING_KEYS_PREVIOUS", []) or [] if s and s != current]
-    return [current, *previous]
+    previous = getattr(settings, "VOUCHER_SIGNING_KEYS_PREVIOUS", []) or []
+    # Current first; empty entries and repeats are dropped (each key is published once).
+    return list(dict.fromkeys(s for s in [current, *previous] if s))
 
 
 def _verification_keys() -> dict[str, list[Ed25519PublicKey]]:

@@ -295,7 +295,7 @@ def test_a_token_signed_with_a_previous_key_verifies_while_that_key_is_listed(se
 
 def test_the_published_key_is_the_documented_derivation(settings):
     settings.VOUCHER_SIGNING_KEY = OLD_KEY
-    settings.VOUCHER_SIGNING_KEYS_PREVIOUS = [OTHER_KEY]
+    settings.VOUCHER_SIGNING_KEYS_PREVIOUS = ["", OTHER_KEY, OLD_KEY, OTHER_KEY]
     published = public_keys()
     assert [set(k) for k in published] == [{"key_id", "algorithm", "public_key", "pem"}] * 2
     for entry, secret in zip(published, [OLD_KEY, OTHER_KEY], strict=True):
