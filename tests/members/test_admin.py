@@ -1,12 +1,14 @@
 """The member admin: masked personal data; revealing a value needs a permission and is recorded."""
 
 import pytest
+from django.contrib import admin
 from django.db import connection, transaction
 from django.db.utils import IntegrityError
 from django.test import Client
 from django.urls import reverse
 
-from members.models import Member, MemberPiiAccess
+from members.consents import consents_record
+from members.models import Consent, ConsentRecord, Member, MemberPiiAccess
 from members.services import member_pii_shred
 from tests.conftest import login_verified
 
@@ -134,3 +136,42 @@ def test_only_the_programme_administrator_role_may_reveal(staff_by_role):
     allowed = {role for role, user in staff_by_role.items() if user.has_perm("members.reveal_member_pii")}
     assert allowed == {"program_admin"}
     assert Member._meta.permissions[0][0] == "reveal_member_pii"
+
+
+# --- consents ------------------------------------------------------------------------------------
+
+
+def test_the_member_page_shows_current_consents_and_their_history_read_only(staff_by_role, seeded_members):
+    member = seeded_members[0]
+    consents_record(member=member, choices={"essential": True, "sms_marketing": True}, source="enrolment")
+    consents_record(member=member, choices={"sms_marketing": False}, source="member")
+    client = login_verified(Client(), staff_by_role["cashier"])
+
+    body = client.get(_page(member)).content.decode()
+
+    current = body[body.index('id="member-consents"') :].split("</table>")[0]
+    assert "Essential processing (running the membership)</td><td>Granted" in current
+    assert "Marketing by SMS</td><td>Not granted</td>" in current
+    assert "Analytics</td><td>Not granted (never recorded)" in current
+    history = body[body.index('id="member-consent-history"') :].split("</table>")[0]
+    assert history.index("Withdrawn / not given") < history.index("Granted")  # newest first
+    assert history.count("<tr>") == 1 + 3  # header and three records
+    assert "The member (app or web)" in history and "Enrolment" in history
+    assert (
+        'name="granted"' not in body and "<select" not in body.split('id="member-consents"')[1].split("</fieldset>")[0]
+    )
+
+
+def test_staff_cannot_grant_consent_through_the_admin(staff_by_role, seeded_members):
+    member = seeded_members[0]
+    consents_record(member=member, choices={"essential": True}, source="enrolment")
+    client = login_verified(Client(), staff_by_role["program_admin"])
+    before = list(ConsentRecord.objects.values_list("id", "granted"))
+
+    # no admin exists for the consent tables, and the member page cannot be saved
+    assert Consent not in admin.site._registry and ConsentRecord not in admin.site._registry
+    response = client.post(_page(member), {"consents": "sms_marketing", "sms_marketing": "on"})
+
+    assert response.status_code == 403
+    assert list(ConsentRecord.objects.values_list("id", "granted")) == before
+    assert not Consent.objects.filter(member=member, granted=True).exclude(purpose="essential").exists()
