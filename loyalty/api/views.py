@@ -71,7 +71,9 @@ TAG = "Till (POS)"
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    # The format the view enforces (IDEMPOTENCY_KEY_FORMAT), so clients and generated
+    # requests know what a valid key is.
+    {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]{1,128}$"},
     OpenApiParameter.HEADER,
     required=True,
     description=(
