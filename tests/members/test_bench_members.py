@@ -7,6 +7,8 @@ The bench forks its clients, so it runs in a child process of its own (forking t
 multi-threaded test process could deadlock a child).
 """
 
+import re
+
 import pytest
 from django.db import connection
 
@@ -42,3 +44,19 @@ def test_a_short_bench_run_reports_every_endpoint_beside_the_baseline():
     assert new_devices == MemberDevice.objects.count()
     logins = MemberSecurityEvent.objects.filter(kind="login").count()
     assert logins == new_devices + verified  # a seeding sign-in per member, one per code
+
+
+def test_refused_requests_are_counted_by_status_and_code_and_fail_the_run():
+    # Codes that expire at once (the command and its server read the same setting):
+    # every verify is refused, which the warm-up reports before anything is measured.
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = child_env(DJANGO_SETTINGS_MODULE="tests.settings", DATABASE_URL=url, MEMBER_OTP_VALID_SECONDS="0")
+    result = run_manage(
+        "bench_members", "--seconds", "0.3", "--clients", "2", "--warmup-members", "1", env=env, timeout=120
+    )
+    assert result.returncode == 1
+    refused = re.search(r" 0 requests +0/s  ERRORS: (\d+) x 401 otp_expired\n", result.stdout)
+    assert refused and int(refused[1]) > 0, result.stdout
+    assert f"the warm-up failed: {refused[1]} x 401 otp_expired" in result.stderr
+    assert "Member sign-in throughput" not in result.stdout

@@ -43,6 +43,7 @@ from django.db import connection, connections
 
 from loyalty.management.commands.bench_ledger import Command as LedgerBench
 from loyalty.notifications import LocmemSmsBackend
+from members.management.bench_urls import BASELINE_PATH
 from members.otp import otp_request
 from members.pii import InvalidMemberData
 from members.services import member_create
@@ -55,7 +56,6 @@ SESSIONS = 20
 WARMUP_MEMBERS = 20
 VERIFY_PATH = "/api/v1/auth/otp/verify"
 REFRESH_PATH = "/api/v1/auth/refresh"
-BASELINE_PATH = "/bench/baseline"  # members.management.bench_urls
 CODE = re.compile(r"\b(\d{6})\b")
 # Challenge pools are the warm-up's fastest client rate times this, times the duration.
 POOL_MARGIN = 3.0
