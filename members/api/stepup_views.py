@@ -1,0 +1,148 @@
+"""Step-up verification for the signed-in member: ``/api/v1/me/step-up``.
+
+A step-up is an SMS code sent to the member's registered number and verified for one
+named action; it then covers that action once, for ``MEMBER_AUTH["step_up_seconds"]``
+(5 minutes), and the service carrying the action out spends it
+(``members.otp.otp_step_up_consume``). The spec's MFA triggers that need one: changing
+the email or phone, setting, resetting or removing the password, redeeming more than
+5,000 points.
+
+The code goes only to the number on file (the member cannot choose where it goes), and
+the limits of every SMS code apply: 5 codes an hour per number, 3 guesses per code, 10
+wrong codes a day lock the number.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.urls import path
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from loyalty.api.errors import ApiRefusal
+from loyalty.api.parsers import StrictJSONParser
+from loyalty.api.serializers import StrictCharField, StrictInputSerializer
+from members.api.auth_views import RETRY_AFTER, OtpRefusal
+from members.api.me_views import COMMON_ERRORS, MeApi, _error, _valid, request_ip
+from members.api.serializers_auth import CODE_MAX, StrictChoiceField, StrictUUIDField
+from members.otp import OtpRefused, otp_request, otp_verify
+from members.pii import MemberPiiErased, member_pii_read
+
+TAG = "Member (me)"
+# The actions a member may verify a step-up for (each names what will spend it).
+STEP_UP_ACTIONS = (
+    "change_email",
+    "change_phone",
+    "password_set",
+    "password_reset",
+    "password_remove",
+    "redeem",
+)
+
+
+class NoPhone(ApiRefusal):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "no_phone_on_file"
+    default_detail = "There is no phone number on this account to send a code to."
+
+
+class StepUpApi(MeApi):
+    parser_classes = [StrictJSONParser]
+
+    def phone(self) -> str:
+        try:
+            phone = member_pii_read(self.member).phone
+        except MemberPiiErased:
+            phone = None
+        if not phone:
+            raise NoPhone()
+        return phone
+
+
+class StepUpRequestApi(StepUpApi):
+    @extend_schema_serializer(component_name="StepUpRequest")
+    class InputSerializer(StrictInputSerializer):
+        action = StrictChoiceField(choices=STEP_UP_ACTIONS, help_text="What the step-up will authorise.")
+
+    @extend_schema_serializer(component_name="StepUpChallenge")
+    class OutputSerializer(serializers.Serializer):
+        challenge_id = serializers.UUIDField(help_text="Send back with the code to me/step-up/verify.")
+        expires_at = serializers.DateTimeField()
+
+    @extend_schema(
+        operation_id="me_step_up_request",
+        tags=[TAG],
+        summary="Text a step-up code to the registered number",
+        request=InputSerializer,
+        parameters=[RETRY_AFTER],
+        responses={
+            202: OutputSerializer,
+            **COMMON_ERRORS,
+            400: _error("validation_error: detail is {field: {code, message}}."),
+            409: _error("no_phone_on_file"),
+            429: _error("otp_rate_limited, otp_locked (Retry-After in seconds)."),
+        },
+    )
+    def post(self, request):
+        action = _valid(self.InputSerializer, request.data)["action"]
+        try:
+            result = otp_request(phone=self.phone(), purpose="step_up", action=action, ip=request_ip(request))
+        except OtpRefused as refusal:
+            raise OtpRefusal(refusal) from None
+        body = {"challenge_id": result.challenge_id, "expires_at": result.expires_at}
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class StepUpVerifyApi(StepUpApi):
+    @extend_schema_serializer(component_name="StepUpVerify")
+    class InputSerializer(StrictInputSerializer):
+        challenge_id = StrictUUIDField()
+        code = StrictCharField(max_length=CODE_MAX)
+        action = StrictChoiceField(choices=STEP_UP_ACTIONS)
+
+    @extend_schema_serializer(component_name="StepUpVerified")
+    class OutputSerializer(serializers.Serializer):
+        action = serializers.CharField()
+        valid_until = serializers.DateTimeField(help_text="Carry the action out before then; it is spent on use.")
+
+    @extend_schema(
+        operation_id="me_step_up_verify",
+        tags=[TAG],
+        summary="Verify a step-up code for its action",
+        request=InputSerializer,
+        parameters=[RETRY_AFTER],
+        responses={
+            200: OutputSerializer,
+            **COMMON_ERRORS,
+            400: _error("validation_error"),
+            401: _error("otp_wrong_code, otp_invalid (another challenge, number or action), otp_expired."),
+            403: _error("otp_too_many_guesses, member_not_active."),
+            409: _error("otp_used, no_phone_on_file."),
+            429: _error("otp_locked (Retry-After in seconds)."),
+        },
+    )
+    def post(self, request):
+        data = _valid(self.InputSerializer, request.data)
+        try:
+            challenge = otp_verify(
+                challenge_id=data["challenge_id"],
+                phone=self.phone(),
+                code=data["code"],
+                purpose="step_up",
+                action=data["action"],
+            )
+        except OtpRefused as refusal:
+            raise OtpRefusal(refusal) from None
+        if challenge.member_id != self.member.pk:  # the number changed hands meanwhile
+            raise OtpRefusal(OtpRefused("otp_invalid"))
+        valid_until = challenge.verified_at + timedelta(seconds=settings.MEMBER_AUTH["step_up_seconds"])
+        return Response(self.OutputSerializer({"action": data["action"], "valid_until": valid_until}).data)
+
+
+urlpatterns = [
+    path("me/step-up", StepUpRequestApi.as_view(), name="me-step-up"),
+    path("me/step-up/verify", StepUpVerifyApi.as_view(), name="me-step-up-verify"),
+]
