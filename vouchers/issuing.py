@@ -99,9 +99,9 @@ class VoucherRefused(Exception):
         "idempotency_key_reused": "This idempotency key was used for a different request.",
     }
 
-    def __init__(self, code: str, message: str | None = None, *, status: int | None = None, **detail):
+    def __init__(self, code: str, message: str | None = None, *, http_status: int | None = None, **detail):
         self.code = code
-        self.status = status or self.STATUS.get(code, 422)
+        self.status = http_status or self.STATUS.get(code, 422)
         self.detail = detail
         super().__init__(message or self.MESSAGES.get(code, "The request was refused."))
 
@@ -110,7 +110,7 @@ class VoucherRefused(Exception):
         """The ledger's refusal (insufficient_points, velocity limits, member_not_active...)
         with its own code, status, message and detail."""
         error = outcome.body["error"]
-        return cls(error["code"], error["message"], status=outcome.status_code, **error.get("detail", {}))
+        return cls(error["code"], error["message"], http_status=outcome.status_code, **error.get("detail", {}))
 
 
 @dataclass(frozen=True)
@@ -299,7 +299,7 @@ def voucher_purchase(
                 member=member,
                 source=Voucher.Source.PURCHASE,
                 points_paid=reward.points_price,
-                ledger_operation_id=outcome.body["operation_id"],
+                ledger_operation_id=uuid.UUID(outcome.body["operation_id"]),
                 issued_at=now,
                 expires_at=_expiry(reward, now),
             )
