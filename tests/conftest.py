@@ -17,7 +17,7 @@ from staffauth.roles import ROLES
 from tests.services import chromium_problem
 
 # The browser tests' fixtures (``browser``, ``csp_violations``).
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.logscan"]
 
 PASSWORD = "Correct-horse-7-battery!"
 
