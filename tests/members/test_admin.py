@@ -157,9 +157,7 @@ def test_the_member_page_shows_current_consents_and_their_history_read_only(staf
     assert history.index("Withdrawn / not given") < history.index("Granted")  # newest first
     assert history.count("<tr>") == 1 + 3  # header and three records
     assert "The member (app or web)" in history and "Enrolment" in history
-    assert (
-        'name="granted"' not in body and "<select" not in body.split('id="member-consents"')[1].split("</fieldset>")[0]
-    )
+    assert not any(tag in current + history for tag in ("<input", "<select", "<button", "<textarea"))
 
 
 def test_staff_cannot_grant_consent_through_the_admin(staff_by_role, seeded_members):
