@@ -459,6 +459,12 @@ MEMBER_AUTH = {
     "access_token_seconds": env.int("MEMBER_ACCESS_TOKEN_SECONDS", default=15 * 60),
     "step_up_seconds": env.int("MEMBER_STEP_UP_SECONDS", default=5 * 60),
     "email_link_hours": env.int("MEMBER_EMAIL_LINK_HOURS", default=24),
+    # Member passwords (optional): previous passwords that may not be reused; the tier
+    # from which signing in with a password also needs an SMS code (spec: tier 3+).
+    "password_history": env.int("MEMBER_PASSWORD_HISTORY", default=5),
+    "mfa_tier": env.int("MEMBER_MFA_TIER", default=3),
+    # The version of the consent texts members see now (recorded with every choice).
+    "consent_version": env.str("MEMBER_CONSENT_VERSION", default="2026-11"),
     # "queue": codes leave by a Celery task (the text encrypted on the broker), so the
     # answer takes as long whether or not the number is enrolled; "inline": sent after
     # commit by the web process (no worker needed, but the gateway's latency shows).
@@ -477,6 +483,9 @@ MEMBER_AUTH = {
     # New devices in a day from which the account is flagged.
     "new_devices_per_day_flag": env.int("MEMBER_NEW_DEVICES_PER_DAY_FLAG", default=3),
 }
+# The member app's address: email verification links point at its /verify-email page
+# (the token in the fragment, which no server receives or logs).
+MEMBER_APP_URL = env.str("MEMBER_APP_URL", default="http://localhost:3000")
 # Where a login's address is (for impossible travel): a class with locate(ip) -> (lat, lon) | None.
 GEOLOCATION_BACKEND = env.str("GEOLOCATION_BACKEND", default="members.geo.NoGeolocation")
 
