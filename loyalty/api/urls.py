@@ -21,6 +21,7 @@ pos_patterns = [
     path("redemptions/<str:hold_id>/capture", views.RedemptionCaptureApi.as_view(), name="pos-redemption-capture"),
     path("redemptions/<str:hold_id>/void", views.RedemptionVoidApi.as_view(), name="pos-redemption-void"),
     path("members/<str:loyalty_number>/balance", views.MemberBalanceApi.as_view(), name="pos-member-balance"),
+    path("", include("vouchers.pos_api")),  # shifts and vouchers at the till (issue 6)
     re_path(r"^.*$", views.pos_not_found),
 ]
 
