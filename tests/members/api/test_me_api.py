@@ -130,7 +130,7 @@ def test_every_answer_is_no_store(api_a, path):
 
 def test_writes_and_refusals_are_no_store_too(api_a):
     for response in (
-        api_a.post("/api/v1/me/devices/999999/block"),
+        api_a.post("/api/v1/me/devices/1000000000000/block"),
         api_a.post(f"/api/v1/me/sessions/{uuid.uuid4()}/revoke"),
         api_a.patch("/api/v1/me", {"email": "nope"}, format="json"),
         api_a.post("/api/v1/me/sessions/revoke-all", {}, format="json"),
