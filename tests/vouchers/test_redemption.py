@@ -1,0 +1,657 @@
+"""Voucher validation and redemption at the till (``vouchers.redemption``): every check
+with its own code, the single-use race, idempotent receipts, the scan log, the staff
+controls (limits, override, self-redemption), the fraud alerts and the audit sample.
+
+The fixtures here are shared with test_pos_api.py and test_shifts.py (imported there).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.db import connection
+from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from fraud.models import FraudAlert
+from loyalty.services import Actor, points_earn
+from members.models import Member
+from tests.concurrency import race
+from tests.conftest import PASSWORD, current_totp
+from tests.loyalty.api.conftest import make_till
+from vouchers.codes import ALPHABET, CodeInvalid, code_generate, code_normalise
+from vouchers.models import RedemptionAudit, Reward, StaffShift, Voucher, VoucherRedemption, VoucherScan
+from vouchers.redemption import RedemptionRefused, audit_sample, voucher_redeem, voucher_validate
+from vouchers.shifts import Override, ShiftRefused, override_verify, shift_end, token_hash
+from vouchers.tokens import SIGNING_CONTEXT, qr_token_issue
+
+pytestmark = pytest.mark.django_db
+
+# A step boundary (a multiple of 30 s), at midday in any time zone near UTC.
+T0 = datetime(2026, 11, 20, 4, 0, 0, tzinfo=UTC)
+
+
+# --- fixtures (shared) -------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def till_settings(settings):
+    settings.LOYALTY_VELOCITY = dict.fromkeys(settings.LOYALTY_VELOCITY)
+    settings.LOYALTY_TIERS = [{**tier, "daily_earn_points": None} for tier in settings.LOYALTY_TIERS]
+    settings.ROLE_LIMITS = {**settings.ROLE_LIMITS, "redeem_below": {"cashier": 500, "store_manager": 2000}}
+    settings.VOUCHERS = {
+        **settings.VOUCHERS,
+        "qr_step_seconds": 30,
+        "qr_grace_steps": 0,
+        "cashier_redemptions_alert": 20,
+        "cashier_redemptions_window_minutes": 60,
+        "audit_sample_percent": 0.0,
+    }
+
+
+@pytest.fixture
+def till_for(store_a):
+    counter = itertools.count(1)
+
+    def make(store=None):
+        return make_till(store or store_a, f"VT{next(counter)}")
+
+    return make
+
+
+@pytest.fixture
+def till(till_for):
+    return till_for()
+
+
+@pytest.fixture
+def member(store_a):
+    return Member.objects.create(home_store=store_a)
+
+
+@pytest.fixture
+def make_voucher(member):
+    counter = itertools.count(1)
+
+    def make(*, owner=None, points=300, issued_at=None, days=30, **reward_fields) -> Voucher:
+        reward_fields = {
+            "name": f"RM5 off #{next(counter)}",
+            "kind": "fixed_value",
+            "value_minor": 500,
+            **reward_fields,
+        }
+        reward = Reward.objects.create(points_price=points, **reward_fields)
+        issued = issued_at or timezone.now() - timedelta(hours=1)
+        return Voucher.objects.create(
+            code=code_generate(),
+            reward=reward,
+            member=owner or member,
+            source=Voucher.Source.GOODWILL,
+            issued_at=issued,
+            expires_at=issued + timedelta(days=days),
+        )
+
+    return make
+
+
+@pytest.fixture
+def voucher(make_voucher):
+    return make_voucher()
+
+
+@pytest.fixture
+def cashier(make_staff, store_a):
+    return make_staff("cashier1", "cashier", stores=[store_a])
+
+
+@pytest.fixture
+def manager(make_staff, store_a):
+    return make_staff("manager1", "store_manager", stores=[store_a])
+
+
+def open_shift(staff, till, *, started_at=None) -> StaffShift:
+    """An open shift with a known token (clocking in itself is tested in test_shifts)."""
+    token = secrets.token_urlsafe(32)
+    shift = StaffShift.objects.create(
+        staff=staff, store=till.store, till=till, token_hash=token_hash(token), started_at=started_at or timezone.now()
+    )
+    shift.token = token
+    return shift
+
+
+@pytest.fixture
+def shift(cashier, till):
+    return open_shift(cashier, till, started_at=T0 - timedelta(days=2))
+
+
+def presented(voucher, *, qr=False, now=None) -> dict:
+    if qr:
+        token = qr_token_issue(voucher_id=voucher.id, member_id=voucher.member.member_id, now=now)
+        return {"qr_token": token.token}
+    return {"code": voucher.code, "member_loyalty_number": voucher.member.loyalty_number}
+
+
+def redeem(shift, voucher, key="k-1", *, qr=False, now=None, **kwargs):
+    now = now or timezone.now()
+    kwargs = {**presented(voucher, qr=qr, now=now), **kwargs}
+    return voucher_redeem(till=shift.till, shift=shift, idempotency_key=key, now=now, **kwargs)
+
+
+def refused(call, *args, **kwargs) -> RedemptionRefused:
+    with pytest.raises(RedemptionRefused) as caught:
+        call(*args, **kwargs)
+    return caught.value
+
+
+def last_scan() -> VoucherScan:
+    return VoucherScan.objects.order_by("-id").first()
+
+
+def staff_request():
+    return RequestFactory().post("/api/v1/pos/vouchers/redeem", REMOTE_ADDR="10.20.30.40")
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+# --- success ---------------------------------------------------------------------------------------
+
+
+def test_a_redemption_consumes_the_voucher_once_and_answers_the_receipt(shift, voucher, member, till):
+    points_earn(
+        member=member, points=1200, receipt_ref="R-1", actor=Actor(till=till), idempotency_key="earn-1"
+    )  # fmt: skip
+    now = timezone.now()
+
+    result = redeem(shift, voucher, "key-1", now=now)
+
+    voucher.refresh_from_db()
+    assert (voucher.status, voucher.redeemed_at) == ("redeemed", now)
+    redemption = VoucherRedemption.objects.get()
+    assert (redemption.voucher, redemption.till, redemption.staff, redemption.shift) == (
+        voucher, till, shift.staff, shift
+    )  # fmt: skip
+    receipt = result.receipt
+    assert not result.replayed and receipt == redemption.receipt
+    assert receipt["voucher"]["code"] == f"••••-••••-••••-{voucher.code[-4:]}"
+    assert voucher.code not in str(receipt)
+    assert receipt["voucher"]["reward"] == {
+        "name": voucher.reward.name, "kind": "fixed_value", "value_minor": 500, "percent": None, "item": "",
+        "points_price": 300,
+    }  # fmt: skip
+    number = member.loyalty_number
+    assert receipt["member"]["loyalty_number"] == f"{number[:2]}{'•' * 10}{number[-4:]}"
+    assert receipt["balance"] == {"available": 1200, "pending": 0}
+    assert (receipt["store"], receipt["till"], receipt["override"]) == (till.store.code, till.code, False)
+    assert receipt["redeemed_at"] == now.isoformat()
+    scan = last_scan()
+    assert (scan.voucher, scan.till, scan.store, scan.staff, scan.action, scan.result) == (
+        voucher, till, till.store, shift.staff, "redeem", "ok"
+    )  # fmt: skip
+
+
+def test_a_qr_token_redeems_during_its_time_step(shift, make_voucher):
+    voucher = make_voucher(issued_at=T0 - timedelta(days=1))
+    token = qr_token_issue(voucher_id=voucher.id, member_id=voucher.member.member_id, now=T0)
+    result = voucher_redeem(
+        till=shift.till, shift=shift, idempotency_key="qr", qr_token=token.token, now=T0 + timedelta(seconds=29)
+    )
+    assert result.redemption.voucher == voucher
+
+
+def test_validate_checks_without_consuming_and_is_logged(shift, voucher):
+    validation = voucher_validate(till=shift.till, shift=shift, **presented(voucher))
+
+    assert validation.voucher == voucher
+    assert validation.summary["code"].endswith(voucher.code[-4:]) and voucher.code not in str(validation.summary)
+    voucher.refresh_from_db()
+    assert voucher.status == "active" and not VoucherRedemption.objects.exists()
+    assert (last_scan().action, last_scan().result, last_scan().voucher) == ("validate", "ok", voucher)
+
+
+# --- the race ----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_tills_redeeming_one_voucher_at_once_give_exactly_one_success(till_for, make_staff, store_a, voucher):
+    tills = [till_for() for _ in range(20)]
+    shifts = [
+        open_shift(make_staff(f"racer{i}", "cashier", stores=[store_a], otp=False), t) for i, t in enumerate(tills)
+    ]
+
+    def attempt(i):
+        try:
+            voucher_redeem(
+                till=tills[i],
+                shift=shifts[i],
+                idempotency_key=f"race-{i}",
+                code=voucher.code,
+                member_loyalty_number=voucher.member.loyalty_number,
+            )
+        except RedemptionRefused as refusal:
+            return refusal.code
+        return "ok"
+
+    results = race(*(partial(attempt, i) for i in range(20)))
+
+    assert results.count("ok") == 1
+    assert results.count("voucher_already_redeemed") == 19
+    voucher.refresh_from_db()
+    assert voucher.status == "redeemed"
+    redemption = VoucherRedemption.objects.get()
+    assert redemption.till == tills[results.index("ok")]
+    assert VoucherScan.objects.filter(voucher=voucher, action="redeem").count() == 20
+    assert VoucherScan.objects.filter(result="ok").count() == 1
+    assert VoucherScan.objects.filter(result="voucher_already_redeemed").count() == 19
+    # The losers scanned a used voucher: one alert for the voucher and day.
+    assert FraudAlert.objects.filter(kind="voucher_rescan").count() == 1
+
+
+# --- each check, its own code ------------------------------------------------------------------
+
+
+def test_no_shift_is_refused_and_still_logged(till, voucher):
+    refusal = refused(voucher_redeem, till=till, shift=None, idempotency_key="k", **presented(voucher))
+    assert (refusal.code, refusal.status) == ("shift_required", 403)
+    assert (last_scan().result, last_scan().staff, last_scan().till) == ("shift_required", None, till)
+
+
+def test_a_shift_of_another_till_is_refused(shift, till_for, voucher):
+    other = till_for()
+    refusal = refused(voucher_redeem, till=other, shift=shift, idempotency_key="k", **presented(voucher))
+    assert refusal.code == "shift_required"
+
+
+def test_an_ended_shift_is_refused(shift, voucher):
+    shift_end(shift=shift)
+    assert refused(redeem, shift, voucher).code == "shift_required"
+
+
+@pytest.mark.parametrize(
+    "given",
+    [{}, {"code": "X", "qr_token": "Y", "member_loyalty_number": "9"}],
+    ids=["neither", "both"],
+)
+def test_exactly_one_of_code_and_token(shift, given):
+    refusal = refused(voucher_validate, till=shift.till, shift=shift, **given)
+    assert (refusal.code, refusal.status) == ("voucher_input_invalid", 400)
+
+
+def test_a_typed_code_needs_the_member_identified(shift, voucher):
+    refusal = refused(voucher_validate, till=shift.till, shift=shift, code=voucher.code)
+    assert (refusal.code, refusal.status) == ("member_identification_required", 400)
+
+
+def test_a_qr_token_replayed_after_its_time_step_fails(shift, make_voucher):
+    voucher = make_voucher(issued_at=T0 - timedelta(days=1))
+    token = qr_token_issue(voucher_id=voucher.id, member_id=voucher.member.member_id, now=T0).token
+
+    refusal = refused(
+        voucher_redeem, till=shift.till, shift=shift, idempotency_key="late", qr_token=token, now=T0 + timedelta(seconds=30)
+    )  # fmt: skip
+
+    assert (refusal.code, refusal.status) == ("qr_expired", 422)
+    assert str(refusal) and token not in str(refusal)
+    assert last_scan().result == "qr_expired" and last_scan().voucher is None
+    voucher.refresh_from_db()
+    assert voucher.status == "active"
+
+
+def test_a_token_from_a_future_step_is_not_yet_valid(shift, make_voucher):
+    voucher = make_voucher(issued_at=T0 - timedelta(days=1))
+    token = qr_token_issue(voucher_id=voucher.id, member_id=voucher.member.member_id, now=T0 + timedelta(seconds=30))
+    refusal = refused(voucher_validate, till=shift.till, shift=shift, qr_token=token.token, now=T0)
+    assert refusal.code == "qr_not_yet_valid"
+
+
+def test_a_forged_signature_fails(shift, voucher):
+    token = qr_token_issue(voucher_id=voucher.id, member_id=voucher.member.member_id).token
+    signed, _ = token.rsplit(".", 1)
+    forged = f"{signed}.{b64url(Ed25519PrivateKey.generate().sign(SIGNING_CONTEXT + signed.encode()))}"
+
+    refusal = refused(voucher_redeem, till=shift.till, shift=shift, idempotency_key="f", qr_token=forged)
+
+    assert (refusal.code, refusal.status) == ("qr_signature_invalid", 422)
+    voucher.refresh_from_db()
+    assert voucher.status == "active"
+
+
+def test_a_token_for_another_voucher_with_the_original_signature_fails(shift, voucher, make_voucher):
+    other = make_voucher()
+    token = qr_token_issue(voucher_id=voucher.id, member_id=voucher.member.member_id).token
+    prefix, kid, payload, signature = token.split(".")
+    raw = bytearray(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    raw[1:17] = other.id.bytes
+    tampered = f"{prefix}.{kid}.{b64url(bytes(raw))}.{signature}"
+    refusal = refused(voucher_validate, till=shift.till, shift=shift, qr_token=tampered)
+    assert refusal.code == "qr_signature_invalid"
+
+
+def test_a_token_signed_with_an_unknown_key_fails(shift, voucher):
+    token = qr_token_issue(voucher_id=voucher.id, member_id=voucher.member.member_id).token
+    prefix, kid, payload, signature = token.split(".")
+    unknown = "0" * 8 if kid != "0" * 8 else "1" * 8
+    refusal = refused(
+        voucher_validate, till=shift.till, shift=shift, qr_token=f"{prefix}.{unknown}.{payload}.{signature}"
+    )
+    assert refusal.code == "qr_unknown_key"
+
+
+def test_a_tampered_code_fails_its_check_character_before_any_lookup(shift, voucher, django_assert_num_queries):
+    last = voucher.code[-1]
+    tampered = voucher.code[:-1] + next(symbol for symbol in ALPHABET if symbol != last)
+    with django_assert_num_queries(0), pytest.raises(CodeInvalid):
+        code_normalise(tampered)
+
+    with CaptureQueriesContext(connection) as queries:
+        refusal = refused(
+            voucher_redeem, till=shift.till, shift=shift, idempotency_key="t", code=tampered,
+            member_loyalty_number=voucher.member.loyalty_number,
+        )  # fmt: skip
+
+    assert (refusal.code, refusal.status) == ("code_check_failed", 400)
+    # The only query: the scan of the attempt. No voucher was looked up.
+    assert len(queries.captured_queries) == 1
+    assert queries.captured_queries[0]["sql"].startswith('INSERT INTO "vouchers_voucherscan"')
+    assert last_scan().result == "code_check_failed"
+
+
+def test_a_malformed_code_is_refused(shift, voucher):
+    refusal = refused(
+        voucher_validate, till=shift.till, shift=shift, code="0OIL", member_loyalty_number=voucher.member.loyalty_number
+    )
+    assert (refusal.code, refusal.status) == ("code_malformed", 400)
+
+
+def test_an_unknown_code_is_not_found(shift, member):
+    refusal = refused(
+        voucher_validate,
+        till=shift.till,
+        shift=shift,
+        code=code_generate(),
+        member_loyalty_number=member.loyalty_number,
+    )
+    assert (refusal.code, refusal.status) == ("voucher_not_found", 404)
+
+
+def test_another_members_voucher_answers_not_found_like_no_voucher(shift, make_voucher, store_a):
+    someone = Member.objects.create(home_store=store_a)
+    theirs = make_voucher(owner=someone)
+    me = Member.objects.create(home_store=store_a)
+
+    refusal = refused(
+        voucher_redeem, till=shift.till, shift=shift, idempotency_key="x", code=theirs.code,
+        member_loyalty_number=me.loyalty_number,
+    )  # fmt: skip
+
+    assert (refusal.code, refusal.status, refusal.detail) == ("voucher_not_found", 404, {})
+    theirs.refresh_from_db()
+    assert theirs.status == "active"
+
+
+def test_a_token_naming_another_member_is_not_found(shift, voucher):
+    token = qr_token_issue(voucher_id=voucher.id, member_id=uuid.uuid4()).token
+    assert refused(voucher_validate, till=shift.till, shift=shift, qr_token=token).code == "voucher_not_found"
+
+
+def test_a_token_with_another_presented_member_is_not_found(shift, voucher, store_a):
+    token = qr_token_issue(voucher_id=voucher.id, member_id=voucher.member.member_id).token
+    other = Member.objects.create(home_store=store_a)
+    refusal = refused(
+        voucher_validate, till=shift.till, shift=shift, qr_token=token, member_loyalty_number=other.loyalty_number
+    )
+    assert refusal.code == "voucher_not_found"
+
+
+def test_a_used_voucher_is_refused_and_a_rescan_alerts_once_a_day(shift, till_for, make_staff, store_a, make_voucher):
+    voucher = make_voucher(issued_at=T0 - timedelta(days=1))
+    redeem(shift, voucher, "first", now=T0)
+    other = open_shift(
+        make_staff("cashier2", "cashier", stores=[store_a]), till_for(), started_at=T0 - timedelta(days=1)
+    )
+
+    refusal = refused(redeem, other, voucher, "second", now=T0 + timedelta(hours=1))
+    refused(redeem, other, voucher, "third", now=T0 + timedelta(hours=2))
+    refused(voucher_validate, till=other.till, shift=other, now=T0 + timedelta(hours=3), **presented(voucher))
+
+    assert (refusal.code, refusal.status) == ("voucher_already_redeemed", 409)
+    alert = FraudAlert.objects.get()
+    assert (alert.kind, alert.severity, alert.member, alert.store) == (
+        "voucher_rescan",
+        "high",
+        voucher.member,
+        store_a,
+    )
+    assert alert.detail["voucher_id"] == str(voucher.pk) and alert.detail["redeemed_at_till_id"] == shift.till_id
+    assert voucher.code not in str(alert.detail)
+    assert VoucherRedemption.objects.count() == 1
+    assert list(VoucherScan.objects.order_by("id").values_list("result", flat=True)) == [
+        "ok", "voucher_already_redeemed", "voucher_already_redeemed", "voucher_already_redeemed"
+    ]  # fmt: skip
+
+    refused(redeem, other, voucher, "next-day", now=T0 + timedelta(days=1))
+    assert FraudAlert.objects.filter(kind="voucher_rescan").count() == 2
+
+
+def test_expiry_at_the_exact_instant(shift, make_voucher):
+    voucher = make_voucher(issued_at=T0 - timedelta(days=30), days=30)  # expires at T0
+    refusal = refused(voucher_validate, till=shift.till, shift=shift, now=T0, **presented(voucher))
+    assert (refusal.code, refusal.status) == ("voucher_expired", 410)
+    refusal = refused(redeem, shift, voucher, "at", now=T0)
+    assert refusal.code == "voucher_expired"
+
+    result = redeem(shift, voucher, "before", now=T0 - timedelta(microseconds=1))
+    assert result.redemption.redeemed_at == T0 - timedelta(microseconds=1)
+
+
+@pytest.mark.parametrize(
+    ("status", "field", "code"),
+    [("revoked", "revoked_at", "voucher_revoked"), ("reported", "reported_at", "voucher_reported")],
+)
+def test_revoked_and_reported_vouchers_are_refused(shift, voucher, status, field, code):
+    Voucher.objects.filter(pk=voucher.pk).update(status=status, **{field: timezone.now()})
+    refusal = refused(redeem, shift, voucher)
+    assert (refusal.code, refusal.status) == (code, 410)
+    assert last_scan().result == code and last_scan().voucher == voucher
+
+
+@pytest.mark.parametrize("status", ["suspended", "locked", "closed"])
+def test_a_member_account_not_active_is_refused(shift, voucher, member, status):
+    Member.objects.filter(pk=member.pk).update(status=status)
+    refusal = refused(redeem, shift, voucher)
+    assert (refusal.code, refusal.status) == ("member_not_active", 403)
+    voucher.refresh_from_db()
+    assert voucher.status == "active"
+
+
+# --- limits and the manager override -------------------------------------------------------------
+
+
+def test_a_cashier_redeems_strictly_below_their_limit(shift, make_voucher):
+    redeem(shift, make_voucher(points=499), "below")
+    at_limit = make_voucher(points=500)
+
+    refusal = refused(redeem, shift, at_limit, "at")
+
+    assert (refusal.code, refusal.status, refusal.detail) == ("role_limit_exceeded", 403, {"points": 500, "limit": 500})
+    assert refused(voucher_validate, till=shift.till, shift=shift, **presented(at_limit)).code == "role_limit_exceeded"
+
+
+def test_a_store_managers_override_lets_the_cashier_redeem(shift, manager, make_voucher, store_a):
+    voucher = make_voucher(points=1500)
+    override = override_verify(
+        store=store_a, username="manager1", password=PASSWORD, otp_token=current_totp(manager), points=1500,
+        shift=shift, request=staff_request(),
+    )  # fmt: skip
+
+    result = redeem(shift, voucher, override=override)
+
+    assert result.receipt["override"] is True and result.receipt["override_by_staff_id"] == manager.pk
+    assert VoucherRedemption.objects.get().staff == shift.staff
+
+
+def test_an_override_with_a_wrong_code_is_refused(shift, manager, store_a):
+    code = current_totp(manager)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    with pytest.raises(ShiftRefused) as caught:
+        override_verify(
+            store=store_a, username="manager1", password=PASSWORD, otp_token=wrong, points=600, shift=shift,
+            request=staff_request(),
+        )  # fmt: skip
+    assert caught.value.code == "override_credentials_invalid"
+
+
+def test_an_override_by_the_cashier_themself_is_refused(shift, cashier, store_a, make_voucher):
+    with pytest.raises(ShiftRefused) as caught:
+        override_verify(
+            store=store_a, username="cashier1", password=PASSWORD, otp_token=current_totp(cashier), points=600,
+            shift=shift, request=staff_request(),
+        )  # fmt: skip
+    assert caught.value.code == "override_same_person"
+    # And the redemption refuses an override of its own shift's staff user, however obtained.
+    own = Override(staff=cashier, store_id=store_a.pk, points=600, limit=None, verified_at=timezone.now())
+    assert refused(redeem, shift, make_voucher(points=600), override=own).code == "override_same_person"
+
+
+def test_an_override_must_cover_the_points_and_the_store(shift, manager, make_voucher, store_a, store_b):
+    small = Override(staff=manager, store_id=store_a.pk, points=600, limit=2000, verified_at=timezone.now())
+    assert refused(redeem, shift, make_voucher(points=700), override=small).code == "override_insufficient"
+    elsewhere = Override(staff=manager, store_id=store_b.pk, points=700, limit=2000, verified_at=timezone.now())
+    assert refused(redeem, shift, make_voucher(points=700), "k-2", override=elsewhere).code == "override_store_mismatch"
+
+
+def test_a_manager_of_another_store_cannot_override(shift, make_staff, store_b, store_a):
+    other = make_staff("manager-b", "store_manager", stores=[store_b])
+    with pytest.raises(ShiftRefused) as caught:
+        override_verify(
+            store=store_a, username="manager-b", password=PASSWORD, otp_token=current_totp(other), points=600,
+            shift=shift, request=staff_request(),
+        )  # fmt: skip
+    assert caught.value.code == "override_not_permitted"
+
+
+def test_an_override_above_the_managers_own_limit_needs_a_programme_administrator(shift, manager, make_staff, store_a):
+    with pytest.raises(ShiftRefused) as caught:
+        override_verify(
+            store=store_a, username="manager1", password=PASSWORD, otp_token=current_totp(manager), points=2000,
+            shift=shift, request=staff_request(),
+        )  # fmt: skip
+    assert caught.value.code == "override_limit_exceeded"
+
+    admin_user = make_staff("admin1", "program_admin")
+    override = override_verify(
+        store=store_a, username="admin1", password=PASSWORD, otp_token=current_totp(admin_user), points=25_000,
+        shift=shift, request=staff_request(),
+    )  # fmt: skip
+    assert override.limit is None and override.staff == admin_user
+
+
+# --- staff and their own member accounts -----------------------------------------------------------
+
+
+def test_staff_cannot_redeem_to_their_own_account_during_their_shift(
+    shift, cashier, member, voucher, make_staff, store_a
+):
+    cashier.member_account = member
+    cashier.save(update_fields=["member_account"])
+
+    refusal = refused(redeem, shift, voucher)
+
+    assert (refusal.code, refusal.status) == ("own_member_account", 403)
+    # Clocked out, the cashier shops as a member: a colleague on shift may redeem it.
+    shift_end(shift=shift)
+    colleague = open_shift(make_staff("cashier2", "cashier", stores=[store_a]), shift.till)
+    assert redeem(colleague, voucher, "colleague").redemption.staff != cashier
+
+
+def test_no_one_redeems_to_a_member_of_staff_who_is_on_shift(shift, member, voucher, make_staff, store_a, till_for):
+    colleague = make_staff("cashier2", "cashier", stores=[store_a], member_account=member)
+    their_shift = open_shift(colleague, till_for())
+
+    refusal = refused(redeem, shift, voucher)
+
+    assert (refusal.code, refusal.status) == ("member_staff_on_shift", 403)
+    shift_end(shift=their_shift)
+    assert redeem(shift, voucher, "after").redemption.voucher == voucher
+
+
+# --- idempotency ---------------------------------------------------------------------------------
+
+
+def test_a_retry_with_the_same_key_answers_the_same_receipt(
+    shift, voucher, make_voucher, till_for, make_staff, store_a
+):
+    first = redeem(shift, voucher, "same")
+    again = redeem(shift, voucher, "same", now=timezone.now() + timedelta(seconds=5))
+
+    assert again.replayed and again.receipt == first.receipt and again.redemption == first.redemption
+    assert VoucherRedemption.objects.count() == 1
+    assert list(VoucherScan.objects.order_by("id").values_list("result", flat=True)) == ["ok", "replayed"]
+    assert not FraudAlert.objects.exists()
+
+    refusal = refused(redeem, shift, make_voucher(), "same")
+    assert (refusal.code, refusal.status) == ("idempotency_key_reused", 422)
+    # Keys are per till: another till may use the same key.
+    other = open_shift(make_staff("cashier2", "cashier", stores=[store_a]), till_for())
+    assert not redeem(other, make_voucher(), "same").replayed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_request_sent_eight_times_at_once_redeems_once(shift, voucher):
+    results = race(*(partial(redeem, shift, voucher, "one-key") for _ in range(8)))
+    assert sum(not result.replayed for result in results) == 1
+    assert len({result.redemption.pk for result in results}) == 1
+    assert VoucherRedemption.objects.count() == 1 and not FraudAlert.objects.exists()
+
+
+# --- alerts and the audit sample -----------------------------------------------------------------
+
+
+def test_a_cashier_redeeming_too_often_raises_one_alert_per_window(settings, shift, make_voucher):
+    settings.VOUCHERS = {**settings.VOUCHERS, "cashier_redemptions_alert": 2, "cashier_redemptions_window_minutes": 60}
+    start = T0 + timedelta(minutes=1)
+    issued = T0 - timedelta(days=1)
+    redeem(shift, make_voucher(issued_at=issued), "a", now=start)
+    redeem(shift, make_voucher(issued_at=issued), "b", now=start + timedelta(minutes=1))
+    assert not FraudAlert.objects.exists()  # 2 in the window: at the threshold, not above
+
+    redeem(shift, make_voucher(issued_at=issued), "c", now=start + timedelta(minutes=2))
+    redeem(shift, make_voucher(issued_at=issued), "d", now=start + timedelta(minutes=3))
+
+    alert = FraudAlert.objects.get()
+    assert (alert.kind, alert.staff, alert.store) == ("cashier_redemption_frequency", shift.staff, shift.store)
+    assert alert.detail["redemptions"] == 3 and alert.detail["threshold"] == 2
+
+
+def test_redemptions_outside_the_window_do_not_count(settings, shift, make_voucher):
+    settings.VOUCHERS = {**settings.VOUCHERS, "cashier_redemptions_alert": 2, "cashier_redemptions_window_minutes": 60}
+    issued = T0 - timedelta(days=1)
+    redeem(shift, make_voucher(issued_at=issued), "a", now=T0)
+    redeem(shift, make_voucher(issued_at=issued), "b", now=T0 + timedelta(minutes=1))
+    redeem(shift, make_voucher(issued_at=issued), "c", now=T0 + timedelta(minutes=60))
+    assert not FraudAlert.objects.exists()
+
+
+def test_a_sampled_redemption_goes_to_the_audit_queue(shift, make_voucher):
+    sampled = redeem(shift, make_voucher(points=300), "in", sampler=lambda: True)
+    redeem(shift, make_voucher(), "out", sampler=lambda: False)
+
+    audit = RedemptionAudit.objects.get()
+    assert audit.voucher_redemption == sampled.redemption
+    assert (audit.store, audit.cashier, audit.points, audit.outcome) == (shift.store, shift.staff, 300, "pending")
+
+
+def test_the_default_sampler_follows_the_configured_share(settings):
+    assert not any(audit_sample(0) for _ in range(200))
+    assert all(audit_sample(100) for _ in range(200))
+    settings.VOUCHERS = {**settings.VOUCHERS, "audit_sample_percent": 100.0}
+    assert audit_sample()
