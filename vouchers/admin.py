@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from loyalty.scoping import sees_all_stores, stores_visible_to
 from members.models import Member
-from staffauth.admin_base import BaseAdmin
+from staffauth.admin_base import BaseAdmin, CappedCountPaginator
 from vouchers.issuing import REASON_MAX, VoucherRefused, goodwill_limit, voucher_goodwill_issue, voucher_revoke
 from vouchers.models import Reward, Voucher
 from vouchers.selectors import voucher_state
@@ -144,6 +144,7 @@ class ExpiryFilter(admin.SimpleListFilter):
 
 @admin.register(Voucher)
 class VoucherAdmin(BaseAdmin):
+    paginator = CappedCountPaginator  # a large table: never a full COUNT
     list_display = ["short_id", "masked_code", "member_number", "reward", "state", "source", "issued_at", "expires_at"]
     list_filter = ["status", "source", ("reward", admin.RelatedOnlyFieldListFilter), ExpiryFilter, "issued_at"]
     list_select_related = ["reward", "member"]
@@ -166,9 +167,10 @@ class VoucherAdmin(BaseAdmin):
         if sees_all_stores(user):
             return queryset
         stores = stores_visible_to(user).values("pk")
+        # One row per voucher: a voucher has at most one redemption.
         return queryset.filter(
             Q(member__home_store__in=stores) | Q(redemption__store__in=stores) | Q(issued_by=user.pk)
-        ).distinct()
+        )
 
     def get_search_results(self, request, queryset, search_term):
         # "=id" on a UUID column: a term that is not a UUID matches no voucher id (and
