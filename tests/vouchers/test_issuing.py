@@ -130,8 +130,16 @@ def available(member) -> int:
 
 
 def assert_ledger_verified():
+    """The ledger's own invariants, and vouchers and ledger agree: every member redeem
+    paid for exactly one purchased voucher of the same points, and every purchased
+    voucher was paid by one."""
     report = ledger_verify()
     assert report.ok, report.problems
+    redeems = dict(
+        LedgerOperation.objects.filter(kind=LedgerOperation.Kind.REDEEM, actor_member=True).values_list("pk", "points")
+    )
+    paid = dict(Voucher.objects.filter(source="purchase").values_list("ledger_operation_id", "points_paid"))
+    assert redeems == paid
 
 
 def refusal(call) -> VoucherRefused:
