@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
@@ -138,8 +139,11 @@ class VoucherSummarySerializer(serializers.Serializer):
 
 class StaffCredentialsSerializer(StrictInputSerializer):
     username = StrictCharField(max_length=150)
-    password = StrictCharField(max_length=256)
-    otp = StrictCharField(max_length=16, help_text="The current code of the staff user's authenticator app.")
+    # No staff password is shorter than the policy's minimum or longer than its maximum.
+    password = StrictCharField(min_length=getattr(settings, "STAFF_PASSWORD_MIN_LENGTH", 12), max_length=128)
+    otp = StrictCharField(
+        min_length=6, max_length=16, help_text="The current code of the staff user's authenticator app."
+    )
 
 
 def _shift(request):

@@ -36,10 +36,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
 from django.http import HttpRequest
@@ -179,6 +181,11 @@ def _clean(value, limit: int) -> str:
     return value if isinstance(value, str) and 0 < len(value) <= limit else ""
 
 
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return make_password(secrets.token_urlsafe(24))
+
+
 def _credentials_check(*, request, username, password, otp_token, stage: str, till_id) -> StaffUser:
     """The active staff user with this password and TOTP code, or a ShiftRefused
     (``<stage>_credentials_invalid`` for any wrong part, ``<stage>_locked_out``).
@@ -198,7 +205,15 @@ def _credentials_check(*, request, username, password, otp_token, stage: str, ti
     # Checks the password without logging in (no session, no user_logged_in). A wrong
     # password or an inactive account sends user_login_failed: axes counts it and
     # staffauth records LOGIN_FAILED.
-    user = authenticate(request, username=username, password=password)
+    if StaffUser.objects.filter(username=username).exists():
+        user = authenticate(request, username=username, password=password)
+    else:
+        # No such user: the same signal and the same hashing cost as a wrong password
+        # (so the answer's timing does not tell), without hashing what was typed into a
+        # new hash as Django's backend does for unknown users.
+        check_password(password, _dummy_hash())
+        user_login_failed.send(sender=__name__, credentials={"username": username}, request=request)
+        user = None
     if getattr(request, "axes_locked_out", False):
         raise ShiftRefused(locked)
     if user is None or not user.is_active:

@@ -132,6 +132,14 @@ def test_every_other_credential_problem_gets_the_same_answer(till, cashier, make
     assert not StaffShift.objects.exists()
 
 
+def test_an_unknown_user_is_counted_like_a_wrong_password(till):
+    refusal = clock_in_refused(till, "nobody", otp="123456")
+
+    assert refusal.code == "staff_credentials_invalid"
+    assert AccessAttempt.objects.get(username="nobody").failures_since_start == 1
+    assert SecurityEvent.objects.filter(kind="login_failed", username="nobody").count() == 1
+
+
 def test_the_lockout_of_the_admin_applies_at_the_till(settings, till, cashier):
     for _ in range(settings.AXES_FAILURE_LIMIT):
         clock_in_refused(till, cashier, password="wrong-Password-1!")
