@@ -59,6 +59,7 @@ from loyalty.models import Store
 from loyalty.services import Actor, points_earn, points_hold
 from members.services import member_create
 from members.sessions import DeviceBlocked, session_start
+from tests.conftest import PASSWORD, current_totp
 
 SCHEMA_PATH = "/api/schema/?format=json"
 API_PREFIX = "/api/v1/"
@@ -145,9 +146,19 @@ def _new_member_session() -> None:
     WORLD["tokens"] = tokens
 
 
+def _staff_shift(till, store, make_staff) -> str:
+    """A cashier clocked in at the till (POST pos/shifts' service): the X-Staff-Shift token."""
+    from vouchers.shifts import shift_start
+
+    cashier = make_staff("contract-cashier", "cashier", stores=[store])
+    started = shift_start(till=till, username=cashier.username, password=PASSWORD, otp_token=current_totp(cashier))
+    return started.token
+
+
 @pytest.fixture
-def world(db, settings):
-    """A member with 5,000 points and an app session, a till in an active store."""
+def world(db, settings, make_staff):
+    """A member with 5,000 points and an app session, a till in an active store with a
+    cashier on shift."""
     # The programme's velocity limits (two redemptions a day...) are tested on their own;
     # here they would turn most of an operation's examples into the same 422.
     settings.LOYALTY_VELOCITY = dict.fromkeys(settings.LOYALTY_VELOCITY)
@@ -172,6 +183,7 @@ def world(db, settings):
         devices=1,
     )
     _new_member_session()
+    WORLD["staff_shift"] = _staff_shift(till, store, make_staff)
     yield WORLD
     WORLD.clear()
     request_started.connect(close_old_connections)
@@ -191,6 +203,11 @@ def aim(case) -> None:
         headers.update(
             {"X-Till-Key": WORLD["till"].key_id, "X-Timestamp": str(int(time.time())), "X-Signature": SIGN_ME}
         )
+        header_names = {
+            p.get("name") for p in case.operation.definition.raw.get("parameters", []) if p.get("in") == "header"
+        }
+        if "X-Staff-Shift" in header_names and _half(headers.get("X-Staff-Shift")):
+            headers["X-Staff-Shift"] = WORLD["staff_shift"]
     case.headers = headers
 
     real_path = {
