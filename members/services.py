@@ -7,10 +7,12 @@ from datetime import date
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from loyalty.models import Store
-from members.models import Member, MemberPiiAccess
+from members.models import ContactVerification, Member, MemberPasswordHistory, MemberPiiAccess
 from members.pii import (
     ADDRESS_MAX,
     BLIND_INDEX_VERSION,
@@ -185,8 +187,16 @@ def member_pii_shred(*, member: Member, actor=None) -> Member:
         member.phone_index = None
         member.email_index = None
         member.pii_erased_at = timezone.now()
-        member.save(update_fields=["data_key_wrapped", "phone_index", "email_index", "pii_erased_at"])
+        member.password_hash = ""
+        member.save(update_fields=["data_key_wrapped", "phone_index", "email_index", "pii_erased_at", "password_hash"])
         member.__dict__.pop("_pii_data_key", None)
+        # Addresses waiting for verification go too (their blind index would still
+        # point here), and so do the password hashes.
+        ContactVerification.objects.filter(member=member).update(
+            value_encrypted="", value_index="", token_hash=None,
+            cancelled_at=Coalesce(F("cancelled_at"), Value(member.pii_erased_at)),
+        )  # fmt: skip
+        MemberPasswordHistory.objects.filter(member=member).delete()
         logger.info(
             "member personal data erased",
             extra={"member_id": str(member.member_id), "actor": getattr(actor, "pk", None)},

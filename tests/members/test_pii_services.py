@@ -135,3 +135,27 @@ def test_an_erased_members_phone_and_email_are_free_again(seeded_members, store_
     member_pii_shred(member=seeded_members[0])
     again = member_create(home_store=store_a, phone=SEEDED[0]["phone"], email=SEEDED[0]["email"])
     assert member_pii_value(again, "phone") == NORMALISED["phone"][0]
+
+
+def test_shredding_also_erases_pending_addresses_and_password_hashes(seeded_members):
+    from django.contrib.auth.hashers import make_password
+    from django.utils import timezone
+
+    from members.models import ContactVerification, MemberPasswordHistory
+    from members.pii import blind_index
+
+    member = seeded_members[0]
+    pending = ContactVerification.objects.create(
+        member=member, kind="email", value_encrypted="token", value_index=blind_index("email", "new@example.com"),
+        token_hash="a" * 64, expires_at=timezone.now() + timezone.timedelta(hours=24),
+    )  # fmt: skip
+    Member.objects.filter(pk=member.pk).update(password_hash=make_password("Secret-pass-1"))
+    MemberPasswordHistory.objects.create(member=member, password_hash=make_password("Older-pass-1"))
+
+    member_pii_shred(member=member)
+
+    pending.refresh_from_db()
+    assert pending.value_index == "" and pending.value_encrypted == "" and pending.token_hash is None
+    assert pending.cancelled_at is not None
+    assert Member.objects.get(pk=member.pk).password_hash == ""
+    assert not MemberPasswordHistory.objects.filter(member=member).exists()

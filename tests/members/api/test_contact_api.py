@@ -169,11 +169,11 @@ def test_an_address_taken_before_the_link_is_opened_is_a_409(api_a, member_a, me
     assert mail.outbox == [] and api_a.get("/api/v1/me").json()["email"] == EMAIL_A
 
 
-def test_an_erased_member_link_is_a_409(api_a, member_a, change):
+def test_an_erased_members_link_is_dead(api_a, member_a, change):
     _, token = change(api_a, member_a, "email", NEW_EMAIL)
-    member_pii_shred(member=member_a)
+    member_pii_shred(member=member_a)  # erases the pending address and its link too
     response = APIClient().post(CONFIRM, {"token": token}, format="json")
-    assert response.status_code == 409 and error_code(response) == "pii_erased"
+    assert response.status_code == 400 and error_code(response) == "link_invalid"
 
 
 def test_the_token_is_nowhere_but_the_mail(api_a, member_a, change):
