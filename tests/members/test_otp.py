@@ -463,12 +463,12 @@ def test_two_actions_racing_spend_one_step_up_once(store_a):
 
 
 class SlowSmsBackend:
-    """A gateway that takes 200 ms to accept a message."""
+    """A gateway that takes a second to accept a message."""
 
     sent: list = []
 
     def send(self, *, to: str, text: str) -> None:
-        time.sleep(0.2)
+        time.sleep(1.0)
         self.sent.append({"to": to, "text": text})
 
 
@@ -505,8 +505,8 @@ def test_queued_codes_cost_the_request_nothing_of_the_gateway_and_tell_no_enrolm
                 otp_request(phone=phone, purpose="login")
             timings[kind].append(time.perf_counter() - started)
 
-    # The gateway's 200 ms is in no answer: the code left through the queue.
-    assert max(timings["enrolled"] + timings["stranger"]) < 0.2, timings
+    # The gateway's second is in no answer: the code left through the queue.
+    assert max(timings["enrolled"] + timings["stranger"]) < 1.0, timings
     assert SlowSmsBackend.sent == []
     messages = _drain(queue)
     assert len(messages) == 8 and {m["headers"]["task"] for m in messages} == {"members.otp_sms_deliver"}
