@@ -76,7 +76,7 @@ MAX_EXAMPLES = 15
 SIGN_ME = "to-be-signed"
 DEVICE_FINGERPRINT = "contract-test-device"
 
-# What the hooks and the signing wrapper use: set per test by the ``world`` fixture.
+# What ``aim`` and the signing wrapper use: set per test by the ``world`` fixture.
 WORLD: dict = {}
 
 
@@ -252,9 +252,9 @@ def test_every_api_operation_keeps_its_contract(case, world):
 
 def test_the_contract_covers_every_member_and_till_operation():
     """The parametrized test above runs over this list: it is the schema's, not a fixed one."""
-    operations = {
-        (result.ok().method.upper(), result.ok().path) for result in schema.get_all_operations() if result.ok()
-    }
+    results = list(schema.get_all_operations())
+    assert all(result.ok() for result in results), [result.err() for result in results if not result.ok()]
+    operations = {(result.ok().method.upper(), result.ok().path) for result in results}
     paths = {path for _, path in operations}
     assert {"/api/v1/pos/purchases", "/api/v1/me", "/api/v1/auth/otp/request"} <= paths
     assert all(path.startswith(API_PREFIX) for path in paths)
