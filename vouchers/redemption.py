@@ -592,3 +592,91 @@ def override_for_voucher(
     except ShiftRefused as refusal:
         _scan(till=till, shift=shift, voucher=voucher, action=VoucherScan.Action.REDEEM, result=refusal.code)
         raise
+
+
+# --- the audit queue and alerts (admin) ----------------------------------------------------------
+
+
+class ReviewRefused(Exception):
+    """An audit review or alert closing refused: ``code`` (``permission_denied``,
+    ``not_found``, ``own_redemption``, ``already_reviewed``, ``already_closed``)."""
+
+    MESSAGES = {
+        "permission_denied": "You may not do this.",
+        "not_found": "No such item.",
+        "own_redemption": "You may not review a redemption you made yourself.",
+        "already_reviewed": "This redemption has already been reviewed.",
+        "already_closed": "This alert is already closed.",
+    }
+
+    def __init__(self, code: str):
+        self.code = code
+        super().__init__(self.MESSAGES[code])
+
+
+def redemption_audit_review(
+    *, audit_id: int, reviewer, outcome: str, note: str = "", now: datetime | None = None
+) -> RedemptionAudit:
+    """A Store Manager of the audit's store (permission ``vouchers.review_redemptionaudit``;
+    headquarters roles with it review every store) records the outcome of a sampled
+    redemption: ``confirmed`` or ``irregular``. Never their own redemption; once only
+    (a conditional UPDATE). ``irregular`` raises a ``redemption_irregular`` fraud alert.
+    Raises ReviewRefused."""
+    from loyalty.scoping import scope_to_stores
+
+    if outcome not in (RedemptionAudit.Outcome.CONFIRMED, RedemptionAudit.Outcome.IRREGULAR):
+        raise ValueError("outcome must be confirmed or irregular")
+    if not reviewer.is_active or not reviewer.has_perm("vouchers.review_redemptionaudit"):
+        raise ReviewRefused("permission_denied")
+    now = now or timezone.now()
+    visible = scope_to_stores(RedemptionAudit.objects.all(), reviewer)
+    audit = visible.filter(pk=audit_id).first()
+    if audit is None:
+        raise ReviewRefused("not_found")
+    if audit.cashier_id == reviewer.pk:
+        raise ReviewRefused("own_redemption")
+    note = (note or "").strip()[:1000]
+    with transaction.atomic():
+        changed = RedemptionAudit.objects.filter(pk=audit.pk, outcome=RedemptionAudit.Outcome.PENDING).update(
+            outcome=outcome, reviewed_by=reviewer, reviewed_at=now, note=note
+        )
+        if not changed:
+            raise ReviewRefused("already_reviewed")
+        audit.refresh_from_db()
+        if outcome == RedemptionAudit.Outcome.IRREGULAR:
+            redemption = audit.voucher_redemption
+            fraud_alert_raise(
+                kind="redemption_irregular",
+                dedupe_key=f"redemption_irregular:{audit.pk}",
+                severity=FraudAlert.Severity.HIGH,
+                staff_id=audit.cashier_id,
+                store_id=audit.store_id,
+                member_id=redemption.voucher.member_id if redemption else None,
+                detail={
+                    "audit_id": audit.pk,
+                    "voucher_redemption_id": audit.voucher_redemption_id,
+                    "ledger_operation_id": str(audit.ledger_operation_id) if audit.ledger_operation_id else None,
+                    "reviewed_by": reviewer.pk,
+                    "points": audit.points,
+                },
+            )
+    return audit
+
+
+def fraud_alert_close(*, alert_id: int, actor, now: datetime | None = None) -> FraudAlert:
+    """Close an alert after investigation (permission ``fraud.change_fraudalert``).
+    Only the status, ``closed_at`` and ``closed_by`` change. Raises ReviewRefused."""
+    if not actor.is_active or not actor.has_perm("fraud.change_fraudalert"):
+        raise ReviewRefused("permission_denied")
+    now = now or timezone.now()
+    changed = (
+        FraudAlert.objects.filter(pk=alert_id)
+        .exclude(status=FraudAlert.Status.CLOSED)
+        .update(status=FraudAlert.Status.CLOSED, closed_at=now, closed_by=actor)
+    )
+    alert = FraudAlert.objects.filter(pk=alert_id).first()
+    if alert is None:
+        raise ReviewRefused("not_found")
+    if not changed:
+        raise ReviewRefused("already_closed")
+    return alert

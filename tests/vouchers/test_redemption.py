@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from fraud.models import FraudAlert
@@ -27,9 +28,18 @@ from members.models import Member
 from tests.concurrency import race
 from tests.conftest import PASSWORD, current_totp
 from tests.loyalty.api.conftest import make_till
+from vouchers import admin_till  # noqa: F401  (registers the till's admin pages; vouchers.admin imports it too)
 from vouchers.codes import ALPHABET, CodeInvalid, code_generate, code_normalise
 from vouchers.models import RedemptionAudit, Reward, StaffShift, Voucher, VoucherRedemption, VoucherScan
-from vouchers.redemption import RedemptionRefused, audit_sample, voucher_redeem, voucher_validate
+from vouchers.redemption import (
+    RedemptionRefused,
+    ReviewRefused,
+    audit_sample,
+    fraud_alert_close,
+    redemption_audit_review,
+    voucher_redeem,
+    voucher_validate,
+)
 from vouchers.shifts import Override, ShiftRefused, override_verify, shift_end, token_hash
 from vouchers.tokens import SIGNING_CONTEXT, qr_token_issue
 
@@ -655,3 +665,118 @@ def test_the_default_sampler_follows_the_configured_share(settings):
     assert all(audit_sample(100) for _ in range(200))
     settings.VOUCHERS = {**settings.VOUCHERS, "audit_sample_percent": 100.0}
     assert audit_sample()
+
+
+# --- the audit queue and the alerts (services and admin) -----------------------------------------
+
+
+def grant(user, *perms):
+    from django.contrib.auth.models import Permission
+
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return type(user).objects.get(pk=user.pk)  # a fresh object: no cached permissions
+
+
+@pytest.fixture
+def sampled(shift, make_voucher):
+    """A redemption by the cashier, drawn into the audit queue."""
+    redeem(shift, make_voucher(points=300), "sampled", sampler=lambda: True)
+    return RedemptionAudit.objects.get()
+
+
+def test_a_store_manager_confirms_a_sampled_redemption_once(sampled, manager):
+    manager = grant(manager, "vouchers.review_redemptionaudit")
+
+    audit = redemption_audit_review(audit_id=sampled.pk, reviewer=manager, outcome="confirmed", note="receipt seen")
+
+    assert (audit.outcome, audit.reviewed_by, audit.note) == ("confirmed", manager, "receipt seen")
+    assert not FraudAlert.objects.exists()
+    with pytest.raises(ReviewRefused) as caught:
+        redemption_audit_review(audit_id=sampled.pk, reviewer=manager, outcome="irregular")
+    assert caught.value.code == "already_reviewed"
+
+
+def test_an_irregular_redemption_alerts_the_fraud_team(sampled, manager, shift):
+    manager = grant(manager, "vouchers.review_redemptionaudit")
+
+    redemption_audit_review(audit_id=sampled.pk, reviewer=manager, outcome="irregular")
+
+    alert = FraudAlert.objects.get()
+    assert (alert.kind, alert.severity, alert.staff, alert.store) == (
+        "redemption_irregular", "high", shift.staff, shift.store
+    )  # fmt: skip
+    assert alert.detail["audit_id"] == sampled.pk and alert.detail["reviewed_by"] == manager.pk
+
+
+def test_the_queue_is_for_managers_of_the_store_and_never_ones_own(sampled, make_staff, store_b, cashier, manager):
+    elsewhere = grant(make_staff("manager-b", "store_manager", stores=[store_b]), "vouchers.review_redemptionaudit")
+    own = grant(cashier, "vouchers.review_redemptionaudit")
+
+    for reviewer, code in [(elsewhere, "not_found"), (own, "own_redemption"), (manager, "permission_denied")]:
+        with pytest.raises(ReviewRefused) as caught:
+            redemption_audit_review(audit_id=sampled.pk, reviewer=reviewer, outcome="confirmed")
+        assert caught.value.code == code
+    sampled.refresh_from_db()
+    assert sampled.outcome == "pending"
+
+
+def test_a_fraud_analyst_closes_an_alert_once(staff_by_role, shift, voucher, till_for, make_staff, store_a):
+    redeem(shift, voucher, "a")
+    other = open_shift(make_staff("cashier2", "cashier", stores=[store_a]), till_for())
+    refused(redeem, other, voucher, "b")
+    alert = FraudAlert.objects.get()
+    analyst = grant(staff_by_role["fraud_analyst"], "fraud.change_fraudalert")
+
+    closed = fraud_alert_close(alert_id=alert.pk, actor=analyst)
+
+    assert (closed.status, closed.closed_by) == ("closed", analyst) and closed.closed_at
+    for actor, code in [(analyst, "already_closed"), (staff_by_role["cashier"], "permission_denied")]:
+        with pytest.raises(ReviewRefused) as caught:
+            fraud_alert_close(alert_id=alert.pk, actor=actor)
+        assert caught.value.code == code
+
+
+def test_a_store_manager_sees_their_stores_shifts_and_scans_only(
+    sampled, manager, make_staff, store_b, till_for, voucher, verified_client
+):
+    theirs = open_shift(make_staff("cashier-b", "cashier", stores=[store_b]), till_for(store_b))
+    voucher_validate(till=theirs.till, shift=theirs, **presented(voucher))  # a scan at store B
+    manager = grant(manager, "vouchers.view_staffshift", "vouchers.view_voucherscan", "vouchers.view_redemptionaudit")
+    client = verified_client(manager)
+
+    shifts = client.get(reverse("admin:vouchers_staffshift_changelist"))
+    scans = client.get(reverse("admin:vouchers_voucherscan_changelist"))
+
+    assert shifts.status_code == 200 and scans.status_code == 200
+    assert "cashier1" in shifts.content.decode() and "cashier-b" not in shifts.content.decode()
+    assert store_b.name not in shifts.content.decode()  # not even in the store filter
+    assert "cashier-b" not in scans.content.decode()
+    for shift_row in StaffShift.objects.all():
+        assert shift_row.token_hash not in shifts.content.decode()
+    other_shift = reverse("admin:vouchers_staffshift_change", args=[theirs.pk])
+    assert client.get(other_shift).status_code == 404
+
+
+def test_the_admin_actions_review_and_close(sampled, manager, staff_by_role, verified_client):
+    manager = grant(manager, "vouchers.view_redemptionaudit", "vouchers.review_redemptionaudit")
+    client = verified_client(manager)
+    response = client.post(
+        reverse("admin:vouchers_redemptionaudit_changelist"),
+        {"action": "mark_irregular_selected", "_selected_action": [sampled.pk]},
+    )
+    assert response.status_code == 302
+    sampled.refresh_from_db()
+    assert sampled.outcome == "irregular"
+    alert = FraudAlert.objects.get(kind="redemption_irregular")
+
+    analyst = grant(staff_by_role["fraud_analyst"], "fraud.change_fraudalert")
+    client = verified_client(analyst)
+    page = client.get(reverse("admin:fraud_fraudalert_changelist"), {"kind": "redemption_irregular"})
+    assert page.status_code == 200 and "redemption_irregular" in page.content.decode()
+    client.post(
+        reverse("admin:fraud_fraudalert_changelist"), {"action": "close_selected", "_selected_action": [alert.pk]}
+    )
+    alert.refresh_from_db()
+    assert alert.status == "closed" and alert.closed_by == analyst

@@ -1,0 +1,169 @@
+"""The till's records in the admin (issue 6): shifts, the scan log, the redemption audit
+queue and the fraud alerts.
+
+- Staff shifts and voucher scans: read-only journals, store-scoped (a Store Manager
+  sees their stores' rows; headquarters roles all). The shift token's hash is never shown.
+- Redemption audit: the random sample of till redemptions, for a Store Manager of the
+  store to confirm or mark irregular (``vouchers.redemption.redemption_audit_review``:
+  never their own redemption; irregular raises a fraud alert).
+- Fraud alerts: read-only; the fraud team closes them with an action
+  (``vouchers.redemption.fraud_alert_close``).
+
+Store filters list only the stores the user may see (Django's related filter would list
+every store's name).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from fraud.models import FraudAlert
+from loyalty.scoping import stores_visible_to
+from staffauth.admin_base import CappedCountPaginator, ReadOnlyAdmin, StoreScopedAdmin
+from vouchers.models import RedemptionAudit, StaffShift, VoucherScan
+from vouchers.redemption import ReviewRefused, fraud_alert_close, redemption_audit_review
+
+
+class VisibleStoreFilter(admin.SimpleListFilter):
+    """Stores the user may see, by code (never other stores' names)."""
+
+    title = "store"
+    parameter_name = "store"
+
+    def lookups(self, request, model_admin):
+        return [(str(store.pk), f"{store.code} {store.name}") for store in stores_visible_to(request.user)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(store_id=int(value))
+        return queryset
+
+
+class OpenShiftFilter(admin.SimpleListFilter):
+    title = "open"
+    parameter_name = "open"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Open"), ("no", "Ended")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(ended_at__isnull=True)
+        if self.value() == "no":
+            return queryset.filter(ended_at__isnull=False)
+        return queryset
+
+
+class _ScopedReadOnly(StoreScopedAdmin, ReadOnlyAdmin):
+    paginator = CappedCountPaginator
+
+
+@admin.register(StaffShift)
+class StaffShiftAdmin(_ScopedReadOnly):
+    list_display = ["started_at", "ended_at", "is_open", "staff", "store", "till"]
+    list_filter = [VisibleStoreFilter, OpenShiftFilter, "started_at"]
+    list_select_related = ["staff", "store", "till", "till__store"]
+    date_hierarchy = "started_at"
+    ordering = ["-started_at"]
+    fields = ["staff", "store", "till", "started_at", "ended_at"]  # never the token's hash
+    readonly_fields = fields
+
+    @admin.display(description="Open", boolean=True)
+    def is_open(self, obj):
+        return obj.ended_at is None
+
+
+@admin.register(VoucherScan)
+class VoucherScanAdmin(_ScopedReadOnly):
+    list_display = ["created_at", "action", "result", "voucher_short", "store", "till", "staff"]
+    list_filter = ["result", VisibleStoreFilter, "action", "created_at"]
+    list_select_related = ["store", "till", "till__store", "staff"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    fields = ["created_at", "action", "result", "voucher", "store", "till", "staff"]
+    readonly_fields = fields
+
+    @admin.display(description="Voucher")
+    def voucher_short(self, obj):
+        return str(obj.voucher_id)[:8] if obj.voucher_id else "—"
+
+
+@admin.register(RedemptionAudit)
+class RedemptionAuditAdmin(_ScopedReadOnly):
+    list_display = ["sampled_at", "store", "cashier", "what", "points", "outcome", "reviewed_by", "reviewed_at"]
+    list_filter = ["outcome", VisibleStoreFilter, "sampled_at"]
+    list_select_related = ["store", "cashier", "reviewed_by", "voucher_redemption"]
+    ordering = ["-sampled_at"]
+    actions = ["confirm_selected", "mark_irregular_selected"]
+    fields = [
+        "sampled_at", "store", "cashier", "voucher_redemption", "ledger_operation", "points", "outcome",
+        "reviewed_by", "reviewed_at", "note",
+    ]  # fmt: skip
+    readonly_fields = fields
+
+    @admin.display(description="Redemption")
+    def what(self, obj):
+        if obj.voucher_redemption_id:
+            return f"voucher redemption {obj.voucher_redemption_id}"
+        return f"points operation {str(obj.ledger_operation_id)[:8]}"
+
+    def has_review_permission(self, request):
+        return request.user.has_perm("vouchers.review_redemptionaudit")
+
+    def _review(self, request, queryset, outcome: str, done: str):
+        reviewed, failed = 0, []
+        for audit in queryset:  # one service call each: its checks and, if irregular, its alert
+            try:
+                redemption_audit_review(audit_id=audit.pk, reviewer=request.user, outcome=outcome)
+                reviewed += 1
+            except ReviewRefused as refusal:
+                failed.append(f"{audit.pk}: {refusal}")
+        if reviewed:
+            self.message_user(request, f"{done} {reviewed} redemption(s).", messages.SUCCESS)
+        if failed:
+            self.message_user(request, "Not reviewed: " + "; ".join(failed), messages.WARNING)
+
+    @admin.action(description="Confirm selected redemptions (in order)", permissions=["review"])
+    def confirm_selected(self, request, queryset):
+        self._review(request, queryset, RedemptionAudit.Outcome.CONFIRMED, "Confirmed")
+
+    @admin.action(description="Mark selected redemptions irregular (alerts the fraud team)", permissions=["review"])
+    def mark_irregular_selected(self, request, queryset):
+        self._review(request, queryset, RedemptionAudit.Outcome.IRREGULAR, "Marked irregular")
+
+
+@admin.register(FraudAlert)
+class FraudAlertAdmin(_ScopedReadOnly):
+    list_display = ["created_at", "kind", "severity", "status", "store", "staff", "member_ref", "closed_at"]
+    list_filter = ["kind", "severity", "status", VisibleStoreFilter, "created_at"]
+    list_select_related = ["store", "staff", "member", "closed_by"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    actions = ["close_selected"]
+    fields = [
+        "created_at", "kind", "severity", "status", "store", "staff", "member_ref", "detail", "closed_at", "closed_by",
+    ]  # fmt: skip
+    readonly_fields = fields
+
+    @admin.display(description="Member")
+    def member_ref(self, obj):
+        # The pseudonymous id: an alert is not a reason to show a member's number or data.
+        return str(obj.member.member_id) if obj.member_id else "—"
+
+    def has_close_permission(self, request):
+        return request.user.has_perm("fraud.change_fraudalert")
+
+    @admin.action(description="Close selected alerts", permissions=["close"])
+    def close_selected(self, request, queryset):
+        closed, failed = 0, []
+        for alert in queryset:
+            try:
+                fraud_alert_close(alert_id=alert.pk, actor=request.user)
+                closed += 1
+            except ReviewRefused as refusal:
+                failed.append(f"{alert.pk}: {refusal}")
+        if closed:
+            self.message_user(request, f"Closed {closed} alert(s).", messages.SUCCESS)
+        if failed:
+            self.message_user(request, "Not closed: " + "; ".join(failed), messages.WARNING)
