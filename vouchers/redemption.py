@@ -70,6 +70,7 @@ from vouchers.shifts import (
     Override,
     ShiftRefused,
     override_verify,
+    shift_expired,
     shift_open_for_member,
     staff_redeem_limit,
     within_limit,
@@ -258,13 +259,16 @@ def _staff_check(voucher: Voucher, *, shift: StaffShift, now: datetime) -> None:
 def _checks(
     *, till, shift, code, qr_token, member_loyalty_number, now, override=None, idempotency_key=None
 ) -> tuple[Voucher, bool, VoucherRedemption | None]:
-    if shift is None or shift.till_id != till.pk or shift.ended_at is not None:
+    if shift is None or shift.till_id != till.pk or shift.ended_at is not None or shift_expired(shift, now):
         raise RedemptionRefused("shift_required")
     if member_loyalty_number is not None and (
         not isinstance(member_loyalty_number, str) or len(member_loyalty_number) > LOYALTY_NUMBER_MAX
     ):
         raise RedemptionRefused("voucher_input_invalid")
     code, claims = _present(code=code, qr_token=qr_token, member_loyalty_number=member_loyalty_number, now=now)
+    # The shift object may be stale (ended at another till since): the database decides.
+    if not StaffShift.objects.filter(pk=shift.pk, ended_at__isnull=True).exists():
+        raise RedemptionRefused("shift_required")
     voucher = _voucher_find(code=code, claims=claims, member_loyalty_number=member_loyalty_number)
     if idempotency_key is not None:
         # A retry answers its saved receipt, before "already redeemed" could refuse it.

@@ -45,8 +45,9 @@ from vouchers.tokens import SIGNING_CONTEXT, qr_token_issue
 
 pytestmark = pytest.mark.django_db
 
-# A step boundary (a multiple of 30 s), at midday in any time zone near UTC.
-T0 = datetime(2026, 11, 20, 4, 0, 0, tzinfo=UTC)
+# A QR step boundary (the top of an hour) an hour or two before now: shifts opened just
+# before it are still open (under 12 hours) for tests at T0 and for tests at "now".
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
 
 
 # --- fixtures (shared) -------------------------------------------------------------------------
@@ -139,7 +140,7 @@ def open_shift(staff, till, *, started_at=None) -> StaffShift:
 
 @pytest.fixture
 def shift(cashier, till):
-    return open_shift(cashier, till, started_at=T0 - timedelta(days=2))
+    return open_shift(cashier, till, started_at=T0 - timedelta(hours=1))
 
 
 def presented(voucher, *, qr=False, now=None) -> dict:
@@ -286,6 +287,17 @@ def test_an_ended_shift_is_refused(shift, voucher):
     assert refused(redeem, shift, voucher).code == "shift_required"
 
 
+def test_a_shift_ended_elsewhere_is_refused_even_from_a_stale_object(shift, voucher):
+    StaffShift.objects.filter(pk=shift.pk).update(ended_at=timezone.now(), token_hash=None)
+    assert shift.ended_at is None  # the caller's object still says open
+    assert refused(redeem, shift, voucher).code == "shift_required"
+
+
+def test_a_shift_past_its_maximum_hours_is_refused(shift, voucher):
+    late = shift.started_at + timedelta(hours=12)
+    assert refused(redeem, shift, voucher, now=late).code == "shift_required"
+
+
 @pytest.mark.parametrize(
     "given",
     [{}, {"code": "X", "qr_token": "Y", "member_loyalty_number": "9"}],
@@ -425,13 +437,12 @@ def test_a_token_with_another_presented_member_is_not_found(shift, voucher, stor
 def test_a_used_voucher_is_refused_and_a_rescan_alerts_once_a_day(shift, till_for, make_staff, store_a, make_voucher):
     voucher = make_voucher(issued_at=T0 - timedelta(days=1))
     redeem(shift, voucher, "first", now=T0)
-    other = open_shift(
-        make_staff("cashier2", "cashier", stores=[store_a]), till_for(), started_at=T0 - timedelta(days=1)
-    )
+    other = open_shift(make_staff("cashier2", "cashier", stores=[store_a]), till_for(), started_at=T0)
 
-    refusal = refused(redeem, other, voucher, "second", now=T0 + timedelta(hours=1))
-    refused(redeem, other, voucher, "third", now=T0 + timedelta(hours=2))
-    refused(voucher_validate, till=other.till, shift=other, now=T0 + timedelta(hours=3), **presented(voucher))
+    # Minutes after the top of an hour: the same day in any whole-hour time zone.
+    refusal = refused(redeem, other, voucher, "second", now=T0 + timedelta(minutes=1))
+    refused(redeem, other, voucher, "third", now=T0 + timedelta(minutes=2))
+    refused(voucher_validate, till=other.till, shift=other, now=T0 + timedelta(minutes=3), **presented(voucher))
 
     assert (refusal.code, refusal.status) == ("voucher_already_redeemed", 409)
     alert = FraudAlert.objects.get()
@@ -448,7 +459,10 @@ def test_a_used_voucher_is_refused_and_a_rescan_alerts_once_a_day(shift, till_fo
         "ok", "voucher_already_redeemed", "voucher_already_redeemed", "voucher_already_redeemed"
     ]  # fmt: skip
 
-    refused(redeem, other, voucher, "next-day", now=T0 + timedelta(days=1))
+    next_day = open_shift(
+        make_staff("cashier3", "cashier", stores=[store_a]), till_for(), started_at=T0 + timedelta(days=1)
+    )
+    refused(redeem, next_day, voucher, "next-day", now=T0 + timedelta(days=1, minutes=1))
     assert FraudAlert.objects.filter(kind="voucher_rescan").count() == 2
 
 
