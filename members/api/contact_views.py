@@ -18,6 +18,7 @@ refusals as at sign-in (``otp_*``); 404 ``not_found`` (not this member's change)
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
@@ -107,7 +108,11 @@ class MePhoneConfirmApi(MeApi):
     class InputSerializer(StrictInputSerializer):
         verification_id = StrictUUIDField(help_text="The change's id (from PATCH me's pending).")
         challenge_id = StrictUUIDField(help_text="The change's challenge_id.")
-        code = StrictCharField(max_length=CODE_MAX, help_text="The code sent by SMS to the new number.")
+        code = StrictCharField(
+            max_length=CODE_MAX,
+            validators=[RegexValidator(r"\A[0-9]+\Z", "Digits only.", code="invalid_code")],
+            help_text="The code received by SMS.",
+        )
 
     @extend_schema(
         operation_id="me_phone_confirm",

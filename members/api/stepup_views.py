@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -100,7 +101,11 @@ class StepUpVerifyApi(StepUpApi):
     @extend_schema_serializer(component_name="StepUpVerify")
     class InputSerializer(StrictInputSerializer):
         challenge_id = StrictUUIDField()
-        code = StrictCharField(max_length=CODE_MAX)
+        code = StrictCharField(
+            max_length=CODE_MAX,
+            validators=[RegexValidator(r"\A[0-9]+\Z", "Digits only.", code="invalid_code")],
+            help_text="The code received by SMS.",
+        )
         action = StrictChoiceField(choices=STEP_UP_ACTIONS)
 
     @extend_schema_serializer(component_name="StepUpVerified")
