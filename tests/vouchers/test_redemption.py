@@ -724,11 +724,13 @@ def test_an_irregular_redemption_alerts_the_fraud_team(sampled, manager, shift):
     assert alert.detail["audit_id"] == sampled.pk and alert.detail["reviewed_by"] == manager.pk
 
 
-def test_the_queue_is_for_managers_of_the_store_and_never_ones_own(sampled, make_staff, store_b, cashier, manager):
+def test_the_queue_is_for_managers_of_the_store_and_never_ones_own(sampled, make_staff, store_b, cashier):
     elsewhere = grant(make_staff("manager-b", "store_manager", stores=[store_b]), "vouchers.review_redemptionaudit")
     own = grant(cashier, "vouchers.review_redemptionaudit")
 
-    for reviewer, code in [(elsewhere, "not_found"), (own, "own_redemption"), (manager, "permission_denied")]:
+    analyst = make_staff("analyst1", "fraud_analyst")  # sees every store, reviews none
+
+    for reviewer, code in [(elsewhere, "not_found"), (own, "own_redemption"), (analyst, "permission_denied")]:
         with pytest.raises(ReviewRefused) as caught:
             redemption_audit_review(audit_id=sampled.pk, reviewer=reviewer, outcome="confirmed")
         assert caught.value.code == code
