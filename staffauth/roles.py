@@ -64,6 +64,9 @@ _ADJUSTMENTS_MAKE = {
 _REWARDS_MANAGE = _crud("vouchers", "reward", "view", "add", "change")
 _VOUCHERS_READ = {"vouchers.view_voucher"}
 _VOUCHERS_GOODWILL = {"vouchers.issue_goodwill_voucher"}
+# The till's records (vouchers.admin_till): shifts and the scan log (store-scoped for
+# store managers), the redemption audit sample (reviewed by the store's managers).
+_TILL_RECORDS_READ = {"vouchers.view_staffshift", "vouchers.view_voucherscan", "vouchers.view_redemptionaudit"}
 
 CASHIER = Role(
     key="cashier",
@@ -77,9 +80,16 @@ STORE_MANAGER = Role(
     key="store_manager",
     name="Store Manager",
     # All cashier permissions plus store-level reports; never headquarters data.
-    # Vouchers: those of their stores' members (see vouchers.admin), goodwill within the limit.
+    # Vouchers: those of their stores' members (see vouchers.admin), goodwill within the
+    # limit; their stores' shifts and scans, and the redemption audit sample to review.
     permissions=frozenset(
-        CASHIER.permissions | {"loyalty.view_till"} | _ADJUSTMENTS_MAKE | _VOUCHERS_READ | _VOUCHERS_GOODWILL
+        CASHIER.permissions
+        | {"loyalty.view_till"}
+        | _ADJUSTMENTS_MAKE
+        | _VOUCHERS_READ
+        | _VOUCHERS_GOODWILL
+        | _TILL_RECORDS_READ
+        | {"vouchers.review_redemptionaudit"}
     ),
 )
 
@@ -140,9 +150,11 @@ FRAUD_ANALYST = Role(
         | _LOGS_READ
         | _LEDGER_READ
         | {"loyalty.view_adjustmentrequest", "loyalty.review_adjustmentrequest", "loyalty.view_adjustmentreport"}
-        # Vouchers and the fraud alerts raised at the till (read-only).
+        # Vouchers and the till's records (read-only); fraud alerts, which they close
+        # after investigating (closing moves no points).
         | _VOUCHERS_READ
-        | {"fraud.view_fraudalert"}
+        | _TILL_RECORDS_READ
+        | {"fraud.view_fraudalert", "fraud.change_fraudalert"}
     ),
 )
 
