@@ -15,13 +15,18 @@ every store's name).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import admin, messages
+from django.db.models import Q
+from django.utils import timezone
 
 from fraud.models import FraudAlert
 from loyalty.scoping import stores_visible_to
 from staffauth.admin_base import CappedCountPaginator, ReadOnlyAdmin, StoreScopedAdmin
 from vouchers.models import RedemptionAudit, StaffShift, VoucherScan
 from vouchers.redemption import ReviewRefused, fraud_alert_close, redemption_audit_review
+from vouchers.shifts import max_hours, shift_expired
 
 
 class VisibleStoreFilter(admin.SimpleListFilter):
@@ -48,10 +53,13 @@ class OpenShiftFilter(admin.SimpleListFilter):
         return [("yes", "Open"), ("no", "Ended")]
 
     def queryset(self, request, queryset):
+        # A shift past its limit is over even before anything recorded its end.
+        limit = timezone.now() - timedelta(hours=max_hours())
+        open_now = Q(ended_at__isnull=True, started_at__gt=limit)
         if self.value() == "yes":
-            return queryset.filter(ended_at__isnull=True)
+            return queryset.filter(open_now)
         if self.value() == "no":
-            return queryset.filter(ended_at__isnull=False)
+            return queryset.exclude(open_now)
         return queryset
 
 
@@ -71,7 +79,7 @@ class StaffShiftAdmin(_ScopedReadOnly):
 
     @admin.display(description="Open", boolean=True)
     def is_open(self, obj):
-        return obj.ended_at is None
+        return obj.ended_at is None and not shift_expired(obj, timezone.now())
 
 
 @admin.register(VoucherScan)

@@ -289,7 +289,11 @@ def shift_start(
     with transaction.atomic():
         StaffUser.objects.select_for_update().filter(pk=user.pk).first()
         for previous in StaffShift.objects.filter(staff=user, ended_at__isnull=True):
-            _end(previous, now=max(now, previous.started_at), reason="superseded", request=request)
+            if shift_expired(previous, now):  # never used since its limit: it ended then
+                limit = previous.started_at + timedelta(hours=max_hours())
+                _end(previous, now=limit, reason="max_hours", request=request)
+            else:
+                _end(previous, now=max(now, previous.started_at), reason="superseded", request=request)
         shift = StaffShift.objects.create(
             staff=user, store_id=till.store_id, till=till, token_hash=token_hash(token), started_at=now
         )

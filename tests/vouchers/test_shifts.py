@@ -246,3 +246,15 @@ def test_a_deactivated_user_loses_their_shift(till, cashier):
     cashier.is_active = False
     cashier.save(update_fields=["is_active"])
     assert shift_for_request(TillRequest(till, started.token)) is None
+
+
+def test_a_shift_left_open_past_its_limit_ends_at_the_limit_on_the_next_clock_in(till, cashier):
+    started = clock_in(till, cashier)
+    start = started.shift.started_at
+    with time_machine.travel(start + timedelta(hours=13), tick=False):
+        clock_in(till, cashier)
+
+    started.shift.refresh_from_db()
+    assert started.shift.ended_at == start + timedelta(hours=12)
+    ended = SecurityEvent.objects.filter(kind="shift_ended", detail__shift_id=started.shift.pk).get()
+    assert ended.detail["reason"] == "max_hours"
