@@ -13,6 +13,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
+from fraud.models import FraudAlert
 from tests.conftest import PASSWORD, current_totp
 from tests.loyalty.api.conftest import POS, TillClient
 from tests.vouchers.test_redemption import (  # noqa: F401  (fixtures)
@@ -324,3 +325,19 @@ def test_the_schema_documents_the_till_voucher_endpoints(client):
         assert f"/api/v1/pos/{path}" in paths
     redeem = paths["/api/v1/pos/vouchers/redeem"]["post"]
     assert {"201", "400", "403", "404", "409", "410", "422"} <= set(redeem["responses"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refusal_keeps_its_scan_and_alert_committed(clocked_in, voucher):
+    """Outside any test transaction: the refused request's scan and alert are really committed."""
+    pos, token = clocked_in
+    assert pos.post("vouchers/redeem", by_code(voucher), headers=shift_headers(token)).status_code == 201
+
+    response = pos.post("vouchers/redeem", by_code(voucher), headers=shift_headers(token))
+
+    assert response.status_code == 409
+    assert list(VoucherScan.objects.order_by("id").values_list("result", flat=True)) == [
+        "ok",
+        "voucher_already_redeemed",
+    ]
+    assert FraudAlert.objects.filter(kind="voucher_rescan", member=voucher.member).count() == 1
