@@ -210,10 +210,12 @@ def _voucher_find(*, code, claims, member_loyalty_number) -> Voucher:
     voucher = vouchers.filter(code=code).first() if code else vouchers.filter(pk=claims.voucher_id).first()
     if voucher is None:
         raise RedemptionRefused("voucher_not_found")
+    # Someone else's voucher: the till hears "not found", the scan log keeps the voucher
+    # (a stolen code tried at a till is what the fraud team looks for).
     if claims is not None and claims.member_id != voucher.member.member_id:
-        raise RedemptionRefused("voucher_not_found")
+        raise RedemptionRefused("voucher_not_found", voucher=voucher)
     if member_loyalty_number is not None and member_loyalty_number != voucher.member.loyalty_number:
-        raise RedemptionRefused("voucher_not_found")
+        raise RedemptionRefused("voucher_not_found", voucher=voucher)
     return voucher
 
 

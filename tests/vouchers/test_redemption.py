@@ -416,6 +416,8 @@ def test_another_members_voucher_answers_not_found_like_no_voucher(shift, make_v
     )  # fmt: skip
 
     assert (refusal.code, refusal.status, refusal.detail) == ("voucher_not_found", 404, {})
+    assert str(refusal) == "No such voucher for this member."  # the same words as for no voucher at all
+    assert (last_scan().result, last_scan().voucher) == ("voucher_not_found", theirs)  # kept for the fraud team
     theirs.refresh_from_db()
     assert theirs.status == "active"
 
