@@ -315,3 +315,71 @@ class PendingRedemption(models.Model):
 
     def __str__(self) -> str:
         return f"pending redemption {str(self.id)[:8]} ({self.get_status_display()})"
+
+
+class TillRedemption(models.Model):
+    """A points redemption at the till (``vouchers.till_points``): the ledger's hold, who
+    took it on which shift, the member's authorisation and how the hold was settled.
+
+    The ledger alone moves the points (``points_hold`` / ``points_capture`` /
+    ``points_void``); this row holds the till-side controls. Invariants held here:
+    one row per hold (``hold_operation`` is unique) and per till and Idempotency-Key;
+    captured only once authorised (check constraint); captured and voided exclusive.
+    ``receipt`` is what the till printed: no personal data (the loyalty number masked).
+    """
+
+    class Authorisation(models.TextChoices):
+        SMS_CODE = "sms_code", "SMS code read to the cashier"
+        APP = "app", "Confirmed in the member's app"
+
+    hold_operation = models.OneToOneField(
+        "loyalty.LedgerOperation", on_delete=models.PROTECT, related_name="till_redemption"
+    )
+    till = models.ForeignKey("loyalty.Till", on_delete=models.PROTECT, related_name="till_redemptions")
+    store = models.ForeignKey("loyalty.Store", on_delete=models.PROTECT, related_name="till_redemptions")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="till_redemptions")
+    shift = models.ForeignKey(StaffShift, on_delete=models.PROTECT, related_name="till_redemptions")
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="till_redemptions")
+    points = models.PositiveIntegerField(help_text="Points held.")
+    idempotency_key = models.CharField(max_length=128)
+    override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The SMS challenge sent to the member for this hold (its code is never stored here).
+    challenge_id = models.UUIDField(null=True, blank=True)
+    # What the hold answered about authorisation (replayed with the hold).
+    authorisation_offer = models.JSONField(default=dict, blank=True)
+    authorised_via = models.CharField(max_length=10, choices=Authorisation.choices, blank=True)
+    authorised_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    captured_at = models.DateTimeField(null=True, blank=True)
+    capture_shift = models.ForeignKey(
+        StaffShift, null=True, blank=True, on_delete=models.PROTECT, related_name="till_captures"
+    )
+    captured_points = models.PositiveIntegerField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    receipt = models.JSONField(default=dict, blank=True, help_text="What the till printed (no personal data).")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["staff", "captured_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["till", "idempotency_key"], name="till_redemption_key_once_per_till"),
+            models.CheckConstraint(condition=Q(points__gt=0), name="till_redemption_points_positive"),
+            models.CheckConstraint(
+                condition=Q(authorised_at__isnull=True, authorised_via="")
+                | (Q(authorised_at__isnull=False) & ~Q(authorised_via="")),
+                name="till_redemption_authorisation_agrees",
+            ),
+            models.CheckConstraint(
+                condition=Q(captured_at__isnull=True) | Q(authorised_at__isnull=False),
+                name="till_redemption_captured_only_authorised",
+            ),
+            models.CheckConstraint(
+                condition=Q(captured_at__isnull=True) | Q(voided_at__isnull=True),
+                name="till_redemption_captured_or_voided",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"till redemption {self.pk} ({self.points} points)"

@@ -1,0 +1,623 @@
+"""Points redemption at the till: the controls around the ledger's hold-then-capture
+(spec "POS Redemption Controls").
+
+The ledger alone moves points (``loyalty.services.points_hold`` / ``points_capture`` /
+``points_void``); these services add, in this order:
+
+Hold (``till_redemption_hold``):
+
+1. an open shift of this till (``no_shift``): a member of staff is accountable;
+2. the member identified (the caller looked them up by loyalty number) and active
+   (``member_not_active``);
+3. staff may not redeem to their own member account during their shift
+   (``self_redemption_refused``), and nobody may redeem to the member account of a
+   member of staff who is on shift anywhere (``member_staff_on_shift``). Policy: once
+   that person has clocked out, a colleague on shift may redeem their points like any
+   member's (a staff purchase, authorised by the member's own code or app like any
+   other); their own shift is what makes it a conflict of interest, and without a shift
+   they cannot work a till;
+4. the role limit (``ROLE_LIMITS["redeem_below"]``, strictly below) of the shift's
+   staff user, or a manager override (``vouchers.shifts.override_verify``: a second
+   person's password and TOTP code; a Store Manager of the store or a Program
+   Administrator whose own limit covers the points, never the cashier):
+   ``limit_exceeded`` (detail ``override_required``), ``override_invalid`` (detail
+   ``reason``), ``override_locked_out``;
+5. ``points_hold`` (the real-time balance and the ledger's own rules, e.g.
+   ``insufficient_points``), the ``TillRedemption`` row and the member's authorisation
+   started, in one transaction: an SMS step-up code to the member's phone bound to the
+   action ``pos_redeem:<hold_id>`` (``members.otp.otp_request``; its limits apply, and
+   when it is refused or there is no phone, only the in-app confirmation is offered).
+
+Authorisation (one of):
+
+- ``till_redemption_authorise_code``: the member reads the code to the cashier
+  (``otp_verify``: bound to this hold; three guesses; the number's daily failure cap);
+- ``member_redemption_confirm``: the member confirms in the app (a session that may
+  redeem: ``session_may(session, "redeem")``; above ``VOUCHERS["step_up_above_points"]``
+  a ``redeem`` step-up is spent).
+
+Capture (``till_redemption_capture``): an open shift of this till (``no_shift``; any
+till of the hold's store), never the member's own (``self_redemption_refused``); refused
+``member_authorisation_required`` until authorised; then ``points_capture``, the row
+marked captured with its receipt, the random audit sample, and the cashier frequency
+alert (voucher and points redemptions counted together).
+
+Idempotency: the ledger's Idempotency-Key contract is kept (a retry with the same key
+answers the saved result, byte for byte; the same key with another request is
+``idempotency_key_reused``). A refusal of these controls (steps 1-4) is not saved under
+the key: a retry is judged again. A hold retried under its key is answered from the
+saved row, without checking the override again (its TOTP code cannot be used twice).
+
+Nothing here logs or returns a code, password, phone number or full loyalty number.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from fraud.models import FraudAlert
+from loyalty.models import LedgerOperation, Till
+from loyalty.selectors import member_balance
+from loyalty.services import Actor, Outcome, points_capture, points_hold, points_void
+from members.models import Member, MemberSecurityEvent, MemberSession
+from members.otp import OtpRefused, otp_request, otp_step_up_consume, otp_verify
+from members.pii import MemberPiiErased, member_pii_value
+from members.sessions import session_may
+from vouchers.models import RedemptionAudit, StaffShift, TillRedemption, VoucherRedemption
+from vouchers.redemption import audit_sample, fraud_alert_raise, loyalty_number_masked
+from vouchers.shifts import (
+    ShiftRefused,
+    override_verify,
+    shift_expired,
+    shift_open_for_member,
+    staff_redeem_limit,
+    within_limit,
+)
+
+logger = logging.getLogger("vouchers.till")
+
+ACTION_PREFIX = "pos_redeem:"
+STEP_UP_ACTION = "redeem"
+METHOD_SMS = TillRedemption.Authorisation.SMS_CODE
+METHOD_APP = TillRedemption.Authorisation.APP
+
+
+class TillPointsRefused(Exception):
+    """A refusal of the till's redemption controls: stable ``code``, HTTP ``status``,
+    optional ``detail`` (ids, limits, reasons; never a credential or personal data) and
+    ``retry_after`` (seconds) where waiting helps."""
+
+    STATUS = {
+        "no_shift": 403,
+        "member_not_active": 403,
+        "self_redemption_refused": 403,
+        "member_staff_on_shift": 403,
+        "limit_exceeded": 403,
+        "override_invalid": 403,
+        "override_locked_out": 429,
+        "hold_not_found": 404,
+        "not_found": 404,
+        "hold_not_open": 409,
+        "member_authorisation_required": 409,
+        "no_phone_on_file": 409,
+        "redeem_not_allowed": 403,
+        "step_up_required": 403,
+        "otp_invalid": 422,
+        "otp_expired": 422,
+        "otp_wrong_code": 422,
+        "otp_too_many_guesses": 422,
+        "otp_used": 409,
+        "otp_locked": 429,
+        "otp_rate_limited": 429,
+    }
+    MESSAGES = {
+        "no_shift": "Clock in first: send the shift token in X-Staff-Shift (an open shift of this till).",
+        "member_not_active": "The member's account is not active.",
+        "self_redemption_refused": "Staff may not redeem to their own member account during their shift.",
+        "member_staff_on_shift": "This member is a member of staff on shift; they may not redeem now.",
+        "limit_exceeded": "This redemption is above your limit: a manager override is required.",
+        "override_invalid": "The manager override was refused (see detail.reason).",
+        "override_locked_out": "Too many failed attempts for this manager; try again later.",
+        "hold_not_found": "No such redemption hold.",
+        "not_found": "Not found.",
+        "hold_not_open": "The redemption hold was already captured, voided or has lapsed.",
+        "member_authorisation_required": (
+            "The member has not authorised this redemption yet: enter the code they received by SMS, "
+            "or ask them to confirm it in the app."
+        ),
+        "no_phone_on_file": "There is no phone number on this account to send a code to; use the app.",
+        "redeem_not_allowed": "This session (web, remember me) may not redeem. Sign in again without remember me.",
+        "step_up_required": "Verify an SMS code for this redemption first (step-up), then retry within five minutes.",
+    }
+
+    def __init__(self, code: str, message: str | None = None, *, retry_after: int | None = None, **detail):
+        self.code = code
+        self.status = self.STATUS.get(code, 422)
+        self.detail = detail
+        self.retry_after = retry_after
+        super().__init__(message or self.MESSAGES.get(code, "The redemption was refused."))
+
+    @classmethod
+    def from_otp(cls, refusal: OtpRefused) -> TillPointsRefused:
+        return cls(refusal.code, str(refusal), retry_after=refusal.retry_after)
+
+
+@dataclass(frozen=True)
+class OverrideCredentials:
+    """A manager's credentials typed at the till (never stored, logged or hashed into a key)."""
+
+    username: str
+    password: str
+    otp: str
+
+    @classmethod
+    def of(cls, value) -> OverrideCredentials | None:
+        if value is None or isinstance(value, cls):
+            return value
+        if isinstance(value, Mapping):
+            return cls(username=value.get("username", ""), password=value.get("password", ""), otp=value.get("otp", ""))
+        raise TypeError("override: OverrideCredentials or a mapping of username, password and otp")
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _canonical(body: dict) -> dict:
+    """Keys sorted at every level (as the ledger's saved bodies), so a replay renders
+    byte for byte like the first answer."""
+    return json.loads(json.dumps(body, sort_keys=True, default=str))
+
+
+def authorisation_action(hold_id) -> str:
+    """The OTP action a hold's SMS code is bound to."""
+    return f"{ACTION_PREFIX}{hold_id}"
+
+
+def _shift_check(*, till: Till, shift: StaffShift | None, now: datetime) -> StaffShift:
+    if shift is None or shift.till_id != till.pk or shift.ended_at is not None or shift_expired(shift, now):
+        raise TillPointsRefused("no_shift")
+    # The object may be stale (ended at another till since): the database decides.
+    if not StaffShift.objects.filter(pk=shift.pk, ended_at__isnull=True).exists():
+        raise TillPointsRefused("no_shift")
+    return shift
+
+
+def _staff_check(*, shift: StaffShift, member: Member, now: datetime) -> None:
+    if shift.staff.member_account_id is not None and shift.staff.member_account_id == member.pk:
+        raise TillPointsRefused("self_redemption_refused")
+    if shift_open_for_member(member, now=now) is not None:
+        raise TillPointsRefused("member_staff_on_shift")
+
+
+def _limit_check(*, till: Till, shift: StaffShift, points: int, override, request, now: datetime):
+    """The staff user approving beyond the cashier's limit, or None when within it."""
+    limit = staff_redeem_limit(shift.staff)
+    if within_limit(points, limit):
+        return None
+    credentials = OverrideCredentials.of(override)
+    if credentials is None:
+        raise TillPointsRefused("limit_exceeded", points=points, limit=limit, override_required=True)
+    try:
+        granted = override_verify(
+            store=till.store,
+            username=credentials.username,
+            password=credentials.password,
+            otp_token=credentials.otp,
+            points=points,
+            shift=shift,
+            request=request,
+            now=now,
+        )
+    except ShiftRefused as refusal:
+        if refusal.code == "override_locked_out":
+            raise TillPointsRefused("override_locked_out") from None
+        raise TillPointsRefused("override_invalid", reason=refusal.code) from None
+    return granted.staff
+
+
+def _member_phone(member: Member) -> str | None:
+    try:
+        return member_pii_value(member, "phone")
+    except MemberPiiErased:
+        return None
+
+
+def _authorisation_start(*, record: TillRedemption, member: Member) -> dict:
+    """Text the member a code bound to this hold (inside the hold's transaction: the SMS
+    leaves on commit). Returns what the hold answers about authorisation."""
+    offer = {"required": True, "methods": [METHOD_APP], "challenge_id": None, "expires_at": None, "sms": "no_phone"}
+    phone = _member_phone(member) if member.phone_index else None
+    if phone:
+        try:
+            challenge = otp_request(
+                phone=phone, purpose="step_up", action=authorisation_action(record.hold_operation_id)
+            )
+        except OtpRefused as refusal:
+            offer["sms"] = refusal.code
+        else:
+            record.challenge_id = challenge.challenge_id
+            offer.update(
+                methods=[METHOD_SMS, METHOD_APP],
+                challenge_id=str(challenge.challenge_id),
+                expires_at=challenge.expires_at.isoformat(),
+                sms="sent",
+            )
+    return offer
+
+
+def _parse_hold(hold_id) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(hold_id))
+    except ValueError:
+        return None
+
+
+def _record_at_store(hold_id, till: Till) -> TillRedemption:
+    parsed = _parse_hold(hold_id)
+    record = (
+        TillRedemption.objects.select_related("member", "staff", "till", "store", "hold_operation")
+        .filter(hold_operation_id=parsed, store_id=till.store_id)
+        .first()
+        if parsed
+        else None
+    )
+    if record is None:
+        raise TillPointsRefused("hold_not_found")
+    return record
+
+
+def _require_open(record: TillRedemption, now: datetime) -> None:
+    hold = record.hold_operation
+    settled = LedgerOperation.objects.filter(
+        related_id=hold.pk, kind__in=[LedgerOperation.Kind.CAPTURE, LedgerOperation.Kind.VOID]
+    ).exists()
+    if settled or record.captured_at or record.voided_at or (hold.hold_expires_at and hold.hold_expires_at <= now):
+        raise TillPointsRefused("hold_not_open")
+
+
+def _event(member: Member, kind: str, **detail) -> None:
+    MemberSecurityEvent.objects.create(member=member, kind=kind, detail=detail)
+
+
+# --- hold ----------------------------------------------------------------------------------------
+
+
+def till_redemption_hold(
+    *,
+    till: Till,
+    shift: StaffShift | None,
+    member: Member,
+    points: int,
+    idempotency_key: str,
+    override: OverrideCredentials | Mapping | None = None,
+    fingerprint: dict | None = None,
+    request=None,
+    now: datetime | None = None,
+) -> Outcome:
+    """Hold ``points`` of ``member`` at ``till`` after the controls (module docstring).
+
+    Returns the ledger's Outcome; a new or replayed hold's body carries
+    ``authorisation`` {required, methods, challenge_id, expires_at, sms}. Raises
+    TillPointsRefused (``no_shift``, ``member_not_active``, ``self_redemption_refused``,
+    ``member_staff_on_shift``, ``limit_exceeded``, ``override_invalid``,
+    ``override_locked_out``). ``fingerprint`` must not hold the override's secrets.
+    """
+    now = now or timezone.now()
+    shift = _shift_check(till=till, shift=shift, now=now)
+    prior = TillRedemption.objects.filter(till=till, idempotency_key=idempotency_key).first()
+    override_by = prior.override_by if prior else None
+    if prior is None:
+        if member.status != Member.Status.ACTIVE:
+            raise TillPointsRefused("member_not_active")
+        _staff_check(shift=shift, member=member, now=now)
+        override_by = _limit_check(till=till, shift=shift, points=points, override=override, request=request, now=now)
+
+    with transaction.atomic():
+        outcome = points_hold(
+            member=member, points=points, actor=Actor(till=till), idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+        )  # fmt: skip
+        if not outcome.ok:
+            return outcome
+        hold_id = outcome.body["hold_id"]
+        record = TillRedemption.objects.filter(hold_operation_id=hold_id).first()
+        if record is None and not outcome.replayed:
+            record = TillRedemption(
+                hold_operation_id=hold_id,
+                till=till,
+                store_id=till.store_id,
+                staff_id=shift.staff_id,
+                shift=shift,
+                member=member,
+                points=points,
+                idempotency_key=idempotency_key,
+                override_by=override_by,
+                created_at=now,
+            )
+            record.authorisation_offer = _authorisation_start(record=record, member=member)
+            record.save(force_insert=True)
+    if record is None:
+        # A hold the ledger took without the till's controls (not through this service).
+        return outcome
+    if not outcome.replayed:
+        logger.info(
+            "till redemption held",
+            extra={
+                "event": "till_redemption_held",
+                "till_id": till.pk,
+                "staff_id": shift.staff_id,
+                "hold_id": str(record.hold_operation_id),
+                "points": points,
+                "override_by": getattr(override_by, "pk", None),
+            },
+        )
+    body = _canonical({**outcome.body, "authorisation": record.authorisation_offer})
+    return Outcome(outcome.status_code, body, replayed=outcome.replayed)
+
+
+# --- authorisation -------------------------------------------------------------------------------
+
+
+def _authorise(record: TillRedemption, *, via: str, now: datetime, spend: Callable[[], bool] | None = None) -> None:
+    with transaction.atomic():
+        changed = TillRedemption.objects.filter(
+            pk=record.pk, authorised_at__isnull=True, captured_at__isnull=True, voided_at__isnull=True
+        ).update(authorised_via=via, authorised_at=now)
+        if changed and spend is not None and not spend():
+            raise TillPointsRefused("step_up_required", actions=[STEP_UP_ACTION])
+        if changed:
+            _event(record.member, "till_redemption_authorised", hold_id=str(record.hold_operation_id), via=via)
+    record.refresh_from_db()
+
+
+def till_redemption_authorise_code(
+    *, till: Till, hold_id, challenge_id, code: str, now: datetime | None = None
+) -> TillRedemption:
+    """The member read the SMS code to the cashier: verify it for this hold and mark the
+    redemption authorised (``sms_code``). Already authorised: answered as it is.
+
+    Call outside a transaction (``otp_verify`` commits its counters before refusing).
+    Raises TillPointsRefused: ``hold_not_found`` (none at this till's store),
+    ``hold_not_open``, ``no_phone_on_file``, and the code's refusals ``otp_invalid``
+    (another challenge), ``otp_wrong_code``, ``otp_expired``, ``otp_used``,
+    ``otp_too_many_guesses``, ``otp_locked``.
+    """
+    now = now or timezone.now()
+    record = _record_at_store(hold_id, till)
+    if record.authorised_at is not None:
+        return record
+    _require_open(record, now)
+    if record.challenge_id is None or str(record.challenge_id) != str(challenge_id):
+        raise TillPointsRefused("otp_invalid", OtpRefused("otp_invalid").args[0])
+    phone = _member_phone(record.member)
+    if not phone:
+        raise TillPointsRefused("no_phone_on_file")
+    action = authorisation_action(record.hold_operation_id)
+    try:
+        challenge = otp_verify(
+            challenge_id=record.challenge_id, phone=phone, code=code, purpose="step_up", action=action
+        )
+    except OtpRefused as refusal:
+        raise TillPointsRefused.from_otp(refusal) from None
+    if challenge.member_id != record.member_id:  # the number changed hands meanwhile
+        raise TillPointsRefused("otp_invalid", OtpRefused("otp_invalid").args[0])
+    # Spent at once: the code authorises this hold and nothing else, once.
+    _authorise(record, via=METHOD_SMS, now=now, spend=lambda: otp_step_up_consume(member=record.member, action=action))
+    return record
+
+
+def member_redemption_confirm(
+    *, member: Member, session: MemberSession, hold_id, now: datetime | None = None
+) -> TillRedemption:
+    """The member confirms a till redemption of theirs in the app (``app``). Already
+    authorised: answered as it is.
+
+    Raises TillPointsRefused: ``not_found`` (no such hold of this member: another
+    member's answers the same), ``hold_not_open``, ``redeem_not_allowed`` (a web
+    remember-me session), ``step_up_required`` (above ``VOUCHERS["step_up_above_points"]``
+    without an unused ``redeem`` step-up; one is spent by the confirmation).
+    """
+    now = now or timezone.now()
+    parsed = _parse_hold(hold_id)
+    record = (
+        TillRedemption.objects.select_related("member", "hold_operation", "till", "store")
+        .filter(hold_operation_id=parsed, member=member)
+        .first()
+        if parsed
+        else None
+    )
+    if record is None:
+        raise TillPointsRefused("not_found")
+    if record.authorised_at is not None:
+        return record
+    _require_open(record, now)
+    if not session_may(session, STEP_UP_ACTION):
+        raise TillPointsRefused("redeem_not_allowed")
+    spend = None
+    if record.points > settings.VOUCHERS.get("step_up_above_points", 5000):
+        spend = lambda: otp_step_up_consume(member=member, action=STEP_UP_ACTION, now=now)  # noqa: E731
+    _authorise(record, via=METHOD_APP, now=now, spend=spend)
+    return record
+
+
+def member_redemptions_pending(*, member: Member, now: datetime | None = None):
+    """The member's till redemptions waiting for their authorisation (open holds)."""
+    now = now or timezone.now()
+    return (
+        TillRedemption.objects.select_related("till", "store", "hold_operation")
+        .filter(
+            member=member,
+            authorised_at__isnull=True,
+            captured_at__isnull=True,
+            voided_at__isnull=True,
+            hold_operation__hold_expires_at__gt=now,
+        )
+        .exclude(hold_operation__followups__kind__in=[LedgerOperation.Kind.CAPTURE, LedgerOperation.Kind.VOID])
+        .order_by("-created_at")
+    )
+
+
+# --- capture and void ----------------------------------------------------------------------------
+
+
+def _receipt(*, record: TillRedemption, capture: dict, now: datetime) -> dict:
+    balance = member_balance(record.member)
+    return {
+        "redemption": "points",
+        "hold_id": str(record.hold_operation_id),
+        "capture_id": capture["operation_id"],
+        "points_redeemed": capture["points"],
+        "balance_remaining": balance.available if balance else 0,
+        "balance_pending": balance.debits_pending if balance else 0,
+        "loyalty_number": loyalty_number_masked(record.member.loyalty_number),
+        "store": record.store.code,
+        "till": record.till.code,
+        "redeemed_at": now.isoformat(),
+        "authorised_via": record.authorised_via,
+        "authorised_at": record.authorised_at.isoformat(),
+        "cashier_staff_id": record.staff_id,
+        "override": record.override_by_id is not None,
+        "override_by_staff_id": record.override_by_id,
+    }
+
+
+def _capture_body(ledger_body: dict, receipt: dict) -> dict:
+    masked = {**ledger_body, "loyalty_number": receipt["loyalty_number"]}
+    return _canonical({**masked, "receipt": receipt})
+
+
+def _cashier_frequency_check(*, staff_id: int, store_id: int, shift_id: int | None, now: datetime) -> None:
+    """The cashier frequency alert over voucher and points redemptions together, under
+    the voucher side's key (one alert per cashier and window, whichever kind tips it)."""
+    threshold = settings.VOUCHERS.get("cashier_redemptions_alert")
+    minutes = int(settings.VOUCHERS.get("cashier_redemptions_window_minutes", 60))
+    if threshold is None or minutes <= 0:
+        return
+    since = now - timedelta(minutes=minutes)
+    count = (
+        VoucherRedemption.objects.filter(staff_id=staff_id, redeemed_at__gt=since, redeemed_at__lte=now).count()
+        + TillRedemption.objects.filter(staff_id=staff_id, captured_at__gt=since, captured_at__lte=now).count()
+    )
+    if count <= threshold:
+        return
+    window = int(now.timestamp()) // (minutes * 60)
+    fraud_alert_raise(
+        kind="cashier_redemption_frequency",
+        dedupe_key=f"cashier_redemption_frequency:{staff_id}:{minutes}:{window}",
+        severity=FraudAlert.Severity.MEDIUM,
+        staff_id=staff_id,
+        store_id=store_id,
+        detail={"redemptions": count, "threshold": threshold, "window_minutes": minutes, "shift_id": shift_id},
+    )
+
+
+def till_redemption_capture(
+    *,
+    till: Till,
+    shift: StaffShift | None,
+    hold_id,
+    idempotency_key: str,
+    points: int | None = None,
+    fingerprint: dict | None = None,
+    now: datetime | None = None,
+    sampler: Callable[[], bool] | None = None,
+) -> Outcome:
+    """Settle an authorised hold for ``points`` (default all) and answer the receipt.
+
+    Returns the ledger's Outcome (its refusals, e.g. ``hold_not_open``,
+    ``capture_exceeds_hold``, as they are); a capture's body is the ledger's with the
+    loyalty number masked and ``receipt``. Raises TillPointsRefused: ``no_shift``,
+    ``hold_not_found`` (none at this till's store), ``self_redemption_refused``,
+    ``member_authorisation_required``. ``sampler`` decides the audit sample (default
+    ``vouchers.redemption.audit_sample``).
+    """
+    now = now or timezone.now()
+    shift = _shift_check(till=till, shift=shift, now=now)
+    parsed = _parse_hold(hold_id)
+    try:
+        record = _record_at_store(hold_id, till)
+    except TillPointsRefused:
+        held_here = (
+            parsed
+            and LedgerOperation.objects.filter(
+                pk=parsed, kind=LedgerOperation.Kind.HOLD, store_id=till.store_id
+            ).exists()
+        )
+        if held_here:  # taken without the till's controls: it can never be authorised
+            raise TillPointsRefused("member_authorisation_required") from None
+        raise
+    if shift.staff.member_account_id is not None and shift.staff.member_account_id == record.member_id:
+        raise TillPointsRefused("self_redemption_refused")
+    if record.authorised_at is None:
+        raise TillPointsRefused("member_authorisation_required")
+
+    new = False
+    with transaction.atomic():
+        outcome = points_capture(
+            hold_id=record.hold_operation_id,
+            actor=Actor(till=till),
+            idempotency_key=idempotency_key,
+            points=points,
+            fingerprint=fingerprint,
+        )
+        if not outcome.ok:
+            return outcome
+        if outcome.replayed:
+            record.refresh_from_db()
+            return Outcome(outcome.status_code, _capture_body(outcome.body, record.receipt), replayed=True)
+        changed = TillRedemption.objects.filter(pk=record.pk, captured_at__isnull=True, voided_at__isnull=True).update(
+            captured_at=now, capture_shift=shift, captured_points=outcome.body["points"]
+        )
+        if not changed:  # the ledger held the member's lock and found the hold open
+            raise AssertionError(f"till redemption {record.pk} settled while its hold was open")
+        record.captured_at = now
+        record.receipt = _receipt(record=record, capture=outcome.body, now=now)
+        record.save(update_fields=["receipt"])
+        if (sampler or audit_sample)():
+            RedemptionAudit.objects.create(
+                store_id=record.store_id,
+                cashier_id=record.staff_id,
+                ledger_operation_id=outcome.body["operation_id"],
+                points=outcome.body["points"],
+                sampled_at=now,
+            )
+        new = True
+    if new:
+        _cashier_frequency_check(staff_id=record.staff_id, store_id=record.store_id, shift_id=record.shift_id, now=now)
+        logger.info(
+            "till redemption captured",
+            extra={
+                "event": "till_redemption_captured",
+                "till_id": till.pk,
+                "staff_id": shift.staff_id,
+                "hold_id": str(record.hold_operation_id),
+                "points": outcome.body["points"],
+            },
+        )
+    return Outcome(outcome.status_code, _capture_body(outcome.body, record.receipt), replayed=False)
+
+
+def till_redemption_void(
+    *, till: Till, hold_id, idempotency_key: str, fingerprint: dict | None = None, now: datetime | None = None
+) -> Outcome:
+    """Cancel a hold (``points_void``: every held point goes back) and mark its till
+    record voided. The caller checked the hold is of the till's store."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        outcome = points_void(
+            hold_id=hold_id, actor=Actor(till=till), idempotency_key=idempotency_key, fingerprint=fingerprint
+        )
+        if outcome.ok and not outcome.replayed:
+            TillRedemption.objects.filter(
+                hold_operation_id=hold_id, captured_at__isnull=True, voided_at__isnull=True
+            ).update(voided_at=now)
+    return outcome
