@@ -24,6 +24,7 @@ from django_celery_beat.models import (
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from fraud.models import FraudAlert
 from loyalty.adjustments import Evidence, adjustment_request
 from loyalty.models import (
     Account,
@@ -40,6 +41,8 @@ from members.models import Member, MemberPiiAccess
 from staffauth.models import SecurityEvent
 from tests.conftest import login_verified
 from tests.reporting import add_figure
+from vouchers.issuing import voucher_goodwill_issue
+from vouchers.models import RedemptionAudit, Reward, StaffShift, VoucherScan
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +56,24 @@ ROLES = ["cashier", "store_manager", "program_admin", "system_admin", "fraud_ana
 _LOGS = {"system_admin": {V}, "fraud_analyst": {V}}
 _BEAT = {"system_admin": ALL}
 MATRIX: dict[str, dict[str, set[str]]] = {
+    # The reward catalogue is programme set-up; rewards are deactivated, never deleted.
+    "vouchers.reward": {"program_admin": {V, A, C}},
+    # Vouchers are read-only; "add" is the goodwill form (roles with a goodwill limit),
+    # revoking is an action of its own (vouchers.revoke_voucher).
+    "vouchers.voucher": {
+        "store_manager": {V, A},
+        "program_admin": {V, A, "action:revoke_selected"},
+        "fraud_analyst": {V},
+    },
+    # The till's records: store managers see their stores' shifts, scans and audit sample
+    # (and review the sample); the fraud team reads everything and closes alerts.
+    "vouchers.staffshift": {"store_manager": {V}, "fraud_analyst": {V}},
+    "vouchers.voucherscan": {"store_manager": {V}, "fraud_analyst": {V}},
+    "vouchers.redemptionaudit": {
+        "store_manager": {V, "action:confirm_selected", "action:mark_irregular_selected"},
+        "fraud_analyst": {V},
+    },
+    "fraud.fraudalert": {"fraud_analyst": {V, "action:close_selected"}},
     "loyalty.store": {
         "cashier": {V},
         "store_manager": {V},
@@ -117,7 +138,25 @@ def sample_objects(staff_by_role, store_a):
         "path_info": "/admin/login/",
     }
     static = StaticDevice.objects.create(user=cashier, name="Backup codes")
+    reward = Reward.objects.create(name="Matrix mug", kind="free_item", item="Mug", points_price=100)
+    voucher = voucher_goodwill_issue(
+        staff=staff_by_role["program_admin"], member=member, reward=reward, reason="Matrix"
+    )
     return {
+        "vouchers.staffshift": StaffShift.objects.create(staff=cashier, store=store_a, till=till, started_at=now),
+        "vouchers.voucherscan": VoucherScan.objects.create(
+            voucher=voucher, store=store_a, till=till, staff=cashier, action="validate", result="ok"
+        ),
+        "vouchers.redemptionaudit": RedemptionAudit.objects.create(
+            store=store_a,
+            cashier=cashier,
+            ledger_operation=LedgerOperation.objects.get(pk=earned.body["operation_id"]),
+            points=10,
+            sampled_at=now,
+        ),
+        "fraud.fraudalert": FraudAlert.objects.create(kind="matrix", store=store_a),
+        "vouchers.reward": reward,
+        "vouchers.voucher": voucher,
         "loyalty.store": store_a,
         "staffauth.staffuser": cashier,
         "members.member": member,
