@@ -181,6 +181,16 @@ def _clean(value, limit: int) -> str:
     return value if isinstance(value, str) and 0 < len(value) <= limit else ""
 
 
+def _locked_out(request) -> bool:
+    """Whether axes locked the pair during this request. The flag is taken off the
+    request: the refusal answers it (JSON 429), and axes' middleware would otherwise
+    replace the API's answer with its HTML lockout page."""
+    locked = bool(getattr(request, "axes_locked_out", False))
+    if locked:
+        request.axes_locked_out = False
+    return locked
+
+
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
     return make_password(secrets.token_urlsafe(24))
@@ -214,7 +224,7 @@ def _credentials_check(*, request, username, password, otp_token, stage: str, ti
         check_password(password, _dummy_hash())
         user_login_failed.send(sender=__name__, credentials={"username": username}, request=request)
         user = None
-    if getattr(request, "axes_locked_out", False):
+    if _locked_out(request):
         raise ShiftRefused(locked)
     if user is None or not user.is_active:
         raise ShiftRefused(invalid)
@@ -236,7 +246,7 @@ def _credentials_check(*, request, username, password, otp_token, stage: str, ti
                 sender=__name__, credentials={"username": username, "stage": OTP_STAGE}, request=request
             )
     if not verified:
-        if getattr(request, "axes_locked_out", False):
+        if _locked_out(request):
             raise ShiftRefused(locked)
         raise ShiftRefused(invalid)
     AxesProxyHandler.reset_attempts(ip_address=client_ip(request), username=username)

@@ -85,6 +85,27 @@ def test_a_refused_clock_in_says_so_without_echoing(pos, cashier):
     assert_no_secrets(response, "Not-the-one-9!")
 
 
+def test_repeated_failures_lock_the_clock_in_with_429(settings, pos, cashier):
+    statuses = []
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        response = pos.post("shifts", {"username": "cashier1", "password": "Not-the-one-9!", "otp": "123456"})
+        statuses.append(response.status_code)
+    # The failure that reaches the limit locks at once; the answer stays JSON (not axes' page).
+    assert statuses == [403] * (settings.AXES_FAILURE_LIMIT - 1) + [429]
+    assert response["Content-Type"] == "application/json" and error(response) == "staff_locked_out"
+
+    response = pos.post("shifts", {"username": "cashier1", "password": PASSWORD, "otp": current_totp(cashier)})
+
+    assert (response.status_code, error(response)) == (429, "staff_locked_out")
+    assert not StaffShift.objects.exists()
+
+
+def test_a_role_without_a_till_is_refused(pos, make_staff, store_a):
+    analyst = make_staff("analyst1", "fraud_analyst", stores=[store_a])
+    response = pos.post("shifts", {"username": "analyst1", "password": PASSWORD, "otp": current_totp(analyst)})
+    assert (response.status_code, error(response)) == (403, "staff_not_permitted")
+
+
 def test_clocking_in_takes_exactly_the_three_fields(pos, cashier):
     response = pos.post("shifts", {"username": "cashier1", "password": PASSWORD, "otp": "1", "pin": "2"})
     assert (response.status_code, error(response)) == (400, "validation_error")
