@@ -16,7 +16,7 @@ from members.otp import otp_request
 from members.services import member_create, member_pii_set
 from members.sessions import session_start
 from tests import logscan
-from tests.logscan import STATE, LogScan, find, mask
+from tests.logscan import STATE, Hit, LogScan, Origin, find, mask
 from tests.subprocess_env import ROOT
 
 
@@ -73,7 +73,25 @@ def test_one_value_found_inside_another_is_reported_once():
     scan.phone_add("+60123456789")  # also adds the digits alone
     scan.capture(logging.LogRecord("x", logging.INFO, __file__, 1, "texted %s", ("+60123456789",), None), emitted=True)
 
-    assert [(hit.kind, hit.masked) for hit in scan.hits()] == [("phone number", "+6…89 (12 chars)")]
+    (hit,) = scan.hits()
+    assert (hit.kind, hit.masked) == ("phone number", "+6…89 (12 chars)")
+    assert hit.context == "'texted <+6…89 (12 chars)>'"
+
+
+def test_sql_from_a_debug_cursor_is_a_note_and_a_request_extra_keeps_only_its_path(rf):
+    scan = LogScan()
+    scan.value_add("access token", "eyJhbGciOi.secret-token-value")
+    sql = logging.LogRecord("django.db.backends", logging.DEBUG, __file__, 1, "INSERT ... %s", ("x",), None)
+    scan.capture(sql, emitted=False)
+    request = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "Unauthorized: /api/v1/me", (), None)
+    request.request = rf.get("/api/v1/me", {"access_token": "eyJhbGciOi.secret-token-value"})
+    scan.capture(request, emitted=True)
+    loud = logging.LogRecord("django.db.backends", logging.WARNING, __file__, 1, "slow: %s", ("x",), None)
+
+    assert "Unauthorized: /api/v1/me\nrequest=GET /api/v1/me" in scan.texts
+    assert scan.hits() == []
+    assert Hit("access token", "e…", Origin("django.db.backends", "DEBUG", "t", emitted=False)).is_sql
+    assert not Hit("access token", "e…", Origin(loud.name, "WARNING", "t", emitted=True)).is_sql
 
 
 # --- capturing --------------------------------------------------------------------------
