@@ -56,7 +56,7 @@ from schemathesis.specs.openapi.checks import (
 
 from loyalty.api.auth import till_create
 from loyalty.models import Store
-from loyalty.services import Actor, points_earn, points_hold
+from loyalty.services import Actor, points_earn
 from members.services import member_create
 from members.sessions import DeviceBlocked, session_start
 from tests.conftest import PASSWORD, current_totp
@@ -126,12 +126,24 @@ def _security(case) -> set[str]:
 
 
 def _open_hold() -> str:
-    """A new open hold of 10 points at the till's store (capture and void settle theirs)."""
+    """A new open hold of 10 points taken by the cashier on shift (capture and void settle
+    theirs); every other one authorised by the member in the app, so captures get past
+    ``member_authorisation_required`` half the time."""
+    from members.models import MemberSession
+    from vouchers.till_points import member_redemption_confirm, till_redemption_hold
+
     WORLD["holds"] += 1
-    outcome = points_hold(
-        member=WORLD["member"], points=10, actor=Actor(till=WORLD["till"]), idempotency_key=f"hold-{WORLD['holds']}"
+    outcome = till_redemption_hold(
+        till=WORLD["till"],
+        shift=WORLD["shift"],
+        member=WORLD["member"],
+        points=10,
+        idempotency_key=f"hold-{WORLD['holds']}",
     )
     assert outcome.ok, outcome.body
+    if WORLD["holds"] % 2:
+        session = MemberSession.objects.get(pk=WORLD["tokens"].session_id)
+        member_redemption_confirm(member=WORLD["member"], session=session, hold_id=outcome.body["hold_id"])
     return outcome.body["hold_id"]
 
 
@@ -146,13 +158,14 @@ def _new_member_session() -> None:
     WORLD["tokens"] = tokens
 
 
-def _staff_shift(till, store, make_staff) -> str:
-    """A cashier clocked in at the till (POST pos/shifts' service): the X-Staff-Shift token."""
+def _staff_shift(till, store, make_staff):
+    """A cashier clocked in at the till (POST pos/shifts' service): the shift and its
+    X-Staff-Shift token."""
     from vouchers.shifts import shift_start
 
     cashier = make_staff("contract-cashier", "cashier", stores=[store])
     started = shift_start(till=till, username=cashier.username, password=PASSWORD, otp_token=current_totp(cashier))
-    return started.token
+    return started.shift, started.token
 
 
 @pytest.fixture
@@ -183,7 +196,7 @@ def world(db, settings, make_staff):
         devices=1,
     )
     _new_member_session()
-    WORLD["staff_shift"] = _staff_shift(till, store, make_staff)
+    WORLD["shift"], WORLD["staff_shift"] = _staff_shift(till, store, make_staff)
     yield WORLD
     WORLD.clear()
     request_started.connect(close_old_connections)

@@ -41,6 +41,7 @@ urlpatterns = [
         ),
         name="docs",
     ),
+    path("v1/", include("vouchers.api_redemptions")),  # till redemption authorisation, offline queue (issue 6)
     path("v1/pos/", include(pos_patterns)),
     path("v1/", include("members.api.urls")),
     path("v1/", include("vouchers.api")),

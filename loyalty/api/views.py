@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 import uuid
 
+from django.conf import settings
+from django.core.validators import RegexValidator
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
@@ -32,6 +34,7 @@ from rest_framework.views import APIView
 from loyalty.api.auth import TillPermission, TillRateThrottle, TillSignatureAuthentication
 from loyalty.api.cards import card_numbers_refuse
 from loyalty.api.errors import (
+    ApiRefusal,
     IdempotencyKeyRequired,
     MemberNotFound,
     error_body,
@@ -43,6 +46,7 @@ from loyalty.api.serializers import (
     LoyaltyNumberField,
     OperationSerializer,
     PastDateTimeField,
+    StrictCharField,
     StrictInputSerializer,
     amount_minor_field,
     points_field,
@@ -55,15 +59,21 @@ from loyalty.selectors import member_balance
 from loyalty.services import (
     Actor,
     Outcome,
-    points_capture,
     points_earn,
     points_earn_reverse,
     points_for_purchase,
     points_for_return,
-    points_hold,
-    points_void,
 )
 from members.models import Member
+from vouchers.shifts import HEADER as SHIFT_HEADER
+from vouchers.shifts import shift_for_request
+from vouchers.till_points import (
+    TillPointsRefused,
+    till_redemption_authorise_code,
+    till_redemption_capture,
+    till_redemption_hold,
+    till_redemption_void,
+)
 
 IDEMPOTENCY_KEY_FORMAT = re.compile(r"\A[ -~]{1,128}\Z")
 REPLAYED_HEADER = "Idempotency-Replayed"
@@ -356,38 +366,135 @@ class ReturnCreateApi(TillWriteApi):
         return self.respond(outcome)
 
 
+# --- Points redemption: hold, member authorisation, capture, void (vouchers.till_points) ----------
+
+SHIFT_PARAMETER = OpenApiParameter(
+    SHIFT_HEADER,
+    {"type": "string", "minLength": 1, "maxLength": 256},
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The shift token answered by POST /api/v1/pos/shifts (the staff member working this till).",
+)
+
+
+class TillPointsRefusal(ApiRefusal):
+    """A refusal of the till's redemption controls, with its own code and status."""
+
+    def __init__(self, refusal: TillPointsRefused):
+        super().__init__(str(refusal), detail=refusal.detail or None)
+        self.default_code = refusal.code  # instance attribute: the error handler reads it
+        self.status_code = refusal.status
+        if refusal.retry_after is not None:
+            self.wait = refusal.retry_after  # the handler turns it into Retry-After
+
+
+@extend_schema_serializer(component_name="RedemptionOverride")
+class OverrideSerializer(StrictInputSerializer):
+    username = StrictCharField(max_length=150)
+    # No staff password is shorter than the policy's minimum or longer than its maximum.
+    password = StrictCharField(min_length=getattr(settings, "STAFF_PASSWORD_MIN_LENGTH", 12), max_length=128)
+    otp = StrictCharField(
+        min_length=6, max_length=16, help_text="The current code of the approving manager's authenticator app."
+    )
+
+
+@extend_schema_serializer(component_name="RedemptionAuthorisation")
+class AuthorisationOfferSerializer(serializers.Serializer):
+    required = serializers.BooleanField(help_text="Always true: no capture before the member authorises.")
+    methods = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="sms_code (the member reads the SMS code to the cashier: POST .../authorise) and/or app "
+        "(the member confirms in the app).",
+    )
+    challenge_id = serializers.UUIDField(allow_null=True, help_text="The SMS challenge to answer with the code.")
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="When the SMS code expires.")
+    sms = serializers.CharField(
+        help_text="sent, no_phone, or why no code was sent (otp_rate_limited, otp_locked): then only the app."
+    )
+
+
+def _without_secrets(data) -> dict:
+    """The request body for the idempotency fingerprint, the override's password and code
+    left out: a hash over them would be a guessable record of a credential."""
+    if not isinstance(data, dict):
+        return {}
+    body = dict(data)
+    if isinstance(body.get("override"), dict):
+        body["override"] = {"username": body["override"].get("username")}
+    return body
+
+
+def _refusing(call):
+    try:
+        return call()
+    except TillPointsRefused as refusal:
+        raise TillPointsRefusal(refusal) from None
+
+
 class RedemptionHoldApi(TillWriteApi):
-    """Reserve points for a redemption (phase one). Capture or void it next; an
-    unsettled hold lapses after ``LOYALTY_HOLD_MINUTES``."""
+    """Reserve points for a redemption (phase one) and ask the member to authorise it.
+
+    Needs a staff member on shift at this till (X-Staff-Shift). A cashier redeems below
+    ROLE_LIMITS.redeem_below.cashier (500) points, a store manager below 2,000; above,
+    a manager override (a second person's credentials and code) in ``override``. Staff
+    may not redeem to their own member account during their shift, nor to a colleague's
+    who is on shift. The member is texted a code bound to this hold; the capture is
+    refused until they authorise it (the code read to the cashier, or the app). Capture
+    or void the hold next; an unsettled hold lapses after ``LOYALTY_HOLD_MINUTES``.
+    """
 
     @extend_schema_serializer(component_name="RedemptionRequest")
     class InputSerializer(StrictInputSerializer):
         loyalty_number = LoyaltyNumberField()
         points = points_field(help_text="Points to hold.")
+        override = OverrideSerializer(
+            required=False, help_text="A manager's credentials, for a redemption at or above the cashier's limit."
+        )
 
     @extend_schema_serializer(component_name="Redemption")
     class OutputSerializer(OperationSerializer):
         hold_id = serializers.UUIDField(help_text="Capture or void the hold with this id.")
         expires_at = serializers.DateTimeField(help_text="When the hold lapses unless captured.")
+        authorisation = AuthorisationOfferSerializer(
+            required=False, help_text="How the member authorises the redemption (absent for older holds)."
+        )
 
     @extend_schema(
         operation_id="pos_redemption_hold",
         tags=[TAG],
         request=InputSerializer,
-        parameters=[IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
-        responses=write_responses(OutputSerializer, {404: _error("member_not_found")}),
+        parameters=[SHIFT_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
+        responses=write_responses(
+            OutputSerializer,
+            {
+                403: _error(
+                    "no_shift, limit_exceeded (detail: points, limit, override_required), override_invalid "
+                    "(detail.reason: override_credentials_invalid, override_not_permitted, override_limit_exceeded, "
+                    "override_same_person), self_redemption_refused, member_staff_on_shift, member_not_active, "
+                    "ip_not_allowed"
+                ),
+                404: _error("member_not_found"),
+                429: _error("override_locked_out, rate_limited"),
+            },
+        ),
     )
     def post(self, request):
         key = self.idempotency_key()
         data = self.input(self.InputSerializer)
         member = member_by_loyalty_number(data["loyalty_number"])
+        fingerprint = {"path": request.path, "body": _without_secrets(request.data)}
         return self.respond(
-            points_hold(
-                member=member,
-                points=data["points"],
-                actor=self.actor(),
-                idempotency_key=key,
-                fingerprint=self.fingerprint(),
+            _refusing(
+                lambda: till_redemption_hold(
+                    till=self.till,
+                    shift=shift_for_request(request),
+                    member=member,
+                    points=data["points"],
+                    idempotency_key=key,
+                    override=data.get("override"),
+                    fingerprint=fingerprint,
+                    request=request._request,
+                )
             )
         )
 
@@ -401,8 +508,83 @@ SETTLE_ERRORS = {
 }
 
 
+class RedemptionAuthoriseApi(TillApi):
+    """The member authorises the redemption: the cashier enters the code the member
+    received by SMS for this hold. Three guesses per code; the number's daily limit of
+    wrong codes applies. Authorising an authorised hold answers it again."""
+
+    @extend_schema_serializer(component_name="RedemptionAuthoriseRequest")
+    class InputSerializer(StrictInputSerializer):
+        challenge_id = serializers.UUIDField(help_text="The challenge_id the hold answered.")
+        code = StrictCharField(
+            max_length=12,
+            validators=[RegexValidator(r"\A[0-9]+\Z", "Digits only.", code="invalid_code")],
+            help_text="The code the member received by SMS.",
+        )
+
+    @extend_schema_serializer(component_name="RedemptionAuthorised")
+    class OutputSerializer(serializers.Serializer):
+        hold_id = serializers.UUIDField()
+        authorised = serializers.BooleanField()
+        authorised_via = serializers.CharField(help_text="sms_code or app.")
+        authorised_at = serializers.DateTimeField()
+
+    @extend_schema(
+        operation_id="pos_redemption_authorise",
+        tags=[TAG],
+        request=InputSerializer,
+        parameters=[HOLD_ID_PARAMETER],
+        responses={
+            200: OutputSerializer,
+            **COMMON_ERRORS,
+            400: _error("malformed_json, validation_error"),
+            404: _error("hold_not_found (or a hold of another store)"),
+            409: _error("hold_not_open, otp_used, no_phone_on_file"),
+            422: _error(
+                "otp_wrong_code, otp_invalid (another challenge), otp_expired, otp_too_many_guesses, "
+                "card_number_refused"
+            ),
+            429: _error("otp_locked (Retry-After), rate_limited"),
+        },
+    )
+    def post(self, request, hold_id: str):
+        data = self.input(self.InputSerializer)
+        record = _refusing(
+            lambda: till_redemption_authorise_code(
+                till=self.till, hold_id=hold_id, challenge_id=data["challenge_id"], code=data["code"]
+            )
+        )
+        body = {
+            "hold_id": record.hold_operation_id,
+            "authorised": True,
+            "authorised_via": record.authorised_via,
+            "authorised_at": record.authorised_at,
+        }
+        return Response(self.OutputSerializer(body).data)
+
+
+@extend_schema_serializer(component_name="RedemptionReceipt")
+class ReceiptSerializer(serializers.Serializer):
+    redemption = serializers.CharField(help_text="points")
+    hold_id = serializers.UUIDField()
+    capture_id = serializers.UUIDField()
+    points_redeemed = serializers.IntegerField()
+    balance_remaining = serializers.IntegerField(help_text="Points the member can spend after this redemption.")
+    balance_pending = serializers.IntegerField(help_text="Points still held by other open redemptions.")
+    loyalty_number = serializers.CharField(help_text="Masked: the first two and last four digits.")
+    store = serializers.CharField()
+    till = serializers.CharField()
+    redeemed_at = serializers.DateTimeField()
+    authorised_via = serializers.CharField(help_text="sms_code or app.")
+    authorised_at = serializers.DateTimeField()
+    cashier_staff_id = serializers.IntegerField(help_text="The staff member who took the hold.")
+    override = serializers.BooleanField(help_text="True when a manager override approved it.")
+    override_by_staff_id = serializers.IntegerField(allow_null=True, help_text="The approving manager's staff id.")
+
+
 class RedemptionCaptureApi(TillWriteApi):
-    """Settle a hold (phase two) for all its points or fewer; the rest is released."""
+    """Settle an authorised hold (phase two) for all its points or fewer; the rest is
+    released. Needs a staff member on shift at this till; answers the receipt."""
 
     @extend_schema_serializer(component_name="CaptureRequest")
     class InputSerializer(StrictInputSerializer):
@@ -410,27 +592,42 @@ class RedemptionCaptureApi(TillWriteApi):
 
     @extend_schema_serializer(component_name="Capture")
     class OutputSerializer(OperationSerializer):
+        loyalty_number = serializers.CharField(help_text="Masked: the first two and last four digits.")
         hold_id = serializers.UUIDField()
         released = serializers.IntegerField(help_text="Held points given back to the member.")
+        receipt = ReceiptSerializer(required=False, help_text="What the till prints (absent for older holds).")
 
     @extend_schema(
         operation_id="pos_redemption_capture",
         tags=[TAG],
         request=InputSerializer,
-        parameters=[HOLD_ID_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
-        responses=write_responses(OutputSerializer, SETTLE_ERRORS),
+        parameters=[HOLD_ID_PARAMETER, SHIFT_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
+        responses=write_responses(
+            OutputSerializer,
+            {
+                **SETTLE_ERRORS,
+                403: _error("no_shift, self_redemption_refused, ip_not_allowed"),
+                409: _error(
+                    "member_authorisation_required (the member has not authorised it yet), hold_not_open "
+                    "(already captured, voided or lapsed)"
+                ),
+            },
+        ),
     )
     def post(self, request, hold_id: str):
         key = self.idempotency_key()
         data = self.input(self.InputSerializer)
         hold = hold_of_store(hold_id, self.till)
         return self.respond(
-            points_capture(
-                hold_id=hold,
-                actor=self.actor(),
-                idempotency_key=key,
-                points=data.get("points"),
-                fingerprint=self.fingerprint(),
+            _refusing(
+                lambda: till_redemption_capture(
+                    till=self.till,
+                    shift=shift_for_request(request),
+                    hold_id=hold,
+                    idempotency_key=key,
+                    points=data.get("points"),
+                    fingerprint=self.fingerprint(),
+                )
             )
         )
 
@@ -459,7 +656,7 @@ class RedemptionVoidApi(TillWriteApi):
         self.input(self.InputSerializer)
         hold = hold_of_store(hold_id, self.till)
         return self.respond(
-            points_void(hold_id=hold, actor=self.actor(), idempotency_key=key, fingerprint=self.fingerprint())
+            till_redemption_void(till=self.till, hold_id=hold, idempotency_key=key, fingerprint=self.fingerprint())
         )
 
 

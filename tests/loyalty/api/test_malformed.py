@@ -20,7 +20,7 @@ NO_HOLD = "00000000-0000-4000-8000-000000000000"
 ENDPOINTS = {
     "purchases": ("loyalty_number", "receipt_number", "amount_minor", "occurred_at"),
     "returns": ("loyalty_number", "receipt_number", "original_receipt_ref", "points", "amount_minor"),
-    "redemptions": ("loyalty_number", "points"),
+    "redemptions": ("loyalty_number", "points", "override"),
     f"redemptions/{NO_HOLD}/capture": ("points",),
     f"redemptions/{NO_HOLD}/void": (),
 }

@@ -14,8 +14,15 @@ from loyalty.models import IdempotencyKey, LedgerOperation, MemberBalance, Store
 from members.models import Member
 from tests.loyalty.api.conftest import POS, assert_error, ledger_counts, make_till, unknown_loyalty_number
 from tests.loyalty.conftest import assert_ledger_verified
+from tests.vouchers.test_till_points_api import app_confirm, shift_client
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pos(till, make_staff, store_a):
+    """The till with a store manager on shift (redemptions need one; their limit is 2,000)."""
+    return shift_client(till, make_staff("till-manager", "store_manager", stores=[store_a]))
 
 
 def purchase(member, receipt="R1", amount=12_345, **extra) -> dict:
@@ -27,9 +34,12 @@ def available(member) -> int:
 
 
 def hold(pos, member, points=200, **kwargs):
+    """A hold the member has authorised (in the app), ready to capture."""
     response = pos.post("redemptions", {"loyalty_number": member.loyalty_number, "points": points}, **kwargs)
     assert response.status_code == 201, response.json()
-    return response.json()["hold_id"]
+    hold_id = response.json()["hold_id"]
+    app_confirm(member, hold_id)
+    return hold_id
 
 
 # --- purchases ------------------------------------------------------------------------------
@@ -331,9 +341,9 @@ def test_a_hold_of_another_store_is_404(pos, pos_for, rich_member, store_b):
     assert LedgerOperation.objects.filter(kind__in=["capture", "void"]).count() == 0
 
 
-def test_another_till_of_the_same_store_may_settle_a_hold(pos, pos_for, rich_member, store_a):
+def test_another_till_of_the_same_store_may_settle_a_hold(pos, rich_member, store_a, make_staff):
     hold_id = hold(pos, rich_member, 300)
-    lane_2 = pos_for(make_till(store_a, "T2"))
+    lane_2 = shift_client(make_till(store_a, "T2"), make_staff("cashier-2", "cashier", stores=[store_a]))
     assert lane_2.post(f"redemptions/{hold_id}/capture", {}).status_code == 201
 
 
@@ -419,7 +429,7 @@ def test_an_unexpected_failure_is_a_json_500_with_the_request_id(pos, rich_membe
     def explode(**kwargs):
         raise RuntimeError("internal detail 4111 1111 1111 1111")
 
-    monkeypatch.setattr(views, "points_hold", explode)
+    monkeypatch.setattr(views, "till_redemption_hold", explode)
     with caplog.at_level(logging.ERROR, logger="django.request"):
         response = pos.post("redemptions", {"loyalty_number": rich_member.loyalty_number, "points": 10})
     error = assert_error(response, 500, "server_error")

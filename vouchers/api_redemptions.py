@@ -1,0 +1,148 @@
+"""Till redemptions seen from both ends, under ``/api/v1/`` (issue 6, "POS Redemption Controls").
+
+The member (bearer access token, ``Cache-Control: no-store``, ``MeApi``):
+
+- ``GET me/redemptions/pending``: the member's till redemptions waiting for their
+  authorisation (what the app shows before the member confirms);
+- ``POST me/redemptions/{hold_id}/confirm``: the member authorises a till redemption of
+  theirs in the app (a session that may redeem; above ``VOUCHERS["step_up_above_points"]``
+  a ``redeem`` step-up is spent). Another member's hold answers 404 like none.
+
+The till (signed; ``loyalty.api.views``):
+
+- ``POST pos/redemptions/{hold_id}/authorise``: the SMS code read to the cashier;
+- ``POST pos/offline/redemptions``: redemptions a till attempted while offline, queued
+  for a Store Manager's approval, never honoured as they stand (``vouchers.offline``).
+
+Mounted by one include in ``loyalty/api/urls.py``, before the till's catch-all.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from loyalty.api.errors import ApiRefusal
+from loyalty.api.parsers import StrictJSONParser
+from loyalty.api.serializers import StrictInputSerializer
+from loyalty.api.views import RedemptionAuthoriseApi
+from members.api.me_views import COMMON_ERRORS, MeApi, _error, _valid
+from vouchers.till_points import TillPointsRefused, member_redemption_confirm, member_redemptions_pending
+
+TAG = "Member (me)"
+
+
+class MemberRedemptionRefusal(ApiRefusal):
+    """A TillPointsRefused answered to the member, with its code and status."""
+
+    def __init__(self, refusal: TillPointsRefused):
+        super().__init__(str(refusal), detail=refusal.detail or None)
+        self.default_code = refusal.code  # instance attribute: the handler reads it as the code
+        self.status_code = refusal.status
+
+
+@extend_schema_serializer(component_name="MeTillRedemption")
+class MemberRedemptionSerializer(serializers.Serializer):
+    hold_id = serializers.UUIDField()
+    points = serializers.IntegerField()
+    store = serializers.CharField(help_text="The store's code.")
+    store_name = serializers.CharField()
+    till = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(help_text="The till's hold lapses then unless captured.")
+    authorised = serializers.BooleanField()
+    authorised_via = serializers.CharField(help_text='"sms_code", "app" or "" (not yet).')
+    authorised_at = serializers.DateTimeField(allow_null=True)
+    step_up_required = serializers.BooleanField(help_text="Confirming needs a step-up (SMS code) for `redeem`.")
+
+
+def _redemption(record) -> dict:
+    return {
+        "hold_id": record.hold_operation_id,
+        "points": record.points,
+        "store": record.store.code,
+        "store_name": record.store.name,
+        "till": record.till.code,
+        "created_at": record.created_at,
+        "expires_at": record.hold_operation.hold_expires_at,
+        "authorised": record.authorised_at is not None,
+        "authorised_via": record.authorised_via,
+        "authorised_at": record.authorised_at,
+        "step_up_required": record.points > settings.VOUCHERS.get("step_up_above_points", 5000),
+    }
+
+
+class MemberRedemptionsPendingApi(MeApi):
+    """The member's till redemptions waiting for their authorisation, newest first."""
+
+    @extend_schema_serializer(component_name="MeTillRedemptionsPending")
+    class OutputSerializer(serializers.Serializer):
+        results = MemberRedemptionSerializer(many=True)
+
+    @extend_schema(
+        operation_id="me_redemptions_pending",
+        tags=[TAG],
+        summary="Till redemptions waiting for my authorisation",
+        responses={200: OutputSerializer, **COMMON_ERRORS},
+    )
+    def get(self, request):
+        records = list(member_redemptions_pending(member=self.member)[:20])
+        return Response(self.OutputSerializer({"results": [_redemption(r) for r in records]}).data)
+
+
+class MemberRedemptionConfirmApi(MeApi):
+    """Authorise a till redemption of mine (the cashier then completes it)."""
+
+    parser_classes = [StrictJSONParser]
+
+    @extend_schema_serializer(component_name="MeTillRedemptionConfirm")
+    class InputSerializer(StrictInputSerializer):
+        pass
+
+    @extend_schema(
+        operation_id="me_redemption_confirm",
+        tags=[TAG],
+        summary="Confirm a till redemption in the app",
+        request=InputSerializer,
+        parameters=[
+            OpenApiParameter(
+                "hold_id",
+                OpenApiTypes.UUID,
+                OpenApiParameter.PATH,
+                description="The hold_id of the till redemption (GET me/redemptions/pending).",
+            )
+        ],
+        responses={
+            200: OpenApiResponse(MemberRedemptionSerializer, description="Authorised (or already authorised)."),
+            **COMMON_ERRORS,
+            400: _error("validation_error, malformed_json"),
+            403: _error(
+                "redeem_not_allowed (web remember-me session), step_up_required (detail.actions), member_not_active"
+            ),
+            404: _error("not_found: no such till redemption of this member."),
+            409: _error("hold_not_open: already captured, voided or lapsed."),
+        },
+    )
+    def post(self, request, hold_id: str):
+        _valid(self.InputSerializer, request.data if request.data else {})
+        try:
+            record = member_redemption_confirm(member=self.member, session=self.session, hold_id=hold_id)
+        except TillPointsRefused as refusal:
+            raise MemberRedemptionRefusal(refusal) from None
+        return Response(MemberRedemptionSerializer(_redemption(record)).data, status=status.HTTP_200_OK)
+
+
+# Included under ``api/v1/`` by loyalty.api.urls, before the till's routes and catch-all.
+urlpatterns = [
+    path("me/redemptions/pending", MemberRedemptionsPendingApi.as_view(), name="me-redemptions-pending"),
+    path("me/redemptions/<str:hold_id>/confirm", MemberRedemptionConfirmApi.as_view(), name="me-redemption-confirm"),
+    path(
+        "pos/redemptions/<str:hold_id>/authorise",
+        RedemptionAuthoriseApi.as_view(),
+        name="pos-redemption-authorise",
+    ),
+]
