@@ -231,8 +231,11 @@ def _credentials_check(*, request, username, password, otp_token, stage: str, ti
 
     verified = False
     with transaction.atomic():
-        # One code check at a time per user, as in the admin's OTP step.
+        # One code check at a time per user, as in the admin's OTP step; the lockout is
+        # read again under the lock, so parallel guesses see the failures before them.
         StaffUser.objects.select_for_update().filter(pk=user.pk).first()
+        if not AxesProxyHandler.is_allowed(request, credentials):
+            raise ShiftRefused(locked)
         if otp_token:
             for device in TOTPDevice.objects.filter(user=user, confirmed=True):
                 if device.verify_token(otp_token):

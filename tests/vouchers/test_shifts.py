@@ -6,6 +6,7 @@ the shift token, and the shift's time limit."""
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 import pytest
 import time_machine
@@ -16,6 +17,7 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from staffauth.models import SecurityEvent
+from tests.concurrency import race
 from tests.conftest import PASSWORD, current_totp
 from tests.vouchers.test_redemption import (  # noqa: F401  (fixtures)
     cashier,
@@ -258,3 +260,26 @@ def test_a_shift_left_open_past_its_limit_ends_at_the_limit_on_the_next_clock_in
     assert started.shift.ended_at == start + timedelta(hours=12)
     ended = SecurityEvent.objects.filter(kind="shift_ended", detail__shift_id=started.shift.pk).get()
     assert ended.detail["reason"] == "max_hours"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_wrong_codes_are_counted_exactly(settings, till_for, cashier):
+    """Ten guesses at once from one address: axes locks at its limit and no guess gets
+    past it (the codes are checked one at a time under the user's row lock)."""
+    tills = [till_for() for _ in range(10)]
+    code = wrong(current_totp(cashier))
+
+    def guess(till):
+        try:
+            clock_in(till, cashier, otp=code)
+        except ShiftRefused as refusal:
+            return refusal.code
+        return "ok"
+
+    results = race(*(partial(guess, t) for t in tills))
+
+    limit = settings.AXES_FAILURE_LIMIT
+    assert results.count("ok") == 0
+    assert results.count("staff_credentials_invalid") == limit - 1
+    assert results.count("staff_locked_out") == 10 - (limit - 1)
+    assert SecurityEvent.objects.filter(kind="otp_failed", actor=cashier).count() == limit
