@@ -28,9 +28,27 @@ from rest_framework.response import Response
 
 from loyalty.api.errors import ApiRefusal
 from loyalty.api.parsers import StrictJSONParser
-from loyalty.api.serializers import StrictInputSerializer
-from loyalty.api.views import RedemptionAuthoriseApi
+from loyalty.api.serializers import (
+    LoyaltyNumberField,
+    PastDateTimeField,
+    StrictCharField,
+    StrictInputSerializer,
+    points_field,
+)
+from loyalty.api.views import COMMON_ERRORS as TILL_ERRORS
+from loyalty.api.views import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    REPLAYED_HEADER,
+    SHIFT_PARAMETER,
+    RedemptionAuthoriseApi,
+    TillWriteApi,
+    member_by_loyalty_number,
+)
+from loyalty.api.views import TAG as TILL_TAG
+from loyalty.api.views import _error as _till_error
 from members.api.me_views import COMMON_ERRORS, MeApi, _error, _valid
+from vouchers.offline import OfflineRefused, offline_redemption_submit
+from vouchers.shifts import shift_for_request
 from vouchers.till_points import TillPointsRefused, member_redemption_confirm, member_redemptions_pending
 
 TAG = "Member (me)"
@@ -136,6 +154,105 @@ class MemberRedemptionConfirmApi(MeApi):
         return Response(MemberRedemptionSerializer(_redemption(record)).data, status=status.HTTP_200_OK)
 
 
+# --- offline redemptions (the till) ---------------------------------------------------------------
+
+
+class OfflineRefusal(ApiRefusal):
+    def __init__(self, refusal: OfflineRefused):
+        super().__init__(str(refusal), detail=refusal.detail or None)
+        self.default_code = refusal.code
+        self.status_code = refusal.status
+
+
+OFFLINE_REPLAYED = OpenApiParameter(
+    REPLAYED_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    enum=["true"],
+    response=[202],
+    description="Present (`true`) when the answer is the saved record of an earlier request with this key.",
+)
+
+
+class OfflineRedemptionSubmitApi(TillWriteApi):
+    """A redemption the till attempted while offline: never honoured as it stands. It is
+    queued for a Store Manager's approval online (then carried out with every normal
+    check, or rejected), and the member is told it awaits verification. Idempotent per
+    till and Idempotency-Key. Offline earns go to POST purchases with their
+    ``occurred_at``."""
+
+    @extend_schema_serializer(component_name="OfflineRedemptionRequest")
+    class InputSerializer(StrictInputSerializer):
+        loyalty_number = LoyaltyNumberField()
+        points = points_field(required=False, help_text="Points the member asked to redeem (or voucher_code).")
+        voucher_code = StrictCharField(
+            required=False, max_length=64, help_text="The voucher code typed or read from the barcode (or points)."
+        )
+        attempted_at = PastDateTimeField(help_text="When the till attempted it, offline (ISO 8601 with offset).")
+
+        def validate(self, attrs):
+            if ("points" in attrs) == ("voucher_code" in attrs):
+                raise serializers.ValidationError("Give exactly one of points and voucher_code.", code="one_of")
+            return attrs
+
+    @extend_schema_serializer(component_name="OfflineRedemptionQueued")
+    class OutputSerializer(serializers.Serializer):
+        pending_id = serializers.UUIDField()
+        status = serializers.CharField(help_text="pending, approved or rejected.")
+        honoured = serializers.BooleanField(help_text="Always false: nothing was redeemed by this request.")
+        points = serializers.IntegerField(allow_null=True)
+        voucher_id = serializers.UUIDField(allow_null=True)
+        attempted_at = serializers.DateTimeField()
+        received_at = serializers.DateTimeField()
+        member_notified = serializers.BooleanField(help_text="The member was told it awaits verification.")
+
+    @extend_schema(
+        operation_id="pos_offline_redemption_submit",
+        tags=[TILL_TAG],
+        request=InputSerializer,
+        parameters=[SHIFT_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, OFFLINE_REPLAYED],
+        responses={
+            202: OpenApiResponse(OutputSerializer, description="Queued (or replayed: see Idempotency-Replayed)."),
+            **TILL_ERRORS,
+            400: _till_error(
+                "idempotency_key_required, malformed_json, validation_error, invalid_loyalty_number, code_malformed, "
+                "code_check_failed"
+            ),
+            404: _till_error("member_not_found, voucher_not_found (none of this member's)"),
+            422: _till_error("idempotency_key_reused, card_number_refused"),
+        },
+    )
+    def post(self, request):
+        key = self.idempotency_key()
+        data = self.input(self.InputSerializer)
+        member = member_by_loyalty_number(data["loyalty_number"])
+        try:
+            submitted = offline_redemption_submit(
+                till=self.till,
+                shift=shift_for_request(request),
+                member=member,
+                idempotency_key=key,
+                attempted_at=data["attempted_at"],
+                points=data.get("points"),
+                voucher_code=data.get("voucher_code"),
+            )
+        except OfflineRefused as refusal:
+            raise OfflineRefusal(refusal) from None
+        pending = submitted.pending
+        body = {
+            "pending_id": pending.pk,
+            "status": pending.status,
+            "honoured": False,
+            "points": pending.points,
+            "voucher_id": pending.voucher_id,
+            "attempted_at": pending.attempted_at,
+            "received_at": pending.received_at,
+            "member_notified": True,
+        }
+        headers = {REPLAYED_HEADER: "true"} if submitted.replayed else None
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED, headers=headers)
+
+
 # Included under ``api/v1/`` by loyalty.api.urls, before the till's routes and catch-all.
 urlpatterns = [
     path("me/redemptions/pending", MemberRedemptionsPendingApi.as_view(), name="me-redemptions-pending"),
@@ -145,4 +262,5 @@ urlpatterns = [
         RedemptionAuthoriseApi.as_view(),
         name="pos-redemption-authorise",
     ),
+    path("pos/offline/redemptions", OfflineRedemptionSubmitApi.as_view(), name="pos-offline-redemptions"),
 ]

@@ -27,6 +27,7 @@ def test_the_schema_is_public_and_describes_the_till_and_member_apis(client):
         "/api/v1/pos/redemptions/{hold_id}/capture",
         "/api/v1/pos/redemptions/{hold_id}/void",
         "/api/v1/pos/redemptions/{hold_id}/authorise",
+        "/api/v1/pos/offline/redemptions",
         "/api/v1/pos/members/{loyalty_number}/balance",
         "/api/v1/pos/shifts",
         "/api/v1/pos/shifts/end",
