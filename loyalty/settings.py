@@ -394,6 +394,8 @@ VOUCHERS = {
     # A cashier redeeming more often than this in the window raises a fraud alert.
     "cashier_redemptions_alert": env.int("VOUCHER_CASHIER_REDEMPTIONS_ALERT", default=20),
     "cashier_redemptions_window_minutes": env.int("VOUCHER_CASHIER_REDEMPTIONS_WINDOW_MINUTES", default=60),
+    # A till shift (staff clocked in) ends by itself after this many hours.
+    "shift_max_hours": env.int("VOUCHER_SHIFT_MAX_HOURS", default=12),
     # The share of till redemptions drawn at random into the store manager's audit queue.
     "audit_sample_percent": env.float("VOUCHER_AUDIT_SAMPLE_PERCENT", default=5.0),
 }

@@ -118,6 +118,11 @@ class SecurityEvent(AppendOnlyModel):
         TILL_AUTH_FAILED = "till_auth_failed", "Till authentication failed"
         CARD_NUMBER_REFUSED = "card_number_refused", "Card number refused"
         MEMBER_TOKEN_REUSED = "member_token_reused", "Member refresh token reused (possible theft)"
+        SHIFT_STARTED = "shift_started", "Clocked in at a till"
+        SHIFT_ENDED = "shift_ended", "Clocked out"
+        SHIFT_REFUSED = "shift_refused", "Till clock-in refused"
+        OVERRIDE_GRANTED = "override_granted", "Manager override granted at a till"
+        OVERRIDE_REFUSED = "override_refused", "Manager override refused"
 
     kind = models.CharField(max_length=40, choices=Kind.choices, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
