@@ -534,6 +534,9 @@ LOGGING = {
         # Our SecurityEvent log records failures and lockouts; axes need not repeat them.
         "axes": {"level": "ERROR"},
         "django.db.backends": {"level": "WARNING"},
+        # At DEBUG it logs a missing template variable with the whole template context,
+        # which on some admin pages holds personal data.
+        "django.template": {"level": "INFO"},
     },
 }
 

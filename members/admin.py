@@ -141,6 +141,9 @@ class MemberAdmin(ReadOnlyAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": f"Member {obj.loyalty_number}: {MemberPiiAccess.Field(field).label.lower()}",
+            # Every variable the admin's base template reads is given: a missing one makes
+            # django.template log the whole context (the revealed value with it) at DEBUG.
+            "subtitle": None,
             "member": obj,
             "label": MemberPiiAccess.Field(field).label,
             "value": value,
