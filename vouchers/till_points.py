@@ -65,6 +65,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from fraud.models import FraudAlert
+from loyalty.crypto import DecryptionFailed
 from loyalty.models import LedgerOperation, Till
 from loyalty.selectors import member_balance
 from loyalty.services import Actor, Outcome, points_capture, points_hold, points_void
@@ -225,9 +226,14 @@ def _limit_check(*, till: Till, shift: StaffShift, points: int, override, reques
 
 
 def _member_phone(member: Member) -> str | None:
+    """The member's phone in clear, or None (none, erased, or unreadable: then the app is
+    the only way to authorise, never a 500 at the till)."""
     try:
         return member_pii_value(member, "phone")
     except MemberPiiErased:
+        return None
+    except DecryptionFailed:
+        logger.error("member phone unreadable", extra={"event": "member_pii_unreadable", "member_id": member.pk})
         return None
 
 

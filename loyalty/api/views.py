@@ -10,6 +10,13 @@ Every request goes through, in this order:
    the view's InputSerializer (400 ``validation_error`` / ``invalid_loyalty_number``);
 5. the member by loyalty number (404 ``member_not_found``), then the service.
 
+Points redemption (hold, authorise, capture, void) runs through ``vouchers.till_points``:
+the hold and the capture need a staff member on shift at the till (``X-Staff-Shift``,
+403 ``no_shift``), the hold applies the role limit or a manager override, and the capture
+is refused (409 ``member_authorisation_required``) until the member has authorised the
+redemption (the SMS code read to the cashier, or the app). A refusal of those controls
+is not saved under the Idempotency-Key (a retry is judged again); the ledger's answers are.
+
 Write responses are the service's ``Outcome`` verbatim: its status and its body, so a
 replay under the same key answers byte for byte what the first request did, with an
 extra ``Idempotency-Replayed: true`` header. The OutputSerializers document that body.
