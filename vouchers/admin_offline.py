@@ -16,6 +16,7 @@ Registered by ``vouchers.admin`` importing this module.
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils import timezone
 
 from staffauth.admin_base import CappedCountPaginator, ReadOnlyAdmin, StoreScopedAdmin
 from vouchers.admin_till import VisibleStoreFilter
@@ -90,7 +91,7 @@ class TillRedemptionAdmin(_ScopedReadOnly):
         "created_at", "store", "till", "staff", "points", "override_by", "authorised_via", "captured_points", "state",
     ]  # fmt: skip
     list_filter = ["authorised_via", VisibleStoreFilter, "created_at"]
-    list_select_related = ["store", "till", "till__store", "staff", "override_by"]
+    list_select_related = ["store", "till", "till__store", "staff", "override_by", "hold_operation"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     fields = [
@@ -110,4 +111,7 @@ class TillRedemptionAdmin(_ScopedReadOnly):
             return "captured"
         if obj.voided_at:
             return "voided"
+        lapses = obj.hold_operation.hold_expires_at
+        if lapses and lapses <= timezone.now():
+            return "lapsed"  # the sweeper voids it in the ledger
         return "authorised" if obj.authorised_at else "awaiting the member"
