@@ -67,6 +67,10 @@ _VOUCHERS_GOODWILL = {"vouchers.issue_goodwill_voucher"}
 # The till's records (vouchers.admin_till): shifts and the scan log (store-scoped for
 # store managers), the redemption audit sample (reviewed by the store's managers).
 _TILL_RECORDS_READ = {"vouchers.view_staffshift", "vouchers.view_voucherscan", "vouchers.view_redemptionaudit"}
+# Points redeemed at the till, and redemptions a till attempted offline (approved or
+# rejected online by a store manager or programme administrator: vouchers.admin_offline).
+_TILL_POINTS_READ = {"vouchers.view_tillredemption", "vouchers.view_pendingredemption"}
+_OFFLINE_DECIDE = {"vouchers.decide_pendingredemption"}
 
 CASHIER = Role(
     key="cashier",
@@ -90,6 +94,8 @@ STORE_MANAGER = Role(
         | _VOUCHERS_GOODWILL
         | _TILL_RECORDS_READ
         | {"vouchers.review_redemptionaudit"}
+        | _TILL_POINTS_READ
+        | _OFFLINE_DECIDE
     ),
 )
 
@@ -112,6 +118,8 @@ PROGRAM_ADMIN = Role(
         | _VOUCHERS_READ
         | _VOUCHERS_GOODWILL
         | {"vouchers.revoke_voucher"}
+        | _TILL_POINTS_READ
+        | _OFFLINE_DECIDE
     ),
 )
 
@@ -154,6 +162,7 @@ FRAUD_ANALYST = Role(
         # after investigating (closing moves no points).
         | _VOUCHERS_READ
         | _TILL_RECORDS_READ
+        | _TILL_POINTS_READ
         | {"fraud.view_fraudalert", "fraud.change_fraudalert"}
     ),
 )

@@ -27,7 +27,7 @@ from django.utils import timezone
 from loyalty.scoping import sees_all_stores, stores_visible_to
 from members.models import Member
 from staffauth.admin_base import BaseAdmin, CappedCountPaginator
-from vouchers import admin_till  # noqa: F401  (registers the till's admin pages)
+from vouchers import admin_offline, admin_till  # noqa: F401  (register the till's admin pages)
 from vouchers.issuing import REASON_MAX, VoucherRefused, goodwill_limit, voucher_goodwill_issue, voucher_revoke
 from vouchers.models import Reward, Voucher
 from vouchers.selectors import voucher_state

@@ -36,13 +36,13 @@ from loyalty.models import (
     Till,
     Transfer,
 )
-from loyalty.services import Actor, points_earn
+from loyalty.services import Actor, points_earn, points_hold
 from members.models import Member, MemberPiiAccess
 from staffauth.models import SecurityEvent
 from tests.conftest import login_verified
 from tests.reporting import add_figure
 from vouchers.issuing import voucher_goodwill_issue
-from vouchers.models import RedemptionAudit, Reward, StaffShift, VoucherScan
+from vouchers.models import PendingRedemption, RedemptionAudit, Reward, StaffShift, TillRedemption, VoucherScan
 
 pytestmark = pytest.mark.django_db
 
@@ -74,6 +74,12 @@ MATRIX: dict[str, dict[str, set[str]]] = {
         "fraud_analyst": {V},
     },
     "fraud.fraudalert": {"fraud_analyst": {V, "action:close_selected"}},
+    "vouchers.pendingredemption": {
+        "store_manager": {V, "action:approve_selected", "action:reject_selected"},
+        "program_admin": {V, "action:approve_selected", "action:reject_selected"},
+        "fraud_analyst": {V},
+    },
+    "vouchers.tillredemption": {"store_manager": {V}, "program_admin": {V}, "fraud_analyst": {V}},
     "loyalty.store": {
         "cashier": {V},
         "store_manager": {V},
@@ -142,8 +148,30 @@ def sample_objects(staff_by_role, store_a):
     voucher = voucher_goodwill_issue(
         staff=staff_by_role["program_admin"], member=member, reward=reward, reason="Matrix"
     )
+    shift = StaffShift.objects.create(staff=cashier, store=store_a, till=till, started_at=now)
+    held = points_hold(member=member, points=5, actor=Actor(till=till), idempotency_key="m-hold")
     return {
-        "vouchers.staffshift": StaffShift.objects.create(staff=cashier, store=store_a, till=till, started_at=now),
+        "vouchers.staffshift": shift,
+        "vouchers.tillredemption": TillRedemption.objects.create(
+            hold_operation=LedgerOperation.objects.get(pk=held.body["hold_id"]),
+            till=till,
+            store=store_a,
+            staff=cashier,
+            shift=shift,
+            member=member,
+            points=5,
+            idempotency_key="m-hold",
+            created_at=now,
+        ),  # fmt: skip
+        "vouchers.pendingredemption": PendingRedemption.objects.create(
+            till=till,
+            store=store_a,
+            staff=cashier,
+            member=member,
+            points=5,
+            idempotency_key="m-offline",
+            attempted_at=now,
+        ),  # fmt: skip
         "vouchers.voucherscan": VoucherScan.objects.create(
             voucher=voucher, store=store_a, till=till, staff=cashier, action="validate", result="ok"
         ),
