@@ -180,7 +180,7 @@ def otp_request(*, phone: str, purpose: str, action: str = "", ip: str | None = 
         challenge.expires_at = now + timedelta(seconds=_conf("otp_valid_seconds"))
         challenge.save(force_insert=True)
         recipient = normalised if _may_receive(purpose, member) else ""
-        transaction.on_commit(lambda: _sms_dispatch(to=recipient, code=code, challenge_id=challenge.id))
+        transaction.on_commit(lambda: _sms_dispatch(to=recipient, code=code, challenge_id=challenge.id, action=action))
     logger.info("otp challenge %s created (purpose %s, ip %s)", challenge.id, purpose, ip)
     return OtpRequestResult(challenge_id=challenge.id, expires_at=challenge.expires_at)
 
@@ -194,7 +194,7 @@ def _sms_fernet() -> Fernet:
     return Fernet(base64.urlsafe_b64encode(key))
 
 
-def _sms_dispatch(*, to: str, code: str, challenge_id: uuid.UUID) -> None:
+def _sms_dispatch(*, to: str, code: str, challenge_id: uuid.UUID, action: str = "") -> None:
     """Hand the code's SMS over, the same way whether or not there is a recipient.
 
     ``queue`` (the default): one Celery task with the number and text sealed (Fernet),
@@ -202,7 +202,7 @@ def _sms_dispatch(*, to: str, code: str, challenge_id: uuid.UUID) -> None:
     unenrolled numbers cost the web request the same. ``inline``: sent here, after
     commit, only when there is a recipient (the gateway's latency shows in the answer).
     """
-    text = _sms_text(code)
+    text = _sms_text(code, action)
     if _conf_str("otp_sms_delivery") == "inline":
         if to:
             otp_sms_send(to=to, text=text, challenge_id=challenge_id)
@@ -228,8 +228,18 @@ def otp_sms_unseal(sealed: str) -> tuple[str, str]:
     return payload["to"], payload["text"]
 
 
-def _sms_text(code: str) -> str:
+# A code that approves a points redemption at a till is read to the cashier: its text
+# says exactly that, instead of "never share it".
+TILL_REDEMPTION_ACTION_PREFIX = "pos_redeem:"
+
+
+def _sms_text(code: str, action: str = "") -> str:
     minutes = _conf("otp_valid_seconds") // 60
+    if action.startswith(TILL_REDEMPTION_ACTION_PREFIX):
+        return (
+            f"Your loyalty code {code} approves redeeming points at the till. Give it to the cashier only if "
+            f"you are at the till now. It expires in {minutes} minutes."
+        )
     return f"Your loyalty code is {code}. It expires in {minutes} minutes. Never share it with anyone."
 
 

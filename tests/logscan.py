@@ -351,7 +351,7 @@ def _install_collectors() -> list[str]:
 
     for backend in (LocmemSmsBackend, ConsoleSmsBackend):
         method(backend, "send", lambda _self, *, to, text: STATE.sms_add(to=to, text=text))
-    function("members.otp", "_sms_text", lambda code: STATE.value_add("OTP code", code), after=False)
+    function("members.otp", "_sms_text", lambda code, *_a, **_k: STATE.value_add("OTP code", code), after=False)
 
     # Email: addresses and link tokens (what lands in mail.outbox).
     from django.core.mail.backends.locmem import EmailBackend

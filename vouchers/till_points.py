@@ -70,7 +70,7 @@ from loyalty.models import LedgerOperation, Till
 from loyalty.selectors import member_balance
 from loyalty.services import Actor, Outcome, points_capture, points_hold, points_void
 from members.models import Member, MemberSecurityEvent, MemberSession
-from members.otp import OtpRefused, otp_request, otp_step_up_consume, otp_verify
+from members.otp import TILL_REDEMPTION_ACTION_PREFIX, OtpRefused, otp_request, otp_step_up_consume, otp_verify
 from members.pii import MemberPiiErased, member_pii_value
 from members.sessions import session_may
 from vouchers.models import RedemptionAudit, StaffShift, TillRedemption, VoucherRedemption
@@ -86,7 +86,7 @@ from vouchers.shifts import (
 
 logger = logging.getLogger("vouchers.till")
 
-ACTION_PREFIX = "pos_redeem:"
+ACTION_PREFIX = TILL_REDEMPTION_ACTION_PREFIX  # the SMS says to give this code to the cashier
 STEP_UP_ACTION = "redeem"
 METHOD_SMS = TillRedemption.Authorisation.SMS_CODE
 METHOD_APP = TillRedemption.Authorisation.APP

@@ -587,3 +587,20 @@ def test_the_same_capture_sent_twice_at_once_captures_once(till_settings, cashie
     assert all(r.status_code == 201 for r in results) and sum(r.replayed for r in results) == 1
     assert results[0].body == results[1].body
     assert LedgerOperation.objects.filter(kind="capture").count() == 1 and available(member) == 700
+
+
+def test_the_till_code_sms_says_to_give_it_to_the_cashier_and_a_sign_in_code_says_never_share(
+    db, store_a, sms_outbox, django_capture_on_commit_callbacks
+):
+    from members.otp import otp_request
+    from members.services import member_create
+
+    member_create(home_store=store_a, phone="+60 12-555 0909")
+    with django_capture_on_commit_callbacks(execute=True):
+        otp_request(
+            phone="+60 12-555 0909", purpose="step_up", action="pos_redeem:00000000-0000-0000-0000-000000000001"
+        )
+        otp_request(phone="+60 12-555 0909", purpose="login")
+    till_text, login_text = [m["text"] for m in sms_outbox[-2:]]
+    assert "Give it to the cashier only if you are at the till now" in till_text and "Never share" not in till_text
+    assert "Never share it with anyone" in login_text and "cashier" not in login_text
