@@ -166,4 +166,29 @@ class Command(BaseCommand):
                 }
             )
         self.seed_adjustments(stores)
+        self.seed_vouchers()
         return logins
+
+    def seed_vouchers(self) -> None:
+        """A small reward catalogue and a goodwill voucher for the first member (once)."""
+        from vouchers.issuing import voucher_goodwill_issue
+        from vouchers.models import Reward, Voucher
+
+        catalogue = [
+            {"name": "RM5 off", "kind": Reward.Kind.FIXED_VALUE, "value_minor": 500, "points_price": 400},
+            {"name": "10% off one basket", "kind": Reward.Kind.PERCENTAGE, "percent": 10, "points_price": 900},
+            {"name": "Free coffee", "kind": Reward.Kind.FREE_ITEM, "item": "Regular coffee", "points_price": 150},
+            {
+                "name": "RM100 off (Gold and above)", "kind": Reward.Kind.FIXED_VALUE, "value_minor": 10_000,
+                "points_price": 6_000, "min_tier": 3, "stock_remaining": 50, "per_member_limit": 1,
+            },
+        ]  # fmt: skip
+        for reward in catalogue:
+            Reward.objects.get_or_create(name=reward["name"], defaults=reward)
+        if not Voucher.objects.exists():
+            voucher_goodwill_issue(
+                staff=StaffUser.objects.get(username="progadmin"),
+                member=Member.objects.order_by("pk").first(),
+                reward=Reward.objects.get(name="Free coffee"),
+                reason="Demo: welcome gift",
+            )
