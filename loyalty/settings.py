@@ -398,6 +398,13 @@ VOUCHERS = {
     "shift_max_hours": env.int("VOUCHER_SHIFT_MAX_HOURS", default=12),
     # The share of till redemptions drawn at random into the store manager's audit queue.
     "audit_sample_percent": env.float("VOUCHER_AUDIT_SAMPLE_PERCENT", default=5.0),
+    # Points redeemed at the till in one hold: at least the minimum, at most the maximum
+    # (spec "Validate redemption limits (min/max)").
+    "redeem_min_points": env.int("VOUCHER_REDEEM_MIN_POINTS", default=100),
+    "redeem_max_points": env.int("VOUCHER_REDEEM_MAX_POINTS", default=50000),
+    # Points a store may redeem in its local day, points captures and vouchers (by their
+    # reward's points price) together; 0: no cap.
+    "store_daily_redeem_points": env.int("VOUCHER_STORE_DAILY_REDEEM_POINTS", default=0),
 }
 
 # --- Manual point adjustments: the one policy table every check reads ----------------------

@@ -15,9 +15,9 @@ headquarters roles holding it decide for every store) then approves or rejects i
   on shift nor to the attempting cashier's or the approver's own account, never the
   cashier approving their own attempt, the approver's own role limit
   (``ROLE_LIMITS["redeem_below"]``); points go through the ledger (``points_redeem``:
-  the real-time balance and the velocity limits), a voucher through a single-use
-  conditional update (not used, not expired, not revoked or reported) and its
-  ``VoucherRedemption``. Once only (a conditional update claims it); a refusal leaves it
+  the real-time balance and the velocity limits), a voucher through the till's own
+  single-use step (``vouchers.redemption.voucher_consume``: not used, not expired, not
+  revoked or reported, and its ``VoucherRedemption``). Once only (a conditional update claims it); a refusal leaves it
   pending and writes nothing. The member is told the outcome.
 - ``pending_redemption_reject`` (with a reason) closes it; the member is told.
 
@@ -41,7 +41,8 @@ from loyalty.scoping import scope_to_stores
 from loyalty.services import Actor, points_redeem
 from members.models import Member
 from vouchers.codes import CodeInvalid, code_normalise
-from vouchers.models import PendingRedemption, StaffShift, Voucher, VoucherRedemption
+from vouchers.models import PendingRedemption, StaffShift, Voucher
+from vouchers.redemption import voucher_consume
 from vouchers.shifts import shift_open_for_member, staff_redeem_limit, within_limit
 
 logger = logging.getLogger("vouchers.offline")
@@ -239,25 +240,16 @@ def _approval_checks(pending: PendingRedemption, actor, now: datetime) -> None:
 
 
 def _voucher_consume(pending: PendingRedemption, *, actor, now: datetime) -> None:
+    """The till's single-use step (``vouchers.redemption.voucher_consume``), under the key
+    ``offline:<pending id>`` at the till that attempted it, with the offline receipt."""
     voucher = pending.voucher
-    consumed = Voucher.objects.filter(
-        pk=voucher.pk, member_id=pending.member_id, status=Voucher.Status.ACTIVE, expires_at__gt=now
-    ).update(status=Voucher.Status.REDEEMED, redeemed_at=now)
-    if not consumed:
-        voucher.refresh_from_db()
-        if voucher.status == Voucher.Status.REDEEMED:
-            raise OfflineRefused("voucher_already_redeemed")
-        if voucher.expires_at <= now:
-            raise OfflineRefused("voucher_expired")
-        raise OfflineRefused("voucher_revoked" if voucher.status == Voucher.Status.REVOKED else "voucher_reported")
-    VoucherRedemption.objects.create(
+    redemption = voucher_consume(
         voucher=voucher,
         till=pending.till,
-        store_id=pending.store_id,
         staff_id=pending.staff_id,
         shift=None,
         idempotency_key=f"offline:{pending.pk}",
-        redeemed_at=now,
+        now=now,
         receipt={
             "offline": True,
             "pending_id": str(pending.pk),
@@ -269,6 +261,13 @@ def _voucher_consume(pending: PendingRedemption, *, actor, now: datetime) -> Non
             "redeemed_at": now.isoformat(),
         },
     )
+    if redemption is None:
+        voucher.refresh_from_db()
+        if voucher.status == Voucher.Status.REDEEMED:
+            raise OfflineRefused("voucher_already_redeemed")
+        if voucher.expires_at <= now:
+            raise OfflineRefused("voucher_expired")
+        raise OfflineRefused("voucher_revoked" if voucher.status == Voucher.Status.REVOKED else "voucher_reported")
 
 
 def pending_redemption_approve(*, pending_id, actor, now: datetime | None = None) -> PendingRedemption:

@@ -24,25 +24,33 @@ in ``STATUS``):
     the reward's points price, unless a valid manager override covers it
     (``role_limit_exceeded``, ``override_same_person``, ``override_store_mismatch``,
     ``override_insufficient``);
-11. staff may not redeem to their own member account during their shift
+11. the store's daily cap, ``VOUCHERS["store_daily_redeem_points"]`` (0: none), over
+    the points captured at the store's tills and the vouchers redeemed there (by their
+    reward's points price) in the local day: this voucher must fit in what is left
+    (``store_daily_limit_reached``; see ``store_daily_limit_check``);
+12. staff may not redeem to their own member account during their shift
     (``own_member_account``), and no one may redeem to the member account of a member
     of staff who is on shift (``member_staff_on_shift``). Policy: once that person has
     clocked out, a colleague on shift may redeem their voucher like any member's (a
     staff purchase); their own shift is what makes it a conflict of interest.
 
-Redemption is single-use, held by the database: one conditional ``UPDATE ... SET
-status='redeemed' WHERE id=... AND status='active' AND expires_at > now`` and the
-``VoucherRedemption`` insert (unique per voucher, unique per till and key) in one
-transaction. It is idempotent per (till, Idempotency-Key): a retry answers the saved
+Redemption is single-use, held by the database: ``voucher_consume``, one conditional
+``UPDATE ... SET status='redeemed' WHERE id=... AND status='active' AND expires_at > now``
+and the ``VoucherRedemption`` insert (unique per voucher, unique per till and key) in one
+transaction (the offline queue's approval consumes through it too). With a store cap,
+the store's row is locked first and the cap checked again under the lock, so two tills
+cannot both pass it. It is idempotent per (till, Idempotency-Key): a retry answers the saved
 receipt; the same key for another voucher is ``idempotency_key_reused``.
 
 Every attempt, whatever its result, writes one append-only ``VoucherScan`` (till,
 store, staff, action, result), committed outside the refused work. Call these services
 outside a transaction (the till API does) or the scan shares the caller's fate.
 
-After a redemption: a cashier redeeming more than ``VOUCHERS["cashier_redemptions_alert"]``
-times in ``cashier_redemptions_window_minutes`` raises a ``cashier_redemption_frequency``
-alert (one per cashier and window); ``VOUCHERS["audit_sample_percent"]`` of redemptions,
+After a redemption: ``cashier_frequency_check``, the one frequency rule for vouchers and
+points at the till (``vouchers.till_points`` calls it after a capture): a cashier
+redeeming more than ``VOUCHERS["cashier_redemptions_alert"]`` times in
+``cashier_redemptions_window_minutes`` raises a ``cashier_redemption_frequency`` alert
+(one per cashier and window); ``VOUCHERS["audit_sample_percent"]`` of redemptions,
 drawn with ``secrets``, go to the store manager's ``RedemptionAudit`` queue.
 
 Nothing here logs or puts into an error a code, a token or a loyalty number.
@@ -54,18 +62,19 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from fraud.models import FraudAlert
-from loyalty.models import Till
+from loyalty.models import Store, Till
 from loyalty.selectors import member_balance
 from members.models import Member
 from vouchers.codes import CodeInvalid, code_normalise
-from vouchers.models import RedemptionAudit, StaffShift, Voucher, VoucherRedemption, VoucherScan
+from vouchers.models import RedemptionAudit, StaffShift, TillRedemption, Voucher, VoucherRedemption, VoucherScan
 from vouchers.shifts import (
     Override,
     ShiftRefused,
@@ -111,6 +120,7 @@ class RedemptionRefused(Exception):
         "override_same_person": 403,
         "override_store_mismatch": 403,
         "override_insufficient": 403,
+        "store_daily_limit_reached": 403,
         "own_member_account": 403,
         "member_staff_on_shift": 403,
     }
@@ -129,6 +139,7 @@ class RedemptionRefused(Exception):
         "override_same_person": "The override must come from another member of staff than the cashier.",
         "override_store_mismatch": "The override was given for another store.",
         "override_insufficient": "The override does not cover this voucher's points.",
+        "store_daily_limit_reached": "This store has reached its daily redemption limit.",
         "own_member_account": "Staff may not redeem to their own member account during their shift.",
         "member_staff_on_shift": "This member is a member of staff on shift; they may not redeem now.",
     }
@@ -250,8 +261,16 @@ def _limit_check(voucher: Voucher, *, shift: StaffShift, override: Override | No
     return True
 
 
+def _store_cap_check(voucher: Voucher, *, store_id: int, now: datetime, lock: bool = False) -> None:
+    """Step 11 (``lock``: under the store's row lock, inside the consuming transaction)."""
+    try:
+        store_daily_limit_check(store_id=store_id, points=voucher.reward.points_price, now=now, lock=lock)
+    except StoreDailyLimitReached as reached:
+        raise RedemptionRefused("store_daily_limit_reached", voucher=voucher, **reached.detail) from None
+
+
 def _staff_check(voucher: Voucher, *, shift: StaffShift, now: datetime) -> None:
-    """Step 11."""
+    """Step 12."""
     if shift.staff.member_account_id is not None and shift.staff.member_account_id == voucher.member_id:
         raise RedemptionRefused("own_member_account", voucher=voucher)
     if shift_open_for_member(voucher.member, now=now) is not None:
@@ -279,6 +298,7 @@ def _checks(
             return voucher, False, prior
     _state_check(voucher, now=now)
     needed = _limit_check(voucher, shift=shift, override=override)
+    _store_cap_check(voucher, store_id=till.store_id, now=now)
     _staff_check(voucher, shift=shift, now=now)
     return voucher, needed, None
 
@@ -334,25 +354,82 @@ def _rescan_alert(*, voucher: Voucher, till: Till, shift: StaffShift | None, now
     )
 
 
-def _frequency_alert(*, shift: StaffShift, now: datetime) -> None:
+def cashier_frequency_check(
+    *, staff_id: int, store_id: int, now: datetime, shift_id: int | None = None
+) -> FraudAlert | None:
+    """The cashier frequency rule, one for vouchers and points at the till: the staff
+    member's voucher redemptions (``redeemed_at``) and captured points redemptions
+    (``TillRedemption.captured_at``, counted for the cashier who took the hold) in the
+    ``VOUCHERS["cashier_redemptions_window_minutes"]`` ending at ``now``, together; above
+    ``VOUCHERS["cashier_redemptions_alert"]`` one ``cashier_redemption_frequency`` alert
+    per staff member and window (whichever kind tips it). Returns the alert, or None when
+    within the threshold (or the rule is switched off: no threshold, no window). Call it
+    after the redemption committed."""
     threshold = settings.VOUCHERS.get("cashier_redemptions_alert")
     minutes = int(settings.VOUCHERS.get("cashier_redemptions_window_minutes", 60))
     if threshold is None or minutes <= 0:
-        return
-    count = VoucherRedemption.objects.filter(
-        staff_id=shift.staff_id, redeemed_at__gt=now - timedelta(minutes=minutes), redeemed_at__lte=now
-    ).count()
-    if count <= threshold:
-        return
-    window = int(now.timestamp()) // (minutes * 60)
-    fraud_alert_raise(
-        kind="cashier_redemption_frequency",
-        dedupe_key=f"cashier_redemption_frequency:{shift.staff_id}:{minutes}:{window}",
-        severity=FraudAlert.Severity.MEDIUM,
-        staff_id=shift.staff_id,
-        store_id=shift.store_id,
-        detail={"redemptions": count, "threshold": threshold, "window_minutes": minutes, "shift_id": shift.pk},
+        return None
+    since = now - timedelta(minutes=minutes)
+    count = (
+        VoucherRedemption.objects.filter(staff_id=staff_id, redeemed_at__gt=since, redeemed_at__lte=now).count()
+        + TillRedemption.objects.filter(staff_id=staff_id, captured_at__gt=since, captured_at__lte=now).count()
     )
+    if count <= threshold:
+        return None
+    window = int(now.timestamp()) // (minutes * 60)
+    alert, _ = fraud_alert_raise(
+        kind="cashier_redemption_frequency",
+        dedupe_key=f"cashier_redemption_frequency:{staff_id}:{minutes}:{window}",
+        severity=FraudAlert.Severity.MEDIUM,
+        staff_id=staff_id,
+        store_id=store_id,
+        detail={"redemptions": count, "threshold": threshold, "window_minutes": minutes, "shift_id": shift_id},
+    )
+    return alert
+
+
+# --- the store's daily cap -----------------------------------------------------------------------
+
+
+class StoreDailyLimitReached(Exception):
+    """The store's daily redemption cap would be passed: ``detail`` {limit, used, points}."""
+
+    def __init__(self, *, limit: int, used: int, points: int):
+        self.detail = {"limit": limit, "used": used, "points": points}
+        super().__init__("store_daily_limit_reached")
+
+
+def store_daily_limit() -> int:
+    """``VOUCHERS["store_daily_redeem_points"]``; 0 (or less): no cap."""
+    return max(int(settings.VOUCHERS.get("store_daily_redeem_points", 0) or 0), 0)
+
+
+def store_points_redeemed_today(*, store_id: int, now: datetime) -> int:
+    """Points redeemed at the store in the local day (``TIME_ZONE``) of ``now``: points
+    captured at its tills plus its voucher redemptions by their reward's points price."""
+    start = datetime.combine(timezone.localdate(now), time.min, tzinfo=timezone.get_current_timezone())
+    end = start + timedelta(days=1)
+    vouchers = VoucherRedemption.objects.filter(store_id=store_id, redeemed_at__gte=start, redeemed_at__lt=end)
+    points = TillRedemption.objects.filter(store_id=store_id, captured_at__gte=start, captured_at__lt=end)
+    return (vouchers.aggregate(total=Sum("voucher__reward__points_price"))["total"] or 0) + (
+        points.aggregate(total=Sum("captured_points"))["total"] or 0
+    )
+
+
+def store_daily_limit_check(*, store_id: int, points: int, now: datetime, lock: bool = False) -> None:
+    """Refuse ``points`` more at the store today if they would take it past its daily cap
+    (reaching the cap exactly is allowed). ``lock=True`` (inside the transaction that
+    records the redemption) locks the store's row first, so concurrent redemptions at the
+    store's tills are counted one after another and cannot both pass the cap; without a
+    cap nothing is locked. Raises StoreDailyLimitReached."""
+    limit = store_daily_limit()
+    if not limit:
+        return
+    if lock:
+        Store.objects.select_for_update().filter(pk=store_id).first()
+    used = store_points_redeemed_today(store_id=store_id, now=now)
+    if used + points > limit:
+        raise StoreDailyLimitReached(limit=limit, used=used, points=points)
 
 
 def audit_sample(percent: float | None = None) -> bool:
@@ -476,7 +553,7 @@ def voucher_redeem(
         _scan(till=till, shift=shift, voucher=voucher, action=action, result=SCAN_REPLAYED)
         return Redemption(redemption=lost.prior, receipt=lost.prior.receipt, replayed=True)
     _scan(till=till, shift=shift, voucher=voucher, action=action, result=SCAN_OK)
-    _frequency_alert(shift=shift, now=now)
+    cashier_frequency_check(staff_id=shift.staff_id, store_id=till.store_id, shift_id=shift.pk, now=now)
     logger.info(
         "voucher redeemed",
         extra={
@@ -511,27 +588,52 @@ def _consume(*, voucher, till, shift, key, now, override, sampler) -> VoucherRed
         raise _LostToRetry(prior) from None
 
 
+def voucher_consume(
+    *,
+    voucher: Voucher,
+    till: Till,
+    staff_id: int | None,
+    shift: StaffShift | None,
+    idempotency_key: str,
+    now: datetime,
+    receipt: dict | None = None,
+) -> VoucherRedemption | None:
+    """The single-use step, for the till and the offline queue's approval alike: one
+    conditional UPDATE (the voucher still the member's, active and unexpired at ``now``)
+    and the ``VoucherRedemption`` insert, in one transaction (a savepoint inside the
+    caller's). Returns the redemption, or None when the voucher was no longer active and
+    unexpired (nothing written: the caller reads the voucher again to say why). The
+    insert's constraints refuse a second redemption of the voucher and a second use of
+    (till, ``idempotency_key``) with IntegrityError. ``voucher`` comes back redeemed."""
+    with transaction.atomic():
+        consumed = Voucher.objects.filter(
+            pk=voucher.pk, member_id=voucher.member_id, status=Voucher.Status.ACTIVE, expires_at__gt=now
+        ).update(status=Voucher.Status.REDEEMED, redeemed_at=now)
+        if not consumed:
+            return None
+        redemption = VoucherRedemption.objects.create(
+            voucher=voucher,
+            till=till,
+            store_id=till.store_id,
+            staff_id=staff_id,
+            shift=shift,
+            idempotency_key=idempotency_key,
+            redeemed_at=now,
+            receipt=receipt or {},
+        )
+    voucher.status, voucher.redeemed_at = Voucher.Status.REDEEMED, now
+    return redemption
+
+
 def _consume_once(*, voucher, till, shift, key, now, override, sampler) -> VoucherRedemption:
     with transaction.atomic():
-        consumed = Voucher.objects.filter(pk=voucher.pk, status=Voucher.Status.ACTIVE, expires_at__gt=now).update(
-            status=Voucher.Status.REDEEMED, redeemed_at=now
+        # Under the store's lock when it has a daily cap: the check before was advisory.
+        _store_cap_check(voucher, store_id=till.store_id, now=now, lock=True)
+        redemption = voucher_consume(
+            voucher=voucher, till=till, staff_id=shift.staff_id, shift=shift, idempotency_key=key, now=now
         )
-        if not consumed:
-            lost = True
-        else:
-            lost = False
-            redemption = VoucherRedemption(
-                voucher=voucher,
-                till=till,
-                store_id=till.store_id,
-                staff_id=shift.staff_id,
-                shift=shift,
-                idempotency_key=key,
-                redeemed_at=now,
-            )
-            redemption.receipt = {}
-            redemption.save()
-            voucher.status, voucher.redeemed_at = Voucher.Status.REDEEMED, now
+        lost = redemption is None
+        if not lost:
             redemption.receipt = _receipt(
                 voucher=voucher, till=till, shift=shift, now=now, redemption_id=redemption.pk, override=override
             )

@@ -7,22 +7,29 @@ The ledger alone moves points (``loyalty.services.points_hold`` / ``points_captu
 Hold (``till_redemption_hold``):
 
 1. an open shift of this till (``no_shift``): a member of staff is accountable;
-2. the member identified (the caller looked them up by loyalty number) and active
+2. the points within the redemption limits: at least ``VOUCHERS["redeem_min_points"]``
+   (``below_minimum_redemption``), at most ``VOUCHERS["redeem_max_points"]``
+   (``above_maximum_redemption``), detail ``points`` and ``minimum`` / ``maximum``;
+3. the member identified (the caller looked them up by loyalty number) and active
    (``member_not_active``);
-3. staff may not redeem to their own member account during their shift
+4. staff may not redeem to their own member account during their shift
    (``self_redemption_refused``), and nobody may redeem to the member account of a
    member of staff who is on shift anywhere (``member_staff_on_shift``). Policy: once
    that person has clocked out, a colleague on shift may redeem their points like any
    member's (a staff purchase, authorised by the member's own code or app like any
    other); their own shift is what makes it a conflict of interest, and without a shift
    they cannot work a till;
-4. the role limit (``ROLE_LIMITS["redeem_below"]``, strictly below) of the shift's
+5. the role limit (``ROLE_LIMITS["redeem_below"]``, strictly below) of the shift's
    staff user, or a manager override (``vouchers.shifts.override_verify``: a second
    person's password and TOTP code; a Store Manager of the store or a Program
    Administrator whose own limit covers the points, never the cashier):
    ``limit_exceeded`` (detail ``override_required``), ``override_invalid`` (detail
    ``reason``), ``override_locked_out``;
-5. ``points_hold`` (the real-time balance and the ledger's own rules, e.g.
+6. the store's daily cap (``VOUCHERS["store_daily_redeem_points"]``, 0: none) over
+   what the store redeemed today, points and vouchers (``store_daily_limit_reached``,
+   detail ``limit``, ``used``, ``points``): checked here so the cashier hears it before
+   the member is asked, and checked again at the capture under the store's lock;
+7. ``points_hold`` (the real-time balance and the ledger's own rules, e.g.
    ``insufficient_points``), the ``TillRedemption`` row and the member's authorisation
    started, in one transaction: an SMS step-up code to the member's phone bound to the
    action ``pos_redeem:<hold_id>`` (``members.otp.otp_request``; its limits apply, and
@@ -38,13 +45,16 @@ Authorisation (one of):
 
 Capture (``till_redemption_capture``): an open shift of this till (``no_shift``; any
 till of the hold's store), never the member's own (``self_redemption_refused``); refused
-``member_authorisation_required`` until authorised; then ``points_capture``, the row
-marked captured with its receipt, the random audit sample, and the cashier frequency
-alert (voucher and points redemptions counted together).
+``member_authorisation_required`` until authorised; then, with the store's row locked
+when it has a daily cap, ``points_capture`` and the cap (``store_daily_limit_reached``:
+nothing is captured, the hold stays open to void), the row marked captured with its
+receipt, the random audit sample, and the cashier frequency alert
+(``vouchers.redemption.cashier_frequency_check``: voucher and points redemptions
+counted together).
 
 Idempotency: the ledger's Idempotency-Key contract is kept (a retry with the same key
 answers the saved result, byte for byte; the same key with another request is
-``idempotency_key_reused``). A refusal of these controls (steps 1-4) is not saved under
+``idempotency_key_reused``). A refusal of these controls (steps 1-6) is not saved under
 the key: a retry is judged again. A hold retried under its key is answered from the
 saved row, without checking the override again (its TOTP code cannot be used twice).
 
@@ -58,13 +68,12 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from fraud.models import FraudAlert
 from loyalty.crypto import DecryptionFailed
 from loyalty.models import LedgerOperation, Till
 from loyalty.selectors import member_balance
@@ -73,8 +82,15 @@ from members.models import Member, MemberSecurityEvent, MemberSession
 from members.otp import TILL_REDEMPTION_ACTION_PREFIX, OtpRefused, otp_request, otp_step_up_consume, otp_verify
 from members.pii import MemberPiiErased, member_pii_value
 from members.sessions import session_may
-from vouchers.models import RedemptionAudit, StaffShift, TillRedemption, VoucherRedemption
-from vouchers.redemption import audit_sample, fraud_alert_raise, loyalty_number_masked
+from vouchers.models import RedemptionAudit, StaffShift, TillRedemption
+from vouchers.redemption import (
+    StoreDailyLimitReached,
+    audit_sample,
+    cashier_frequency_check,
+    loyalty_number_masked,
+    store_daily_limit,
+    store_daily_limit_check,
+)
 from vouchers.shifts import (
     ShiftRefused,
     override_verify,
@@ -103,6 +119,9 @@ class TillPointsRefused(Exception):
         "self_redemption_refused": 403,
         "member_staff_on_shift": 403,
         "limit_exceeded": 403,
+        "below_minimum_redemption": 422,
+        "above_maximum_redemption": 422,
+        "store_daily_limit_reached": 403,
         "override_invalid": 403,
         "override_locked_out": 429,
         "hold_not_found": 404,
@@ -126,6 +145,9 @@ class TillPointsRefused(Exception):
         "self_redemption_refused": "Staff may not redeem to their own member account during their shift.",
         "member_staff_on_shift": "This member is a member of staff on shift; they may not redeem now.",
         "limit_exceeded": "This redemption is above your limit: a manager override is required.",
+        "below_minimum_redemption": "This is below the smallest redemption allowed at the till (see detail.minimum).",
+        "above_maximum_redemption": "This is above the largest redemption allowed at the till (see detail.maximum).",
+        "store_daily_limit_reached": "This store has reached its daily redemption limit.",
         "override_invalid": "The manager override was refused (see detail.reason).",
         "override_locked_out": "Too many failed attempts for this manager; try again later.",
         "hold_not_found": "No such redemption hold.",
@@ -225,6 +247,22 @@ def _limit_check(*, till: Till, shift: StaffShift, points: int, override, reques
     return granted.staff
 
 
+def _points_limits_check(points: int) -> None:
+    minimum = int(settings.VOUCHERS.get("redeem_min_points", 1))
+    maximum = settings.VOUCHERS.get("redeem_max_points")
+    if points < minimum:
+        raise TillPointsRefused("below_minimum_redemption", points=points, minimum=minimum)
+    if maximum is not None and points > int(maximum):
+        raise TillPointsRefused("above_maximum_redemption", points=points, maximum=int(maximum))
+
+
+def _store_cap_check(*, store_id: int, points: int, now: datetime, lock: bool = False) -> None:
+    try:
+        store_daily_limit_check(store_id=store_id, points=points, now=now, lock=lock)
+    except StoreDailyLimitReached as reached:
+        raise TillPointsRefused("store_daily_limit_reached", **reached.detail) from None
+
+
 def _member_phone(member: Member) -> str | None:
     """The member's phone in clear, or None (none, erased, or unreadable: then the app is
     the only way to authorise, never a 500 at the till)."""
@@ -313,19 +351,22 @@ def till_redemption_hold(
 
     Returns the ledger's Outcome; a new or replayed hold's body carries
     ``authorisation`` {required, methods, challenge_id, expires_at, sms}. Raises
-    TillPointsRefused (``no_shift``, ``member_not_active``, ``self_redemption_refused``,
+    TillPointsRefused (``no_shift``, ``below_minimum_redemption``,
+    ``above_maximum_redemption``, ``member_not_active``, ``self_redemption_refused``,
     ``member_staff_on_shift``, ``limit_exceeded``, ``override_invalid``,
-    ``override_locked_out``). ``fingerprint`` must not hold the override's secrets.
+    ``override_locked_out``, ``store_daily_limit_reached``). ``fingerprint`` must not hold the override's secrets.
     """
     now = now or timezone.now()
     shift = _shift_check(till=till, shift=shift, now=now)
     prior = TillRedemption.objects.filter(till=till, idempotency_key=idempotency_key).first()
     override_by = prior.override_by if prior else None
     if prior is None:
+        _points_limits_check(points)
         if member.status != Member.Status.ACTIVE:
             raise TillPointsRefused("member_not_active")
         _staff_check(shift=shift, member=member, now=now)
         override_by = _limit_check(till=till, shift=shift, points=points, override=override, request=request, now=now)
+        _store_cap_check(store_id=till.store_id, points=points, now=now)
 
     with transaction.atomic():
         outcome = points_hold(
@@ -501,31 +542,6 @@ def _capture_body(ledger_body: dict, receipt: dict) -> dict:
     return _canonical({**masked, "receipt": receipt})
 
 
-def _cashier_frequency_check(*, staff_id: int, store_id: int, shift_id: int | None, now: datetime) -> None:
-    """The cashier frequency alert over voucher and points redemptions together, under
-    the voucher side's key (one alert per cashier and window, whichever kind tips it)."""
-    threshold = settings.VOUCHERS.get("cashier_redemptions_alert")
-    minutes = int(settings.VOUCHERS.get("cashier_redemptions_window_minutes", 60))
-    if threshold is None or minutes <= 0:
-        return
-    since = now - timedelta(minutes=minutes)
-    count = (
-        VoucherRedemption.objects.filter(staff_id=staff_id, redeemed_at__gt=since, redeemed_at__lte=now).count()
-        + TillRedemption.objects.filter(staff_id=staff_id, captured_at__gt=since, captured_at__lte=now).count()
-    )
-    if count <= threshold:
-        return
-    window = int(now.timestamp()) // (minutes * 60)
-    fraud_alert_raise(
-        kind="cashier_redemption_frequency",
-        dedupe_key=f"cashier_redemption_frequency:{staff_id}:{minutes}:{window}",
-        severity=FraudAlert.Severity.MEDIUM,
-        staff_id=staff_id,
-        store_id=store_id,
-        detail={"redemptions": count, "threshold": threshold, "window_minutes": minutes, "shift_id": shift_id},
-    )
-
-
 def till_redemption_capture(
     *,
     till: Till,
@@ -543,7 +559,7 @@ def till_redemption_capture(
     ``capture_exceeds_hold``, as they are); a capture's body is the ledger's with the
     loyalty number masked and ``receipt``. Raises TillPointsRefused: ``no_shift``,
     ``hold_not_found`` (none at this till's store), ``self_redemption_refused``,
-    ``member_authorisation_required``. ``sampler`` decides the audit sample (default
+    ``member_authorisation_required``, ``store_daily_limit_reached`` (nothing captured). ``sampler`` decides the audit sample (default
     ``vouchers.redemption.audit_sample``).
     """
     now = now or timezone.now()
@@ -568,6 +584,11 @@ def till_redemption_capture(
 
     new = False
     with transaction.atomic():
+        # With a daily cap the store's row is locked before the ledger's lock: concurrent
+        # captures and voucher redemptions at the store are counted one after another.
+        capped = bool(store_daily_limit())
+        if capped:
+            _store_cap_check(store_id=record.store_id, points=0, now=now, lock=True)
         outcome = points_capture(
             hold_id=record.hold_operation_id,
             actor=Actor(till=till),
@@ -580,6 +601,8 @@ def till_redemption_capture(
         if outcome.replayed:
             record.refresh_from_db()
             return Outcome(outcome.status_code, _capture_body(outcome.body, record.receipt), replayed=True)
+        if capped:  # refused: the capture rolls back, the hold stays open
+            _store_cap_check(store_id=record.store_id, points=outcome.body["points"], now=now)
         changed = TillRedemption.objects.filter(pk=record.pk, captured_at__isnull=True, voided_at__isnull=True).update(
             captured_at=now, capture_shift=shift, captured_points=outcome.body["points"]
         )
@@ -598,7 +621,7 @@ def till_redemption_capture(
             )
         new = True
     if new:
-        _cashier_frequency_check(staff_id=record.staff_id, store_id=record.store_id, shift_id=record.shift_id, now=now)
+        cashier_frequency_check(staff_id=record.staff_id, store_id=record.store_id, shift_id=record.shift_id, now=now)
         logger.info(
             "till redemption captured",
             extra={

@@ -214,14 +214,14 @@ def test_an_override_is_not_checked_within_the_limit(on_shift, manager, shopper)
 
 def test_no_shift_no_redemption(on_shift, till_for, shopper):
     with pytest.raises(TillPointsRefused) as caught:
-        till_redemption_hold(till=on_shift.till, shift=None, member=shopper, points=10, idempotency_key="k")
+        till_redemption_hold(till=on_shift.till, shift=None, member=shopper, points=100, idempotency_key="k")
     assert (caught.value.code, caught.value.status) == ("no_shift", 403)
     other_till = till_for()
     with pytest.raises(TillPointsRefused) as caught:
-        till_redemption_hold(till=other_till, shift=on_shift, member=shopper, points=10, idempotency_key="k")
+        till_redemption_hold(till=other_till, shift=on_shift, member=shopper, points=100, idempotency_key="k")
     assert caught.value.code == "no_shift"
     shift_end(shift=on_shift)
-    assert refused(hold, on_shift, shopper, 10).code == "no_shift"
+    assert refused(hold, on_shift, shopper, 100).code == "no_shift"
     assert not LedgerOperation.objects.filter(kind="hold").exists()
 
 
@@ -229,7 +229,7 @@ def test_staff_may_not_redeem_to_their_own_account_during_their_shift(cashier, o
     cashier.member_account = shopper
     cashier.save(update_fields=["member_account"])
 
-    refusal = refused(hold, on_shift, shopper, 10)
+    refusal = refused(hold, on_shift, shopper, 100)
 
     assert (refusal.code, refusal.status) == ("self_redemption_refused", 403)
     assert not TillRedemption.objects.exists()
@@ -246,16 +246,16 @@ def test_a_colleague_on_shift_may_not_redeem_to_a_staff_account_until_its_owner_
     own_shift = open_shift(cashier, till_for())
     colleague = open_shift(make_staff("cashier2", "cashier", stores=[store_a]), till_for())
 
-    assert refused(hold, colleague, shopper, 10).code == "member_staff_on_shift"
+    assert refused(hold, colleague, shopper, 100).code == "member_staff_on_shift"
 
     shift_end(shift=own_shift)
-    assert hold(colleague, shopper, 10).ok
+    assert hold(colleague, shopper, 100).ok
 
 
 def test_an_inactive_member_is_refused_before_the_ledger(on_shift, shopper):
     shopper.status = "suspended"
     shopper.save(update_fields=["status"])
-    assert refused(hold, on_shift, shopper, 10).code == "member_not_active"
+    assert refused(hold, on_shift, shopper, 100).code == "member_not_active"
     assert not LedgerOperation.objects.filter(kind="hold").exists()
 
 
@@ -298,8 +298,8 @@ def test_when_the_sms_limit_is_reached_the_hold_stands_and_offers_the_app(
     on_shift, shopper, settings, django_capture_on_commit_callbacks
 ):
     settings.MEMBER_AUTH = {**settings.MEMBER_AUTH, "otp_codes_per_hour": 1}
-    first = hold(on_shift, shopper, 10, "k-1", commit=django_capture_on_commit_callbacks)
-    second = hold(on_shift, shopper, 10, "k-2", commit=django_capture_on_commit_callbacks)
+    first = hold(on_shift, shopper, 100, "k-1", commit=django_capture_on_commit_callbacks)
+    second = hold(on_shift, shopper, 100, "k-2", commit=django_capture_on_commit_callbacks)
     assert first.body["authorisation"]["sms"] == "sent"
     assert second.ok and second.body["authorisation"]["methods"] == ["app"]
     assert second.body["authorisation"]["sms"] == "otp_rate_limited"
@@ -544,7 +544,7 @@ def test_not_sampled_no_audit(on_shift, shopper):
 def test_a_cashier_redeeming_points_too_often_raises_one_alert(settings, on_shift, shopper):
     settings.VOUCHERS = {**settings.VOUCHERS, "cashier_redemptions_alert": 2, "cashier_redemptions_window_minutes": 60}
     for n in range(4):
-        hold_id = hold(on_shift, shopper, 10, f"h-{n}").body["hold_id"]
+        hold_id = hold(on_shift, shopper, 100, f"h-{n}").body["hold_id"]
         authorise_by_app(shopper, hold_id)
         capture(on_shift, hold_id, f"c-{n}")
         assert FraudAlert.objects.count() == (0 if n < 2 else 1)
