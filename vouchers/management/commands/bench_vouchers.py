@@ -70,7 +70,7 @@ REDEEM_PATH = "/api/v1/pos/vouchers/redeem"
 # Bench only (the server's environment): above any count the bench reaches.
 ALERT_THRESHOLD = 1_000_000_000
 # Voucher pools are the warm-up's fastest client rate times this, times the duration.
-POOL_MARGIN = 2.0
+POOL_MARGIN = 3.0
 WARMUP_POOL = 1000
 
 
