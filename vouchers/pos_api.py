@@ -88,7 +88,8 @@ VOUCHER_ERRORS = {
     403: _error(
         "shift_required, member_not_active, role_limit_exceeded, override_same_person, override_store_mismatch, "
         "override_insufficient, override_credentials_invalid, override_not_permitted, override_limit_exceeded, "
-        "own_member_account, member_staff_on_shift, ip_not_allowed"
+        "store_daily_limit_reached (detail: limit, used, points), own_member_account, member_staff_on_shift, "
+        "ip_not_allowed"
     ),
     404: _error("voucher_not_found: no such voucher, or not the presented member's"),
     409: _error("voucher_already_redeemed"),

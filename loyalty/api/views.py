@@ -445,7 +445,10 @@ class RedemptionHoldApi(TillWriteApi):
     ROLE_LIMITS.redeem_below.cashier (500) points, a store manager below 2,000; above,
     a manager override (a second person's credentials and code) in ``override``. Staff
     may not redeem to their own member account during their shift, nor to a colleague's
-    who is on shift. The member is texted a code bound to this hold; the capture is
+    who is on shift. A hold is of VOUCHERS.redeem_min_points (100) to redeem_max_points
+    (50,000) points, and must fit in the store's daily cap (VOUCHERS.store_daily_redeem_points,
+    points and vouchers redeemed at the store that day; 0: no cap), checked again at the
+    capture. The member is texted a code bound to this hold; the capture is
     refused until they authorise it (the code read to the cashier, or the app). Capture
     or void the hold next; an unsettled hold lapses after ``LOYALTY_HOLD_MINUTES``.
     """
@@ -478,9 +481,14 @@ class RedemptionHoldApi(TillWriteApi):
                     "no_shift, limit_exceeded (detail: points, limit, override_required), override_invalid "
                     "(detail.reason: override_credentials_invalid, override_not_permitted, override_limit_exceeded, "
                     "override_same_person), self_redemption_refused, member_staff_on_shift, member_not_active, "
-                    "ip_not_allowed"
+                    "store_daily_limit_reached (detail: limit, used, points), ip_not_allowed"
                 ),
                 404: _error("member_not_found"),
+                422: _error(
+                    "below_minimum_redemption (detail: points, minimum), above_maximum_redemption (detail: points, "
+                    "maximum), card_number_refused, idempotency_key_reused, or a ledger refusal "
+                    "(insufficient_points, ...)"
+                ),
                 429: _error("override_locked_out, rate_limited"),
             },
         ),
@@ -591,7 +599,9 @@ class ReceiptSerializer(serializers.Serializer):
 
 class RedemptionCaptureApi(TillWriteApi):
     """Settle an authorised hold (phase two) for all its points or fewer; the rest is
-    released. Needs a staff member on shift at this till; answers the receipt."""
+    released. Needs a staff member on shift at this till; answers the receipt. Refused
+    ``store_daily_limit_reached`` when the store's daily cap would be passed (nothing is
+    captured; void the hold)."""
 
     @extend_schema_serializer(component_name="CaptureRequest")
     class InputSerializer(StrictInputSerializer):
@@ -613,7 +623,10 @@ class RedemptionCaptureApi(TillWriteApi):
             OutputSerializer,
             {
                 **SETTLE_ERRORS,
-                403: _error("no_shift, self_redemption_refused, ip_not_allowed"),
+                403: _error(
+                    "no_shift, self_redemption_refused, store_daily_limit_reached (detail: limit, used, points), "
+                    "ip_not_allowed"
+                ),
                 409: _error(
                     "member_authorisation_required (the member has not authorised it yet), hold_not_open "
                     "(already captured, voided or lapsed)"
