@@ -197,6 +197,8 @@ class VoucherRedemption(models.Model):
 
     class Meta:
         ordering = ["-redeemed_at"]
+        # The cashier-frequency rule counts a staff member's recent redemptions.
+        indexes = [models.Index(fields=["staff", "redeemed_at"])]
         constraints = [
             models.UniqueConstraint(fields=["till", "idempotency_key"], name="voucher_redemption_key_once_per_till")
         ]
