@@ -416,6 +416,16 @@ def store_points_redeemed_today(*, store_id: int, now: datetime) -> int:
     )
 
 
+def store_daily_limit_lock(*, store_id: int) -> bool:
+    """Lock the store's row for the rest of the caller's transaction when the store has a
+    daily cap (the redemptions counted against it are then recorded one after another);
+    True when it did. Without a cap nothing is locked."""
+    if not store_daily_limit():
+        return False
+    Store.objects.select_for_update().filter(pk=store_id).first()
+    return True
+
+
 def store_daily_limit_check(*, store_id: int, points: int, now: datetime, lock: bool = False) -> None:
     """Refuse ``points`` more at the store today if they would take it past its daily cap
     (reaching the cap exactly is allowed). ``lock=True`` (inside the transaction that
@@ -426,7 +436,7 @@ def store_daily_limit_check(*, store_id: int, points: int, now: datetime, lock: 
     if not limit:
         return
     if lock:
-        Store.objects.select_for_update().filter(pk=store_id).first()
+        store_daily_limit_lock(store_id=store_id)
     used = store_points_redeemed_today(store_id=store_id, now=now)
     if used + points > limit:
         raise StoreDailyLimitReached(limit=limit, used=used, points=points)

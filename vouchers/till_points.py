@@ -88,8 +88,8 @@ from vouchers.redemption import (
     audit_sample,
     cashier_frequency_check,
     loyalty_number_masked,
-    store_daily_limit,
     store_daily_limit_check,
+    store_daily_limit_lock,
 )
 from vouchers.shifts import (
     ShiftRefused,
@@ -586,9 +586,7 @@ def till_redemption_capture(
     with transaction.atomic():
         # With a daily cap the store's row is locked before the ledger's lock: concurrent
         # captures and voucher redemptions at the store are counted one after another.
-        capped = bool(store_daily_limit())
-        if capped:
-            _store_cap_check(store_id=record.store_id, points=0, now=now, lock=True)
+        capped = store_daily_limit_lock(store_id=record.store_id)
         outcome = points_capture(
             hold_id=record.hold_operation_id,
             actor=Actor(till=till),

@@ -215,6 +215,10 @@ def test_a_capture_past_the_cap_is_refused_and_captures_nothing(cap, on_shift, s
     # The same key is judged again (nothing was saved under it): 300 of the hold fit exactly.
     assert capture(on_shift, hold_id, "c-2", points=300).status_code == 201
     assert store_points_redeemed_today(store_id=on_shift.store_id, now=timezone.now()) == 1000
+    # A retry of a capture made answers its receipt, even once the cap is lowered below it.
+    cap(500)
+    again = capture(on_shift, hold_id, "c-2", points=300)
+    assert (again.status_code, again.replayed, again.body["receipt"]["points_redeemed"]) == (201, True, 300)
 
 
 def test_the_cap_is_per_store(cap, on_shift, shopper, make_staff, store_b, make_voucher, till_for):
