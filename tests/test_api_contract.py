@@ -137,7 +137,7 @@ def _open_hold() -> str:
         till=WORLD["till"],
         shift=WORLD["shift"],
         member=WORLD["member"],
-        points=10,
+        points=100,  # the till minimum (VOUCHER_REDEEM_MIN_POINTS)
         idempotency_key=f"hold-{WORLD['holds']}",
     )
     assert outcome.ok, outcome.body
@@ -170,7 +170,7 @@ def _staff_shift(till, store, make_staff):
 
 @pytest.fixture
 def world(db, settings, make_staff):
-    """A member with 5,000 points and an app session, a till in an active store with a
+    """A member with 90,000 points and an app session, a till in an active store with a
     cashier on shift."""
     # The programme's velocity limits (two redemptions a day...) are tested on their own;
     # here they would turn most of an operation's examples into the same 422.
@@ -180,7 +180,10 @@ def world(db, settings, make_staff):
     cache.delete(f"throttle_till_{till.pk}")
     member = member_create(home_store=store, name="Contract Member", phone="+60123456789", email="contract@example.com")
     actor = Actor(till=till)
-    earned = points_earn(member=member, points=5_000, receipt_ref="CTR/CT1/R-1", actor=actor, idempotency_key="seed-1")
+    # Enough for every hold the examples take (100 points each, the till minimum), in one
+    # purchase: the tiers' daily earning caps are lifted here like the velocity limits.
+    settings.LOYALTY_TIERS = [{**tier, "daily_earn_points": 10**9} for tier in settings.LOYALTY_TIERS]
+    earned = points_earn(member=member, points=90_000, receipt_ref="CTR/CT1/R-1", actor=actor, idempotency_key="seed-1")
     assert earned.ok, earned.body
     # Django's WSGI handler closes the database connection at the end of each request,
     # which would end the test's transaction: the test client disconnects this too.
