@@ -101,9 +101,14 @@ class GoodwillForm(forms.Form):
         widget=widgets.AdminTextareaWidget(attrs={"rows": 3}),
         help_text="Why the member gets it (kept with the voucher and in the audit log).",
     )
+    # A one-time id drawn when the form is shown: sending the same form twice (a double
+    # click, a resubmitted page) issues one voucher.
+    submission = forms.RegexField(regex=r"\A[0-9a-f]{32}\Z", widget=forms.HiddenInput)
 
     def __init__(self, *args, limit: int, **kwargs):
         super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["submission"] = uuid.uuid4().hex
         self.fields["reward"].queryset = Reward.objects.filter(active=True, points_price__lte=limit).order_by(
             "points_price", "name"
         )
@@ -117,7 +122,7 @@ class GoodwillForm(forms.Form):
         return member
 
 
-GOODWILL_FIELDSETS = [(None, {"fields": ["loyalty_number", "reward", "reason"]})]
+GOODWILL_FIELDSETS = [(None, {"fields": ["loyalty_number", "reward", "reason", "submission"]})]
 GOODWILL_FIELDS = {
     "own_member_account": "loyalty_number",
     "member_not_active": "loyalty_number",
@@ -242,8 +247,9 @@ class VoucherAdmin(BaseAdmin):
             data = form.cleaned_data
             try:
                 voucher = voucher_goodwill_issue(
-                    staff=request.user, member=data["loyalty_number"], reward=data["reward"], reason=data["reason"]
-                )
+                    staff=request.user, member=data["loyalty_number"], reward=data["reward"], reason=data["reason"],
+                    issue_key=data["submission"],
+                )  # fmt: skip
             except VoucherRefused as refusal:
                 form.add_error(GOODWILL_FIELDS.get(refusal.code), str(refusal))
             else:

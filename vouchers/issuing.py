@@ -328,7 +328,7 @@ def goodwill_limit(staff) -> int | None:
 
 
 def voucher_goodwill_issue(
-    *, staff, member: Member, reward: Reward, reason: str, now: datetime | None = None
+    *, staff, member: Member, reward: Reward, reason: str, issue_key: str | None = None, now: datetime | None = None
 ) -> Voucher:
     """Give ``member`` a voucher of ``reward`` for free (a goodwill gesture).
 
@@ -341,8 +341,14 @@ def voucher_goodwill_issue(
     Raises VoucherRefused: ``goodwill_not_permitted``, ``goodwill_above_limit``,
     ``reason_required``, ``own_member_account``, ``member_not_active``,
     ``reward_inactive``, ``out_of_stock``.
+
+    ``issue_key`` (the issuing form's one-time id) makes it idempotent: the same staff
+    user and key give the voucher issued the first time (a unique constraint settles two
+    concurrent submissions), with no second stock take, event or audit entry.
     """
     now = _now(now)
+    if issue_key and (issued := _goodwill_issued(staff, issue_key)) is not None:
+        return issued
     limit = goodwill_limit(staff)
     if limit is None:
         raise VoucherRefused("goodwill_not_permitted")
@@ -355,6 +361,20 @@ def voucher_goodwill_issue(
         raise VoucherRefused("own_member_account")
     if not reward.active:
         raise VoucherRefused("reward_inactive")
+    try:
+        return _goodwill_write(staff=staff, member=member, reward=reward, reason=reason, issue_key=issue_key, now=now)
+    except IntegrityError:
+        # The same form sent twice at once: the other submission committed first.
+        if issue_key and (issued := _goodwill_issued(staff, issue_key)) is not None:
+            return issued
+        raise
+
+
+def _goodwill_issued(staff, issue_key: str) -> Voucher | None:
+    return Voucher.objects.filter(issued_by=staff, issue_key=issue_key, source=Voucher.Source.GOODWILL).first()
+
+
+def _goodwill_write(*, staff, member: Member, reward: Reward, reason: str, issue_key: str | None, now) -> Voucher:
     with transaction.atomic():
         status = Member.objects.filter(pk=member.pk).values_list("status", flat=True).first()
         if status != Member.Status.ACTIVE:
@@ -367,6 +387,7 @@ def voucher_goodwill_issue(
             points_paid=0,
             issued_by=staff,
             issue_reason=reason,
+            issue_key=issue_key or None,
             issued_at=now,
             expires_at=_expiry(reward, now),
         )

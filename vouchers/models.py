@@ -108,6 +108,9 @@ class Voucher(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="vouchers_issued"
     )
     issue_reason = models.CharField(max_length=200, blank=True, help_text="Goodwill: why it was given.")
+    # Goodwill: the issuing form's one-time submission id, so a form sent twice (a double
+    # click, a resubmitted page) issues one voucher.
+    issue_key = models.CharField(max_length=64, null=True, blank=True, editable=False)
     issued_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
     redeemed_at = models.DateTimeField(null=True, blank=True)
@@ -142,6 +145,7 @@ class Voucher(models.Model):
                 condition=Q(source="purchase", points_paid__gt=0) | Q(source="goodwill", points_paid=0),
                 name="voucher_source_points",
             ),
+            models.UniqueConstraint(fields=["issued_by", "issue_key"], name="voucher_goodwill_issued_once_per_key"),
         ]
         permissions = [
             ("issue_goodwill_voucher", "Can issue goodwill vouchers"),

@@ -4,6 +4,8 @@ code, revoking with a reason, goodwill within the role's limit."""
 # ruff: noqa: F811  (the fixtures imported from test_issuing are parameters here)
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -197,11 +199,20 @@ def test_a_store_manager_gives_goodwill_within_the_limit(staff_by_role, member, 
     rewards = form.context_data["adminform"].form.fields["reward"].queryset
     assert list(rewards) == [within]
 
-    refused = client.post(GOODWILL, {"loyalty_number": member.loyalty_number, "reward": above.pk, "reason": "x"})
+    refused = client.post(
+        GOODWILL,
+        {"submission": uuid.uuid4().hex, "loyalty_number": member.loyalty_number, "reward": above.pk, "reason": "x"},
+    )
     assert refused.status_code == 200 and not Voucher.objects.exists()
 
     response = client.post(
-        GOODWILL, {"loyalty_number": member.loyalty_number, "reward": within.pk, "reason": "Broken item"}
+        GOODWILL,
+        {
+            "submission": uuid.uuid4().hex,
+            "loyalty_number": member.loyalty_number,
+            "reward": within.pk,
+            "reason": "Broken item",
+        },
     )
     voucher = Voucher.objects.get()
     assert response.status_code == 302 and response["Location"] == change_url(voucher)
@@ -217,7 +228,13 @@ def test_goodwill_to_ones_own_member_account_is_refused_on_the_form(staff_by_rol
     manager.member_account = member
     manager.save(update_fields=["member_account"])
     response = as_role(staff_by_role, "store_manager").post(
-        GOODWILL, {"loyalty_number": member.loyalty_number, "reward": reward.pk, "reason": "For me"}
+        GOODWILL,
+        {
+            "submission": uuid.uuid4().hex,
+            "loyalty_number": member.loyalty_number,
+            "reward": reward.pk,
+            "reason": "For me",
+        },
     )
     assert response.status_code == 200 and "own member account" in response.content.decode()
     assert not Voucher.objects.exists()
@@ -225,12 +242,43 @@ def test_goodwill_to_ones_own_member_account_is_refused_on_the_form(staff_by_rol
 
 def test_goodwill_needs_a_known_member_and_a_reason(staff_by_role, member, reward):
     client = as_role(staff_by_role, "program_admin")
-    unknown = client.post(GOODWILL, {"loyalty_number": "0000000000000000", "reward": reward.pk, "reason": "x"})
+    unknown = client.post(
+        GOODWILL,
+        {"submission": uuid.uuid4().hex, "loyalty_number": "0000000000000000", "reward": reward.pk, "reason": "x"},
+    )
     assert "No member has that loyalty number." in unknown.content.decode()
-    blank = client.post(GOODWILL, {"loyalty_number": member.loyalty_number, "reward": reward.pk, "reason": "  "})
+    blank = client.post(
+        GOODWILL,
+        {"submission": uuid.uuid4().hex, "loyalty_number": member.loyalty_number, "reward": reward.pk, "reason": "  "},
+    )
     assert blank.status_code == 200 and not Voucher.objects.exists()
 
 
 @pytest.mark.parametrize("role", ["cashier", "fraud_analyst", "system_admin"])
 def test_other_roles_cannot_give_goodwill(staff_by_role, role):
     assert as_role(staff_by_role, role).get(GOODWILL).status_code == 403
+
+
+def test_the_goodwill_form_sent_twice_issues_one_voucher(staff_by_role, member, make_reward):
+    reward = make_reward(name="Twice", points_price=500, stock_remaining=5)
+    client = as_role(staff_by_role, "store_manager")
+    submission = client.get(GOODWILL).context_data["adminform"].form.initial["submission"]
+    body = {"submission": submission, "loyalty_number": member.loyalty_number, "reward": reward.pk, "reason": "Late"}
+
+    first, second = client.post(GOODWILL, body), client.post(GOODWILL, body)
+
+    voucher = Voucher.objects.get()
+    assert first["Location"] == second["Location"] == change_url(voucher)
+    reward.refresh_from_db()
+    assert reward.stock_remaining == 4
+    # A new form (a new submission id) is a new voucher.
+    client.post(
+        GOODWILL, {**body, "submission": client.get(GOODWILL).context_data["adminform"].form.initial["submission"]}
+    )
+    assert Voucher.objects.count() == 2
+
+
+def test_the_goodwill_form_needs_its_submission_id(staff_by_role, member, reward):
+    client = as_role(staff_by_role, "program_admin")
+    response = client.post(GOODWILL, {"loyalty_number": member.loyalty_number, "reward": reward.pk, "reason": "x"})
+    assert response.status_code == 200 and not Voucher.objects.exists()

@@ -701,3 +701,38 @@ def test_one_key_raced_eight_times_gives_one_voucher(member, give, make_reward):
     reward.refresh_from_db()
     assert reward.stock_remaining == 19
     assert_ledger_verified()
+
+
+def test_goodwill_with_the_same_issue_key_gives_the_first_voucher(member, make_reward, staff_by_role):
+    manager = staff_by_role["store_manager"]
+    reward = make_reward(points_price=500, stock_remaining=3)
+
+    first = voucher_goodwill_issue(staff=manager, member=member, reward=reward, reason="Late", issue_key="a" * 32)
+    again = voucher_goodwill_issue(staff=manager, member=member, reward=reward, reason="Late", issue_key="a" * 32)
+    other = voucher_goodwill_issue(staff=manager, member=member, reward=reward, reason="Late", issue_key="b" * 32)
+
+    assert again.pk == first.pk and other.pk != first.pk
+    reward.refresh_from_db()
+    assert reward.stock_remaining == 1
+    assert MemberSecurityEvent.objects.filter(member=member, kind="voucher_goodwill_issued").count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_goodwill_form_submitted_six_times_at_once_gives_one_voucher(member, make_reward, staff_by_role):
+    manager = staff_by_role["store_manager"]
+    reward = make_reward(points_price=500, stock_remaining=10)
+
+    results = race(
+        *(
+            lambda: voucher_goodwill_issue(
+                staff=manager, member=member, reward=reward, reason="Double click", issue_key="c" * 32
+            )
+            for _ in range(6)
+        )
+    )
+
+    assert len({voucher.pk for voucher in results}) == 1
+    assert Voucher.objects.count() == 1
+    reward.refresh_from_db()
+    assert reward.stock_remaining == 9
