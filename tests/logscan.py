@@ -64,7 +64,13 @@ def _stands_alone(text: str, start: int, value: str) -> bool:
     end = start + len(value)
     before = text[start - 1] if start else ""
     after = text[end] if end < len(text) else ""
-    return not (_ALNUM.match(before) or _ALNUM.match(after))
+    if _ALNUM.match(before) or _ALNUM.match(after):
+        return False
+    # Part of a larger number: the fraction of a timestamp ("17:50:06.123456+00:00"), a
+    # time, a decimal or a grouped figure ("1,234,567") is no code.
+    joined_before = before in ".:," and start >= 2 and text[start - 2].isdigit()
+    joined_after = after in ".:," and end + 1 < len(text) and text[end + 1].isdigit()
+    return not (joined_before or joined_after)
 
 
 def find(texts: Iterable[str], values: Iterable[str]) -> list[tuple[str, str]]:

@@ -44,6 +44,21 @@ def test_a_code_counts_only_standing_alone():
     assert [text for text, _ in hits] == ["code=424242.", "(424242)"]
 
 
+def test_a_code_inside_a_larger_number_is_no_hit():
+    texts = [
+        "expiry older than 2026-11-23 17:50:06.424242+00:00",  # a timestamp's fraction
+        "took 3.424242 s",
+        "424242:15",
+        "1,424242",
+        "your code is 424242, thanks",
+        "code 424242: use it",
+    ]
+
+    hits = find(texts, ["424242"])
+
+    assert [text for text, _ in hits] == ["your code is 424242, thanks", "code 424242: use it"]
+
+
 def test_a_long_value_counts_anywhere_in_a_text():
     assert find(["to:60123456789x"], ["60123456789"]) == [("to:60123456789x", "60123456789")]
 
