@@ -189,22 +189,8 @@ class Command(BaseCommand):
                 raise
 
         processes = [context.Process(target=child, args=(block,)) for block in blocks]
-        for process in processes:
-            process.start()
-        with contextlib.suppress(Exception):  # a child that failed breaks the barrier; its error follows
-            barrier.wait(timeout=600)
-        outcomes = [results.get(timeout=self.seconds + 600) for _ in processes]
-        for process in processes:
-            process.join()
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
-        if failures:
-            raise CommandError(f"a client failed ({label}): {failures[0]!r}")
-
-        ok = sum(o.ok for o in outcomes)
-        rate = ok / max(o.elapsed for o in outcomes)
-        round_errors = Counter()
-        for outcome in outcomes:
-            round_errors.update(outcome.errors)
+        outcomes = clients_run(processes, barrier=barrier, results=results, seconds=self.seconds, label=label)
+        ok, rate, round_errors = clients_tally(outcomes)
         errors.update(round_errors)
         line = f"  {label:<40} {ok:>7} requests {rate:>8.0f}/s"
         if round_errors:
@@ -316,6 +302,31 @@ class Command(BaseCommand):
         result.elapsed = time.monotonic() - started
         conn.close()
         return result
+
+
+def clients_run(processes, *, barrier, results, seconds: float, label: str) -> list[ClientResult]:
+    """Start the client processes, release them together (``barrier``), and collect one
+    ``ClientResult`` from each (``results``); a client's exception fails the run."""
+    for process in processes:
+        process.start()
+    with contextlib.suppress(Exception):  # a child that failed breaks the barrier; its error follows
+        barrier.wait(timeout=600)
+    outcomes = [results.get(timeout=seconds + 600) for _ in processes]
+    for process in processes:
+        process.join()
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    if failures:
+        raise CommandError(f"a client failed ({label}): {failures[0]!r}")
+    return outcomes
+
+
+def clients_tally(outcomes: list[ClientResult]) -> tuple[int, float, Counter]:
+    """Successes, their rate over the slowest client's time, and the errors counted."""
+    ok = sum(o.ok for o in outcomes)
+    errors = Counter()
+    for outcome in outcomes:
+        errors.update(outcome.errors)
+    return ok, ok / max(o.elapsed for o in outcomes), errors
 
 
 def _listed(errors: Counter) -> str:

@@ -29,7 +29,6 @@ till never does at this pace. The count behind the alert still runs. The audit s
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import http.client
@@ -55,7 +54,14 @@ from loyalty.management.commands.bench_ledger import Command as LedgerBench
 from loyalty.management.commands.bench_ledger import _dsn
 from loyalty.models import Account, Store
 from loyalty.services import system_account
-from members.management.commands.bench_members import ClientResult, _environ, _error_code, _listed
+from members.management.commands.bench_members import (
+    ClientResult,
+    _environ,
+    _error_code,
+    _listed,
+    clients_run,
+    clients_tally,
+)
 from staffauth.models import StaffUser
 from staffauth.roles import ROLES
 from vouchers.codes import code_generate
@@ -225,22 +231,8 @@ class Command(LedgerBench):
             context.Process(target=child, args=(till, secret, shift, pool))
             for (till, secret), shift, pool in zip(self.tills, self.shifts, pools, strict=True)
         ]
-        for process in processes:
-            process.start()
-        with contextlib.suppress(Exception):  # a child that failed breaks the barrier; its error follows
-            barrier.wait(timeout=600)
-        outcomes = [results.get(timeout=self.seconds + 600) for _ in processes]
-        for process in processes:
-            process.join()
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
-        if failures:
-            raise CommandError(f"a till client failed ({label}): {failures[0]!r}")
-
-        ok = sum(o.ok for o in outcomes)
-        rate = ok / max(o.elapsed for o in outcomes)
-        round_errors = Counter()
-        for outcome in outcomes:
-            round_errors.update(outcome.errors)
+        outcomes = clients_run(processes, barrier=barrier, results=results, seconds=self.seconds, label=label)
+        ok, rate, round_errors = clients_tally(outcomes)
         errors.update(round_errors)
         line = f"  {label:<24} {self.clients} till(s): {ok:>6} redemptions, {rate:8.0f}/s"
         if round_errors:
