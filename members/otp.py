@@ -307,9 +307,9 @@ def otp_verify(*, challenge_id, phone: str, code: str, purpose: str, action: str
     raise refusal
 
 
-def _failure_record(*, state: OtpPhoneState, challenge: OtpChallenge, now: datetime) -> OtpRefused:
-    """Count a wrong code for the number today; lock it at the daily cap. Returns the
-    refusal to raise."""
+def _failure_count(state: OtpPhoneState, now: datetime) -> bool:
+    """Count one failure for the number today (local date), locking it until the end of
+    the day at the daily cap; the state row is locked by the caller. True when it locks."""
     today = timezone.localdate(now)
     if state.failures_on != today:
         state.failures_on, state.failures = today, 0
@@ -318,6 +318,13 @@ def _failure_record(*, state: OtpPhoneState, challenge: OtpChallenge, now: datet
     if locks:
         state.locked_until = _end_of_local_day(now)
     state.save(update_fields=["failures_on", "failures", "locked_until"])
+    return locks
+
+
+def _failure_record(*, state: OtpPhoneState, challenge: OtpChallenge, now: datetime) -> OtpRefused:
+    """Count a wrong code for the number today; lock it at the daily cap. Returns the
+    refusal to raise."""
+    locks = _failure_count(state, now)
     logger.info("otp challenge %s: wrong code (guess %s)", challenge.id, challenge.guesses)
 
     member = challenge.member
@@ -421,14 +428,7 @@ def otp_phone_credential_check(
             return refusal
         if check():
             return None
-        today = timezone.localdate(now)
-        if state.failures_on != today:
-            state.failures_on, state.failures = today, 0
-        state.failures += 1
-        locks = state.failures >= _conf("otp_failures_per_day")
-        if locks:
-            state.locked_until = _end_of_local_day(now)
-        state.save(update_fields=["failures_on", "failures", "locked_until"])
+        locks = _failure_count(state, now)
         logger.info("sign-in credential refused (%s, ip %s)", kind, ip)
         if member is not None:
             MemberSecurityEvent.objects.create(
