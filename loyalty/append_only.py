@@ -1,11 +1,168 @@
-"""Append-only rows in Python (PostgreSQL triggers enforce the same in the database).
+"""Records of what happened: append-only in Python, and in PostgreSQL itself.
 
-For journals and logs: a row is written once and never updated or deleted, neither
-one at a time nor through a queryset. Retention purges go around the ORM on purpose
-(see the triggers' ``loyalty.allow_purge`` setting).
+Two layers guard every record of what happened (journals, logs, decisions):
+
+- **Python** (this module's ``AppendOnlyModel``): a row is written once and never
+  updated or deleted, neither one at a time nor through a queryset. SQLite runs (the
+  first-run default) rely on it alone.
+- **PostgreSQL triggers** (the SQL below, installed by migrations), which hold for every
+  role that does not own the tables, whatever its grants:
+
+  - ``loyalty_refuse_change()`` refuses UPDATE, DELETE and TRUNCATE of an append-only
+    table. A table created with the trigger argument ``purgeable`` lets DELETE through
+    for the retention role alone (``current_user = 'loyalty_retention'``), which is
+    only ever the current user inside the ``SECURITY DEFINER`` purge function that role
+    owns (``loyalty_purge``, below). No session setting switches it off: any role may
+    set a custom setting, so a setting proves nothing.
+  - ``loyalty_guard_update(<column specs>)`` lets an UPDATE change only the columns it
+    names, each by its rule, and refuses DELETE and TRUNCATE (DELETE as above for a
+    ``purgeable`` table). A spec is ``column`` (may change freely), ``column!`` (set
+    once: may change only from its empty value, NULL, '', {} or 0) or
+    ``column=a>b|a>c`` (only these transitions).
+  - TRUNCATE skips row triggers, so a statement trigger refuses it too, except for the
+    tables' owner (who could drop the trigger anyway; the test runner's flush is one).
+
+The application's database role (``loyalty.dbroles``) does not own the tables and gets
+no UPDATE or DELETE on an append-only table, and UPDATE of only the named columns of a
+guarded one: the triggers are the second wall, for a role granted too much.
 """
 
 from django.db import migrations, models
+
+RETENTION_ROLE = "loyalty_retention"
+
+REFUSE_CHANGE_FUNCTION = """
+CREATE OR REPLACE FUNCTION loyalty_refuse_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND 'purgeable' = ANY(TG_ARGV) AND current_user = '__RETENTION_ROLE__' THEN
+        RETURN OLD;
+    END IF;
+    IF TG_OP = 'TRUNCATE' AND pg_has_role(
+        current_user, (SELECT relowner FROM pg_catalog.pg_class WHERE oid = TG_RELID), 'USAGE'
+    ) THEN
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'integrity_constraint_violation';
+END;
+$$;
+""".replace("__RETENTION_ROLE__", RETENTION_ROLE)
+
+GUARD_UPDATE_FUNCTION = """
+CREATE OR REPLACE FUNCTION loyalty_guard_update() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    old_row jsonb;
+    new_row jsonb;
+    spec text;
+    col text;
+    mutable text[] := '{}';
+BEGIN
+    IF TG_OP <> 'UPDATE' THEN
+        IF TG_OP = 'DELETE' AND 'purgeable' = ANY(TG_ARGV) AND current_user = '__RETENTION_ROLE__' THEN
+            RETURN OLD;
+        END IF;
+        IF TG_OP = 'TRUNCATE' AND pg_has_role(
+            current_user, (SELECT relowner FROM pg_catalog.pg_class WHERE oid = TG_RELID), 'USAGE'
+        ) THEN
+            RETURN NULL;
+        END IF;
+        RAISE EXCEPTION '% rows are records: % refused', TG_TABLE_NAME, TG_OP
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    old_row := to_jsonb(OLD);
+    new_row := to_jsonb(NEW);
+    FOREACH spec IN ARRAY TG_ARGV LOOP
+        CONTINUE WHEN spec = 'purgeable';
+        col := rtrim(split_part(spec, '=', 1), '!');
+        mutable := mutable || col;
+        CONTINUE WHEN (old_row -> col) IS NOT DISTINCT FROM (new_row -> col);
+        IF right(spec, 1) = '!' AND (old_row -> col) NOT IN ('null'::jsonb, '""'::jsonb, '{}'::jsonb, '0'::jsonb) THEN
+            RAISE EXCEPTION '%.% is set once: UPDATE refused', TG_TABLE_NAME, col
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        IF position('=' IN spec) > 0 AND NOT (
+            concat(old_row ->> col, '>', new_row ->> col) = ANY(string_to_array(split_part(spec, '=', 2), '|'))
+        ) THEN
+            RAISE EXCEPTION '%.%: % to % refused', TG_TABLE_NAME, col, old_row ->> col, new_row ->> col
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+    END LOOP;
+    IF (old_row - mutable) IS DISTINCT FROM (new_row - mutable) THEN
+        RAISE EXCEPTION 'only % of % may change: UPDATE refused', array_to_string(mutable, ', '), TG_TABLE_NAME
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+""".replace("__RETENTION_ROLE__", RETENTION_ROLE)
+
+# Rows older than a floor only, from these tables only (the retention categories of
+# COMPLIANCE.md; the retention issue's policy may keep rows longer, never shorter).
+# The ledger's journal (operations, transfers, lot movements) is never purged.
+PURGE_FLOORS = {
+    "staffauth_securityevent": ("created_at", "3 years"),
+    "members_membersecurityevent": ("created_at", "3 years"),
+    "vouchers_voucherscan": ("created_at", "3 years"),
+    "members_memberpiiaccess": ("accessed_at", "2 years"),
+    "auditlog_logentry": ("timestamp", "2 years"),
+    "members_consentrecord": ("created_at", "7 years"),
+    "loyalty_adjustmentevent": ("created_at", "7 years"),
+    "loyalty_idempotencykey": ("created_at", "90 days"),
+}
+
+PURGE_FUNCTION = """
+CREATE OR REPLACE FUNCTION loyalty_purge(target regclass, cutoff timestamptz, max_rows integer DEFAULT 1000)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    clock text;
+    floor_age interval;
+    deleted bigint;
+BEGIN
+    SELECT p.clock, p.floor_age INTO clock, floor_age
+    FROM (VALUES __FLOORS__) AS p(tbl, clock, floor_age)
+    WHERE p.tbl = (SELECT relname FROM pg_class WHERE oid = target);
+    IF clock IS NULL THEN
+        RAISE EXCEPTION '% is not purgeable', target USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF cutoff > now() - floor_age THEN
+        RAISE EXCEPTION '% keeps rows for at least %: cutoff % refused', target, floor_age, cutoff
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    EXECUTE format(
+        'DELETE FROM %s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %s WHERE %I < $1 ORDER BY %I LIMIT $2))',
+        target, target, clock, clock
+    ) USING cutoff, max_rows;
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN deleted;
+END;
+$$;
+REVOKE ALL ON FUNCTION loyalty_purge(regclass, timestamptz, integer) FROM PUBLIC;
+""".replace(
+    "__FLOORS__", ", ".join(f"('{table}', '{clock}', interval '{age}')" for table, (clock, age) in PURGE_FLOORS.items())
+)
+
+# A lot's ``remaining`` is a cache of its movements (which are append-only): checked
+# at commit for every lot a transaction changed, so no rewrite of a lot can stand.
+LOT_MATCHES_MOVEMENTS_FUNCTION = """
+CREATE OR REPLACE FUNCTION loyalty_lot_matches_movements() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    cached bigint;
+    moved bigint;
+BEGIN
+    SELECT remaining INTO cached FROM loyalty_pointslot WHERE id = NEW.id;
+    SELECT COALESCE(SUM(delta), 0) INTO moved FROM loyalty_lotmovement WHERE lot_id = NEW.id;
+    IF cached IS DISTINCT FROM moved THEN
+        RAISE EXCEPTION 'lot %: remaining % differs from its movements %', NEW.id, cached, moved
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+"""
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -31,24 +188,68 @@ class AppendOnlyModel(models.Model):
         raise TypeError(f"{type(self).__name__} rows are append-only")
 
 
-def append_only_triggers(*tables: str) -> migrations.RunPython:
-    """A migration operation: PostgreSQL refuses UPDATE and DELETE on ``tables`` (trigger
-    ``<table>_append_only`` calling ``loyalty_refuse_change()``, created by staffauth's
-    migration 0003, on which the migration must depend). Nothing on SQLite, where the
-    Python guards above are the rule."""
+def _quote(arg: str) -> str:
+    return "'" + arg.replace("'", "''") + "'"
 
-    def create(apps, schema_editor):
+
+def append_only_sql(table: str, *, purgeable: bool = False) -> list[str]:
+    """The statements that make ``table`` append-only (row and TRUNCATE triggers)."""
+    args = "'purgeable'" if purgeable else ""
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};",
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION loyalty_refuse_change({args});",
+        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table};",
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION loyalty_refuse_change({args});",
+    ]
+
+
+def guarded_sql(table: str, *specs: str, purgeable: bool = False) -> list[str]:
+    """The statements that let an UPDATE of ``table`` change only ``specs`` (see the
+    module docstring for their rules) and refuse DELETE and TRUNCATE."""
+    args = ", ".join(_quote(spec) for spec in (*specs, *(["purgeable"] if purgeable else [])))
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_guard ON {table};",
+        f"CREATE TRIGGER {table}_guard BEFORE UPDATE OR DELETE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION loyalty_guard_update({args});",
+        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table};",
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION loyalty_guard_update({args});",
+    ]
+
+
+def _drop_sql(table: str) -> list[str]:
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_{name} ON {table};" for name in ("append_only", "guard", "no_truncate")
+    ]
+
+
+def _run_on_postgres(statements: list[str], undo: list[str]) -> migrations.RunPython:
+    def forwards(apps, schema_editor):
         if schema_editor.connection.vendor == "postgresql":
-            for table in tables:
-                schema_editor.execute(
-                    f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                    "FOR EACH ROW EXECUTE FUNCTION loyalty_refuse_change();",
-                    params=None,
-                )
+            for statement in statements:
+                schema_editor.execute(statement, params=None)
 
-    def drop(apps, schema_editor):
+    def backwards(apps, schema_editor):
         if schema_editor.connection.vendor == "postgresql":
-            for table in tables:
-                schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};", params=None)
+            for statement in undo:
+                schema_editor.execute(statement, params=None)
 
-    return migrations.RunPython(create, drop)
+    return migrations.RunPython(forwards, backwards)
+
+
+def append_only_triggers(*tables: str, purgeable: bool = False) -> migrations.RunPython:
+    """A migration operation: PostgreSQL refuses UPDATE, DELETE and TRUNCATE on
+    ``tables`` (DELETE only through the purge function when ``purgeable``). The
+    migration must follow the one that defines the functions (staffauth 0003, replaced
+    by loyalty 0010). Nothing on SQLite, where the Python guards above are the rule."""
+    return _run_on_postgres(
+        [sql for table in tables for sql in append_only_sql(table, purgeable=purgeable)],
+        [sql for table in tables for sql in _drop_sql(table)],
+    )
+
+
+def guarded_triggers(table: str, *specs: str, purgeable: bool = False) -> migrations.RunPython:
+    """A migration operation: ``guarded_sql`` on PostgreSQL, nothing on SQLite."""
+    return _run_on_postgres(guarded_sql(table, *specs, purgeable=purgeable), _drop_sql(table))

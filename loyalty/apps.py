@@ -16,6 +16,7 @@ class LoyaltyConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
 
+        from loyalty import checks  # noqa: F401 (registers the deploy checks)
         from loyalty.models import Store
 
         auditlog.register(Store)

@@ -158,6 +158,19 @@ if DATABASE_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"].endswith("pos
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Busy-wait instead of failing at once when the dev server and a command write together.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+# Production runs as a role that does not own the tables (README, "Database roles"):
+# migrations connect as the owner (MIGRATION_DATABASE_URL, same database), then grant the
+# application's role (DATABASE_APP_ROLE, by default DATABASE_URL's user) what it needs,
+# no more: no UPDATE or DELETE on records of what happened.
+MIGRATION_DATABASE = env.db("MIGRATION_DATABASE_URL", default="") if env.str("MIGRATION_DATABASE_URL", "") else None
+DATABASE_APP_ROLE = env.str(
+    "DATABASE_APP_ROLE",
+    default=(
+        DATABASES["default"].get("OPTIONS", {}).get("assume_role") or DATABASES["default"].get("USER", "")
+        if MIGRATION_DATABASE
+        else ""
+    ),
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker, results and cache -----------------------------------------------------

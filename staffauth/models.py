@@ -94,7 +94,8 @@ class SecurityEvent(AppendOnlyModel):
     """One security-relevant event: who, what, when, from where. Never holds a secret.
 
     Append-only: Python refuses updates and deletes, and on PostgreSQL a trigger does
-    too (retention purges must set ``loyalty.allow_purge`` for their transaction).
+    too, for every role but the owner (retention purges go through ``loyalty_purge``:
+    ``loyalty/append_only.py``).
     """
 
     class Kind(models.TextChoices):

@@ -7,6 +7,8 @@ import os
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.db.backends.signals import connection_created
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -56,6 +58,82 @@ def pytest_report_header(config):
         f"database: {db}; broker: {settings.REDIS_URL or 'in-process'}",
         *(f"unavailable: {p}" for p in problems.values() if p),
     ]
+
+
+# --- database roles ---------------------------------------------------------------------
+#
+# On PostgreSQL the tests run as production does: as a role that does not own the tables,
+# with the grants ``manage.py db_roles`` gives it (no UPDATE or DELETE on records of what
+# happened). Tests that must act as the owner (a superuser attacker, a forged row) ask for
+# ``owner_role``. TEST_DATABASE_ROLE=owner runs everything as the owner instead.
+
+APP_ROLE = "loyalty_app"
+PURGER_ROLE = "loyalty_purger"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_roles(django_db_setup, django_db_blocker):
+    """Create the application, retention and purger roles and grant them (once a run,
+    before any test's transaction: inside one, their creation would roll back)."""
+    from loyalty import dbroles
+    from loyalty.append_only import RETENTION_ROLE
+
+    if connection.vendor != "postgresql":
+        return None
+    with django_db_blocker.unblock():
+        dbroles.apply(
+            connection,
+            [dbroles.role_create_statement(connection, role, login=False) for role in (APP_ROLE, RETENTION_ROLE, PURGER_ROLE)]
+            + dbroles.app_grant_statements(connection, APP_ROLE)
+            + dbroles.retention_grant_statements(connection, purger=PURGER_ROLE),
+        )
+    return APP_ROLE
+
+
+def _set_role(sender, connection, **kwargs):
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET ROLE {APP_ROLE}")
+
+
+def _uses_database(request) -> bool:
+    names = set(request.fixturenames)
+    return bool(request.node.get_closest_marker("django_db") or names & {"db", "transactional_db", "_django_db_helper"})
+
+
+@pytest.fixture(autouse=True)
+def _as_application_role(request):
+    """Every database test runs as the application's role (every connection it opens,
+    the live server's and threads' included), unless it asks for ``owner_role``."""
+    if (
+        os.environ.get("TEST_DATABASE_ROLE", "app") != "app"
+        or "owner_role" in request.fixturenames
+        or not _uses_database(request)
+    ):
+        yield
+        return
+    role = request.getfixturevalue("database_roles")
+    request.getfixturevalue("_django_db_helper")
+    if role is None:
+        yield
+        return
+    _set_role(None, connection)
+    connection_created.connect(_set_role, dispatch_uid="tests_application_role")
+    try:
+        yield
+    finally:
+        connection_created.disconnect(dispatch_uid="tests_application_role")
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET ROLE")
+        except Exception:  # noqa: S110 (an aborted transaction: its rollback resets the role)
+            pass
+
+
+@pytest.fixture
+def owner_role():
+    """Run this test as the tables' owner (the test database's superuser)."""
+    return "owner"
 
 
 # --- factories --------------------------------------------------------------------------

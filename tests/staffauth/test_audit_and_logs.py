@@ -25,7 +25,8 @@ def test_security_events_refuse_update_and_delete_in_python():
 
 
 @pytest.mark.postgres
-def test_security_events_refuse_update_and_delete_in_the_database():
+def test_security_events_refuse_update_and_delete_in_the_database(owner_role):
+    # Even the owner's connection (the application's has no such grants at all).
     event = SecurityEvent.objects.create(kind=SecurityEvent.Kind.LOGIN_FAILED, username="x")
     for sql in (
         "UPDATE staffauth_securityevent SET username = 'y' WHERE id = %s",
@@ -37,12 +38,13 @@ def test_security_events_refuse_update_and_delete_in_the_database():
 
 
 @pytest.mark.postgres
-def test_a_retention_purge_may_delete_when_it_says_so():
+def test_a_session_setting_no_longer_lets_a_delete_through(owner_role):
+    # Any role may set a custom setting; only the purge function may delete (test_tamper_proof).
     event = SecurityEvent.objects.create(kind=SecurityEvent.Kind.LOGIN_FAILED, username="x")
-    with transaction.atomic(), connection.cursor() as cursor:
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL loyalty.allow_purge = 'on'")
         cursor.execute("DELETE FROM staffauth_securityevent WHERE id = %s", [event.pk])
-    assert not SecurityEvent.objects.filter(pk=event.pk).exists()
+    assert SecurityEvent.objects.filter(pk=event.pk).exists()
 
 
 def test_staff_audit_diffs_mask_pii_and_omit_the_password(make_staff):
