@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from loyalty.models import AdjustmentEvent, AdjustmentReason, AdjustmentRequest, LedgerOperation
 from tests.conftest import login_verified
+from tests.db import rewriting_history
 from tests.loyalty.conftest import PDF
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]
@@ -265,7 +266,8 @@ def test_a_decision_on_a_decided_request_is_refused(as_user, requests):
 
 def test_an_expired_request_shows_no_buttons_and_refuses(as_user, requests):
     request = requests["a"]
-    AdjustmentRequest.objects.filter(pk=request.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    with rewriting_history():
+        AdjustmentRequest.objects.filter(pk=request.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
     client = as_user("manager_2")
     assert buttons(client.get(page_url(request))) == set()
     response = client.post(step_url(request, "approve"), follow=True)

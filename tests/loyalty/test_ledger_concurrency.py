@@ -31,6 +31,7 @@ from loyalty.services import (
 from loyalty.verify import ledger_verify
 from members.models import Member
 from tests.concurrency import race
+from tests.db import rewriting_history
 from tests.reporting import add_figure
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("velocity_off")]
@@ -140,7 +141,8 @@ def test_two_concurrent_returns_of_one_purchase(member, till_actor, funded):
 def test_sweeper_racing_a_capture_exactly_one_wins(member, till_actor, funded):
     funded(100)
     hold_id = points_hold(member=member, points=50, actor=till_actor, idempotency_key="h").body["hold_id"]
-    LedgerOperation.objects.filter(pk=hold_id).update(hold_expires_at=timezone.now() + timedelta(milliseconds=200))
+    with rewriting_history():
+        LedgerOperation.objects.filter(pk=hold_id).update(hold_expires_at=timezone.now() + timedelta(milliseconds=200))
     time.sleep(0.25)  # lapsed: the capture must lose to the lapse whoever runs first
     voided, capture = race(
         lambda: points_holds_lapse(),
@@ -246,7 +248,7 @@ def test_bank_test_conservation_and_no_overdraw_under_load(store_a, till_actor):
     assert PointsLot.objects.exists()
 
 
-def test_a_serialization_failure_is_retried_never_reported_as_a_refusal(member, till_actor):
+def test_a_serialization_failure_is_retried_never_reported_as_a_refusal(member, till_actor, owner_role):
     """A test-only trigger makes the first lot insert fail with SQLSTATE 40001."""
     with connection.cursor() as cursor:
         cursor.execute("CREATE SEQUENCE test_fail_once")

@@ -116,7 +116,7 @@ def test_an_erased_member_shows_erased_and_never_fails(staff_by_role, seeded_mem
     assert revealed.status_code == 200 and "erased" in revealed.content.decode()
 
 
-def test_access_events_are_append_only(staff_by_role, seeded_members):
+def test_access_events_are_append_only(staff_by_role, seeded_members, owner_role):
     access = MemberPiiAccess.objects.create(
         member=seeded_members[0], staff=staff_by_role["program_admin"], field="name"
     )

@@ -228,7 +228,7 @@ def test_unknown_purposes_sources_and_non_booleans_are_programming_errors(enroll
 # --- the record is append-only -------------------------------------------------------------------
 
 
-def test_consent_records_refuse_update_and_delete_in_python_and_in_the_database(enrolled):
+def test_consent_records_refuse_update_and_delete_in_python_and_in_the_database(enrolled, owner_role):
     record = ConsentRecord.objects.get(member=enrolled)
 
     with pytest.raises(TypeError):
