@@ -122,6 +122,8 @@ class MemberAdmin(ReadOnlyAdmin):
 
     def changelist_view(self, request, extra_context=None):
         """Refuses ``?q=`` (the term would be in the access logs) and applies ``?s=``."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied  # before anything else, as Django's own view would
         if SEARCH_VAR in request.GET:
             messages.error(
                 request,
