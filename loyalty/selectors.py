@@ -8,13 +8,32 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from loyalty.models import Account, MemberBalance, Transfer
+from loyalty.models import Account, LedgerOperation, MemberBalance, PointsLot, Transfer
+from loyalty.scoping import scope_to_stores
 from loyalty.verify import POSTED_KINDS
 
 
 def member_balance(member) -> MemberBalance | None:
     """The member's balance counters; None for a member who never had points (no account yet)."""
     return MemberBalance.objects.filter(account__member=member).first()
+
+
+def member_operations_visible(member, user):
+    """The member's ledger operations that ``user`` may see, newest first.
+
+    Members are programme-wide, their operations are not: a store-scoped user sees only
+    the operations made at their stores (the journal admin's rule), never another
+    store's or headquarters' (no store). ``user`` None sees nothing."""
+    operations = LedgerOperation.objects.filter(member=member).select_related("store")
+    return scope_to_stores(operations, user).order_by("-created_at", "-id")
+
+
+def member_lots_visible(member, user):
+    """The member's lots with points left that ``user`` may see, first to expire first:
+    a store-scoped user sees those earned at their stores only (a lot's store is the
+    store of the operation that credited it)."""
+    lots = PointsLot.objects.filter(account__member=member, remaining__gt=0)
+    return scope_to_stores(lots, user, store_field="source__operation__store").order_by("expires_on", "id")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,9 @@
 admin model x view/add/change/delete and each custom action, against one table that
 mirrors the spec's role definitions. A registered admin model missing from the table,
 or an action the table does not know, fails the test.
+
+A second table, MEMBER_PAGE_ORIGINS, says whose rows each role sees on the page of a
+member who is active in several stores (members are programme-wide, their rows not).
 """
 
 from __future__ import annotations
@@ -40,6 +43,16 @@ from loyalty.services import Actor, points_earn, points_hold
 from members.models import Member, MemberPiiAccess
 from staffauth.models import SecurityEvent
 from tests.conftest import login_verified
+from tests.members.cross_store import (
+    CHANGES,
+    LOTS,
+    OPERATIONS,
+    cross_store_member_make,
+    history_url,
+    origins_shown,
+    page_url,
+    panel,
+)
 from tests.reporting import add_figure
 from vouchers.issuing import voucher_goodwill_issue
 from vouchers.models import PendingRedemption, RedemptionAudit, Reward, StaffShift, TillRedemption, VoucherScan
@@ -125,6 +138,19 @@ MATRIX: dict[str, dict[str, set[str]]] = {
     "django_celery_beat.crontabschedule": {"system_admin": ALL | {"action:delete_selected"}},
     "django_celery_beat.solarschedule": {"system_admin": ALL | {"action:delete_selected"}},
     "django_celery_beat.intervalschedule": {"system_admin": ALL | {"action:delete_selected"}},
+}
+
+# The member page across stores (issue 11, D3; spec: "a cashier cannot view other
+# stores' data", "a store manager cannot access headquarters data"). role -> the origins
+# whose rows the role sees on the page of a member with activity at the role's own store
+# (A), at another store (B) and at headquarters (HQ, no store): in the history panel,
+# the lots panel and Django's change history (/history/). The consent history panel is
+# shown exactly to the roles that see HQ rows. Roles not listed have no member page (403).
+MEMBER_PAGE_ORIGINS: dict[str, set[str]] = {
+    "cashier": {"A"},
+    "store_manager": {"A"},
+    "program_admin": {"A", "B", "HQ"},
+    "fraud_analyst": {"A", "B", "HQ"},
 }
 
 
@@ -302,3 +328,32 @@ def test_anonymous_is_sent_to_login_everywhere(client, sample_objects):
             assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), url
             cells += 1
     add_figure("authorization matrix cells checked", cells)
+
+
+def test_the_member_page_table_agrees_with_the_matrix():
+    assert set(MEMBER_PAGE_ORIGINS) == {role for role, ops in MATRIX["members.member"].items() if V in ops}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_member_page_panels_across_stores(role, staff_by_role, store_a, store_b, make_staff):
+    cross = cross_store_member_make(
+        store_a=store_a, store_b=store_b, make_staff=make_staff, program_admin=staff_by_role["program_admin"]
+    )
+    client = login_verified(Client(), staff_by_role[role])
+
+    page, changes = client.get(page_url(cross.member)), client.get(history_url(cross.member))
+
+    expected = MEMBER_PAGE_ORIGINS.get(role)
+    add_figure("authorization matrix cells checked", 4)
+    if expected is None:
+        assert (page.status_code, changes.status_code) == (403, 403)
+        return
+    assert (page.status_code, changes.status_code) == (200, 200)
+    body, history = page.content.decode(), changes.content.decode()
+    observed = {
+        "history panel": origins_shown(panel(body, "history"), OPERATIONS),
+        "lots panel": origins_shown(panel(body, "lots"), LOTS),
+        "change history": {origin for origin, message in CHANGES.items() if message in history},
+    }
+    assert observed == dict.fromkeys(observed, expected), role
+    assert ("field-consent_history" in body) == ("HQ" in expected), role

@@ -1,9 +1,14 @@
 """The roles table and its application to groups."""
 
-import pytest
-from django.contrib.auth.models import Group, Permission
+import re
+from pathlib import Path
 
-from staffauth.roles import ROLES, apply_roles
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
+
+from staffauth.roles import README_TABLE_END, README_TABLE_START, ROLES, apply_roles, permissions_markdown
 
 pytestmark = pytest.mark.django_db
 
@@ -37,3 +42,46 @@ def test_apply_roles_is_idempotent_and_reports_unknown_permissions():
     Permission.objects.filter(codename="end_sessions").delete()
     with pytest.raises(LookupError, match="staffauth.end_sessions"):
         apply_roles(Group=Group, Permission=Permission)
+
+
+# --- the README's roles section agrees with the code (issue 11) -----------------------------
+
+
+def _readme_roles_section() -> str:
+    readme = (Path(settings.BASE_DIR) / "README.md").read_text(encoding="utf-8")
+    return readme.split("\n## Roles\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_permissions_table_is_generated_from_the_roles():
+    section = _readme_roles_section()
+    assert README_TABLE_START in section and README_TABLE_END in section, "the README lost its permissions table"
+    table = section.split(README_TABLE_START, 1)[1].split(README_TABLE_END, 1)[0].strip()
+    assert table == permissions_markdown(), (
+        "README.md's permissions table and staffauth/roles.py differ: decide against the spec, then paste "
+        "the output of `python manage.py sync_roles --table` into the README"
+    )
+
+
+def test_the_generated_table_lists_every_permission_of_every_role():
+    rows = {
+        row.split("|")[1].strip(" `"): [cell.strip() for cell in row.split("|")[2:-1]]
+        for row in permissions_markdown().splitlines()[2:]
+    }
+    for column, role in enumerate(ROLES.values()):
+        listed = set()
+        for obj, cells in rows.items():
+            app_label, name = obj.split(".", 1)
+            listed |= {f"{app_label}.{action}_{name}" for action in cells[column].split(", ") if action}
+        assert listed == set(role.permissions), role.name
+
+
+def test_the_readme_roles_table_names_each_role_and_its_scope():
+    rows = re.findall(r"^\| ([A-Z][A-Za-z ]+) \| .+ \| (own stores|all stores) \|$", _readme_roles_section(), re.M)
+    assert dict(rows) == {role.name: "own stores" if role.store_scoped else "all stores" for role in ROLES.values()}
+
+
+def test_sync_roles_prints_the_table(capsys):
+    call_command("sync_roles", "--table")
+    out = capsys.readouterr().out
+    assert out.startswith(README_TABLE_START) and permissions_markdown() in out
+    assert Group.objects.count() == 5  # printing applies nothing new

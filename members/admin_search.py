@@ -1,0 +1,106 @@
+"""The admin's member search, with no personal data in any URL (issue 11, D7).
+
+A GET search (``?q=``) would put phone numbers and email addresses in the address bar,
+the browser history and every access log on the way. Instead the search box POSTs the
+term to the member admin's ``search/`` view, which finds the members at once and keeps,
+in the staff user's session under a random short-lived token, only
+
+- the primary keys of the members found, and
+- a label safe to show: a loyalty number or member id as typed, a phone number or email
+  address masked (``+60 ••• ••• 89``), anything else not at all;
+
+then redirects to the changelist with ``?s=<token>``. The term itself is kept nowhere:
+not in a URL, not in the session, not in a log. A token is bound to the session (useless
+to anyone else), expires after ``SEARCH_TTL`` and is one of at most ``SAVED_MAX``.
+
+A term finds members by exact loyalty number, member id (UUID), phone number (any
+common writing) or email address, the last two through the blind indexes.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from members.models import Member
+from members.numbers import loyalty_number_is_well_formed
+from members.pii import InvalidMemberData, email_mask, email_normalise, phone_mask, phone_normalise
+from members.selectors import member_by_email, member_by_phone
+
+SAVED_SEARCH_VAR = "s"
+SESSION_KEY = "admin_member_searches"
+SEARCH_TTL = timedelta(minutes=15)  # the admin's idle timeout: a search outlives no session
+SAVED_MAX = 20
+TERM_MAX = 254  # the longest email address; longer terms find nothing
+UNSHOWN = "the term you entered"
+
+
+@dataclass(frozen=True)
+class MemberSearch:
+    """A search's outcome: the members found and a label that holds no personal data."""
+
+    member_pks: tuple[int, ...]
+    label: str
+
+
+def member_search_find(term: str) -> MemberSearch:
+    """The members ``term`` finds (exact matches only) and a label for it."""
+    term = term.strip()
+    if not term or len(term) > TERM_MAX:
+        return MemberSearch((), UNSHOWN if term else "")
+    if "@" in term:
+        found = member_by_email(term)
+        try:
+            label = email_mask(email_normalise(term))
+        except InvalidMemberData:
+            label = "an email address that is not valid"
+        return MemberSearch((found.pk,) if found else (), label)
+    try:
+        member_uuid = uuid.UUID(term)
+    except ValueError:
+        pass
+    else:
+        pks = tuple(Member.objects.filter(member_id=member_uuid).values_list("pk", flat=True))
+        return MemberSearch(pks, str(member_uuid))
+    by_number = tuple(Member.objects.filter(loyalty_number=term).values_list("pk", flat=True))
+    if by_number or loyalty_number_is_well_formed(term):
+        return MemberSearch(by_number, term)
+    found = member_by_phone(term)
+    try:
+        label = phone_mask(phone_normalise(term))
+    except InvalidMemberData:
+        # Not a phone number, loyalty number or UUID: perhaps a name, perhaps a card
+        # number typed by mistake. Never echoed.
+        label = UNSHOWN
+    return MemberSearch((found.pk,) if found else (), label)
+
+
+def member_search_save(session, search: MemberSearch, *, now: float | None = None) -> str:
+    """Keep ``search`` in ``session``; returns its token (URL-safe, 16 random bytes)."""
+    now = time.time() if now is None else now
+    saved = {
+        token: entry
+        for token, entry in session.get(SESSION_KEY, {}).items()
+        if isinstance(entry, dict) and entry.get("expires", 0) > now
+    }
+    token = secrets.token_urlsafe(16)
+    saved[token] = {
+        "pks": list(search.member_pks),
+        "label": search.label,
+        "expires": now + SEARCH_TTL.total_seconds(),
+    }
+    newest = sorted(saved.items(), key=lambda item: item[1]["expires"])[-SAVED_MAX:]
+    session[SESSION_KEY] = dict(newest)
+    return token
+
+
+def member_search_load(session, token: str, *, now: float | None = None) -> MemberSearch | None:
+    """The search saved under ``token`` in ``session``; None when unknown or expired."""
+    now = time.time() if now is None else now
+    entry = session.get(SESSION_KEY, {}).get(token)
+    if not isinstance(entry, dict) or entry.get("expires", 0) <= now:
+        return None
+    return MemberSearch(tuple(int(pk) for pk in entry.get("pks", ())), str(entry.get("label", "")))
