@@ -100,7 +100,8 @@ $$;
 
 # Rows older than a floor only, from these tables only (the retention categories of
 # COMPLIANCE.md; the retention issue's policy may keep rows longer, never shorter).
-# The ledger's journal (operations, transfers, lot movements) is never purged.
+# The ledger's journal (operations, transfers, lot movements) is never purged, nor the
+# idempotency keys, whose saved answers verify_ledger checks each operation against.
 PURGE_FLOORS = {
     "staffauth_securityevent": ("created_at", "3 years"),
     "members_membersecurityevent": ("created_at", "3 years"),
@@ -109,7 +110,6 @@ PURGE_FLOORS = {
     "auditlog_logentry": ("timestamp", "2 years"),
     "members_consentrecord": ("created_at", "7 years"),
     "loyalty_adjustmentevent": ("created_at", "7 years"),
-    "loyalty_idempotencykey": ("created_at", "90 days"),
 }
 
 PURGE_FUNCTION = """

@@ -85,7 +85,7 @@ class Migration(migrations.Migration):
         ),
         guarded_triggers("loyalty_pointslot", "remaining"),
         guarded_triggers("loyalty_memberbalance", "credits_posted", "debits_posted", "debits_pending", "updated_at"),
-        guarded_triggers("loyalty_idempotencykey", "status_code!", "response!", purgeable=True),
+        guarded_triggers("loyalty_idempotencykey", "status_code!", "response!"),
         guarded_triggers(
             "loyalty_adjustmentrequest",
             "state=pending>posted|pending>rejected|pending>expired",
