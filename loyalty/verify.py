@@ -31,6 +31,7 @@ chain (the compliance issue) will make a superuser's detectable.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -85,6 +86,7 @@ RESPONSE_RELATED = {"release": "earn_id", "capture": "hold_id", "void": "hold_id
 @dataclass
 class Report:
     checks: dict[str, int] = field(default_factory=dict)  # check -> rows examined
+    seconds: dict[str, float] = field(default_factory=dict)  # check -> time it took (the bench prints them)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -102,11 +104,13 @@ def ledger_verify(*, limit_problems: int = 50) -> Report:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         for name, sql in _sql_checks():
+            started = time.monotonic()
             _run(report, name, sql, limit_problems)
-        _check_conservation(report)
-        _check_holds(report)
-        _check_reversals(report)
-        _check_adjustments(report)
+            report.seconds[name] = time.monotonic() - started
+        for check in (_check_conservation, _check_holds, _check_reversals, _check_adjustments):
+            started = time.monotonic()
+            check(report)
+            report.seconds[check.__name__.removeprefix("_check_")] = time.monotonic() - started
     report.problems = report.problems[:limit_problems]
     return report
 
