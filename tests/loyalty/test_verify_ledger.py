@@ -8,10 +8,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 
-from loyalty.models import MemberBalance, PointsLot, Transfer
+from loyalty.models import LedgerOperation, MemberBalance, PointsLot, Transfer
 from loyalty.services import points_hold, points_redeem
 from loyalty.tasks import ledger_verify_task
 from loyalty.verify import ledger_verify
+from members.models import Member
 from staffauth.models import SecurityEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]
@@ -105,3 +106,155 @@ def test_journal_rows_refuse_update_and_delete_in_the_database(busy_ledger, tabl
         with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql)
     assert Transfer.objects.count() == before
+
+
+# --- Forgeries by a superuser (issue 11, D2) ----------------------------------------------------
+#
+# Each forgery is one statement run the way a superuser attacker would: with every
+# trigger (the append-only ones included, and those still to come) switched off for it.
+# verify_ledger must name the specific problem it leaves behind.
+
+
+def _forge(sql, params=()):
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(sql, params)
+        cursor.execute("SET LOCAL session_replication_role = origin")
+
+
+def _op(kind, **filters):
+    return LedgerOperation.objects.filter(kind=kind, **filters).order_by("created_at").first()
+
+
+def _issue_forgery(member, staff, store):
+    """The statement of the issue: more points, another actor, another store."""
+    earn = _op("earn", points=100)
+    _forge(
+        "UPDATE loyalty_ledgeroperation SET points = points + 5000, actor_staff_id = %s, store_id = %s WHERE id = %s",
+        [staff.pk, store.pk, earn.pk],
+    )
+    return earn
+
+
+def _transfer_forgery(member, staff, store):
+    _forge("UPDATE loyalty_transfer SET amount = amount + 10 WHERE kind = 'redeem'")
+
+
+def _lot_remaining_forgery(member, staff, store):
+    _forge("UPDATE loyalty_pointslot SET remaining = remaining - 5 WHERE earned = 50")
+
+
+def _lot_earned_forgery(member, staff, store):
+    _forge("UPDATE loyalty_pointslot SET earned = earned + 5000 WHERE earned = 100")
+
+
+def _lot_movement_forgery(member, staff, store):
+    _forge(
+        "UPDATE loyalty_lotmovement SET delta = delta + 5 WHERE transfer_id = "
+        "(SELECT id FROM loyalty_transfer WHERE kind = 'redeem')"
+    )
+
+
+def _balance_forgery(member, staff, store):
+    _forge("UPDATE loyalty_memberbalance SET credits_posted = credits_posted + 5000")
+
+
+def _consistent_forgery(member, staff, store):
+    """The 100-point earn made 5,100 in every row it wrote: operation, transfer,
+    balance counters, lot and lot movement."""
+    earn = _op("earn", points=100)
+    transfer = earn.transfers.get()
+    for sql, params in [
+        ("UPDATE loyalty_ledgeroperation SET points = points + 5000 WHERE id = %s", [earn.pk]),
+        ("UPDATE loyalty_transfer SET amount = amount + 5000 WHERE id = %s", [transfer.pk]),
+        ("UPDATE loyalty_memberbalance SET credits_posted = credits_posted + 5000", []),
+        ("UPDATE loyalty_pointslot SET earned = earned + 5000, remaining = remaining + 5000 WHERE source_id = %s",
+         [transfer.pk]),
+        ("UPDATE loyalty_lotmovement SET delta = delta + 5000 WHERE transfer_id = %s", [transfer.pk]),
+    ]:  # fmt: skip
+        _forge(sql, params)
+    return earn
+
+
+def _member_forgery(member, staff, store):
+    """The redemption put on another member (who has an account too)."""
+    other = Member.objects.create(home_store=store)
+    _forge("UPDATE loyalty_ledgeroperation SET member_id = %s WHERE kind = 'redeem'", [other.pk])
+
+
+def _key_deleted_and_header_forged(member, staff, store):
+    """The key's saved copy deleted, then the header rewritten: the transfers still tell."""
+    redeem = _op("redeem")
+    _forge("DELETE FROM loyalty_idempotencykey WHERE key = 'r'")
+    _forge("UPDATE loyalty_ledgeroperation SET points = 3000 WHERE id = %s", [redeem.pk])
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("forge", "expected"),
+    [
+        pytest.param(
+            _issue_forgery,
+            [
+                "points 5100 != transfers 100",
+                "2 actors",
+                "store is not its till's",
+                "actor is not its key's",
+                "points 5100 != its key's 100",
+            ],
+            id="issue-header",
+        ),  # fmt: skip
+        pytest.param(
+            _transfer_forgery,
+            [
+                "points 30 != transfers 40",
+                "lot movements -30 != -40",
+                "counters (150, 30, 20) != journal (150, 40, 20)",
+            ],
+            id="transfer",
+        ),
+        pytest.param(
+            _lot_remaining_forgery, ["remaining 45, movements 50", "lots hold 95, available 100"], id="lot-remaining"
+        ),
+        pytest.param(_lot_earned_forgery, ["earned 5100 does not match its source transfer"], id="lot-earned"),
+        pytest.param(
+            _lot_movement_forgery, ["lot movements -25 != -30", "remaining 50, movements 55"], id="lot-movement"
+        ),
+        pytest.param(_balance_forgery, ["counters (5150, 30, 20) != journal (150, 30, 20)"], id="balance"),
+        pytest.param(_consistent_forgery, ["points 5100 != its key's 100"], id="consistent-earn"),
+        pytest.param(
+            _member_forgery,
+            ["account of another member than its operation's", "member differs from its key's"],
+            id="member",
+        ),  # fmt: skip
+        pytest.param(
+            _key_deleted_and_header_forged,
+            ["no idempotency key recorded it", "points 3000 != transfers 30"],
+            id="key-deleted",
+        ),  # fmt: skip
+    ],
+)
+def test_each_forgery_is_named_and_fails_the_command(busy_ledger, make_staff, store_b, forge, expected, capsys):
+    assert ledger_verify().ok
+    forge(busy_ledger, make_staff("someone", "cashier", stores=[store_b]), store_b)
+    problems = ledger_verify(limit_problems=500).problems
+    for text in expected:
+        assert any(text in problem for problem in problems), (text, problems)
+    with pytest.raises(CommandError, match="Ledger verification failed"):
+        call_command("verify_ledger")
+    assert "MISMATCH" in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+def test_a_forged_adjustment_header_disagrees_with_its_request(raise_request, make_staff, store_b):
+    """An adjustment's actor and store are recorded on the request that posted it."""
+    request = raise_request(100)
+    assert request.operation_id and ledger_verify().ok
+    someone = make_staff("someone", "cashier", stores=[store_b])
+    _forge(
+        "UPDATE loyalty_ledgeroperation SET actor_staff_id = %s, store_id = %s WHERE id = %s",
+        [someone.pk, store_b.pk, request.operation_id],
+    )
+    problems = ledger_verify().problems
+    for text in ("store differs from its operation's", "operation actor is not who posted it"):
+        assert any(text in problem for problem in problems), (text, problems)

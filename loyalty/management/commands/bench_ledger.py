@@ -110,6 +110,9 @@ class Command(BaseCommand):
         for count in lots:
             self.expiry(count)
 
+        self.stdout.write(self.style.MIGRATE_HEADING("\nLedger verification"))
+        self.verify()
+
     # --- throughput -------------------------------------------------------------------------
 
     def seed_history(self, earns: int, per_member: int = 100) -> None:
@@ -119,7 +122,7 @@ class Command(BaseCommand):
             started = time.monotonic()
             members = self.fresh_members(max(earns // per_member, 1))
             account_ids = list(Account.objects.filter(member__in=members).values_list("pk", flat=True))
-            _bulk_lots(account_ids, per_member, expires_on=timezone.localdate() + timedelta(days=365))
+            _bulk_lots(account_ids, per_member, expires_on=timezone.localdate() + timedelta(days=365), till=self.till)
             self.stdout.write(f"  history: {earns:,} earns in the ledger ({time.monotonic() - started:.1f}s)")
         # Settled as a live database is: statistics gathered and nothing left for
         # autovacuum to do in the middle of a measurement, dirty pages flushed.
@@ -266,7 +269,7 @@ class Command(BaseCommand):
         members = self.fresh_members(lot_count // lots_per_member)
         account_ids = list(Account.objects.filter(member__in=members).values_list("pk", flat=True))
         started = time.monotonic()
-        _bulk_lots(account_ids, lots_per_member, expires_on=timezone.localdate() - timedelta(days=1))
+        _bulk_lots(account_ids, lots_per_member, expires_on=timezone.localdate() - timedelta(days=1), till=self.till)
         self.stdout.write(f"  {lot_count:,} due lots created in {time.monotonic() - started:.1f}s")
         done = [0]
 
@@ -286,6 +289,32 @@ class Command(BaseCommand):
             f"\n  {lot_count:,} lots: {points:,} points expired in {elapsed:.1f}s "
             f"({lot_count / elapsed:,.0f} lots/s), peak Python memory {peak / 2**20:.1f} MiB, lots left {left}"
         )
+
+    # --- verification ----------------------------------------------------------------------
+
+    def verify(self) -> None:
+        """``verify_ledger`` over everything the runs above wrote (history, earns, expiry)."""
+        from loyalty.verify import ledger_verify
+
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+            cursor.execute(
+                "SELECT (SELECT count(*) FROM loyalty_ledgeroperation), (SELECT count(*) FROM loyalty_transfer), "
+                "(SELECT count(*) FROM loyalty_pointslot), (SELECT count(*) FROM loyalty_account WHERE kind = 'member')"
+            )
+            operations, transfers, lots, accounts = cursor.fetchone()
+        started = time.monotonic()
+        report = ledger_verify()
+        elapsed = time.monotonic() - started
+        self.stdout.write(
+            f"  verify_ledger: {operations:,} operations, {transfers:,} transfers, {lots:,} lots, "
+            f"{accounts:,} member accounts in {elapsed:.1f}s "
+            f"({'every invariant holds' if report.ok else f'{len(report.problems)} problem(s)'})"
+        )
+        for check, rows in report.checks.items():
+            self.stdout.write(f"    {check}: {rows:,} checked in {report.seconds.get(check, 0):.2f}s")
+        for problem in report.problems[:10]:
+            self.stdout.write(f"    MISMATCH {problem}")
 
 
 def _dsn() -> str:
@@ -334,12 +363,19 @@ def _baseline_earn(cur, member: Member, till_id: int, store_id: int, earn_accoun
         "UPDATE loyalty_memberbalance SET credits_posted = credits_posted + 10, updated_at = %s WHERE account_id = %s",
         [now, account_id],
     )
-    cur.execute("UPDATE loyalty_idempotencykey SET status_code = 201, response = '{}' WHERE id = %s", [key_id])
+    response = {"kind": "earn", "loyalty_number": member.loyalty_number, "operation_id": str(op_id), "points": 10,
+                "receipt_ref": f"B-{key}"}  # fmt: skip
+    cur.execute(
+        "UPDATE loyalty_idempotencykey SET status_code = 201, response = %s WHERE id = %s",
+        [json.dumps(response), key_id],
+    )
 
 
-def _bulk_lots(account_ids: list[int], per_account: int, *, expires_on) -> None:
-    """Consistent earn rows (operation, transfer, lot, movement, balance) for lots
-    expiring on ``expires_on``, written set-wise so that 100,000 of them take seconds."""
+def _bulk_lots(account_ids: list[int], per_account: int, *, expires_on, till) -> None:
+    """Consistent earn rows (idempotency key, operation, transfer, lot, movement,
+    balance) for lots expiring on ``expires_on``, earned at ``till``, written set-wise
+    so that 100,000 of them take seconds. As the service writes them, so that
+    ``verify_ledger`` finds every copy in agreement."""
     from loyalty.services import system_account
 
     earn_account = system_account(Account.Kind.EARN).pk
@@ -347,12 +383,20 @@ def _bulk_lots(account_ids: list[int], per_account: int, *, expires_on) -> None:
         cur.execute(
             """
             WITH src AS (
-                SELECT a.id AS account_id, a.member_id, g.n, gen_random_uuid() AS op_id, gen_random_uuid() AS transfer_id
-                FROM loyalty_account a CROSS JOIN generate_series(1, %s) AS g(n) WHERE a.id = ANY(%s)
+                SELECT a.id AS account_id, a.member_id, m.loyalty_number, g.n, gen_random_uuid() AS op_id,
+                    gen_random_uuid() AS transfer_id
+                FROM loyalty_account a JOIN members_member m ON m.id = a.member_id
+                CROSS JOIN generate_series(1, %s) AS g(n) WHERE a.id = ANY(%s)
+            ), keys AS (
+                INSERT INTO loyalty_idempotencykey (scope, key, request_hash, status_code, response, created_at)
+                SELECT 'till:' || %s, 'bench-' || op_id, repeat('x', 64), 201,
+                    jsonb_build_object('operation_id', op_id::text, 'kind', 'earn', 'points', 7,
+                        'loyalty_number', loyalty_number, 'receipt_ref', 'bench-' || op_id), now()
+                FROM src
             ), ops AS (
-                INSERT INTO loyalty_ledgeroperation (id, kind, member_id, points, actor_member, actor_job, receipt_ref,
-                    reason, needs_review, created_at)
-                SELECT op_id, 'earn', member_id, 7, false, 'bench', 'bench-' || op_id, '', false, now() FROM src
+                INSERT INTO loyalty_ledgeroperation (id, kind, member_id, store_id, points, actor_till_id, actor_member,
+                    actor_job, receipt_ref, reason, needs_review, created_at)
+                SELECT op_id, 'earn', member_id, %s, 7, %s, false, '', 'bench-' || op_id, '', false, now() FROM src
             ), transfers AS (
                 INSERT INTO loyalty_transfer (id, operation_id, kind, debit_account_id, credit_account_id, amount, created_at)
                 SELECT transfer_id, op_id, 'earn', %s, account_id, 7, now() FROM src
@@ -362,7 +406,7 @@ def _bulk_lots(account_ids: list[int], per_account: int, *, expires_on) -> None:
             )
             INSERT INTO loyalty_lotmovement (transfer_id, lot_id, delta) SELECT source_id, id, 7 FROM lots
             """,
-            [per_account, account_ids, earn_account, expires_on],
+            [per_account, account_ids, till.pk, till.store_id, till.pk, earn_account, expires_on],
         )
         cur.execute(
             "UPDATE loyalty_memberbalance SET credits_posted = credits_posted + %s WHERE account_id = ANY(%s)",
