@@ -14,8 +14,10 @@ from loyalty.tasks import ledger_verify_task
 from loyalty.verify import ledger_verify
 from members.models import Member
 from staffauth.models import SecurityEvent
+from tests.db import rewriting_history
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]
+# Forging rows takes the superuser (the application cannot: tests/loyalty/test_tamper_proof.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off", "owner_role")]
 
 
 @pytest.fixture
@@ -67,7 +69,8 @@ def test_a_healthy_ledger_verifies(busy_ledger, capsys):
     ],
 )
 def test_each_corruption_is_named_and_fails_the_command(busy_ledger, corrupt, expected, capsys):
-    corrupt(busy_ledger)
+    with rewriting_history():
+        corrupt(busy_ledger)
     report = ledger_verify()
     assert not report.ok and any(expected in p for p in report.problems), report.problems
     with pytest.raises(CommandError, match="Ledger verification failed"):
@@ -116,10 +119,8 @@ def test_journal_rows_refuse_update_and_delete_in_the_database(busy_ledger, tabl
 
 
 def _forge(sql, params=()):
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL session_replication_role = replica")
+    with rewriting_history(), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        cursor.execute("SET LOCAL session_replication_role = origin")
 
 
 def _op(kind, **filters):
