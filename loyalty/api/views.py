@@ -60,16 +60,14 @@ from loyalty.api.serializers import (
     receipt_number_field,
     receipt_ref_field,
 )
-from loyalty.exceptions import HoldNotFound, PurchaseNotFound
+from loyalty.exceptions import HoldNotFound
 from loyalty.models import LedgerOperation, Till
 from loyalty.selectors import member_balance
 from loyalty.services import (
     Actor,
     Outcome,
-    points_earn,
+    points_earn_purchase,
     points_earn_reverse,
-    points_for_purchase,
-    points_for_return,
 )
 from members.models import Member
 from vouchers.shifts import HEADER as SHIFT_HEADER
@@ -267,20 +265,16 @@ class PurchaseCreateApi(TillWriteApi):
         data = self.input(self.InputSerializer)
         member = member_by_loyalty_number(data["loyalty_number"])
         receipt_ref = receipt_ref_for(self.till, data["receipt_number"])
-        points = points_for_purchase(amount_minor=data["amount_minor"], tier=member.tier)
-        if points == 0:
-            # Below one point: nothing to write (the service takes positive points only).
-            body = {"loyalty_number": member.loyalty_number, "points": 0, "receipt_ref": receipt_ref}
-            return Response({**body, "balance": balance_of(member)}, status=200)
-        outcome = points_earn(
+        # The points are the ledger's to work out, at the tier read under the member's
+        # lock: the key's fingerprint is the request as sent (issue 11, D4).
+        outcome = points_earn_purchase(
             member=member,
-            points=points,
+            amount_minor=data["amount_minor"],
             receipt_ref=receipt_ref,
             actor=self.actor(),
             idempotency_key=key,
             fingerprint=self.fingerprint(),
             effective_at=data.get("occurred_at"),
-            amount_minor=data["amount_minor"],
         )
         return self.respond(outcome)
 
@@ -346,26 +340,13 @@ class ReturnCreateApi(TillWriteApi):
         data = self.input(self.InputSerializer)
         member = member_by_loyalty_number(data["loyalty_number"])
         receipt_ref = data.get("original_receipt_ref") or receipt_ref_for(self.till, data["receipt_number"])
-        if "points" in data:
-            points = data["points"]
-        else:
-            # The same share of the purchase's points as of its amount (exact, whatever
-            # the member's tier is now).
-            points = points_for_return(member=member, receipt_ref=receipt_ref, amount_minor=data["amount_minor"])
-            if points is None:
-                raise PurchaseNotFound()
-        if points == 0:
-            earned = LedgerOperation.objects.filter(
-                kind=LedgerOperation.Kind.EARN, receipt_ref=receipt_ref, member=member
-            ).exists()
-            if not earned:
-                raise PurchaseNotFound()
-            body = {"loyalty_number": member.loyalty_number, "points": 0, "receipt_ref": receipt_ref}
-            return Response({**body, "reversed": 0, "shortfall": 0, "balance": balance_of(member)}, status=200)
+        # By amount, the ledger works out the points under the member's lock (the same
+        # share of the purchase's points as of its amount, whatever the tier is now).
         outcome = points_earn_reverse(
             member=member,
             receipt_ref=receipt_ref,
-            points=points,
+            points=data.get("points"),
+            amount_minor=data.get("amount_minor"),
             actor=self.actor(),
             idempotency_key=key,
             fingerprint=self.fingerprint(),
