@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 
 from loyalty.models import IdempotencyKey, LedgerOperation, MemberBalance
-from loyalty.services import Actor, points_earn
+from loyalty.services import Actor, points_earn, points_earn_purchase
 from members.models import Member
 from tests.concurrency import race
 from tests.loyalty.api.conftest import TillClient
@@ -73,6 +73,23 @@ def test_a_return_by_amount_that_changes_the_tier_retried_gets_the_saved_answer(
     assert LedgerOperation.objects.filter(kind="reverse_earn").count() == 1
     assert available(member) == 3750
     assert_ledger_verified()
+
+
+@pytest.mark.django_db
+def test_the_points_are_priced_at_the_tier_read_under_the_lock(member, till):
+    """The service prices the purchase at the member's tier as locked, not as the caller
+    loaded it: a stale object (tier 1) of a member now at tier 3 earns at 150 %."""
+    Member.objects.filter(pk=member.pk).update(tier=3)
+    outcome = points_earn_purchase(
+        member=member, amount_minor=10_000, receipt_ref="K/T/1", actor=Actor(till=till), idempotency_key="p1"
+    )
+    assert (outcome.status_code, outcome.body["points"]) == (201, 150)
+    nothing = points_earn_purchase(
+        member=member, amount_minor=99, receipt_ref="K/T/2", actor=Actor(till=till), idempotency_key="p2"
+    )
+    assert (nothing.status_code, nothing.body["points"], nothing.replayed) == (200, 0, False)
+    assert nothing.body["balance"] == {"available": 150, "pending": 0}
+    assert not IdempotencyKey.objects.filter(key="p2").exists() and LedgerOperation.objects.count() == 1
 
 
 @pytest.mark.postgres
