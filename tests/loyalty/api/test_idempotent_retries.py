@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 
 from loyalty.models import IdempotencyKey, LedgerOperation, MemberBalance
-from loyalty.services import Actor, points_earn, points_earn_purchase
+from loyalty.services import Actor, points_earn
 from members.models import Member
 from tests.concurrency import race
 from tests.loyalty.api.conftest import TillClient
@@ -79,6 +79,8 @@ def test_a_return_by_amount_that_changes_the_tier_retried_gets_the_saved_answer(
 def test_the_points_are_priced_at_the_tier_read_under_the_lock(member, till):
     """The service prices the purchase at the member's tier as locked, not as the caller
     loaded it: a stale object (tier 1) of a member now at tier 3 earns at 150 %."""
+    from loyalty.services import points_earn_purchase  # here: the other tests run without it
+
     Member.objects.filter(pk=member.pk).update(tier=3)
     outcome = points_earn_purchase(
         member=member, amount_minor=10_000, receipt_ref="K/T/1", actor=Actor(till=till), idempotency_key="p1"
