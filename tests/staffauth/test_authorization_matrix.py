@@ -1,8 +1,7 @@
 """The authorization matrix of the admin: every role (and anonymous) x every registered
 admin model x view/add/change/delete and each custom action, against one table that
 mirrors the spec's role definitions. A registered admin model missing from the table,
-or an action the table does not know, fails the test. The till API's member look-up
-has rows of its own (``TILL_ROUTES``): every principal x its routes and methods.
+or an action the table does not know, fails the test.
 """
 
 from __future__ import annotations
@@ -236,6 +235,55 @@ def sample_objects(staff_by_role, store_a):
     }
 
 
+# --- The till API's member look-up (issue 11, D7) ------------------------------------------------
+#
+# Route -> principal -> status. The till API answers only a till's signature: a staff
+# session (any role) or a member's token is no credential there (401). Members are
+# programme-wide, so a till of any active store may look one up. The retired path form
+# answers 410 to everybody and reads nothing.
+TILL_PRINCIPALS = ["anonymous", *ROLES, "member", "till_store_a", "till_store_b"]
+_TILL_ONLY = dict.fromkeys(TILL_PRINCIPALS, 401) | {"till_store_a": 200, "till_store_b": 200}
+TILL_ROUTES: dict[tuple[str, str], dict[str, int]] = {
+    ("POST", "/api/v1/pos/members/balance"): _TILL_ONLY,
+    ("GET", "/api/v1/pos/members/{loyalty_number}/balance"): dict.fromkeys(TILL_PRINCIPALS, 410),
+    ("POST", "/api/v1/pos/members/{loyalty_number}/balance"): dict.fromkeys(TILL_PRINCIPALS, 410),
+}
+
+
+def test_the_till_member_look_up_rows(staff_by_role, store_a, store_b):
+    from members.sessions import session_start
+    from tests.loyalty.api.conftest import TillClient, make_till
+
+    member = Member.objects.create(home_store=store_a)
+    token = session_start(member=member, channel="app", device_fingerprint="matrix-device").access_token
+    tills = {"till_store_a": make_till(store_a, "MX-A"), "till_store_b": make_till(store_b, "MX-B")}
+
+    def send(principal: str, method: str, path: str):
+        body = {"loyalty_number": member.loyalty_number}
+        if principal in tills:
+            till = tills[principal]
+            return TillClient(Client(), till, till.plain_secret).request(method, path, body, key=None)
+        client = Client()
+        headers = {}
+        if principal in staff_by_role:
+            login_verified(client, staff_by_role[principal])
+        elif principal == "member":
+            headers["Authorization"] = f"Bearer {token}"
+        return client.generic(method, path, json.dumps(body), content_type="application/json", headers=headers)
+
+    mismatches, cells = [], 0
+    for (method, route), expected in TILL_ROUTES.items():
+        assert set(expected) == set(TILL_PRINCIPALS), route
+        path = route.format(loyalty_number=member.loyalty_number)
+        for principal in TILL_PRINCIPALS:
+            status = send(principal, method, path).status_code
+            cells += 1
+            if status != expected[principal]:
+                mismatches.append(f"{principal} {method} {route}: expected {expected[principal]}, got {status}")
+    add_figure("authorization matrix cells checked", cells)
+    assert not mismatches, "\n".join(mismatches)
+
+
 def registered_labels() -> set[str]:
     return {model._meta.label_lower for model in admin.site._registry}
 
@@ -305,52 +353,3 @@ def test_anonymous_is_sent_to_login_everywhere(client, sample_objects):
             assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), url
             cells += 1
     add_figure("authorization matrix cells checked", cells)
-
-
-# --- The till API's member look-up (issue 11, D7) ------------------------------------------------
-#
-# Route -> principal -> status. The till API answers only a till's signature: a staff
-# session (any role) or a member's token is no credential there (401). Members are
-# programme-wide, so a till of any active store may look one up. The retired path form
-# answers 410 to everybody and reads nothing.
-TILL_PRINCIPALS = ["anonymous", *ROLES, "member", "till_store_a", "till_store_b"]
-_TILL_ONLY = dict.fromkeys(TILL_PRINCIPALS, 401) | {"till_store_a": 200, "till_store_b": 200}
-TILL_ROUTES: dict[tuple[str, str], dict[str, int]] = {
-    ("POST", "/api/v1/pos/members/balance"): _TILL_ONLY,
-    ("GET", "/api/v1/pos/members/{loyalty_number}/balance"): dict.fromkeys(TILL_PRINCIPALS, 410),
-    ("POST", "/api/v1/pos/members/{loyalty_number}/balance"): dict.fromkeys(TILL_PRINCIPALS, 410),
-}
-
-
-def test_the_till_member_look_up_rows(staff_by_role, store_a, store_b):
-    from members.sessions import session_start
-    from tests.loyalty.api.conftest import TillClient, make_till
-
-    member = Member.objects.create(home_store=store_a)
-    token = session_start(member=member, channel="app", device_fingerprint="matrix-device").access_token
-    tills = {"till_store_a": make_till(store_a, "MX-A"), "till_store_b": make_till(store_b, "MX-B")}
-
-    def send(principal: str, method: str, path: str):
-        body = {"loyalty_number": member.loyalty_number}
-        if principal in tills:
-            till = tills[principal]
-            return TillClient(Client(), till, till.plain_secret).request(method, path, body, key=None)
-        client = Client()
-        headers = {}
-        if principal in staff_by_role:
-            login_verified(client, staff_by_role[principal])
-        elif principal == "member":
-            headers["Authorization"] = f"Bearer {token}"
-        return client.generic(method, path, json.dumps(body), content_type="application/json", headers=headers)
-
-    mismatches, cells = [], 0
-    for (method, route), expected in TILL_ROUTES.items():
-        assert set(expected) == set(TILL_PRINCIPALS), route
-        path = route.format(loyalty_number=member.loyalty_number)
-        for principal in TILL_PRINCIPALS:
-            status = send(principal, method, path).status_code
-            cells += 1
-            if status != expected[principal]:
-                mismatches.append(f"{principal} {method} {route}: expected {expected[principal]}, got {status}")
-    add_figure("authorization matrix cells checked", cells)
-    assert not mismatches, "\n".join(mismatches)
