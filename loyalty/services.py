@@ -465,6 +465,22 @@ def _body(op: LedgerOperation, balance: MemberBalance, **extra) -> dict:
     }
 
 
+class _NothingToWrite(Exception):  # noqa: N818 (a control-flow signal, not an error)
+    """Raised under the member's lock when the request moves no points: the transaction
+    (the key's claim and any account opened) rolls back, and the caller answers 200 with
+    ``body`` and the balance as read under the lock."""
+
+    def __init__(self, body: dict, balance: MemberBalance | None = None):
+        super().__init__("nothing to write")
+        self.body, self.balance = body, balance
+
+    @property
+    def outcome(self) -> Outcome:
+        balance = self.balance
+        figures = {"available": balance.available, "pending": balance.debits_pending} if balance else None
+        return Outcome(200, _canonical({**self.body, "balance": figures or {"available": 0, "pending": 0}}))
+
+
 # --- Operations ----------------------------------------------------------------------------
 
 
@@ -482,21 +498,91 @@ def points_earn(
     """Credit ``points`` for a purchase. One earn per receipt reference, ever.
     ``amount_minor`` (the purchase amount) is kept so returns by amount are exact.
 
+    For callers that know the points (staff, jobs, the demo); a till, which knows the
+    amount paid, calls ``points_earn_purchase``.
+
     With ``LOYALTY_PENDING_DAYS`` > 0 the points stay pending (recorded, not yet in
     the journal, not spendable) until the return window closes; ``points_pending_release``
     then posts them, less anything returned meanwhile.
     """
     if points <= 0:
         raise ValueError("points must be positive")
-    effective_at = effective_at or timezone.now()
     request = _Request(
         actor,
         idempotency_key,
         {"op": "earn", "member": member.pk, "points": points, "receipt": receipt_ref, "request": fingerprint},
     )
+    return _run(request, _earn_work(request, member, lambda: points, receipt_ref, effective_at, amount_minor))
+
+
+def points_earn_purchase(
+    *,
+    member: Member,
+    amount_minor: int,
+    receipt_ref: str,
+    actor: Actor,
+    idempotency_key: str,
+    effective_at: datetime | None = None,
+    fingerprint: dict | None = None,
+) -> Outcome:
+    """Earn for a purchase of ``amount_minor`` (minor units) at the till: the points
+    (``policy.points_for_purchase``) are worked out under the member's lock, at the tier
+    read with it, so two earns of one member never price each other's tier wrong.
+
+    The idempotency payload is the request as the till sent it (the amount, the receipt,
+    the member, the date given, and ``fingerprint``), never the points: the first attempt
+    may move the member to another tier, and its exact retry must still be the same
+    request (issue 11, D4) and answer the saved outcome.
+
+    An amount worth no points at the member's tier answers 200 with ``points`` 0 and the
+    balance, and writes nothing (not even the key: there is no operation to replay).
+    """
+    if amount_minor < 0:
+        raise ValueError("amount_minor must not be negative")
+    request = _Request(
+        actor,
+        idempotency_key,
+        {
+            "op": "earn",
+            "member": member.pk,
+            "amount_minor": amount_minor,
+            "receipt": receipt_ref,
+            "effective_at": effective_at.isoformat() if effective_at else None,
+            "request": fingerprint,
+        },
+    )
+
+    def points_of() -> int:
+        points = policy.points_for_purchase(amount_minor=amount_minor, tier=member.tier)  # tier as locked
+        if points == 0:
+            raise _NothingToWrite({"loyalty_number": member.loyalty_number, "points": 0, "receipt_ref": receipt_ref})
+        return points
+
+    try:
+        return _run(request, _earn_work(request, member, points_of, receipt_ref, effective_at, amount_minor))
+    except _NothingToWrite as nothing:
+        return nothing.outcome
+
+
+def _earn_work(
+    request: _Request,
+    member: Member,
+    points_of: Callable[[], int],
+    receipt_ref: str,
+    effective_at: datetime | None,
+    amount_minor: int | None,
+) -> Callable[[], tuple[int, dict]]:
+    """The earn's work, run by ``_run`` under the member's lock: ``points_of`` is called
+    once the member (status, tier) has been read with the lock."""
+    effective_at = effective_at or timezone.now()
 
     def work():
         account, balance = _lock_member(member)
+        try:
+            points = points_of()
+        except _NothingToWrite as nothing:
+            nothing.balance = balance
+            raise
         _require_active(member)
         figures = policy.earn_figures(member_id=member.pk, receipt_ref=receipt_ref, now=timezone.now())
         policy.check_earn(figures=figures, tier=member.tier, points=points, receipt_ref=receipt_ref)
@@ -521,18 +607,15 @@ def points_earn(
         policy.tier_apply(member=member, tier=tier)
         return 201, body
 
-    return _run(request, work)
+    return work
 
 
-def points_for_return(*, member: Member, receipt_ref: str, amount_minor: int) -> int | None:
+def _points_for_return(*, earn: LedgerOperation, member: Member, amount_minor: int) -> int:
     """Points a return of ``amount_minor`` takes back: the same share of the purchase's
-    points as of its amount (rounded down), or None when no such purchase is known.
-    Purchases recorded without their amount fall back to the member's current rate."""
-    earn = LedgerOperation.objects.filter(kind=OP.EARN, receipt_ref=receipt_ref, member=member).first()
-    if earn is None:
-        return None
+    points as of its amount (rounded down). Purchases recorded without their amount fall
+    back to the member's rate: ``member`` as read under the lock (``_lock_member``)."""
     if not earn.amount_minor:
-        return points_for_purchase(amount_minor=amount_minor, tier=member.tier)
+        return policy.points_for_purchase(amount_minor=amount_minor, tier=member.tier)
     return earn.points * min(amount_minor, earn.amount_minor) // earn.amount_minor
 
 
@@ -590,23 +673,33 @@ def points_earn_reverse(
     *,
     member: Member,
     receipt_ref: str,
-    points: int,
     actor: Actor,
     idempotency_key: str,
+    points: int | None = None,
+    amount_minor: int | None = None,
     fingerprint: dict | None = None,
 ) -> Outcome:
-    """Take back points for a returned purchase (partial or whole).
+    """Take back points for a returned purchase (partial or whole): exactly ``points``,
+    or for a returned ``amount_minor`` the same share of the purchase's points (worked
+    out under the member's lock; the idempotency payload is the amount as sent, never
+    points derived from state the first attempt may change: issue 11, D4).
 
     Never more than the purchase earned, across all its returns. Points already spent
     are not clawed into a negative balance: the shortfall goes to the RETURN_SHORTFALL
-    account and the return is flagged for review.
+    account and the return is flagged for review. An amount worth no points answers 200
+    with ``reversed`` 0 and writes nothing (not even the key).
     """
-    if points <= 0:
+    if (points is None) == (amount_minor is None):
+        raise ValueError("give exactly one of points and amount_minor")
+    if points is not None and points <= 0:
         raise ValueError("points must be positive")
+    if amount_minor is not None and amount_minor < 0:
+        raise ValueError("amount_minor must not be negative")
+    given = {"points": points} if points is not None else {"amount_minor": amount_minor}
     request = _Request(
         actor,
         idempotency_key,
-        {"op": "reverse_earn", "member": member.pk, "points": points, "receipt": receipt_ref, "request": fingerprint},
+        {"op": "reverse_earn", "member": member.pk, **given, "receipt": receipt_ref, "request": fingerprint},
     )
 
     def work():
@@ -614,34 +707,56 @@ def points_earn_reverse(
         earn = LedgerOperation.objects.filter(kind=OP.EARN, receipt_ref=receipt_ref, member=member).first()
         if earn is None:
             raise refusals.PurchaseNotFound(receipt_ref=receipt_ref)
-        returned = earn.followups.filter(kind=OP.REVERSE_EARN).aggregate(total=Sum("points"))["total"] or 0
-        if returned + points > earn.points:
-            raise refusals.ReturnExceedsPurchase(earned=earn.points, already_returned=returned)
-        earn_transfer = _earn_transfer(earn)
-        if earn_transfer is None:
-            # Still pending: nothing was posted, the release will post less.
-            op = _operation(request, OP.REVERSE_EARN, member, points, related=earn)
-            return 201, _body(op, balance, receipt_ref=receipt_ref, reversed=0, shortfall=0, pending_reduced=points)
-        covered = min(points, balance.available)
-        shortfall = points - covered
-        op = _operation(request, OP.REVERSE_EARN, member, points, related=earn, needs_review=shortfall > 0)
-        leg = 0
-        if covered:
-            transfer = _transfer(
-                op, leg, TK.REVERSE_EARN, account, system_account(Account.Kind.EARN), covered, reverses=earn_transfer
-            )
-            _consume_fefo(account, transfer, covered, first_lot=earn_transfer.lot)
-            _add_to_balance(balance, debits_posted=covered)
-            leg += 1
-        if shortfall:
-            _transfer(
-                op, leg, TK.RETURN_SHORTFALL, system_account(Account.Kind.RETURN_SHORTFALL),
-                system_account(Account.Kind.EARN), shortfall, reverses=earn_transfer,
-            )  # fmt: skip
-        tier = policy.tier_recompute(member=member, now=timezone.now())
-        return 201, _body(op, balance, receipt_ref=receipt_ref, reversed=covered, shortfall=shortfall, tier=tier)
+        returned_points = points
+        if returned_points is None:
+            returned_points = _points_for_return(earn=earn, member=member, amount_minor=amount_minor)
+            if returned_points == 0:
+                body = {"loyalty_number": member.loyalty_number, "points": 0, "receipt_ref": receipt_ref}
+                raise _NothingToWrite({**body, "reversed": 0, "shortfall": 0}, balance)
+        return _reverse_earn(request, member, account, balance, earn, returned_points, receipt_ref)
 
-    return _run(request, work)
+    try:
+        return _run(request, work)
+    except _NothingToWrite as nothing:
+        return nothing.outcome
+
+
+def _reverse_earn(
+    request: _Request,
+    member: Member,
+    account: Account,
+    balance: MemberBalance,
+    earn: LedgerOperation,
+    points: int,
+    receipt_ref: str,
+) -> tuple[int, dict]:
+    """A return's journal, the member locked and ``points`` (> 0) known."""
+    returned = earn.followups.filter(kind=OP.REVERSE_EARN).aggregate(total=Sum("points"))["total"] or 0
+    if returned + points > earn.points:
+        raise refusals.ReturnExceedsPurchase(earned=earn.points, already_returned=returned)
+    earn_transfer = _earn_transfer(earn)
+    if earn_transfer is None:
+        # Still pending: nothing was posted, the release will post less.
+        op = _operation(request, OP.REVERSE_EARN, member, points, related=earn)
+        return 201, _body(op, balance, receipt_ref=receipt_ref, reversed=0, shortfall=0, pending_reduced=points)
+    covered = min(points, balance.available)
+    shortfall = points - covered
+    op = _operation(request, OP.REVERSE_EARN, member, points, related=earn, needs_review=shortfall > 0)
+    leg = 0
+    if covered:
+        transfer = _transfer(
+            op, leg, TK.REVERSE_EARN, account, system_account(Account.Kind.EARN), covered, reverses=earn_transfer
+        )
+        _consume_fefo(account, transfer, covered, first_lot=earn_transfer.lot)
+        _add_to_balance(balance, debits_posted=covered)
+        leg += 1
+    if shortfall:
+        _transfer(
+            op, leg, TK.RETURN_SHORTFALL, system_account(Account.Kind.RETURN_SHORTFALL),
+            system_account(Account.Kind.EARN), shortfall, reverses=earn_transfer,
+        )  # fmt: skip
+    tier = policy.tier_recompute(member=member, now=timezone.now())
+    return 201, _body(op, balance, receipt_ref=receipt_ref, reversed=covered, shortfall=shortfall, tier=tier)
 
 
 def points_hold(

@@ -94,12 +94,17 @@ _django_app = get_wsgi_application()
 
 def signing_app(environ, start_response):
     """Django's WSGI app; a request marked ``X-Signature: to-be-signed`` is signed first,
-    over exactly the path, query string and body bytes Django will read."""
+    like a till signs it: over the request target as sent (the raw URI the WSGI server
+    reports, as gunicorn's RAW_URI), the query string included, and the body bytes."""
     if environ.get("HTTP_X_SIGNATURE") == SIGN_ME:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length > 0 else b""
         environ["wsgi.input"] = io.BytesIO(body)
-        path = WSGIRequest({**environ, "wsgi.input": io.BytesIO(b"")}).get_full_path()
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        if raw:
+            path = raw.encode("latin-1").decode()  # PEP 3333: the bytes sent, as latin-1
+        else:
+            path = WSGIRequest({**environ, "wsgi.input": io.BytesIO(b"")}).get_full_path()
         environ["HTTP_X_SIGNATURE"] = _signature(
             WORLD["till_secret"], environ["HTTP_X_TIMESTAMP"], environ["REQUEST_METHOD"], path, body
         )

@@ -6,8 +6,17 @@ A till sends three headers:
 - ``X-Timestamp``: the current time in whole Unix seconds;
 - ``X-Signature``: lowercase hex HMAC-SHA256, keyed with the till's secret (its UTF-8
   bytes), over ``f"{timestamp}\\n{METHOD}\\n{path}\\n"`` followed by the raw body bytes.
-  ``path`` is the request path as sent, with the query string if there is one
-  (``request.get_full_path()``); ``METHOD`` is upper case.
+  ``path`` is the request target exactly as the till sent it on the request line: the
+  path with the query string if there is one, its percent-encoding untouched (no
+  decoding, no re-encoding, no normalising); ``METHOD`` is upper case.
+
+The server verifies over the same bytes (``request_target``): the raw target its WSGI
+server reports (gunicorn's ``RAW_URI``, or ``REQUEST_URI``), not Django's re-encoded
+path, so a till that encodes a character Django would not (``%2D`` for ``-``) or leaves
+one unencoded that Django would encode (``;``, ``=``) is not refused. A server that
+gives no raw target is verified against ``SCRIPT_NAME`` + ``PATH_INFO`` percent-encoded
+in RFC 3986's normal form (only what a path may not contain, upper-case hex) and the
+query string as received. A proxy in front must pass the request URI on unchanged.
 
 The signature is compared in constant time, then the timestamp must be within
 ``TILL_SIGNATURE_MAX_SKEW_SECONDS`` (default 300) of the server's clock, so a captured
@@ -28,6 +37,7 @@ import logging
 import re
 import secrets
 import time
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -58,10 +68,50 @@ _TIMESTAMP_FORMAT = re.compile(r"\A[0-9]{1,12}\Z")
 _SIGNATURE_FORMAT = re.compile(r"\A[0-9a-fA-F]{64}\Z")
 
 
-def signature_compute(*, secret: str, timestamp: str, method: str, path: str, body: bytes) -> str:
-    """The hex signature a till sends for this request."""
-    message = f"{timestamp}\n{method.upper()}\n{path}\n".encode() + body
+def signature_compute(*, secret: str, timestamp: str, method: str, path: str | bytes, body: bytes) -> str:
+    """The hex signature a till sends for this request (``path``: the request target as
+    sent; bytes as they were on the wire, or a str encoded as UTF-8)."""
+    target = path if isinstance(path, bytes) else path.encode()
+    message = f"{timestamp}\n{method.upper()}\n".encode() + target + b"\n" + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+# RFC 3986 pchar (unreserved, sub-delims, ":" and "@") and the "/" between segments: what
+# a path may hold unencoded. Everything else is percent-encoded (upper-case hex).
+_PATH_SAFE = "-._~" + "!$&'()*+,;=" + ":@" + "/"
+
+
+def _wsgi_bytes(value: str) -> bytes:
+    """A WSGI environ string as the bytes that were on the wire (PEP 3333: latin-1)."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:  # not a server's value (a test's environ): its UTF-8
+        return value.encode()
+
+
+def request_target(request) -> bytes:
+    """The request target (path and query string) exactly as the client sent it, which
+    is what a till signs (module docstring).
+
+    ``RAW_URI`` (gunicorn) or ``REQUEST_URI`` (uWSGI, Apache, werkzeug) when the server
+    gives it, an absolute-form target (``http://host/path``) reduced to its path and
+    query. Otherwise rebuilt from ``SCRIPT_NAME`` + ``PATH_INFO`` (decoded by the
+    server and by Django, re-encoded here as UTF-8 in RFC 3986's normal form) and
+    ``QUERY_STRING`` (never decoded by a WSGI server, so used as received).
+    """
+    meta = request.META
+    raw = meta.get("RAW_URI") or meta.get("REQUEST_URI")
+    if raw:
+        target = _wsgi_bytes(raw)
+        if not target.startswith(b"/"):
+            parts = urlsplit(target)
+            if parts.scheme and parts.netloc:
+                target = urlunsplit((b"", b"", parts.path or b"/", parts.query, b""))
+        return target
+    # request.path: SCRIPT_NAME + PATH_INFO as Django decoded them (UTF-8).
+    target = quote(request.path.encode(), safe=_PATH_SAFE).encode("ascii")
+    query = meta.get("QUERY_STRING", "")
+    return target + b"?" + _wsgi_bytes(query) if query else target
 
 
 def till_create(*, store: Store, code: str, allowed_ips: list[str] | None = None) -> tuple[Till, str]:
@@ -162,7 +212,7 @@ class TillSignatureAuthentication(BaseAuthentication):
             secret=secret,
             timestamp=timestamp,
             method=request.method,
-            path=django_request.get_full_path(),
+            path=request_target(django_request),
             body=body,
         )
         given = signature.lower() if _SIGNATURE_FORMAT.match(signature) else ""
@@ -264,7 +314,8 @@ class TillSignatureScheme(OpenApiAuthenticationExtension):
                 "description": (
                     "Lowercase hex HMAC-SHA256, keyed with the till's secret, over "
                     "`{timestamp}\\n{METHOD}\\n{path}\\n` followed by the raw request body bytes. "
-                    "`path` includes the query string when there is one."
+                    "`path` is the request target exactly as sent on the request line: the path and the "
+                    "query string when there is one, percent-encoding untouched (not decoded, not re-encoded)."
                 ),
             },
         ]

@@ -20,7 +20,9 @@ pos_patterns = [
     path("redemptions", views.RedemptionHoldApi.as_view(), name="pos-redemptions"),
     path("redemptions/<str:hold_id>/capture", views.RedemptionCaptureApi.as_view(), name="pos-redemption-capture"),
     path("redemptions/<str:hold_id>/void", views.RedemptionVoidApi.as_view(), name="pos-redemption-void"),
-    path("members/<str:loyalty_number>/balance", views.MemberBalanceApi.as_view(), name="pos-member-balance"),
+    path("members/balance", views.MemberBalanceApi.as_view(), name="pos-member-balance"),
+    # Retired (issue 11, D7): the loyalty number in the path landed in access logs. 410.
+    re_path(r"^members/[^/]+/balance/?$", views.pos_balance_path_retired),
     path("", include("vouchers.pos_api")),  # shifts and vouchers at the till (issue 6)
     re_path(r"^.*$", views.pos_not_found),
 ]

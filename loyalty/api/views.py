@@ -10,6 +10,10 @@ Every request goes through, in this order:
    the view's InputSerializer (400 ``validation_error`` / ``invalid_loyalty_number``);
 5. the member by loyalty number (404 ``member_not_found``), then the service.
 
+A loyalty number travels only in a signed body, never in a URL (access logs and proxies
+keep URLs): the balance look-up is ``POST members/balance``; the path form it replaced
+answers 410 ``balance_lookup_retired`` (``pos_balance_path_retired``).
+
 Points redemption (hold, authorise, capture, void) runs through ``vouchers.till_points``:
 the hold and the capture need a staff member on shift at the till (``X-Staff-Shift``,
 403 ``no_shift``), the hold applies the role limit or a manager override, and the capture
@@ -24,6 +28,7 @@ extra ``Idempotency-Replayed: true`` header. The OutputSerializers document that
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 
@@ -60,18 +65,17 @@ from loyalty.api.serializers import (
     receipt_number_field,
     receipt_ref_field,
 )
-from loyalty.exceptions import HoldNotFound, PurchaseNotFound
+from loyalty.exceptions import HoldNotFound
 from loyalty.models import LedgerOperation, Till
 from loyalty.selectors import member_balance
 from loyalty.services import (
     Actor,
     Outcome,
-    points_earn,
+    points_earn_purchase,
     points_earn_reverse,
-    points_for_purchase,
-    points_for_return,
 )
 from members.models import Member
+from staffauth.net import client_ip
 from vouchers.shifts import HEADER as SHIFT_HEADER
 from vouchers.shifts import shift_for_request
 from vouchers.till_points import (
@@ -81,6 +85,8 @@ from vouchers.till_points import (
     till_redemption_hold,
     till_redemption_void,
 )
+
+logger = logging.getLogger("loyalty.api.till")
 
 IDEMPOTENCY_KEY_FORMAT = re.compile(r"\A[ -~]{1,128}\Z")
 REPLAYED_HEADER = "Idempotency-Replayed"
@@ -267,20 +273,16 @@ class PurchaseCreateApi(TillWriteApi):
         data = self.input(self.InputSerializer)
         member = member_by_loyalty_number(data["loyalty_number"])
         receipt_ref = receipt_ref_for(self.till, data["receipt_number"])
-        points = points_for_purchase(amount_minor=data["amount_minor"], tier=member.tier)
-        if points == 0:
-            # Below one point: nothing to write (the service takes positive points only).
-            body = {"loyalty_number": member.loyalty_number, "points": 0, "receipt_ref": receipt_ref}
-            return Response({**body, "balance": balance_of(member)}, status=200)
-        outcome = points_earn(
+        # The points are the ledger's to work out, at the tier read under the member's
+        # lock: the key's fingerprint is the request as sent (issue 11, D4).
+        outcome = points_earn_purchase(
             member=member,
-            points=points,
+            amount_minor=data["amount_minor"],
             receipt_ref=receipt_ref,
             actor=self.actor(),
             idempotency_key=key,
             fingerprint=self.fingerprint(),
             effective_at=data.get("occurred_at"),
-            amount_minor=data["amount_minor"],
         )
         return self.respond(outcome)
 
@@ -346,26 +348,13 @@ class ReturnCreateApi(TillWriteApi):
         data = self.input(self.InputSerializer)
         member = member_by_loyalty_number(data["loyalty_number"])
         receipt_ref = data.get("original_receipt_ref") or receipt_ref_for(self.till, data["receipt_number"])
-        if "points" in data:
-            points = data["points"]
-        else:
-            # The same share of the purchase's points as of its amount (exact, whatever
-            # the member's tier is now).
-            points = points_for_return(member=member, receipt_ref=receipt_ref, amount_minor=data["amount_minor"])
-            if points is None:
-                raise PurchaseNotFound()
-        if points == 0:
-            earned = LedgerOperation.objects.filter(
-                kind=LedgerOperation.Kind.EARN, receipt_ref=receipt_ref, member=member
-            ).exists()
-            if not earned:
-                raise PurchaseNotFound()
-            body = {"loyalty_number": member.loyalty_number, "points": 0, "receipt_ref": receipt_ref}
-            return Response({**body, "reversed": 0, "shortfall": 0, "balance": balance_of(member)}, status=200)
+        # By amount, the ledger works out the points under the member's lock (the same
+        # share of the purchase's points as of its amount, whatever the tier is now).
         outcome = points_earn_reverse(
             member=member,
             receipt_ref=receipt_ref,
-            points=points,
+            points=data.get("points"),
+            amount_minor=data.get("amount_minor"),
             actor=self.actor(),
             idempotency_key=key,
             fingerprint=self.fingerprint(),
@@ -681,7 +670,17 @@ class RedemptionVoidApi(TillWriteApi):
 
 
 class MemberBalanceApi(TillApi):
-    """A member's points balance."""
+    """A member's points balance, looked up by the loyalty number in the signed body.
+
+    A POST, so the number (or a card number typed by mistake) never goes in a URL, where
+    access logs and proxies would keep it (issue 11, D7). A read: no Idempotency-Key.
+    The retired path form ``GET members/{loyalty_number}/balance`` answers 410
+    (``balance_lookup_retired``).
+    """
+
+    @extend_schema_serializer(component_name="MemberBalanceRequest")
+    class InputSerializer(StrictInputSerializer):
+        loyalty_number = LoyaltyNumberField()
 
     @extend_schema_serializer(component_name="MemberBalance")
     class OutputSerializer(serializers.Serializer):
@@ -691,24 +690,18 @@ class MemberBalanceApi(TillApi):
     @extend_schema(
         operation_id="pos_member_balance",
         tags=[TAG],
-        parameters=[
-            OpenApiParameter(
-                "loyalty_number", OpenApiTypes.STR, OpenApiParameter.PATH, description="16 digits starting with 99."
-            )
-        ],
+        request=InputSerializer,
         responses={
             200: OutputSerializer,
             **COMMON_ERRORS,
-            400: _error("invalid_loyalty_number"),
+            400: _error("malformed_json, validation_error, invalid_loyalty_number"),
             404: _error("member_not_found"),
+            422: _error("card_number_refused (a card number where the loyalty number goes, or anywhere in the body)"),
         },
     )
-    def get(self, request, loyalty_number: str):
-        try:
-            LoyaltyNumberField().run_validation(loyalty_number)
-        except serializers.ValidationError as exc:
-            raise serializers.ValidationError({"loyalty_number": exc.detail}) from None
-        member = member_by_loyalty_number(loyalty_number)
+    def post(self, request):
+        data = self.input(self.InputSerializer)
+        member = member_by_loyalty_number(data["loyalty_number"])
         data = self.OutputSerializer({"loyalty_number": member.loyalty_number, "balance": balance_of(member)}).data
         return Response(data)
 
@@ -719,4 +712,27 @@ def pos_not_found(request, *args, **kwargs):
     Writes nothing and reveals nothing, so it needs no signature."""
     response = JsonResponse(error_body("not_found", "Not found."), status=404)
     response["Cache-Control"] = "no-store"
+    return response
+
+
+@csrf_exempt
+def pos_balance_path_retired(request, *args, **kwargs):
+    """The retired ``GET members/{loyalty_number}/balance``: 410, whatever the method or
+    the value, signed or not. The value in the path is never read, echoed or logged (the
+    one log line names neither path nor value, and Django's request log, which would
+    name the path, is skipped); look balances up with ``POST members/balance``."""
+    logger.warning(
+        "till balance look-up by the retired path form",
+        extra={"event": "till_balance_path_retired", "ip": client_ip(request)},
+    )
+    response = JsonResponse(
+        error_body(
+            "balance_lookup_retired",
+            "Balance look-ups by path are retired: POST /api/v1/pos/members/balance with "
+            '{"loyalty_number": ...} in the signed body. Numbers never go in URLs.',
+        ),
+        status=410,
+    )
+    response["Cache-Control"] = "no-store"
+    response._has_been_logged = True  # django.request would log the path, number and all
     return response

@@ -9,6 +9,8 @@ member who is active in several stores (members are programme-wide, their rows n
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from auditlog.models import LogEntry
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
@@ -257,6 +259,55 @@ def sample_objects(staff_by_role, store_a):
         ),
         "django_celery_beat.intervalschedule": IntervalSchedule.objects.create(every=5, period="minutes"),
     }
+
+
+# --- The till API's member look-up (issue 11, D7) ------------------------------------------------
+#
+# Route -> principal -> status. The till API answers only a till's signature: a staff
+# session (any role) or a member's token is no credential there (401). Members are
+# programme-wide, so a till of any active store may look one up. The retired path form
+# answers 410 to everybody and reads nothing.
+TILL_PRINCIPALS = ["anonymous", *ROLES, "member", "till_store_a", "till_store_b"]
+_TILL_ONLY = dict.fromkeys(TILL_PRINCIPALS, 401) | {"till_store_a": 200, "till_store_b": 200}
+TILL_ROUTES: dict[tuple[str, str], dict[str, int]] = {
+    ("POST", "/api/v1/pos/members/balance"): _TILL_ONLY,
+    ("GET", "/api/v1/pos/members/{loyalty_number}/balance"): dict.fromkeys(TILL_PRINCIPALS, 410),
+    ("POST", "/api/v1/pos/members/{loyalty_number}/balance"): dict.fromkeys(TILL_PRINCIPALS, 410),
+}
+
+
+def test_the_till_member_look_up_rows(staff_by_role, store_a, store_b):
+    from members.sessions import session_start
+    from tests.loyalty.api.conftest import TillClient, make_till
+
+    member = Member.objects.create(home_store=store_a)
+    token = session_start(member=member, channel="app", device_fingerprint="matrix-device").access_token
+    tills = {"till_store_a": make_till(store_a, "MX-A"), "till_store_b": make_till(store_b, "MX-B")}
+
+    def send(principal: str, method: str, path: str):
+        body = {"loyalty_number": member.loyalty_number}
+        if principal in tills:
+            till = tills[principal]
+            return TillClient(Client(), till, till.plain_secret).request(method, path, body, key=None)
+        client = Client()
+        headers = {}
+        if principal in staff_by_role:
+            login_verified(client, staff_by_role[principal])
+        elif principal == "member":
+            headers["Authorization"] = f"Bearer {token}"
+        return client.generic(method, path, json.dumps(body), content_type="application/json", headers=headers)
+
+    mismatches, cells = [], 0
+    for (method, route), expected in TILL_ROUTES.items():
+        assert set(expected) == set(TILL_PRINCIPALS), route
+        path = route.format(loyalty_number=member.loyalty_number)
+        for principal in TILL_PRINCIPALS:
+            status = send(principal, method, path).status_code
+            cells += 1
+            if status != expected[principal]:
+                mismatches.append(f"{principal} {method} {route}: expected {expected[principal]}, got {status}")
+    add_figure("authorization matrix cells checked", cells)
+    assert not mismatches, "\n".join(mismatches)
 
 
 def registered_labels() -> set[str]:

@@ -16,7 +16,6 @@ from django.test import Client, override_settings
 
 from loyalty.crypto import DecryptionFailed, decrypt_str, encrypt_str, rotate_str
 from loyalty.models import IdempotencyKey, Till
-from members.models import Member
 from tests.loyalty.api.conftest import POS, TillClient, assert_error, encode, ledger_counts, make_till, sign
 
 pytestmark = pytest.mark.django_db
@@ -24,50 +23,57 @@ pytestmark = pytest.mark.django_db
 FROZEN = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
-def balance_path(member) -> str:
-    return f"members/{member.loyalty_number}/balance"
+BALANCE = f"{POS}/members/balance"
+
+
+def lookup(pos, member, **kwargs):
+    """The balance look-up: a signed POST with the loyalty number in the body (a read: no key)."""
+    return pos.request("POST", BALANCE, {"loyalty_number": member.loyalty_number}, key=None, **kwargs)
 
 
 # --- signatures ---------------------------------------------------------------------------
 
 
 def test_a_correctly_signed_request_is_accepted(pos, member):
-    response = pos.get(balance_path(member))
+    response = lookup(pos, member)
     assert response.status_code == 200
     assert response.json() == {"loyalty_number": member.loyalty_number, "balance": {"available": 0, "pending": 0}}
 
 
 def test_an_uppercase_hex_signature_is_accepted(pos, member):
     ts = str(int(time.time()))
-    path = f"{POS}/{balance_path(member)}"
-    signature = sign(pos.secret, ts, "GET", path, b"").upper()
-    response = pos.client.get(
-        path, headers={"X-Till-Key": pos.till.key_id, "X-Timestamp": ts, "X-Signature": signature}
+    body = encode({"loyalty_number": member.loyalty_number})
+    signature = sign(pos.secret, ts, "POST", BALANCE, body).upper()
+    response = pos.client.post(
+        BALANCE,
+        body,
+        content_type="application/json",
+        headers={"X-Till-Key": pos.till.key_id, "X-Timestamp": ts, "X-Signature": signature},
     )
     assert response.status_code == 200
 
 
 @pytest.mark.parametrize("missing", ["X-Till-Key", "X-Timestamp", "X-Signature"])
 def test_a_missing_signing_header_is_401_with_a_challenge(pos, member, missing):
-    response = pos.get(balance_path(member), headers={missing: None})
+    response = lookup(pos, member, headers={missing: None})
     assert_error(response, 401, "authentication_required")
     assert response["WWW-Authenticate"] == "Till-HMAC-SHA256"
 
 
 def test_an_unsigned_request_is_401(client, member):
-    response = client.get(f"{POS}/{balance_path(member)}")
+    response = client.post(BALANCE, {"loyalty_number": member.loyalty_number}, content_type="application/json")
     assert_error(response, 401, "authentication_required")
 
 
 @pytest.mark.parametrize("signature", ["0" * 64, "zz" * 32, "abc", "", "0" * 65])
 def test_a_wrong_or_malformed_signature_is_401(pos, member, signature):
-    response = pos.get(balance_path(member), headers={"X-Signature": signature or None})
+    response = lookup(pos, member, headers={"X-Signature": signature or None})
     assert_error(response, 401, "authentication_required" if not signature else "invalid_signature")
 
 
 def test_a_signature_made_with_another_secret_is_401(pos, member, store_a):
     other = make_till(store_a, "T2")
-    response = pos.get(balance_path(member), secret=other.plain_secret)
+    response = lookup(pos, member, secret=other.plain_secret)
     assert_error(response, 401, "invalid_signature")
 
 
@@ -80,26 +86,69 @@ def test_a_body_changed_after_signing_is_refused_and_writes_nothing(pos, member)
 
 
 def test_a_path_changed_after_signing_is_refused(pos, member, store_a):
-    other = Member.objects.create(home_store=store_a)
-    response = pos.get(balance_path(other), signed_path=f"{POS}/{balance_path(member)}")
+    response = lookup(pos, member, signed_path=f"{POS}/purchases")
     assert_error(response, 401, "invalid_signature")
 
 
 def test_the_query_string_is_signed(pos, member):
-    path = f"{POS}/{balance_path(member)}"
-    response = pos.request("GET", path + "?x=1", signed_path=path)
+    body = {"loyalty_number": member.loyalty_number}
+    response = pos.request("POST", BALANCE + "?x=1", body, key=None, signed_path=BALANCE)
     assert_error(response, 401, "invalid_signature")
-    assert pos.request("GET", path + "?x=1").status_code == 200
+    assert pos.request("POST", BALANCE + "?x=1", body, key=None).status_code == 200
 
 
 def test_the_method_is_signed(pos, member):
-    response = pos.get(balance_path(member), signed_method="POST")
+    response = lookup(pos, member, signed_method="PUT")
     assert_error(response, 401, "invalid_signature")
+
+
+# The till signs the request target as it sends it; Django's own view of the path is
+# decoded and re-encoded its way (issue 11, "sign and verify the raw request path").
+KEYS = f"{POS}/vouchers/public-key"
+
+
+@pytest.mark.parametrize("server_key", ["RAW_URI", "REQUEST_URI"])
+@pytest.mark.parametrize(
+    "sent",
+    [
+        f"{POS}/vouchers/public%2Dkey",  # an unreserved character encoded: Django re-encodes it as "-"
+        f"{POS}/vouchers/public%2dkey",  # lower-case hex
+        f"{POS}/vouchers/%70ublic-key",  # a letter encoded
+        f"{POS}/vouchers/public-key?page=%7E1&x=a+b",
+    ],
+)
+def test_the_signature_is_over_the_raw_target_the_server_reports(pos, db, server_key, sent):
+    response = pos.request("GET", sent, **{server_key: sent})
+    assert response.status_code == 200, response.content
+
+
+def test_an_absolute_form_target_is_signed_as_its_path_and_query(pos, db):
+    sent = f"{POS}/vouchers/public%2Dkey?x=1"
+    response = pos.request("GET", sent, RAW_URI=f"http://testserver{sent}")
+    assert response.status_code == 200, response.content
+
+
+def test_a_signature_over_django_s_form_of_another_target_is_refused(pos, db):
+    """The raw target is what is signed: a signature over the path Django would rebuild
+    does not vouch for the bytes actually sent."""
+    sent = f"{POS}/vouchers/public%2Dkey"
+    response = pos.request("GET", sent, signed_path=KEYS, RAW_URI=sent)
+    assert_error(response, 401, "invalid_signature")
+
+
+def test_without_a_raw_target_the_path_is_rebuilt_in_rfc_3986_normal_form(pos, db):
+    """No RAW_URI/REQUEST_URI (a server that gives none): ';' and '=' may stand in a path
+    unencoded (RFC 3986 pchar), where Django's own form would encode them."""
+    hold = "00000000-0000-0000-0000-000000000000;v=1"
+    response = pos.post(f"redemptions/{hold}/void", {})
+    assert_error(response, 404, "hold_not_found")  # signed and authenticated, then no such hold
+    encoded = f"{POS}/redemptions/caf%C3%A9/void"  # non-ASCII: upper-case UTF-8 escapes
+    assert_error(pos.request("POST", encoded, {}), 404, "hold_not_found")
 
 
 @pytest.mark.parametrize("timestamp", ["abc", "-5", "1.5", "1e9", " 1", "9" * 13])
 def test_a_malformed_timestamp_is_401(pos, member, timestamp):
-    assert_error(pos.get(balance_path(member), timestamp=timestamp), 401, "invalid_timestamp")
+    assert_error(lookup(pos, member, timestamp=timestamp), 401, "invalid_timestamp")
 
 
 # --- the replay window (frozen clock) ---------------------------------------------------------
@@ -110,7 +159,7 @@ def test_a_malformed_timestamp_is_401(pos, member, timestamp):
 )
 def test_the_timestamp_must_be_within_300_seconds(pos, member, offset, accepted):
     with time_machine.travel(FROZEN, tick=False):
-        response = pos.get(balance_path(member), timestamp=int(FROZEN.timestamp()) + offset)
+        response = lookup(pos, member, timestamp=int(FROZEN.timestamp()) + offset)
     if accepted:
         assert response.status_code == 200
     else:
@@ -120,15 +169,15 @@ def test_the_timestamp_must_be_within_300_seconds(pos, member, offset, accepted)
 def test_a_captured_request_replayed_after_the_window_is_refused(pos, member):
     start = int(FROZEN.timestamp())
     with time_machine.travel(FROZEN, tick=False):
-        assert pos.get(balance_path(member), timestamp=start).status_code == 200
+        assert lookup(pos, member, timestamp=start).status_code == 200
     with time_machine.travel(start + 301, tick=False):
-        assert_error(pos.get(balance_path(member), timestamp=start), 401, "timestamp_out_of_window")
+        assert_error(lookup(pos, member, timestamp=start), 401, "timestamp_out_of_window")
 
 
 @override_settings(TILL_SIGNATURE_MAX_SKEW_SECONDS=60)
 def test_the_window_is_a_setting(pos, member):
     with time_machine.travel(FROZEN, tick=False):
-        response = pos.get(balance_path(member), timestamp=int(FROZEN.timestamp()) - 61)
+        response = lookup(pos, member, timestamp=int(FROZEN.timestamp()) - 61)
     assert_error(response, 401, "timestamp_out_of_window")
 
 
@@ -136,27 +185,27 @@ def test_the_window_is_a_setting(pos, member):
 
 
 def test_an_unknown_key_is_401(pos, member):
-    assert_error(pos.get(balance_path(member), key_id="tk_nobody"), 401, "invalid_till_key")
+    assert_error(lookup(pos, member, key_id="tk_nobody"), 401, "invalid_till_key")
 
 
 def test_an_inactive_till_is_401_with_the_same_code_as_an_unknown_key(pos, member):
     Till.objects.filter(pk=pos.till.pk).update(active=False)
-    assert_error(pos.get(balance_path(member)), 401, "invalid_till_key")
+    assert_error(lookup(pos, member), 401, "invalid_till_key")
 
 
 def test_a_till_of_an_inactive_store_is_401(pos, member, store_a):
     type(store_a).objects.filter(pk=store_a.pk).update(active=False)
-    assert_error(pos.get(balance_path(member)), 401, "invalid_till_key")
+    assert_error(lookup(pos, member), 401, "invalid_till_key")
 
 
 def test_a_secret_that_cannot_be_decrypted_is_401_not_500(pos, member):
     Till.objects.filter(pk=pos.till.pk).update(secret_encrypted="not-a-fernet-token")
-    assert_error(pos.get(balance_path(member)), 401, "invalid_till_key")
+    assert_error(lookup(pos, member), 401, "invalid_till_key")
 
 
 def test_auth_failures_are_logged_without_header_values(pos, member, caplog):
     with caplog.at_level(logging.DEBUG):
-        pos.get(balance_path(member), headers={"X-Signature": "f" * 64})
+        lookup(pos, member, headers={"X-Signature": "f" * 64})
     record = next(r for r in caplog.records if getattr(r, "event", None) == "till_auth_failed")
     assert record.reason == "invalid_signature" and record.till_id == pos.till.pk
     text = " ".join(r.getMessage() for r in caplog.records)
@@ -182,7 +231,7 @@ def test_auth_failures_are_logged_without_header_values(pos, member, caplog):
 )
 def test_the_ip_allow_list(pos, member, allowed, address, ok):
     Till.objects.filter(pk=pos.till.pk).update(allowed_ips=allowed)
-    response = pos.get(balance_path(member), REMOTE_ADDR=address)
+    response = lookup(pos, member, REMOTE_ADDR=address)
     if ok:
         assert response.status_code == 200
     else:
@@ -191,14 +240,14 @@ def test_the_ip_allow_list(pos, member, allowed, address, ok):
 
 def test_a_forged_x_forwarded_for_does_not_pass_the_allow_list(pos, member):
     Till.objects.filter(pk=pos.till.pk).update(allowed_ips=["10.1.2.0/24"])
-    response = pos.get(balance_path(member), REMOTE_ADDR="203.0.113.9", headers={"X-Forwarded-For": "10.1.2.7"})
+    response = lookup(pos, member, REMOTE_ADDR="203.0.113.9", headers={"X-Forwarded-For": "10.1.2.7"})
     assert_error(response, 403, "ip_not_allowed")
 
 
 @override_settings(TRUSTED_PROXY_COUNT=1)
 def test_behind_a_trusted_proxy_the_forwarded_address_counts(pos, member):
     Till.objects.filter(pk=pos.till.pk).update(allowed_ips=["10.1.2.0/24"])
-    response = pos.get(balance_path(member), REMOTE_ADDR="172.16.0.1", headers={"X-Forwarded-For": "10.1.2.7"})
+    response = lookup(pos, member, REMOTE_ADDR="172.16.0.1", headers={"X-Forwarded-For": "10.1.2.7"})
     assert response.status_code == 200
 
 
@@ -232,7 +281,7 @@ def test_encryption_round_trips_and_rotates(settings):
 
 def test_a_till_keeps_working_across_a_key_rotation(pos, member, settings):
     settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), *settings.FIELD_ENCRYPTION_KEYS]
-    assert pos.get(balance_path(member)).status_code == 200
+    assert lookup(pos, member).status_code == 200
 
 
 # --- till_create ---------------------------------------------------------------------------------
@@ -246,7 +295,7 @@ def test_till_create_prints_working_credentials_once(store_a, member):
     till = Till.objects.get(key_id=key_id)
     assert (till.store, till.code, till.active, till.allowed_ips) == (store_a, "LANE-3", True, ["127.0.0.1/32"])
     assert secret not in till.secret_encrypted and len(secret) >= 40
-    response = TillClient(Client(), till, secret).get(balance_path(member))
+    response = lookup(TillClient(Client(), till, secret), member)
     assert response.status_code == 200
 
 

@@ -28,7 +28,7 @@ def test_the_schema_is_public_and_describes_the_till_and_member_apis(client):
         "/api/v1/pos/redemptions/{hold_id}/void",
         "/api/v1/pos/redemptions/{hold_id}/authorise",
         "/api/v1/pos/offline/redemptions",
-        "/api/v1/pos/members/{loyalty_number}/balance",
+        "/api/v1/pos/members/balance",
         "/api/v1/pos/shifts",
         "/api/v1/pos/shifts/end",
         "/api/v1/pos/vouchers/validate",
@@ -45,6 +45,23 @@ def test_the_schema_is_public_and_describes_the_till_and_member_apis(client):
     assert purchase["security"] == [{"TillKey": [], "TillTimestamp": [], "TillSignature": []}]
     assert any(p["name"] == "Idempotency-Key" and p["required"] for p in purchase["parameters"])
     assert "Idempotency-Replayed" in purchase["responses"]["201"]["headers"]
+
+
+def test_no_till_path_takes_a_loyalty_or_card_number(client):
+    """Numbers go in the signed body, never in a URL (issue 11, D7): the balance look-up
+    is a POST, and no till operation has a path or query parameter for a member."""
+    schema = json.loads(client.get("/api/schema/", {"format": "json"}).content)
+    till_paths = {p: ops for p, ops in schema["paths"].items() if p.startswith("/api/v1/pos/")}
+    assert not [p for p in till_paths if "loyalty" in p or "member}" in p]
+    for path, operations in till_paths.items():
+        for method, operation in operations.items():
+            names = {param["name"] for param in operation.get("parameters", []) if param["in"] in ("path", "query")}
+            assert names <= {"hold_id"}, (method, path, names)
+    balance = till_paths["/api/v1/pos/members/balance"]
+    assert set(balance) == {"post"}
+    request = balance["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert request.endswith("/MemberBalanceRequest")
+    assert {"200", "400", "401", "404", "422"} <= set(balance["post"]["responses"])
 
 
 def test_the_schema_defaults_to_yaml(client):

@@ -361,25 +361,61 @@ def test_a_capture_replay_is_identical(pos, rich_member):
 # --- balance --------------------------------------------------------------------------------
 
 
+def balance(pos, number, **kwargs):
+    """The look-up: the loyalty number in the signed body, never in the URL (a read: no key)."""
+    return pos.post("members/balance", {"loyalty_number": number}, key=None, **kwargs)
+
+
 def test_the_balance_of_a_member_who_never_earned_is_zero(pos, member):
-    response = pos.get(f"members/{member.loyalty_number}/balance")
+    response = balance(pos, member.loyalty_number)
     assert response.json() == {"loyalty_number": member.loyalty_number, "balance": {"available": 0, "pending": 0}}
     assert response["Cache-Control"] == "no-store"
+    assert ledger_counts() == (0, 0, 0) and not IdempotencyKey.objects.exists()
 
 
 def test_the_balance_shows_available_and_held_points(pos, rich_member):
     hold(pos, rich_member, 300)
-    response = pos.get(f"members/{rich_member.loyalty_number}/balance")
+    response = balance(pos, rich_member.loyalty_number)
     assert response.json()["balance"] == {"available": 700, "pending": 300}
 
 
 def test_the_balance_of_an_unknown_member_is_404(pos, db):
-    assert_error(pos.get(f"members/{unknown_loyalty_number()}/balance"), 404, "member_not_found")
+    assert_error(balance(pos, unknown_loyalty_number()), 404, "member_not_found")
 
 
-@pytest.mark.parametrize("number", ["123", "9912345678901234", "99%EF%BC%91" + "1" * 13, "x" * 300])
+@pytest.mark.parametrize("number", ["123", "9912345678901234", "99\uff11" + "1" * 13, "x" * 300, 9912345678901234])
 def test_the_balance_of_a_malformed_number_is_400(pos, db, number):
-    assert_error(pos.get(f"members/{number}/balance"), 400, "invalid_loyalty_number")
+    assert_error(balance(pos, number), 400, "invalid_loyalty_number")
+
+
+@pytest.mark.parametrize("body", [{}, {"loyalty_number": "9912345678901234", "extra": 1}, []])
+def test_a_balance_look_up_with_a_wrong_body_is_400(pos, db, body):
+    assert assert_error(pos.post("members/balance", body, key=None), 400)["code"] in {
+        "validation_error",
+        "invalid_loyalty_number",
+    }
+
+
+def test_the_balance_is_a_post_only(pos, member):
+    assert_error(pos.get("members/balance"), 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_the_retired_balance_path_is_410_and_reveals_nothing(pos, client, rich_member, method, caplog):
+    """The path form put the loyalty number in access logs (issue 11, D7): retired, 410,
+    signed or not; the number is neither read, echoed nor logged by the application."""
+    path = f"{POS}/members/{rich_member.loyalty_number}/balance"
+    with caplog.at_level(logging.DEBUG):
+        responses = [pos.request(method, path), client.generic(method, path)]
+    for response in responses:
+        error = assert_error(response, 410, "balance_lookup_retired")
+        assert "POST /api/v1/pos/members/balance" in error["message"]
+        assert rich_member.loyalty_number.encode() not in response.content
+        assert response["Cache-Control"] == "no-store"
+    assert not [r for r in caplog.records if rich_member.loyalty_number in r.getMessage()]
+    assert [getattr(r, "event", None) for r in caplog.records if r.name.startswith("loyalty")].count(
+        "till_balance_path_retired"
+    ) == 2
 
 
 # --- protocol errors: all in the one shape ----------------------------------------------------
@@ -387,7 +423,7 @@ def test_the_balance_of_a_malformed_number_is_400(pos, db, number):
 
 def test_a_wrong_method_is_405(pos, member):
     assert_error(pos.get("purchases"), 405, "method_not_allowed")
-    assert_error(pos.request("DELETE", f"{POS}/members/{member.loyalty_number}/balance"), 405, "method_not_allowed")
+    assert_error(pos.request("DELETE", f"{POS}/members/balance"), 405, "method_not_allowed")
 
 
 def test_options_is_405_not_a_description(pos):
@@ -420,9 +456,8 @@ def test_an_unknown_path_under_the_api_is_a_json_404(client, path):
 
 def test_the_rate_limit_is_429_with_retry_after(pos, member, monkeypatch):
     monkeypatch.setattr(TillRateThrottle, "THROTTLE_RATES", {"till": "2/min"})
-    path = f"members/{member.loyalty_number}/balance"
-    assert [pos.get(path).status_code for _ in range(2)] == [200, 200]
-    response = pos.get(path)
+    assert [balance(pos, member.loyalty_number).status_code for _ in range(2)] == [200, 200]
+    response = balance(pos, member.loyalty_number)
     assert_error(response, 429, "rate_limited")
     assert int(response["Retry-After"]) >= 1
 
