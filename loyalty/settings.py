@@ -561,9 +561,18 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="loyalty@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-# Text messages: the console backend in development; production names its gateway's
-# backend class here.
-SMS_BACKEND = env.str("SMS_BACKEND", default="loyalty.notifications.ConsoleSmsBackend")
+# Text messages: production names its gateway's backend class here. Only development
+# falls back to the console backend: it prints every message, sign-in codes included, so
+# with DEBUG off a missing SMS_BACKEND stops the start-up like a missing secret.
+SMS_BACKEND = env.str("SMS_BACKEND", default="")
+if not SMS_BACKEND:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SMS_BACKEND is not set. It is required when DEBUG is off (the development console backend would "
+            "print sign-in codes to the log); name the SMS gateway's backend class. See README.md, "
+            "'Environment variables'."
+        )
+    SMS_BACKEND = "loyalty.notifications.ConsoleSmsBackend"
 # Deliver each outbox message right after its transaction commits (a Celery task); the
 # sweeper task delivers anything still queued either way.
 NOTIFICATIONS_DELIVER_ON_COMMIT = env.bool("NOTIFICATIONS_DELIVER_ON_COMMIT", default=True)
