@@ -465,6 +465,11 @@ MEMBER_AUTH = {
     "otp_max_guesses": env.int("MEMBER_OTP_MAX_GUESSES", default=3),
     "otp_codes_per_hour": env.int("MEMBER_OTP_CODES_PER_HOUR", default=5),
     "otp_failures_per_day": env.int("MEMBER_OTP_FAILURES_PER_DAY", default=10),
+    # Sign-in, enrolment and new-number codes requested per client address and per device
+    # fingerprint in a clock hour, whatever the numbers (SMS pumping); 0: no cap. An address
+    # can be a whole mobile network's NAT: raise it rather than switch it off.
+    "otp_codes_per_hour_per_address": env.int("MEMBER_OTP_CODES_PER_HOUR_PER_ADDRESS", default=10),
+    "otp_codes_per_hour_per_device": env.int("MEMBER_OTP_CODES_PER_HOUR_PER_DEVICE", default=5),
     "access_token_seconds": env.int("MEMBER_ACCESS_TOKEN_SECONDS", default=15 * 60),
     "step_up_seconds": env.int("MEMBER_STEP_UP_SECONDS", default=5 * 60),
     "email_link_hours": env.int("MEMBER_EMAIL_LINK_HOURS", default=24),
