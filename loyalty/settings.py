@@ -478,6 +478,11 @@ MEMBER_AUTH = {
     "otp_max_guesses": env.int("MEMBER_OTP_MAX_GUESSES", default=3),
     "otp_codes_per_hour": env.int("MEMBER_OTP_CODES_PER_HOUR", default=5),
     "otp_failures_per_day": env.int("MEMBER_OTP_FAILURES_PER_DAY", default=10),
+    # Sign-in, enrolment and new-number codes requested per client address and per device
+    # fingerprint in a clock hour, whatever the numbers (SMS pumping); 0: no cap. An address
+    # can be a whole mobile network's NAT: raise it rather than switch it off.
+    "otp_codes_per_hour_per_address": env.int("MEMBER_OTP_CODES_PER_HOUR_PER_ADDRESS", default=10),
+    "otp_codes_per_hour_per_device": env.int("MEMBER_OTP_CODES_PER_HOUR_PER_DEVICE", default=5),
     "access_token_seconds": env.int("MEMBER_ACCESS_TOKEN_SECONDS", default=15 * 60),
     "step_up_seconds": env.int("MEMBER_STEP_UP_SECONDS", default=5 * 60),
     "email_link_hours": env.int("MEMBER_EMAIL_LINK_HOURS", default=24),
@@ -574,9 +579,18 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="loyalty@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-# Text messages: the console backend in development; production names its gateway's
-# backend class here.
-SMS_BACKEND = env.str("SMS_BACKEND", default="loyalty.notifications.ConsoleSmsBackend")
+# Text messages: production names its gateway's backend class here. Only development
+# falls back to the console backend: it prints every message, sign-in codes included, so
+# with DEBUG off a missing SMS_BACKEND stops the start-up like a missing secret.
+SMS_BACKEND = env.str("SMS_BACKEND", default="")
+if not SMS_BACKEND:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SMS_BACKEND is not set. It is required when DEBUG is off (the development console backend would "
+            "print sign-in codes to the log); name the SMS gateway's backend class. See README.md, "
+            "'Environment variables'."
+        )
+    SMS_BACKEND = "loyalty.notifications.ConsoleSmsBackend"
 # Deliver each outbox message right after its transaction commits (a Celery task); the
 # sweeper task delivers anything still queued either way.
 NOTIFICATIONS_DELIVER_ON_COMMIT = env.bool("NOTIFICATIONS_DELIVER_ON_COMMIT", default=True)

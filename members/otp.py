@@ -6,6 +6,12 @@ The numbers come from ``settings.MEMBER_AUTH``: ``otp_digits`` digits, valid
 codes per number per (local) day, after which the number is locked until the end of
 that day and the member is told.
 
+Codes anyone may ask for without signing in (log-in and enrolment, to any number) are
+also capped per sender, against SMS pumping (toll fraud: many numbers, one sender): at
+most ``otp_codes_per_hour_per_address`` requests per client address and
+``otp_codes_per_hour_per_device`` per device fingerprint in a clock hour (0: no cap),
+counted atomically in Redis (``members.otp_caps``).
+
 Invariants:
 
 - a code is stored only as ``HMAC-SHA256(OTP_HMAC_KEY, challenge id | phone index |
@@ -43,6 +49,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty.notifications import notify_member, sms_backend
+from members import otp_caps
 from members.models import Member, MemberSecurityEvent, OtpChallenge, OtpPhoneState
 from members.pii import blind_index, phone_normalise
 
@@ -53,6 +60,12 @@ Purpose = OtpChallenge.Purpose
 # phone number) only to a number nobody is enrolled with.
 PURPOSES_FOR_ENROLLED = frozenset({Purpose.LOGIN, Purpose.STEP_UP})
 PURPOSES_FOR_UNENROLLED = frozenset({Purpose.ENROL, Purpose.CHANGE_PHONE})
+# Purposes an anonymous caller may ask codes for, to numbers of their choosing: capped per
+# sender (address, device) too. The others need a signed-in member (or a till) and go to
+# the member's own number (a step-up; and a till's address serves every customer of the
+# store) or to a new number after a step-up to the member's own (change_phone).
+PURPOSES_CAPPED_PER_SENDER = frozenset({Purpose.LOGIN, Purpose.ENROL})
+SENDER_WINDOW_SECONDS = 3600
 ACTION_MAX = 80
 
 
@@ -60,13 +73,15 @@ class OtpRefused(Exception):
     """A request or a guess was refused. ``code`` is stable (for the API's error body);
     ``retry_after`` is in seconds when waiting helps (rate limit, lock), else None.
 
-    Codes: ``otp_rate_limited``, ``otp_locked``, ``otp_invalid`` (unknown challenge, or
-    one for another number, purpose or action: deliberately one code), ``otp_expired``,
+    Codes: ``otp_rate_limited`` (this number), ``otp_sender_rate_limited`` (this client
+    address or device), ``otp_locked``, ``otp_invalid`` (unknown challenge, or one for
+    another number, purpose or action: deliberately one code), ``otp_expired``,
     ``otp_used``, ``otp_too_many_guesses``, ``otp_wrong_code``.
     """
 
     messages = {
         "otp_rate_limited": "Too many codes were requested for this number. Try again later.",
+        "otp_sender_rate_limited": "Too many codes were requested from this network or device. Try again later.",
         "otp_locked": "Sign-in by SMS code is locked for this number until the end of the day.",
         "otp_invalid": "This code cannot be used here. Request a new one.",
         "otp_expired": "This code has expired. Request a new one.",
@@ -138,7 +153,41 @@ def _may_receive(purpose: str, member: Member | None) -> bool:
     return purpose in (PURPOSES_FOR_ENROLLED if member is not None else PURPOSES_FOR_UNENROLLED)
 
 
-def otp_request(*, phone: str, purpose: str, action: str = "", ip: str | None = None) -> OtpRequestResult:
+def _sender_caps_check(*, ip: str | None, device: str | None, purpose: str) -> None:
+    """Count this request against its sender's caps (address, then device); raise
+    ``otp_sender_rate_limited`` with ``retry_after`` (the end of the hour) over a cap.
+
+    Every request counts, whatever becomes of it (an enrolled number or not, a refusal
+    by the number's own cap), so the answer tells nothing about the number. The first
+    refusal in a window records an ``otp_sender_capped`` event (no member: the caller is
+    anonymous) and logs a warning; later ones in the same window only log, so a flood
+    writes no flood of rows.
+    """
+    for scope, ident, limit in (
+        ("address", ip, _conf("otp_codes_per_hour_per_address")),
+        ("device", device, _conf("otp_codes_per_hour_per_device")),
+    ):
+        if not ident or not limit:
+            continue
+        hit = otp_caps.window_hit(scope=scope, ident=ident, window_seconds=SENDER_WINDOW_SECONDS)
+        if hit.count <= limit:
+            continue
+        if hit.count == limit + 1:
+            MemberSecurityEvent.objects.create(
+                member=None,
+                kind="otp_sender_capped",
+                ip=ip or None,
+                detail={"scope": scope, "limit": limit, "window_seconds": SENDER_WINDOW_SECONDS, "purpose": purpose},
+            )
+            logger.warning("otp requests capped for a sender (%s, ip %s) for %ss", scope, ip, hit.retry_after)
+        else:
+            logger.info("otp request refused: sender capped (%s, ip %s)", scope, ip)
+        raise OtpRefused("otp_sender_rate_limited", retry_after=hit.retry_after)
+
+
+def otp_request(
+    *, phone: str, purpose: str, action: str = "", ip: str | None = None, device: str | None = None
+) -> OtpRequestResult:
     """Create a challenge for ``phone`` and send its code by SMS after commit.
 
     The answer is the same whether or not the number is enrolled (the same fields, the
@@ -146,14 +195,21 @@ def otp_request(*, phone: str, purpose: str, action: str = "", ip: str | None = 
     step-up codes to an enrolled number, enrolment and new-number (``change_phone``)
     codes to a number nobody is enrolled with.
 
+    ``ip`` (the client address, ``staffauth.net.client_ip``) and ``device`` (the app's
+    device fingerprint, when it sent one) identify the sender: for the purposes in
+    ``PURPOSES_CAPPED_PER_SENDER`` each is capped per hour (``_sender_caps_check``).
+
     Raises ``members.pii.InvalidMemberData`` for an invalid number, ``ValueError`` for an
     unknown purpose (or a step-up without an action), and ``OtpRefused`` with
-    ``otp_locked`` (the number hit the daily failure cap) or ``otp_rate_limited``
+    ``otp_sender_rate_limited`` (the address or device asked for too many codes this
+    hour), ``otp_locked`` (the number hit the daily failure cap) or ``otp_rate_limited``
     (``otp_codes_per_hour`` codes in the last hour), each with ``retry_after``.
     """
     _check_purpose(purpose, action)
     normalised = phone_normalise(phone)
     phone_index = blind_index("phone", normalised)
+    if purpose in PURPOSES_CAPPED_PER_SENDER:
+        _sender_caps_check(ip=ip, device=device, purpose=purpose)
     now = timezone.now()
     with transaction.atomic():
         state = _state_for_update(phone_index, create=True)

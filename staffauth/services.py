@@ -6,10 +6,16 @@ commands) stay thin.
 
 from __future__ import annotations
 
+import math
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils import timezone
+from django_otp.models import Device, VerifyNotAllowed
 
 from staffauth.context import current_request
 from staffauth.models import PasswordHistory, SecurityEvent, StaffUser
@@ -148,3 +154,64 @@ def otp_backup_codes_issue(*, user: StaffUser, count: int | None = None) -> list
     codes = [StaticToken.random_token() for _ in range(count)]
     StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
     return codes
+
+
+@dataclass(frozen=True)
+class OtpCheck:
+    """What ``staff_otp_check`` found: ``device`` took the code; or ``wait_seconds``: no
+    device looked at the code (each is in django-otp's back-off), so it is neither right
+    nor wrong and must not be counted; or neither: the code is wrong, count it."""
+
+    device: Device | None = None
+    wait_seconds: int | None = None
+
+
+def staff_otp_check(*, devices: Iterable[Device], token: str) -> OtpCheck:
+    """Check a staff member's code against their confirmed ``devices`` with each one's
+    ``verify_token`` (never ``match_token``, which throttles every device).
+
+    Guessing is bounded by the product's own counter: the caller counts each wrong code
+    as a failed login for axes, which locks the username and address at
+    ``AXES_FAILURE_LIMIT`` failures. django-otp adds a per-device back-off (1, 2, 4, 8 s
+    ... after consecutive failures) during which ``verify_token`` refuses even the right
+    code; the caller then counted that refusal as a wrong code, so a right code typed
+    just after a wrong one was refused and brought the lock closer. So:
+
+    - while a device has fewer consecutive failures than ``AXES_FAILURE_LIMIT``, its
+      back-off is waived: the code is checked (a wrong one still counts, for axes and
+      for the device);
+    - from then on (failures from several addresses, or left from an earlier lock) the
+      back-off holds, so guesses spread over many addresses stay slowed down; a code
+      sent during it is not checked, and the answer says to wait (``wait_seconds``)
+      rather than counting it.
+
+    A wrong code fails on every device; when one device takes a code, the others'
+    failure counts are reset too (otherwise backup codes would stay in back-off).
+    """
+    devices = list(devices)
+    limit = settings.AXES_FAILURE_LIMIT
+    checked = False
+    waits = []
+    for device in devices:
+        allowed, why = device.verify_is_allowed()
+        if not allowed:
+            why = why or {}
+            throttled = why.get("reason") == VerifyNotAllowed.N_FAILED_ATTEMPTS
+            if throttled and getattr(device, "throttling_failure_count", limit) < limit:
+                # Waived: verify_token reads the timestamp only through verify_is_allowed
+                # and saves the count and the timestamp with its outcome either way.
+                device.throttling_failure_timestamp = None
+            else:
+                waits.append(why.get("locked_until"))
+                continue
+        checked = True
+        if device.verify_token(token):
+            for other in devices:
+                if other is not device and getattr(other, "throttling_failure_count", 0):
+                    other.throttle_reset()
+            return OtpCheck(device=device)
+    if checked or not waits:
+        return OtpCheck()
+    # The first device out of its back-off may take the code then.
+    until = min((w for w in waits if w is not None), default=timezone.now())
+    return OtpCheck(wait_seconds=max(1, math.ceil((until - timezone.now()).total_seconds())))

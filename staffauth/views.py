@@ -19,9 +19,10 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from staffauth.admin_site import safe_next
 from staffauth.models import StaffUser
 from staffauth.receivers import OTP_STAGE
-from staffauth.services import Kind, otp_backup_codes_issue, security_event_record
+from staffauth.services import Kind, otp_backup_codes_issue, security_event_record, staff_otp_check
 
 ENROL_SESSION_KEY = "_staff_enrol_device"
+WRONG_CODE = "That code is not valid. Check your device's clock and try again."
 
 
 class TokenForm(forms.Form):
@@ -76,6 +77,12 @@ class _OtpStepView(View):
         user_login_failed.send(sender=type(self), credentials=self.credentials(request), request=request)
         return getattr(request, "axes_locked_out", False)
 
+    def wait(self, request, template_name: str, context: dict, form, seconds: int):
+        """No device looked at the code (django-otp's back-off, after failures from
+        several addresses): not a wrong code, so not counted; try again shortly."""
+        form.add_error("otp_token", f"Too many wrong codes were entered for this account. Wait {seconds} seconds.")
+        return render(request, template_name, context, status=429)
+
     def succeed(self, request, device):
         otp_login(request, device)
         # A new session key once the second factor is in (ASVS V3.2.1).
@@ -100,15 +107,17 @@ class OtpVerifyView(_OtpStepView):
             return self.locked_out(request)
         form = TokenForm(request.POST)
         if form.is_valid():
-            token = form.cleaned_data["otp_token"]
-            # verify_token on each device, not match_token(), which throttles every device.
-            for device in devices_for_user(request.user, confirmed=True):
-                if device.verify_token(token):
-                    self.succeed(request, device)
-                    return redirect(safe_next(request, reverse("admin:index", current_app=self.admin_site.name)))
+            devices = devices_for_user(request.user, confirmed=True)
+            check = staff_otp_check(devices=devices, token=form.cleaned_data["otp_token"])
+            if check.device is not None:
+                self.succeed(request, check.device)
+                return redirect(safe_next(request, reverse("admin:index", current_app=self.admin_site.name)))
+            if check.wait_seconds is not None:
+                context = self.context(request, form=form)
+                return self.wait(request, self.template_name, context, form, check.wait_seconds)
             if self.fail(request):
                 return self.locked_out(request)
-            form.add_error("otp_token", "That code is not valid. Check your device's clock and try again.")
+            form.add_error("otp_token", WRONG_CODE)
         return render(request, self.template_name, self.context(request, form=form), status=200)
 
 
@@ -163,7 +172,8 @@ class OtpEnrolView(_OtpStepView):
             return self.locked_out(request)
         form = TokenForm(request.POST)
         device = self.pending_device(request)
-        if form.is_valid() and device.verify_token(form.cleaned_data["otp_token"]):
+        check = staff_otp_check(devices=[device], token=form.cleaned_data["otp_token"]) if form.is_valid() else None
+        if check is not None and check.device is not None:
             codes = self.confirm(request, device)
             return render(
                 request,
@@ -175,10 +185,12 @@ class OtpEnrolView(_OtpStepView):
                     continue_url=safe_next(request, reverse("admin:index", current_app=self.admin_site.name)),
                 ),
             )
-        if form.is_valid():
+        if check is not None and check.wait_seconds is not None:
+            return self.wait(request, self.template_name, self.enrol_context(request, form), form, check.wait_seconds)
+        if check is not None:
             if self.fail(request):
                 return self.locked_out(request)
-            form.add_error("otp_token", "That code is not valid. Check your device's clock and try again.")
+            form.add_error("otp_token", WRONG_CODE)
         return render(request, self.template_name, self.enrol_context(request, form))
 
     @transaction.atomic

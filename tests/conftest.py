@@ -202,3 +202,22 @@ def verified_client(client):
         return login_verified(client, user)
 
     return make
+
+
+# --- counters outside the database ---------------------------------------------------------
+
+_otp_caps_cleared_once = False
+
+
+@pytest.fixture(autouse=True)
+def otp_sender_caps_clear():
+    """Each test starts with no SMS code requests counted per address or device: those
+    counters live in Redis (or this process's memory), outside the test's transaction,
+    and a run in the same hour as the last one would otherwise inherit its counts."""
+    global _otp_caps_cleared_once
+    from members import otp_caps
+
+    if not _otp_caps_cleared_once or otp_caps.counters_touched():
+        otp_caps.counters_clear()
+        _otp_caps_cleared_once = True
+    yield

@@ -22,6 +22,8 @@ TEST_ENV = {
     "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
     "SECURE_SSL_REDIRECT": "0",
     "LOG_LEVEL": "WARNING",
+    # Required with DEBUG off; SMS stay in memory (set again below, whatever the environment says).
+    "SMS_BACKEND": "loyalty.notifications.LocmemSmsBackend",
 }
 for key, value in TEST_ENV.items():
     os.environ.setdefault(key, value)

@@ -20,6 +20,8 @@ PRODUCTION_ENV = {
     "AUDIT_CHAIN_KEY": "prod-like-audit-chain-key-6f4d2b0a8e6c4a2e0d9b",
     "ALLOWED_HOSTS": "loyalty.example.com",
     "DATABASE_URL": "sqlite:///:memory:",
+    # Required with DEBUG off (no gateway here: messages stay in the process's memory).
+    "SMS_BACKEND": "loyalty.notifications.LocmemSmsBackend",
 }
 
 

@@ -11,10 +11,13 @@ Credentials are checked the way the admin checks them, without creating a sessio
 - the password through Django's ``authenticate`` (django-axes counts failures per
   username and address and refuses a locked pair before the password is looked at;
   inactive accounts never authenticate);
-- the code with ``verify_token`` on each of the user's confirmed TOTP devices (not
-  ``match_token``, which throttles every device), one check at a time per user (the
-  user's row is locked), so parallel guesses are counted exactly; a wrong code counts
-  as a failed login for axes, as in the admin; a right one resets the counter.
+- the code with ``staffauth.services.staff_otp_check`` on the user's confirmed TOTP
+  devices, as in the admin (``verify_token`` on each, django-otp's back-off waived
+  below the lockout limit, so a right code just after a wrong one is taken), one check
+  at a time per user (the user's row is locked), so parallel guesses are counted
+  exactly; a wrong code counts as a failed login for axes, as in the admin; a right
+  one resets the counter; a code no device looked at (back-off) is not counted and
+  answers ``<stage>_locked_out``.
 
 Who may clock in: an active user holding the Cashier or Store Manager role and assigned
 to the till's store, or a Program Administrator (every store). Roles and stores are
@@ -54,7 +57,7 @@ from staffauth.models import StaffUser
 from staffauth.net import client_ip, normalise_username
 from staffauth.receivers import OTP_STAGE
 from staffauth.roles import ROLE_BY_NAME
-from staffauth.services import Kind, security_event_record
+from staffauth.services import Kind, security_event_record, staff_otp_check
 from vouchers.models import StaffShift
 
 HEADER = "X-Staff-Shift"
@@ -229,7 +232,7 @@ def _credentials_check(*, request, username, password, otp_token, stage: str, ti
     if user is None or not user.is_active:
         raise ShiftRefused(invalid)
 
-    verified = False
+    verified = backed_off = False
     with transaction.atomic():
         # One code check at a time per user, as in the admin's OTP step; the lockout is
         # read again under the lock, so parallel guesses see the failures before them.
@@ -237,17 +240,17 @@ def _credentials_check(*, request, username, password, otp_token, stage: str, ti
         if not AxesProxyHandler.is_allowed(request, credentials):
             raise ShiftRefused(locked)
         if otp_token:
-            for device in TOTPDevice.objects.filter(user=user, confirmed=True):
-                if device.verify_token(otp_token):
-                    verified = True
-                    break
-        if not verified:
+            check = staff_otp_check(devices=TOTPDevice.objects.filter(user=user, confirmed=True), token=otp_token)
+            verified, backed_off = check.device is not None, check.wait_seconds is not None
+        if not verified and not backed_off:
             security_event_record(
                 kind=Kind.OTP_FAILED, actor=user, request=request, detail={"channel": "till", "till_id": till_id}
             )
             user_login_failed.send(
                 sender=__name__, credentials={"username": username, "stage": OTP_STAGE}, request=request
             )
+    if backed_off:
+        raise ShiftRefused(locked)
     if not verified:
         if _locked_out(request):
             raise ShiftRefused(locked)

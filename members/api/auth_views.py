@@ -23,7 +23,8 @@ Refusals and their statuses:
 - 409 ``otp_used`` (the challenge was already consumed), ``phone_taken`` (enrolment of a
   number that was enrolled meanwhile);
 - 415 ``unsupported_media_type``; 422 ``card_number_refused`` (a device label);
-- 429 ``otp_rate_limited``, ``otp_locked``, with ``Retry-After`` in seconds.
+- 429 ``otp_rate_limited`` (this number), ``otp_sender_rate_limited`` (this client address
+  or device), ``otp_locked``, with ``Retry-After`` in seconds.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ TAG = "Member sign-in"
 
 OTP_STATUS = {
     "otp_rate_limited": status.HTTP_429_TOO_MANY_REQUESTS,
+    "otp_sender_rate_limited": status.HTTP_429_TOO_MANY_REQUESTS,
     "otp_locked": status.HTTP_429_TOO_MANY_REQUESTS,
     "otp_invalid": status.HTTP_401_UNAUTHORIZED,
     "otp_expired": status.HTTP_401_UNAUTHORIZED,
@@ -216,14 +218,18 @@ class OtpRequestApi(MemberAuthApi):
         description=(
             "Creates a challenge and sends a code to the number when it may receive one (`login`: an "
             "enrolled number; `enrol`: a number nobody is enrolled with). The answer is the same either "
-            "way, so it does not tell whether a number is enrolled."
+            "way, so it does not tell whether a number is enrolled. Codes are capped per number, per client "
+            "address and per device (`device_fingerprint`, when sent) each hour."
         ),
         request=OtpRequestInputSerializer,
         responses={
             202: OpenApiResponse(OtpRequestOutputSerializer, description="Challenge created."),
             400: BAD_BODY,
             415: NOT_JSON,
-            429: _error("otp_rate_limited (too many codes this hour), otp_locked (too many wrong codes today)."),
+            429: _error(
+                "otp_rate_limited (too many codes for this number this hour), otp_sender_rate_limited (too many "
+                "codes from this address or device this hour), otp_locked (too many wrong codes today)."
+            ),
         },
         parameters=[RETRY_AFTER, NO_STORE],
     )
@@ -231,7 +237,9 @@ class OtpRequestApi(MemberAuthApi):
         data = self.input(OtpRequestInputSerializer)
         phone = self.phone(data["phone"])
         try:
-            result = otp_request(phone=phone, purpose=data["purpose"], ip=client_ip(request))
+            result = otp_request(
+                phone=phone, purpose=data["purpose"], ip=client_ip(request), device=data.get("device_fingerprint")
+            )
         except OtpRefused as refusal:
             raise OtpRefusal(refusal) from None
         body = {"challenge_id": result.challenge_id, "expires_at": result.expires_at}

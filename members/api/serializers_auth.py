@@ -69,6 +69,15 @@ class OtpRequestInputSerializer(StrictInputSerializer):
         choices=SIGN_IN_PURPOSES,
         help_text="`login` for an enrolled number, `enrol` to join the programme.",
     )
+    device_fingerprint = StrictCharField(
+        required=False,
+        min_length=1,
+        max_length=FINGERPRINT_MAX,
+        help_text=(
+            "The app's device fingerprint (the one sent with the code): codes are capped per device as well "
+            "as per number and per client address."
+        ),
+    )
 
 
 @extend_schema_serializer(component_name="MemberOtpChallenge")

@@ -4,6 +4,7 @@ binding, storage as HMAC only, enumeration resistance, parallel guesses, step-up
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 import statistics
 import time
@@ -50,12 +51,15 @@ def member(db, store_a):
 
 @pytest.fixture
 def request_code(django_capture_on_commit_callbacks):
-    """Request a code (running the after-commit SMS); return (result, code or None)."""
+    """Request a code (running the after-commit SMS); return (result, code or None).
+    Each request comes from an address of its own: these tests are about the number's
+    limits, not the sender's (see "per-sender caps")."""
+    addresses = (f"10.0.{n // 250}.{n % 250 + 1}" for n in itertools.count())
 
     def request(phone=PHONE, purpose="login", action=""):
         before = len(LocmemSmsBackend.outbox)
         with django_capture_on_commit_callbacks(execute=True):
-            result = otp_request(phone=phone, purpose=purpose, action=action, ip="10.0.0.1")
+            result = otp_request(phone=phone, purpose=purpose, action=action, ip=next(addresses))
         sent = LocmemSmsBackend.outbox[before:]
         return result, (_code_in(sent[-1]["text"]) if sent else None)
 
@@ -372,6 +376,70 @@ def test_parallel_guesses_never_exceed_three_on_a_code(store_a):
 
     assert sorted(outcomes) == ["otp_too_many_guesses"] * 5 + ["otp_wrong_code"] * 3
     assert OtpChallenge.objects.get(pk=result.challenge_id).guesses == 3
+
+
+# --- per-sender caps (issue 11, D8) ---------------------------------------------------------
+
+
+def _pumped_numbers(count: int) -> list[str]:
+    return [f"+6017{4000000 + n:07d}" for n in range(count)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_requests_from_one_address_never_exceed_its_cap(store_a):
+    # given 20 enrolment requests from one address at once, to 20 numbers
+    def ask(phone):
+        def call():
+            try:
+                otp_request(phone=phone, purpose="enrol", ip="203.0.113.50")
+            except OtpRefused as exc:
+                return exc.code
+            return "sent"
+
+        return call
+
+    outcomes = race(*(ask(phone) for phone in _pumped_numbers(20)))
+
+    # then exactly the cap gets codes: the counter is one atomic increment, not read-then-write
+    assert sorted(outcomes) == ["otp_sender_rate_limited"] * 10 + ["sent"] * 10
+    assert OtpChallenge.objects.count() == 10
+    assert MemberSecurityEvent.objects.filter(kind="otp_sender_capped").count() == 1
+
+
+def test_the_address_cap_holds_per_process_when_redis_does_not_answer(db, settings, caplog):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    outcomes = []
+    for phone in _pumped_numbers(11):
+        try:
+            otp_request(phone=phone, purpose="login", ip="203.0.113.51")
+            outcomes.append("sent")
+        except OtpRefused as exc:
+            outcomes.append(exc.code)
+    assert outcomes == ["sent"] * 10 + ["otp_sender_rate_limited"]
+    assert "Redis unavailable" in caplog.text
+
+
+def test_the_address_cap_window_is_the_clock_hour(clock, db):
+    for phone in _pumped_numbers(10):
+        otp_request(phone=phone, purpose="enrol", ip="203.0.113.52")
+    with pytest.raises(OtpRefused) as refused:
+        otp_request(phone="+60174999999", purpose="enrol", ip="203.0.113.52")
+    assert refused.value.code == "otp_sender_rate_limited"
+    assert refused.value.retry_after == 3600  # START is 10:00:00: the window ends at 11:00:00
+
+    clock.move_to(START + timedelta(hours=1))
+    otp_request(phone="+60174999999", purpose="enrol", ip="203.0.113.52")
+
+
+def test_step_ups_are_not_capped_per_address(member, db):
+    # A till's (or a household's) address asks step-up codes for many members: only the
+    # number's own cap applies to codes that go to the member's registered number.
+    for phone in _pumped_numbers(10):
+        otp_request(phone=phone, purpose="enrol", ip="203.0.113.53")
+    otp_request(phone=PHONE, purpose="step_up", action="change_email", ip="203.0.113.53")
+    with pytest.raises(OtpRefused) as refused:
+        otp_request(phone=PHONE, purpose="login", ip="203.0.113.53")
+    assert refused.value.code == "otp_sender_rate_limited"
 
 
 # --- step-up ------------------------------------------------------------------------------

@@ -79,3 +79,65 @@ def test_log_filter_redacts_card_numbers_and_escapes_line_breaks(message, expect
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "%s", (message,), None)
     RedactingFilter().filter(record)
     assert record.getMessage() == expected
+
+
+# --- refused admin pages: one log line each (issue 11) ---------------------------------------
+
+
+def _warnings(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_refused_admin_page_logs_one_line_without_a_traceback(verified_client, staff_by_role, caplog):
+    cashier = staff_by_role["cashier"]
+    client = verified_client(cashier)
+    caplog.set_level(logging.INFO)
+
+    # a cashier may not see staff accounts (the admin raises PermissionDenied)
+    response = client.get("/admin/staffauth/staffuser/?q=looking-for-someone")
+
+    assert response.status_code == 403
+    (record,) = _warnings(caplog)
+    assert record.name == "django.request" and record.exc_info is None and not record.exc_text
+    assert record.getMessage() == f"Forbidden: GET /admin/staffauth/staffuser/ (user {cashier.pk}): permission denied"
+    assert "Traceback" not in caplog.text and "looking-for-someone" not in caplog.text
+    # the refusal is still in the security log
+    event = SecurityEvent.objects.get(kind=SecurityEvent.Kind.ACCESS_DENIED, actor=cashier)
+    assert event.detail == {"path": "/admin/staffauth/staffuser/", "method": "GET"}
+
+
+def test_a_refusal_with_a_reason_logs_the_reason_on_its_one_line(staff_by_role, caplog, rf):
+    from django.core.exceptions import PermissionDenied
+
+    from staffauth.middleware import AccessDeniedLogMiddleware
+
+    sysadmin = staff_by_role["system_admin"]
+    request = rf.post("/admin/staffauth/staffuser/7/change/?next=/admin/")
+    request.user = sysadmin
+    caplog.set_level(logging.INFO)
+
+    refusal = PermissionDenied("You cannot change the privileges of this account (superuser account).")
+    response = AccessDeniedLogMiddleware(lambda r: None).process_exception(request, refusal)
+
+    assert response.status_code == 403
+    (record,) = _warnings(caplog)
+    assert record.exc_info is None
+    assert record.getMessage() == (
+        f"Forbidden: POST /admin/staffauth/staffuser/7/change/ (user {sysadmin.pk}): "
+        "You cannot change the privileges of this account (superuser account)."
+    )
+
+
+def test_a_403_answered_without_an_exception_logs_one_line_too(staff_by_role, caplog):
+    from django.test import Client
+
+    from tests.conftest import login_verified
+
+    client = login_verified(Client(enforce_csrf_checks=True), staff_by_role["system_admin"])
+    caplog.set_level(logging.INFO)
+
+    response = client.post("/admin/logout/")  # no CSRF token: refused by the middleware, with its own line
+
+    assert response.status_code == 403
+    (record,) = _warnings(caplog)
+    assert record.exc_info is None and "CSRF" in record.getMessage()

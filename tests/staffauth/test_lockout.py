@@ -4,8 +4,10 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from axes.models import AccessAttempt
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from staffauth.models import SecurityEvent
 from tests.conftest import PASSWORD, current_totp
@@ -127,3 +129,94 @@ def test_failed_logins_are_logged_without_the_password(client, staff_by_role):
     from axes.models import AccessAttempt
 
     assert "hunter2" not in AccessAttempt.objects.get().post_data
+
+
+# --- only wrong codes count (issue 11: a right code just after wrong ones was refused) ------------
+
+
+def otp(client, token, ip="10.0.0.1"):
+    return client.post(reverse("admin:otp_verify"), {"otp_token": token}, REMOTE_ADDR=ip)
+
+
+def otp_failures(user) -> int:
+    return SecurityEvent.objects.filter(kind=SecurityEvent.Kind.OTP_FAILED, actor=user).count()
+
+
+def test_a_right_code_just_after_wrong_ones_logs_in_and_only_the_wrong_ones_count(client, staff_by_role):
+    user = staff_by_role["cashier"]
+    with time_machine.travel(timezone.now(), tick=False):  # all in the same instant
+        attempt(client, "cashier", PASSWORD)
+        # given two wrong codes (django-otp's back-off would refuse any code for 2 s now)
+        assert otp(client, "000000").status_code == 200
+        assert otp(client, "000001").status_code == 200
+        # when the right code follows at once
+        response = otp(client, current_totp(user))
+    # then it logs in, and only the two wrong codes were counted
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+    assert otp_failures(user) == 2
+    assert SecurityEvent.objects.filter(kind=SecurityEvent.Kind.OTP_VERIFIED, actor=user).count() == 1
+    assert TOTPDevice.objects.get(user=user).throttling_failure_count == 0
+
+
+def test_four_wrong_codes_then_the_right_one_at_once_still_logs_in(client, staff_by_role):
+    user = staff_by_role["cashier"]
+    with time_machine.travel(timezone.now(), tick=False):
+        attempt(client, "cashier", PASSWORD)
+        assert [otp(client, f"00000{n}").status_code for n in range(4)] == [200] * 4
+        assert otp(client, current_totp(user)).status_code == 302
+    assert otp_failures(user) == 4
+
+
+def test_a_backup_code_just_after_a_wrong_code_logs_in_and_clears_every_device(client, make_staff):
+    from staffauth.services import otp_backup_codes_issue
+
+    user = make_staff("backup_user", "cashier")
+    codes = otp_backup_codes_issue(user=user)
+    with time_machine.travel(timezone.now(), tick=False):
+        attempt(client, "backup_user", PASSWORD)
+        assert otp(client, "000000").status_code == 200
+        assert otp(client, codes[0]).status_code == 302
+    assert otp_failures(user) == 1
+    # The wrong code failed on both devices; the TOTP device's count goes with the login.
+    assert TOTPDevice.objects.get(user=user).throttling_failure_count == 0
+
+
+def test_past_the_limit_the_device_back_off_holds_and_a_code_sent_during_it_is_not_counted(
+    client, staff_by_role, settings
+):
+    user = staff_by_role["cashier"]
+    start = timezone.now()
+    # given five failures on the device from other addresses (each address below its lock)
+    TOTPDevice.objects.filter(user=user).update(
+        throttling_failure_count=settings.AXES_FAILURE_LIMIT, throttling_failure_timestamp=start
+    )
+    with time_machine.travel(start + timedelta(seconds=5), tick=False):
+        attempt(client, "cashier", PASSWORD, ip="10.0.0.9")
+        # when a code comes during the back-off (16 s after the fifth failure)
+        response = otp(client, current_totp(user), ip="10.0.0.9")
+    # then it is not looked at: the answer says to wait, and nothing is counted
+    assert response.status_code == 429
+    assert b"Wait 11 seconds" in response.content
+    assert otp_failures(user) == 0
+    assert not AccessAttempt.objects.filter(username="cashier", failures_since_start__gt=0).exists()
+    # and after the back-off the right code logs in
+    with time_machine.travel(start + timedelta(seconds=17), tick=False):
+        assert otp(client, current_totp(user), ip="10.0.0.9").status_code == 302
+
+
+def test_enrolment_takes_a_right_code_just_after_a_wrong_one(client, make_staff):
+    from django_otp.oath import totp
+
+    user = make_staff("newbie", "cashier", otp=False)
+    with time_machine.travel(timezone.now(), tick=False):
+        attempt(client, "newbie", PASSWORD)
+        client.get(reverse("admin:otp_enrol"))
+        device = TOTPDevice.objects.get(user=user, confirmed=False)
+        assert client.post(reverse("admin:otp_enrol"), {"otp_token": "000000"}).status_code == 200
+        token = f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+        done = client.post(reverse("admin:otp_enrol"), {"otp_token": token})
+    assert done.status_code == 200 and len(done.context["codes"]) == 8
+    device.refresh_from_db()
+    assert device.confirmed
+    assert otp_failures(user) == 1

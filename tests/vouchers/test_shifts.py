@@ -142,6 +142,31 @@ def test_an_unknown_user_is_counted_like_a_wrong_password(till):
     assert SecurityEvent.objects.filter(kind="login_failed", username="nobody").count() == 1
 
 
+def test_a_right_code_just_after_a_wrong_one_clocks_in_and_only_the_wrong_one_counts(till, cashier):
+    with time_machine.travel(timezone.now(), tick=False):  # django-otp's back-off would refuse it for 1 s
+        assert clock_in_refused(till, cashier, otp=wrong(current_totp(cashier))).code == "staff_credentials_invalid"
+        started = clock_in(till, cashier)
+    assert started.shift.staff == cashier
+    assert SecurityEvent.objects.filter(kind="otp_failed", actor=cashier).count() == 1
+    assert not AccessAttempt.objects.filter(username="cashier1").exists()  # the right code reset the counter
+
+
+def test_a_code_during_the_device_back_off_past_the_limit_is_not_counted(settings, till, cashier):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    start = timezone.now()
+    TOTPDevice.objects.filter(user=cashier).update(
+        throttling_failure_count=settings.AXES_FAILURE_LIMIT, throttling_failure_timestamp=start
+    )
+    with time_machine.travel(start + timedelta(seconds=5), tick=False):
+        refusal = clock_in_refused(till, cashier)
+    assert (refusal.code, refusal.status) == ("staff_locked_out", 429)
+    assert not SecurityEvent.objects.filter(kind="otp_failed").exists()
+    assert not AccessAttempt.objects.filter(username="cashier1", failures_since_start__gt=0).exists()
+    with time_machine.travel(start + timedelta(seconds=17), tick=False):
+        assert clock_in(till, cashier).shift.staff == cashier
+
+
 def test_the_lockout_of_the_admin_applies_at_the_till(settings, till, cashier):
     for _ in range(settings.AXES_FAILURE_LIMIT):
         clock_in_refused(till, cashier, password="wrong-Password-1!")

@@ -241,6 +241,93 @@ def test_the_sixth_code_in_an_hour_is_429_with_retry_after(api, member, phone):
     assert sixth["Cache-Control"] == "no-store"
 
 
+def numbers(count: int, start: int = 0) -> list[str]:
+    """Distinct valid numbers nobody is enrolled with (an SMS pumper's list)."""
+    return [f"+6017{3000000 + start + n:07d}" for n in range(count)]
+
+
+def test_one_address_asking_codes_for_many_numbers_is_capped_with_retry_after(
+    api, db, django_capture_on_commit_callbacks
+):
+    # given an address asking enrolment codes for 25 random numbers (issue 11, D8: 19 were sent)
+    pumper = "203.0.113.7"
+    responses = [
+        api.post(
+            REQUEST,
+            {"phone": phone, "purpose": "enrol"},
+            remote_addr=pumper,
+            capture=django_capture_on_commit_callbacks,
+        )
+        for phone in numbers(25)
+    ]
+    # then the first 10 (the default cap) are sent, the other 15 refused with Retry-After
+    assert [r.status_code for r in responses] == [202] * 10 + [429] * 15
+    assert len(LocmemSmsBackend.outbox) == 10
+    for refused in responses[10:]:
+        assert error_code(refused) == "otp_sender_rate_limited"
+        assert 1 <= int(refused["Retry-After"]) <= 3600
+        assert refused["Cache-Control"] == "no-store"
+    # one security event for the address (not one per refusal), without any number
+    (event,) = MemberSecurityEvent.objects.filter(kind="otp_sender_capped")
+    assert event.member is None and event.ip == pumper
+    assert event.detail == {"scope": "address", "limit": 10, "window_seconds": 3600, "purpose": "enrol"}
+    # and another address still gets its codes
+    other = api.post(
+        REQUEST, {"phone": numbers(1, 100)[0], "purpose": "enrol"}, remote_addr="203.0.113.8",
+        capture=django_capture_on_commit_callbacks,
+    )  # fmt: skip
+    assert other.status_code == 202 and len(LocmemSmsBackend.outbox) == 11
+
+
+def test_the_address_cap_is_configurable_and_zero_switches_it_off(api, db, settings):
+    settings.MEMBER_AUTH = {**settings.MEMBER_AUTH, "otp_codes_per_hour_per_address": 3}
+    statuses = [api.post(REQUEST, {"phone": p, "purpose": "enrol"}).status_code for p in numbers(4)]
+    assert statuses == [202, 202, 202, 429]
+
+    settings.MEMBER_AUTH = {**settings.MEMBER_AUTH, "otp_codes_per_hour_per_address": 0}
+    statuses = [api.post(REQUEST, {"phone": p, "purpose": "enrol"}).status_code for p in numbers(12, 10)]
+    assert statuses == [202] * 12
+
+
+def test_a_forged_x_forwarded_for_does_not_reset_the_address_cap(api, db):
+    # No proxy is trusted (TRUSTED_PROXY_COUNT=0): the header is the client's, and ignored.
+    statuses = [
+        api.post(REQUEST, {"phone": phone, "purpose": "login"}, HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").status_code
+        for n, phone in enumerate(numbers(11))
+    ]
+    assert statuses == [202] * 10 + [429]
+
+
+def test_behind_a_trusted_proxy_each_client_address_has_its_own_cap(api, db, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    proxy = "10.9.9.9"
+
+    def ask(phone, client):  # the client forges a left-most entry; the proxy appends the real address
+        body = {"phone": phone, "purpose": "login"}
+        return api.post(REQUEST, body, remote_addr=proxy, HTTP_X_FORWARDED_FOR=f"1.2.3.4, {client}").status_code
+
+    assert [ask(phone, "192.0.2.10") for phone in numbers(11)] == [202] * 10 + [429]
+    assert ask(numbers(1, 50)[0], "192.0.2.11") == 202  # another client behind the same proxy
+    assert MemberSecurityEvent.objects.get(kind="otp_sender_capped").ip == "192.0.2.10"
+
+
+def test_one_device_asking_codes_from_many_addresses_is_capped(api, db):
+    device = "fp-pumping-emulator-1"
+    statuses = [
+        api.post(
+            REQUEST, {"phone": phone, "purpose": "enrol", "device_fingerprint": device}, remote_addr=f"192.0.2.{n}"
+        ).status_code
+        for n, phone in enumerate(numbers(6))
+    ]
+    assert statuses == [202] * 5 + [429]
+    refused = api.responses[-1]
+    assert error_code(refused) == "otp_sender_rate_limited" and int(refused["Retry-After"]) >= 1
+    assert MemberSecurityEvent.objects.get(kind="otp_sender_capped").detail["scope"] == "device"
+    # another device at the last address still gets a code
+    body = {"phone": numbers(1, 60)[0], "purpose": "enrol", "device_fingerprint": "fp-someone-else"}
+    assert api.post(REQUEST, body, remote_addr="192.0.2.5").status_code == 202
+
+
 def test_wrong_codes_then_the_fourth_guess_is_refused(api, member, django_capture_on_commit_callbacks):
     requested = api.post(REQUEST, {"phone": PHONE, "purpose": "login"}, capture=django_capture_on_commit_callbacks)
     code = code_sent_to(PHONE_E164)
