@@ -14,11 +14,12 @@ Two layers guard every record of what happened (journals, logs, decisions):
     only ever the current user inside the ``SECURITY DEFINER`` purge function that role
     owns (``loyalty_purge``, below). No session setting switches it off: any role may
     set a custom setting, so a setting proves nothing.
-  - ``loyalty_guard_update(<column specs>)`` lets an UPDATE change only the columns it
-    names, each by its rule, and refuses DELETE and TRUNCATE (DELETE as above for a
-    ``purgeable`` table). A spec is ``column`` (may change freely), ``column!`` (set
-    once: may change only from its empty value, NULL, '', {} or 0) or
-    ``column=a>b|a>c`` (only these transitions).
+  - ``loyalty_guard_update(<column specs>)``, on a table whose rows record a decision
+    still being taken (a lot being spent, a request awaiting approval), lets an UPDATE
+    change only the columns it names, each by its rule; DELETE and TRUNCATE are refused
+    as above. A spec is ``column`` (may change freely), ``column!`` (set once: may
+    change only from its empty value, NULL, '', {} or 0) or ``column=a>b|a>c`` (only
+    these transitions).
   - TRUNCATE skips row triggers, so a statement trigger refuses it too, except for the
     tables' owner (who could drop the trigger anyway; the test runner's flush is one).
 
@@ -53,28 +54,13 @@ GUARD_UPDATE_FUNCTION = """
 CREATE OR REPLACE FUNCTION loyalty_guard_update() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    old_row jsonb;
-    new_row jsonb;
+    old_row jsonb := to_jsonb(OLD);
+    new_row jsonb := to_jsonb(NEW);
     spec text;
     col text;
     mutable text[] := '{}';
 BEGIN
-    IF TG_OP <> 'UPDATE' THEN
-        IF TG_OP = 'DELETE' AND 'purgeable' = ANY(TG_ARGV) AND current_user = '__RETENTION_ROLE__' THEN
-            RETURN OLD;
-        END IF;
-        IF TG_OP = 'TRUNCATE' AND pg_has_role(
-            current_user, (SELECT relowner FROM pg_catalog.pg_class WHERE oid = TG_RELID), 'USAGE'
-        ) THEN
-            RETURN NULL;
-        END IF;
-        RAISE EXCEPTION '% rows are records: % refused', TG_TABLE_NAME, TG_OP
-            USING ERRCODE = 'integrity_constraint_violation';
-    END IF;
-    old_row := to_jsonb(OLD);
-    new_row := to_jsonb(NEW);
     FOREACH spec IN ARRAY TG_ARGV LOOP
-        CONTINUE WHEN spec = 'purgeable';
         col := rtrim(split_part(spec, '=', 1), '!');
         mutable := mutable || col;
         CONTINUE WHEN (old_row -> col) IS NOT DISTINCT FROM (new_row -> col);
@@ -96,7 +82,7 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-""".replace("__RETENTION_ROLE__", RETENTION_ROLE)
+"""
 
 # Rows older than a floor only, from these tables only (the retention categories of
 # COMPLIANCE.md; the retention issue's policy may keep rows longer, never shorter).
@@ -192,30 +178,29 @@ def _quote(arg: str) -> str:
     return "'" + arg.replace("'", "''") + "'"
 
 
-def append_only_sql(table: str, *, purgeable: bool = False) -> list[str]:
-    """The statements that make ``table`` append-only (row and TRUNCATE triggers)."""
+def append_only_sql(table: str, *, purgeable: bool = False, updates: tuple[str, ...] | None = None) -> list[str]:
+    """The statements that protect ``table``: DELETE and TRUNCATE refused (DELETE through
+    the purge function when ``purgeable``), and UPDATE refused, or, given ``updates``
+    (column specs, see the module docstring), limited to those columns and their rules."""
     args = "'purgeable'" if purgeable else ""
+    if updates is None:
+        row_trigger = [
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION loyalty_refuse_change({args});"
+        ]
+    else:
+        specs = ", ".join(_quote(spec) for spec in updates)
+        row_trigger = [
+            f"CREATE TRIGGER {table}_append_only BEFORE DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION loyalty_refuse_change({args});",
+            f"CREATE TRIGGER {table}_guard BEFORE UPDATE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION loyalty_guard_update({specs});",
+        ]
     return [
-        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};",
-        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-        f"FOR EACH ROW EXECUTE FUNCTION loyalty_refuse_change({args});",
-        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table};",
+        *_drop_sql(table),
+        *row_trigger,
         f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
         f"FOR EACH STATEMENT EXECUTE FUNCTION loyalty_refuse_change({args});",
-    ]
-
-
-def guarded_sql(table: str, *specs: str, purgeable: bool = False) -> list[str]:
-    """The statements that let an UPDATE of ``table`` change only ``specs`` (see the
-    module docstring for their rules) and refuse DELETE and TRUNCATE."""
-    args = ", ".join(_quote(spec) for spec in (*specs, *(["purgeable"] if purgeable else [])))
-    return [
-        f"DROP TRIGGER IF EXISTS {table}_guard ON {table};",
-        f"CREATE TRIGGER {table}_guard BEFORE UPDATE OR DELETE ON {table} "
-        f"FOR EACH ROW EXECUTE FUNCTION loyalty_guard_update({args});",
-        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table};",
-        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION loyalty_guard_update({args});",
     ]
 
 
@@ -251,5 +236,6 @@ def append_only_triggers(*tables: str, purgeable: bool = False) -> migrations.Ru
 
 
 def guarded_triggers(table: str, *specs: str, purgeable: bool = False) -> migrations.RunPython:
-    """A migration operation: ``guarded_sql`` on PostgreSQL, nothing on SQLite."""
-    return _run_on_postgres(guarded_sql(table, *specs, purgeable=purgeable), _drop_sql(table))
+    """A migration operation: UPDATE of ``table`` limited to ``specs``, DELETE and
+    TRUNCATE refused, on PostgreSQL; nothing on SQLite."""
+    return _run_on_postgres(append_only_sql(table, purgeable=purgeable, updates=specs), _drop_sql(table))

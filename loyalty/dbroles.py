@@ -53,16 +53,19 @@ def protections(connection: BaseDatabaseWrapper) -> list[Protection]:
     with connection.cursor() as cursor:
         cursor.execute(_PROTECTED_TABLES_SQL)
         rows = cursor.fetchall()
-    found = []
+    triggers: dict[str, dict[str, list[str]]] = {}
     for table, function, raw_args in rows:
-        args = [arg.replace("\\000", "") for arg in raw_args.split("\\000") if arg]
-        columns = tuple(arg.split("=", 1)[0].rstrip("!") for arg in args if arg != "purgeable")
+        args = [arg for arg in raw_args.split("\\000") if arg]
+        triggers.setdefault(table, {})[function] = args
+    found = []
+    for table, functions in triggers.items():
+        specs = functions.get("loyalty_guard_update")
         found.append(
             Protection(
                 table=table,
-                append_only=function == "loyalty_refuse_change",
-                purgeable="purgeable" in args,
-                mutable_columns=columns,
+                append_only=specs is None,
+                purgeable=any("purgeable" in args for args in functions.values()),
+                mutable_columns=tuple(spec.split("=", 1)[0].rstrip("!") for spec in specs or ()),
             )
         )
     return found

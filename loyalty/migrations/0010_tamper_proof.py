@@ -12,6 +12,8 @@
 See ``loyalty/append_only.py``; the grants that go with it are ``loyalty/dbroles.py``.
 """
 
+from importlib import import_module
+
 from django.db import migrations
 
 from loyalty.append_only import (
@@ -23,17 +25,8 @@ from loyalty.append_only import (
     guarded_triggers,
 )
 
-PREVIOUS_REFUSE_CHANGE = """
-CREATE OR REPLACE FUNCTION loyalty_refuse_change() RETURNS trigger AS $$
-BEGIN
-    IF TG_OP = 'DELETE' AND current_setting('loyalty.allow_purge', true) = 'on' THEN
-        RETURN OLD;
-    END IF;
-    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
-        USING ERRCODE = 'integrity_constraint_violation';
-END;
-$$ LANGUAGE plpgsql;
-"""
+# What the function was before (staffauth's migration 0003), to go back to.
+PREVIOUS_REFUSE_CHANGE = import_module("staffauth.migrations.0003_securityevent_append_only").FUNCTION
 
 LOT_CONSTRAINT = """
 CREATE CONSTRAINT TRIGGER loyalty_pointslot_matches_movements
