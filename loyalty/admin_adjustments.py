@@ -43,7 +43,7 @@ from loyalty.adjustments import (
 from loyalty.models import AdjustmentReason, AdjustmentRequest
 from loyalty.scoping import sees_all_stores, stores_visible_to
 from members.models import Member
-from staffauth.admin_base import BaseAdmin, StoreScopedAdmin
+from staffauth.admin_base import BaseAdmin, FreeTextFormMixin, StoreScopedAdmin
 
 Band, State = AdjustmentRequest.Band, AdjustmentRequest.State
 
@@ -159,7 +159,7 @@ REFUSAL_FIELDS = {
 }
 
 
-class AdjustmentRequestForm(forms.Form):
+class AdjustmentRequestForm(FreeTextFormMixin, forms.Form):
     """Parses the request; ``adjustment_request`` decides whether it is allowed."""
 
     loyalty_number = forms.CharField(
@@ -250,7 +250,7 @@ REQUEST_FIELDSETS = [
 ]
 
 
-class DecisionForm(forms.Form):
+class DecisionForm(FreeTextFormMixin, forms.Form):
     comment = forms.CharField(required=False, max_length=2000)
 
 
@@ -447,7 +447,8 @@ class AdjustmentRequestAdmin(StoreScopedAdmin):
         obj = self._visible_object(request, object_id)
         form = DecisionForm(request.POST)
         if not form.is_valid():
-            self.message_user(request, "The comment is too long (2,000 characters at most).", messages.ERROR)
+            # Too long (2,000 characters at most), or text nobody may store (a card number…).
+            self.message_user(request, f"Comment: {form.errors['comment'][0]}", messages.ERROR)
             return HttpResponseRedirect(self._page_url(obj))
         comment = form.cleaned_data["comment"]
         try:

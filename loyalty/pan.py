@@ -1,19 +1,31 @@
-"""Payment card number (PAN) detection. The product never stores or logs a PAN.
+"""Payment card number (PAN) detection: the product's one detector. It never stores or logs a PAN.
 
-A value looks like a PAN when a run of 13 to 19 digits (spaces or dashes allowed
-between them) passes the Luhn check and starts with a card-brand prefix (IIN).
-Loyalty numbers are allocated from a non-payment prefix so they never match.
+The rule (SECURITY.md §3): a run of 13 to 19 digits, single spaces or dashes allowed
+between them, that passes the Luhn check and starts with a card-brand prefix (IIN).
+Loyalty numbers are allocated from a non-payment prefix (``99``) so they never match.
+
+Text is normalised before the rule applies, so look-alikes do not slip through: NFKC
+(fullwidth ``４`` and ``－``), then every other Unicode decimal digit becomes its ASCII
+digit (Arabic-Indic ``٤``), every other space its ASCII space, every dash a ``-``, and
+invisible format characters (zero-width spaces, bidi controls) are dropped.
+
+Inside a run of digit groups (``4111 1111 1111 1111 123``, a card and its CVV, or
+``card 4111 1111 1111 1111 12 29``), every stretch of whole groups holding 13 to 19
+digits is a candidate, so digits typed after a card number do not hide it.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Iterator
 
-# Digits with optional single spaces or dashes between them, 13-19 digits in all.
-PAN_CANDIDATE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
-# The same, standing alone: not glued to letters, as inside a hex or base64 token
-# (a random 32-character hex key holds a card-like digit run about once in 500).
-STANDALONE_PAN_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])")
+MIN_DIGITS = 13
+MAX_DIGITS = 19
+# A maximal run of ASCII digit groups separated by single spaces or dashes (after normalisation).
+_RUN = re.compile(r"(?<![0-9])[0-9]+(?:[ -][0-9]+)*")
+_GROUP = re.compile(r"[0-9]+")
+_GLUE = re.compile(r"[0-9A-Za-z]")
 
 _BRAND_PREFIXES = (
     ("4",),  # Visa
@@ -28,6 +40,28 @@ _BRAND_PREFIXES = (
 _ALL_PREFIXES = tuple(p for group in _BRAND_PREFIXES for p in group)
 
 
+def normalise(text: str) -> str:
+    """``text`` as the detector reads it (see the module docstring). ASCII text is unchanged."""
+    if text.isascii():
+        return text
+    out = []
+    for char in unicodedata.normalize("NFKC", text):
+        if char.isascii():
+            out.append(char)
+            continue
+        digit = unicodedata.decimal(char, None)
+        category = unicodedata.category(char)
+        if digit is not None:
+            out.append(str(digit))
+        elif category == "Zs":
+            out.append(" ")
+        elif category == "Pd" or char == "\u2212":  # dashes, and the minus sign
+            out.append("-")
+        elif category != "Cf":
+            out.append(char)
+    return "".join(out)
+
+
 def luhn_valid(digits: str) -> bool:
     total = 0
     for index, char in enumerate(reversed(digits)):
@@ -40,19 +74,65 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _is_pan(digits: str) -> bool:
+    return (
+        MIN_DIGITS <= len(digits) <= MAX_DIGITS
+        and digits.isascii()
+        and digits.isdigit()
+        and digits.startswith(_ALL_PREFIXES)
+        and luhn_valid(digits)
+    )
+
+
 def looks_like_pan(text: str) -> bool:
-    """True if ``text`` (one candidate run) is a plausible payment card number."""
-    digits = re.sub(r"[ -]", "", text)
-    if not (13 <= len(digits) <= 19) or not digits.isdigit():
-        return False
-    return digits.startswith(_ALL_PREFIXES) and luhn_valid(digits)
+    """True if ``text``, as a whole (separators aside), is a plausible payment card number."""
+    return _is_pan(re.sub(r"[ -]", "", normalise(text)))
+
+
+def _pan_spans(text: str, *, standalone: bool) -> Iterator[tuple[int, int]]:
+    """(start, end) of each card number found in ``text`` (already normalised)."""
+    for run in _RUN.finditer(text):
+        groups = [(m.start() + run.start(), m.end() + run.start()) for m in _GROUP.finditer(run.group(0))]
+        for first in range(len(groups)):
+            digits = ""
+            for last in range(first, len(groups)):
+                digits += text[groups[last][0] : groups[last][1]]
+                if len(digits) > MAX_DIGITS:
+                    break
+                start, end = groups[first][0], groups[last][1]
+                if standalone and (
+                    (start > 0 and _GLUE.match(text[start - 1])) or (end < len(text) and _GLUE.match(text[end]))
+                ):
+                    continue
+                if _is_pan(digits):
+                    yield start, end
+                    break
 
 
 def contains_pan(text: str, *, standalone: bool = False) -> bool:
-    """True if any digit run inside ``text`` looks like a payment card number.
+    """True if any digit run inside ``text`` holds a payment card number.
 
     ``standalone`` ignores digit runs glued to letters: for opaque tokens (keys, ids),
-    where such runs are random, not card numbers someone typed.
+    where such runs are random, not card numbers someone typed (a random 32-character
+    hex key holds a card-like digit run about once in 500).
     """
-    pattern = STANDALONE_PAN_CANDIDATE if standalone else PAN_CANDIDATE
-    return any(looks_like_pan(m.group(0)) for m in pattern.finditer(text))
+    return next(_pan_spans(normalise(text), standalone=standalone), None) is not None
+
+
+def redact_pans(text: str, replacement: str = "[REDACTED]") -> str:
+    """``text`` with each card number replaced. Text holding one is returned normalised
+    (its look-alike digits as ASCII); any other text is returned unchanged."""
+    normalised = normalise(text)
+    spans = list(_pan_spans(normalised, standalone=False))
+    if not spans:
+        return text
+    out, position = [], 0
+    for start, end in spans:
+        if end <= position:  # inside the previous one (a later window of the same run)
+            continue
+        start = max(start, position)
+        out.append(normalised[position:start])
+        out.append(replacement)
+        position = max(position, end)
+    out.append(normalised[position:])
+    return "".join(out)

@@ -109,6 +109,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "staffauth.middleware.RequestContextMiddleware",
+    # Under /api/: card-like query values (422) and oversized bodies (413) refused at the door.
+    "loyalty.api.middleware.ApiRequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -235,6 +237,8 @@ AXES_USERNAME_CALLABLE = "staffauth.net.axes_username"
 AXES_CLIENT_IP_CALLABLE = "staffauth.net.client_ip"
 AXES_LOCKOUT_TEMPLATE = "staffauth/locked_out.html"
 AXES_SENSITIVE_PARAMETERS = [
+    # The username has its own column (staffauth.net.axes_username: card numbers redacted).
+    "username",
     "password",
     "otp_token",
     "token",
@@ -368,6 +372,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The refusals at the door of every operation (413, 422 card_number_refused): loyalty/api/schema.py.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "loyalty.api.schema.door_refusals"],
     # The schema and docs are public and read-only; they need no till signature.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
@@ -601,6 +607,9 @@ NOTIFICATIONS_DELIVER_ON_COMMIT = env.bool("NOTIFICATIONS_DELIVER_ON_COMMIT", de
 TILL_SIGNATURE_MAX_SKEW_SECONDS = env.int("TILL_SIGNATURE_MAX_SKEW_SECONDS", default=300)
 # Largest request body a till may send (bytes); larger answers 413.
 TILL_MAX_BODY_BYTES = env.int("TILL_MAX_BODY_BYTES", default=16 * 1024)
+# Largest request body the member API takes (bytes, every endpoint, signed in or not);
+# larger answers 413 payload_too_large.
+MEMBER_API_MAX_BODY_BYTES = env.int("MEMBER_API_MAX_BODY_BYTES", default=64 * 1024)
 # Caps on what one request may carry: a purchase amount (minor units) and points.
 TILL_MAX_AMOUNT_MINOR = env.int("TILL_MAX_AMOUNT_MINOR", default=100_000_000)
 TILL_MAX_POINTS = env.int("TILL_MAX_POINTS", default=1_000_000)

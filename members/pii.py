@@ -36,6 +36,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from loyalty.crypto import DecryptionFailed, decrypt_str, encrypt_str
+from loyalty.freetext import free_text_refusal
 from members.models import PII_FIELDS, Member
 
 # The programme is Malaysian: numbers without a country code are read as Malaysian.
@@ -106,12 +107,16 @@ def birth_date_normalise(value: date | str, *, today: date | None = None) -> dat
 
 
 def text_normalise(field: str, value: str, *, max_length: int) -> str:
-    """Trimmed NFC text of at most ``max_length`` characters. Raises InvalidMemberData."""
+    """Trimmed NFC text of at most ``max_length`` characters, free of control characters
+    and of what free text may not hold (``loyalty.freetext``: a card number, a bidi
+    control, an invisible character, each refused with its own code). Raises InvalidMemberData."""
     text = unicodedata.normalize("NFC", str(value)).strip()
     if len(text) > max_length:
         raise InvalidMemberData({field: ("too_long", f"At most {max_length} characters.")})
     if any(unicodedata.category(ch) == "Cc" and ch not in "\n" for ch in text):
         raise InvalidMemberData({field: ("invalid_characters", "Control characters are not allowed.")})
+    if (refusal := free_text_refusal(text)) is not None:
+        raise InvalidMemberData({field: (refusal.code, refusal.message)})
     return text
 
 

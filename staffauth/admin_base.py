@@ -1,5 +1,9 @@
 """Base classes every admin of the product uses.
 
+- Every free-text field of every admin form (add, change, list-editable, inline and
+  action forms) refuses what free text may not hold (``loyalty.freetext``: a card
+  number, a bidi control, an invisible character), each with its own error code;
+  forms outside a ModelAdmin take ``FreeTextFormMixin`` themselves.
 - Objects a user may not see answer 404, exactly like objects that do not exist
   (Django's admin would redirect with "doesn't exist" instead).
 - Store-scoped admins restrict their queryset, and so the change, delete, history
@@ -9,16 +13,116 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+import json
+import logging
+
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.utils.functional import cached_property
 
+from loyalty.freetext import MESSAGES as FREE_TEXT_CODES
+from loyalty.freetext import free_text_refusal
 from loyalty.scoping import scope_to_stores
 
+logger = logging.getLogger("staffauth.admin")
 
-class BaseAdmin(admin.ModelAdmin):
+
+class FreeTextValidator:
+    """A form field's guard: refuses a value that free text may not hold, with the
+    refusal's code (``card_number_refused``…). Logs the field's name, never the value."""
+
+    def __init__(self, field_name: str):
+        self.field_name = field_name
+
+    def __call__(self, value) -> None:
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        refusal = free_text_refusal(text)
+        if refusal is not None:
+            logger.warning(
+                "%s in form field %s",
+                refusal.code,
+                self.field_name,
+                extra={"event": refusal.code, "field": self.field_name},
+            )
+            raise ValidationError(refusal.message, code=refusal.code)
+
+
+def is_free_text(field: forms.Field) -> bool:
+    """Text a person types and the product keeps: a CharField (and its kinds: email,
+    slug, JSON…) that is not a password."""
+    return isinstance(field, forms.CharField) and not isinstance(field.widget, forms.PasswordInput)
+
+
+class FreeTextFormMixin:
+    """Puts a ``FreeTextValidator`` on every free-text field of the form, except those
+    named in ``free_text_exempt`` (values never stored as typed, such as a one-time code)."""
+
+    free_text_exempt: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():  # the form's own copies of its fields
+            if name not in self.free_text_exempt and is_free_text(field):
+                field.validators.append(FreeTextValidator(name))
+
+
+def free_text_form(form_class: type[forms.BaseForm]) -> type[forms.BaseForm]:
+    """``form_class`` with ``FreeTextFormMixin`` (itself if it has it already)."""
+    if issubclass(form_class, FreeTextFormMixin):
+        return form_class
+    return type(form_class.__name__, (FreeTextFormMixin, form_class), {"__module__": form_class.__module__})
+
+
+class FreeTextAdminMixin:
+    """Guards every form a ModelAdmin builds (``free_text_form``). ``BaseAdmin`` has it, and
+    the admin site adds it to any other admin registered on it (``free_text_admin``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.action_form = free_text_form(self.action_form)
+
+    def get_form(self, request, obj=None, **kwargs):
+        return free_text_form(super().get_form(request, obj, **kwargs))
+
+    def get_changelist_form(self, request, **kwargs):
+        return free_text_form(super().get_changelist_form(request, **kwargs))
+
+    def get_formsets_with_inlines(self, request, obj=None):
+        for formset, inline in super().get_formsets_with_inlines(request, obj):
+            formset.form = free_text_form(formset.form)  # a class made for this request
+            yield formset, inline
+
+    def response_action(self, request, queryset):
+        # Django answers an invalid action form with "No action selected."; say why instead.
+        form = self.action_form(request.POST, auto_id=None)
+        form.fields["action"].choices = self.get_action_choices(request)
+        if not form.is_valid():
+            refused = [
+                (name, error)
+                for name, errors in form.errors.as_data().items()
+                for error in errors
+                if error.code in FREE_TEXT_CODES
+            ]
+            for name, error in refused:
+                self.message_user(request, f"{form.fields[name].label or name}: {error.message}", messages.ERROR)
+            if refused:
+                return None
+        return super().response_action(request, queryset)
+
+
+def free_text_admin(admin_class: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:
+    """``admin_class`` with ``FreeTextAdminMixin`` (itself if it has it already). The admin
+    site applies it to every admin registered on it."""
+    if issubclass(admin_class, FreeTextAdminMixin):
+        return admin_class
+    return type(admin_class.__name__, (FreeTextAdminMixin, admin_class), {"__module__": admin_class.__module__})
+
+
+class BaseAdmin(FreeTextAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
 

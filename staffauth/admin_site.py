@@ -1,5 +1,9 @@
 """The admin site: every page needs a password login and a verified OTP device.
 
+Every ModelAdmin registered on it, the libraries' included, guards the free-text fields
+of its forms (``staffauth.admin_base.FreeTextAdminMixin``): a card number, a bidi control
+or an invisible character is refused, whoever wrote the admin.
+
 Login is two steps. The password step is Django's admin login (guarded by axes);
 then a staff user with a confirmed device enters a TOTP or backup code, and one
 without a device is sent to enrol one first. Until then ``has_permission`` is
@@ -29,6 +33,11 @@ class LoyaltyAdminSite(admin.AdminSite):
     site_title = "Loyalty back-office"
     index_title = "Programme administration"
     enable_nav_sidebar = True
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        from staffauth.admin_base import free_text_admin
+
+        return super().register(model_or_iterable, free_text_admin(admin_class or admin.ModelAdmin), **options)
 
     def has_permission(self, request):
         user = request.user

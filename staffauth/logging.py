@@ -5,23 +5,16 @@ from __future__ import annotations
 import logging
 import re
 
-from loyalty.pan import PAN_CANDIDATE, looks_like_pan
+from loyalty.pan import redact_pans
 from staffauth.context import current_request_id
 
 _CRLF = re.compile(r"[\r\n]")
 _FORMATTER = logging.Formatter()
 
 
-def _redact_pans(text: str) -> str:
-    def replace(match: re.Match) -> str:
-        return "[REDACTED]" if looks_like_pan(match.group(0)) else match.group(0)
-
-    return PAN_CANDIDATE.sub(replace, text)
-
-
 def _redact(text: str) -> str:
     # CR/LF from user input must not forge extra log lines (ASVS V7.3.1).
-    return _CRLF.sub(lambda m: "\\r" if m.group(0) == "\r" else "\\n", _redact_pans(text))
+    return _CRLF.sub(lambda m: "\\r" if m.group(0) == "\r" else "\\n", redact_pans(text))
 
 
 class RedactingFilter(logging.Filter):
@@ -38,5 +31,5 @@ class RedactingFilter(logging.Filter):
             record.msg, record.args = redacted, None
         if record.exc_info and not record.exc_text:
             # Exception messages can quote input too; the traceback keeps its lines.
-            record.exc_text = _redact_pans(_FORMATTER.formatException(record.exc_info))
+            record.exc_text = redact_pans(_FORMATTER.formatException(record.exc_info))
         return True

@@ -11,6 +11,8 @@ import ipaddress
 
 from django.conf import settings
 
+from loyalty.pan import redact_pans
+
 
 def client_ip(request) -> str | None:
     """The client's IP address, trusting exactly ``TRUSTED_PROXY_COUNT`` proxies.
@@ -44,4 +46,4 @@ def axes_username(request, credentials) -> str | None:
     username = (credentials or {}).get("username")
     if username is None and request is not None:
         username = request.POST.get("username")
-    return normalise_username(username)
+    return normalise_username(redact_pans(username) if isinstance(username, str) else username)

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_otp.models import Device, VerifyNotAllowed
 
+from loyalty.pan import redact_pans
 from staffauth.context import current_request
 from staffauth.models import PasswordHistory, SecurityEvent, StaffUser
 from staffauth.net import client_ip
@@ -48,7 +49,7 @@ def security_event_record(
         kind=kind,
         actor=actor,
         subject=subject,
-        username=(username or (actor.username if actor else ""))[:150],
+        username=redact_pans(username or (actor.username if actor else ""))[:150],  # as typed: maybe a card
         ip_address=ip,
         user_agent=agent,
         detail=detail or {},

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from loyalty.scoping import sees_all_stores, stores_visible_to
 from members.models import Member
-from staffauth.admin_base import BaseAdmin, CappedCountPaginator
+from staffauth.admin_base import BaseAdmin, CappedCountPaginator, FreeTextFormMixin
 from vouchers import admin_offline, admin_till  # noqa: F401  (register the till's admin pages)
 from vouchers.issuing import REASON_MAX, VoucherRefused, goodwill_limit, voucher_goodwill_issue, voucher_revoke
 from vouchers.models import Reward, Voucher
@@ -85,11 +85,11 @@ class RewardAdmin(BaseAdmin):
 # --- vouchers ------------------------------------------------------------------------------------
 
 
-class VoucherActionForm(helpers.ActionForm):
+class VoucherActionForm(FreeTextFormMixin, helpers.ActionForm):
     reason = forms.CharField(required=False, max_length=REASON_MAX, label="Reason", help_text="Required to revoke.")
 
 
-class GoodwillForm(forms.Form):
+class GoodwillForm(FreeTextFormMixin, forms.Form):
     """Parses the goodwill request; ``voucher_goodwill_issue`` decides whether it is allowed."""
 
     loyalty_number = forms.CharField(

@@ -25,10 +25,12 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from loyalty.api.cards import card_number_refusal, idempotency_key_has_pan
 from loyalty.api.errors import ApiRefusal, IdempotencyKeyRequired
 from loyalty.api.serializers import StrictInputSerializer, StrictIntegerField
 from loyalty.api.views import IDEMPOTENCY_KEY_FORMAT, REPLAYED_HEADER
 from members.api.me_views import COMMON_ERRORS, PAGE_MAX, MeApi, NotFound, PageQuerySerializer, _error, _page, _valid
+from members.api.serializers_auth import StrictChoiceField
 from members.sessions import session_may
 from vouchers.codes import code_format
 from vouchers.images import barcode_svg, qr_png, qr_svg
@@ -203,7 +205,13 @@ class RewardCatalogueApi(MeApi):
 
 @extend_schema_serializer(component_name="MeVoucherQuery")
 class VoucherQuerySerializer(PageQuerySerializer):
-    state = serializers.ChoiceField(choices=STATES, required=False, help_text="Only vouchers in this state.")
+    # The refusal names the allowed values and never echoes the value sent.
+    state = StrictChoiceField(
+        choices=STATES,
+        required=False,
+        error_messages={"invalid_choice": f"Not a voucher state: one of {', '.join(STATES)}."},
+        help_text="Only vouchers in this state.",
+    )
 
 
 class MeVouchersApi(VoucherApi):
@@ -260,6 +268,7 @@ class MeVouchersApi(VoucherApi):
             ),
             415: _error("unsupported_media_type: send application/json."),
             422: _error(
+                "card_number_refused (the Idempotency-Key or a value looks like a card number), "
                 "insufficient_points, idempotency_key_reused, or another of the ledger's refusals "
                 "(daily_redemptions_exceeded, daily_redemption_share_exceeded, large_redemption_cooling_period)."
             ),
@@ -269,6 +278,8 @@ class MeVouchersApi(VoucherApi):
         key = request.headers.get("Idempotency-Key", "")
         if not IDEMPOTENCY_KEY_FORMAT.match(key):
             raise IdempotencyKeyRequired()
+        if idempotency_key_has_pan(key):  # the key is stored: never a card number
+            raise card_number_refusal("header:Idempotency-Key")
         data = _valid(self.InputSerializer, request.data)
         try:
             purchase = voucher_purchase(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
-from loyalty.api.cards import text_has_pan
+from loyalty.pan import contains_pan
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 BASE = len(ALPHABET)  # 31, a prime
@@ -90,7 +90,7 @@ def code_issuable(code: str) -> bool:
     """True if a (valid, normalised) code may be handed out: it holds at least 2
     letters and neither its plain nor its grouped form looks like a card number."""
     letters = sum(symbol.isalpha() for symbol in code)
-    return letters >= MIN_LETTERS and not text_has_pan(code) and not text_has_pan(_group(code))
+    return letters >= MIN_LETTERS and not contains_pan(code) and not contains_pan(_group(code))
 
 
 def code_generate(*, randbelow: Callable[[int], int] = secrets.randbelow) -> str:

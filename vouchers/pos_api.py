@@ -109,7 +109,9 @@ def _code_field():
 
 
 def _qr_field():
-    return StrictCharField(required=False, max_length=256, help_text="The QR token scanned from the member's app.")
+    return StrictCharField(
+        required=False, max_length=256, free_text=False, help_text="The QR token scanned from the member's app."
+    )
 
 
 class _VoucherInput(StrictInputSerializer):
@@ -141,9 +143,14 @@ class VoucherSummarySerializer(serializers.Serializer):
 class StaffCredentialsSerializer(StrictInputSerializer):
     username = StrictCharField(max_length=150)
     # No staff password is shorter than the policy's minimum or longer than its maximum.
-    password = StrictCharField(min_length=getattr(settings, "STAFF_PASSWORD_MIN_LENGTH", 12), max_length=128)
+    password = StrictCharField(
+        min_length=getattr(settings, "STAFF_PASSWORD_MIN_LENGTH", 12), max_length=128, free_text=False
+    )
     otp = StrictCharField(
-        min_length=6, max_length=16, help_text="The current code of the staff user's authenticator app."
+        min_length=6,
+        max_length=16,
+        free_text=False,
+        help_text="The current code of the staff user's authenticator app.",
     )
 
 

@@ -40,16 +40,15 @@ import time
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
-from django.http.request import RawPostDataException
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.throttling import SimpleRateThrottle
 
-from loyalty.api.errors import IpNotAllowed, PayloadTooLarge
+from loyalty.api.errors import IpNotAllowed
+from loyalty.api.limits import till_body_read as _read_body
 from loyalty.crypto import DecryptionFailed, decrypt_str, encrypt_str
 from loyalty.models import Store, Till
 from staffauth.models import SecurityEvent
@@ -151,25 +150,6 @@ def _refuse(code: str, message: str, *, till: Till | None = None, request=None) 
         },
     )
     return exceptions.AuthenticationFailed(message, code=code)
-
-
-def _read_body(request) -> bytes:
-    limit = settings.TILL_MAX_BODY_BYTES
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        raise PayloadTooLarge(detail={"max_bytes": limit})
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        raise PayloadTooLarge(detail={"max_bytes": limit}) from None
-    except RawPostDataException:
-        raise exceptions.ParseError() from None
-    if len(body) > limit:
-        raise PayloadTooLarge(detail={"max_bytes": limit})
-    return body
 
 
 class TillSignatureAuthentication(BaseAuthentication):

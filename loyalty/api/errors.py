@@ -19,6 +19,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from loyalty import freetext
 from loyalty.exceptions import LedgerRefusal
 
 logger = logging.getLogger("django.request")
@@ -69,8 +70,18 @@ class MemberNotFound(ApiRefusal):
 
 class CardNumberRefused(ApiRefusal):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_code = "card_number_refused"
-    default_detail = "A value looks like a payment card number. Card numbers are never accepted."
+    default_code = freetext.CARD_NUMBER
+    default_detail = freetext.MESSAGES[freetext.CARD_NUMBER]
+
+
+class BidiControlRefused(ApiRefusal):
+    default_code = freetext.BIDI_CONTROL
+    default_detail = freetext.MESSAGES[freetext.BIDI_CONTROL]
+
+
+class InvisibleCharacterRefused(ApiRefusal):
+    default_code = freetext.INVISIBLE_CHARACTER
+    default_detail = freetext.MESSAGES[freetext.INVISIBLE_CHARACTER]
 
 
 class PayloadTooLarge(ApiRefusal):

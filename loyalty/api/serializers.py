@@ -18,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from loyalty.api.cards import free_text_refuse
 from members.numbers import loyalty_number_is_well_formed
 
 RECEIPT_NUMBER_PATTERN = r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z"
@@ -48,16 +49,36 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class StrictCharField(serializers.CharField):
-    """A JSON string only (DRF's CharField would turn ``12`` into ``"12"``); not trimmed."""
+def field_path(field: serializers.Field) -> str:
+    """The dotted name of a (possibly nested) serializer field: ``device.label``."""
+    names = []
+    while field is not None and getattr(field, "field_name", None):
+        names.append(field.field_name)
+        field = field.parent
+    return ".".join(reversed(names)) or "(body)"
 
-    def __init__(self, **kwargs):
+
+class StrictCharField(serializers.CharField):
+    """A JSON string only (DRF's CharField would turn ``12`` into ``"12"``); not trimmed.
+
+    Free text by default: before any other check, a value holding a card number, a bidi
+    control or an invisible character is refused for the whole request (``free_text_refuse``:
+    422 ``card_number_refused``, 400 ``bidi_control_refused`` / ``invisible_character_refused``).
+    ``free_text=False`` is for values that are not stored as typed and are checked on their
+    own terms: secrets (passwords, tokens, codes), keyed-hash inputs and structured values
+    (a phone number, parsed to E.164).
+    """
+
+    def __init__(self, *, free_text: bool = True, **kwargs):
         kwargs.setdefault("trim_whitespace", False)
+        self.free_text = free_text
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
+        if self.free_text:
+            free_text_refuse(data, field=field_path(self))
         return super().to_internal_value(data)
 
 

@@ -40,8 +40,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loyalty.api.cards import text_has_pan
-from loyalty.api.errors import ApiRefusal, CardNumberRefused
+from loyalty.api.errors import ApiRefusal
 from loyalty.api.parsers import StrictJSONParser
 from loyalty.api.serializers import ErrorSerializer
 from members.api.authentication import IsMember, MemberTokenAuthentication
@@ -289,8 +288,6 @@ class OtpVerifyApi(MemberAuthApi):
         data = self.input(OtpVerifyInputSerializer)
         phone = self.phone(data["phone"])
         device = data["device"]
-        if text_has_pan(device["label"]):
-            raise CardNumberRefused(detail={"field": "device.label"})
         purpose = data["purpose"]
         try:
             otp_verify(challenge_id=data["challenge_id"], phone=phone, code=data["code"], purpose=purpose)

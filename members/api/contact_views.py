@@ -65,7 +65,9 @@ class EmailConfirmApi(MemberAuthApi):
 
     @extend_schema_serializer(component_name="MemberEmailConfirm")
     class InputSerializer(StrictInputSerializer):
-        token = StrictCharField(max_length=TOKEN_MAX, help_text="The token from the link's #token= fragment.")
+        token = StrictCharField(
+            max_length=TOKEN_MAX, free_text=False, help_text="The token from the link's #token= fragment."
+        )
 
     @extend_schema_serializer(component_name="MemberEmailConfirmed")
     class OutputSerializer(serializers.Serializer):
@@ -110,6 +112,7 @@ class MePhoneConfirmApi(MeApi):
         challenge_id = StrictUUIDField(help_text="The change's challenge_id.")
         code = StrictCharField(
             max_length=CODE_MAX,
+            free_text=False,
             validators=[RegexValidator(r"\A[0-9]+\Z", "Digits only.", code="invalid_code")],
             help_text="The code received by SMS.",
         )

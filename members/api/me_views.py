@@ -107,6 +107,11 @@ class NotFound(ApiRefusal):
     default_detail = "Not found."
 
 
+class EmptyUpdate(ApiRefusal):
+    default_code = "empty_update"
+    default_detail = "Send at least one field to change."
+
+
 def _first(value):
     """The first ErrorDetail of a DRF error structure (a list, or a dict for nested fields)."""
     while isinstance(value, dict | list) and value:
@@ -293,7 +298,8 @@ class MeApiView(MeApi):
             choices=Member.Channel.choices, required=False, allow_null=True, allow_blank=True
         )
         phone = _text(
-            help_text="Needs a step-up for change_phone; changes once the code sent to it is confirmed. Cannot be cleared."
+            free_text=False,  # parsed to E.164 or refused (members.pii.phone_normalise)
+            help_text="Needs a step-up for change_phone; changes once the code sent to it is confirmed. Cannot be cleared.",
         )
         email = _text(
             help_text=(
@@ -318,16 +324,23 @@ class MeApiView(MeApi):
         responses={
             200: ProfileUpdatedSerializer,
             **COMMON_ERRORS,
-            400: _error("validation_error: detail is {field: {code, message}} (invalid_phone, taken, too_long...)."),
+            400: _error(
+                "validation_error: detail is {field: {code, message}} (invalid_phone, taken, too_long...); "
+                "empty_update (no field sent); bidi_control_refused, invisible_character_refused "
+                "(detail.field names the field)."
+            ),
             403: _error("change_details_not_allowed (web remember-me session), step_up_required, member_not_active."),
             409: _error("pii_erased"),
+            422: _error(
+                "card_number_refused: a field looks like a payment card number (detail.field); nothing changes."
+            ),
             429: _error("otp_rate_limited, otp_locked: no code can be sent to the new number now (Retry-After)."),
         },
     )
     def patch(self, request):
         values = dict(_valid(self.InputSerializer, request.data))
         if not values:
-            return self._updated(self.member, [])
+            raise EmptyUpdate()
         if not session_may(self.session, "change_details"):
             raise ChangeNotAllowed()
         current = member_pii_read(self.member)

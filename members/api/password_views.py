@@ -32,8 +32,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from loyalty.api.cards import text_has_pan
-from loyalty.api.errors import ApiRefusal, CardNumberRefused
+from loyalty.api.errors import ApiRefusal
 from loyalty.api.serializers import StrictCharField, StrictInputSerializer
 from members.api.auth_views import (
     BAD_BODY,
@@ -101,7 +100,8 @@ def _refusal(refusal: PasswordRefused, field: str = "new_password") -> ApiRefusa
 
 
 def password_field(**kwargs) -> StrictCharField:
-    return StrictCharField(max_length=PASSWORD_INPUT_MAX, style={"input_type": "password"}, **kwargs)
+    # Not free text: never stored as typed (hashed), and any character is allowed in a password.
+    return StrictCharField(max_length=PASSWORD_INPUT_MAX, style={"input_type": "password"}, free_text=False, **kwargs)
 
 
 # --- sign in -------------------------------------------------------------------------------------
@@ -160,8 +160,6 @@ class PasswordLoginApi(MemberAuthApi):
         data = self.input(PasswordLoginInputSerializer)
         phone = self.phone(data["phone"])
         device = data["device"]
-        if text_has_pan(device["label"]):
-            raise CardNumberRefused(detail={"field": "device.label"})
         try:
             tokens = password_login(
                 phone=phone,

@@ -57,8 +57,11 @@ class StrictChoiceField(serializers.ChoiceField):
 
 
 def phone_field() -> StrictCharField:
+    # Not free text: parsed to E.164 (members.pii.phone_normalise) or refused, and a long
+    # international number can pass for a card number (+49 15x…: 13 digits from a 4).
     return StrictCharField(
         max_length=PHONE_MAX,
+        free_text=False,
         help_text="The member's mobile number, E.164 (+60123456789) or a Malaysian national form.",
     )
 
@@ -89,6 +92,7 @@ class OtpRequestOutputSerializer(serializers.Serializer):
 class DeviceInputSerializer(StrictInputSerializer):
     fingerprint = StrictCharField(
         min_length=1,
+        free_text=False,
         max_length=FINGERPRINT_MAX,
         help_text="A stable identifier of the device or browser; stored only as a keyed hash.",
     )
@@ -151,6 +155,7 @@ class OtpVerifyInputSerializer(StrictInputSerializer):
     phone = phone_field()
     code = StrictCharField(
         max_length=CODE_MAX,
+        free_text=False,
         validators=[RegexValidator(r"\A[0-9]+\Z", "Digits only.", code="invalid_code")],
         help_text="The code received by SMS.",
     )
@@ -198,7 +203,10 @@ class TokensOutputSerializer(serializers.Serializer):
 
 
 class RefreshInputSerializer(StrictInputSerializer):
-    refresh_token = StrictCharField(min_length=1, max_length=REFRESH_TOKEN_MAX)
+    refresh_token = StrictCharField(min_length=1, max_length=REFRESH_TOKEN_MAX, free_text=False)
     device_fingerprint = StrictCharField(
-        min_length=1, max_length=FINGERPRINT_MAX, help_text="The fingerprint the session was opened with."
+        min_length=1,
+        max_length=FINGERPRINT_MAX,
+        free_text=False,
+        help_text="The fingerprint the session was opened with.",
     )

@@ -103,6 +103,7 @@ class StepUpVerifyApi(StepUpApi):
         challenge_id = StrictUUIDField()
         code = StrictCharField(
             max_length=CODE_MAX,
+            free_text=False,
             validators=[RegexValidator(r"\A[0-9]+\Z", "Digits only.", code="invalid_code")],
             help_text="The code received by SMS.",
         )

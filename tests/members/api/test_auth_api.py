@@ -623,6 +623,6 @@ def test_the_sign_in_endpoints_generate_a_valid_schema_without_warnings(tmp_path
     assert paths[LOGOUT]["post"]["security"] == [{"memberToken": []}]
     assert paths[REQUEST]["post"]["security"] == [{}]
     verify = paths[VERIFY]["post"]["responses"]
-    assert set(verify) == {"200", "201", "400", "401", "403", "409", "415", "422", "429"}
+    assert set(verify) == {"200", "201", "400", "401", "403", "409", "413", "415", "422", "429"}
     assert "Retry-After" in verify["429"]["headers"] and "Cache-Control" in verify["200"]["headers"]
     assert "essential_consent_required" in verify["400"]["description"]

@@ -431,7 +431,7 @@ def test_the_consent_endpoints_are_in_a_valid_schema(tmp_path):
 
     assert set(paths[PREFERENCES]) == {"get", "patch"} and set(paths[CONSENTS]) == {"get"}
     assert paths[PREFERENCES]["patch"]["security"] == [{"memberToken": []}]
-    assert set(paths[PREFERENCES]["patch"]["responses"]) == {"200", "400", "401", "403"}
+    assert set(paths[PREFERENCES]["patch"]["responses"]) == {"200", "400", "401", "403", "413"}
     assert "essential_consent_required" in paths[PREFERENCES]["patch"]["responses"]["400"]["description"]
     assert {p["name"] for p in paths[CONSENTS]["get"]["parameters"]} == {"limit", "offset"}
     verify = json.loads(out.read_text())["components"]["schemas"]["MemberEnrolmentConsents"]

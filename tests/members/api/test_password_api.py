@@ -254,11 +254,11 @@ def test_the_password_endpoints_are_in_a_valid_schema(tmp_path):
     paths = json.loads(out.read_text())["paths"]
     login_op = paths[LOGIN]["post"]
     assert login_op["security"] == [{}]
-    assert set(login_op["responses"]) == {"200", "400", "401", "403", "415", "422", "429"}
+    assert set(login_op["responses"]) == {"200", "400", "401", "403", "413", "415", "422", "429"}
     assert "Retry-After" in login_op["responses"]["429"]["headers"]
     put = paths[ME_PASSWORD]["put"]
     assert put["security"] == [{"memberToken": []}]
-    assert set(put["responses"]) == {"200", "400", "401", "403", "415", "429"}
+    assert set(put["responses"]) == {"200", "400", "401", "403", "413", "415", "429"}
     assert set(paths[ME_PASSWORD]["delete"]["responses"]) == {"200", "401", "403", "409"}
 
 
