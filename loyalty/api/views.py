@@ -388,9 +388,15 @@ class TillPointsRefusal(ApiRefusal):
 class OverrideSerializer(StrictInputSerializer):
     username = StrictCharField(max_length=150)
     # No staff password is shorter than the policy's minimum or longer than its maximum.
-    password = StrictCharField(min_length=getattr(settings, "STAFF_PASSWORD_MIN_LENGTH", 12), max_length=128)
+    # Credentials are checked, never stored: not free text.
+    password = StrictCharField(
+        min_length=getattr(settings, "STAFF_PASSWORD_MIN_LENGTH", 12), max_length=128, free_text=False
+    )
     otp = StrictCharField(
-        min_length=6, max_length=16, help_text="The current code of the approving manager's authenticator app."
+        min_length=6,
+        max_length=16,
+        free_text=False,
+        help_text="The current code of the approving manager's authenticator app.",
     )
 
 
@@ -522,6 +528,7 @@ class RedemptionAuthoriseApi(TillApi):
         challenge_id = serializers.UUIDField(help_text="The challenge_id the hold answered.")
         code = StrictCharField(
             max_length=12,
+            free_text=False,  # digits only, checked and never stored
             validators=[RegexValidator(r"\A[0-9]+\Z", "Digits only.", code="invalid_code")],
             help_text="The code the member received by SMS.",
         )

@@ -76,6 +76,7 @@ class OtpRequestInputSerializer(StrictInputSerializer):
         required=False,
         min_length=1,
         max_length=FINGERPRINT_MAX,
+        free_text=False,  # only its hash is kept (members.otp_caps), never the text
         help_text=(
             "The app's device fingerprint (the one sent with the code): codes are capped per device as well "
             "as per number and per client address."
