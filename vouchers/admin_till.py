@@ -9,8 +9,7 @@ queue and the fraud alerts.
 - Fraud alerts: read-only; the fraud team closes them with an action
   (``vouchers.redemption.fraud_alert_close``).
 
-Store filters list only the stores the user may see (Django's related filter would list
-every store's name).
+Store filters list only the stores the user may see (``staffauth.admin_base.VisibleStoreFilter``).
 """
 
 from __future__ import annotations
@@ -22,27 +21,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from fraud.models import FraudAlert
-from loyalty.scoping import stores_visible_to
-from staffauth.admin_base import CappedCountPaginator, ReadOnlyAdmin, StoreScopedAdmin
+from staffauth.admin_base import CappedCountPaginator, ReadOnlyAdmin, StoreScopedAdmin, VisibleStoreFilter
 from vouchers.models import RedemptionAudit, StaffShift, VoucherScan
 from vouchers.redemption import ReviewRefused, fraud_alert_close, redemption_audit_review
 from vouchers.shifts import max_hours, shift_expired
-
-
-class VisibleStoreFilter(admin.SimpleListFilter):
-    """Stores the user may see, by code (never other stores' names)."""
-
-    title = "store"
-    parameter_name = "store"
-
-    def lookups(self, request, model_admin):
-        return [(str(store.pk), f"{store.code} {store.name}") for store in stores_visible_to(request.user)]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value and value.isdigit():
-            return queryset.filter(store_id=int(value))
-        return queryset
 
 
 class OpenShiftFilter(admin.SimpleListFilter):
