@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from loyalty.models import Account, LedgerOperation, MemberBalance, PointsLot, Transfer
 from loyalty.scoping import scope_to_stores
 from loyalty.verify import POSTED_KINDS
 
+if TYPE_CHECKING:
+    from members.models import Member
+    from staffauth.models import StaffUser
 
-def member_balance(member) -> MemberBalance | None:
+
+def member_balance(member: Member) -> MemberBalance | None:
     """The member's balance counters; None for a member who never had points (no account yet)."""
     return MemberBalance.objects.filter(account__member=member).first()
 
 
-def member_operations_visible(member, user):
+def member_operations_visible(member: Member, user: StaffUser | None) -> QuerySet[LedgerOperation]:
     """The member's ledger operations that ``user`` may see, newest first.
 
     Members are programme-wide, their operations are not: a store-scoped user sees only
@@ -28,7 +33,7 @@ def member_operations_visible(member, user):
     return scope_to_stores(operations, user).order_by("-created_at", "-id")
 
 
-def member_lots_visible(member, user):
+def member_lots_visible(member: Member, user: StaffUser | None) -> QuerySet[PointsLot]:
     """The member's lots with points left that ``user`` may see, first to expire first:
     a store-scoped user sees those earned at their stores only (a lot's store is the
     store of the operation that credited it)."""
@@ -63,7 +68,7 @@ def ledger_snapshot() -> Snapshot:
         )
 
 
-def roll_forward(opening: Snapshot, closing: Snapshot) -> dict:
+def roll_forward(opening: Snapshot, closing: Snapshot) -> dict[str, Any]:
     """Opening + movements per kind = closing; ``ties_out`` says whether it does."""
     movements = {kind: closing.flows[kind] - opening.flows.get(kind, 0) for kind in closing.flows}
     expected = opening.outstanding + sum(movements.values())
