@@ -72,12 +72,17 @@ PURGER_ROLE = "loyalty_purger"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def database_roles(django_db_setup, django_db_blocker):
-    """Create the application, retention and purger roles and grant them (once a run,
-    before any test's transaction: inside one, their creation would roll back)."""
+def database_roles(request, django_db_blocker):
+    """Create the application, retention and purger roles and grant them on the test
+    database (once a run, before any test's transaction: inside one, their creation would
+    roll back). Nothing when no collected test uses the database: the connection would
+    then point at the real database, not the test one."""
     from loyalty import dbroles
     from loyalty.append_only import RETENTION_ROLE
 
+    if not any(_item_uses_database(item) for item in request.session.items):
+        return None
+    request.getfixturevalue("django_db_setup")
     if connection.vendor != "postgresql":
         return None
     with django_db_blocker.unblock():
@@ -96,9 +101,16 @@ def _set_role(sender, connection, **kwargs):
             cursor.execute(f"SET ROLE {APP_ROLE}")
 
 
+DATABASE_FIXTURES = {"db", "transactional_db", "_django_db_helper", "live_server"}
+
+
+def _item_uses_database(item) -> bool:
+    names = set(getattr(item, "fixturenames", ()))
+    return bool(item.get_closest_marker("django_db") or names & DATABASE_FIXTURES)
+
+
 def _uses_database(request) -> bool:
-    names = set(request.fixturenames)
-    return bool(request.node.get_closest_marker("django_db") or names & {"db", "transactional_db", "_django_db_helper"})
+    return _item_uses_database(request.node)
 
 
 @pytest.fixture(autouse=True)
