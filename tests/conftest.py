@@ -21,6 +21,10 @@ from tests.services import chromium_problem
 # The browser tests' fixtures (``browser``, ``csp_violations``).
 pytest_plugins = ["tests.browser", "tests.logscan"]
 
+# Helper modules the test modules share (tests/test_test_layout.py: no test module imports
+# another): their asserts report values like the tests' own.
+pytest.register_assert_rewrite("tests.vouchers.till_helpers", "tests.members.api.input_guard_helpers")
+
 PASSWORD = "Correct-horse-7-battery!"
 
 

@@ -12,7 +12,7 @@ from loyalty.models import LedgerOperation
 from loyalty.verify import ledger_verify
 from tests.subprocess_env import child_env, run_manage
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_short_bench_run_reports_every_figure_and_leaves_a_consistent_ledger():

@@ -27,6 +27,7 @@ def scratch_database(database_roles):
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+@pytest.mark.slow
 def test_migrate_runs_as_the_owner_and_grants_the_application_role(scratch_database):
     env = child_env(
         DEBUG="1",
@@ -60,6 +61,7 @@ def test_migrate_runs_as_the_owner_and_grants_the_application_role(scratch_datab
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
+@pytest.mark.slow
 def test_check_deploy_warns_when_the_application_connects_as_the_owner():
     env = child_env(**{**PRODUCTION_ENV, "DATABASE_URL": f"{SERVER}/loyalty"})
     result = run_manage("check", "--deploy", env=env)

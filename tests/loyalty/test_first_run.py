@@ -9,6 +9,7 @@ from tests.subprocess_env import PRODUCTION_ENV, child_env, run_manage
 ROLES = ["Cashier", "Store Manager", "Program Administrator", "System Administrator", "Fraud Analyst"]
 
 
+@pytest.mark.slow
 def test_migrate_and_seed_on_sqlite_twice_print_the_same_logins(tmp_path):
     env = child_env(DEBUG="1", DATABASE_URL=f"sqlite:///{tmp_path / 'first.sqlite3'}")
     outputs = []

@@ -178,6 +178,7 @@ def test_crash_points_then_retry_writes_exactly_once(member, till_actor, point):
     verified()
 
 
+@pytest.mark.slow
 def test_bank_test_conservation_and_no_overdraw_under_load(store_a, till_actor):
     """Jepsen-style: workers move points among a few members while a reader checks
     every invariant on consistent snapshots; then the whole ledger is verified."""

@@ -245,6 +245,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.clock.stop()
 
 
+@pytest.mark.slow
 def test_random_operation_sequences_match_the_reference_model():
     run_state_machine_as_test(
         LedgerMachine,

@@ -15,7 +15,7 @@ from django.db import connection
 from members.models import MemberDevice, MemberSecurityEvent, OtpChallenge, RefreshToken
 from tests.subprocess_env import child_env, run_manage
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_short_bench_run_reports_every_endpoint_beside_the_baseline():

@@ -12,20 +12,18 @@ from django.urls import reverse
 
 from members.models import Member
 from tests.conftest import login_verified
-from tests.vouchers.test_issuing import (  # noqa: F401  (fixtures)
-    buy,
-    give,
-    limits_off,
-    make_reward,
-    member,
-    reward,
-    sms_outbox,
-    till_actor,
-)
+from tests.vouchers.issuing_helpers import buy
 from vouchers.codes import code_format
 from vouchers.models import Reward, Voucher
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("limits_off", "sms_outbox")]
+
+
+@pytest.fixture
+def member(member_with_phone):
+    """This module's member has a name and a phone on file, like the issuing tests'."""
+    return member_with_phone
+
 
 REWARDS = reverse("admin:vouchers_reward_changelist")
 VOUCHERS = reverse("admin:vouchers_voucher_changelist")

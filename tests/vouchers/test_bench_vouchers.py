@@ -16,7 +16,7 @@ from django.db import connection
 from tests.subprocess_env import child_env, run_manage
 from vouchers.models import StaffShift, Voucher, VoucherRedemption, VoucherScan
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def _env(**overrides):

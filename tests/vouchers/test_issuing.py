@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -11,15 +10,11 @@ import time_machine
 from auditlog.models import LogEntry
 from django.utils import timezone
 
-from loyalty.models import IdempotencyKey, LedgerOperation, MemberBalance, Till, Transfer
-from loyalty.notifications import LocmemSmsBackend
-from loyalty.services import Actor, points_earn
+from loyalty.models import IdempotencyKey, LedgerOperation, MemberBalance, Transfer
 from loyalty.verify import ledger_verify
-from members.models import Member, MemberSecurityEvent, MemberSession
-from members.otp import otp_request, otp_verify
-from members.services import member_create
-from members.sessions import session_start
+from members.models import Member, MemberSecurityEvent
 from tests.concurrency import race
+from tests.vouchers.issuing_helpers import buy, session_for
 from vouchers import issuing
 from vouchers.codes import code_normalise
 from vouchers.issuing import (
@@ -33,96 +28,17 @@ from vouchers.issuing import (
 from vouchers.models import Reward, Voucher
 from vouchers.selectors import member_voucher_get, member_vouchers, reward_catalogue
 
-pytestmark = pytest.mark.django_db
-
-PHONE = "+60 12-555 0777"
-
-
-# --- fixtures (shared with the API and admin tests) ---------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def limits_off(settings):
-    """The ledger's velocity limits and daily earn caps are tested on their own; here
-    they would only get in the way of funding members."""
-    settings.LOYALTY_VELOCITY = dict.fromkeys(settings.LOYALTY_VELOCITY)
-    settings.LOYALTY_TIERS = [{**tier, "daily_earn_points": None} for tier in settings.LOYALTY_TIERS]
-
-
-@pytest.fixture(autouse=True)
-def sms_outbox():
-    LocmemSmsBackend.outbox.clear()
-    yield LocmemSmsBackend.outbox
-    LocmemSmsBackend.outbox.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("limits_off", "sms_outbox")]
 
 
 @pytest.fixture
-def till_actor(store_a):
-    return Actor(till=Till.objects.create(store=store_a, code="TV", key_id="till-vouchers", secret_encrypted="-"))
-
-
-@pytest.fixture
-def give(till_actor):
-    """Earn ``points`` for the member at the till; the member stays at ``tier``."""
-    counter = iter(range(1, 1_000_000))
-
-    def do(member, points, *, tier=1):
-        n = next(counter)
-        outcome = points_earn(
-            member=member, points=points, receipt_ref=f"V-{member.pk}-{n}", actor=till_actor,
-            idempotency_key=f"give-{member.pk}-{n}",
-        )  # fmt: skip
-        assert outcome.ok, outcome.body
-        Member.objects.filter(pk=member.pk).update(tier=tier)
-        member.tier = tier
-        return outcome
-
-    return do
-
-
-@pytest.fixture
-def member(store_a):
-    return member_create(home_store=store_a, name="Nur Aisyah", phone=PHONE)
-
-
-def session_for(member, **kwargs) -> MemberSession:
-    tokens = session_start(member=member, channel=kwargs.pop("channel", "app"), device_fingerprint="fp-v", **kwargs)
-    return MemberSession.objects.get(pk=tokens.session_id)
+def member(member_with_phone):
+    return member_with_phone
 
 
 @pytest.fixture
 def session(member):
     return session_for(member)
-
-
-@pytest.fixture
-def make_reward():
-    counter = iter(range(1, 1_000_000))
-
-    def make(**fields) -> Reward:
-        n = next(counter)
-        defaults = {"name": f"RM5 off #{n}", "kind": Reward.Kind.FIXED_VALUE, "value_minor": 500, "points_price": 500}
-        return Reward.objects.create(**{**defaults, **fields})
-
-    return make
-
-
-@pytest.fixture
-def reward(make_reward):
-    return make_reward()
-
-
-@pytest.fixture
-def verified_step_up(django_capture_on_commit_callbacks):
-    """Verify an SMS step-up code for ``action`` as the member would."""
-
-    def verify(member, action="redeem", phone=PHONE):
-        with django_capture_on_commit_callbacks(execute=True):
-            result = otp_request(phone=phone, purpose="step_up", action=action, ip="10.0.0.1")
-        code = re.search(r"\b(\d{6})\b", LocmemSmsBackend.outbox[-1]["text"]).group(1)
-        otp_verify(challenge_id=result.challenge_id, phone=phone, code=code, purpose="step_up", action=action)
-
-    return verify
 
 
 def available(member) -> int:
@@ -146,12 +62,6 @@ def refusal(call) -> VoucherRefused:
     with pytest.raises(VoucherRefused) as caught:
         call()
     return caught.value
-
-
-def buy(member, reward, key="k-1", session=None, **kwargs):
-    return voucher_purchase(
-        member=member, reward_id=reward.pk, idempotency_key=key, session=session or session_for(member), **kwargs
-    )
 
 
 def redeem_operations(member):

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (fixtures imported from the other till tests are test parameters here)
 """The till's redemption limits (spec "POS Redemption Controls": "Validate redemption
 limits (min/max)", "Alert on high redemption frequency by cashier", issue 6: "within
 the cashier's and store's limits"): one cashier frequency rule over vouchers and points,
@@ -17,31 +16,20 @@ from fraud.models import FraudAlert
 from loyalty.models import LedgerOperation
 from members.services import member_create
 from tests.concurrency import race
-from tests.vouchers.test_redemption import (  # noqa: F401  (fixtures)
-    cashier,
-    make_voucher,
-    manager,
-    member,
-    open_shift,
-    redeem,
-    till,
-    till_for,
-    till_settings,
-)
-from tests.vouchers.test_till_points import (  # noqa: F401  (fixtures)
+from tests.vouchers.till_api_helpers import error
+from tests.vouchers.till_api_helpers import hold as http_hold
+from tests.vouchers.till_helpers import (
     PHONE,
     authorise_by_app,
     available,
     capture,
+    credentials,
     give,
     hold,
-    on_shift,
+    open_shift,
+    redeem,
     refused,
-    shopper,
-    sms_outbox,
 )
-from tests.vouchers.test_till_points_api import error, pos  # noqa: F401  (fixtures)
-from tests.vouchers.test_till_points_api import hold as http_hold
 from vouchers.models import TillRedemption, Voucher, VoucherRedemption, VoucherScan
 from vouchers.redemption import (
     RedemptionRefused,
@@ -52,7 +40,7 @@ from vouchers.redemption import (
 )
 from vouchers.till_points import TillPointsRefused
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("till_settings", "sms_outbox")]
 
 
 def voucher_refusal(call, *args, **kwargs) -> RedemptionRefused:
@@ -141,8 +129,6 @@ def test_a_hold_of_99_points_is_below_the_minimum_and_100_is_not(on_shift, shopp
 
 
 def test_a_hold_above_the_maximum_is_refused_even_with_an_override(settings, on_shift, manager, shopper):
-    from tests.vouchers.test_till_points import credentials
-
     refusal = refused(hold, on_shift, shopper, 50_001, override=credentials(manager))
     assert (refusal.code, refusal.status, refusal.detail) == (
         "above_maximum_redemption",

@@ -17,21 +17,17 @@ from rest_framework.test import APIClient
 from members.models import Member
 from members.services import member_create
 from members.sessions import session_start
-from tests.vouchers.test_issuing import (  # noqa: F401  (fixtures)
-    PHONE,
-    give,
-    limits_off,
-    make_reward,
-    member,
-    reward,
-    sms_outbox,
-    till_actor,
-    verified_step_up,
-)
 from vouchers.models import Voucher
 from vouchers.tokens import qr_token_verify
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("limits_off", "sms_outbox")]
+
+
+@pytest.fixture
+def member(member_with_phone):
+    """This module's member has a name and a phone on file, like the issuing tests'."""
+    return member_with_phone
+
 
 FORMATTED_CODE = re.compile(r"\A[2-9A-HJKMNP-Z]{4}(-[2-9A-HJKMNP-Z]{4}){3}\Z")
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (fixtures imported from test_till_points are test parameters here)
 """Offline mode (``vouchers.offline``, ``POST /api/v1/pos/offline/redemptions``, the
 admin queue): redemptions attempted offline are never honoured as they stand, only
 queued; the member is told; a Store Manager approves (carried out online with every
@@ -20,29 +19,14 @@ from loyalty.models import LedgerOperation, OutboundMessage, PointsLot
 from loyalty.services import Actor, points_redeem
 from members.services import member_create
 from tests.loyalty.api.conftest import TillClient
-from tests.vouchers.test_till_points import (  # noqa: F401  (fixtures)
-    available,
-    cashier,
-    manager,
-    shopper,
-    sms_outbox,
-    till,
-    till_for,
-    till_settings,
-)
-from tests.vouchers.test_till_points_api import shift_client
+from tests.vouchers.till_helpers import available
 from vouchers.codes import code_format, code_generate
 from vouchers.models import PendingRedemption, Reward, TillRedemption, Voucher, VoucherRedemption
 from vouchers.offline import OfflineRefused, pending_redemption_approve, pending_redemption_reject
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("till_settings", "sms_outbox")]
 
 OFFLINE = "offline/redemptions"
-
-
-@pytest.fixture
-def pos(till, cashier):
-    return shift_client(till, cashier)
 
 
 def decider(user):

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (fixtures imported from test_redemption are test parameters here)
 """The till's shift and voucher endpoints over HTTP (``vouchers.pos_api``): signed
 requests, statuses and codes for each refusal, idempotent receipts, the published keys,
 and no code, token or password in any answer."""
@@ -16,21 +15,11 @@ from django.utils import timezone
 from fraud.models import FraudAlert
 from tests.conftest import PASSWORD, current_totp
 from tests.loyalty.api.conftest import POS, TillClient
-from tests.vouchers.test_redemption import (  # noqa: F401  (fixtures)
-    cashier,
-    make_voucher,
-    manager,
-    member,
-    till,
-    till_for,
-    till_settings,
-    voucher,
-)
 from vouchers.codes import ALPHABET, code_generate
 from vouchers.models import StaffShift, Voucher, VoucherRedemption, VoucherScan
 from vouchers.tokens import public_keys, qr_token_issue
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("till_settings")]
 
 
 @pytest.fixture

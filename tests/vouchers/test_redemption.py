@@ -2,15 +2,11 @@
 with its own code, the single-use race, idempotent receipts, the scan log, the staff
 controls (limits, override, self-redemption), the fraud alerts they raise and the audit
 sample. Closing alerts (``fraud.services``, ``fraud.admin``): tests/fraud/.
-
-The fixtures here are shared with test_pos_api.py and test_shifts.py (imported there).
 """
 
 from __future__ import annotations
 
 import base64
-import itertools
-import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -28,10 +24,10 @@ from loyalty.services import Actor, points_earn
 from members.models import Member
 from tests.concurrency import race
 from tests.conftest import PASSWORD, current_totp
-from tests.loyalty.api.conftest import make_till
+from tests.vouchers.till_helpers import open_shift, presented, redeem
 from vouchers import admin_till  # noqa: F401  (registers the till's admin pages; vouchers.admin imports it too)
 from vouchers.codes import ALPHABET, CodeInvalid, code_generate, code_normalise
-from vouchers.models import RedemptionAudit, Reward, StaffShift, Voucher, VoucherRedemption, VoucherScan
+from vouchers.models import RedemptionAudit, StaffShift, Voucher, VoucherRedemption, VoucherScan
 from vouchers.redemption import (
     RedemptionRefused,
     ReviewRefused,
@@ -40,120 +36,22 @@ from vouchers.redemption import (
     voucher_redeem,
     voucher_validate,
 )
-from vouchers.shifts import Override, ShiftRefused, override_verify, shift_end, token_hash
+from vouchers.shifts import Override, ShiftRefused, override_verify, shift_end
 from vouchers.tokens import SIGNING_CONTEXT, qr_token_issue
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("till_settings")]
 
 # A QR step boundary (the top of an hour) an hour or two before now: shifts opened just
 # before it are still open (under 12 hours) for tests at T0 and for tests at "now".
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
 
 
-# --- fixtures (shared) -------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def till_settings(settings):
-    settings.LOYALTY_VELOCITY = dict.fromkeys(settings.LOYALTY_VELOCITY)
-    settings.LOYALTY_TIERS = [{**tier, "daily_earn_points": None} for tier in settings.LOYALTY_TIERS]
-    settings.ROLE_LIMITS = {**settings.ROLE_LIMITS, "redeem_below": {"cashier": 500, "store_manager": 2000}}
-    settings.VOUCHERS = {
-        **settings.VOUCHERS,
-        "qr_step_seconds": 30,
-        "qr_grace_steps": 0,
-        "cashier_redemptions_alert": 20,
-        "cashier_redemptions_window_minutes": 60,
-        "audit_sample_percent": 0.0,
-    }
-
-
-@pytest.fixture
-def till_for(store_a):
-    counter = itertools.count(1)
-
-    def make(store=None):
-        return make_till(store or store_a, f"VT{next(counter)}")
-
-    return make
-
-
-@pytest.fixture
-def till(till_for):
-    return till_for()
-
-
-@pytest.fixture
-def member(store_a):
-    return Member.objects.create(home_store=store_a)
-
-
-@pytest.fixture
-def make_voucher(member):
-    counter = itertools.count(1)
-
-    def make(*, owner=None, points=300, issued_at=None, days=30, **reward_fields) -> Voucher:
-        reward_fields = {
-            "name": f"RM5 off #{next(counter)}",
-            "kind": "fixed_value",
-            "value_minor": 500,
-            **reward_fields,
-        }
-        reward = Reward.objects.create(points_price=points, **reward_fields)
-        issued = issued_at or timezone.now() - timedelta(hours=1)
-        return Voucher.objects.create(
-            code=code_generate(),
-            reward=reward,
-            member=owner or member,
-            source=Voucher.Source.GOODWILL,
-            issued_at=issued,
-            expires_at=issued + timedelta(days=days),
-        )
-
-    return make
-
-
-@pytest.fixture
-def voucher(make_voucher):
-    return make_voucher()
-
-
-@pytest.fixture
-def cashier(make_staff, store_a):
-    return make_staff("cashier1", "cashier", stores=[store_a])
-
-
-@pytest.fixture
-def manager(make_staff, store_a):
-    return make_staff("manager1", "store_manager", stores=[store_a])
-
-
-def open_shift(staff, till, *, started_at=None) -> StaffShift:
-    """An open shift with a known token (clocking in itself is tested in test_shifts)."""
-    token = secrets.token_urlsafe(32)
-    shift = StaffShift.objects.create(
-        staff=staff, store=till.store, till=till, token_hash=token_hash(token), started_at=started_at or timezone.now()
-    )
-    shift.token = token
-    return shift
+# --- fixtures -----------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def shift(cashier, till):
     return open_shift(cashier, till, started_at=T0 - timedelta(hours=1))
-
-
-def presented(voucher, *, qr=False, now=None) -> dict:
-    if qr:
-        token = qr_token_issue(voucher_id=voucher.id, member_id=voucher.member.member_id, now=now)
-        return {"qr_token": token.token}
-    return {"code": voucher.code, "member_loyalty_number": voucher.member.loyalty_number}
-
-
-def redeem(shift, voucher, key="k-1", *, qr=False, now=None, **kwargs):
-    now = now or timezone.now()
-    kwargs = {**presented(voucher, qr=qr, now=now), **kwargs}
-    return voucher_redeem(till=shift.till, shift=shift, idempotency_key=key, now=now, **kwargs)
 
 
 def refused(call, *args, **kwargs) -> RedemptionRefused:

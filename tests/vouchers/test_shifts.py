@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (fixtures imported from test_redemption are test parameters here)
 """Clocking in and out at the till (``vouchers.shifts``): credentials checked like the
 admin's (axes, TOTP) without a session, who may work a till, one open shift per person,
 the shift token, and the shift's time limit."""
@@ -19,13 +18,6 @@ from django.utils import timezone
 from staffauth.models import SecurityEvent
 from tests.concurrency import race
 from tests.conftest import PASSWORD, current_totp
-from tests.vouchers.test_redemption import (  # noqa: F401  (fixtures)
-    cashier,
-    manager,
-    till,
-    till_for,
-    till_settings,
-)
 from vouchers.models import StaffShift
 from vouchers.shifts import (
     HEADER,
@@ -36,7 +28,7 @@ from vouchers.shifts import (
     token_hash,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("till_settings")]
 
 IP = "10.20.30.40"
 

@@ -1,40 +1,38 @@
-# ruff: noqa: F811  (fixtures imported from test_redemption are test parameters here)
 """Points redemption at the till (``vouchers.till_points``): the role limits and the
 manager override, staff self-redemption during a shift, the member's authorisation (SMS
 code read to the cashier, or the app, with a step-up above 5,000), capture only once
 authorised and only once under a race, the receipt, void, the audit sample and the
 cashier frequency alert.
-
-The fixtures here are shared with test_till_points_api.py and the till API's tests.
 """
 
 from __future__ import annotations
 
-import re
 from functools import partial
 
 import pytest
 from django.utils import timezone
 
 from fraud.models import FraudAlert
-from loyalty.models import LedgerOperation, MemberBalance
+from loyalty.models import LedgerOperation
 from loyalty.notifications import LocmemSmsBackend
-from loyalty.services import Actor, points_earn
 from members.models import MemberSecurityEvent, MemberSession, OtpChallenge
 from members.otp import otp_request, otp_verify
 from members.services import member_create
 from members.sessions import session_start
 from staffauth.models import SecurityEvent
 from tests.concurrency import race
-from tests.conftest import PASSWORD, current_totp
 from tests.db import rewriting_history
-from tests.vouchers.test_redemption import (  # noqa: F401  (fixtures)
-    cashier,
-    manager,
+from tests.vouchers.till_helpers import (
+    PHONE,
+    authorise_by_app,
+    available,
+    capture,
+    credentials,
+    give,
+    hold,
     open_shift,
-    till,
-    till_for,
-    till_settings,
+    refused,
+    sms_code,
 )
 from vouchers.models import RedemptionAudit, TillRedemption
 from vouchers.shifts import shift_end
@@ -49,80 +47,9 @@ from vouchers.till_points import (
     till_redemption_void,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("till_settings", "sms_outbox")]
 
-PHONE = "+60125550177"
 OTHER_PHONE = "+60135550288"
-
-
-# --- fixtures (shared) -------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def sms_outbox():
-    LocmemSmsBackend.outbox.clear()
-    yield LocmemSmsBackend.outbox
-    LocmemSmsBackend.outbox.clear()
-
-
-@pytest.fixture
-def shopper(store_a, till):
-    """A member with a phone on file and 10,000 points."""
-    member = member_create(home_store=store_a, name="Aminah Till", phone=PHONE)
-    give(member, till, 10_000)
-    return member
-
-
-def give(member, till, points, key=None):
-    key = key or f"seed-{member.pk}-{points}-{LedgerOperation.objects.count()}"
-    outcome = points_earn(member=member, points=points, receipt_ref=key, actor=Actor(till=till), idempotency_key=key)
-    assert outcome.ok, outcome.body
-
-
-@pytest.fixture
-def on_shift(cashier, till):
-    return open_shift(cashier, till)
-
-
-def sms_code(phone=PHONE) -> str:
-    texts = [m["text"] for m in LocmemSmsBackend.outbox if m["to"] == phone]
-    return re.search(r"\b(\d{6})\b", texts[-1]).group(1)
-
-
-def available(member) -> int:
-    return MemberBalance.objects.get(account__member=member).available
-
-
-def hold(shift, member, points, key="h-1", *, commit=None, **kwargs):
-    """A hold through the service; ``commit`` (django_capture_on_commit_callbacks) sends
-    the SMS that leaves on commit."""
-    call = partial(
-        till_redemption_hold, till=shift.till, shift=shift, member=member, points=points, idempotency_key=key, **kwargs
-    )
-    if commit is None:
-        return call()
-    with commit(execute=True):
-        return call()
-
-
-def refused(call, *args, **kwargs) -> TillPointsRefused:
-    with pytest.raises(TillPointsRefused) as caught:
-        call(*args, **kwargs)
-    return caught.value
-
-
-def credentials(user, **overrides) -> dict:
-    return {"username": user.username, "password": PASSWORD, "otp": current_totp(user), **overrides}
-
-
-def authorise_by_app(member, hold_id):
-    tokens = session_start(member=member, channel="app", device_fingerprint=f"fp-{member.pk}")
-    session = MemberSession.objects.get(pk=tokens.session_id)
-    return member_redemption_confirm(member=member, session=session, hold_id=hold_id)
-
-
-def capture(shift, hold_id, key="c-1", **kwargs):
-    return till_redemption_capture(till=shift.till, shift=shift, hold_id=hold_id, idempotency_key=key, **kwargs)
 
 
 # --- role limits and the override ----------------------------------------------------------------

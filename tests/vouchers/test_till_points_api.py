@@ -1,81 +1,25 @@
-# ruff: noqa: F811  (fixtures imported from test_till_points are test parameters here)
 """The till's points redemption endpoints over HTTP (``loyalty.api.views`` and
 ``vouchers.api_redemptions``): the hold with its authorisation offer, each control's
 status and code, the SMS code entered at the till, the member's in-app confirmation,
 capture refused until authorised, the receipt, and no code, password or full loyalty
 number in any answer.
-
-``ShiftTillClient`` (a signed till client that sends its cashier's X-Staff-Shift token)
-and ``app_confirm`` are shared with the till API's own tests.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
 from loyalty.models import LedgerOperation
-from members.models import MemberSession
 from members.sessions import session_start
 from tests.conftest import PASSWORD, current_totp
 from tests.loyalty.api.conftest import TillClient
-from tests.vouchers.test_redemption import open_shift
-from tests.vouchers.test_till_points import (  # noqa: F401  (fixtures)
-    PHONE,
-    cashier,
-    give,
-    manager,
-    shopper,
-    sms_code,
-    sms_outbox,
-    till,
-    till_for,
-    till_settings,
-)
+from tests.vouchers.till_api_helpers import app_confirm, error, hold, shift_client
+from tests.vouchers.till_helpers import sms_code
 from vouchers.models import TillRedemption
-from vouchers.shifts import HEADER as SHIFT_HEADER
-from vouchers.till_points import member_redemption_confirm
 
-pytestmark = pytest.mark.django_db
-
-
-@dataclass
-class ShiftTillClient(TillClient):
-    """A signed till client that sends its staff member's shift token with every request."""
-
-    shift_token: str = ""
-
-    def request(self, method, path, body=None, *, headers=None, **kwargs):
-        merged = {SHIFT_HEADER: self.shift_token or None, **(headers or {})}
-        return super().request(method, path, body, headers=merged, **kwargs)
-
-
-def shift_client(till, staff) -> ShiftTillClient:
-    shift = open_shift(staff, till)
-    return ShiftTillClient(Client(), till, till.plain_secret, shift_token=shift.token)
-
-
-def app_confirm(member, hold_id):
-    """The member confirms the hold in the app (the service, with a live app session)."""
-    tokens = session_start(member=member, channel="app", device_fingerprint=f"fp-confirm-{member.pk}")
-    session = MemberSession.objects.get(pk=tokens.session_id)
-    return member_redemption_confirm(member=member, session=session, hold_id=hold_id)
-
-
-@pytest.fixture
-def pos(till, cashier):
-    return shift_client(till, cashier)
-
-
-def error(response) -> str:
-    return response.json()["error"]["code"]
-
-
-def hold(pos, member, points=300, **kwargs):
-    return pos.post("redemptions", {"loyalty_number": member.loyalty_number, "points": points}, **kwargs)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("till_settings", "sms_outbox")]
 
 
 # --- hold ------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from members.models import Member
 from tests.db import rewriting_history
 from tests.loyalty.api.conftest import POS, assert_error, ledger_counts, make_till, unknown_loyalty_number
 from tests.loyalty.conftest import assert_ledger_verified
-from tests.vouchers.test_till_points_api import app_confirm, shift_client
+from tests.vouchers.till_api_helpers import app_confirm, shift_client
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the fixtures imported from test_input_guards are parameters here)
 """Issue 11 (D6, D7): what both APIs refuse at the door, before any view or log line.
 
 - a card-like query value (any parameter): 422 ``card_number_refused``, never logged;
@@ -20,13 +19,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from loyalty.pan import contains_pan
-from tests.members.api.test_input_guards import (  # noqa: F401  (fixtures)
-    PAN,
-    api,
-    assert_unchanged,
-    error,
-    member,
-)
+from tests.members.api.input_guard_helpers import PAN, assert_unchanged, error
 
 pytestmark = pytest.mark.django_db
 

@@ -18,16 +18,14 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from loyalty.pan import contains_pan, luhn_valid
-from members.models import MemberDevice, MemberSecurityEvent
+from members.models import MemberDevice
 from members.pii import member_pii_read
-from members.services import member_create
-from members.sessions import session_start
 from staffauth.models import SecurityEvent
+from tests.members.api.input_guard_helpers import PAN, assert_unchanged, error
 from vouchers.models import Voucher
 
 pytestmark = pytest.mark.django_db
 
-PAN = "4111111111111111"
 # Every form the independent test got through PATCH /me (issue 11, D5).
 CARD_FORMS = {
     "plain": PAN,
@@ -44,35 +42,6 @@ CARD_FORMS = {
 }
 BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
 INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"]
-NAME = "Aminah binti Yusof"
-ADDRESS = "1 Jalan Test, 50000 Kuala Lumpur"
-
-
-@pytest.fixture
-def member(store_a):
-    return member_create(home_store=store_a, name=NAME, phone="+60 12-555 0101", address=ADDRESS)
-
-
-@pytest.fixture
-def api(member):
-    tokens = session_start(member=member, channel="app", device_fingerprint="fp-guards")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.access_token}")
-    return client
-
-
-def error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()["error"]
-    assert body["code"] == code, body
-    return body
-
-
-def assert_unchanged(member):
-    member.refresh_from_db()
-    pii = member_pii_read(member)
-    assert (pii.name, pii.address) == (NAME, ADDRESS)
-    assert not MemberSecurityEvent.objects.filter(member=member, kind="profile_changed").exists()
 
 
 # --- D5: card numbers ------------------------------------------------------------------------------
