@@ -23,7 +23,7 @@ help:
 	@echo "make test          the whole test suite on PostgreSQL and Redis"
 	@echo "make worker        Celery worker + beat against Redis (REDIS_URL)"
 	@echo "make otp STAFF=x   current authenticator code of demo user x"
-	@echo "make lint          ruff"
+	@echo "make lint          ruff, mypy (types) and import-linter (dependency direction)"
 	@echo "make check-deploy  Django's deployment checks with production-like settings"
 	@echo "make bench         ledger throughput and expiry, member OTP verify and refresh over HTTP, then voucher"
 	@echo "                   redemptions at 4 tills over HTTP, on PostgreSQL"
@@ -60,6 +60,8 @@ otp: $(VENV)/.runtime
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 check-deploy: $(VENV)/.dev
 	$(BIN)/python -m pytest -q tests/loyalty/test_deploy.py

@@ -28,7 +28,17 @@ no UPDATE or DELETE on an append-only table, and UPDATE of only the named column
 guarded one: the triggers are the second wall, for a role granted too much.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
 from django.db import migrations, models
+
+if TYPE_CHECKING:
+    from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+    from django.db.migrations.state import StateApps
+
+_M = TypeVar("_M", bound=models.Model)
 
 RETENTION_ROLE = "loyalty_retention"
 
@@ -151,11 +161,11 @@ $$;
 """
 
 
-class AppendOnlyQuerySet(models.QuerySet):
-    def update(self, **kwargs):
+class AppendOnlyQuerySet(models.QuerySet[_M]):
+    def update(self, **kwargs: Any) -> NoReturn:
         raise TypeError(f"{self.model.__name__} rows are append-only")
 
-    def delete(self):
+    def delete(self) -> NoReturn:
         raise TypeError(f"{self.model.__name__} rows are append-only")
 
 
@@ -165,12 +175,12 @@ class AppendOnlyModel(models.Model):
     class Meta:
         abstract = True
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise TypeError(f"{type(self).__name__} rows are append-only")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError(f"{type(self).__name__} rows are append-only")
 
 
@@ -211,12 +221,12 @@ def _drop_sql(table: str) -> list[str]:
 
 
 def _run_on_postgres(statements: list[str], undo: list[str]) -> migrations.RunPython:
-    def forwards(apps, schema_editor):
+    def forwards(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         if schema_editor.connection.vendor == "postgresql":
             for statement in statements:
                 schema_editor.execute(statement, params=None)
 
-    def backwards(apps, schema_editor):
+    def backwards(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         if schema_editor.connection.vendor == "postgresql":
             for statement in undo:
                 schema_editor.execute(statement, params=None)

@@ -138,7 +138,8 @@ def apply(connection: BaseDatabaseWrapper, statements: list[str]) -> None:
 def _schema(connection: BaseDatabaseWrapper) -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_schema()")
-        return cursor.fetchone()[0]
+        schema: str = cursor.fetchone()[0]
+        return schema
 
 
 def owns_tables(connection: BaseDatabaseWrapper) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import TypedDict
 
 from django.conf import settings
 from django.db.models import Sum
@@ -22,18 +23,28 @@ from members.models import Member
 OP = LedgerOperation.Kind
 
 
-def tiers() -> list[dict]:
+class Tier(TypedDict):
+    """One entry of ``settings.LOYALTY_TIERS``."""
+
+    tier: int
+    name: str
+    threshold: int
+    multiplier_percent: int
+    daily_earn_points: int
+
+
+def tiers() -> list[Tier]:
     return sorted(settings.LOYALTY_TIERS, key=lambda t: t["threshold"])
 
 
-def tier_rules(tier: int) -> dict:
+def tier_rules(tier: int) -> Tier:
     return next((t for t in tiers() if t["tier"] == tier), tiers()[0])
 
 
 def points_for_purchase(*, amount_minor: int, tier: int = 1) -> int:
     """Points a purchase earns: ``LOYALTY_EARN_POINTS_PER_UNIT`` per whole currency
     unit, times the tier's multiplier (rounded down)."""
-    base = (amount_minor // 100) * settings.LOYALTY_EARN_POINTS_PER_UNIT
+    base: int = (amount_minor // 100) * settings.LOYALTY_EARN_POINTS_PER_UNIT
     return base * tier_rules(tier)["multiplier_percent"] // 100
 
 
@@ -79,6 +90,7 @@ def earn_figures(*, member_id: int, receipt_ref: str, now: datetime) -> EarnFigu
         """,  # noqa: S608 (a fixed fragment, values are parameters)
         [receipt_ref, member_id, rawsql.when(_tier_window_start(now)), member_id, rawsql.when(_day_start(now))],
     )
+    assert row is not None  # aggregates over a one-row FROM: always one row
     # SUM over bigint is numeric (Decimal) on PostgreSQL: points are whole numbers.
     return EarnFigures(earns_today=row[0], points_today=int(row[1]), receipt_used=bool(row[2]), qualifying=int(row[3]))
 
@@ -148,5 +160,7 @@ def tier_recompute(*, member: Member, now: datetime) -> int:
     down when it drops them below the threshold (an earn knows its figures already and
     calls ``tier_apply`` directly). Returns the tier.
     """
-    (qualifying,) = rawsql.fetchone(_QUALIFYING_SQL, [member.pk, rawsql.when(_tier_window_start(now))])
+    row = rawsql.fetchone(_QUALIFYING_SQL, [member.pk, rawsql.when(_tier_window_start(now))])
+    assert row is not None  # an aggregate without GROUP BY: always one row
+    (qualifying,) = row
     return tier_apply(member=member, tier=tier_for(int(qualifying)))

@@ -8,18 +8,30 @@ anyone else sees only the stores they are assigned to. Membership is the direct
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.db.models import Model, QuerySet
 
 from loyalty.models import Store
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from staffauth.models import StaffUser
+
+    # Who is asking: a staff user, the anonymous user of a request, or nobody (a task).
+    User = StaffUser | AnonymousUser | None
+
+_M = TypeVar("_M", bound=Model)
 
 ALL_STORES_PERM = "loyalty.view_all_stores"
 
 
-def sees_all_stores(user) -> bool:
+def sees_all_stores(user: User) -> bool:
     return bool(user and user.is_active and user.has_perm(ALL_STORES_PERM))
 
 
-def stores_visible_to(user) -> QuerySet[Store]:
+def stores_visible_to(user: User) -> QuerySet[Store]:
     """The stores ``user`` may see; empty for anonymous or inactive users."""
     if user is None or not user.is_authenticated or not user.is_active:
         return Store.objects.none()
@@ -28,7 +40,7 @@ def stores_visible_to(user) -> QuerySet[Store]:
     return Store.objects.filter(staff=user)
 
 
-def scope_to_stores(queryset: QuerySet, user, *, store_field: str = "store") -> QuerySet:
+def scope_to_stores(queryset: QuerySet[_M, Any], user: User, *, store_field: str = "store") -> QuerySet[_M, Any]:
     """Restrict ``queryset`` to rows whose ``store_field`` is a store ``user`` may see."""
     if sees_all_stores(user):
         return queryset

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.db.models import OuterRef, QuerySet, Subquery, Sum
@@ -22,13 +23,17 @@ from loyalty.models import Account, IdempotencyKey, LedgerOperation, MemberBalan
 from loyalty.scoping import scope_to_stores
 from loyalty.verify import POSTED_KINDS
 
+if TYPE_CHECKING:
+    from members.models import Member
+    from staffauth.models import StaffUser
 
-def member_balance(member) -> MemberBalance | None:
+
+def member_balance(member: Member) -> MemberBalance | None:
     """The member's balance counters; None for a member who never had points (no account yet)."""
     return MemberBalance.objects.filter(account__member=member).first()
 
 
-def member_points_pending(*, member) -> int:
+def member_points_pending(*, member: Member) -> int:
     """Points earned but kept pending through the return window (not yet released),
     less what returns took from those earns meanwhile; never negative. Two queries at
     most (one when nothing is pending)."""
@@ -47,7 +52,7 @@ def member_points_pending(*, member) -> int:
     return max(earned - returned, 0)
 
 
-def member_points_expiring(*, member, on_or_before: date) -> list[dict]:
+def member_points_expiring(*, member: Member, on_or_before: date) -> list[dict[str, Any]]:
     """The member's points left in lots expiring on or before ``on_or_before``, by month
     of expiry, earliest first: ``[{"month": date (the 1st), "points": int}, ...]``. One query."""
     rows = (
@@ -60,7 +65,7 @@ def member_points_expiring(*, member, on_or_before: date) -> list[dict]:
     return [{"month": row["month"], "points": row["points"]} for row in rows]
 
 
-def member_operations(*, member) -> QuerySet[LedgerOperation]:
+def member_operations(*, member: Member) -> QuerySet[LedgerOperation]:
     """All the member's own operations (the member API's history), newest first, with
     their ``store`` loaded and ``lot_expires_on``: when the points the operation credited
     expire (the earliest of its lots), None for an operation that credited none (a
@@ -76,7 +81,7 @@ def member_operations(*, member) -> QuerySet[LedgerOperation]:
     )
 
 
-def member_operations_visible(member, user):
+def member_operations_visible(member: Member, user: StaffUser | None) -> QuerySet[LedgerOperation]:
     """The member's ledger operations that ``user`` may see, newest first.
 
     Members are programme-wide, their operations are not: a store-scoped user sees only
@@ -86,7 +91,7 @@ def member_operations_visible(member, user):
     return scope_to_stores(operations, user).order_by("-created_at", "-id")
 
 
-def member_lots_visible(member, user):
+def member_lots_visible(member: Member, user: StaffUser | None) -> QuerySet[PointsLot]:
     """The member's lots with points left that ``user`` may see, first to expire first:
     a store-scoped user sees those earned at their stores only (a lot's store is the
     store of the operation that credited it)."""
@@ -97,17 +102,17 @@ def member_lots_visible(member, user):
 SETTLING_KINDS = (LedgerOperation.Kind.CAPTURE, LedgerOperation.Kind.VOID)
 
 
-def hold_is_settled(*, hold_id) -> bool:
+def hold_is_settled(*, hold_id: uuid.UUID) -> bool:
     """Whether the hold ``hold_id`` was captured or voided (a hold settles once). One query."""
     return LedgerOperation.objects.filter(related_id=hold_id, kind__in=SETTLING_KINDS).exists()
 
 
-def hold_exists_at_store(*, hold_id, store_id) -> bool:
+def hold_exists_at_store(*, hold_id: uuid.UUID, store_id: int) -> bool:
     """Whether ``hold_id`` is a redemption hold taken at store ``store_id``. One query."""
     return LedgerOperation.objects.filter(pk=hold_id, kind=LedgerOperation.Kind.HOLD, store_id=store_id).exists()
 
 
-def holds_settled() -> QuerySet:
+def holds_settled() -> QuerySet[LedgerOperation, Any]:
     """The ids of every settled (captured or voided) hold, as a subquery to filter by
     (``.exclude(hold_operation__in=holds_settled())``): no query of its own."""
     return LedgerOperation.objects.filter(kind__in=SETTLING_KINDS, related__isnull=False).values("related_id")
@@ -119,7 +124,7 @@ class SavedOutcome:
     key answers the same): the HTTP status and the JSON body."""
 
     status_code: int
-    body: dict
+    body: dict[str, Any]
 
     @property
     def operation_id(self) -> uuid.UUID | None:
@@ -163,7 +168,7 @@ def ledger_snapshot() -> Snapshot:
         )
 
 
-def roll_forward(opening: Snapshot, closing: Snapshot) -> dict:
+def roll_forward(opening: Snapshot, closing: Snapshot) -> dict[str, Any]:
     """Opening + movements per kind = closing; ``ties_out`` says whether it does."""
     movements = {kind: closing.flows[kind] - opening.flows.get(kind, 0) for kind in closing.flows}
     expected = opening.outstanding + sum(movements.values())

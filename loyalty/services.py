@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -56,6 +57,9 @@ from loyalty.models import (
 )
 from loyalty.policy import points_for_purchase  # noqa: F401  (re-exported for callers)
 from members.models import Member
+
+if TYPE_CHECKING:
+    from staffauth.models import StaffUser
 
 OP = LedgerOperation.Kind
 TK = Transfer.Kind
@@ -80,7 +84,7 @@ def _fault(point: str) -> None:
 class Actor:
     """Who acts (exactly one of staff, till, member, job) and where (store)."""
 
-    staff: object | None = None
+    staff: StaffUser | None = None
     till: Till | None = None
     member: bool = False
     job: str = ""
@@ -272,6 +276,7 @@ def _lock_member(member: Member) -> tuple[Account, MemberBalance]:
     if row is None:
         member_account_open(member=member)
         row = rawsql.fetchone(lock, [member.pk])
+    assert row is not None  # the account was opened just above
     account_id, *counters, member.status, member.tier = row
     account = Account.from_db(
         connection.alias, ["id", "kind", "member_id"], (account_id, Account.Kind.MEMBER, member.pk)
@@ -284,6 +289,7 @@ def _lock_member(member: Member) -> tuple[Account, MemberBalance]:
 def _lock_for_spending(member: Member, points: int) -> tuple[Account, MemberBalance]:
     """Lock the member for a redemption and apply every rule a spend must pass."""
     account, balance = _lock_member(member)
+    assert account.member is not None  # a member's account (``_lock_member``)
     _require_active(account.member)
     if balance.available < points:
         raise refusals.InsufficientPoints(available=balance.available, requested=points)
@@ -389,7 +395,7 @@ def _credit(
         rawsql.insert(transfer, expressions={"debit_account_id": source}),
         rawsql.insert(lot, returning="id"),
     )
-    (lot.id,) = rawsql.fetchone(
+    row = rawsql.fetchone(
         f"WITH op AS ({op_sql}), transfer AS ({transfer_sql}), lot AS ({lot_sql}), "  # noqa: S608
         "movement AS (INSERT INTO loyalty_lotmovement (transfer_id, lot_id, delta) SELECT %s, id, %s FROM lot), "
         "balance AS (UPDATE loyalty_memberbalance SET credits_posted = credits_posted + %s, updated_at = %s "
@@ -403,6 +409,8 @@ def _credit(
             201, json.dumps(body), request.key_id,
         ],
     )  # fmt: skip
+    assert row is not None  # the lot's RETURNING id: one row
+    (lot.id,) = row
     request.saved = (201, body)
     _fault("after_transfer_insert")
     return body
@@ -657,6 +665,7 @@ def _release_one(earn_id) -> Outcome:
         points = earn.points - returned
         if points <= 0:
             return 200, {"earn_id": str(earn_id), "points": 0}
+        assert earn.pending_until is not None  # only pending earns are released
         earned_at = earn.pending_until - timedelta(days=settings.LOYALTY_PENDING_DAYS)
         body = _credit(
             request, OP.RELEASE, earn.member, points, account, balance,
@@ -695,7 +704,7 @@ def points_earn_reverse(
         raise ValueError("points must be positive")
     if amount_minor is not None and amount_minor < 0:
         raise ValueError("amount_minor must not be negative")
-    given = {"points": points} if points is not None else {"amount_minor": amount_minor}
+    given: dict[str, int | None] = {"points": points} if points is not None else {"amount_minor": amount_minor}
     request = _Request(
         actor,
         idempotency_key,
@@ -709,6 +718,7 @@ def points_earn_reverse(
             raise refusals.PurchaseNotFound(receipt_ref=receipt_ref)
         returned_points = points
         if returned_points is None:
+            assert amount_minor is not None  # exactly one of points and amount_minor (checked above)
             returned_points = _points_for_return(earn=earn, member=member, amount_minor=amount_minor)
             if returned_points == 0:
                 body = {"loyalty_number": member.loyalty_number, "points": 0, "receipt_ref": receipt_ref}
@@ -928,7 +938,9 @@ def points_redeem_reverse(
         transfer = _transfer(op, 0, TK.REVERSE_REDEEM, spent.credit_account, account, points, reverses=spent)
         # The points the redemption spent: the hold's movements net of its capture's.
         taken_by = (
-            [spent] + ([spent.pending] if spent.pending_id else []) + list(spent.reversals.exclude(pk=transfer.pk))
+            [spent]
+            + ([spent.pending] if spent.pending is not None else [])
+            + list(spent.reversals.exclude(pk=transfer.pk))
         )
         _restore(transfer, taken_by, points)
         _add_to_balance(balance, credits_posted=points)
@@ -966,6 +978,7 @@ def points_expire_account(*, account_id: int, as_of: date) -> Outcome:
         total = sum(lot.remaining for lot in lots)
         if total == 0:
             return 200, {"account": account_id, "expired": 0}
+        assert account.member is not None  # only members' accounts hold lots
         op = _operation(request, OP.EXPIRE, account.member, total)
         transfer = _transfer(op, 0, TK.EXPIRE, account, system_account(Account.Kind.EXPIRE), total)
         PointsLot.objects.filter(pk__in=[lot.pk for lot in lots]).update(remaining=0)

@@ -32,6 +32,7 @@ chain (the compliance issue) will make a superuser's detectable.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -157,11 +158,11 @@ def _problems(subject: str, *conditions: tuple[str, str]) -> str:
     return f"{subject} || ': ' || rtrim(NULLIF({found}, ''), '; ')"
 
 
-def _in(values) -> str:
+def _in(values: Iterable[str]) -> str:
     return "(" + ", ".join(f"'{value}'" for value in values) + ")"
 
 
-def _pairs(pairs) -> str:
+def _pairs(pairs: Iterable[tuple[str, str]]) -> str:
     return "(" + ", ".join(f"('{a}', '{b}')" for a, b in pairs) + ")"
 
 

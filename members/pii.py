@@ -26,6 +26,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 from cryptography.fernet import Fernet, InvalidToken
@@ -161,11 +162,11 @@ def member_data_key(member: Member) -> Fernet | None:
     wrapped = member.data_key_wrapped
     if not wrapped:
         return None
-    cached = getattr(member, "_pii_data_key", None)
+    cached: tuple[str, Fernet] | None = getattr(member, "_pii_data_key", None)
     if cached is not None and cached[0] == wrapped:
         return cached[1]
     fernet = Fernet(decrypt_str(wrapped).encode("ascii"))
-    member._pii_data_key = (wrapped, fernet)
+    member._pii_data_key = (wrapped, fernet)  # type: ignore[attr-defined]  # a per-instance cache, not a field
     return fernet
 
 
@@ -203,7 +204,7 @@ def member_pii_is_erased(member: Member) -> bool:
     return member.pii_erased_at is not None
 
 
-def member_pii_value(member: Member, field: str):
+def member_pii_value(member: Member, field: str) -> Any:
     """One field in clear: str (``birth_date``: date), or None when absent or erased.
 
     Raises DecryptionFailed if the stored value cannot be decrypted although the

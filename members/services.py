@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Value
@@ -31,6 +32,9 @@ from members.pii import (
     text_normalise,
 )
 
+if TYPE_CHECKING:
+    from staffauth.models import StaffUser
+
 logger = logging.getLogger(__name__)
 
 
@@ -42,7 +46,16 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
-def _normalised(*, name, phone, email, address, birth_date, preferred_channel, phone_region) -> dict[str, Any]:
+def _normalised(
+    *,
+    name: str | None,
+    phone: str | None,
+    email: str | None,
+    address: str | None,
+    birth_date: date | str | None,
+    preferred_channel: str | None,
+    phone_region: str,
+) -> dict[str, Any]:
     """Every given field normalised; raises InvalidMemberData with all the refusals at once.
 
     ``None`` or ``""`` clears a field; UNSET leaves it alone.
@@ -55,14 +68,15 @@ def _normalised(*, name, phone, email, address, birth_date, preferred_channel, p
         "birth_date": birth_date,
         "preferred_channel": preferred_channel,
     }
-    normalisers = {
+    normalisers: dict[str, Callable[[Any], Any]] = {
         "name": lambda v: text_normalise("name", v, max_length=NAME_MAX),
         "phone": lambda v: phone_normalise(v, region=phone_region),
         "email": email_normalise,
         "address": lambda v: text_normalise("address", v, max_length=ADDRESS_MAX),
         "birth_date": birth_date_normalise,
     }
-    values, errors = {}, {}
+    values: dict[str, Any] = {}
+    errors: dict[str, tuple[str, str]] = {}
     for field, value in given.items():
         if value is UNSET:
             continue
@@ -88,7 +102,7 @@ def _normalised(*, name, phone, email, address, birth_date, preferred_channel, p
 def member_pii_set(
     *,
     member: Member,
-    actor=None,
+    actor: StaffUser | None = None,
     name: str | None = UNSET,
     phone: str | None = UNSET,
     email: str | None = UNSET,
@@ -124,6 +138,7 @@ def member_pii_set(
         changed.append("data_key_wrapped")
     key = member_data_key(member)
     for field, value in values.items():
+        assert key is not None  # values to write: the data key was made just above
         plain = value.isoformat() if isinstance(value, date) else value
         token = "" if plain is None else field_encrypt(key, plain)
         setattr(member, f"{field}_encrypted", token)
@@ -147,8 +162,8 @@ def member_pii_set(
     return member
 
 
-def _refuse_taken(member: Member, values: dict) -> None:
-    errors = {}
+def _refuse_taken(member: Member, values: dict[str, Any]) -> None:
+    errors: dict[str, tuple[str, str]] = {}
     for field in ("phone", "email"):
         index = getattr(member, f"{field}_index")
         taken = Member.objects.filter(**{f"{field}_index": index}).exclude(pk=member.pk)
@@ -159,7 +174,7 @@ def _refuse_taken(member: Member, values: dict) -> None:
 
 
 @transaction.atomic
-def member_create(*, home_store: Store | None = None, actor=None, **pii) -> Member:
+def member_create(*, home_store: Store | None = None, actor: StaffUser | None = None, **pii: Any) -> Member:
     """A new member with personal data (see ``member_pii_set`` for the fields and errors).
 
     Validation comes first: an invalid value creates nothing.
@@ -173,7 +188,7 @@ _FIELDS = ("name", "phone", "email", "address", "birth_date", "preferred_channel
 
 
 @transaction.atomic
-def member_pii_shred(*, member: Member, actor=None) -> Member:
+def member_pii_shred(*, member: Member, actor: StaffUser | None = None) -> Member:
     """Erase the member's personal data by erasing their data key (crypto-shredding).
 
     The ciphertexts stay where they are (as they do in every backup) and can no longer
@@ -205,7 +220,7 @@ def member_pii_shred(*, member: Member, actor=None) -> Member:
 
 
 @transaction.atomic
-def member_pii_reveal(*, member: Member, field: str, actor) -> Any:
+def member_pii_reveal(*, member: Member, field: str, actor: StaffUser) -> Any:
     """One field in clear for a staff user, recording the access (who, when, which field).
 
     The caller checks ``members.reveal_member_pii``. Returns None when the field is

@@ -26,7 +26,7 @@ from django.utils.functional import cached_property
 
 from loyalty.freetext import MESSAGES as FREE_TEXT_CODES
 from loyalty.freetext import free_text_refusal
-from loyalty.scoping import scope_to_stores
+from loyalty.scoping import scope_to_stores, stores_visible_to
 
 logger = logging.getLogger("staffauth.admin")
 
@@ -170,6 +170,23 @@ class StoreScopedAdmin(BaseAdmin):
 
     def get_queryset(self, request):
         return scope_to_stores(super().get_queryset(request), request.user, store_field=self.store_field)
+
+
+class VisibleStoreFilter(admin.SimpleListFilter):
+    """A store filter listing only the stores the user may see, by code (Django's related
+    filter would list every store's name)."""
+
+    title = "store"
+    parameter_name = "store"
+
+    def lookups(self, request, model_admin):
+        return [(str(store.pk), f"{store.code} {store.name}") for store in stores_visible_to(request.user)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(store_id=int(value))
+        return queryset
 
 
 class CappedCountPaginator(Paginator):

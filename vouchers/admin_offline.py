@@ -18,8 +18,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from staffauth.admin_base import CappedCountPaginator, ReadOnlyAdmin, StoreScopedAdmin
-from vouchers.admin_till import VisibleStoreFilter
+from staffauth.admin_base import CappedCountPaginator, ReadOnlyAdmin, StoreScopedAdmin, VisibleStoreFilter
 from vouchers.models import PendingRedemption, TillRedemption
 from vouchers.offline import OfflineRefused, pending_redemption_approve, pending_redemption_reject
 

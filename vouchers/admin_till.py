@@ -1,16 +1,14 @@
-"""The till's records in the admin (issue 6): shifts, the scan log, the redemption audit
-queue and the fraud alerts.
+"""The till's records in the admin (issue 6): shifts, the scan log and the redemption
+audit queue.
 
 - Staff shifts and voucher scans: read-only journals, store-scoped (a Store Manager
   sees their stores' rows; headquarters roles all). The shift token's hash is never shown.
 - Redemption audit: the random sample of till redemptions, for a Store Manager of the
   store to confirm or mark irregular (``vouchers.redemption.redemption_audit_review``:
   never their own redemption; irregular raises a fraud alert).
-- Fraud alerts: read-only; the fraud team closes them with an action
-  (``vouchers.redemption.fraud_alert_close``).
+- Fraud alerts are the fraud app's (``fraud.admin``).
 
-Store filters list only the stores the user may see (Django's related filter would list
-every store's name).
+Store filters list only the stores the user may see (``staffauth.admin_base.VisibleStoreFilter``).
 """
 
 from __future__ import annotations
@@ -21,28 +19,10 @@ from django.contrib import admin, messages
 from django.db.models import Q
 from django.utils import timezone
 
-from fraud.models import FraudAlert
-from loyalty.scoping import stores_visible_to
-from staffauth.admin_base import CappedCountPaginator, ReadOnlyAdmin, StoreScopedAdmin
+from staffauth.admin_base import CappedCountPaginator, ReadOnlyAdmin, StoreScopedAdmin, VisibleStoreFilter
 from vouchers.models import RedemptionAudit, StaffShift, VoucherScan
-from vouchers.redemption import ReviewRefused, fraud_alert_close, redemption_audit_review
+from vouchers.redemption import ReviewRefused, redemption_audit_review
 from vouchers.shifts import max_hours, shift_expired
-
-
-class VisibleStoreFilter(admin.SimpleListFilter):
-    """Stores the user may see, by code (never other stores' names)."""
-
-    title = "store"
-    parameter_name = "store"
-
-    def lookups(self, request, model_admin):
-        return [(str(store.pk), f"{store.code} {store.name}") for store in stores_visible_to(request.user)]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if value and value.isdigit():
-            return queryset.filter(store_id=int(value))
-        return queryset
 
 
 class OpenShiftFilter(admin.SimpleListFilter):
@@ -139,39 +119,3 @@ class RedemptionAuditAdmin(_ScopedReadOnly):
     @admin.action(description="Mark selected redemptions irregular (alerts the fraud team)", permissions=["review"])
     def mark_irregular_selected(self, request, queryset):
         self._review(request, queryset, RedemptionAudit.Outcome.IRREGULAR, "Marked irregular")
-
-
-@admin.register(FraudAlert)
-class FraudAlertAdmin(_ScopedReadOnly):
-    list_display = ["created_at", "kind", "severity", "status", "store", "staff", "member_ref", "closed_at"]
-    list_filter = ["kind", "severity", "status", VisibleStoreFilter, "created_at"]
-    list_select_related = ["store", "staff", "member", "closed_by"]
-    date_hierarchy = "created_at"
-    ordering = ["-created_at", "-id"]
-    actions = ["close_selected"]
-    fields = [
-        "created_at", "kind", "severity", "status", "store", "staff", "member_ref", "detail", "closed_at", "closed_by",
-    ]  # fmt: skip
-    readonly_fields = fields
-
-    @admin.display(description="Member")
-    def member_ref(self, obj):
-        # The pseudonymous id: an alert is not a reason to show a member's number or data.
-        return str(obj.member.member_id) if obj.member_id else "—"
-
-    def has_close_permission(self, request):
-        return request.user.has_perm("fraud.change_fraudalert")
-
-    @admin.action(description="Close selected alerts", permissions=["close"])
-    def close_selected(self, request, queryset):
-        closed, failed = 0, []
-        for alert in queryset:
-            try:
-                fraud_alert_close(alert_id=alert.pk, actor=request.user)
-                closed += 1
-            except ReviewRefused as refusal:
-                failed.append(f"{alert.pk}: {refusal}")
-        if closed:
-            self.message_user(request, f"Closed {closed} alert(s).", messages.SUCCESS)
-        if failed:
-            self.message_user(request, "Not closed: " + "; ".join(failed), messages.WARNING)

@@ -53,6 +53,9 @@ redeeming more than ``VOUCHERS["cashier_redemptions_alert"]`` times in
 (one per cashier and window); ``VOUCHERS["audit_sample_percent"]`` of redemptions,
 drawn with ``secrets``, go to the store manager's ``RedemptionAudit`` queue.
 
+The alerts are written by ``fraud.services`` (its kinds, severities and one-per-incident
+keys); this module finds the facts in the voucher tables and passes them as ids and counts.
+
 Nothing here logs or puts into an error a code, a token or a loyalty number.
 """
 
@@ -70,6 +73,11 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from fraud.models import FraudAlert
+from fraud.services import (
+    cashier_frequency_alert_raise,
+    redemption_irregular_alert_raise,
+    voucher_rescan_alert_raise,
+)
 from loyalty.models import Store, Till
 from loyalty.selectors import member_balance
 from members.models import Member
@@ -324,33 +332,16 @@ def _scan(*, till: Till, shift: StaffShift | None, voucher: Voucher | None, acti
     )
 
 
-def fraud_alert_raise(*, kind: str, dedupe_key: str, severity: str, **fields) -> tuple[FraudAlert, bool]:
-    """One alert per ``dedupe_key`` (concurrent raises find the first)."""
-    try:
-        with transaction.atomic():
-            return FraudAlert.objects.get_or_create(
-                dedupe_key=dedupe_key, defaults={"kind": kind, "severity": severity, **fields}
-            )
-    except IntegrityError:
-        return FraudAlert.objects.get(dedupe_key=dedupe_key), False
-
-
 def _rescan_alert(*, voucher: Voucher, till: Till, shift: StaffShift | None, now: datetime) -> None:
-    day = timezone.localdate(now).isoformat()
     redemption = VoucherRedemption.objects.filter(voucher=voucher).first()
-    fraud_alert_raise(
-        kind="voucher_rescan",
-        dedupe_key=f"voucher_rescan:{voucher.pk}:{day}",
-        severity=FraudAlert.Severity.HIGH,
-        member=voucher.member,
+    voucher_rescan_alert_raise(
+        voucher_id=voucher.pk,
+        member_id=voucher.member_id,
         staff_id=getattr(shift, "staff_id", None),
         store_id=till.store_id,
-        detail={
-            "voucher_id": str(voucher.pk),
-            "till_id": till.pk,
-            "redeemed_at_till_id": getattr(redemption, "till_id", None),
-            "day": day,
-        },
+        till_id=till.pk,
+        redeemed_at_till_id=getattr(redemption, "till_id", None),
+        now=now,
     )
 
 
@@ -376,16 +367,15 @@ def cashier_frequency_check(
     )
     if count <= threshold:
         return None
-    window = int(now.timestamp()) // (minutes * 60)
-    alert, _ = fraud_alert_raise(
-        kind="cashier_redemption_frequency",
-        dedupe_key=f"cashier_redemption_frequency:{staff_id}:{minutes}:{window}",
-        severity=FraudAlert.Severity.MEDIUM,
+    return cashier_frequency_alert_raise(
         staff_id=staff_id,
         store_id=store_id,
-        detail={"redemptions": count, "threshold": threshold, "window_minutes": minutes, "shift_id": shift_id},
+        redemptions=count,
+        threshold=threshold,
+        window_minutes=minutes,
+        now=now,
+        shift_id=shift_id,
     )
-    return alert
 
 
 # --- the store's daily cap -----------------------------------------------------------------------
@@ -716,15 +706,15 @@ def override_for_voucher(
 
 
 class ReviewRefused(Exception):
-    """An audit review or alert closing refused: ``code`` (``permission_denied``,
-    ``not_found``, ``own_redemption``, ``already_reviewed``, ``already_closed``)."""
+    """An audit review refused: ``code`` (``permission_denied``, ``not_found``,
+    ``own_redemption``, ``already_reviewed``). Closing an alert is the fraud app's
+    (``fraud.services.AlertRefused``)."""
 
     MESSAGES = {
         "permission_denied": "You may not do this.",
         "not_found": "No such item.",
         "own_redemption": "You may not review a redemption you made yourself.",
         "already_reviewed": "This redemption has already been reviewed.",
-        "already_closed": "This alert is already closed.",
     }
 
     def __init__(self, code: str):
@@ -763,38 +753,14 @@ def redemption_audit_review(
         audit.refresh_from_db()
         if outcome == RedemptionAudit.Outcome.IRREGULAR:
             redemption = audit.voucher_redemption
-            fraud_alert_raise(
-                kind="redemption_irregular",
-                dedupe_key=f"redemption_irregular:{audit.pk}",
-                severity=FraudAlert.Severity.HIGH,
+            redemption_irregular_alert_raise(
+                audit_id=audit.pk,
                 staff_id=audit.cashier_id,
                 store_id=audit.store_id,
                 member_id=redemption.voucher.member_id if redemption else None,
-                detail={
-                    "audit_id": audit.pk,
-                    "voucher_redemption_id": audit.voucher_redemption_id,
-                    "ledger_operation_id": str(audit.ledger_operation_id) if audit.ledger_operation_id else None,
-                    "reviewed_by": reviewer.pk,
-                    "points": audit.points,
-                },
+                voucher_redemption_id=audit.voucher_redemption_id,
+                ledger_operation_id=audit.ledger_operation_id,
+                reviewed_by_id=reviewer.pk,
+                points=audit.points,
             )
     return audit
-
-
-def fraud_alert_close(*, alert_id: int, actor, now: datetime | None = None) -> FraudAlert:
-    """Close an alert after investigation (permission ``fraud.change_fraudalert``).
-    Only the status, ``closed_at`` and ``closed_by`` change. Raises ReviewRefused."""
-    if not actor.is_active or not actor.has_perm("fraud.change_fraudalert"):
-        raise ReviewRefused("permission_denied")
-    now = now or timezone.now()
-    changed = (
-        FraudAlert.objects.filter(pk=alert_id)
-        .exclude(status=FraudAlert.Status.CLOSED)
-        .update(status=FraudAlert.Status.CLOSED, closed_at=now, closed_by=actor)
-    )
-    alert = FraudAlert.objects.filter(pk=alert_id).first()
-    if alert is None:
-        raise ReviewRefused("not_found")
-    if not changed:
-        raise ReviewRefused("already_closed")
-    return alert

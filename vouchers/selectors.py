@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, TypedDict
 
 from django.conf import settings
 from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
@@ -18,6 +19,14 @@ from django.utils import timezone
 from loyalty.selectors import member_balance
 from members.models import Member
 from vouchers.models import Reward, Voucher
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _State(TypedDict):
+    state: str  # the voucher's effective state (see the module docstring)
+
 
 EXPIRED = "expired"
 STATES = [*Voucher.Status.values, EXPIRED]
@@ -30,7 +39,7 @@ def voucher_state(voucher: Voucher, *, now: datetime | None = None) -> str:
     return voucher.status
 
 
-def _with_state(queryset: QuerySet, now: datetime) -> QuerySet:
+def _with_state(queryset: QuerySet[Voucher], now: datetime) -> QuerySet[WithAnnotations[Voucher, _State]]:
     return queryset.annotate(
         state=Case(
             When(status=Voucher.Status.ACTIVE, expires_at__lte=now, then=Value(EXPIRED)),
@@ -40,7 +49,9 @@ def _with_state(queryset: QuerySet, now: datetime) -> QuerySet:
     )
 
 
-def member_vouchers(*, member: Member, now: datetime | None = None, state: str | None = None) -> QuerySet:
+def member_vouchers(
+    *, member: Member, now: datetime | None = None, state: str | None = None
+) -> QuerySet[WithAnnotations[Voucher, _State]]:
     """The member's vouchers, newest first, each annotated with ``state`` (effective);
     only those in ``state`` when given."""
     vouchers = _with_state(Voucher.objects.filter(member=member).select_related("reward"), now or timezone.now())
@@ -49,7 +60,7 @@ def member_vouchers(*, member: Member, now: datetime | None = None, state: str |
     return vouchers.order_by("-issued_at", "-id")
 
 
-def member_voucher_get(*, member: Member, voucher_id, now: datetime | None = None) -> Voucher | None:
+def member_voucher_get(*, member: Member, voucher_id: object, now: datetime | None = None) -> Voucher | None:
     """One of the member's vouchers (annotated with ``state``); None for an id that is
     not a UUID, does not exist or is another member's."""
     try:

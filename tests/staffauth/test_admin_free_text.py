@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 PROJECT_APPS = ("loyalty", "members", "vouchers", "staffauth", "fraud", "compliance")
 ADMIN_MODULES = [
     "loyalty.admin", "loyalty.admin_adjustments", "loyalty.admin_reports", "members.admin", "staffauth.admin",
-    "staffauth.views", "vouchers.admin", "vouchers.admin_offline", "vouchers.admin_till",
+    "staffauth.views", "vouchers.admin", "vouchers.admin_offline", "vouchers.admin_till", "fraud.admin",
 ]  # fmt: skip
 # Forms that are not guarded, and why.
 EXEMPT_FORMS = {

@@ -1,6 +1,7 @@
 """Voucher validation and redemption at the till (``vouchers.redemption``): every check
 with its own code, the single-use race, idempotent receipts, the scan log, the staff
-controls (limits, override, self-redemption), the fraud alerts and the audit sample.
+controls (limits, override, self-redemption), the fraud alerts they raise and the audit
+sample. Closing alerts (``fraud.services``, ``fraud.admin``): tests/fraud/.
 
 The fixtures here are shared with test_pos_api.py and test_shifts.py (imported there).
 """
@@ -35,7 +36,6 @@ from vouchers.redemption import (
     RedemptionRefused,
     ReviewRefused,
     audit_sample,
-    fraud_alert_close,
     redemption_audit_review,
     voucher_redeem,
     voucher_validate,
@@ -740,22 +740,6 @@ def test_the_queue_is_for_managers_of_the_store_and_never_ones_own(sampled, make
     assert sampled.outcome == "pending"
 
 
-def test_a_fraud_analyst_closes_an_alert_once(staff_by_role, shift, voucher, till_for, make_staff, store_a):
-    redeem(shift, voucher, "a")
-    other = open_shift(make_staff("cashier2", "cashier", stores=[store_a]), till_for())
-    refused(redeem, other, voucher, "b")
-    alert = FraudAlert.objects.get()
-    analyst = grant(staff_by_role["fraud_analyst"], "fraud.change_fraudalert")
-
-    closed = fraud_alert_close(alert_id=alert.pk, actor=analyst)
-
-    assert (closed.status, closed.closed_by) == ("closed", analyst) and closed.closed_at
-    for actor, code in [(analyst, "already_closed"), (staff_by_role["cashier"], "permission_denied")]:
-        with pytest.raises(ReviewRefused) as caught:
-            fraud_alert_close(alert_id=alert.pk, actor=actor)
-        assert caught.value.code == code
-
-
 def test_a_store_manager_sees_their_stores_shifts_and_scans_only(
     sampled, manager, make_staff, store_b, till_for, voucher, verified_client
 ):
@@ -777,7 +761,8 @@ def test_a_store_manager_sees_their_stores_shifts_and_scans_only(
     assert client.get(other_shift).status_code == 404
 
 
-def test_the_admin_actions_review_and_close(sampled, manager, staff_by_role, verified_client):
+def test_the_admin_action_reviews_and_alerts(sampled, manager, verified_client):
+    # Closing the alert in the admin: tests/fraud/test_admin.py.
     manager = grant(manager, "vouchers.view_redemptionaudit", "vouchers.review_redemptionaudit")
     client = verified_client(manager)
     response = client.post(
@@ -787,14 +772,4 @@ def test_the_admin_actions_review_and_close(sampled, manager, staff_by_role, ver
     assert response.status_code == 302
     sampled.refresh_from_db()
     assert sampled.outcome == "irregular"
-    alert = FraudAlert.objects.get(kind="redemption_irregular")
-
-    analyst = grant(staff_by_role["fraud_analyst"], "fraud.change_fraudalert")
-    client = verified_client(analyst)
-    page = client.get(reverse("admin:fraud_fraudalert_changelist"), {"kind": "redemption_irregular"})
-    assert page.status_code == 200 and "redemption_irregular" in page.content.decode()
-    client.post(
-        reverse("admin:fraud_fraudalert_changelist"), {"action": "close_selected", "_selected_action": [alert.pk]}
-    )
-    alert.refresh_from_db()
-    assert alert.status == "closed" and alert.closed_by == analyst
+    FraudAlert.objects.get(kind="redemption_irregular")  # exactly one
