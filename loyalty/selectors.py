@@ -1,15 +1,25 @@
-"""Read-side views of the ledger: a member's balance, snapshots and the roll-forward between them."""
+"""Read-side views of the ledger: a member's balance, history and points by expiry,
+holds, the saved outcome of an idempotency key, snapshots and the roll-forward between them.
+
+Other apps read the ledger's tables only through this module (issue 12, "Read
+boundary"; ``tests/loyalty/test_read_boundary.py`` enforces it): they never import
+the ledger's models nor name its tables in SQL. Each selector returns plain data or a
+queryset.
+"""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
-from django.db.models import QuerySet, Sum
+from django.db.models import OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from loyalty.models import Account, LedgerOperation, MemberBalance, PointsLot, Transfer
+from loyalty.models import Account, IdempotencyKey, LedgerOperation, MemberBalance, PointsLot, Transfer
 from loyalty.scoping import scope_to_stores
 from loyalty.verify import POSTED_KINDS
 
@@ -21,6 +31,54 @@ if TYPE_CHECKING:
 def member_balance(member: Member) -> MemberBalance | None:
     """The member's balance counters; None for a member who never had points (no account yet)."""
     return MemberBalance.objects.filter(account__member=member).first()
+
+
+def member_points_pending(*, member: Member) -> int:
+    """Points earned but kept pending through the return window (not yet released),
+    less what returns took from those earns meanwhile; never negative. Two queries at
+    most (one when nothing is pending)."""
+    pending = LedgerOperation.objects.filter(
+        member=member, kind=LedgerOperation.Kind.EARN, pending_until__isnull=False
+    ).exclude(followups__kind=LedgerOperation.Kind.RELEASE)
+    earned = pending.aggregate(t=Sum("points"))["t"] or 0
+    if not earned:
+        return 0
+    returned = (
+        LedgerOperation.objects.filter(
+            member=member, kind=LedgerOperation.Kind.REVERSE_EARN, related__in=pending.values("pk")
+        ).aggregate(t=Sum("points"))["t"]
+        or 0
+    )
+    return max(earned - returned, 0)
+
+
+def member_points_expiring(*, member: Member, on_or_before: date) -> list[dict[str, Any]]:
+    """The member's points left in lots expiring on or before ``on_or_before``, by month
+    of expiry, earliest first: ``[{"month": date (the 1st), "points": int}, ...]``. One query."""
+    rows = (
+        PointsLot.objects.filter(account__member=member, remaining__gt=0, expires_on__lte=on_or_before)
+        .annotate(month=TruncMonth("expires_on"))
+        .values("month")
+        .annotate(points=Sum("remaining"))
+        .order_by("month")
+    )
+    return [{"month": row["month"], "points": row["points"]} for row in rows]
+
+
+def member_operations(*, member: Member) -> QuerySet[LedgerOperation]:
+    """All the member's own operations (the member API's history), newest first, with
+    their ``store`` loaded and ``lot_expires_on``: when the points the operation credited
+    expire (the earliest of its lots), None for an operation that credited none (a
+    pending earn, a hold, ...). One query however it is sliced."""
+    lot_expiry = (
+        PointsLot.objects.filter(source__operation=OuterRef("pk")).order_by("expires_on").values("expires_on")[:1]
+    )
+    return (
+        LedgerOperation.objects.filter(member=member)
+        .select_related("store")
+        .annotate(lot_expires_on=Subquery(lot_expiry))
+        .order_by("-created_at", "-id")
+    )
 
 
 def member_operations_visible(member: Member, user: StaffUser | None) -> QuerySet[LedgerOperation]:
@@ -39,6 +97,48 @@ def member_lots_visible(member: Member, user: StaffUser | None) -> QuerySet[Poin
     store of the operation that credited it)."""
     lots = PointsLot.objects.filter(account__member=member, remaining__gt=0)
     return scope_to_stores(lots, user, store_field="source__operation__store").order_by("expires_on", "id")
+
+
+SETTLING_KINDS = (LedgerOperation.Kind.CAPTURE, LedgerOperation.Kind.VOID)
+
+
+def hold_is_settled(*, hold_id: uuid.UUID) -> bool:
+    """Whether the hold ``hold_id`` was captured or voided (a hold settles once). One query."""
+    return LedgerOperation.objects.filter(related_id=hold_id, kind__in=SETTLING_KINDS).exists()
+
+
+def hold_exists_at_store(*, hold_id: uuid.UUID, store_id: int) -> bool:
+    """Whether ``hold_id`` is a redemption hold taken at store ``store_id``. One query."""
+    return LedgerOperation.objects.filter(pk=hold_id, kind=LedgerOperation.Kind.HOLD, store_id=store_id).exists()
+
+
+def holds_settled() -> QuerySet[LedgerOperation, Any]:
+    """The ids of every settled (captured or voided) hold, as a subquery to filter by
+    (``.exclude(hold_operation__in=holds_settled())``): no query of its own."""
+    return LedgerOperation.objects.filter(kind__in=SETTLING_KINDS, related__isnull=False).values("related_id")
+
+
+@dataclass(frozen=True)
+class SavedOutcome:
+    """What a ledger write answered under an idempotency key, as saved (a replay of the
+    key answers the same): the HTTP status and the JSON body."""
+
+    status_code: int
+    body: dict[str, Any]
+
+    @property
+    def operation_id(self) -> uuid.UUID | None:
+        """The ledger operation the write made; None if it made none (a refusal)."""
+        operation_id = self.body.get("operation_id")
+        return uuid.UUID(operation_id) if operation_id else None
+
+
+def saved_outcome(*, scope: str, key: str) -> SavedOutcome | None:
+    """The outcome saved under the idempotency key (``scope``, ``key``), None if the key
+    was never used (``scope`` is the acting caller's, ``loyalty.services.Actor.scope``).
+    The saved body's shape is the ledger's: read it through ``SavedOutcome``. One query."""
+    row = IdempotencyKey.objects.filter(scope=scope, key=key).values_list("status_code", "response").first()
+    return SavedOutcome(status_code=row[0], body=row[1] or {}) if row is not None else None
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from loyalty.models import IdempotencyKey
-from loyalty.selectors import member_balance
+from loyalty.selectors import member_balance, saved_outcome
 from loyalty.services import Actor, Outcome, points_redeem
 from members.models import Member, MemberSecurityEvent, MemberSession
 from members.otp import otp_step_up_consume, otp_step_up_valid
@@ -209,16 +208,10 @@ def ledger_key(*, member: Member, idempotency_key: str) -> str:
     return f"voucher:{member.member_id}:{digest}"
 
 
-def _operation_id(key: str) -> uuid.UUID | None:
-    """The ledger operation saved under ``key``, if the key was used with success."""
-    saved = IdempotencyKey.objects.filter(scope=LEDGER_SCOPE, key=key).values_list("response", flat=True).first()
-    operation_id = (saved or {}).get("operation_id")
-    return uuid.UUID(operation_id) if operation_id else None
-
-
 def _replay(key: str, reward: Reward) -> Voucher | None:
     """The voucher an earlier request with this key bought; refuses another reward."""
-    operation_id = _operation_id(key)
+    saved = saved_outcome(scope=LEDGER_SCOPE, key=key)
+    operation_id = saved.operation_id if saved is not None else None  # None: unused, or a refusal
     if operation_id is None:
         return None
     voucher = Voucher.objects.select_related("reward").filter(ledger_operation_id=operation_id).first()

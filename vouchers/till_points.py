@@ -75,8 +75,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty.crypto import DecryptionFailed
-from loyalty.models import LedgerOperation, Till
-from loyalty.selectors import member_balance
+from loyalty.models import Till
+from loyalty.selectors import hold_exists_at_store, hold_is_settled, holds_settled, member_balance
 from loyalty.services import Actor, Outcome, points_capture, points_hold, points_void
 from members.models import Member, MemberSecurityEvent, MemberSession
 from members.otp import TILL_REDEMPTION_ACTION_PREFIX, OtpRefused, otp_request, otp_step_up_consume, otp_verify
@@ -321,9 +321,7 @@ def _record_at_store(hold_id, till: Till) -> TillRedemption:
 
 def _require_open(record: TillRedemption, now: datetime) -> None:
     hold = record.hold_operation
-    settled = LedgerOperation.objects.filter(
-        related_id=hold.pk, kind__in=[LedgerOperation.Kind.CAPTURE, LedgerOperation.Kind.VOID]
-    ).exists()
+    settled = hold_is_settled(hold_id=hold.pk)
     if settled or record.captured_at or record.voided_at or (hold.hold_expires_at and hold.hold_expires_at <= now):
         raise TillPointsRefused("hold_not_open")
 
@@ -508,7 +506,7 @@ def member_redemptions_pending(*, member: Member, now: datetime | None = None):
             voided_at__isnull=True,
             hold_operation__hold_expires_at__gt=now,
         )
-        .exclude(hold_operation__followups__kind__in=[LedgerOperation.Kind.CAPTURE, LedgerOperation.Kind.VOID])
+        .exclude(hold_operation__in=holds_settled())
         .order_by("-created_at")
     )
 
@@ -568,12 +566,7 @@ def till_redemption_capture(
     try:
         record = _record_at_store(hold_id, till)
     except TillPointsRefused:
-        held_here = (
-            parsed
-            and LedgerOperation.objects.filter(
-                pk=parsed, kind=LedgerOperation.Kind.HOLD, store_id=till.store_id
-            ).exists()
-        )
+        held_here = parsed and hold_exists_at_store(hold_id=parsed, store_id=till.store_id)
         if held_here:  # taken without the till's controls: it can never be authorised
             raise TillPointsRefused("member_authorisation_required") from None
         raise

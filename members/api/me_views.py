@@ -23,8 +23,6 @@ import uuid
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Prefetch, Sum
-from django.db.models.functions import TruncMonth
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -35,8 +33,7 @@ from rest_framework.views import APIView
 
 from loyalty.api.errors import VALIDATION_CODE, VALIDATION_MESSAGE, ApiRefusal
 from loyalty.api.serializers import ErrorSerializer, StrictCharField, StrictInputSerializer
-from loyalty.models import LedgerOperation, PointsLot, Transfer
-from loyalty.selectors import member_balance
+from loyalty.selectors import member_balance, member_operations, member_points_expiring, member_points_pending
 from members.api.auth_views import OtpRefusal
 from members.api.authentication import IsMember, MemberTokenAuthentication
 from members.contact import (
@@ -452,42 +449,17 @@ class MeBalanceApi(MeApi):
     def get(self, request):
         member = self.member
         balance = member_balance(member)
-        today = timezone.localdate()
-        expiring = (
-            PointsLot.objects.filter(
-                account__member=member, remaining__gt=0, expires_on__lte=today + timedelta(days=EXPIRING_SOON_DAYS)
-            )
-            .annotate(month=TruncMonth("expires_on"))
-            .values("month")
-            .annotate(points=Sum("remaining"))
-            .order_by("month")
+        expiring = member_points_expiring(
+            member=member, on_or_before=timezone.localdate() + timedelta(days=EXPIRING_SOON_DAYS)
         )
         data = {
             "available": balance.available if balance else 0,
             "held": balance.debits_pending if balance else 0,
-            "pending": _pending_points(member),
+            "pending": member_points_pending(member=member),
             "expiring_within_days": EXPIRING_SOON_DAYS,
             "expiring": [{"month": f"{row['month']:%Y-%m}", "points": row["points"]} for row in expiring],
         }
         return Response(self.OutputSerializer(data).data)
-
-
-def _pending_points(member: Member) -> int:
-    """Earns still pending (not released), less what returns took from them meanwhile."""
-    OP = LedgerOperation.Kind
-    pending = LedgerOperation.objects.filter(member=member, kind=OP.EARN, pending_until__isnull=False).exclude(
-        followups__kind=OP.RELEASE
-    )
-    earned = pending.aggregate(t=Sum("points"))["t"] or 0
-    if not earned:
-        return 0
-    returned = (
-        LedgerOperation.objects.filter(member=member, kind=OP.REVERSE_EARN, related__in=pending.values("pk")).aggregate(
-            t=Sum("points")
-        )["t"]
-        or 0
-    )
-    return max(earned - returned, 0)
 
 
 @extend_schema_serializer(component_name="MeLedgerEntry")
@@ -520,19 +492,7 @@ class MeLedgerApi(MeApi):
     )
     def get(self, request):
         query = _valid(PageQuerySerializer, request.query_params.dict())
-        operations = (
-            LedgerOperation.objects.filter(member=self.member)
-            .select_related("store")
-            .prefetch_related(
-                Prefetch(
-                    "transfers",
-                    queryset=Transfer.objects.filter(lot__isnull=False).select_related("lot"),
-                    to_attr="lot_transfers",
-                )
-            )
-            .order_by("-created_at", "-id")
-        )
-        rows, next_offset = _page(operations, query)
+        rows, next_offset = _page(member_operations(member=self.member), query)
         results = [
             {
                 "id": op.id,
@@ -541,7 +501,7 @@ class MeLedgerApi(MeApi):
                 "created_at": op.created_at,
                 "store": op.store.code if op.store_id else None,
                 "receipt_ref": op.receipt_ref,
-                "expires_on": min((t.lot.expires_on for t in op.lot_transfers), default=None),
+                "expires_on": op.lot_expires_on,
                 "pending_until": op.pending_until,
             }
             for op in rows
