@@ -1,7 +1,7 @@
 """Member sign-in endpoints under /api/v1/auth/ (OTP request and verify, refresh, logout).
 
-Thin callers of ``members.otp`` and ``members.sessions``: parse, call the service, present
-the result. Every answer (errors included) carries ``Cache-Control: no-store``; tokens,
+Thin callers of ``members.otp``, ``members.signin`` and ``members.sessions``: parse, call
+one service, present the result. Every answer (errors included) carries ``Cache-Control: no-store``; tokens,
 codes and phone numbers travel only in bodies and headers, never in a URL, and are never
 logged. The client address given to the services is the project's one answer to "who is
 calling" (``staffauth.net.client_ip``, trusting ``TRUSTED_PROXY_COUNT`` proxies).
@@ -29,7 +29,6 @@ Refusals and their statuses:
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -53,13 +52,11 @@ from members.api.serializers_auth import (
     RefreshInputSerializer,
     TokensOutputSerializer,
 )
-from members.consents import ConsentRefused, consents_record
-from members.models import ConsentRecord, OtpChallenge
-from members.otp import OtpRefused, otp_request, otp_verify
+from members.consents import ConsentRefused
+from members.otp import OtpRefused, otp_request
 from members.pii import InvalidMemberData, phone_normalise
-from members.selectors import member_by_phone
-from members.services import member_create
-from members.sessions import SessionRefused, SessionTokens, session_end, session_refresh, session_start
+from members.sessions import SessionRefused, SessionTokens, session_end, session_refresh
+from members.signin import member_sign_in
 from staffauth.net import client_ip
 
 TAG = "Member sign-in"
@@ -288,48 +285,31 @@ class OtpVerifyApi(MemberAuthApi):
         data = self.input(OtpVerifyInputSerializer)
         phone = self.phone(data["phone"])
         device = data["device"]
-        purpose = data["purpose"]
         try:
-            otp_verify(challenge_id=data["challenge_id"], phone=phone, code=data["code"], purpose=purpose)
-        except OtpRefused as refusal:
-            raise OtpRefusal(refusal) from None
-
-        if purpose == OtpChallenge.Purpose.ENROL:
-            try:
-                # One transaction: the member exists with their consents recorded, or not at all.
-                with transaction.atomic():
-                    member = member_create(phone=phone)
-                    consents_record(
-                        member=member,
-                        choices=dict(data["consents"]),
-                        source=ConsentRecord.Source.ENROLMENT,
-                        ip=client_ip(request),
-                    )
-            except InvalidMemberData as refusal:
-                if refusal.errors.get("phone", ("",))[0] == "taken":
-                    raise PhoneTaken() from None
-                raise InvalidPhone() from None
-            except ConsentRefused:  # the serializer refuses this first; never a 500
-                raise EssentialConsentRequired() from None
-            status_code = status.HTTP_201_CREATED
-        else:
-            member = member_by_phone(phone)
-            if member is None:  # the number's member was erased or changed number meanwhile
-                raise OtpRefusal(OtpRefused("otp_invalid"))
-            status_code = status.HTTP_200_OK
-        try:
-            tokens = session_start(
-                member=member,
+            signed_in = member_sign_in(
+                challenge_id=data["challenge_id"],
+                phone=phone,
+                code=data["code"],
+                purpose=data["purpose"],
                 channel=data["channel"],
                 device_fingerprint=device["fingerprint"],
                 device_label=device["label"],
                 ip=client_ip(request),
                 remember_me=data["remember_me"],
                 biometric=data["biometric"],
+                consents=data.get("consents"),
             )
+        except OtpRefused as refusal:
+            raise OtpRefusal(refusal) from None
+        except InvalidMemberData as refusal:
+            if refusal.errors.get("phone", ("",))[0] == "taken":
+                raise PhoneTaken() from None
+            raise InvalidPhone() from None
+        except ConsentRefused:  # the serializer refuses this first; never a 500
+            raise EssentialConsentRequired() from None
         except SessionRefused as refusal:
             raise SessionRefusal(refusal) from None
-        return self.tokens(tokens, status_code)
+        return self.tokens(signed_in.tokens, status.HTTP_201_CREATED if signed_in.enrolled else status.HTTP_200_OK)
 
 
 class RefreshApi(MemberAuthApi):
