@@ -22,7 +22,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from django.db import transaction
 from django.db.models import Prefetch, Sum
 from django.db.models.functions import TruncMonth
 from django.urls import path
@@ -39,28 +38,12 @@ from loyalty.models import LedgerOperation, PointsLot, Transfer
 from loyalty.selectors import member_balance
 from members.api.auth_views import OtpRefusal
 from members.api.authentication import IsMember, MemberTokenAuthentication
-from members.contact import (
-    ContactChangeStarted,
-    ContactRefused,
-    contact_change_start,
-    contact_changes_pending,
-    contact_email_remove,
-)
+from members.contact import ContactChangeStarted, ContactRefused, contact_changes_pending
 from members.models import ContactVerification, Member, MemberDevice, MemberSecurityEvent, MemberSession
-from members.otp import OtpRefused, otp_step_up_valid
-from members.pii import (
-    ADDRESS_MAX,
-    NAME_MAX,
-    InvalidMemberData,
-    MemberPiiErased,
-    birth_date_normalise,
-    email_normalise,
-    member_pii_read,
-    phone_normalise,
-    text_normalise,
-)
-from members.services import member_pii_set
-from members.sessions import device_block, member_sessions, session_end, session_may, sessions_end_all
+from members.otp import OtpRefused
+from members.pii import InvalidMemberData, MemberPiiErased, member_pii_read
+from members.profile import ProfileRefused, member_profile_update
+from members.sessions import device_block, member_sessions, session_end, sessions_end_all
 from staffauth.net import client_ip
 
 TAG = "Member (me)"
@@ -70,7 +53,6 @@ OFFSET_MAX = 10_000
 EXPIRING_SOON_DAYS = 90
 # A hard cap before any normalisation (the services enforce each field's own limit).
 INPUT_MAX = 1_000
-CONTACT_FIELDS = ("phone", "email")
 
 
 # --- refusals ------------------------------------------------------------------------------
@@ -222,16 +204,6 @@ def _text(**kwargs) -> StrictCharField:
     return StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=INPUT_MAX, **kwargs)
 
 
-# The non-contact fields' own checks (the service repeats them): every error is reported at once.
-_NORMALISERS = {
-    "name": lambda v: text_normalise("name", v, max_length=NAME_MAX),
-    "address": lambda v: text_normalise("address", v, max_length=ADDRESS_MAX),
-    "birth_date": birth_date_normalise,
-    "phone": phone_normalise,
-    "email": email_normalise,
-}
-
-
 @extend_schema_serializer(component_name="MeContactChange")
 class ContactChangeSerializer(serializers.Serializer):
     """A pending email or phone change: the new value masked, never in clear."""
@@ -341,88 +313,22 @@ class MeApiView(MeApi):
         values = dict(_valid(self.InputSerializer, request.data))
         if not values:
             raise EmptyUpdate()
-        if not session_may(self.session, "change_details"):
-            raise ChangeNotAllowed()
-        current = member_pii_read(self.member)
-        contact = self._check(values, current)
-        if not values:  # only the phone or email already on file
-            return self._updated(self.member, [])
-        missing = [
-            f"change_{field}"
-            for field in contact
-            if not otp_step_up_valid(member=self.member, action=f"change_{field}")
-        ]
-        if missing:
-            raise StepUpRequired(detail={"actions": missing})
         try:
-            member, pending = self._apply(values, contact)
+            update = member_profile_update(member=self.member, session=self.session, ip=request_ip(request), **values)
+        except ProfileRefused as refusal:
+            if refusal.code == "step_up_required":
+                raise StepUpRequired(detail={"actions": refusal.actions}) from None
+            raise ChangeNotAllowed() from None
         except InvalidMemberData as refusal:
             raise InvalidInput(detail={f: {"code": c, "message": m} for f, (c, m) in refusal.errors.items()}) from None
         except MemberPiiErased:
             raise PiiErased() from None
         except ContactRefused as refusal:
-            if refusal.code == "step_up_required":  # spent meanwhile by a concurrent change
-                raise StepUpRequired(detail={"actions": [f"change_{refusal.field}"]}) from None
             raise InvalidInput(detail={refusal.field: {"code": refusal.code, "message": str(refusal)}}) from None
         except OtpRefused as refusal:
             raise OtpRefusal(refusal) from None
-        return self._updated(member, pending)
-
-    @staticmethod
-    def _updated(member: Member, pending: list[dict]) -> Response:
-        return Response(ProfileUpdatedSerializer({**_profile(member), "pending": pending}).data)
-
-    def _check(self, values: dict, current) -> list[str]:
-        """Validates every given value (all refusals at once); drops a phone or email equal
-        to the current one; returns the contact fields that change."""
-        errors, contact = {}, []
-        for field, value in list(values.items()):
-            if field == "preferred_channel":
-                continue
-            if value is None or value == "":
-                if field == "phone":
-                    errors["phone"] = ("required", "The phone number cannot be removed.")
-                elif field == "email" and current.email:
-                    contact.append("email")
-                elif field == "email":
-                    values.pop("email")
-                continue
-            try:
-                normalised = _NORMALISERS[field](value)
-            except InvalidMemberData as refusal:
-                errors.update(refusal.errors)
-                continue
-            if field in CONTACT_FIELDS:
-                if normalised == getattr(current, field):
-                    values.pop(field)
-                else:
-                    contact.append(field)
-        if errors:
-            raise InvalidInput(detail={f: {"code": c, "message": m} for f, (c, m) in errors.items()})
-        return contact
-
-    def _apply(self, values: dict, contact: list[str]) -> tuple[Member, list[dict]]:
-        """One transaction: the other fields at once, then each contact change started
-        (or the email removed). Any refusal rolls all of it back, step-ups included."""
-        member, session, ip = self.member, self.session, request_ip(self.request)
-        started = []
-        with transaction.atomic():
-            changed = {field: value for field, value in values.items() if field not in contact}
-            if changed:
-                member = member_pii_set(member=member, **changed)
-                MemberSecurityEvent.objects.create(
-                    member=member, kind="profile_changed", ip=ip,
-                    detail={"fields": sorted(changed), "session_id": str(session.id)},
-                )  # fmt: skip
-            for field in sorted(contact):
-                if field == "email" and not values["email"]:
-                    member = contact_email_remove(member=member, session=session, ip=ip)
-                else:
-                    started.append(
-                        contact_change_start(member=member, kind=field, value=values[field], session=session, ip=ip)
-                    )
-        member.refresh_from_db()
-        return member, [_pending_change(s) for s in started]
+        pending = [_pending_change(started) for started in update.started]
+        return Response(ProfileUpdatedSerializer({**_profile(update.member), "pending": pending}).data)
 
 
 def request_ip(request) -> str | None:
