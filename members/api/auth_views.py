@@ -41,8 +41,8 @@ from rest_framework.views import APIView
 
 from loyalty.api.errors import ApiRefusal
 from loyalty.api.parsers import StrictJSONParser
-from loyalty.api.serializers import ErrorSerializer
 from members.api.authentication import IsMember, MemberTokenAuthentication
+from members.api.base import error_response
 from members.api.serializers_auth import (
     ESSENTIAL_CONSENT_MESSAGE,
     ESSENTIAL_CONSENT_REQUIRED,
@@ -137,10 +137,6 @@ class SessionRefusal(ApiRefusal):
 # --- Schema helpers ----------------------------------------------------------------------------
 
 
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
 RETRY_AFTER = OpenApiParameter(
     "Retry-After",
     OpenApiTypes.INT,
@@ -156,12 +152,12 @@ NO_STORE = OpenApiParameter(
     response=True,
     description="Every answer: never cache.",
 )
-BAD_BODY = _error("validation_error (per-field detail), malformed_json, invalid_phone.")
-BAD_VERIFY_BODY = _error(
+BAD_BODY = error_response("validation_error (per-field detail), malformed_json, invalid_phone.")
+BAD_VERIFY_BODY = error_response(
     "validation_error (per-field detail), malformed_json, invalid_phone; essential_consent_required (enrol "
     "without consents.essential true; nothing is created and the code is not used)."
 )
-NOT_JSON = _error("unsupported_media_type: the body must be application/json.")
+NOT_JSON = error_response("unsupported_media_type: the body must be application/json.")
 SESSION_401 = "token_invalid, refresh_token_reused, device_mismatch, session_ended, session_timed_out."
 
 
@@ -222,7 +218,7 @@ class OtpRequestApi(MemberAuthApi):
             202: OpenApiResponse(OtpRequestOutputSerializer, description="Challenge created."),
             400: BAD_BODY,
             415: NOT_JSON,
-            429: _error(
+            429: error_response(
                 "otp_rate_limited (too many codes for this number this hour), otp_sender_rate_limited (too many "
                 "codes from this address or device this hour), otp_locked (too many wrong codes today)."
             ),
@@ -270,12 +266,14 @@ class OtpVerifyApi(MemberAuthApi):
             200: OpenApiResponse(TokensOutputSerializer, description="Signed in."),
             201: OpenApiResponse(TokensOutputSerializer, description="Enrolled and signed in."),
             400: BAD_VERIFY_BODY,
-            401: _error("otp_wrong_code, otp_invalid (unknown challenge, or another number or purpose), otp_expired."),
-            403: _error("otp_too_many_guesses, device_blocked, impossible_travel, member_not_active."),
-            409: _error("otp_used (the code was already used), phone_taken (enrolment: already enrolled)."),
+            401: error_response(
+                "otp_wrong_code, otp_invalid (unknown challenge, or another number or purpose), otp_expired."
+            ),
+            403: error_response("otp_too_many_guesses, device_blocked, impossible_travel, member_not_active."),
+            409: error_response("otp_used (the code was already used), phone_taken (enrolment: already enrolled)."),
             415: NOT_JSON,
-            422: _error("card_number_refused: the device label looks like a payment card number."),
-            429: _error("otp_locked: too many wrong codes today for this number."),
+            422: error_response("card_number_refused: the device label looks like a payment card number."),
+            429: error_response("otp_locked: too many wrong codes today for this number."),
         },
         parameters=[RETRY_AFTER, NO_STORE],
     )
@@ -326,8 +324,8 @@ class RefreshApi(MemberAuthApi):
         responses={
             200: OpenApiResponse(TokensOutputSerializer, description="A new access and refresh token."),
             400: BAD_BODY,
-            401: _error(SESSION_401),
-            403: _error("device_blocked, member_not_active."),
+            401: error_response(SESSION_401),
+            403: error_response("device_blocked, member_not_active."),
             415: NOT_JSON,
         },
         parameters=[NO_STORE],
@@ -353,7 +351,7 @@ class LogoutApi(MemberAuthApi):
         request=None,
         responses={
             204: OpenApiResponse(description="Signed out."),
-            401: _error("authentication_required, or the access token's refusal: " + SESSION_401),
+            401: error_response("authentication_required, or the access token's refusal: " + SESSION_401),
         },
         parameters=[NO_STORE],
     )

@@ -27,42 +27,41 @@ from django.db.models.functions import TruncMonth
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from loyalty.api.errors import VALIDATION_CODE, VALIDATION_MESSAGE, ApiRefusal
-from loyalty.api.serializers import ErrorSerializer, StrictCharField, StrictInputSerializer
+from loyalty.api.errors import ApiRefusal
+from loyalty.api.serializers import StrictCharField, StrictInputSerializer
 from loyalty.models import LedgerOperation, PointsLot, Transfer
 from loyalty.selectors import member_balance
 from members.api.auth_views import OtpRefusal
-from members.api.authentication import IsMember, MemberTokenAuthentication
+from members.api.base import (
+    COMMON_ERRORS,
+    PAGE_PARAMETERS,
+    InvalidInput,
+    MeApi,
+    NotFound,
+    PageQuerySerializer,
+    error_response,
+    paginate,
+    request_ip,
+    valid_input,
+)
 from members.contact import ContactChangeStarted, ContactRefused, contact_changes_pending
 from members.models import ContactVerification, Member, MemberDevice, MemberSecurityEvent, MemberSession
 from members.otp import OtpRefused
 from members.pii import InvalidMemberData, MemberPiiErased, member_pii_read
 from members.profile import ProfileRefused, member_profile_update
 from members.sessions import device_block, member_sessions, session_end, sessions_end_all
-from staffauth.net import client_ip
 
 TAG = "Member (me)"
-PAGE_DEFAULT = 20
-PAGE_MAX = 100
-OFFSET_MAX = 10_000
 EXPIRING_SOON_DAYS = 90
 # A hard cap before any normalisation (the services enforce each field's own limit).
 INPUT_MAX = 1_000
 
 
 # --- refusals ------------------------------------------------------------------------------
-
-
-class InvalidInput(ApiRefusal):
-    """400 with ``detail`` = ``{field: {"code", "message"}}`` (one stable code per field)."""
-
-    default_code = VALIDATION_CODE
-    default_detail = VALIDATION_MESSAGE
 
 
 class ChangeNotAllowed(ApiRefusal):
@@ -83,86 +82,9 @@ class PiiErased(ApiRefusal):
     default_detail = "This member's personal data was erased; it cannot be set again."
 
 
-class NotFound(ApiRefusal):
-    status_code = status.HTTP_404_NOT_FOUND
-    default_code = "not_found"
-    default_detail = "Not found."
-
-
 class EmptyUpdate(ApiRefusal):
     default_code = "empty_update"
     default_detail = "Send at least one field to change."
-
-
-def _first(value):
-    """The first ErrorDetail of a DRF error structure (a list, or a dict for nested fields)."""
-    while isinstance(value, dict | list) and value:
-        value = next(iter(value.values())) if isinstance(value, dict) else value[0]
-    return value
-
-
-def _valid(serializer_class: type[serializers.Serializer], data) -> dict:
-    """The serializer's validated data, or 400 with ``{field: {"code", "message"}}``
-    (DRF keeps each error's code on its ErrorDetail string)."""
-    serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        detail = {}
-        for field, errors in serializer.errors.items():
-            error = _first(errors)
-            detail[str(field)] = {"code": str(getattr(error, "code", "invalid")), "message": str(error)}
-        raise InvalidInput(detail=detail)
-    return serializer.validated_data
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
-COMMON_ERRORS = {
-    401: _error("No or an invalid bearer token, an expired token, or a session that has ended or timed out."),
-    403: _error("member_not_active: the member's account is not active."),
-}
-
-
-# --- base ----------------------------------------------------------------------------------
-
-
-class MeApi(APIView):
-    """An endpoint of the signed-in member's own data."""
-
-    authentication_classes = [MemberTokenAuthentication]
-    permission_classes = [IsMember]
-
-    @property
-    def member(self) -> Member:
-        return self.request.user.member
-
-    @property
-    def session(self) -> MemberSession:
-        return self.request.auth
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        response["Cache-Control"] = "no-store"  # personal data, balances, sessions: never cached
-        return response
-
-
-@extend_schema_serializer(component_name="MePageQuery")
-class PageQuerySerializer(StrictInputSerializer):
-    limit = serializers.IntegerField(min_value=1, max_value=PAGE_MAX, default=PAGE_DEFAULT)
-    offset = serializers.IntegerField(min_value=0, max_value=OFFSET_MAX, default=0)
-
-
-def _page(queryset, query: dict) -> tuple[list, int | None]:
-    """One page of ``queryset`` (already ordered) and the next offset, or None at the end.
-    Reads one row more than the page instead of counting the whole table."""
-    limit, offset = query["limit"], query["offset"]
-    rows = list(queryset[offset : offset + limit + 1])
-    more = len(rows) > limit
-    return rows[:limit], (offset + limit if more else None)
-
-
-PAGE_PARAMETERS = [PageQuerySerializer]
 
 
 # --- profile -------------------------------------------------------------------------------
@@ -183,7 +105,7 @@ class ProfileSerializer(serializers.Serializer):
     pii_erased = serializers.BooleanField(help_text="True once the member's personal data was erased.")
 
 
-def _profile(member: Member) -> dict:
+def profile_data(member: Member) -> dict:
     pii = member_pii_read(member)
     return {
         "loyalty_number": member.loyalty_number,
@@ -282,7 +204,7 @@ class MeApiView(MeApi):
 
     @extend_schema(operation_id="me_read", tags=[TAG], responses={200: ProfileSerializer, **COMMON_ERRORS})
     def get(self, request):
-        return Response(ProfileSerializer(_profile(self.member)).data)
+        return Response(ProfileSerializer(profile_data(self.member)).data)
 
     @extend_schema(
         operation_id="me_update",
@@ -296,21 +218,25 @@ class MeApiView(MeApi):
         responses={
             200: ProfileUpdatedSerializer,
             **COMMON_ERRORS,
-            400: _error(
+            400: error_response(
                 "validation_error: detail is {field: {code, message}} (invalid_phone, taken, too_long...); "
                 "empty_update (no field sent); bidi_control_refused, invisible_character_refused "
                 "(detail.field names the field)."
             ),
-            403: _error("change_details_not_allowed (web remember-me session), step_up_required, member_not_active."),
-            409: _error("pii_erased"),
-            422: _error(
+            403: error_response(
+                "change_details_not_allowed (web remember-me session), step_up_required, member_not_active."
+            ),
+            409: error_response("pii_erased"),
+            422: error_response(
                 "card_number_refused: a field looks like a payment card number (detail.field); nothing changes."
             ),
-            429: _error("otp_rate_limited, otp_locked: no code can be sent to the new number now (Retry-After)."),
+            429: error_response(
+                "otp_rate_limited, otp_locked: no code can be sent to the new number now (Retry-After)."
+            ),
         },
     )
     def patch(self, request):
-        values = dict(_valid(self.InputSerializer, request.data))
+        values = dict(valid_input(self.InputSerializer, request.data))
         if not values:
             raise EmptyUpdate()
         try:
@@ -328,11 +254,7 @@ class MeApiView(MeApi):
         except OtpRefused as refusal:
             raise OtpRefusal(refusal) from None
         pending = [_pending_change(started) for started in update.started]
-        return Response(ProfileUpdatedSerializer({**_profile(update.member), "pending": pending}).data)
-
-
-def request_ip(request) -> str | None:
-    return client_ip(getattr(request, "_request", request))
+        return Response(ProfileUpdatedSerializer({**profile_data(update.member), "pending": pending}).data)
 
 
 # --- balance and ledger ----------------------------------------------------------------------
@@ -422,10 +344,10 @@ class MeLedgerApi(MeApi):
         operation_id="me_ledger",
         tags=[TAG],
         parameters=PAGE_PARAMETERS,
-        responses={200: OutputSerializer, **COMMON_ERRORS, 400: _error("validation_error (limit, offset)")},
+        responses={200: OutputSerializer, **COMMON_ERRORS, 400: error_response("validation_error (limit, offset)")},
     )
     def get(self, request):
-        query = _valid(PageQuerySerializer, request.query_params.dict())
+        query = valid_input(PageQuerySerializer, request.query_params.dict())
         operations = (
             LedgerOperation.objects.filter(member=self.member)
             .select_related("store")
@@ -438,7 +360,7 @@ class MeLedgerApi(MeApi):
             )
             .order_by("-created_at", "-id")
         )
-        rows, next_offset = _page(operations, query)
+        rows, next_offset = paginate(operations, query)
         results = [
             {
                 "id": op.id,
@@ -502,7 +424,11 @@ class MeDeviceBlockApi(MeApi):
         tags=[TAG],
         request=None,
         parameters=[_id_parameter("device_id", OpenApiTypes.INT)],
-        responses={200: DeviceSerializer, **COMMON_ERRORS, 404: _error("not_found: no such device of this member.")},
+        responses={
+            200: DeviceSerializer,
+            **COMMON_ERRORS,
+            404: error_response("not_found: no such device of this member."),
+        },
     )
     def post(self, request, device_id: str):
         if not device_id.isascii() or not device_id.isdigit() or len(device_id) > 18:
@@ -566,7 +492,11 @@ class MeSessionRevokeApi(MeApi):
         tags=[TAG],
         request=None,
         parameters=[_id_parameter("session_id", OpenApiTypes.UUID)],
-        responses={200: EndedSerializer, **COMMON_ERRORS, 404: _error("not_found: no such session of this member.")},
+        responses={
+            200: EndedSerializer,
+            **COMMON_ERRORS,
+            404: error_response("not_found: no such session of this member."),
+        },
     )
     def post(self, request, session_id: str):
         try:
@@ -591,10 +521,10 @@ class MeSessionsRevokeAllApi(MeApi):
         operation_id="me_sessions_revoke_all",
         tags=[TAG],
         request=InputSerializer,
-        responses={200: EndedSerializer, **COMMON_ERRORS, 400: _error("validation_error")},
+        responses={200: EndedSerializer, **COMMON_ERRORS, 400: error_response("validation_error")},
     )
     def post(self, request):
-        data = _valid(self.InputSerializer, request.data if request.data else {})
+        data = valid_input(self.InputSerializer, request.data if request.data else {})
         ended = sessions_end_all(
             member=self.member,
             reason="revoked_by_member",
@@ -627,12 +557,12 @@ class MeSecurityLogApi(MeApi):
         operation_id="me_security_log",
         tags=[TAG],
         parameters=PAGE_PARAMETERS,
-        responses={200: OutputSerializer, **COMMON_ERRORS, 400: _error("validation_error (limit, offset)")},
+        responses={200: OutputSerializer, **COMMON_ERRORS, 400: error_response("validation_error (limit, offset)")},
     )
     def get(self, request):
-        query = _valid(PageQuerySerializer, request.query_params.dict())
+        query = valid_input(PageQuerySerializer, request.query_params.dict())
         events = MemberSecurityEvent.objects.filter(member=self.member).order_by("-created_at", "-id")
-        rows, next_offset = _page(events, query)
+        rows, next_offset = paginate(events, query)
         results = [
             {"id": e.pk, "kind": e.kind, "created_at": e.created_at, "ip": e.ip, "detail": e.detail} for e in rows
         ]
