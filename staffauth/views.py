@@ -17,9 +17,10 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from staffauth.admin_site import safe_next
+from staffauth.enrolment import staff_totp_enrol, staff_totp_pending_device
 from staffauth.models import StaffUser
 from staffauth.receivers import OTP_STAGE
-from staffauth.services import Kind, otp_backup_codes_issue, security_event_record, staff_otp_check
+from staffauth.services import Kind, security_event_record, staff_otp_check
 
 ENROL_SESSION_KEY = "_staff_enrol_device"
 WRONG_CODE = "That code is not valid. Check your device's clock and try again."
@@ -131,17 +132,9 @@ class OtpEnrolView(_OtpStepView):
     template_name = "staffauth/otp_enrol.html"
 
     def pending_device(self, request) -> TOTPDevice:
-        """This session's unconfirmed device; a new session gets a new secret.
-
-        A secret seen by anyone who had the password before enrolment (whoever set the
-        initial password, say) must not become the user's second factor later, so each
-        session starts from a fresh secret and earlier pending ones are discarded.
-        """
-        pending = TOTPDevice.objects.filter(user=request.user, confirmed=False)
-        device = pending.filter(pk=request.session.get(ENROL_SESSION_KEY)).first()
-        if device is None:
-            pending.delete()
-            device = TOTPDevice.objects.create(user=request.user, name="Authenticator app", confirmed=False)
+        """This session's unconfirmed device; a new session gets a new secret."""
+        device = staff_totp_pending_device(user=request.user, device_id=request.session.get(ENROL_SESSION_KEY))
+        if request.session.get(ENROL_SESSION_KEY) != device.pk:  # unchanged: the session is not saved again
             request.session[ENROL_SESSION_KEY] = device.pk
         return device
 
@@ -172,36 +165,29 @@ class OtpEnrolView(_OtpStepView):
             return self.locked_out(request)
         form = TokenForm(request.POST)
         device = self.pending_device(request)
-        check = staff_otp_check(devices=[device], token=form.cleaned_data["otp_token"]) if form.is_valid() else None
-        if check is not None and check.device is not None:
-            codes = self.confirm(request, device)
+        if not form.is_valid():
+            return render(request, self.template_name, self.enrol_context(request, form))
+        enrolment = staff_totp_enrol(user=request.user, device=device, token=form.cleaned_data["otp_token"])
+        if enrolment.confirmed:
+            request.session.pop(ENROL_SESSION_KEY, None)
+            self.succeed(request, device)
             return render(
                 request,
                 "staffauth/otp_backup_codes.html",
                 self.context(
                     request,
-                    codes=codes,
+                    codes=enrolment.backup_codes,
                     title="Your backup codes",
                     continue_url=safe_next(request, reverse("admin:index", current_app=self.admin_site.name)),
                 ),
             )
-        if check is not None and check.wait_seconds is not None:
-            return self.wait(request, self.template_name, self.enrol_context(request, form), form, check.wait_seconds)
-        if check is not None:
-            if self.fail(request):
-                return self.locked_out(request)
-            form.add_error("otp_token", WRONG_CODE)
+        if enrolment.wait_seconds is not None:
+            context = self.enrol_context(request, form)
+            return self.wait(request, self.template_name, context, form, enrolment.wait_seconds)
+        if self.fail(request):
+            return self.locked_out(request)
+        form.add_error("otp_token", WRONG_CODE)
         return render(request, self.template_name, self.enrol_context(request, form))
-
-    @transaction.atomic
-    def confirm(self, request, device: TOTPDevice) -> list[str]:
-        request.session.pop(ENROL_SESSION_KEY, None)
-        device.confirmed = True
-        device.save(update_fields=["confirmed"])
-        codes = otp_backup_codes_issue(user=request.user)
-        security_event_record(kind=Kind.OTP_DEVICE_ENROLLED, actor=request.user, detail={"device": "TOTPDevice"})
-        self.succeed(request, device)
-        return codes
 
 
 class OtpLogoutView(View):

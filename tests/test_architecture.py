@@ -17,34 +17,6 @@ APPS = ("loyalty", "members", "staffauth", "vouchers", "fraud", "compliance")
 # base views and error helpers become public kernel code; the benchmarks share a helper
 # module). Remove an entry when its import goes; never add one.
 PRIVATE_IMPORTS_TODAY = {
-    "members.api.consent_views": {
-        ("members.api.me_views", "_error"),
-        ("members.api.me_views", "_page"),
-        ("members.api.me_views", "_valid"),
-    },
-    "members.api.contact_views": {
-        ("members.api.me_views", "_error"),
-        ("members.api.me_views", "_profile"),
-        ("members.api.me_views", "_valid"),
-    },
-    "members.api.password_views": {
-        ("members.api.auth_views", "_error"),
-        ("members.api.me_views", "_valid"),
-    },
-    "members.api.stepup_views": {
-        ("members.api.me_views", "_error"),
-        ("members.api.me_views", "_valid"),
-    },
-    "vouchers.api": {
-        ("members.api.me_views", "_error"),
-        ("members.api.me_views", "_page"),
-        ("members.api.me_views", "_valid"),
-    },
-    "vouchers.api_redemptions": {
-        ("loyalty.api.views", "_error"),
-        ("members.api.me_views", "_error"),
-        ("members.api.me_views", "_valid"),
-    },
     "vouchers.management.commands.bench_vouchers": {
         ("loyalty.management.commands.bench_ledger", "_dsn"),
         ("members.management.commands.bench_members", "_environ"),

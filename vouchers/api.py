@@ -29,7 +29,16 @@ from loyalty.api.cards import card_number_refusal, idempotency_key_has_pan
 from loyalty.api.errors import ApiRefusal, IdempotencyKeyRequired
 from loyalty.api.serializers import StrictInputSerializer, StrictIntegerField
 from loyalty.api.views import IDEMPOTENCY_KEY_FORMAT, REPLAYED_HEADER
-from members.api.me_views import COMMON_ERRORS, PAGE_MAX, MeApi, NotFound, PageQuerySerializer, _error, _page, _valid
+from members.api.base import (
+    COMMON_ERRORS,
+    PAGE_MAX,
+    MeApi,
+    NotFound,
+    PageQuerySerializer,
+    error_response,
+    paginate,
+    valid_input,
+)
 from members.api.serializers_auth import StrictChoiceField
 from members.sessions import session_may
 from vouchers.codes import code_format
@@ -139,7 +148,7 @@ def _voucher_response(voucher: Voucher, *, status_code: int = status.HTTP_200_OK
 VOUCHER_ID = OpenApiParameter(
     "voucher_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="A voucher id from me/vouchers."
 )
-VOUCHER_NOT_FOUND = _error("not_found: no such voucher of this member.")
+VOUCHER_NOT_FOUND = error_response("not_found: no such voucher of this member.")
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]{1,128}$"},
@@ -231,11 +240,15 @@ class MeVouchersApi(VoucherApi):
         tags=[TAG],
         parameters=[VoucherQuerySerializer],
         description=f"At most {PAGE_MAX} per page; `next_offset` pages on (no total count).",
-        responses={200: OutputSerializer, **COMMON_ERRORS, 400: _error("validation_error (limit, offset, state)")},
+        responses={
+            200: OutputSerializer,
+            **COMMON_ERRORS,
+            400: error_response("validation_error (limit, offset, state)"),
+        },
     )
     def get(self, request):
-        query = _valid(VoucherQuerySerializer, request.query_params.dict())
-        rows, next_offset = _page(member_vouchers(member=self.member, state=query.get("state")), query)
+        query = valid_input(VoucherQuerySerializer, request.query_params.dict())
+        rows, next_offset = paginate(member_vouchers(member=self.member, state=query.get("state")), query)
         results = [_voucher(v) for v in rows]
         return Response(self.OutputSerializer({"results": results, "next_offset": next_offset}).data)
 
@@ -256,18 +269,18 @@ class MeVouchersApi(VoucherApi):
                 VoucherSerializer, description="The voucher an earlier request with this key bought (replay)."
             ),
             **COMMON_ERRORS,
-            400: _error("idempotency_key_required, malformed_json, validation_error (reward_id)."),
-            403: _error(
+            400: error_response("idempotency_key_required, malformed_json, validation_error (reward_id)."),
+            403: error_response(
                 "redeem_not_allowed (web remember-me session), step_up_required (detail.actions), tier_too_low, "
                 "member_not_active."
             ),
-            404: _error("reward_not_found"),
-            409: _error(
+            404: error_response("reward_not_found"),
+            409: error_response(
                 "reward_inactive, reward_not_yet_available, reward_no_longer_available, out_of_stock, "
                 "per_member_limit_reached."
             ),
-            415: _error("unsupported_media_type: send application/json."),
-            422: _error(
+            415: error_response("unsupported_media_type: send application/json."),
+            422: error_response(
                 "card_number_refused (the Idempotency-Key or a value looks like a card number), "
                 "insufficient_points, idempotency_key_reused, or another of the ledger's refusals "
                 "(daily_redemptions_exceeded, daily_redemption_share_exceeded, large_redemption_cooling_period)."
@@ -280,7 +293,7 @@ class MeVouchersApi(VoucherApi):
             raise IdempotencyKeyRequired()
         if idempotency_key_has_pan(key):  # the key is stored: never a card number
             raise card_number_refusal("header:Idempotency-Key")
-        data = _valid(self.InputSerializer, request.data)
+        data = valid_input(self.InputSerializer, request.data)
         try:
             purchase = voucher_purchase(
                 member=self.member, reward_id=data["reward_id"], idempotency_key=key, session=self.session
@@ -324,9 +337,9 @@ class MeVoucherQrApi(VoucherApi):
         responses={
             200: QrSerializer,
             **COMMON_ERRORS,
-            403: _error("redeem_not_allowed (web remember-me session), member_not_active."),
+            403: error_response("redeem_not_allowed (web remember-me session), member_not_active."),
             404: VOUCHER_NOT_FOUND,
-            409: _error("voucher_not_active: redeemed, revoked, reported lost or expired (detail.state)."),
+            409: error_response("voucher_not_active: redeemed, revoked, reported lost or expired (detail.state)."),
         },
     )
     def get(self, request, voucher_id: str):
@@ -385,7 +398,7 @@ class MeVoucherReportLostApi(VoucherApi):
             200: VoucherSerializer,
             **COMMON_ERRORS,
             404: VOUCHER_NOT_FOUND,
-            409: _error("voucher_not_active: redeemed, revoked, already reported or expired (detail.state)."),
+            409: error_response("voucher_not_active: redeemed, revoked, already reported or expired (detail.state)."),
         },
     )
     def post(self, request, voucher_id: str):

@@ -45,8 +45,7 @@ from loyalty.api.views import (
     member_by_loyalty_number,
 )
 from loyalty.api.views import TAG as TILL_TAG
-from loyalty.api.views import _error as _till_error
-from members.api.me_views import COMMON_ERRORS, MeApi, _error, _valid
+from members.api.base import COMMON_ERRORS, MeApi, error_response, valid_input
 from vouchers.offline import OfflineRefused, offline_redemption_submit
 from vouchers.shifts import shift_for_request
 from vouchers.till_points import TillPointsRefused, member_redemption_confirm, member_redemptions_pending
@@ -137,16 +136,16 @@ class MemberRedemptionConfirmApi(MeApi):
         responses={
             200: OpenApiResponse(MemberRedemptionSerializer, description="Authorised (or already authorised)."),
             **COMMON_ERRORS,
-            400: _error("validation_error, malformed_json"),
-            403: _error(
+            400: error_response("validation_error, malformed_json"),
+            403: error_response(
                 "redeem_not_allowed (web remember-me session), step_up_required (detail.actions), member_not_active"
             ),
-            404: _error("not_found: no such till redemption of this member."),
-            409: _error("hold_not_open: already captured, voided or lapsed."),
+            404: error_response("not_found: no such till redemption of this member."),
+            409: error_response("hold_not_open: already captured, voided or lapsed."),
         },
     )
     def post(self, request, hold_id: str):
-        _valid(self.InputSerializer, request.data if request.data else {})
+        valid_input(self.InputSerializer, request.data if request.data else {})
         try:
             record = member_redemption_confirm(member=self.member, session=self.session, hold_id=hold_id)
         except TillPointsRefused as refusal:
@@ -214,12 +213,12 @@ class OfflineRedemptionSubmitApi(TillWriteApi):
         responses={
             202: OpenApiResponse(OutputSerializer, description="Queued (or replayed: see Idempotency-Replayed)."),
             **TILL_ERRORS,
-            400: _till_error(
+            400: error_response(
                 "idempotency_key_required, malformed_json, validation_error, invalid_loyalty_number, code_malformed, "
                 "code_check_failed"
             ),
-            404: _till_error("member_not_found, voucher_not_found (none of this member's)"),
-            422: _till_error("idempotency_key_reused, card_number_refused"),
+            404: error_response("member_not_found, voucher_not_found (none of this member's)"),
+            422: error_response("idempotency_key_reused, card_number_refused"),
         },
     )
     def post(self, request):

@@ -1,7 +1,7 @@
 """Member sign-in endpoints under /api/v1/auth/ (OTP request and verify, refresh, logout).
 
-Thin callers of ``members.otp`` and ``members.sessions``: parse, call the service, present
-the result. Every answer (errors included) carries ``Cache-Control: no-store``; tokens,
+Thin callers of ``members.otp``, ``members.signin`` and ``members.sessions``: parse, call
+one service, present the result. Every answer (errors included) carries ``Cache-Control: no-store``; tokens,
 codes and phone numbers travel only in bodies and headers, never in a URL, and are never
 logged. The client address given to the services is the project's one answer to "who is
 calling" (``staffauth.net.client_ip``, trusting ``TRUSTED_PROXY_COUNT`` proxies).
@@ -29,7 +29,6 @@ Refusals and their statuses:
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -42,8 +41,8 @@ from rest_framework.views import APIView
 
 from loyalty.api.errors import ApiRefusal
 from loyalty.api.parsers import StrictJSONParser
-from loyalty.api.serializers import ErrorSerializer
 from members.api.authentication import IsMember, MemberTokenAuthentication
+from members.api.base import error_response
 from members.api.serializers_auth import (
     ESSENTIAL_CONSENT_MESSAGE,
     ESSENTIAL_CONSENT_REQUIRED,
@@ -53,13 +52,11 @@ from members.api.serializers_auth import (
     RefreshInputSerializer,
     TokensOutputSerializer,
 )
-from members.consents import ConsentRefused, consents_record
-from members.models import ConsentRecord, OtpChallenge
-from members.otp import OtpRefused, otp_request, otp_verify
+from members.consents import ConsentRefused
+from members.otp import OtpRefused, otp_request
 from members.pii import InvalidMemberData, phone_normalise
-from members.selectors import member_by_phone
-from members.services import member_create
-from members.sessions import SessionRefused, SessionTokens, session_end, session_refresh, session_start
+from members.sessions import SessionRefused, SessionTokens, session_end, session_refresh
+from members.signin import member_sign_in
 from staffauth.net import client_ip
 
 TAG = "Member sign-in"
@@ -140,10 +137,6 @@ class SessionRefusal(ApiRefusal):
 # --- Schema helpers ----------------------------------------------------------------------------
 
 
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
 RETRY_AFTER = OpenApiParameter(
     "Retry-After",
     OpenApiTypes.INT,
@@ -159,12 +152,12 @@ NO_STORE = OpenApiParameter(
     response=True,
     description="Every answer: never cache.",
 )
-BAD_BODY = _error("validation_error (per-field detail), malformed_json, invalid_phone.")
-BAD_VERIFY_BODY = _error(
+BAD_BODY = error_response("validation_error (per-field detail), malformed_json, invalid_phone.")
+BAD_VERIFY_BODY = error_response(
     "validation_error (per-field detail), malformed_json, invalid_phone; essential_consent_required (enrol "
     "without consents.essential true; nothing is created and the code is not used)."
 )
-NOT_JSON = _error("unsupported_media_type: the body must be application/json.")
+NOT_JSON = error_response("unsupported_media_type: the body must be application/json.")
 SESSION_401 = "token_invalid, refresh_token_reused, device_mismatch, session_ended, session_timed_out."
 
 
@@ -225,7 +218,7 @@ class OtpRequestApi(MemberAuthApi):
             202: OpenApiResponse(OtpRequestOutputSerializer, description="Challenge created."),
             400: BAD_BODY,
             415: NOT_JSON,
-            429: _error(
+            429: error_response(
                 "otp_rate_limited (too many codes for this number this hour), otp_sender_rate_limited (too many "
                 "codes from this address or device this hour), otp_locked (too many wrong codes today)."
             ),
@@ -273,12 +266,14 @@ class OtpVerifyApi(MemberAuthApi):
             200: OpenApiResponse(TokensOutputSerializer, description="Signed in."),
             201: OpenApiResponse(TokensOutputSerializer, description="Enrolled and signed in."),
             400: BAD_VERIFY_BODY,
-            401: _error("otp_wrong_code, otp_invalid (unknown challenge, or another number or purpose), otp_expired."),
-            403: _error("otp_too_many_guesses, device_blocked, impossible_travel, member_not_active."),
-            409: _error("otp_used (the code was already used), phone_taken (enrolment: already enrolled)."),
+            401: error_response(
+                "otp_wrong_code, otp_invalid (unknown challenge, or another number or purpose), otp_expired."
+            ),
+            403: error_response("otp_too_many_guesses, device_blocked, impossible_travel, member_not_active."),
+            409: error_response("otp_used (the code was already used), phone_taken (enrolment: already enrolled)."),
             415: NOT_JSON,
-            422: _error("card_number_refused: the device label looks like a payment card number."),
-            429: _error("otp_locked: too many wrong codes today for this number."),
+            422: error_response("card_number_refused: the device label looks like a payment card number."),
+            429: error_response("otp_locked: too many wrong codes today for this number."),
         },
         parameters=[RETRY_AFTER, NO_STORE],
     )
@@ -288,48 +283,31 @@ class OtpVerifyApi(MemberAuthApi):
         data = self.input(OtpVerifyInputSerializer)
         phone = self.phone(data["phone"])
         device = data["device"]
-        purpose = data["purpose"]
         try:
-            otp_verify(challenge_id=data["challenge_id"], phone=phone, code=data["code"], purpose=purpose)
-        except OtpRefused as refusal:
-            raise OtpRefusal(refusal) from None
-
-        if purpose == OtpChallenge.Purpose.ENROL:
-            try:
-                # One transaction: the member exists with their consents recorded, or not at all.
-                with transaction.atomic():
-                    member = member_create(phone=phone)
-                    consents_record(
-                        member=member,
-                        choices=dict(data["consents"]),
-                        source=ConsentRecord.Source.ENROLMENT,
-                        ip=client_ip(request),
-                    )
-            except InvalidMemberData as refusal:
-                if refusal.errors.get("phone", ("",))[0] == "taken":
-                    raise PhoneTaken() from None
-                raise InvalidPhone() from None
-            except ConsentRefused:  # the serializer refuses this first; never a 500
-                raise EssentialConsentRequired() from None
-            status_code = status.HTTP_201_CREATED
-        else:
-            member = member_by_phone(phone)
-            if member is None:  # the number's member was erased or changed number meanwhile
-                raise OtpRefusal(OtpRefused("otp_invalid"))
-            status_code = status.HTTP_200_OK
-        try:
-            tokens = session_start(
-                member=member,
+            signed_in = member_sign_in(
+                challenge_id=data["challenge_id"],
+                phone=phone,
+                code=data["code"],
+                purpose=data["purpose"],
                 channel=data["channel"],
                 device_fingerprint=device["fingerprint"],
                 device_label=device["label"],
                 ip=client_ip(request),
                 remember_me=data["remember_me"],
                 biometric=data["biometric"],
+                consents=data.get("consents"),
             )
+        except OtpRefused as refusal:
+            raise OtpRefusal(refusal) from None
+        except InvalidMemberData as refusal:
+            if refusal.errors.get("phone", ("",))[0] == "taken":
+                raise PhoneTaken() from None
+            raise InvalidPhone() from None
+        except ConsentRefused:  # the serializer refuses this first; never a 500
+            raise EssentialConsentRequired() from None
         except SessionRefused as refusal:
             raise SessionRefusal(refusal) from None
-        return self.tokens(tokens, status_code)
+        return self.tokens(signed_in.tokens, status.HTTP_201_CREATED if signed_in.enrolled else status.HTTP_200_OK)
 
 
 class RefreshApi(MemberAuthApi):
@@ -346,8 +324,8 @@ class RefreshApi(MemberAuthApi):
         responses={
             200: OpenApiResponse(TokensOutputSerializer, description="A new access and refresh token."),
             400: BAD_BODY,
-            401: _error(SESSION_401),
-            403: _error("device_blocked, member_not_active."),
+            401: error_response(SESSION_401),
+            403: error_response("device_blocked, member_not_active."),
             415: NOT_JSON,
         },
         parameters=[NO_STORE],
@@ -373,7 +351,7 @@ class LogoutApi(MemberAuthApi):
         request=None,
         responses={
             204: OpenApiResponse(description="Signed out."),
-            401: _error("authentication_required, or the access token's refusal: " + SESSION_401),
+            401: error_response("authentication_required, or the access token's refusal: " + SESSION_401),
         },
         parameters=[NO_STORE],
     )

@@ -12,7 +12,7 @@
 - ``GET me/consents``: the record of consent, newest first, paged like
   ``me/security-log``.
 
-Authentication, ``no-store`` and the error shapes are those of ``me_views``.
+Authentication, ``no-store`` and the error shapes are those of ``members.api.base``.
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ from rest_framework.response import Response
 
 from loyalty.api.errors import ApiRefusal
 from loyalty.api.serializers import StrictInputSerializer
-from members.api.me_views import (
+from members.api.base import (
     COMMON_ERRORS,
     PAGE_PARAMETERS,
     InvalidInput,
     MeApi,
     PageQuerySerializer,
-    _error,
-    _page,
-    _valid,
+    error_response,
+    paginate,
     request_ip,
+    valid_input,
 )
 from members.api.serializers_auth import StrictBooleanField
 from members.consents import (
@@ -165,16 +165,18 @@ class MePreferencesApi(MeApi):
         responses={
             200: PreferencesSerializer,
             **COMMON_ERRORS,
-            400: _error(
+            400: error_response(
                 "validation_error: detail is {field: {code, message}} (invalid, unknown_field); "
                 "essential_consent_required: essential processing cannot be withdrawn here."
             ),
-            403: _error("change_details_not_allowed (a web remember-me session may only withdraw), member_not_active."),
+            403: error_response(
+                "change_details_not_allowed (a web remember-me session may only withdraw), member_not_active."
+            ),
         },
     )
     def patch(self, request):
         try:
-            choices = dict(_valid(PreferencesInputSerializer, request.data))
+            choices = dict(valid_input(PreferencesInputSerializer, request.data))
         except InvalidInput as refusal:
             detail = refusal.extra or {}
             if detail.get("essential", {}).get("code") == ESSENTIAL_CONSENT_REQUIRED:
@@ -208,11 +210,11 @@ class MeConsentsApi(MeApi):
         operation_id="me_consents",
         tags=[TAG],
         parameters=PAGE_PARAMETERS,
-        responses={200: OutputSerializer, **COMMON_ERRORS, 400: _error("validation_error (limit, offset)")},
+        responses={200: OutputSerializer, **COMMON_ERRORS, 400: error_response("validation_error (limit, offset)")},
     )
     def get(self, request):
-        query = _valid(PageQuerySerializer, request.query_params.dict())
-        rows, next_offset = _page(member_consent_records(self.member), query)
+        query = valid_input(PageQuerySerializer, request.query_params.dict())
+        rows, next_offset = paginate(member_consent_records(self.member), query)
         results = [
             {
                 "id": r.pk,

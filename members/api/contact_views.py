@@ -27,19 +27,8 @@ from rest_framework.response import Response
 
 from loyalty.api.serializers import StrictCharField, StrictInputSerializer
 from members.api.auth_views import NO_STORE, RETRY_AFTER, MemberAuthApi, OtpRefusal
-from members.api.me_views import (
-    COMMON_ERRORS,
-    ContactChangeSerializer,
-    ContactRefusal,
-    MeApi,
-    NotFound,
-    PiiErased,
-    ProfileSerializer,
-    _error,
-    _profile,
-    _valid,
-    request_ip,
-)
+from members.api.base import COMMON_ERRORS, MeApi, NotFound, error_response, request_ip, valid_input
+from members.api.me_views import ContactChangeSerializer, ContactRefusal, PiiErased, ProfileSerializer, profile_data
 from members.api.serializers_auth import CODE_MAX, StrictUUIDField
 from members.contact import (
     TOKEN_MAX,
@@ -85,15 +74,15 @@ class EmailConfirmApi(MemberAuthApi):
         request=InputSerializer,
         responses={
             200: OutputSerializer,
-            400: _error("validation_error (token), link_invalid (no such link)."),
-            409: _error("link_used (already confirmed), taken (another member has this address), pii_erased."),
-            410: _error("link_expired, link_cancelled (replaced by a newer change, or cancelled)."),
-            415: _error("unsupported_media_type: the body must be application/json."),
+            400: error_response("validation_error (token), link_invalid (no such link)."),
+            409: error_response("link_used (already confirmed), taken (another member has this address), pii_erased."),
+            410: error_response("link_expired, link_cancelled (replaced by a newer change, or cancelled)."),
+            415: error_response("unsupported_media_type: the body must be application/json."),
         },
         parameters=[NO_STORE],
     )
     def post(self, request):
-        data = _valid(self.InputSerializer, request.data)
+        data = valid_input(self.InputSerializer, request.data)
         try:
             contact_email_confirm(token=data["token"], ip=request_ip(request))
         except ContactRefused as refusal:
@@ -129,21 +118,23 @@ class MePhoneConfirmApi(MeApi):
         responses={
             200: ProfileSerializer,
             **COMMON_ERRORS,
-            400: _error("validation_error (verification_id, challenge_id, code)."),
-            401: _error(
+            400: error_response("validation_error (verification_id, challenge_id, code)."),
+            401: error_response(
                 "otp_wrong_code, otp_invalid (not this change's challenge), otp_expired; or no valid "
                 "bearer token / session."
             ),
-            403: _error("otp_too_many_guesses, member_not_active."),
-            404: _error("not_found: no such change of this member."),
-            409: _error("verification_used, otp_used, taken (another member has this number), pii_erased."),
-            410: _error("verification_expired, verification_cancelled (replaced by a newer change, or cancelled)."),
-            429: _error("otp_locked: too many wrong codes today for the new number."),
+            403: error_response("otp_too_many_guesses, member_not_active."),
+            404: error_response("not_found: no such change of this member."),
+            409: error_response("verification_used, otp_used, taken (another member has this number), pii_erased."),
+            410: error_response(
+                "verification_expired, verification_cancelled (replaced by a newer change, or cancelled)."
+            ),
+            429: error_response("otp_locked: too many wrong codes today for the new number."),
         },
         parameters=[RETRY_AFTER],
     )
     def post(self, request):
-        data = _valid(self.InputSerializer, request.data)
+        data = valid_input(self.InputSerializer, request.data)
         try:
             member = contact_phone_confirm(
                 member=self.member,
@@ -159,7 +150,7 @@ class MePhoneConfirmApi(MeApi):
             raise OtpRefusal(refusal) from None
         except MemberPiiErased:
             raise PiiErased() from None
-        return Response(ProfileSerializer(_profile(member)).data)
+        return Response(ProfileSerializer(profile_data(member)).data)
 
 
 class MeContactChangesApi(MeApi):
@@ -191,7 +182,11 @@ class MeContactChangeCancelApi(MeApi):
                 "verification_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="An id from the list."
             )
         ],
-        responses={200: CancelledSerializer, **COMMON_ERRORS, 404: _error("not_found: no such change of this member.")},
+        responses={
+            200: CancelledSerializer,
+            **COMMON_ERRORS,
+            404: error_response("not_found: no such change of this member."),
+        },
     )
     def post(self, request, verification_id: str):
         try:

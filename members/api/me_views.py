@@ -22,62 +22,43 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from django.db import transaction
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from loyalty.api.errors import VALIDATION_CODE, VALIDATION_MESSAGE, ApiRefusal
-from loyalty.api.serializers import ErrorSerializer, StrictCharField, StrictInputSerializer
+from loyalty.api.errors import ApiRefusal
+from loyalty.api.serializers import StrictCharField, StrictInputSerializer
 from loyalty.selectors import member_balance, member_operations, member_points_expiring, member_points_pending
 from members.api.auth_views import OtpRefusal
-from members.api.authentication import IsMember, MemberTokenAuthentication
-from members.contact import (
-    ContactChangeStarted,
-    ContactRefused,
-    contact_change_start,
-    contact_changes_pending,
-    contact_email_remove,
+from members.api.base import (
+    COMMON_ERRORS,
+    PAGE_PARAMETERS,
+    InvalidInput,
+    MeApi,
+    NotFound,
+    PageQuerySerializer,
+    error_response,
+    paginate,
+    request_ip,
+    valid_input,
 )
+from members.contact import ContactChangeStarted, ContactRefused, contact_changes_pending
 from members.models import ContactVerification, Member, MemberDevice, MemberSecurityEvent, MemberSession
-from members.otp import OtpRefused, otp_step_up_valid
-from members.pii import (
-    ADDRESS_MAX,
-    NAME_MAX,
-    InvalidMemberData,
-    MemberPiiErased,
-    birth_date_normalise,
-    email_normalise,
-    member_pii_read,
-    phone_normalise,
-    text_normalise,
-)
-from members.services import member_pii_set
-from members.sessions import device_block, member_sessions, session_end, session_may, sessions_end_all
-from staffauth.net import client_ip
+from members.otp import OtpRefused
+from members.pii import InvalidMemberData, MemberPiiErased, member_pii_read
+from members.profile import ProfileRefused, member_profile_update
+from members.sessions import device_block, member_sessions, session_end, sessions_end_all
 
 TAG = "Member (me)"
-PAGE_DEFAULT = 20
-PAGE_MAX = 100
-OFFSET_MAX = 10_000
 EXPIRING_SOON_DAYS = 90
 # A hard cap before any normalisation (the services enforce each field's own limit).
 INPUT_MAX = 1_000
-CONTACT_FIELDS = ("phone", "email")
 
 
 # --- refusals ------------------------------------------------------------------------------
-
-
-class InvalidInput(ApiRefusal):
-    """400 with ``detail`` = ``{field: {"code", "message"}}`` (one stable code per field)."""
-
-    default_code = VALIDATION_CODE
-    default_detail = VALIDATION_MESSAGE
 
 
 class ChangeNotAllowed(ApiRefusal):
@@ -98,86 +79,9 @@ class PiiErased(ApiRefusal):
     default_detail = "This member's personal data was erased; it cannot be set again."
 
 
-class NotFound(ApiRefusal):
-    status_code = status.HTTP_404_NOT_FOUND
-    default_code = "not_found"
-    default_detail = "Not found."
-
-
 class EmptyUpdate(ApiRefusal):
     default_code = "empty_update"
     default_detail = "Send at least one field to change."
-
-
-def _first(value):
-    """The first ErrorDetail of a DRF error structure (a list, or a dict for nested fields)."""
-    while isinstance(value, dict | list) and value:
-        value = next(iter(value.values())) if isinstance(value, dict) else value[0]
-    return value
-
-
-def _valid(serializer_class: type[serializers.Serializer], data) -> dict:
-    """The serializer's validated data, or 400 with ``{field: {"code", "message"}}``
-    (DRF keeps each error's code on its ErrorDetail string)."""
-    serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        detail = {}
-        for field, errors in serializer.errors.items():
-            error = _first(errors)
-            detail[str(field)] = {"code": str(getattr(error, "code", "invalid")), "message": str(error)}
-        raise InvalidInput(detail=detail)
-    return serializer.validated_data
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
-COMMON_ERRORS = {
-    401: _error("No or an invalid bearer token, an expired token, or a session that has ended or timed out."),
-    403: _error("member_not_active: the member's account is not active."),
-}
-
-
-# --- base ----------------------------------------------------------------------------------
-
-
-class MeApi(APIView):
-    """An endpoint of the signed-in member's own data."""
-
-    authentication_classes = [MemberTokenAuthentication]
-    permission_classes = [IsMember]
-
-    @property
-    def member(self) -> Member:
-        return self.request.user.member
-
-    @property
-    def session(self) -> MemberSession:
-        return self.request.auth
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        response["Cache-Control"] = "no-store"  # personal data, balances, sessions: never cached
-        return response
-
-
-@extend_schema_serializer(component_name="MePageQuery")
-class PageQuerySerializer(StrictInputSerializer):
-    limit = serializers.IntegerField(min_value=1, max_value=PAGE_MAX, default=PAGE_DEFAULT)
-    offset = serializers.IntegerField(min_value=0, max_value=OFFSET_MAX, default=0)
-
-
-def _page(queryset, query: dict) -> tuple[list, int | None]:
-    """One page of ``queryset`` (already ordered) and the next offset, or None at the end.
-    Reads one row more than the page instead of counting the whole table."""
-    limit, offset = query["limit"], query["offset"]
-    rows = list(queryset[offset : offset + limit + 1])
-    more = len(rows) > limit
-    return rows[:limit], (offset + limit if more else None)
-
-
-PAGE_PARAMETERS = [PageQuerySerializer]
 
 
 # --- profile -------------------------------------------------------------------------------
@@ -198,7 +102,7 @@ class ProfileSerializer(serializers.Serializer):
     pii_erased = serializers.BooleanField(help_text="True once the member's personal data was erased.")
 
 
-def _profile(member: Member) -> dict:
+def profile_data(member: Member) -> dict:
     pii = member_pii_read(member)
     return {
         "loyalty_number": member.loyalty_number,
@@ -217,16 +121,6 @@ def _profile(member: Member) -> dict:
 
 def _text(**kwargs) -> StrictCharField:
     return StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=INPUT_MAX, **kwargs)
-
-
-# The non-contact fields' own checks (the service repeats them): every error is reported at once.
-_NORMALISERS = {
-    "name": lambda v: text_normalise("name", v, max_length=NAME_MAX),
-    "address": lambda v: text_normalise("address", v, max_length=ADDRESS_MAX),
-    "birth_date": birth_date_normalise,
-    "phone": phone_normalise,
-    "email": email_normalise,
-}
 
 
 @extend_schema_serializer(component_name="MeContactChange")
@@ -307,7 +201,7 @@ class MeApiView(MeApi):
 
     @extend_schema(operation_id="me_read", tags=[TAG], responses={200: ProfileSerializer, **COMMON_ERRORS})
     def get(self, request):
-        return Response(ProfileSerializer(_profile(self.member)).data)
+        return Response(ProfileSerializer(profile_data(self.member)).data)
 
     @extend_schema(
         operation_id="me_update",
@@ -321,109 +215,43 @@ class MeApiView(MeApi):
         responses={
             200: ProfileUpdatedSerializer,
             **COMMON_ERRORS,
-            400: _error(
+            400: error_response(
                 "validation_error: detail is {field: {code, message}} (invalid_phone, taken, too_long...); "
                 "empty_update (no field sent); bidi_control_refused, invisible_character_refused "
                 "(detail.field names the field)."
             ),
-            403: _error("change_details_not_allowed (web remember-me session), step_up_required, member_not_active."),
-            409: _error("pii_erased"),
-            422: _error(
+            403: error_response(
+                "change_details_not_allowed (web remember-me session), step_up_required, member_not_active."
+            ),
+            409: error_response("pii_erased"),
+            422: error_response(
                 "card_number_refused: a field looks like a payment card number (detail.field); nothing changes."
             ),
-            429: _error("otp_rate_limited, otp_locked: no code can be sent to the new number now (Retry-After)."),
+            429: error_response(
+                "otp_rate_limited, otp_locked: no code can be sent to the new number now (Retry-After)."
+            ),
         },
     )
     def patch(self, request):
-        values = dict(_valid(self.InputSerializer, request.data))
+        values = dict(valid_input(self.InputSerializer, request.data))
         if not values:
             raise EmptyUpdate()
-        if not session_may(self.session, "change_details"):
-            raise ChangeNotAllowed()
-        current = member_pii_read(self.member)
-        contact = self._check(values, current)
-        if not values:  # only the phone or email already on file
-            return self._updated(self.member, [])
-        missing = [
-            f"change_{field}"
-            for field in contact
-            if not otp_step_up_valid(member=self.member, action=f"change_{field}")
-        ]
-        if missing:
-            raise StepUpRequired(detail={"actions": missing})
         try:
-            member, pending = self._apply(values, contact)
+            update = member_profile_update(member=self.member, session=self.session, ip=request_ip(request), **values)
+        except ProfileRefused as refusal:
+            if refusal.code == "step_up_required":
+                raise StepUpRequired(detail={"actions": refusal.actions}) from None
+            raise ChangeNotAllowed() from None
         except InvalidMemberData as refusal:
             raise InvalidInput(detail={f: {"code": c, "message": m} for f, (c, m) in refusal.errors.items()}) from None
         except MemberPiiErased:
             raise PiiErased() from None
         except ContactRefused as refusal:
-            if refusal.code == "step_up_required":  # spent meanwhile by a concurrent change
-                raise StepUpRequired(detail={"actions": [f"change_{refusal.field}"]}) from None
             raise InvalidInput(detail={refusal.field: {"code": refusal.code, "message": str(refusal)}}) from None
         except OtpRefused as refusal:
             raise OtpRefusal(refusal) from None
-        return self._updated(member, pending)
-
-    @staticmethod
-    def _updated(member: Member, pending: list[dict]) -> Response:
-        return Response(ProfileUpdatedSerializer({**_profile(member), "pending": pending}).data)
-
-    def _check(self, values: dict, current) -> list[str]:
-        """Validates every given value (all refusals at once); drops a phone or email equal
-        to the current one; returns the contact fields that change."""
-        errors, contact = {}, []
-        for field, value in list(values.items()):
-            if field == "preferred_channel":
-                continue
-            if value is None or value == "":
-                if field == "phone":
-                    errors["phone"] = ("required", "The phone number cannot be removed.")
-                elif field == "email" and current.email:
-                    contact.append("email")
-                elif field == "email":
-                    values.pop("email")
-                continue
-            try:
-                normalised = _NORMALISERS[field](value)
-            except InvalidMemberData as refusal:
-                errors.update(refusal.errors)
-                continue
-            if field in CONTACT_FIELDS:
-                if normalised == getattr(current, field):
-                    values.pop(field)
-                else:
-                    contact.append(field)
-        if errors:
-            raise InvalidInput(detail={f: {"code": c, "message": m} for f, (c, m) in errors.items()})
-        return contact
-
-    def _apply(self, values: dict, contact: list[str]) -> tuple[Member, list[dict]]:
-        """One transaction: the other fields at once, then each contact change started
-        (or the email removed). Any refusal rolls all of it back, step-ups included."""
-        member, session, ip = self.member, self.session, request_ip(self.request)
-        started = []
-        with transaction.atomic():
-            changed = {field: value for field, value in values.items() if field not in contact}
-            if changed:
-                member = member_pii_set(member=member, **changed)
-                MemberSecurityEvent.objects.create(
-                    member=member, kind="profile_changed", ip=ip,
-                    detail={"fields": sorted(changed), "session_id": str(session.id)},
-                )  # fmt: skip
-            for field in sorted(contact):
-                if field == "email" and not values["email"]:
-                    member = contact_email_remove(member=member, session=session, ip=ip)
-                else:
-                    started.append(
-                        contact_change_start(member=member, kind=field, value=values[field], session=session, ip=ip)
-                    )
-        member.refresh_from_db()
-        return member, [_pending_change(s) for s in started]
-
-
-def request_ip(request) -> str | None:
-    return client_ip(getattr(request, "_request", request))
+        pending = [_pending_change(started) for started in update.started]
+        return Response(ProfileUpdatedSerializer({**profile_data(update.member), "pending": pending}).data)
 
 
 # --- balance and ledger ----------------------------------------------------------------------
@@ -488,11 +316,11 @@ class MeLedgerApi(MeApi):
         operation_id="me_ledger",
         tags=[TAG],
         parameters=PAGE_PARAMETERS,
-        responses={200: OutputSerializer, **COMMON_ERRORS, 400: _error("validation_error (limit, offset)")},
+        responses={200: OutputSerializer, **COMMON_ERRORS, 400: error_response("validation_error (limit, offset)")},
     )
     def get(self, request):
-        query = _valid(PageQuerySerializer, request.query_params.dict())
-        rows, next_offset = _page(member_operations(member=self.member), query)
+        query = valid_input(PageQuerySerializer, request.query_params.dict())
+        rows, next_offset = paginate(member_operations(member=self.member), query)
         results = [
             {
                 "id": op.id,
@@ -556,7 +384,11 @@ class MeDeviceBlockApi(MeApi):
         tags=[TAG],
         request=None,
         parameters=[_id_parameter("device_id", OpenApiTypes.INT)],
-        responses={200: DeviceSerializer, **COMMON_ERRORS, 404: _error("not_found: no such device of this member.")},
+        responses={
+            200: DeviceSerializer,
+            **COMMON_ERRORS,
+            404: error_response("not_found: no such device of this member."),
+        },
     )
     def post(self, request, device_id: str):
         if not device_id.isascii() or not device_id.isdigit() or len(device_id) > 18:
@@ -620,7 +452,11 @@ class MeSessionRevokeApi(MeApi):
         tags=[TAG],
         request=None,
         parameters=[_id_parameter("session_id", OpenApiTypes.UUID)],
-        responses={200: EndedSerializer, **COMMON_ERRORS, 404: _error("not_found: no such session of this member.")},
+        responses={
+            200: EndedSerializer,
+            **COMMON_ERRORS,
+            404: error_response("not_found: no such session of this member."),
+        },
     )
     def post(self, request, session_id: str):
         try:
@@ -645,10 +481,10 @@ class MeSessionsRevokeAllApi(MeApi):
         operation_id="me_sessions_revoke_all",
         tags=[TAG],
         request=InputSerializer,
-        responses={200: EndedSerializer, **COMMON_ERRORS, 400: _error("validation_error")},
+        responses={200: EndedSerializer, **COMMON_ERRORS, 400: error_response("validation_error")},
     )
     def post(self, request):
-        data = _valid(self.InputSerializer, request.data if request.data else {})
+        data = valid_input(self.InputSerializer, request.data if request.data else {})
         ended = sessions_end_all(
             member=self.member,
             reason="revoked_by_member",
@@ -681,12 +517,12 @@ class MeSecurityLogApi(MeApi):
         operation_id="me_security_log",
         tags=[TAG],
         parameters=PAGE_PARAMETERS,
-        responses={200: OutputSerializer, **COMMON_ERRORS, 400: _error("validation_error (limit, offset)")},
+        responses={200: OutputSerializer, **COMMON_ERRORS, 400: error_response("validation_error (limit, offset)")},
     )
     def get(self, request):
-        query = _valid(PageQuerySerializer, request.query_params.dict())
+        query = valid_input(PageQuerySerializer, request.query_params.dict())
         events = MemberSecurityEvent.objects.filter(member=self.member).order_by("-created_at", "-id")
-        rows, next_offset = _page(events, query)
+        rows, next_offset = paginate(events, query)
         results = [
             {"id": e.pk, "kind": e.kind, "created_at": e.created_at, "ip": e.ip, "detail": e.detail} for e in rows
         ]

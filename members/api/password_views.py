@@ -42,9 +42,8 @@ from members.api.auth_views import (
     InvalidPhone,
     MemberAuthApi,
     SessionRefusal,
-    _error,
 )
-from members.api.me_views import COMMON_ERRORS, InvalidInput, MeApi, _valid, request_ip
+from members.api.base import COMMON_ERRORS, InvalidInput, MeApi, error_response, request_ip, valid_input
 from members.api.serializers_auth import (
     DeviceInputSerializer,
     StrictBooleanField,
@@ -148,11 +147,11 @@ class PasswordLoginApi(MemberAuthApi):
         responses={
             200: OpenApiResponse(TokensOutputSerializer, description="Signed in."),
             400: BAD_BODY,
-            401: _error("credentials_invalid; otp_required (sign in with an SMS code instead)."),
-            403: _error("device_blocked, impossible_travel, member_not_active."),
+            401: error_response("credentials_invalid; otp_required (sign in with an SMS code instead)."),
+            403: error_response("device_blocked, impossible_travel, member_not_active."),
             415: NOT_JSON,
-            422: _error("card_number_refused: the device label looks like a payment card number."),
-            429: _error("password_locked: too many failed sign-ins today for this number."),
+            422: error_response("card_number_refused: the device label looks like a payment card number."),
+            429: error_response("password_locked: too many failed sign-ins today for this number."),
         },
         parameters=[RETRY_AFTER, NO_STORE],
     )
@@ -222,22 +221,22 @@ class MePasswordApi(MeApi):
         responses={
             200: OpenApiResponse(PasswordChangedSerializer, description="The password was set or changed."),
             **COMMON_ERRORS,
-            400: _error(
+            400: error_response(
                 "validation_error: detail is {field: {code, message}}; for new_password one of "
                 "password_too_short, password_too_long, password_needs_letter, password_needs_digit, "
                 "password_needs_symbol, password_too_common, password_contains_phone, password_reused."
             ),
-            403: _error(
+            403: error_response(
                 "change_details_not_allowed (web remember-me session), step_up_required (detail.actions), "
                 "current_password_required (detail.actions), current_password_wrong, member_not_active."
             ),
             415: NOT_JSON,
-            429: _error("password_locked: too many failed sign-ins today for this number."),
+            429: error_response("password_locked: too many failed sign-ins today for this number."),
         },
         parameters=[RETRY_AFTER, NO_STORE],
     )
     def put(self, request):
-        data = _valid(self.InputSerializer, request.data)
+        data = valid_input(self.InputSerializer, request.data)
         try:
             change = member_password_set(
                 member=self.member,
@@ -262,11 +261,11 @@ class MePasswordApi(MeApi):
         responses={
             200: OpenApiResponse(PasswordChangedSerializer, description="The password was removed."),
             **COMMON_ERRORS,
-            403: _error(
+            403: error_response(
                 "change_details_not_allowed (web remember-me session), step_up_required (detail.actions), "
                 "member_not_active."
             ),
-            409: _error("password_not_set: the member has no password."),
+            409: error_response("password_not_set: the member has no password."),
         },
         parameters=[NO_STORE],
     )

@@ -27,7 +27,7 @@ from loyalty.api.errors import ApiRefusal
 from loyalty.api.parsers import StrictJSONParser
 from loyalty.api.serializers import StrictCharField, StrictInputSerializer
 from members.api.auth_views import RETRY_AFTER, OtpRefusal
-from members.api.me_views import COMMON_ERRORS, MeApi, _error, _valid, request_ip
+from members.api.base import COMMON_ERRORS, MeApi, error_response, request_ip, valid_input
 from members.api.serializers_auth import CODE_MAX, StrictChoiceField, StrictUUIDField
 from members.otp import OtpRefused, otp_request, otp_verify
 from members.pii import MemberPiiErased, member_pii_read
@@ -82,13 +82,13 @@ class StepUpRequestApi(StepUpApi):
         responses={
             202: OutputSerializer,
             **COMMON_ERRORS,
-            400: _error("validation_error: detail is {field: {code, message}}."),
-            409: _error("no_phone_on_file"),
-            429: _error("otp_rate_limited, otp_locked (Retry-After in seconds)."),
+            400: error_response("validation_error: detail is {field: {code, message}}."),
+            409: error_response("no_phone_on_file"),
+            429: error_response("otp_rate_limited, otp_locked (Retry-After in seconds)."),
         },
     )
     def post(self, request):
-        action = _valid(self.InputSerializer, request.data)["action"]
+        action = valid_input(self.InputSerializer, request.data)["action"]
         try:
             result = otp_request(phone=self.phone(), purpose="step_up", action=action, ip=request_ip(request))
         except OtpRefused as refusal:
@@ -123,15 +123,15 @@ class StepUpVerifyApi(StepUpApi):
         responses={
             200: OutputSerializer,
             **COMMON_ERRORS,
-            400: _error("validation_error"),
-            401: _error("otp_wrong_code, otp_invalid (another challenge, number or action), otp_expired."),
-            403: _error("otp_too_many_guesses, member_not_active."),
-            409: _error("otp_used, no_phone_on_file."),
-            429: _error("otp_locked (Retry-After in seconds)."),
+            400: error_response("validation_error"),
+            401: error_response("otp_wrong_code, otp_invalid (another challenge, number or action), otp_expired."),
+            403: error_response("otp_too_many_guesses, member_not_active."),
+            409: error_response("otp_used, no_phone_on_file."),
+            429: error_response("otp_locked (Retry-After in seconds)."),
         },
     )
     def post(self, request):
-        data = _valid(self.InputSerializer, request.data)
+        data = valid_input(self.InputSerializer, request.data)
         try:
             challenge = otp_verify(
                 challenge_id=data["challenge_id"],

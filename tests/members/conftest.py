@@ -1,10 +1,13 @@
 """Members with personal data, through the services."""
 
+import re
 from datetime import date
 
 import pytest
 
 from loyalty.notifications import LocmemSmsBackend
+from members.otp import otp_request, otp_verify
+from members.pii import member_pii_read
 from members.services import member_create
 
 # Distinctive values, so a hit in a dump cannot be chance.
@@ -62,3 +65,18 @@ def sms_outbox():
     LocmemSmsBackend.outbox.clear()
     yield LocmemSmsBackend.outbox
     LocmemSmsBackend.outbox.clear()
+
+
+@pytest.fixture
+def step_up(django_capture_on_commit_callbacks):
+    """Verify a step-up code for ``action`` as the member would (the SMS read back)."""
+
+    def verify(member, action: str) -> None:
+        phone = member_pii_read(member).phone
+        with django_capture_on_commit_callbacks(execute=True):
+            result = otp_request(phone=phone, purpose="step_up", action=action)
+        text = [m for m in LocmemSmsBackend.outbox if m["to"] == phone][-1]["text"]
+        code = re.search(r"\b(\d{6})\b", text).group(1)
+        otp_verify(challenge_id=result.challenge_id, phone=phone, code=code, purpose="step_up", action=action)
+
+    return verify

@@ -23,7 +23,7 @@ from members.contact import (
     contact_phone_confirm,
 )
 from members.models import ContactVerification, MemberSecurityEvent, MemberSession, OtpChallenge
-from members.otp import OtpRefused, otp_request, otp_verify
+from members.otp import OtpRefused, otp_request
 from members.pii import member_pii_read
 from members.services import member_create, member_pii_set, member_pii_shred
 from members.sessions import session_start
@@ -50,20 +50,6 @@ def member_b(db, store_a):
 def _last_code(to: str | None = None) -> str:
     messages = [m for m in LocmemSmsBackend.outbox if to is None or m["to"] == to]
     return re.search(r"\b(\d{6})\b", messages[-1]["text"]).group(1)
-
-
-@pytest.fixture
-def step_up(django_capture_on_commit_callbacks):
-    """Verify a step-up code for ``action`` as the member would (the SMS read back)."""
-
-    def verify(member, action: str) -> None:
-        phone = member_pii_read(member).phone
-        with django_capture_on_commit_callbacks(execute=True):
-            result = otp_request(phone=phone, purpose="step_up", action=action)
-        code = _last_code(phone)
-        otp_verify(challenge_id=result.challenge_id, phone=phone, code=code, purpose="step_up", action=action)
-
-    return verify
 
 
 @pytest.fixture

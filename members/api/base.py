@@ -1,0 +1,112 @@
+"""The base of the members' API and of every API the signed-in member calls (vouchers'
+included): the ``/me`` view base, input validation with one stable code per field,
+limit/offset pages, the schema's error responses and the caller's address."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.views import APIView
+
+from loyalty.api.errors import VALIDATION_CODE, VALIDATION_MESSAGE, ApiRefusal
+from loyalty.api.serializers import ErrorSerializer, StrictInputSerializer
+from members.api.authentication import IsMember, MemberTokenAuthentication
+from members.models import Member, MemberSession
+from staffauth.net import client_ip
+
+PAGE_DEFAULT = 20
+PAGE_MAX = 100
+OFFSET_MAX = 10_000
+
+
+# --- refusals ------------------------------------------------------------------------------
+
+
+class InvalidInput(ApiRefusal):
+    """400 with ``detail`` = ``{field: {"code", "message"}}`` (one stable code per field)."""
+
+    default_code = VALIDATION_CODE
+    default_detail = VALIDATION_MESSAGE
+
+
+class NotFound(ApiRefusal):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "not_found"
+    default_detail = "Not found."
+
+
+def _first(value):
+    """The first ErrorDetail of a DRF error structure (a list, or a dict for nested fields)."""
+    while isinstance(value, dict | list) and value:
+        value = next(iter(value.values())) if isinstance(value, dict) else value[0]
+    return value
+
+
+def valid_input(serializer_class: type[serializers.Serializer], data) -> dict:
+    """The serializer's validated data, or 400 with ``{field: {"code", "message"}}``
+    (DRF keeps each error's code on its ErrorDetail string)."""
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        detail = {}
+        for field, errors in serializer.errors.items():
+            error = _first(errors)
+            detail[str(field)] = {"code": str(getattr(error, "code", "invalid")), "message": str(error)}
+        raise InvalidInput(detail=detail)
+    return serializer.validated_data
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """An error answer in the schema: the error body, with what the codes mean."""
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+COMMON_ERRORS = {
+    401: error_response("No or an invalid bearer token, an expired token, or a session that has ended or timed out."),
+    403: error_response("member_not_active: the member's account is not active."),
+}
+
+
+# --- base ----------------------------------------------------------------------------------
+
+
+class MeApi(APIView):
+    """An endpoint of the signed-in member's own data."""
+
+    authentication_classes = [MemberTokenAuthentication]
+    permission_classes = [IsMember]
+
+    @property
+    def member(self) -> Member:
+        return self.request.user.member
+
+    @property
+    def session(self) -> MemberSession:
+        return self.request.auth
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"  # personal data, balances, sessions: never cached
+        return response
+
+
+@extend_schema_serializer(component_name="MePageQuery")
+class PageQuerySerializer(StrictInputSerializer):
+    limit = serializers.IntegerField(min_value=1, max_value=PAGE_MAX, default=PAGE_DEFAULT)
+    offset = serializers.IntegerField(min_value=0, max_value=OFFSET_MAX, default=0)
+
+
+def paginate(queryset, query: dict) -> tuple[list, int | None]:
+    """One page of ``queryset`` (already ordered) and the next offset, or None at the end.
+    Reads one row more than the page instead of counting the whole table."""
+    limit, offset = query["limit"], query["offset"]
+    rows = list(queryset[offset : offset + limit + 1])
+    more = len(rows) > limit
+    return rows[:limit], (offset + limit if more else None)
+
+
+PAGE_PARAMETERS = [PageQuerySerializer]
+
+
+def request_ip(request) -> str | None:
+    """The caller's address (``staffauth.net.client_ip``) from a DRF or a Django request."""
+    return client_ip(getattr(request, "_request", request))

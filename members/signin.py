@@ -1,0 +1,106 @@
+"""Member sign-in with an SMS code: verify the code, enrol or find the member, open a session.
+
+One use case, called by ``POST /api/v1/auth/otp/verify`` (``members.api.auth_views``); the
+steps are the services of ``members.otp``, ``members.services``, ``members.consents`` and
+``members.sessions``. The sign-in with a password is ``members.passwords.password_login``
+(it opens its session with the same ``session_start``).
+
+Deliberately not one transaction: the code check commits what it records (a counted wrong
+guess, the code spent) before it refuses or returns, so a later refusal (the number taken
+meanwhile, a blocked device) does not give the guess or the code back. The enrolment is
+its own transaction: the member exists with their consents recorded, or not at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from members.consents import consents_record
+from members.models import ConsentRecord, Member, OtpChallenge
+from members.otp import OtpRefused, otp_verify
+from members.selectors import member_by_phone
+from members.services import member_create
+from members.sessions import SessionTokens, session_start
+
+SIGN_IN_PURPOSES = frozenset({OtpChallenge.Purpose.LOGIN, OtpChallenge.Purpose.ENROL})
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    """A member signed in: the session's ``tokens``; ``enrolled`` when this sign-in
+    created the member (purpose ``enrol``)."""
+
+    member: Member
+    tokens: SessionTokens
+    enrolled: bool
+
+
+def member_sign_in(
+    *,
+    challenge_id: uuid.UUID | str,
+    phone: str,
+    code: str,
+    purpose: str,
+    channel: str,
+    device_fingerprint: str,
+    device_label: str = "",
+    ip: str | None = None,
+    remember_me: bool = False,
+    biometric: bool = False,
+    consents: Mapping[str, bool] | None = None,
+) -> SignInResult:
+    """Sign a member in with the code sent to ``phone`` (E.164) for ``purpose``.
+
+    ``login``: the member enrolled with the number gets a session. ``enrol``: the
+    member is created with ``consents`` recorded (source ``enrolment``; ``essential``
+    must be true), then gets their first session. The caller checks the whole input
+    before calling: the code is spent (or a wrong guess counted) first of all.
+
+    Raises ``OtpRefused`` (any ``otp_verify`` refusal; ``otp_invalid`` too when the
+    number's member is gone by the time of a ``login``: erased, or changed number);
+    for ``enrol`` ``InvalidMemberData`` (``phone``: ``taken`` when the number was
+    enrolled meanwhile) and ``ConsentRefused`` (``essential_consent_required``), with
+    nothing created; whatever ``session_start`` raises (``SessionRefused``:
+    ``DeviceBlocked``, ``ImpossibleTravel``, ``MemberNotActive``; ``ValueError``).
+    ``ValueError`` too for a purpose other than ``login`` or ``enrol``, before the code
+    is looked at.
+    """
+    if purpose not in SIGN_IN_PURPOSES:
+        raise ValueError(f"not a sign-in purpose: {purpose!r}")
+    otp_verify(challenge_id=challenge_id, phone=phone, code=code, purpose=purpose)
+    enrolled = purpose == OtpChallenge.Purpose.ENROL
+    if enrolled:
+        member = member_enrol(phone=phone, consents=consents or {}, ip=ip)
+    else:
+        found = member_by_phone(phone)
+        if found is None:  # the number's member was erased or changed number meanwhile
+            raise OtpRefused("otp_invalid")
+        member = found
+    tokens = session_start(
+        member=member,
+        channel=channel,
+        device_fingerprint=device_fingerprint,
+        device_label=device_label,
+        ip=ip,
+        remember_me=remember_me,
+        biometric=biometric,
+    )
+    return SignInResult(member=member, tokens=tokens, enrolled=enrolled)
+
+
+@transaction.atomic
+def member_enrol(*, phone: str, consents: Mapping[str, bool], ip: str | None = None) -> Member:
+    """Create the member for ``phone`` and record their enrolment ``consents`` (purpose ->
+    granted), in one transaction: the member exists with their consents, or not at all.
+
+    Raises ``InvalidMemberData`` (``phone``: ``taken`` when someone is enrolled with the
+    number) and ``ConsentRefused`` (``essential_consent_required`` unless ``essential``
+    is true); ``ValueError`` for an unknown purpose.
+    """
+    member = member_create(phone=phone)
+    consents_record(member=member, choices=dict(consents), source=ConsentRecord.Source.ENROLMENT, ip=ip)
+    return member
