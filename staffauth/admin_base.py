@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -26,6 +28,7 @@ from django.utils.functional import cached_property
 
 from loyalty.freetext import MESSAGES as FREE_TEXT_CODES
 from loyalty.freetext import free_text_refusal
+from loyalty.kernel.refusals import Refusal
 from loyalty.scoping import scope_to_stores, stores_visible_to
 
 logger = logging.getLogger("staffauth.admin")
@@ -120,6 +123,39 @@ def free_text_admin(admin_class: type[admin.ModelAdmin]) -> type[admin.ModelAdmi
     if issubclass(admin_class, FreeTextAdminMixin):
         return admin_class
     return type(admin_class.__name__, (FreeTextAdminMixin, admin_class), {"__module__": admin_class.__module__})
+
+
+def form_refused(form: forms.BaseForm, refusal: Refusal, fields: Mapping[str, str] | None = None) -> None:
+    """A service's refusal as a form error: on the field its code is about, else the form's."""
+    form.add_error((fields or {}).get(refusal.code), str(refusal))
+
+
+def act_on_each(
+    modeladmin: admin.ModelAdmin,
+    request,
+    objects: Iterable[Any],
+    act: Callable[[Any], object],
+    *,
+    done: str,
+    not_done: str,
+    name: Callable[[Any], str] = str,
+) -> int:
+    """An admin action that calls one service per object (each with its own checks and
+    records), then says in one message what was done (``done`` formats ``{count}``) and
+    in another each refusal, named (``not_done`` leads it). Returns the count done."""
+    count, refused = 0, []
+    for obj in objects:
+        try:
+            act(obj)
+        except Refusal as refusal:
+            refused.append(f"{name(obj)}: {refusal}")
+        else:
+            count += 1
+    if count:
+        modeladmin.message_user(request, done.format(count=count), messages.SUCCESS)
+    if refused:
+        modeladmin.message_user(request, not_done + "; ".join(refused), messages.WARNING)
+    return count
 
 
 class BaseAdmin(FreeTextAdminMixin, admin.ModelAdmin):
