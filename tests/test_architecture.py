@@ -86,3 +86,17 @@ def test_every_module_has_a_layer():
         if path.name != "__init__.py" and not any(module == name or module.startswith(name + ".") for name in layered)
     ]
     assert unplaced == []
+
+
+def test_database_functions_are_created_by_their_owner():
+    """The loyalty app owns the ``loyalty_*`` database functions (append-only triggers,
+    guarded updates, the purge); no other app's migration creates one. The trigger
+    function moved from a staffauth migration to loyalty's first migration (issue 12)."""
+    creators = set()
+    for app in APPS:
+        for path in sorted((ROOT / app / "migrations").glob("*.py")):
+            if "CREATE OR REPLACE FUNCTION loyalty_" in path.read_text():
+                creators.add(app)
+    assert creators == {"loyalty"}
+    first = (ROOT / "loyalty" / "migrations" / "0001_initial.py").read_text()
+    assert "CREATE OR REPLACE FUNCTION loyalty_refuse_change()" in first

@@ -3,6 +3,33 @@
 import django.db.models.functions.text
 from django.db import migrations, models
 
+# The append-only trigger function every app's records use, as it was first written
+# (migration 0010 replaces it). Created here, by its owner, since issue 12; before, a
+# staffauth migration created it. Editing this applied migration changes nothing on an
+# existing database (it has the function and never runs 0001 again); a new database
+# gets the function from here, before any trigger needs it.
+REFUSE_CHANGE_FIRST = """
+CREATE OR REPLACE FUNCTION loyalty_refuse_change() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('loyalty.allow_purge', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'integrity_constraint_violation';
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+
+def refuse_change_function(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(REFUSE_CHANGE_FIRST, params=None)
+
+
+def drop_refuse_change_function(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("DROP FUNCTION IF EXISTS loyalty_refuse_change();", params=None)
+
 
 class Migration(migrations.Migration):
     initial = True
@@ -28,4 +55,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.RunPython(refuse_change_function, drop_refuse_change_function),
     ]

@@ -486,5 +486,4 @@ def _drop_append_only(apps, schema_editor):
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};", params=None)
 
 
-Migration.dependencies.append(("staffauth", "0003_securityevent_append_only"))
 Migration.operations.append(migrations.RunPython(_append_only, _drop_append_only))

@@ -25,8 +25,8 @@ from loyalty.append_only import (
     guarded_triggers,
 )
 
-# What the function was before (staffauth's migration 0003), to go back to.
-PREVIOUS_REFUSE_CHANGE = import_module("staffauth.migrations.0003_securityevent_append_only").FUNCTION
+# What the function was before (as migration 0001 creates it), to go back to.
+PREVIOUS_REFUSE_CHANGE = import_module("loyalty.migrations.0001_initial").REFUSE_CHANGE_FIRST
 
 LOT_CONSTRAINT = """
 CREATE CONSTRAINT TRIGGER loyalty_pointslot_matches_movements

@@ -1,22 +1,12 @@
 """On PostgreSQL, refuse UPDATE and DELETE of security events in the database itself.
 
-A retention purge may delete old rows by setting ``loyalty.allow_purge`` to ``on`` for
-its own transaction (``SET LOCAL``). SQLite runs rely on the model's Python guard.
+The trigger function ``loyalty_refuse_change()`` is the loyalty app's: its migration
+0001 creates it (this migration created it until issue 12 moved it to its owner; on a
+database migrated before, that move changed nothing). SQLite runs rely on the model's
+Python guard.
 """
 
 from django.db import migrations
-
-FUNCTION = """
-CREATE OR REPLACE FUNCTION loyalty_refuse_change() RETURNS trigger AS $$
-BEGIN
-    IF TG_OP = 'DELETE' AND current_setting('loyalty.allow_purge', true) = 'on' THEN
-        RETURN OLD;
-    END IF;
-    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
-        USING ERRCODE = 'integrity_constraint_violation';
-END;
-$$ LANGUAGE plpgsql;
-"""
 
 TRIGGER = """
 CREATE TRIGGER staffauth_securityevent_append_only
@@ -29,7 +19,6 @@ DROP = "DROP TRIGGER IF EXISTS staffauth_securityevent_append_only ON staffauth_
 
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FUNCTION, params=None)
         schema_editor.execute(TRIGGER, params=None)
 
 
