@@ -8,8 +8,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from loyalty.adjustments import Evidence, adjustment_request
+from loyalty.ledger.operations import Actor, points_earn
 from loyalty.models import AdjustmentReason, AdjustmentRequest, Till
-from loyalty.services import Actor, points_earn
 from loyalty.verify import ledger_verify
 from members.models import Member
 

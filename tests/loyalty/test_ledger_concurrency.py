@@ -15,9 +15,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from loyalty import services
-from loyalty.models import LedgerOperation, MemberBalance, PointsLot, Transfer
-from loyalty.services import (
+from loyalty.ledger.operations import (
     points_capture,
     points_earn,
     points_earn_reverse,
@@ -28,6 +26,8 @@ from loyalty.services import (
     points_redeem_reverse,
     points_void,
 )
+from loyalty.ledger.services import core
+from loyalty.models import LedgerOperation, MemberBalance, PointsLot, Transfer
 from loyalty.verify import ledger_verify
 from members.models import Member
 from tests.concurrency import race
@@ -165,12 +165,12 @@ def test_crash_points_then_retry_writes_exactly_once(member, till_actor, point):
     def crash():
         raise ConnectionError(f"injected at {point}")
 
-    services.FAULT_HOOKS[point] = crash
+    core.FAULT_HOOKS[point] = crash
     try:
         with pytest.raises(ConnectionError):
             points_earn(member=member, points=70, receipt_ref="CRASH", actor=till_actor, idempotency_key="crash")
     finally:
-        services.FAULT_HOOKS.pop(point)
+        core.FAULT_HOOKS.pop(point)
     retry = points_earn(member=member, points=70, receipt_ref="CRASH", actor=till_actor, idempotency_key="crash")
     assert retry.status_code == 201
     assert retry.replayed == (point == "after_commit")  # only then had the first attempt committed

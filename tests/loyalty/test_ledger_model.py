@@ -28,8 +28,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from loyalty.models import MemberBalance, PointsLot, Store, Till
-from loyalty.services import (
+from loyalty.ledger.operations import (
     Actor,
     points_capture,
     points_earn,
@@ -41,6 +40,7 @@ from loyalty.services import (
     points_redeem_reverse,
     points_void,
 )
+from loyalty.models import MemberBalance, PointsLot, Store, Till
 from loyalty.verify import ledger_verify
 from members.models import Member
 

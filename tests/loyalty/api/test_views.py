@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from loyalty.api import views
 from loyalty.api.auth import TillRateThrottle
+from loyalty.ledger.api import redemptions
 from loyalty.models import IdempotencyKey, LedgerOperation, MemberBalance, Store
 from members.models import Member
 from tests.db import rewriting_history
@@ -466,7 +466,7 @@ def test_an_unexpected_failure_is_a_json_500_with_the_request_id(pos, rich_membe
     def explode(**kwargs):
         raise RuntimeError("internal detail 4111 1111 1111 1111")
 
-    monkeypatch.setattr(views, "till_redemption_hold", explode)
+    monkeypatch.setattr(redemptions, "till_redemption_hold", explode)
     with caplog.at_level(logging.ERROR, logger="django.request"):
         response = pos.post("redemptions", {"loyalty_number": rich_member.loyalty_number, "points": 10})
     error = assert_error(response, 500, "server_error")
