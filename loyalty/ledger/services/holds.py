@@ -13,43 +13,29 @@ from django.conf import settings
 from django.utils import timezone
 
 from loyalty import exceptions as refusals
-from loyalty.ledger.services.core import (
-    OP,
-    TK,
-    Entry,
-    Posting,
-    add_to_balance,
-    consume_fefo,
-    lock_for_spending,
-    lock_member,
-    operation_write,
-    record,
-    restore,
-    system_account,
-    transfer_write,
-    uuid_or_none,
-)
+from loyalty.ledger.services import core
+from loyalty.ledger.services.core import OP, TK, Entry, Posting
 from loyalty.models import Account, LedgerOperation, MemberBalance, Transfer
 from members.models import Member
 
 
 def hold(posting: Posting, *, member: Member, points: int) -> Entry:
     """Reserve ``points`` for a redemption at the till."""
-    account, balance = lock_for_spending(member, points)
+    account, balance = core.lock_for_spending(member, points)
     lapses = timezone.now() + timedelta(minutes=settings.LOYALTY_HOLD_MINUTES)
-    op = operation_write(posting, OP.HOLD, member, points, hold_expires_at=lapses)
-    transfer = transfer_write(op, 0, TK.HOLD, account, system_account(Account.Kind.REDEEM), points)
-    consume_fefo(account, transfer, points)
-    add_to_balance(balance, debits_pending=points)
-    return Entry(op, record(op, balance, hold_id=str(op.id), expires_at=lapses.isoformat()))
+    op = core.operation_write(posting, OP.HOLD, member, points, hold_expires_at=lapses)
+    transfer = core.transfer_write(op, 0, TK.HOLD, account, core.system_account(Account.Kind.REDEEM), points)
+    core.consume_fefo(account, transfer, points)
+    core.add_to_balance(balance, debits_pending=points)
+    return Entry(op, core.record(op, balance, hold_id=str(op.id), expires_at=lapses.isoformat()))
 
 
 def _open_hold(hold_id: object, member: Member | None) -> tuple[LedgerOperation, Transfer, MemberBalance]:
-    parsed = uuid_or_none(hold_id)
+    parsed = core.uuid_or_none(hold_id)
     found = LedgerOperation.objects.filter(pk=parsed, kind=OP.HOLD).select_related("member").first() if parsed else None
     if found is None or (member is not None and found.member_id != member.pk):
         raise refusals.HoldNotFound(hold_id=str(parsed))
-    _, balance = lock_member(found.member)
+    _, balance = core.lock_member(found.member)
     if LedgerOperation.objects.filter(related=found, kind__in=[OP.CAPTURE, OP.VOID]).exists():
         raise refusals.HoldNotOpen(hold_id=str(parsed))
     return found, found.transfers.get(kind=TK.HOLD), balance
@@ -64,21 +50,21 @@ def capture(posting: Posting, *, hold_id: object, points: int | None, member: Me
     captured = pending.amount if points is None else points
     if captured <= 0 or captured > pending.amount:
         raise refusals.CaptureExceedsHold(held=pending.amount, requested=captured)
-    op = operation_write(posting, OP.CAPTURE, held.member, captured, related=held)
-    post = transfer_write(op, 0, TK.POST, pending.debit_account, pending.credit_account, captured, pending=pending)
+    op = core.operation_write(posting, OP.CAPTURE, held.member, captured, related=held)
+    post = core.transfer_write(op, 0, TK.POST, pending.debit_account, pending.credit_account, captured, pending=pending)
     if captured < pending.amount:
-        restore(post, [pending], pending.amount - captured)
-    add_to_balance(balance, debits_pending=-pending.amount, debits_posted=captured)
-    return Entry(op, record(op, balance, hold_id=str(held.id), released=pending.amount - captured))
+        core.restore(post, [pending], pending.amount - captured)
+    core.add_to_balance(balance, debits_pending=-pending.amount, debits_posted=captured)
+    return Entry(op, core.record(op, balance, hold_id=str(held.id), released=pending.amount - captured))
 
 
 def void(posting: Posting, *, hold_id: object, member: Member | None) -> Entry:
     """Cancel a hold: every held point goes back to the lot it came from."""
     held, pending, balance = _open_hold(hold_id, member)
-    op = operation_write(posting, OP.VOID, held.member, pending.amount, related=held)
-    voided = transfer_write(
+    op = core.operation_write(posting, OP.VOID, held.member, pending.amount, related=held)
+    voided = core.transfer_write(
         op, 0, TK.VOID, pending.debit_account, pending.credit_account, pending.amount, pending=pending
     )
-    restore(voided, [pending], pending.amount)
-    add_to_balance(balance, debits_pending=-pending.amount)
-    return Entry(op, record(op, balance, hold_id=str(held.id), released=pending.amount))
+    core.restore(voided, [pending], pending.amount)
+    core.add_to_balance(balance, debits_pending=-pending.amount)
+    return Entry(op, core.record(op, balance, hold_id=str(held.id), released=pending.amount))
