@@ -32,20 +32,13 @@ from loyalty.verify import ledger_verify
 from members.models import Member
 from tests.concurrency import race
 from tests.db import rewriting_history
+from tests.loyalty.conftest import assert_ledger_verified as verified
+from tests.loyalty.conftest import available
 from tests.reporting import add_figure
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("velocity_off")]
 
 THREADS = 8
-
-
-def available(member) -> int:
-    return MemberBalance.objects.get(account__member=member).available
-
-
-def verified():
-    report = ledger_verify()
-    assert report.ok, report.problems
 
 
 @pytest.fixture

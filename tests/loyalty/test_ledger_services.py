@@ -23,13 +23,9 @@ from loyalty.ledger.operations import (
 from loyalty.models import Account, IdempotencyKey, LedgerOperation, LotMovement, MemberBalance, PointsLot, Transfer
 from loyalty.verify import ledger_verify
 from members.models import Member
-from tests.loyalty.conftest import assert_ledger_verified
+from tests.loyalty.conftest import assert_ledger_verified, available
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]
-
-
-def available(member) -> int:
-    return MemberBalance.objects.get(account__member=member).available
 
 
 def counts():

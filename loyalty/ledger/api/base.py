@@ -21,7 +21,7 @@ is refused (409 ``member_authorisation_required``) until the member has authoris
 redemption (the SMS code read to the cashier, or the app). A refusal of those controls
 is not saved under the Idempotency-Key (a retry is judged again); the ledger's answers are.
 
-Write responses are the service's ``Outcome`` verbatim: its status and its body, so a
+Write responses are the ledger's ``Outcome`` verbatim: its status and its body, so a
 replay under the same key answers byte for byte what the first request did, with an
 extra ``Idempotency-Replayed: true`` header. The OutputSerializers document that body.
 """

@@ -13,11 +13,11 @@ import pytest
 from django.test import Client
 
 from loyalty.ledger.operations import Actor, points_earn
-from loyalty.models import IdempotencyKey, LedgerOperation, MemberBalance
+from loyalty.models import IdempotencyKey, LedgerOperation
 from members.models import Member
 from tests.concurrency import race
 from tests.loyalty.api.conftest import TillClient
-from tests.loyalty.conftest import assert_ledger_verified
+from tests.loyalty.conftest import assert_ledger_verified, available
 
 # 5,000 points at tier 1 (100 %): exactly the tier-2 threshold, where an earn is worth 125 %.
 AMOUNT_TO_TIER_2 = 500_000
@@ -25,10 +25,6 @@ AMOUNT_TO_TIER_2 = 500_000
 
 def purchase(member, receipt="R-TIER", amount=AMOUNT_TO_TIER_2) -> dict:
     return {"loyalty_number": member.loyalty_number, "receipt_number": receipt, "amount_minor": amount}
-
-
-def available(member) -> int:
-    return MemberBalance.objects.get(account__member=member).available
 
 
 @pytest.mark.django_db
