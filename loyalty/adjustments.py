@@ -24,9 +24,9 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from loyalty import notifications
+from loyalty.ledger.operations import Actor, points_adjust_post
 from loyalty.models import AdjustmentEvent, AdjustmentReason, AdjustmentRequest, Store
 from loyalty.selectors import member_balance
-from loyalty.services import Actor, points_adjust_post
 from members.models import Member
 from staffauth.roles import ROLE_BY_NAME
 

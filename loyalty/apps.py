@@ -4,7 +4,7 @@ from django.db.models.signals import post_migrate
 
 def _open_system_accounts(sender, using="default", **kwargs):
     # Also after a flush (tests), which empties the tables without migrating again.
-    from loyalty.services import system_accounts_open
+    from loyalty.ledger.services.core import system_accounts_open
 
     system_accounts_open(using=using)
 

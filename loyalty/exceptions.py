@@ -1,26 +1,26 @@
-"""Domain refusals of the ledger. Each has a stable code and the HTTP status callers use.
+"""Domain refusals of the ledger: each a stable code, a message and safe facts.
 
 A refusal is an answer, not a crash: it is saved under the idempotency key like a
-success, so a retry with the same key gets the same refusal.
+success (``loyalty.ledger.idempotency``), so a retry with the same key gets the same
+refusal. The ledger knows no HTTP: the API edge gives each code its status
+(``loyalty.api.errors.REFUSAL_STATUS``).
 """
 
 from __future__ import annotations
 
+from typing import Any
 
-class LedgerRefusal(Exception):
+from loyalty.kernel.refusals import Refusal
+
+
+class LedgerRefusal(Refusal):
+    """The ledger's family of refusals: ``LedgerRefusal(message=None, **facts)``."""
+
     code = "refused"
-    status = 422
     message = "The operation was refused."
 
-    def __init__(self, message: str | None = None, **detail):
-        self.detail = detail
-        super().__init__(message or self.message)
-
-    def as_body(self) -> dict:
-        body = {"error": {"code": self.code, "message": str(self)}}
-        if self.detail:
-            body["error"]["detail"] = self.detail
-        return body
+    def __init__(self, message: str | None = None, **facts: Any) -> None:
+        super().__init__(None, message, **facts)
 
 
 class InsufficientPoints(LedgerRefusal):
@@ -30,19 +30,16 @@ class InsufficientPoints(LedgerRefusal):
 
 class MemberNotActive(LedgerRefusal):
     code = "member_not_active"
-    status = 403
     message = "The member's account is not active."
 
 
 class ReceiptAlreadyUsed(LedgerRefusal):
     code = "receipt_already_used"
-    status = 409
     message = "Points were already earned for this receipt."
 
 
 class PurchaseNotFound(LedgerRefusal):
     code = "purchase_not_found"
-    status = 404
     message = "No earning purchase matches this receipt."
 
 
@@ -53,13 +50,11 @@ class ReturnExceedsPurchase(LedgerRefusal):
 
 class HoldNotFound(LedgerRefusal):
     code = "hold_not_found"
-    status = 404
     message = "No such redemption hold."
 
 
 class HoldNotOpen(LedgerRefusal):
     code = "hold_not_open"
-    status = 409
     message = "The redemption hold was already captured, voided or has lapsed."
 
 
@@ -70,7 +65,6 @@ class CaptureExceedsHold(LedgerRefusal):
 
 class RedemptionNotFound(LedgerRefusal):
     code = "redemption_not_found"
-    status = 404
     message = "No such redemption."
 
 

@@ -1,7 +1,7 @@
 """Programme rules the ledger applies: tiers and per-member velocity limits.
 
 Everything here reads ``settings`` (the programme's configuration) and is called by
-``loyalty.services`` under the member's balance lock, so the counts it reads cannot
+``loyalty.ledger.services`` under the member's balance lock, so the counts it reads cannot
 change before the write commits.
 """
 

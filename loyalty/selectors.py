@@ -135,7 +135,7 @@ class SavedOutcome:
 
 def saved_outcome(*, scope: str, key: str) -> SavedOutcome | None:
     """The outcome saved under the idempotency key (``scope``, ``key``), None if the key
-    was never used (``scope`` is the acting caller's, ``loyalty.services.Actor.scope``).
+    was never used (``scope`` is the acting caller's, ``loyalty.ledger.services.core.Actor.scope``).
     The saved body's shape is the ledger's: read it through ``SavedOutcome``. One query."""
     row = IdempotencyKey.objects.filter(scope=scope, key=key).values_list("status_code", "response").first()
     return SavedOutcome(status_code=row[0], body=row[1] or {}) if row is not None else None

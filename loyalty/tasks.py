@@ -9,7 +9,7 @@ def points_expire_task(as_of: str | None = None) -> int:
     """Expire due lots. Idempotent and restartable (deterministic keys per lot)."""
     from datetime import date
 
-    from loyalty.services import points_expire_due
+    from loyalty.ledger.operations import points_expire_due
 
     return points_expire_due(as_of=date.fromisoformat(as_of) if as_of else None)
 
@@ -17,7 +17,7 @@ def points_expire_task(as_of: str | None = None) -> int:
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def holds_lapse_task() -> int:
     """Void redemption holds past their lapse time."""
-    from loyalty.services import points_holds_lapse
+    from loyalty.ledger.operations import points_holds_lapse
 
     return points_holds_lapse()
 
@@ -39,7 +39,7 @@ def ledger_verify_task() -> bool:
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def points_pending_release_task() -> int:
     """Release earned points whose return window has closed. Idempotent."""
-    from loyalty.services import points_pending_release
+    from loyalty.ledger.operations import points_pending_release
 
     return points_pending_release()
 

@@ -23,9 +23,6 @@ PRIVATE_IMPORTS_TODAY = {
         ("members.management.commands.bench_members", "_error_code"),
         ("members.management.commands.bench_members", "_listed"),
     },
-    "vouchers.pos_api": {
-        ("loyalty.api.views", "_error"),
-    },
 }
 
 

@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from loyalty.api.cards import card_number_refusal, idempotency_key_has_pan
 from loyalty.api.errors import ApiRefusal, IdempotencyKeyRequired
 from loyalty.api.serializers import StrictInputSerializer, StrictIntegerField
-from loyalty.api.views import IDEMPOTENCY_KEY_FORMAT, REPLAYED_HEADER
+from loyalty.ledger.api.base import IDEMPOTENCY_KEY_FORMAT, REPLAYED_HEADER
 from members.api.base import (
     COMMON_ERRORS,
     PAGE_MAX,

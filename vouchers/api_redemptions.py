@@ -35,16 +35,15 @@ from loyalty.api.serializers import (
     StrictInputSerializer,
     points_field,
 )
-from loyalty.api.views import COMMON_ERRORS as TILL_ERRORS
-from loyalty.api.views import (
+from loyalty.ledger.api.base import COMMON_ERRORS as TILL_ERRORS
+from loyalty.ledger.api.base import (
     IDEMPOTENCY_KEY_PARAMETER,
     REPLAYED_HEADER,
-    SHIFT_PARAMETER,
-    RedemptionAuthoriseApi,
     TillWriteApi,
     member_by_loyalty_number,
 )
-from loyalty.api.views import TAG as TILL_TAG
+from loyalty.ledger.api.base import TAG as TILL_TAG
+from loyalty.ledger.api.redemptions import SHIFT_PARAMETER, RedemptionAuthoriseApi
 from members.api.base import COMMON_ERRORS, MeApi, error_response, valid_input
 from vouchers.offline import OfflineRefused, offline_redemption_submit
 from vouchers.shifts import shift_for_request

@@ -36,8 +36,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from loyalty.ledger.operations import Actor, Outcome, points_redeem
 from loyalty.selectors import member_balance, saved_outcome
-from loyalty.services import Actor, Outcome, points_redeem
 from members.models import Member, MemberSecurityEvent, MemberSession
 from members.otp import otp_step_up_consume, otp_step_up_valid
 from members.sessions import session_may

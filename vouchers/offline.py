@@ -35,10 +35,10 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from loyalty.ledger.operations import Actor, points_redeem
 from loyalty.models import Till
 from loyalty.notifications import notify_member
 from loyalty.scoping import scope_to_stores
-from loyalty.services import Actor, points_redeem
 from members.models import Member
 from vouchers.codes import CodeInvalid, code_normalise
 from vouchers.models import PendingRedemption, StaffShift, Voucher

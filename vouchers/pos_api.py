@@ -40,15 +40,15 @@ from rest_framework.response import Response
 
 from loyalty.api.errors import ApiRefusal
 from loyalty.api.serializers import LoyaltyNumberField, StrictCharField, StrictInputSerializer
-from loyalty.api.views import (
+from loyalty.ledger.api.base import (
     COMMON_ERRORS,
     IDEMPOTENCY_KEY_PARAMETER,
     REPLAYED_HEADER,
     TAG,
     TillApi,
     TillWriteApi,
-    _error,
 )
+from loyalty.ledger.api.base import error_doc as _error
 from vouchers.redemption import RedemptionRefused, override_for_voucher, voucher_redeem, voucher_validate
 from vouchers.shifts import HEADER, ShiftRefused, max_hours, shift_end, shift_for_request, shift_start
 from vouchers.tokens import public_keys

@@ -20,7 +20,6 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from loyalty import freetext
-from loyalty.exceptions import LedgerRefusal
 from loyalty.kernel.refusals import Refusal
 
 logger = logging.getLogger("django.request")
@@ -308,10 +307,6 @@ def api_exception_handler(exc, context):
     if isinstance(exc, Refusal):
         set_rollback()
         return refusal_response(exc)
-    if isinstance(exc, LedgerRefusal):
-        # The ledger's own refusals (hold or purchase not found…): one definition of each code.
-        set_rollback()
-        return Response(exc.as_body(), status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

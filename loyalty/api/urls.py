@@ -10,21 +10,23 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
-from loyalty.api import views
+from loyalty.ledger.api import points, redemptions
 
 app_name = "api"
 
 pos_patterns = [
-    path("purchases", views.PurchaseCreateApi.as_view(), name="pos-purchases"),
-    path("returns", views.ReturnCreateApi.as_view(), name="pos-returns"),
-    path("redemptions", views.RedemptionHoldApi.as_view(), name="pos-redemptions"),
-    path("redemptions/<str:hold_id>/capture", views.RedemptionCaptureApi.as_view(), name="pos-redemption-capture"),
-    path("redemptions/<str:hold_id>/void", views.RedemptionVoidApi.as_view(), name="pos-redemption-void"),
-    path("members/balance", views.MemberBalanceApi.as_view(), name="pos-member-balance"),
+    path("purchases", points.PurchaseCreateApi.as_view(), name="pos-purchases"),
+    path("returns", points.ReturnCreateApi.as_view(), name="pos-returns"),
+    path("redemptions", redemptions.RedemptionHoldApi.as_view(), name="pos-redemptions"),
+    path(
+        "redemptions/<str:hold_id>/capture", redemptions.RedemptionCaptureApi.as_view(), name="pos-redemption-capture"
+    ),
+    path("redemptions/<str:hold_id>/void", redemptions.RedemptionVoidApi.as_view(), name="pos-redemption-void"),
+    path("members/balance", points.MemberBalanceApi.as_view(), name="pos-member-balance"),
     # Retired (issue 11, D7): the loyalty number in the path landed in access logs. 410.
-    re_path(r"^members/[^/]+/balance/?$", views.pos_balance_path_retired),
+    re_path(r"^members/[^/]+/balance/?$", points.pos_balance_path_retired),
     path("", include("vouchers.pos_api")),  # shifts and vouchers at the till (issue 6)
-    re_path(r"^.*$", views.pos_not_found),
+    re_path(r"^.*$", points.pos_not_found),
 ]
 
 urlpatterns = [

@@ -8,8 +8,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from loyalty.adjustments import Evidence, adjustment_request
-from loyalty.models import AdjustmentReason, AdjustmentRequest, Till
-from loyalty.services import Actor, points_earn
+from loyalty.ledger.operations import Actor, points_earn
+from loyalty.models import AdjustmentReason, AdjustmentRequest, MemberBalance, Till
 from loyalty.verify import ledger_verify
 from members.models import Member
 
@@ -48,6 +48,11 @@ def earn(till_actor):
         return outcome
 
     return do
+
+
+def available(member) -> int:
+    """The member's spendable points, as the balance row has them."""
+    return MemberBalance.objects.get(account__member=member).available
 
 
 def assert_ledger_verified():

@@ -21,9 +21,9 @@ from loyalty.adjustments import (
     adjustments_awaiting,
     adjustments_expire,
 )
+from loyalty.ledger.operations import points_redeem
 from loyalty.models import AdjustmentEvent, AdjustmentRequest, LedgerOperation, OutboundMessage
 from loyalty.notifications import messages_deliver_queued
-from loyalty.services import points_redeem
 from loyalty.verify import ledger_verify
 from tests.concurrency import race
 from tests.db import rewriting_history

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
+from loyalty.ledger.operations import Actor, points_earn, points_hold
 from loyalty.models import LedgerOperation, Till
-from loyalty.services import Actor, points_earn, points_hold
 from members.models import Member
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]

@@ -39,7 +39,9 @@ def test_migrate_runs_as_the_owner_and_grants_the_application_role(scratch_datab
     assert f"Granted the application role {APP_ROLE}" in migrated.stdout
 
     with psycopg.connect(f"{SERVER}/{scratch_database}") as db:
-        (owner,) = db.execute("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'loyalty_transfer'").fetchone()
+        (owner,) = db.execute(
+            "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'loyalty_transfer'"
+        ).fetchone()
     assert owner == "postgres"
     with psycopg.connect(f"{SERVER}/{scratch_database}") as db:
         privileges = db.execute(

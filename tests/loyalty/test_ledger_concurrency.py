@@ -15,9 +15,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from loyalty import services
-from loyalty.models import LedgerOperation, MemberBalance, PointsLot, Transfer
-from loyalty.services import (
+from loyalty.ledger.operations import (
     points_capture,
     points_earn,
     points_earn_reverse,
@@ -28,24 +26,19 @@ from loyalty.services import (
     points_redeem_reverse,
     points_void,
 )
+from loyalty.ledger.services import core
+from loyalty.models import LedgerOperation, MemberBalance, PointsLot, Transfer
 from loyalty.verify import ledger_verify
 from members.models import Member
 from tests.concurrency import race
 from tests.db import rewriting_history
+from tests.loyalty.conftest import assert_ledger_verified as verified
+from tests.loyalty.conftest import available
 from tests.reporting import add_figure
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("velocity_off")]
 
 THREADS = 8
-
-
-def available(member) -> int:
-    return MemberBalance.objects.get(account__member=member).available
-
-
-def verified():
-    report = ledger_verify()
-    assert report.ok, report.problems
 
 
 @pytest.fixture
@@ -165,12 +158,12 @@ def test_crash_points_then_retry_writes_exactly_once(member, till_actor, point):
     def crash():
         raise ConnectionError(f"injected at {point}")
 
-    services.FAULT_HOOKS[point] = crash
+    core.FAULT_HOOKS[point] = crash
     try:
         with pytest.raises(ConnectionError):
             points_earn(member=member, points=70, receipt_ref="CRASH", actor=till_actor, idempotency_key="crash")
     finally:
-        services.FAULT_HOOKS.pop(point)
+        core.FAULT_HOOKS.pop(point)
     retry = points_earn(member=member, points=70, receipt_ref="CRASH", actor=till_actor, idempotency_key="crash")
     assert retry.status_code == 201
     assert retry.replayed == (point == "after_commit")  # only then had the first attempt committed

@@ -28,19 +28,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from loyalty.ledger import operations as ledger
 from loyalty.models import MemberBalance, PointsLot, Store, Till
-from loyalty.services import (
-    Actor,
-    points_capture,
-    points_earn,
-    points_earn_reverse,
-    points_expire_due,
-    points_hold,
-    points_holds_lapse,
-    points_redeem,
-    points_redeem_reverse,
-    points_void,
-)
 from loyalty.verify import ledger_verify
 from members.models import Member
 
@@ -111,7 +100,7 @@ class LedgerMachine(RuleBasedStateMachine):
         till = Till.objects.get_or_create(
             store=store, code="H1", defaults={"key_id": "hyp-till", "secret_encrypted": "-"}
         )[0]
-        self.actor = Actor(till=till)
+        self.actor = ledger.Actor(till=till)
         self.member = Member.objects.create(home_store=store)
 
     def key(self) -> str:
@@ -120,7 +109,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(points=st.integers(1, 300))
     def earn(self, points):
         receipt = self.key()
-        outcome = points_earn(
+        outcome = ledger.points_earn(
             member=self.member, points=points, receipt_ref=receipt, actor=self.actor, idempotency_key=receipt
         )
         assert outcome.status_code == 201, outcome.body
@@ -130,7 +119,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(points=st.integers(1, 400))
     def redeem(self, points):
-        outcome = points_redeem(member=self.member, points=points, actor=self.actor, idempotency_key=self.key())
+        outcome = ledger.points_redeem(member=self.member, points=points, actor=self.actor, idempotency_key=self.key())
         if points > self.model.available:
             assert outcome.error_code == "insufficient_points"
             return
@@ -140,7 +129,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(points=st.integers(1, 400))
     def hold(self, points):
-        outcome = points_hold(member=self.member, points=points, actor=self.actor, idempotency_key=self.key())
+        outcome = ledger.points_hold(member=self.member, points=points, actor=self.actor, idempotency_key=self.key())
         if points > self.model.available:
             assert outcome.error_code == "insufficient_points"
             return
@@ -155,13 +144,15 @@ class LedgerMachine(RuleBasedStateMachine):
         hold_id, held = self.holds.pop(data.draw(st.integers(0, len(self.holds) - 1)))
         if data.draw(st.booleans()):
             captured = data.draw(st.integers(1, held))
-            outcome = points_capture(hold_id=hold_id, points=captured, actor=self.actor, idempotency_key=self.key())
+            outcome = ledger.points_capture(
+                hold_id=hold_id, points=captured, actor=self.actor, idempotency_key=self.key()
+            )
             assert outcome.status_code == 201, outcome.body
             self.model.restore(hold_id, held - captured)
             self.model.takes[outcome.body["operation_id"]] = list(self.model.takes[hold_id])
             self.redemptions.append((outcome.body["operation_id"], captured))
         else:
-            outcome = points_void(hold_id=hold_id, actor=self.actor, idempotency_key=self.key())
+            outcome = ledger.points_void(hold_id=hold_id, actor=self.actor, idempotency_key=self.key())
             assert outcome.status_code == 201, outcome.body
             self.model.restore(hold_id, held)
         self.model.pending -= held
@@ -172,7 +163,7 @@ class LedgerMachine(RuleBasedStateMachine):
         index = data.draw(st.integers(0, len(self.redemptions) - 1))
         op_id, refundable = self.redemptions[index]
         points = data.draw(st.integers(1, refundable + 1))
-        outcome = points_redeem_reverse(
+        outcome = ledger.points_redeem_reverse(
             redemption_id=op_id, points=points, actor=self.actor, idempotency_key=self.key()
         )
         if points > refundable:
@@ -189,7 +180,7 @@ class LedgerMachine(RuleBasedStateMachine):
         purchase = self.model.purchases[receipt]
         left = purchase["earned"] - purchase["returned"]
         points = data.draw(st.integers(1, left + 1))
-        outcome = points_earn_reverse(
+        outcome = ledger.points_earn_reverse(
             member=self.member, receipt_ref=receipt, points=points, actor=self.actor, idempotency_key=self.key()
         )
         if points > left:
@@ -206,7 +197,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def advance_clock_and_expire(self, days):
         self.coordinates.shift(timedelta(days=days))
         # Open holds lapse long before a day passes: the sweeper voids them.
-        points_holds_lapse()
+        ledger.points_holds_lapse()
         for hold_id, held in self.holds:
             self.model.restore(hold_id, held)
             self.model.pending -= held
@@ -215,7 +206,7 @@ class LedgerMachine(RuleBasedStateMachine):
         expected = sum(r for exp, r in self.model.lots.values() if exp <= today)
         # Other examples' members may have due lots too: count only this member's.
         before = self.available()
-        points_expire_due(as_of=today)
+        ledger.points_expire_due(as_of=today)
         assert before - self.available() == expected
         for lot in self.model.lots.values():
             if lot[0] <= today:

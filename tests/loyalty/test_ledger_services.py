@@ -6,8 +6,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from loyalty.models import Account, IdempotencyKey, LedgerOperation, LotMovement, MemberBalance, PointsLot, Transfer
-from loyalty.services import (
+from loyalty.ledger.operations import (
     Actor,
     points_adjust_post,
     points_capture,
@@ -21,15 +20,12 @@ from loyalty.services import (
     points_redeem_reverse,
     points_void,
 )
+from loyalty.models import Account, IdempotencyKey, LedgerOperation, LotMovement, MemberBalance, PointsLot, Transfer
 from loyalty.verify import ledger_verify
 from members.models import Member
-from tests.loyalty.conftest import assert_ledger_verified
+from tests.loyalty.conftest import assert_ledger_verified, available
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]
-
-
-def available(member) -> int:
-    return MemberBalance.objects.get(account__member=member).available
 
 
 def counts():
@@ -395,7 +391,8 @@ def test_a_retried_attempt_starts_clean_and_may_refuse(member, till_actor, earn,
     import psycopg
     from django.db import OperationalError
 
-    from loyalty import exceptions, policy, services
+    from loyalty import exceptions, policy
+    from loyalty.ledger.services import core
 
     earn(member, 100)
     checks = {"n": 0}
@@ -408,14 +405,14 @@ def test_a_retried_attempt_starts_clean_and_may_refuse(member, till_actor, earn,
         return real_check(**kwargs)
 
     def fail_once():
-        services.FAULT_HOOKS.pop("after_transfer_insert")
+        core.FAULT_HOOKS.pop("after_transfer_insert")
         raise OperationalError("injected") from psycopg.errors.SerializationFailure("injected")
 
     monkeypatch.setattr(policy, "check_redemption", check_then_refuse_on_retry)
-    services.FAULT_HOOKS["after_transfer_insert"] = fail_once
+    core.FAULT_HOOKS["after_transfer_insert"] = fail_once
     try:
         outcome = points_redeem(member=member, points=30, actor=till_actor, idempotency_key="retried")
     finally:
-        services.FAULT_HOOKS.pop("after_transfer_insert", None)
+        core.FAULT_HOOKS.pop("after_transfer_insert", None)
     assert checks["n"] == 2 and outcome.error_code == "daily_redemptions_exceeded"
     assert available(member) == 100 and IdempotencyKey.objects.get(key="retried").status_code == 422

@@ -70,9 +70,7 @@ def test_no_app_outside_loyalty_reads_the_ledgers_tables():
     modules = _app_modules()
     assert {p.relative_to(root).parts[0] for p in modules} >= {"members", "vouchers", "staffauth"}
     found = {
-        (str(path.relative_to(root)), line, what)
-        for path in modules
-        for line, what in ledger_reads(path.read_text())
+        (str(path.relative_to(root)), line, what) for path in modules for line, what in ledger_reads(path.read_text())
     }
     refused = sorted(f"{path}:{line}: {what}" for path, line, what in found if (path, what) not in ALLOWED)
     assert refused == [], "read the ledger through loyalty.selectors instead:\n" + "\n".join(refused)

@@ -5,9 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from loyalty.models import MemberBalance
-from loyalty.selectors import ledger_snapshot, roll_forward
-from loyalty.services import (
+from loyalty.ledger.operations import (
     Actor,
     points_adjust_post,
     points_capture,
@@ -17,6 +15,8 @@ from loyalty.services import (
     points_redeem,
     points_redeem_reverse,
 )
+from loyalty.models import MemberBalance
+from loyalty.selectors import ledger_snapshot, roll_forward
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]
 

@@ -122,7 +122,9 @@ def test_a_session_setting_no_longer_opens_a_record_to_delete(history, tamper_ro
     assert "permission denied" in refused(APP_ROLE, setting, f"DELETE FROM {table}")
 
 
-@pytest.mark.parametrize("table", ["loyalty_transfer", "staffauth_securityevent", "auditlog_logentry", "fraud_fraudalert"])
+@pytest.mark.parametrize(
+    "table", ["loyalty_transfer", "staffauth_securityevent", "auditlog_logentry", "fraud_fraudalert"]
+)
 def test_truncate_is_refused_to_all_but_the_owner(history, tamper_role, table):
     assert "TRUNCATE refused" in refused(tamper_role, f"TRUNCATE {table} CASCADE")
     assert "permission denied" in refused(APP_ROLE, f"TRUNCATE {table} CASCADE")
@@ -145,23 +147,39 @@ def _forgeries(history) -> dict[str, list]:
         ],
         "lot earned": [("UPDATE loyalty_pointslot SET earned = earned + 5000 WHERE id = %s", [lot.pk])],
         # remaining may change, but only with movements that account for it (checked at commit)
-        "lot remaining without a movement": [("UPDATE loyalty_pointslot SET remaining = remaining - 1 WHERE id = %s", [lot.pk])],
+        "lot remaining without a movement": [
+            ("UPDATE loyalty_pointslot SET remaining = remaining - 1 WHERE id = %s", [lot.pk])
+        ],
         "lot deleted": [("DELETE FROM loyalty_pointslot WHERE id = %s", [lot.pk])],
         "balance moved to another account": [
-            ("UPDATE loyalty_memberbalance SET account_id = account_id + 100000 WHERE account_id = %s", [lot.account_id])
+            (
+                "UPDATE loyalty_memberbalance SET account_id = account_id + 100000 WHERE account_id = %s",
+                [lot.account_id],
+            )
         ],
         "balance deleted": [("DELETE FROM loyalty_memberbalance WHERE account_id = %s", [lot.account_id])],
         "saved answer rewritten": [("UPDATE loyalty_idempotencykey SET response = '{}' WHERE id = %s", [key.pk])],
         "saved request rewritten": [("UPDATE loyalty_idempotencykey SET request_hash = 'x' WHERE id = %s", [key.pk])],
-        "adjustment points": [("UPDATE loyalty_adjustmentrequest SET points = points * 10 WHERE id = %s", [request.pk])],
-        "adjustment reopened": [("UPDATE loyalty_adjustmentrequest SET state = 'pending', operation_id = NULL WHERE id = %s", [request.pk])],
-        "adjustment approver": [
-            ("UPDATE loyalty_adjustmentrequest SET approved_by_id = %s WHERE id = %s", [staff["store_manager"].pk, request.pk])
+        "adjustment points": [
+            ("UPDATE loyalty_adjustmentrequest SET points = points * 10 WHERE id = %s", [request.pk])
         ],
-        "adjustment event": [("UPDATE loyalty_adjustmentevent SET comment = 'forged' WHERE request_id = %s", [request.pk])],
+        "adjustment reopened": [
+            ("UPDATE loyalty_adjustmentrequest SET state = 'pending', operation_id = NULL WHERE id = %s", [request.pk])
+        ],
+        "adjustment approver": [
+            (
+                "UPDATE loyalty_adjustmentrequest SET approved_by_id = %s WHERE id = %s",
+                [staff["store_manager"].pk, request.pk],
+            )
+        ],
+        "adjustment event": [
+            ("UPDATE loyalty_adjustmentevent SET comment = 'forged' WHERE request_id = %s", [request.pk])
+        ],
         "audit entry": [("UPDATE auditlog_logentry SET changes_text = 'forged'", None)],
         "audit entry deleted": [("DELETE FROM auditlog_logentry", None)],
-        "fraud alert facts": [("UPDATE fraud_fraudalert SET detail = '{}', member_id = NULL WHERE id = %s", [alert.pk])],
+        "fraud alert facts": [
+            ("UPDATE fraud_fraudalert SET detail = '{}', member_id = NULL WHERE id = %s", [alert.pk])
+        ],
         "fraud alert deleted": [("DELETE FROM fraud_fraudalert WHERE id = %s", [alert.pk])],
     }
 
@@ -211,7 +229,10 @@ def test_what_may_change_changes_by_its_rules_only(history, tamper_role):
     closer = history["staff"]["fraud_analyst"]
     run_as(
         APP_ROLE,
-        ("UPDATE fraud_fraudalert SET status = 'closed', closed_at = now(), closed_by_id = %s WHERE id = %s", [closer.pk, alert.pk]),
+        (
+            "UPDATE fraud_fraudalert SET status = 'closed', closed_at = now(), closed_by_id = %s WHERE id = %s",
+            [closer.pk, alert.pk],
+        ),
     )
     alert.refresh_from_db()
     assert alert.status == "closed" and alert.closed_by == closer
@@ -266,7 +287,9 @@ def _old_security_event(age: timedelta) -> int:
     event = SecurityEvent.objects.create(kind=SecurityEvent.Kind.LOGIN_FAILED, username="old")
     with transaction.atomic(), connection.cursor() as cursor:  # as the superuser: only the test may age a row
         cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute("UPDATE staffauth_securityevent SET created_at = %s WHERE id = %s", [timezone.now() - age, event.pk])
+        cursor.execute(
+            "UPDATE staffauth_securityevent SET created_at = %s WHERE id = %s", [timezone.now() - age, event.pk]
+        )
         cursor.execute("SET LOCAL session_replication_role = origin")
     return event.pk
 
@@ -283,7 +306,9 @@ def test_the_purge_path_deletes_only_rows_past_their_floor(db):
         cursor.execute("RESET ROLE")
     assert set(SecurityEvent.objects.filter(pk__in=[old, recent]).values_list("pk", flat=True)) == {recent}
     # Nor can the purger ask for a cutoff inside the retention period, or for the journal.
-    assert "keeps rows for at least" in refused(PURGER_ROLE, "SELECT loyalty_purge('staffauth_securityevent', now(), 10)")
+    assert "keeps rows for at least" in refused(
+        PURGER_ROLE, "SELECT loyalty_purge('staffauth_securityevent', now(), 10)"
+    )
     assert "is not purgeable" in refused(
         PURGER_ROLE, "SELECT loyalty_purge('loyalty_transfer', now() - interval '50 years', 10)"
     )

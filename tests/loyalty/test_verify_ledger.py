@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 
+from loyalty.ledger.operations import points_hold, points_redeem
 from loyalty.models import LedgerOperation, MemberBalance, PointsLot, Transfer
-from loyalty.services import points_hold, points_redeem
 from loyalty.tasks import ledger_verify_task
 from loyalty.verify import ledger_verify
 from members.models import Member

@@ -20,8 +20,8 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.urls import reverse
 
 from loyalty.adjustments import adjustment_request
+from loyalty.ledger.operations import Actor, points_earn, points_hold
 from loyalty.models import AdjustmentReason, Till
-from loyalty.services import Actor, points_earn, points_hold
 from members.consents import consents_record
 from members.models import Member
 from vouchers.issuing import voucher_goodwill_issue

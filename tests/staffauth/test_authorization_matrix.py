@@ -31,6 +31,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from fraud.models import FraudAlert
 from loyalty.adjustments import Evidence, adjustment_request
+from loyalty.ledger.operations import Actor, points_earn, points_hold
 from loyalty.models import (
     Account,
     AdjustmentReason,
@@ -41,7 +42,6 @@ from loyalty.models import (
     Till,
     Transfer,
 )
-from loyalty.services import Actor, points_earn, points_hold
 from members.models import Member, MemberPiiAccess
 from staffauth.models import SecurityEvent
 from tests.conftest import login_verified

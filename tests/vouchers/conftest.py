@@ -16,9 +16,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from loyalty.ledger.operations import Actor, points_earn
 from loyalty.models import Till
 from loyalty.notifications import LocmemSmsBackend
-from loyalty.services import Actor, points_earn
 from members.models import Member
 from members.otp import otp_request, otp_verify
 from members.services import member_create

@@ -15,8 +15,8 @@ from django.contrib.messages.storage.fallback import FallbackStorage
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
+from loyalty.ledger.operations import Actor, points_redeem
 from loyalty.models import LedgerOperation, OutboundMessage, PointsLot
-from loyalty.services import Actor, points_redeem
 from members.services import member_create
 from tests.loyalty.api.conftest import TillClient
 from tests.vouchers.till_helpers import available

@@ -11,9 +11,9 @@ from functools import partial
 import pytest
 from django.utils import timezone
 
+from loyalty.ledger.operations import Actor, points_earn
 from loyalty.models import LedgerOperation, MemberBalance
 from loyalty.notifications import LocmemSmsBackend
-from loyalty.services import Actor, points_earn
 from members.models import MemberSession
 from members.sessions import session_start
 from tests.conftest import PASSWORD, current_totp

@@ -36,8 +36,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
 from django.utils import timezone
 
+from loyalty.ledger.operations import Actor, points_earn, points_expire_due
 from loyalty.models import Account, MemberBalance, PointsLot, Store
-from loyalty.services import Actor, points_earn, points_expire_due
 from members.models import Member
 
 DURATION = 5.0
@@ -376,7 +376,7 @@ def _bulk_lots(account_ids: list[int], per_account: int, *, expires_on, till) ->
     balance) for lots expiring on ``expires_on``, earned at ``till``, written set-wise
     so that 100,000 of them take seconds. As the service writes them, so that
     ``verify_ledger`` finds every copy in agreement."""
-    from loyalty.services import system_account
+    from loyalty.ledger.services.core import system_account
 
     earn_account = system_account(Account.Kind.EARN).pk
     with connection.cursor() as cur:

@@ -20,8 +20,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from loyalty.adjustments import Evidence, adjustment_request
 from loyalty.crypto import encrypt_str
+from loyalty.ledger.operations import Actor, points_earn, points_redeem
 from loyalty.models import AdjustmentReason, AdjustmentRequest, Store, Till
-from loyalty.services import Actor, points_earn, points_redeem
 from members.models import Member
 from members.services import member_pii_set
 from staffauth.models import StaffUser

@@ -13,7 +13,7 @@ import json
 import jsonschema
 import pytest
 
-from loyalty.api.views import IDEMPOTENCY_KEY_FORMAT
+from loyalty.ledger.api.base import IDEMPOTENCY_KEY_FORMAT
 
 pytestmark = pytest.mark.django_db
 

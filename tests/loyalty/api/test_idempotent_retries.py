@@ -12,12 +12,12 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from loyalty.models import IdempotencyKey, LedgerOperation, MemberBalance
-from loyalty.services import Actor, points_earn
+from loyalty.ledger.operations import Actor, points_earn
+from loyalty.models import IdempotencyKey, LedgerOperation
 from members.models import Member
 from tests.concurrency import race
 from tests.loyalty.api.conftest import TillClient
-from tests.loyalty.conftest import assert_ledger_verified
+from tests.loyalty.conftest import assert_ledger_verified, available
 
 # 5,000 points at tier 1 (100 %): exactly the tier-2 threshold, where an earn is worth 125 %.
 AMOUNT_TO_TIER_2 = 500_000
@@ -25,10 +25,6 @@ AMOUNT_TO_TIER_2 = 500_000
 
 def purchase(member, receipt="R-TIER", amount=AMOUNT_TO_TIER_2) -> dict:
     return {"loyalty_number": member.loyalty_number, "receipt_number": receipt, "amount_minor": amount}
-
-
-def available(member) -> int:
-    return MemberBalance.objects.get(account__member=member).available
 
 
 @pytest.mark.django_db
@@ -79,7 +75,7 @@ def test_a_return_by_amount_that_changes_the_tier_retried_gets_the_saved_answer(
 def test_the_points_are_priced_at_the_tier_read_under_the_lock(member, till):
     """The service prices the purchase at the member's tier as locked, not as the caller
     loaded it: a stale object (tier 1) of a member now at tier 3 earns at 150 %."""
-    from loyalty.services import points_earn_purchase  # here: the other tests run without it
+    from loyalty.ledger.operations import points_earn_purchase  # here: the other tests run without it
 
     Member.objects.filter(pk=member.pk).update(tier=3)
     outcome = points_earn_purchase(

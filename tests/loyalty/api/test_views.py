@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from loyalty.api import views
 from loyalty.api.auth import TillRateThrottle
-from loyalty.models import IdempotencyKey, LedgerOperation, MemberBalance, Store
+from loyalty.ledger.api import redemptions
+from loyalty.models import IdempotencyKey, LedgerOperation, Store
 from members.models import Member
 from tests.db import rewriting_history
 from tests.loyalty.api.conftest import POS, assert_error, ledger_counts, make_till, unknown_loyalty_number
-from tests.loyalty.conftest import assert_ledger_verified
+from tests.loyalty.conftest import assert_ledger_verified, available
 from tests.vouchers.till_api_helpers import app_confirm, shift_client
 
 pytestmark = pytest.mark.django_db
@@ -28,10 +28,6 @@ def pos(till, make_staff, store_a):
 
 def purchase(member, receipt="R1", amount=12_345, **extra) -> dict:
     return {"loyalty_number": member.loyalty_number, "receipt_number": receipt, "amount_minor": amount, **extra}
-
-
-def available(member) -> int:
-    return MemberBalance.objects.get(account__member=member).available
 
 
 def hold(pos, member, points=200, **kwargs):
@@ -466,7 +462,7 @@ def test_an_unexpected_failure_is_a_json_500_with_the_request_id(pos, rich_membe
     def explode(**kwargs):
         raise RuntimeError("internal detail 4111 1111 1111 1111")
 
-    monkeypatch.setattr(views, "till_redemption_hold", explode)
+    monkeypatch.setattr(redemptions, "till_redemption_hold", explode)
     with caplog.at_level(logging.ERROR, logger="django.request"):
         response = pos.post("redemptions", {"loyalty_number": rich_member.loyalty_number, "points": 10})
     error = assert_error(response, 500, "server_error")

@@ -13,9 +13,9 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from loyalty.ledger.operations import Actor, points_earn, points_hold
 from loyalty.models import OutboundMessage, Till
 from loyalty.notifications import LocmemSmsBackend
-from loyalty.services import Actor, points_earn, points_hold
 from members.models import ContactVerification, MemberDevice, MemberSecurityEvent, MemberSession
 from members.otp import otp_request, otp_verify
 from members.pii import member_pii_read

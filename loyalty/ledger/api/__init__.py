@@ -1,0 +1,1 @@
+"""The till (POS) API over the ledger: base views, points endpoints, redemptions."""

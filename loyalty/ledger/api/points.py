@@ -1,0 +1,249 @@
+"""The till's points endpoints: earn for a purchase, returns, the member's balance.
+
+See ``loyalty.ledger.api.base`` for what every request goes through. Write responses are
+the ledger's ``Outcome`` verbatim (a replay adds ``Idempotency-Replayed: true``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from loyalty.api.errors import (
+    error_body,
+)
+from loyalty.api.serializers import (
+    BalanceSerializer,
+    LoyaltyNumberField,
+    OperationSerializer,
+    PastDateTimeField,
+    StrictInputSerializer,
+    amount_minor_field,
+    points_field,
+    receipt_number_field,
+    receipt_ref_field,
+)
+from loyalty.ledger.api.base import (
+    COMMON_ERRORS,
+    IDEMPOTENCY_KEY_PARAMETER,
+    REPLAYED_RESPONSE_HEADER,
+    TAG,
+    TillApi,
+    TillWriteApi,
+    balance_of,
+    error_doc,
+    member_by_loyalty_number,
+    receipt_ref_for,
+    write_responses,
+)
+from loyalty.ledger.operations import points_earn_purchase, points_earn_reverse
+from staffauth.net import client_ip
+
+logger = logging.getLogger("loyalty.api.till")
+
+
+class PurchaseCreateApi(TillWriteApi):
+    """Earn points for a purchase. One earn per receipt (store/till/receipt number), ever."""
+
+    @extend_schema_serializer(component_name="PurchaseRequest")
+    class InputSerializer(StrictInputSerializer):
+        loyalty_number = LoyaltyNumberField()
+        receipt_number = receipt_number_field()
+        amount_minor = amount_minor_field(help_text="Amount paid, in minor units (cents/sen).")
+        occurred_at = PastDateTimeField(
+            required=False, help_text="When the purchase happened (ISO 8601 with offset); defaults to now."
+        )
+
+    @extend_schema_serializer(component_name="Purchase")
+    class OutputSerializer(OperationSerializer):
+        operation_id = serializers.UUIDField(required=False, help_text="Absent when the purchase earned no points.")
+        kind = serializers.CharField(required=False)
+        receipt_ref = serializers.CharField(help_text="STORE/TILL/RECEIPT: the receipt's programme-wide reference.")
+        expires_on = serializers.DateField(required=False, help_text="When these points expire.")
+        pending_until = serializers.DateTimeField(
+            required=False, help_text="With a return window configured: when the points become spendable."
+        )
+        tier = serializers.IntegerField(required=False, help_text="The member's tier after this purchase.")
+
+    @extend_schema(
+        operation_id="pos_purchase_create",
+        tags=[TAG],
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
+        responses=write_responses(
+            OutputSerializer,
+            {
+                200: OpenApiResponse(OutputSerializer, description="The amount earns no points; nothing written."),
+                404: error_doc("member_not_found"),
+                409: error_doc("receipt_already_used"),
+            },
+        ),
+    )
+    def post(self, request):
+        key = self.idempotency_key()
+        data = self.input(self.InputSerializer)
+        member = member_by_loyalty_number(data["loyalty_number"])
+        receipt_ref = receipt_ref_for(self.till, data["receipt_number"])
+        # The points are the ledger's to work out, at the tier read under the member's
+        # lock: the key's fingerprint is the request as sent (issue 11, D4).
+        outcome = points_earn_purchase(
+            member=member,
+            amount_minor=data["amount_minor"],
+            receipt_ref=receipt_ref,
+            actor=self.actor(),
+            idempotency_key=key,
+            fingerprint=self.fingerprint(),
+            effective_at=data.get("occurred_at"),
+        )
+        return self.respond(outcome)
+
+
+class ReturnCreateApi(TillWriteApi):
+    """Take back points for returned goods (partial or whole).
+
+    The purchase is named either by ``receipt_number`` (a receipt of this till) or by
+    ``original_receipt_ref`` (``STORE/TILL/RECEIPT``, for a purchase made at another till
+    or store of the programme). The amount is ``points`` (exact: the purchase's answer
+    gave them) or ``amount_minor`` (the same share of the purchase's points as of its
+    amount). Never more than the purchase earned in total; points already spent are not
+    clawed below zero (the shortfall is flagged for review).
+    """
+
+    @extend_schema_serializer(component_name="ReturnRequest")
+    class InputSerializer(StrictInputSerializer):
+        loyalty_number = LoyaltyNumberField()
+        receipt_number = receipt_number_field(required=False)
+        original_receipt_ref = receipt_ref_field(
+            required=False,
+            help_text="STORE/TILL/RECEIPT of a purchase made at another till (instead of receipt_number).",
+        )
+        points = points_field(required=False, help_text="Points to take back (or give amount_minor).")
+        amount_minor = amount_minor_field(required=False, help_text="Returned amount in minor units (or points).")
+
+        def validate(self, attrs):
+            if ("receipt_number" in attrs) == ("original_receipt_ref" in attrs):
+                raise serializers.ValidationError(
+                    "Give exactly one of receipt_number and original_receipt_ref.", code="one_receipt"
+                )
+            if ("points" in attrs) == ("amount_minor" in attrs):
+                raise serializers.ValidationError("Give exactly one of points and amount_minor.", code="one_amount")
+            return attrs
+
+    @extend_schema_serializer(component_name="Return")
+    class OutputSerializer(OperationSerializer):
+        operation_id = serializers.UUIDField(required=False, help_text="Absent when nothing was returned.")
+        kind = serializers.CharField(required=False)
+        receipt_ref = serializers.CharField()
+        reversed = serializers.IntegerField(help_text="Points taken back from the member.")
+        shortfall = serializers.IntegerField(help_text="Points already spent (flagged for review).")
+        pending_reduced = serializers.IntegerField(
+            required=False, help_text="For a purchase still pending: points taken off before release."
+        )
+        tier = serializers.IntegerField(required=False, help_text="The member's tier after this return.")
+
+    @extend_schema(
+        operation_id="pos_return_create",
+        tags=[TAG],
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
+        responses=write_responses(
+            OutputSerializer,
+            {
+                200: OpenApiResponse(OutputSerializer, description="The amount is worth no points; nothing written."),
+                404: error_doc("member_not_found, purchase_not_found"),
+            },
+        ),
+    )
+    def post(self, request):
+        key = self.idempotency_key()
+        data = self.input(self.InputSerializer)
+        member = member_by_loyalty_number(data["loyalty_number"])
+        receipt_ref = data.get("original_receipt_ref") or receipt_ref_for(self.till, data["receipt_number"])
+        # By amount, the ledger works out the points under the member's lock (the same
+        # share of the purchase's points as of its amount, whatever the tier is now).
+        outcome = points_earn_reverse(
+            member=member,
+            receipt_ref=receipt_ref,
+            points=data.get("points"),
+            amount_minor=data.get("amount_minor"),
+            actor=self.actor(),
+            idempotency_key=key,
+            fingerprint=self.fingerprint(),
+        )
+        return self.respond(outcome)
+
+
+class MemberBalanceApi(TillApi):
+    """A member's points balance, looked up by the loyalty number in the signed body.
+
+    A POST, so the number (or a card number typed by mistake) never goes in a URL, where
+    access logs and proxies would keep it (issue 11, D7). A read: no Idempotency-Key.
+    The retired path form ``GET members/{loyalty_number}/balance`` answers 410
+    (``balance_lookup_retired``).
+    """
+
+    @extend_schema_serializer(component_name="MemberBalanceRequest")
+    class InputSerializer(StrictInputSerializer):
+        loyalty_number = LoyaltyNumberField()
+
+    @extend_schema_serializer(component_name="MemberBalance")
+    class OutputSerializer(serializers.Serializer):
+        loyalty_number = serializers.CharField()
+        balance = BalanceSerializer()
+
+    @extend_schema(
+        operation_id="pos_member_balance",
+        tags=[TAG],
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            **COMMON_ERRORS,
+            400: error_doc("malformed_json, validation_error, invalid_loyalty_number"),
+            404: error_doc("member_not_found"),
+            422: error_doc(
+                "card_number_refused (a card number where the loyalty number goes, or anywhere in the body)"
+            ),
+        },
+    )
+    def post(self, request):
+        data = self.input(self.InputSerializer)
+        member = member_by_loyalty_number(data["loyalty_number"])
+        data = self.OutputSerializer({"loyalty_number": member.loyalty_number, "balance": balance_of(member)}).data
+        return Response(data)
+
+
+@csrf_exempt
+def pos_not_found(request, *args, **kwargs):
+    """Any other path under the till API: a 404 in the API's error shape, not an HTML page.
+    Writes nothing and reveals nothing, so it needs no signature."""
+    response = JsonResponse(error_body("not_found", "Not found."), status=404)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@csrf_exempt
+def pos_balance_path_retired(request, *args, **kwargs):
+    """The retired ``GET members/{loyalty_number}/balance``: 410, whatever the method or
+    the value, signed or not. The value in the path is never read, echoed or logged (the
+    one log line names neither path nor value, and Django's request log, which would
+    name the path, is skipped); look balances up with ``POST members/balance``."""
+    logger.warning(
+        "till balance look-up by the retired path form",
+        extra={"event": "till_balance_path_retired", "ip": client_ip(request)},
+    )
+    response = JsonResponse(
+        error_body(
+            "balance_lookup_retired",
+            "Balance look-ups by path are retired: POST /api/v1/pos/members/balance with "
+            '{"loyalty_number": ...} in the signed body. Numbers never go in URLs.',
+        ),
+        status=410,
+    )
+    response["Cache-Control"] = "no-store"
+    response._has_been_logged = True  # django.request would log the path, number and all
+    return response
