@@ -18,9 +18,10 @@ from django.utils import timezone
 
 from fraud.models import FraudAlert
 from fraud.permissions import may_close_alerts
+from loyalty.kernel.refusals import Refusal
 
 
-class AlertRefused(Exception):
+class AlertRefused(Refusal):
     """A refused alert operation, with a stable ``code`` (``permission_denied``,
     ``not_found``, ``already_closed``) and a message safe to show."""
 
@@ -29,10 +30,6 @@ class AlertRefused(Exception):
         "not_found": "No such item.",
         "already_closed": "This alert is already closed.",
     }
-
-    def __init__(self, code: str):
-        self.code = code
-        super().__init__(self.MESSAGES[code])
 
 
 def fraud_alert_raise(*, kind: str, dedupe_key: str, severity: str, **fields) -> tuple[FraudAlert, bool]:

@@ -26,7 +26,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from loyalty.api.cards import card_number_refusal, idempotency_key_has_pan
-from loyalty.api.errors import ApiRefusal, IdempotencyKeyRequired
+from loyalty.api.errors import IdempotencyKeyRequired
 from loyalty.api.serializers import StrictInputSerializer, StrictIntegerField
 from loyalty.api.views import IDEMPOTENCY_KEY_FORMAT, REPLAYED_HEADER
 from members.api.base import (
@@ -50,15 +50,6 @@ from vouchers.tokens import qr_token_issue
 
 TAG = "Member vouchers"
 SVG = "image/svg+xml"
-
-
-class VoucherRefusal(ApiRefusal):
-    """A ``vouchers.issuing.VoucherRefused`` with its code, status and detail."""
-
-    def __init__(self, refusal: VoucherRefused):
-        super().__init__(str(refusal), detail=refusal.detail or None)
-        self.default_code = refusal.code  # instance attribute: the handler reads it as the code
-        self.status_code = refusal.status
 
 
 # --- serializers ------------------------------------------------------------------------------
@@ -294,12 +285,9 @@ class MeVouchersApi(VoucherApi):
         if idempotency_key_has_pan(key):  # the key is stored: never a card number
             raise card_number_refusal("header:Idempotency-Key")
         data = valid_input(self.InputSerializer, request.data)
-        try:
-            purchase = voucher_purchase(
-                member=self.member, reward_id=data["reward_id"], idempotency_key=key, session=self.session
-            )
-        except VoucherRefused as refusal:
-            raise VoucherRefusal(refusal) from None
+        purchase = voucher_purchase(
+            member=self.member, reward_id=data["reward_id"], idempotency_key=key, session=self.session
+        )
         voucher = member_voucher_get(member=self.member, voucher_id=purchase.voucher.pk)
         if purchase.replayed:
             return _voucher_response(voucher, headers={REPLAYED_HEADER: "true"})
@@ -345,10 +333,10 @@ class MeVoucherQrApi(VoucherApi):
     def get(self, request, voucher_id: str):
         voucher = self.voucher(voucher_id)
         if voucher.state != Voucher.Status.ACTIVE:
-            raise VoucherRefusal(VoucherRefused("voucher_not_active", state=voucher.state))
+            raise VoucherRefused("voucher_not_active", state=voucher.state)
         # The QR is what the till redeems: a remember-me web session may not show it.
         if not session_may(self.session, "redeem"):
-            raise VoucherRefusal(VoucherRefused("redeem_not_allowed"))
+            raise VoucherRefused("redeem_not_allowed")
         token = qr_token_issue(voucher_id=voucher.id, member_id=self.member.member_id)
         body = {
             "voucher_id": voucher.id,
@@ -408,7 +396,7 @@ class MeVoucherReportLostApi(VoucherApi):
         except VoucherRefused as refusal:
             if refusal.code == "voucher_not_found":
                 raise NotFound() from None
-            raise VoucherRefusal(refusal) from None
+            raise
         return _voucher_response(self.voucher(voucher_id))
 
 

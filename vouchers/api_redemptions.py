@@ -26,7 +26,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from loyalty.api.errors import ApiRefusal
 from loyalty.api.parsers import StrictJSONParser
 from loyalty.api.serializers import (
     LoyaltyNumberField,
@@ -46,20 +45,11 @@ from loyalty.api.views import (
 )
 from loyalty.api.views import TAG as TILL_TAG
 from members.api.base import COMMON_ERRORS, MeApi, error_response, valid_input
-from vouchers.offline import OfflineRefused, offline_redemption_submit
+from vouchers.offline import offline_redemption_submit
 from vouchers.shifts import shift_for_request
-from vouchers.till_points import TillPointsRefused, member_redemption_confirm, member_redemptions_pending
+from vouchers.till_points import member_redemption_confirm, member_redemptions_pending
 
 TAG = "Member (me)"
-
-
-class MemberRedemptionRefusal(ApiRefusal):
-    """A TillPointsRefused answered to the member, with its code and status."""
-
-    def __init__(self, refusal: TillPointsRefused):
-        super().__init__(str(refusal), detail=refusal.detail or None)
-        self.default_code = refusal.code  # instance attribute: the handler reads it as the code
-        self.status_code = refusal.status
 
 
 @extend_schema_serializer(component_name="MeTillRedemption")
@@ -146,21 +136,11 @@ class MemberRedemptionConfirmApi(MeApi):
     )
     def post(self, request, hold_id: str):
         valid_input(self.InputSerializer, request.data if request.data else {})
-        try:
-            record = member_redemption_confirm(member=self.member, session=self.session, hold_id=hold_id)
-        except TillPointsRefused as refusal:
-            raise MemberRedemptionRefusal(refusal) from None
+        record = member_redemption_confirm(member=self.member, session=self.session, hold_id=hold_id)
         return Response(MemberRedemptionSerializer(_redemption(record)).data, status=status.HTTP_200_OK)
 
 
 # --- offline redemptions (the till) ---------------------------------------------------------------
-
-
-class OfflineRefusal(ApiRefusal):
-    def __init__(self, refusal: OfflineRefused):
-        super().__init__(str(refusal), detail=refusal.detail or None)
-        self.default_code = refusal.code
-        self.status_code = refusal.status
 
 
 OFFLINE_REPLAYED = OpenApiParameter(
@@ -225,18 +205,15 @@ class OfflineRedemptionSubmitApi(TillWriteApi):
         key = self.idempotency_key()
         data = self.input(self.InputSerializer)
         member = member_by_loyalty_number(data["loyalty_number"])
-        try:
-            submitted = offline_redemption_submit(
-                till=self.till,
-                shift=shift_for_request(request),
-                member=member,
-                idempotency_key=key,
-                attempted_at=data["attempted_at"],
-                points=data.get("points"),
-                voucher_code=data.get("voucher_code"),
-            )
-        except OfflineRefused as refusal:
-            raise OfflineRefusal(refusal) from None
+        submitted = offline_redemption_submit(
+            till=self.till,
+            shift=shift_for_request(request),
+            member=member,
+            idempotency_key=key,
+            attempted_at=data["attempted_at"],
+            points=data.get("points"),
+            voucher_code=data.get("voucher_code"),
+        )
         pending = submitted.pending
         body = {
             "pending_id": pending.pk,

@@ -36,6 +36,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from loyalty.kernel.refusals import Refusal
 from loyalty.selectors import member_balance, saved_outcome
 from loyalty.services import Actor, Outcome, points_redeem
 from members.models import Member, MemberSecurityEvent, MemberSession
@@ -51,31 +52,12 @@ REASON_MAX = 200
 LEDGER_SCOPE = Actor(member=True).scope
 
 
-class VoucherRefused(Exception):
-    """A refusal with a stable ``code``, the HTTP ``status`` callers answer and an
-    optional ``detail`` (ids, limits, statuses; never a code or personal data)."""
+class VoucherRefused(Refusal):
+    """A refusal with a stable ``code`` and optional facts in ``detail`` (ids, limits,
+    statuses; never a code or personal data)."""
 
-    STATUS = {
-        "reward_not_found": 404,
-        "voucher_not_found": 404,
-        "reward_inactive": 409,
-        "reward_not_yet_available": 409,
-        "reward_no_longer_available": 409,
-        "out_of_stock": 409,
-        "per_member_limit_reached": 409,
-        "voucher_not_active": 409,
-        "tier_too_low": 403,
-        "redeem_not_allowed": 403,
-        "step_up_required": 403,
-        "member_not_active": 403,
-        "permission_denied": 403,
-        "goodwill_not_permitted": 403,
-        "goodwill_above_limit": 403,
-        "own_member_account": 403,
-        "reason_required": 400,
-        "insufficient_points": 422,
-        "idempotency_key_reused": 422,
-    }
+    message = "The request was refused."
+
     MESSAGES = {
         "reward_not_found": "No such reward.",
         "voucher_not_found": "No such voucher.",
@@ -98,18 +80,12 @@ class VoucherRefused(Exception):
         "idempotency_key_reused": "This idempotency key was used for a different request.",
     }
 
-    def __init__(self, code: str, message: str | None = None, *, http_status: int | None = None, **detail):
-        self.code = code
-        self.status = http_status or self.STATUS.get(code, 422)
-        self.detail = detail
-        super().__init__(message or self.MESSAGES.get(code, "The request was refused."))
-
     @classmethod
     def from_ledger(cls, outcome: Outcome) -> VoucherRefused:
         """The ledger's refusal (insufficient_points, velocity limits, member_not_active...)
         with its own code, status, message and detail."""
         error = outcome.body["error"]
-        return cls(error["code"], error["message"], http_status=outcome.status_code, **error.get("detail", {}))
+        return cls(error["code"], error["message"], **error.get("detail", {}))
 
 
 @dataclass(frozen=True)

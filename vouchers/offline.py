@@ -35,6 +35,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from loyalty.kernel.refusals import Refusal
 from loyalty.models import Till
 from loyalty.notifications import notify_member
 from loyalty.scoping import scope_to_stores
@@ -52,31 +53,14 @@ TOPIC = "redemption"
 PERMISSION = "vouchers.decide_pendingredemption"
 
 
-class OfflineRefused(Exception):
-    """A refusal with a stable ``code``, the HTTP ``status`` callers answer and an
-    optional ``detail`` (ids, limits; never a code or personal data)."""
+class OfflineRefused(Refusal):
+    """A refusal with a stable ``code`` and optional facts in ``detail`` (ids, limits;
+    never a code or personal data)."""
 
-    STATUS = {
-        "redemption_input_invalid": 400,
-        "code_malformed": 400,
-        "code_check_failed": 400,
-        "voucher_not_found": 404,
-        "idempotency_key_reused": 422,
-        "permission_denied": 403,
-        "not_found": 404,
-        "already_decided": 409,
-        "own_attempt": 403,
-        "self_redemption_refused": 403,
-        "member_staff_on_shift": 403,
-        "member_not_active": 403,
-        "limit_exceeded": 403,
-        "reason_required": 400,
-        "voucher_already_redeemed": 409,
-        "voucher_expired": 410,
-        "voucher_revoked": 410,
-        "voucher_reported": 410,
-    }
+    message = "The offline redemption was refused."
+
     MESSAGES = {
+        **CodeInvalid.MESSAGES,
         "redemption_input_invalid": "Give exactly one of points and voucher_code.",
         "voucher_not_found": "No such voucher for this member.",
         "idempotency_key_reused": "This idempotency key was used at this till for another offline redemption.",
@@ -94,13 +78,6 @@ class OfflineRefused(Exception):
         "voucher_revoked": "This voucher has been revoked.",
         "voucher_reported": "This voucher has been reported lost or stolen.",
     }
-
-    def __init__(self, code: str, message: str | None = None, *, http_status: int | None = None, **detail):
-        self.code = code
-        self.status = http_status or self.STATUS.get(code, 422)
-        self.detail = detail
-        message = message or self.MESSAGES.get(code) or CodeInvalid.MESSAGES.get(code)
-        super().__init__(message or "The offline redemption was refused.")
 
 
 @dataclass(frozen=True)
@@ -293,9 +270,7 @@ def pending_redemption_approve(*, pending_id, actor, now: datetime | None = None
             )
             if not outcome.ok:
                 error = outcome.body["error"]
-                raise OfflineRefused(
-                    error["code"], error["message"], http_status=outcome.status_code, **error.get("detail", {})
-                )
+                raise OfflineRefused(error["code"], error["message"], **error.get("detail", {}))
             pending.ledger_operation_id = outcome.body["operation_id"]
             pending.save(update_fields=["ledger_operation"])
             what = f"{pending.points:,} points"

@@ -78,6 +78,7 @@ from fraud.services import (
     redemption_irregular_alert_raise,
     voucher_rescan_alert_raise,
 )
+from loyalty.kernel.refusals import Refusal
 from loyalty.models import Store, Till
 from loyalty.selectors import member_balance
 from members.models import Member
@@ -102,37 +103,15 @@ KEY_MAX = 128
 LOYALTY_NUMBER_MAX = 32
 
 
-class RedemptionRefused(Exception):
-    """A till refusal: stable ``code``, HTTP ``status``, optional ``detail`` (ids and
-    limits; never a code, token or loyalty number)."""
+class RedemptionRefused(Refusal):
+    """A till refusal: stable ``code``, optional facts in ``detail`` (ids and limits;
+    never a code, token or loyalty number) and the ``voucher`` it was about, if found."""
 
-    STATUS = {
-        "shift_required": 403,
-        "voucher_input_invalid": 400,
-        "member_identification_required": 400,
-        "code_malformed": 400,
-        "code_check_failed": 400,
-        "qr_malformed": 422,
-        "qr_unknown_key": 422,
-        "qr_signature_invalid": 422,
-        "qr_expired": 422,
-        "qr_not_yet_valid": 422,
-        "voucher_not_found": 404,
-        "voucher_already_redeemed": 409,
-        "idempotency_key_reused": 422,
-        "voucher_expired": 410,
-        "voucher_revoked": 410,
-        "voucher_reported": 410,
-        "member_not_active": 403,
-        "role_limit_exceeded": 403,
-        "override_same_person": 403,
-        "override_store_mismatch": 403,
-        "override_insufficient": 403,
-        "store_daily_limit_reached": 403,
-        "own_member_account": 403,
-        "member_staff_on_shift": 403,
-    }
+    message = "The voucher was refused."
+
     MESSAGES = {
+        **QrTokenInvalid.MESSAGES,
+        **CodeInvalid.MESSAGES,
         "shift_required": "Clock in first: send the shift token in X-Staff-Shift (an open shift of this till).",
         "voucher_input_invalid": "Give exactly one of the voucher code and the QR token.",
         "member_identification_required": "Identify the member (loyalty number) to redeem a typed voucher code.",
@@ -153,12 +132,8 @@ class RedemptionRefused(Exception):
     }
 
     def __init__(self, code: str, *, voucher: Voucher | None = None, **detail):
-        self.code = code
-        self.status = self.STATUS.get(code, 422)
         self.voucher = voucher
-        self.detail = detail
-        message = self.MESSAGES.get(code) or CodeInvalid.MESSAGES.get(code) or QrTokenInvalid.MESSAGES.get(code)
-        super().__init__(message or "The voucher was refused.")
+        super().__init__(code, **detail)
 
 
 @dataclass(frozen=True)
@@ -381,12 +356,14 @@ def cashier_frequency_check(
 # --- the store's daily cap -----------------------------------------------------------------------
 
 
-class StoreDailyLimitReached(Exception):
+class StoreDailyLimitReached(Refusal):
     """The store's daily redemption cap would be passed: ``detail`` {limit, used, points}."""
 
+    code = "store_daily_limit_reached"
+    message = "This store has reached its daily redemption limit."
+
     def __init__(self, *, limit: int, used: int, points: int):
-        self.detail = {"limit": limit, "used": used, "points": points}
-        super().__init__("store_daily_limit_reached")
+        super().__init__(limit=limit, used=used, points=points)
 
 
 def store_daily_limit() -> int:
@@ -705,7 +682,7 @@ def override_for_voucher(
 # --- the audit queue and alerts (admin) ----------------------------------------------------------
 
 
-class ReviewRefused(Exception):
+class ReviewRefused(Refusal):
     """An audit review refused: ``code`` (``permission_denied``, ``not_found``,
     ``own_redemption``, ``already_reviewed``). Closing an alert is the fraud app's
     (``fraud.services.AlertRefused``)."""
@@ -716,10 +693,6 @@ class ReviewRefused(Exception):
         "own_redemption": "You may not review a redemption you made yourself.",
         "already_reviewed": "This redemption has already been reviewed.",
     }
-
-    def __init__(self, code: str):
-        self.code = code
-        super().__init__(self.MESSAGES[code])
 
 
 def redemption_audit_review(

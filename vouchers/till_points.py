@@ -75,6 +75,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty.crypto import DecryptionFailed
+from loyalty.kernel.refusals import Refusal
 from loyalty.models import Till
 from loyalty.selectors import hold_exists_at_store, hold_is_settled, holds_settled, member_balance
 from loyalty.services import Actor, Outcome, points_capture, points_hold, points_void
@@ -108,37 +109,16 @@ METHOD_SMS = TillRedemption.Authorisation.SMS_CODE
 METHOD_APP = TillRedemption.Authorisation.APP
 
 
-class TillPointsRefused(Exception):
-    """A refusal of the till's redemption controls: stable ``code``, HTTP ``status``,
-    optional ``detail`` (ids, limits, reasons; never a credential or personal data) and
-    ``retry_after`` (seconds) where waiting helps."""
+class TillPointsRefused(Refusal):
+    """A refusal of the till's redemption controls: stable ``code``, optional facts in
+    ``detail`` (ids, limits, reasons; never a credential or personal data) and
+    ``retry_after`` (seconds) where waiting helps. Family ``till``: a wrong one-time code
+    the member reads to the cashier is the till's unprocessable request, not a failed
+    sign-in (the status table's "till:otp_*" rows)."""
 
-    STATUS = {
-        "no_shift": 403,
-        "member_not_active": 403,
-        "self_redemption_refused": 403,
-        "member_staff_on_shift": 403,
-        "limit_exceeded": 403,
-        "below_minimum_redemption": 422,
-        "above_maximum_redemption": 422,
-        "store_daily_limit_reached": 403,
-        "override_invalid": 403,
-        "override_locked_out": 429,
-        "hold_not_found": 404,
-        "not_found": 404,
-        "hold_not_open": 409,
-        "member_authorisation_required": 409,
-        "no_phone_on_file": 409,
-        "redeem_not_allowed": 403,
-        "step_up_required": 403,
-        "otp_invalid": 422,
-        "otp_expired": 422,
-        "otp_wrong_code": 422,
-        "otp_too_many_guesses": 422,
-        "otp_used": 409,
-        "otp_locked": 429,
-        "otp_rate_limited": 429,
-    }
+    message = "The redemption was refused."
+    family = "till"
+
     MESSAGES = {
         "no_shift": "Clock in first: send the shift token in X-Staff-Shift (an open shift of this till).",
         "member_not_active": "The member's account is not active.",
@@ -161,13 +141,6 @@ class TillPointsRefused(Exception):
         "redeem_not_allowed": "This session (web, remember me) may not redeem. Sign in again without remember me.",
         "step_up_required": "Verify an SMS code for this redemption first (step-up), then retry within five minutes.",
     }
-
-    def __init__(self, code: str, message: str | None = None, *, retry_after: int | None = None, **detail):
-        self.code = code
-        self.status = self.STATUS.get(code, 422)
-        self.detail = detail
-        self.retry_after = retry_after
-        super().__init__(message or self.MESSAGES.get(code, "The redemption was refused."))
 
     @classmethod
     def from_otp(cls, refusal: OtpRefused) -> TillPointsRefused:
