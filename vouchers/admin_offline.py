@@ -15,12 +15,18 @@ Registered by ``vouchers.admin`` importing this module.
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils import timezone
 
-from staffauth.admin_base import CappedCountPaginator, ReadOnlyAdmin, StoreScopedAdmin, VisibleStoreFilter
+from staffauth.admin_base import (
+    CappedCountPaginator,
+    ReadOnlyAdmin,
+    StoreScopedAdmin,
+    VisibleStoreFilter,
+    act_on_each,
+)
 from vouchers.models import PendingRedemption, TillRedemption
-from vouchers.offline import OfflineRefused, pending_redemption_approve, pending_redemption_reject
+from vouchers.offline import pending_redemption_approve, pending_redemption_reject
 
 REJECT_REASON = "Not approved after review by the store."
 
@@ -56,17 +62,15 @@ class PendingRedemptionAdmin(_ScopedReadOnly):
         return request.user.has_perm("vouchers.decide_pendingredemption")
 
     def _decide(self, request, queryset, decide, done: str):
-        decided, failed = 0, []
-        for pending in queryset:  # one service call each: its own checks and notice
-            try:
-                decide(pending)
-                decided += 1
-            except OfflineRefused as refusal:
-                failed.append(f"{str(pending.pk)[:8]}: {refusal}")
-        if decided:
-            self.message_user(request, f"{done} {decided} offline redemption(s).", messages.SUCCESS)
-        if failed:
-            self.message_user(request, "Not decided: " + "; ".join(failed), messages.WARNING)
+        act_on_each(  # one service call each: its own checks and notice
+            self,
+            request,
+            queryset,
+            decide,
+            done=done + " {count} offline redemption(s).",
+            not_done="Not decided: ",
+            name=lambda pending: str(pending.pk)[:8],
+        )
 
     @admin.action(description="Approve selected (carried out now, with every check)", permissions=["decide"])
     def approve_selected(self, request, queryset):

@@ -15,13 +15,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Q
 from django.utils import timezone
 
-from staffauth.admin_base import CappedCountPaginator, ReadOnlyAdmin, StoreScopedAdmin, VisibleStoreFilter
+from staffauth.admin_base import (
+    CappedCountPaginator,
+    ReadOnlyAdmin,
+    StoreScopedAdmin,
+    VisibleStoreFilter,
+    act_on_each,
+)
 from vouchers.models import RedemptionAudit, StaffShift, VoucherScan
-from vouchers.redemption import ReviewRefused, redemption_audit_review
+from vouchers.redemption import redemption_audit_review
 from vouchers.shifts import max_hours, shift_expired
 
 
@@ -100,17 +106,15 @@ class RedemptionAuditAdmin(_ScopedReadOnly):
         return request.user.has_perm("vouchers.review_redemptionaudit")
 
     def _review(self, request, queryset, outcome: str, done: str):
-        reviewed, failed = 0, []
-        for audit in queryset:  # one service call each: its checks and, if irregular, its alert
-            try:
-                redemption_audit_review(audit_id=audit.pk, reviewer=request.user, outcome=outcome)
-                reviewed += 1
-            except ReviewRefused as refusal:
-                failed.append(f"{audit.pk}: {refusal}")
-        if reviewed:
-            self.message_user(request, f"{done} {reviewed} redemption(s).", messages.SUCCESS)
-        if failed:
-            self.message_user(request, "Not reviewed: " + "; ".join(failed), messages.WARNING)
+        act_on_each(  # one service call each: its checks and, if irregular, its alert
+            self,
+            request,
+            queryset,
+            lambda audit: redemption_audit_review(audit_id=audit.pk, reviewer=request.user, outcome=outcome),
+            done=done + " {count} redemption(s).",
+            not_done="Not reviewed: ",
+            name=lambda audit: str(audit.pk),
+        )
 
     @admin.action(description="Confirm selected redemptions (in order)", permissions=["review"])
     def confirm_selected(self, request, queryset):

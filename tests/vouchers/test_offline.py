@@ -15,6 +15,7 @@ from django.contrib.messages.storage.fallback import FallbackStorage
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
+from loyalty.api.errors import refusal_status
 from loyalty.models import LedgerOperation, OutboundMessage, PointsLot
 from loyalty.services import Actor, points_redeem
 from members.services import member_create
@@ -179,7 +180,7 @@ def test_approval_checks_the_balance_at_approval_and_writes_nothing_when_refused
     with pytest.raises(OfflineRefused) as caught:
         pending_redemption_approve(pending_id=pending.pk, actor=poorer)
 
-    assert (caught.value.code, caught.value.status) == ("insufficient_points", 422)
+    assert (caught.value.code, refusal_status(caught.value)) == ("insufficient_points", 422)
     pending.refresh_from_db()
     assert pending.status == "pending" and pending.ledger_operation is None
 
