@@ -3,7 +3,7 @@
 Other apps report what they saw through these functions, with facts as ids and counts
 (never a code, a token, personal data or a secret): fraud imports no app that raises
 alerts, so a detector computes its facts from its own tables and passes them in
-(``vouchers.redemption``: a rescan of a used voucher, a cashier redeeming too often, a
+(``vouchers.services.redemption``: a rescan of a used voucher, a cashier redeeming too often, a
 sampled redemption found irregular). One alert per incident: each kind has its
 ``dedupe_key`` and a second raise finds the first, even when two raise at once.
 """

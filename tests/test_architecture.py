@@ -23,7 +23,7 @@ PRIVATE_IMPORTS_TODAY = {
         ("members.management.commands.bench_members", "_error_code"),
         ("members.management.commands.bench_members", "_listed"),
     },
-    "vouchers.pos_api": {
+    "vouchers.api.till": {
         ("loyalty.api.views", "_error"),
     },
 }

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty.pan import contains_pan, luhn_valid
-from vouchers.codes import (
+from vouchers.services.codes import (
     ALPHABET,
     WEIGHTS,
     CodeInvalid,

@@ -1,5 +1,5 @@
 """Vouchers bought with points, given as goodwill, reported lost and revoked
-(``vouchers.issuing``), and the member's reads (``vouchers.selectors``)."""
+(``vouchers.services.issuing``), and the member's reads (``vouchers.selectors``)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from loyalty.verify import ledger_verify
 from members.models import Member, MemberSecurityEvent
 from tests.concurrency import race
 from tests.vouchers.issuing_helpers import buy, session_for
-from vouchers import issuing
-from vouchers.codes import code_normalise
-from vouchers.issuing import (
+from vouchers.models import Reward, Voucher
+from vouchers.selectors import member_voucher_get, member_vouchers, reward_catalogue
+from vouchers.services import issuing
+from vouchers.services.codes import code_normalise
+from vouchers.services.issuing import (
     VoucherRefused,
     ledger_key,
     voucher_goodwill_issue,
@@ -26,8 +28,6 @@ from vouchers.issuing import (
     voucher_report_lost,
     voucher_revoke,
 )
-from vouchers.models import Reward, Voucher
-from vouchers.selectors import member_voucher_get, member_vouchers, reward_catalogue
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("limits_off", "sms_outbox")]
 

@@ -32,14 +32,9 @@ from tests.vouchers.till_helpers import (
     refused,
 )
 from vouchers.models import TillRedemption, Voucher, VoucherRedemption, VoucherScan
-from vouchers.redemption import (
-    RedemptionRefused,
-    cashier_frequency_check,
-    store_points_redeemed_today,
-    voucher_redeem,
-    voucher_validate,
-)
-from vouchers.till_points import TillPointsRefused
+from vouchers.services.limits import cashier_frequency_check, store_points_redeemed_today
+from vouchers.services.redemption import RedemptionRefused, voucher_redeem, voucher_validate
+from vouchers.services.till_points import TillPointsRefused
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("till_settings", "sms_outbox")]
 

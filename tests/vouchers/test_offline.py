@@ -1,4 +1,4 @@
-"""Offline mode (``vouchers.offline``, ``POST /api/v1/pos/offline/redemptions``, the
+"""Offline mode (``vouchers.services.offline``, ``POST /api/v1/pos/offline/redemptions``, the
 admin queue): redemptions attempted offline are never honoured as they stand, only
 queued; the member is told; a Store Manager approves (carried out online with every
 check) or rejects. Offline earns: a delayed purchase with its original time earns once,
@@ -21,9 +21,9 @@ from loyalty.services import Actor, points_redeem
 from members.services import member_create
 from tests.loyalty.api.conftest import TillClient
 from tests.vouchers.till_helpers import available
-from vouchers.codes import code_format, code_generate
 from vouchers.models import PendingRedemption, Reward, TillRedemption, Voucher, VoucherRedemption
-from vouchers.offline import OfflineRefused, pending_redemption_approve, pending_redemption_reject
+from vouchers.services.codes import code_format, code_generate
+from vouchers.services.offline import OfflineRefused, pending_redemption_approve, pending_redemption_reject
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("till_settings", "sms_outbox")]
 

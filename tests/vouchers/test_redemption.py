@@ -1,4 +1,4 @@
-"""Voucher validation and redemption at the till (``vouchers.redemption``): every check
+"""Voucher validation and redemption at the till (``vouchers.services.redemption``): every check
 with its own code, the single-use race, idempotent receipts, the scan log, the staff
 controls (limits, override, self-redemption), the fraud alerts they raise and the audit
 sample. Closing alerts (``fraud.services``, ``fraud.admin``): tests/fraud/.
@@ -26,19 +26,14 @@ from members.models import Member
 from tests.concurrency import race
 from tests.conftest import PASSWORD, current_totp
 from tests.vouchers.till_helpers import open_shift, presented, redeem
-from vouchers import admin_till  # noqa: F401  (registers the till's admin pages; vouchers.admin imports it too)
-from vouchers.codes import ALPHABET, CodeInvalid, code_generate, code_normalise
+from vouchers.admin import till as admin_till  # noqa: F401  (registers the till's admin pages; vouchers.admin imports it too)
 from vouchers.models import RedemptionAudit, StaffShift, Voucher, VoucherRedemption, VoucherScan
-from vouchers.redemption import (
-    RedemptionRefused,
-    ReviewRefused,
-    audit_sample,
-    redemption_audit_review,
-    voucher_redeem,
-    voucher_validate,
-)
-from vouchers.shifts import Override, ShiftRefused, override_verify, shift_end
-from vouchers.tokens import SIGNING_CONTEXT, qr_token_issue
+from vouchers.services.audit import ReviewRefused, redemption_audit_review
+from vouchers.services.codes import ALPHABET, CodeInvalid, code_generate, code_normalise
+from vouchers.services.limits import audit_sample
+from vouchers.services.redemption import RedemptionRefused, voucher_redeem, voucher_validate
+from vouchers.services.shifts import Override, ShiftRefused, override_verify, shift_end
+from vouchers.services.tokens import SIGNING_CONTEXT, qr_token_issue
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("till_settings")]
 

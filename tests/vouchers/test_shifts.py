@@ -1,4 +1,4 @@
-"""Clocking in and out at the till (``vouchers.shifts``): credentials checked like the
+"""Clocking in and out at the till (``vouchers.services.shifts``): credentials checked like the
 admin's (axes, TOTP) without a session, who may work a till, one open shift per person,
 the shift token, and the shift's time limit."""
 
@@ -20,7 +20,7 @@ from staffauth.models import SecurityEvent
 from tests.concurrency import race
 from tests.conftest import PASSWORD, current_totp
 from vouchers.models import StaffShift
-from vouchers.shifts import (
+from vouchers.services.shifts import (
     HEADER,
     ShiftRefused,
     shift_end,

@@ -1,4 +1,4 @@
-"""Points redemption at the till (``vouchers.till_points``): the role limits and the
+"""Points redemption at the till (``vouchers.services.till_points``): the role limits and the
 manager override, staff self-redemption during a shift, the member's authorisation (SMS
 code read to the cashier, or the app, with a step-up above 5,000), capture only once
 authorised and only once under a race, the receipt, void, the audit sample and the
@@ -36,8 +36,8 @@ from tests.vouchers.till_helpers import (
     sms_code,
 )
 from vouchers.models import RedemptionAudit, TillRedemption
-from vouchers.shifts import shift_end
-from vouchers.till_points import (
+from vouchers.services.shifts import shift_end
+from vouchers.services.till_points import (
     TillPointsRefused,
     authorisation_action,
     member_redemption_confirm,

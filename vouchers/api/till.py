@@ -32,7 +32,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers
@@ -48,9 +47,9 @@ from loyalty.api.views import (
     TillWriteApi,
     _error,
 )
-from vouchers.redemption import override_for_voucher, voucher_redeem, voucher_validate
-from vouchers.shifts import HEADER, ShiftRefused, max_hours, shift_end, shift_for_request, shift_start
-from vouchers.tokens import public_keys
+from vouchers.services.redemption import override_for_voucher, voucher_redeem, voucher_validate
+from vouchers.services.shifts import HEADER, ShiftRefused, max_hours, shift_end, shift_for_request, shift_start
+from vouchers.services.tokens import public_keys
 
 SHIFT_PARAMETER = OpenApiParameter(
     HEADER,
@@ -357,13 +356,3 @@ class VoucherPublicKeysApi(TillApi):
     )
     def get(self, request):
         return Response({"keys": public_keys()})
-
-
-# Included into loyalty.api.urls' till patterns (before their catch-all).
-urlpatterns = [
-    path("shifts", ShiftStartApi.as_view(), name="pos-shift-start"),
-    path("shifts/end", ShiftEndApi.as_view(), name="pos-shift-end"),
-    path("vouchers/validate", VoucherValidateApi.as_view(), name="pos-voucher-validate"),
-    path("vouchers/redeem", VoucherRedeemApi.as_view(), name="pos-voucher-redeem"),
-    path("vouchers/public-key", VoucherPublicKeysApi.as_view(), name="pos-voucher-public-key"),
-]

@@ -16,7 +16,7 @@ headquarters roles holding it decide for every store) then approves or rejects i
   cashier approving their own attempt, the approver's own role limit
   (``ROLE_LIMITS["redeem_below"]``); points go through the ledger (``points_redeem``:
   the real-time balance and the velocity limits), a voucher through the till's own
-  single-use step (``vouchers.redemption.voucher_consume``: not used, not expired, not
+  single-use step (``vouchers.services.redemption.voucher_consume``: not used, not expired, not
   revoked or reported, and its ``VoucherRedemption``). Once only (a conditional update claims it); a refusal leaves it
   pending and writes nothing. The member is told the outcome.
 - ``pending_redemption_reject`` (with a reason) closes it; the member is told.
@@ -38,19 +38,18 @@ from django.utils import timezone
 from loyalty.kernel.refusals import Refusal
 from loyalty.models import Till
 from loyalty.notifications import notify_member
-from loyalty.scoping import scope_to_stores
 from loyalty.services import Actor, points_redeem
 from members.models import Member
-from vouchers.codes import CodeInvalid, code_normalise
 from vouchers.models import PendingRedemption, StaffShift, Voucher
-from vouchers.redemption import voucher_consume
-from vouchers.shifts import shift_open_for_member, staff_redeem_limit, within_limit
+from vouchers.permissions import may_decide_offline, pending_decidable_by
+from vouchers.services.codes import CodeInvalid, code_normalise
+from vouchers.services.redemption import voucher_consume
+from vouchers.services.shifts import shift_open_for_member, staff_redeem_limit, within_limit
 
 logger = logging.getLogger("vouchers.offline")
 
 REASON_MAX = 200
 TOPIC = "redemption"
-PERMISSION = "vouchers.decide_pendingredemption"
 
 
 class OfflineRefused(Refusal):
@@ -175,13 +174,13 @@ def offline_redemption_submit(
 
 
 def _visible(pending_id, actor) -> PendingRedemption:
-    if not actor.is_active or not actor.has_perm(PERMISSION):
+    if not may_decide_offline(actor):
         raise OfflineRefused("permission_denied")
     try:
         pk = uuid.UUID(str(pending_id))
     except ValueError:
         raise OfflineRefused("not_found") from None
-    visible = scope_to_stores(PendingRedemption.objects.select_related("member", "till", "store", "staff"), actor)
+    visible = pending_decidable_by(actor).select_related("member", "till", "store", "staff")
     pending = visible.filter(pk=pk).first()
     if pending is None:
         raise OfflineRefused("not_found")
@@ -217,7 +216,7 @@ def _approval_checks(pending: PendingRedemption, actor, now: datetime) -> None:
 
 
 def _voucher_consume(pending: PendingRedemption, *, actor, now: datetime) -> None:
-    """The till's single-use step (``vouchers.redemption.voucher_consume``), under the key
+    """The till's single-use step (``vouchers.services.redemption.voucher_consume``), under the key
     ``offline:<pending id>`` at the till that attempted it, with the offline receipt."""
     voucher = pending.voucher
     redemption = voucher_consume(

@@ -12,7 +12,7 @@ The till (signed; ``loyalty.api.views``):
 
 - ``POST pos/redemptions/{hold_id}/authorise``: the SMS code read to the cashier;
 - ``POST pos/offline/redemptions``: redemptions a till attempted while offline, queued
-  for a Store Manager's approval, never honoured as they stand (``vouchers.offline``).
+  for a Store Manager's approval, never honoured as they stand (``vouchers.services.offline``).
 
 Mounted by one include in ``loyalty/api/urls.py``, before the till's catch-all.
 """
@@ -20,7 +20,6 @@ Mounted by one include in ``loyalty/api/urls.py``, before the till's catch-all.
 from __future__ import annotations
 
 from django.conf import settings
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -39,15 +38,14 @@ from loyalty.api.views import (
     IDEMPOTENCY_KEY_PARAMETER,
     REPLAYED_HEADER,
     SHIFT_PARAMETER,
-    RedemptionAuthoriseApi,
     TillWriteApi,
     member_by_loyalty_number,
 )
 from loyalty.api.views import TAG as TILL_TAG
 from members.api.base import COMMON_ERRORS, MeApi, error_response, valid_input
-from vouchers.offline import offline_redemption_submit
-from vouchers.shifts import shift_for_request
-from vouchers.till_points import member_redemption_confirm, member_redemptions_pending
+from vouchers.services.offline import offline_redemption_submit
+from vouchers.services.shifts import shift_for_request
+from vouchers.services.till_points import member_redemption_confirm, member_redemptions_pending
 
 TAG = "Member (me)"
 
@@ -227,16 +225,3 @@ class OfflineRedemptionSubmitApi(TillWriteApi):
         }
         headers = {REPLAYED_HEADER: "true"} if submitted.replayed else None
         return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED, headers=headers)
-
-
-# Included under ``api/v1/`` by loyalty.api.urls, before the till's routes and catch-all.
-urlpatterns = [
-    path("me/redemptions/pending", MemberRedemptionsPendingApi.as_view(), name="me-redemptions-pending"),
-    path("me/redemptions/<str:hold_id>/confirm", MemberRedemptionConfirmApi.as_view(), name="me-redemption-confirm"),
-    path(
-        "pos/redemptions/<str:hold_id>/authorise",
-        RedemptionAuthoriseApi.as_view(),
-        name="pos-redemption-authorise",
-    ),
-    path("pos/offline/redemptions", OfflineRedemptionSubmitApi.as_view(), name="pos-offline-redemptions"),
-]

@@ -20,7 +20,7 @@ Hold (``till_redemption_hold``):
    other); their own shift is what makes it a conflict of interest, and without a shift
    they cannot work a till;
 5. the role limit (``ROLE_LIMITS["redeem_below"]``, strictly below) of the shift's
-   staff user, or a manager override (``vouchers.shifts.override_verify``: a second
+   staff user, or a manager override (``vouchers.services.shifts.override_verify``: a second
    person's password and TOTP code; a Store Manager of the store or a Program
    Administrator whose own limit covers the points, never the cashier):
    ``limit_exceeded`` (detail ``override_required``), ``override_invalid`` (detail
@@ -49,7 +49,7 @@ till of the hold's store), never the member's own (``self_redemption_refused``);
 when it has a daily cap, ``points_capture`` and the cap (``store_daily_limit_reached``:
 nothing is captured, the hold stays open to void), the row marked captured with its
 receipt, the random audit sample, and the cashier frequency alert
-(``vouchers.redemption.cashier_frequency_check``: voucher and points redemptions
+(``vouchers.services.limits.cashier_frequency_check``: voucher and points redemptions
 counted together).
 
 Idempotency: the ledger's Idempotency-Key contract is kept (a retry with the same key
@@ -84,15 +84,15 @@ from members.otp import TILL_REDEMPTION_ACTION_PREFIX, OtpRefused, otp_request, 
 from members.pii import MemberPiiErased, member_pii_value
 from members.sessions import session_may
 from vouchers.models import RedemptionAudit, StaffShift, TillRedemption
-from vouchers.redemption import (
+from vouchers.services.limits import (
     StoreDailyLimitReached,
     audit_sample,
     cashier_frequency_check,
-    loyalty_number_masked,
     store_daily_limit_check,
     store_daily_limit_lock,
 )
-from vouchers.shifts import (
+from vouchers.services.redemption import loyalty_number_masked
+from vouchers.services.shifts import (
     ShiftRefused,
     override_verify,
     shift_expired,
@@ -531,7 +531,7 @@ def till_redemption_capture(
     loyalty number masked and ``receipt``. Raises TillPointsRefused: ``no_shift``,
     ``hold_not_found`` (none at this till's store), ``self_redemption_refused``,
     ``member_authorisation_required``, ``store_daily_limit_reached`` (nothing captured). ``sampler`` decides the audit sample (default
-    ``vouchers.redemption.audit_sample``).
+    ``vouchers.services.limits.audit_sample``).
     """
     now = now or timezone.now()
     shift = _shift_check(till=till, shift=shift, now=now)

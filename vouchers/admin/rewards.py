@@ -27,10 +27,11 @@ from django.utils import timezone
 from loyalty.scoping import sees_all_stores, stores_visible_to
 from members.models import Member
 from staffauth.admin_base import BaseAdmin, CappedCountPaginator, FreeTextFormMixin, act_on_each, form_refused
-from vouchers import admin_offline, admin_till  # noqa: F401  (register the till's admin pages)
-from vouchers.issuing import REASON_MAX, VoucherRefused, goodwill_limit, voucher_goodwill_issue, voucher_revoke
+from vouchers.admin import offline, till  # noqa: F401  (register the till's admin pages first)
 from vouchers.models import Reward, Voucher
+from vouchers.permissions import goodwill_limit, may_revoke_vouchers
 from vouchers.selectors import voucher_state
+from vouchers.services.issuing import REASON_MAX, VoucherRefused, voucher_goodwill_issue, voucher_revoke
 
 
 def code_masked(code: str) -> str:
@@ -217,7 +218,7 @@ class VoucherAdmin(BaseAdmin):
         return goodwill_limit(request.user) is not None
 
     def has_revoke_permission(self, request):
-        return request.user.has_perm("vouchers.revoke_voucher")
+        return may_revoke_vouchers(request.user)
 
     @admin.action(description="Revoke selected vouchers (give a reason)", permissions=["revoke"])
     def revoke_selected(self, request, queryset):

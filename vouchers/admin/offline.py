@@ -3,7 +3,7 @@
 - Offline redemptions (``PendingRedemption``): what tills attempted while offline, never
   honoured as they stand. Store-scoped (a Store Manager sees their stores' queue;
   headquarters roles all), read-only, with two actions for holders of
-  ``vouchers.decide_pendingredemption``: approve (``vouchers.offline.pending_redemption_approve``:
+  ``vouchers.decide_pendingredemption``: approve (``vouchers.services.offline.pending_redemption_approve``:
   carried out online after every normal check) and reject
   (``pending_redemption_reject``); the member is told either way.
 - Till points redemptions (``TillRedemption``): a read-only, store-scoped journal of the
@@ -26,7 +26,8 @@ from staffauth.admin_base import (
     act_on_each,
 )
 from vouchers.models import PendingRedemption, TillRedemption
-from vouchers.offline import pending_redemption_approve, pending_redemption_reject
+from vouchers.permissions import may_decide_offline
+from vouchers.services.offline import pending_redemption_approve, pending_redemption_reject
 
 REJECT_REASON = "Not approved after review by the store."
 
@@ -59,7 +60,7 @@ class PendingRedemptionAdmin(_ScopedReadOnly):
         return f"voucher {str(obj.voucher_id)[:8]}"
 
     def has_decide_permission(self, request):
-        return request.user.has_perm("vouchers.decide_pendingredemption")
+        return may_decide_offline(request.user)
 
     def _decide(self, request, queryset, decide, done: str):
         act_on_each(  # one service call each: its own checks and notice

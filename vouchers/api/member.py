@@ -11,7 +11,7 @@
 Member bearer authentication and ``Cache-Control: no-store`` on every response (``MeApi``).
 Another member's voucher answers 404 like one that does not exist. The code is shown to
 its member formatted (``XXXX-XXXX-XXXX-XXXX``) in response bodies only, never in a URL.
-The services (``vouchers.issuing``) hold the rules; these views parse and present.
+The services (``vouchers.services.issuing``) hold the rules; these views parse and present.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 
 from django.http import HttpResponse
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -41,12 +40,12 @@ from members.api.base import (
 )
 from members.api.serializers_auth import StrictChoiceField
 from members.sessions import session_may
-from vouchers.codes import code_format
-from vouchers.images import barcode_svg, qr_png, qr_svg
-from vouchers.issuing import VoucherRefused, voucher_purchase, voucher_report_lost
 from vouchers.models import Reward, Voucher
 from vouchers.selectors import STATES, member_voucher_get, member_vouchers, reward_catalogue, voucher_state
-from vouchers.tokens import qr_token_issue
+from vouchers.services.codes import code_format
+from vouchers.services.images import barcode_svg, qr_png, qr_svg
+from vouchers.services.issuing import VoucherRefused, voucher_purchase, voucher_report_lost
+from vouchers.services.tokens import qr_token_issue
 
 TAG = "Member vouchers"
 SVG = "image/svg+xml"
@@ -398,13 +397,3 @@ class MeVoucherReportLostApi(VoucherApi):
                 raise NotFound() from None
             raise
         return _voucher_response(self.voucher(voucher_id))
-
-
-urlpatterns = [
-    path("rewards", RewardCatalogueApi.as_view(), name="rewards"),
-    path("me/vouchers", MeVouchersApi.as_view(), name="me-vouchers"),
-    path("me/vouchers/<str:voucher_id>", MeVoucherApi.as_view(), name="me-voucher"),
-    path("me/vouchers/<str:voucher_id>/qr", MeVoucherQrApi.as_view(), name="me-voucher-qr"),
-    path("me/vouchers/<str:voucher_id>/barcode", MeVoucherBarcodeApi.as_view(), name="me-voucher-barcode"),
-    path("me/vouchers/<str:voucher_id>/report-lost", MeVoucherReportLostApi.as_view(), name="me-voucher-report-lost"),
-]

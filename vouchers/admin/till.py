@@ -4,7 +4,7 @@ audit queue.
 - Staff shifts and voucher scans: read-only journals, store-scoped (a Store Manager
   sees their stores' rows; headquarters roles all). The shift token's hash is never shown.
 - Redemption audit: the random sample of till redemptions, for a Store Manager of the
-  store to confirm or mark irregular (``vouchers.redemption.redemption_audit_review``:
+  store to confirm or mark irregular (``vouchers.services.audit.redemption_audit_review``:
   never their own redemption; irregular raises a fraud alert).
 - Fraud alerts are the fraud app's (``fraud.admin``).
 
@@ -27,8 +27,9 @@ from staffauth.admin_base import (
     act_on_each,
 )
 from vouchers.models import RedemptionAudit, StaffShift, VoucherScan
-from vouchers.redemption import redemption_audit_review
-from vouchers.shifts import max_hours, shift_expired
+from vouchers.permissions import may_review_audits
+from vouchers.services.audit import redemption_audit_review
+from vouchers.services.shifts import max_hours, shift_expired
 
 
 class OpenShiftFilter(admin.SimpleListFilter):
@@ -103,7 +104,7 @@ class RedemptionAuditAdmin(_ScopedReadOnly):
         return f"points operation {str(obj.ledger_operation_id)[:8]}"
 
     def has_review_permission(self, request):
-        return request.user.has_perm("vouchers.review_redemptionaudit")
+        return may_review_audits(request.user)
 
     def _review(self, request, queryset, outcome: str, done: str):
         act_on_each(  # one service call each: its checks and, if irregular, its alert

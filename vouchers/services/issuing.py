@@ -42,9 +42,9 @@ from loyalty.services import Actor, Outcome, points_redeem
 from members.models import Member, MemberSecurityEvent, MemberSession
 from members.otp import otp_step_up_consume, otp_step_up_valid
 from members.sessions import session_may
-from staffauth.roles import ROLE_BY_NAME
-from vouchers.codes import code_generate
 from vouchers.models import Reward, Voucher
+from vouchers.permissions import goodwill_limit, may_revoke_vouchers
+from vouchers.services.codes import code_generate
 
 STEP_UP_ACTION = "redeem"
 CODE_ATTEMPTS = 5
@@ -284,18 +284,6 @@ def voucher_purchase(
 # --- goodwill ------------------------------------------------------------------------------------
 
 
-def goodwill_limit(staff) -> int | None:
-    """The largest points price of a reward ``staff`` may give as goodwill: the highest
-    limit among their roles (``VOUCHERS["goodwill_max_points"]``); None when they may
-    not give any (no permission, or no role with a limit)."""
-    if not staff.has_perm("vouchers.issue_goodwill_voucher"):
-        return None
-    limits = settings.VOUCHERS.get("goodwill_max_points", {})
-    roles = {ROLE_BY_NAME[name].key for name in staff.groups.values_list("name", flat=True) if name in ROLE_BY_NAME}
-    allowed = [limits[role] for role in roles if role in limits]
-    return max(allowed) if allowed else None
-
-
 def voucher_goodwill_issue(
     *, staff, member: Member, reward: Reward, reason: str, issue_key: str | None = None, now: datetime | None = None
 ) -> Voucher:
@@ -425,7 +413,7 @@ def voucher_revoke(*, staff, voucher_id, reason: str, now: datetime | None = Non
     ``voucher_not_found``, ``voucher_not_active``.
     """
     now = _now(now)
-    if not staff.has_perm("vouchers.revoke_voucher"):
+    if not may_revoke_vouchers(staff):
         raise VoucherRefused("permission_denied")
     reason = (reason or "").strip()
     if not reason or len(reason) > REASON_MAX:
