@@ -19,12 +19,10 @@ from django.contrib import admin
 from django.utils import timezone
 
 from staffauth.admin_base import (
-    CappedCountPaginator,
-    ReadOnlyAdmin,
-    StoreScopedAdmin,
     VisibleStoreFilter,
     act_on_each,
 )
+from vouchers.admin.base import ScopedReadOnly
 from vouchers.models import PendingRedemption, TillRedemption
 from vouchers.permissions import may_decide_offline
 from vouchers.services.offline import pending_redemption_approve, pending_redemption_reject
@@ -32,12 +30,8 @@ from vouchers.services.offline import pending_redemption_approve, pending_redemp
 REJECT_REASON = "Not approved after review by the store."
 
 
-class _ScopedReadOnly(StoreScopedAdmin, ReadOnlyAdmin):
-    paginator = CappedCountPaginator
-
-
 @admin.register(PendingRedemption)
-class PendingRedemptionAdmin(_ScopedReadOnly):
+class PendingRedemptionAdmin(ScopedReadOnly):
     list_display = ["received_at", "attempted_at", "store", "till", "staff", "what", "member_ref", "status"]
     list_filter = ["status", VisibleStoreFilter, "received_at"]
     list_select_related = ["store", "till", "till__store", "staff", "member", "voucher"]
@@ -48,10 +42,6 @@ class PendingRedemptionAdmin(_ScopedReadOnly):
         "decided_by", "decided_at", "decision_note", "ledger_operation",
     ]  # fmt: skip
     readonly_fields = fields
-
-    @admin.display(description="Member")
-    def member_ref(self, obj):
-        return str(obj.member.member_id)
 
     @admin.display(description="Redemption")
     def what(self, obj):
@@ -90,7 +80,7 @@ class PendingRedemptionAdmin(_ScopedReadOnly):
 
 
 @admin.register(TillRedemption)
-class TillRedemptionAdmin(_ScopedReadOnly):
+class TillRedemptionAdmin(ScopedReadOnly):
     list_display = [
         "created_at", "store", "till", "staff", "points", "override_by", "authorised_via", "captured_points", "state",
     ]  # fmt: skip
@@ -104,10 +94,6 @@ class TillRedemptionAdmin(_ScopedReadOnly):
         "voided_at", "receipt",
     ]  # fmt: skip
     readonly_fields = fields
-
-    @admin.display(description="Member")
-    def member_ref(self, obj):
-        return str(obj.member.member_id)
 
     @admin.display(description="State")
     def state(self, obj):

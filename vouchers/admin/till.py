@@ -20,12 +20,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from staffauth.admin_base import (
-    CappedCountPaginator,
-    ReadOnlyAdmin,
-    StoreScopedAdmin,
     VisibleStoreFilter,
     act_on_each,
 )
+from vouchers.admin.base import ScopedReadOnly
 from vouchers.models import RedemptionAudit, StaffShift, VoucherScan
 from vouchers.permissions import may_review_audits
 from vouchers.services.audit import redemption_audit_review
@@ -50,12 +48,8 @@ class OpenShiftFilter(admin.SimpleListFilter):
         return queryset
 
 
-class _ScopedReadOnly(StoreScopedAdmin, ReadOnlyAdmin):
-    paginator = CappedCountPaginator
-
-
 @admin.register(StaffShift)
-class StaffShiftAdmin(_ScopedReadOnly):
+class StaffShiftAdmin(ScopedReadOnly):
     list_display = ["started_at", "ended_at", "is_open", "staff", "store", "till"]
     list_filter = [VisibleStoreFilter, OpenShiftFilter, "started_at"]
     list_select_related = ["staff", "store", "till", "till__store"]
@@ -70,7 +64,7 @@ class StaffShiftAdmin(_ScopedReadOnly):
 
 
 @admin.register(VoucherScan)
-class VoucherScanAdmin(_ScopedReadOnly):
+class VoucherScanAdmin(ScopedReadOnly):
     list_display = ["created_at", "action", "result", "voucher_short", "store", "till", "staff"]
     list_filter = ["result", VisibleStoreFilter, "action", "created_at"]
     list_select_related = ["store", "till", "till__store", "staff"]
@@ -85,7 +79,7 @@ class VoucherScanAdmin(_ScopedReadOnly):
 
 
 @admin.register(RedemptionAudit)
-class RedemptionAuditAdmin(_ScopedReadOnly):
+class RedemptionAuditAdmin(ScopedReadOnly):
     list_display = ["sampled_at", "store", "cashier", "what", "points", "outcome", "reviewed_by", "reviewed_at"]
     list_filter = ["outcome", VisibleStoreFilter, "sampled_at"]
     list_select_related = ["store", "cashier", "reviewed_by", "voucher_redemption"]
