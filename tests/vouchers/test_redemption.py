@@ -410,6 +410,16 @@ def test_a_cashier_redeems_strictly_below_their_limit(shift, make_voucher):
     assert refused(voucher_validate, till=shift.till, shift=shift, **presented(at_limit)).code == "role_limit_exceeded"
 
 
+def override_refusal(*, store, username, otp_token, points, shift) -> str:
+    """The code of ``override_verify``'s refusal (it must refuse)."""
+    with pytest.raises(ShiftRefused) as caught:
+        override_verify(
+            store=store, username=username, password=PASSWORD, otp_token=otp_token, points=points, shift=shift,
+            request=staff_request(),
+        )  # fmt: skip
+    return caught.value.code
+
+
 def test_a_store_managers_override_lets_the_cashier_redeem(shift, manager, make_voucher, store_a):
     voucher = make_voucher(points=1500)
     override = override_verify(
@@ -426,21 +436,15 @@ def test_a_store_managers_override_lets_the_cashier_redeem(shift, manager, make_
 def test_an_override_with_a_wrong_code_is_refused(shift, manager, store_a):
     code = current_totp(manager)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
-    with pytest.raises(ShiftRefused) as caught:
-        override_verify(
-            store=store_a, username="manager1", password=PASSWORD, otp_token=wrong, points=600, shift=shift,
-            request=staff_request(),
-        )  # fmt: skip
-    assert caught.value.code == "override_credentials_invalid"
+    refusal = override_refusal(store=store_a, username="manager1", otp_token=wrong, points=600, shift=shift)
+    assert refusal == "override_credentials_invalid"
 
 
 def test_an_override_by_the_cashier_themself_is_refused(shift, cashier, store_a, make_voucher):
-    with pytest.raises(ShiftRefused) as caught:
-        override_verify(
-            store=store_a, username="cashier1", password=PASSWORD, otp_token=current_totp(cashier), points=600,
-            shift=shift, request=staff_request(),
-        )  # fmt: skip
-    assert caught.value.code == "override_same_person"
+    refusal = override_refusal(
+        store=store_a, username="cashier1", otp_token=current_totp(cashier), points=600, shift=shift
+    )
+    assert refusal == "override_same_person"
     # And the redemption refuses an override of its own shift's staff user, however obtained.
     own = Override(staff=cashier, store_id=store_a.pk, points=600, limit=None, verified_at=timezone.now())
     assert refused(redeem, shift, make_voucher(points=600), override=own).code == "override_same_person"
@@ -455,21 +459,17 @@ def test_an_override_must_cover_the_points_and_the_store(shift, manager, make_vo
 
 def test_a_manager_of_another_store_cannot_override(shift, make_staff, store_b, store_a):
     other = make_staff("manager-b", "store_manager", stores=[store_b])
-    with pytest.raises(ShiftRefused) as caught:
-        override_verify(
-            store=store_a, username="manager-b", password=PASSWORD, otp_token=current_totp(other), points=600,
-            shift=shift, request=staff_request(),
-        )  # fmt: skip
-    assert caught.value.code == "override_not_permitted"
+    refusal = override_refusal(
+        store=store_a, username="manager-b", otp_token=current_totp(other), points=600, shift=shift
+    )
+    assert refusal == "override_not_permitted"
 
 
 def test_an_override_above_the_managers_own_limit_needs_a_programme_administrator(shift, manager, make_staff, store_a):
-    with pytest.raises(ShiftRefused) as caught:
-        override_verify(
-            store=store_a, username="manager1", password=PASSWORD, otp_token=current_totp(manager), points=2000,
-            shift=shift, request=staff_request(),
-        )  # fmt: skip
-    assert caught.value.code == "override_limit_exceeded"
+    refusal = override_refusal(
+        store=store_a, username="manager1", otp_token=current_totp(manager), points=2000, shift=shift
+    )
+    assert refusal == "override_limit_exceeded"
 
     admin_user = make_staff("admin1", "program_admin")
     override = override_verify(

@@ -486,13 +486,19 @@ def test_a_cashier_redeeming_points_too_often_raises_one_alert(settings, on_shif
 # --- concurrency ---------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_captures_of_one_hold_at_once_capture_once(till_settings, cashier, till, store_a):
+def authorised_hold(cashier, till, store_a):
+    """A member with 1,000 points, a cashier on shift and a hold of 300 the member authorised."""
     member = member_create(home_store=store_a, name="Racer", phone=PHONE)
     give(member, till, 1000)
     shift = open_shift(cashier, till)
     hold_id = hold(shift, member, 300).body["hold_id"]
     authorise_by_app(member, hold_id)
+    return member, shift, hold_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_captures_of_one_hold_at_once_capture_once(till_settings, cashier, till, store_a):
+    member, shift, hold_id = authorised_hold(cashier, till, store_a)
 
     results = race(partial(capture, shift, hold_id, "c-a"), partial(capture, shift, hold_id, "c-b"))
 
@@ -506,11 +512,7 @@ def test_two_captures_of_one_hold_at_once_capture_once(till_settings, cashier, t
 
 @pytest.mark.django_db(transaction=True)
 def test_the_same_capture_sent_twice_at_once_captures_once(till_settings, cashier, till, store_a):
-    member = member_create(home_store=store_a, name="Racer", phone=PHONE)
-    give(member, till, 1000)
-    shift = open_shift(cashier, till)
-    hold_id = hold(shift, member, 300).body["hold_id"]
-    authorise_by_app(member, hold_id)
+    member, shift, hold_id = authorised_hold(cashier, till, store_a)
 
     results = race(*(partial(capture, shift, hold_id, "one-key") for _ in range(2)))
 
