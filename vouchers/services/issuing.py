@@ -19,7 +19,7 @@ Locks, always in this order: the member's balance row (taken by the ledger), the
 reward row (the conditional stock UPDATE). The per-member limit is counted while the
 member's balance row is locked, so two purchases by one member cannot both pass it.
 
-Refusals are ``VoucherRefused`` with a stable ``code``, an HTTP ``status`` and a message
+Refusals are ``VoucherRefused`` (a ``loyalty.kernel.refusals.Refusal``) with a stable ``code`` and a message
 that never holds a code, token or personal data.
 """
 

@@ -2,8 +2,8 @@
 "POS Redemption Controls").
 
 ``voucher_validate`` checks only; ``voucher_redeem`` consumes. Both run the same checks,
-in this order, each refusing with its own code (``RedemptionRefused.code``, HTTP status
-in ``STATUS``):
+in this order, each refusing with its own code (``RedemptionRefused.code``; the API
+answers it with the status of ``loyalty.api.errors.REFUSAL_STATUS``):
 
 1. an open shift of this till (``shift_required``);
 2. what was presented: exactly one of a code or a QR token (``voucher_input_invalid``),
