@@ -260,17 +260,16 @@ def test_the_code_read_to_the_cashier_authorises_the_hold(on_shift, shopper, dja
     assert outcome.status_code == 201 and outcome.body["receipt"]["authorised_via"] == "sms_code"
 
 
+def code_refused(till, hold_id, challenge_id, code):
+    """The refusal of the member's code read to the cashier (it must be refused)."""
+    return refused(till_redemption_authorise_code, till=till, hold_id=hold_id, challenge_id=challenge_id, code=code)
+
+
 def test_a_wrong_code_is_refused_and_counted(on_shift, shopper, django_capture_on_commit_callbacks):
     body = hold(on_shift, shopper, 300, commit=django_capture_on_commit_callbacks).body
     wrong = f"{(int(sms_code()) + 1) % 1_000_000:06d}"
 
-    refusal = refused(
-        till_redemption_authorise_code,
-        till=on_shift.till,
-        hold_id=body["hold_id"],
-        challenge_id=body["authorisation"]["challenge_id"],
-        code=wrong,
-    )
+    refusal = code_refused(on_shift.till, body["hold_id"], body["authorisation"]["challenge_id"], wrong)
 
     assert (refusal.code, refusal_status(refusal)) == ("otp_wrong_code", 422)
     assert OtpChallenge.objects.get(pk=body["authorisation"]["challenge_id"]).guesses == 1
@@ -283,24 +282,12 @@ def test_the_code_of_one_hold_does_not_authorise_another(on_shift, shopper, djan
     second = hold(on_shift, shopper, 200, "k-2", commit=django_capture_on_commit_callbacks).body
 
     # The first hold's challenge named for the second hold: another challenge.
-    refusal = refused(
-        till_redemption_authorise_code,
-        till=on_shift.till,
-        hold_id=second["hold_id"],
-        challenge_id=first["authorisation"]["challenge_id"],
-        code=first_code,
-    )
+    refusal = code_refused(on_shift.till, second["hold_id"], first["authorisation"]["challenge_id"], first_code)
     assert refusal.code == "otp_invalid"
     # A code sent for another action (a step-up of the member's own) is no good either.
     with django_capture_on_commit_callbacks(execute=True):
         other = otp_request(phone=PHONE, purpose="step_up", action="redeem")
-    refusal = refused(
-        till_redemption_authorise_code,
-        till=on_shift.till,
-        hold_id=second["hold_id"],
-        challenge_id=other.challenge_id,
-        code=sms_code(),
-    )
+    refusal = code_refused(on_shift.till, second["hold_id"], other.challenge_id, sms_code())
     assert refusal.code == "otp_invalid"
     assert not TillRedemption.objects.filter(authorised_at__isnull=False).exists()
 
@@ -309,13 +296,7 @@ def test_a_hold_of_another_store_cannot_be_authorised_there(
     on_shift, shopper, store_b, till_for, django_capture_on_commit_callbacks
 ):
     body = hold(on_shift, shopper, 100, commit=django_capture_on_commit_callbacks).body
-    refusal = refused(
-        till_redemption_authorise_code,
-        till=till_for(store_b),
-        hold_id=body["hold_id"],
-        challenge_id=body["authorisation"]["challenge_id"],
-        code=sms_code(),
-    )
+    refusal = code_refused(till_for(store_b), body["hold_id"], body["authorisation"]["challenge_id"], sms_code())
     assert (refusal.code, refusal_status(refusal)) == ("hold_not_found", 404)
 
 
