@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
@@ -33,7 +34,7 @@ class AlertRefused(Refusal):
     }
 
 
-def fraud_alert_raise(*, kind: str, dedupe_key: str, severity: str, **fields) -> tuple[FraudAlert, bool]:
+def fraud_alert_raise(*, kind: str, dedupe_key: str, severity: str, **fields: Any) -> tuple[FraudAlert, bool]:
     """One alert per ``dedupe_key`` (concurrent raises find the first): returns the
     alert and whether this call created it. ``fields`` are the model's other fields
     (``member``/``member_id``, ``staff_id``, ``store_id``, ``detail``)."""
@@ -79,7 +80,7 @@ ALERT_KINDS: dict[str, AlertKind] = {
 
 
 def fraud_alert_raise_kind(
-    kind: str, *, member_id: int | None = None, staff_id: int | None = None, store_id: int | None = None, **facts
+    kind: str, *, member_id: int | None = None, staff_id: int | None = None, store_id: int | None = None, **facts: Any
 ) -> FraudAlert:
     """Raise (or find) the alert of one incident of ``kind`` (``ALERT_KINDS``): its
     dedupe key and kept detail are read from ``facts`` (ids and counts only)."""
@@ -156,7 +157,7 @@ def redemption_irregular_alert_raise(
     )  # fmt: skip
 
 
-def fraud_alert_close(*, alert_id: int, actor, now: datetime | None = None) -> FraudAlert:
+def fraud_alert_close(*, alert_id: int, actor: Any, now: datetime | None = None) -> FraudAlert:
     """Close an alert after investigation (``fraud.permissions.CLOSE_ALERT``). Only the
     status, ``closed_at`` and ``closed_by`` change, once (a conditional UPDATE).
     Raises AlertRefused."""
