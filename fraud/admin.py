@@ -4,13 +4,13 @@ the member's pseudonymous id only, never their number or data."""
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 
 from fraud.models import FraudAlert
 from fraud.permissions import may_close_alerts
 from fraud.selectors import fraud_alerts_visible_to
-from fraud.services import AlertRefused, fraud_alert_close
-from staffauth.admin_base import CappedCountPaginator, ReadOnlyAdmin, VisibleStoreFilter
+from fraud.services import fraud_alert_close
+from staffauth.admin_base import CappedCountPaginator, ReadOnlyAdmin, VisibleStoreFilter, act_on_each
 
 
 @admin.register(FraudAlert)
@@ -42,14 +42,12 @@ class FraudAlertAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Close selected alerts", permissions=["close"])
     def close_selected(self, request, queryset):
-        closed, failed = 0, []
-        for alert in queryset:  # one service call each: its checks, once per alert
-            try:
-                fraud_alert_close(alert_id=alert.pk, actor=request.user)
-                closed += 1
-            except AlertRefused as refusal:
-                failed.append(f"{alert.pk}: {refusal}")
-        if closed:
-            self.message_user(request, f"Closed {closed} alert(s).", messages.SUCCESS)
-        if failed:
-            self.message_user(request, "Not closed: " + "; ".join(failed), messages.WARNING)
+        act_on_each(  # one service call each: its checks, once per alert
+            self,
+            request,
+            queryset,
+            lambda alert: fraud_alert_close(alert_id=alert.pk, actor=request.user),
+            done="Closed {count} alert(s).",
+            not_done="Not closed: ",
+            name=lambda alert: str(alert.pk),
+        )

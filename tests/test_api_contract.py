@@ -135,7 +135,7 @@ def _open_hold() -> str:
     theirs); every other one authorised by the member in the app, so captures get past
     ``member_authorisation_required`` half the time."""
     from members.models import MemberSession
-    from vouchers.till_points import member_redemption_confirm, till_redemption_hold
+    from vouchers.services.till_points import member_redemption_confirm, till_redemption_hold
 
     WORLD["holds"] += 1
     outcome = till_redemption_hold(
@@ -166,7 +166,7 @@ def _new_member_session() -> None:
 def _staff_shift(till, store, make_staff):
     """A cashier clocked in at the till (POST pos/shifts' service): the shift and its
     X-Staff-Shift token."""
-    from vouchers.shifts import shift_start
+    from vouchers.services.shifts import shift_start
 
     cashier = make_staff("contract-cashier", "cashier", stores=[store])
     started = shift_start(till=till, username=cashier.username, password=PASSWORD, otp_token=current_totp(cashier))

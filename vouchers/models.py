@@ -11,9 +11,9 @@ Invariants held by the database, not only by the services:
 - a staff user has at most one open shift;
 - every validation attempt is kept (``VoucherScan`` is append-only).
 
-A voucher's code (``vouchers.codes``) carries no member information: the binding to the
+A voucher's code (``vouchers.services.codes``) carries no member information: the binding to the
 member is the ``member`` column, and it travels to the till only inside the signed QR
-token (``vouchers.tokens``).
+token (``vouchers.services.tokens``).
 """
 
 import uuid
@@ -239,6 +239,9 @@ class VoucherScan(AppendOnlyModel):
 class RedemptionAudit(models.Model):
     """A till redemption (voucher or points) drawn at random for a Store Manager to review."""
 
+    # Store-scoped (``loyalty.scoping.restrict``): a user sees the audits of their stores.
+    store_scope_field = "store"
+
     class Outcome(models.TextChoices):
         PENDING = "pending", "Awaiting review"
         CONFIRMED = "confirmed", "Confirmed in order"
@@ -280,6 +283,9 @@ class RedemptionAudit(models.Model):
 class PendingRedemption(models.Model):
     """A redemption a till attempted while offline: never honoured offline, queued here
     for approval online; the member is told it awaits verification."""
+
+    # Store-scoped (``loyalty.scoping.restrict``): a user decides the queue of their stores.
+    store_scope_field = "store"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending online approval"
@@ -324,7 +330,7 @@ class PendingRedemption(models.Model):
 
 
 class TillRedemption(models.Model):
-    """A points redemption at the till (``vouchers.till_points``): the ledger's hold, who
+    """A points redemption at the till (``vouchers.services.till_points``): the ledger's hold, who
     took it on which shift, the member's authorisation and how the hold was settled.
 
     The ledger alone moves the points (``points_hold`` / ``points_capture`` /

@@ -11,6 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.permissions import AllowAny
 
 from loyalty.ledger.api import points, redemptions
+from vouchers.api import urls as vouchers_urls
 
 app_name = "api"
 
@@ -25,7 +26,7 @@ pos_patterns = [
     path("members/balance", points.MemberBalanceApi.as_view(), name="pos-member-balance"),
     # Retired (issue 11, D7): the loyalty number in the path landed in access logs. 410.
     re_path(r"^members/[^/]+/balance/?$", points.pos_balance_path_retired),
-    path("", include("vouchers.pos_api")),  # shifts and vouchers at the till (issue 6)
+    path("", include(vouchers_urls.till_patterns)),  # shifts and vouchers at the till (issue 6)
     re_path(r"^.*$", points.pos_not_found),
 ]
 
@@ -45,8 +46,8 @@ urlpatterns = [
         ),
         name="docs",
     ),
-    path("v1/", include("vouchers.api_redemptions")),  # till redemption authorisation, offline queue (issue 6)
+    path("v1/", include(vouchers_urls.redemption_patterns)),  # till redemption authorisation, offline queue (issue 6)
     path("v1/pos/", include(pos_patterns)),
     path("v1/", include("members.api.urls")),
-    path("v1/", include("vouchers.api")),
+    path("v1/", include(vouchers_urls.member_patterns)),
 ]

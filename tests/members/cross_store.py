@@ -24,8 +24,8 @@ from loyalty.ledger.operations import Actor, points_earn, points_hold
 from loyalty.models import AdjustmentReason, Till
 from members.consents import consents_record
 from members.models import Member
-from vouchers.issuing import voucher_goodwill_issue
 from vouchers.models import Reward
+from vouchers.services.issuing import voucher_goodwill_issue
 
 # origin -> the figures of its journal rows (history: points; lots: points earned)
 OPERATIONS = {"A": {3331}, "B": {2771, 1234, 411}, "HQ": {222}}

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 PROJECT_APPS = ("loyalty", "members", "vouchers", "staffauth", "fraud", "compliance")
 ADMIN_MODULES = [
     "loyalty.admin", "loyalty.admin_adjustments", "loyalty.admin_reports", "members.admin", "staffauth.admin",
-    "staffauth.views", "vouchers.admin", "vouchers.admin_offline", "vouchers.admin_till", "fraud.admin",
+    "staffauth.views", "vouchers.admin.rewards", "vouchers.admin.offline", "vouchers.admin.till", "fraud.admin",
 ]  # fmt: skip
 # Forms that are not guarded, and why.
 EXEMPT_FORMS = {
@@ -90,7 +90,7 @@ def test_every_plain_form_of_the_product_is_guarded_or_exempt_with_a_reason():
     from staffauth.admin_base import FreeTextFormMixin
 
     forms_found = {f"{f.__module__}.{f.__qualname__}": f for f in _project_forms()}
-    assert "vouchers.admin.GoodwillForm" in forms_found  # the walk finds the product's forms
+    assert "vouchers.admin.rewards.GoodwillForm" in forms_found  # the walk finds the product's forms
     unguarded = [
         name
         for name, form in forms_found.items()

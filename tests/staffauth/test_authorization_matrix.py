@@ -56,8 +56,8 @@ from tests.members.cross_store import (
     panel,
 )
 from tests.reporting import add_figure
-from vouchers.issuing import voucher_goodwill_issue
 from vouchers.models import PendingRedemption, RedemptionAudit, Reward, StaffShift, TillRedemption, VoucherScan
+from vouchers.services.issuing import voucher_goodwill_issue
 
 pytestmark = pytest.mark.django_db
 

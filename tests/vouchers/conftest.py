@@ -25,8 +25,8 @@ from members.services import member_create
 from tests.loyalty.api.conftest import make_till
 from tests.vouchers import issuing_helpers, till_helpers
 from tests.vouchers.till_api_helpers import shift_client
-from vouchers.codes import code_generate
 from vouchers.models import Reward, Voucher
+from vouchers.services.codes import code_generate
 
 # --- settings and the SMS outbox (named in each module's pytestmark) ------------------------------
 
@@ -61,7 +61,7 @@ def sms_outbox():
     LocmemSmsBackend.outbox.clear()
 
 
-# --- members, rewards and vouchers bought with points (vouchers.issuing) ----------------------------
+# --- members, rewards and vouchers bought with points (vouchers.services.issuing) ----------------------------
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def verified_step_up(django_capture_on_commit_callbacks):
     return verify
 
 
-# --- tills, staff and shifts (vouchers.redemption, vouchers.till_points) ---------------------------
+# --- tills, staff and shifts (vouchers.services.redemption, vouchers.services.till_points) ---------------------------
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
-"""Helpers for the tests of vouchers bought with points (``vouchers.issuing``), shared by
+"""Helpers for the tests of vouchers bought with points (``vouchers.services.issuing``), shared by
 the issuing, member API and admin tests."""
 
 from __future__ import annotations
 
 from members.models import MemberSession
 from members.sessions import session_start
-from vouchers.issuing import voucher_purchase
+from vouchers.services.issuing import voucher_purchase
 
 PHONE = "+60 12-555 0777"
 

@@ -13,8 +13,8 @@ from django.urls import reverse
 from members.models import Member
 from tests.conftest import login_verified
 from tests.vouchers.issuing_helpers import buy
-from vouchers.codes import code_format
 from vouchers.models import Reward, Voucher
+from vouchers.services.codes import code_format
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("limits_off", "sms_outbox")]
 

@@ -14,8 +14,8 @@ import segno
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vouchers.codes import ALPHABET, CodeInvalid, code_check_symbol, code_format
-from vouchers.images import (
+from vouchers.services.codes import ALPHABET, CodeInvalid, code_check_symbol, code_format
+from vouchers.services.images import (
     CODE128_PATTERNS,
     CODE128_STOP,
     barcode_svg,
@@ -24,7 +24,7 @@ from vouchers.images import (
     qr_png,
     qr_svg,
 )
-from vouchers.tokens import qr_token_issue
+from vouchers.services.tokens import qr_token_issue
 
 SVG = "{http://www.w3.org/2000/svg}"
 SCALE, BORDER = 8, 4

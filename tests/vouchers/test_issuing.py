@@ -1,5 +1,5 @@
 """Vouchers bought with points, given as goodwill, reported lost and revoked
-(``vouchers.issuing``), and the member's reads (``vouchers.selectors``)."""
+(``vouchers.services.issuing``), and the member's reads (``vouchers.selectors``)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ import time_machine
 from auditlog.models import LogEntry
 from django.utils import timezone
 
+from loyalty.api.errors import refusal_status
 from loyalty.models import IdempotencyKey, LedgerOperation, MemberBalance, Transfer
 from loyalty.verify import ledger_verify
 from members.models import Member, MemberSecurityEvent
 from tests.concurrency import race
 from tests.vouchers.issuing_helpers import buy, session_for
-from vouchers import issuing
-from vouchers.codes import code_normalise
-from vouchers.issuing import (
+from vouchers.models import Reward, Voucher
+from vouchers.selectors import member_voucher_get, member_vouchers, reward_catalogue
+from vouchers.services import issuing
+from vouchers.services.codes import code_normalise
+from vouchers.services.issuing import (
     VoucherRefused,
     ledger_key,
     voucher_goodwill_issue,
@@ -25,8 +28,6 @@ from vouchers.issuing import (
     voucher_report_lost,
     voucher_revoke,
 )
-from vouchers.models import Reward, Voucher
-from vouchers.selectors import member_voucher_get, member_vouchers, reward_catalogue
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("limits_off", "sms_outbox")]
 
@@ -129,7 +130,7 @@ def test_the_same_key_for_another_reward_is_refused(member, give, make_reward):
 
     caught = refusal(lambda: buy(member, other, key="same"))
 
-    assert (caught.code, caught.status) == ("idempotency_key_reused", 422)
+    assert (caught.code, refusal_status(caught)) == ("idempotency_key_reused", 422)
     assert Voucher.objects.filter(member=member).count() == 1 and available(member) == 1500
 
 
@@ -156,14 +157,14 @@ def test_an_unknown_reward_is_refused(member, give, reward_id):
     caught = refusal(
         lambda: voucher_purchase(member=member, reward_id=reward_id, idempotency_key="k", session=session_for(member))
     )
-    assert (caught.code, caught.status) == ("reward_not_found", 404)
+    assert (caught.code, refusal_status(caught)) == ("reward_not_found", 404)
 
 
 def test_an_inactive_reward_is_refused_and_nothing_is_written(member, give, make_reward):
     reward = make_reward(active=False, stock_remaining=5)
     give(member, 1000)
     caught = refusal(lambda: buy(member, reward))
-    assert (caught.code, caught.status) == ("reward_inactive", 409)
+    assert (caught.code, refusal_status(caught)) == ("reward_inactive", 409)
     assert_nothing_bought(member, reward, stock=5)
     assert available(member) == 1000
 
@@ -175,11 +176,11 @@ def test_the_availability_window_is_exact(member, give, make_reward):
     give(member, 5000)
 
     early = refusal(lambda: buy(member, reward, key="early", now=start - timedelta(microseconds=1)))
-    assert (early.code, early.status) == ("reward_not_yet_available", 409)
+    assert (early.code, refusal_status(early)) == ("reward_not_yet_available", 409)
     assert buy(member, reward, key="at-start", now=start).voucher.issued_at == start
     assert buy(member, reward, key="last", now=end - timedelta(microseconds=1)).voucher
     late = refusal(lambda: buy(member, reward, key="at-end", now=end))
-    assert (late.code, late.status) == ("reward_no_longer_available", 409)
+    assert (late.code, refusal_status(late)) == ("reward_no_longer_available", 409)
     assert Voucher.objects.filter(member=member).count() == 2
 
 
@@ -187,7 +188,7 @@ def test_the_tier_must_reach_the_rewards_minimum(member, give, make_reward):
     reward = make_reward(min_tier=2)
     give(member, 1000, tier=1)
     caught = refusal(lambda: buy(member, reward))
-    assert (caught.code, caught.status, caught.detail) == ("tier_too_low", 403, {"min_tier": 2})
+    assert (caught.code, refusal_status(caught), caught.detail) == ("tier_too_low", 403, {"min_tier": 2})
     assert_nothing_bought(member, reward)
 
     Member.objects.filter(pk=member.pk).update(tier=2)
@@ -203,7 +204,7 @@ def test_the_per_member_limit_counts_every_voucher_of_the_reward(member, give, m
 
     caught = refusal(lambda: buy(member, reward, key="3"))
 
-    assert (caught.code, caught.status, caught.detail) == ("per_member_limit_reached", 409, {"limit": 2})
+    assert (caught.code, refusal_status(caught), caught.detail) == ("per_member_limit_reached", 409, {"limit": 2})
     assert redeem_operations(member).count() == 2 and available(member) == 4000
 
 
@@ -216,7 +217,7 @@ def test_out_of_stock_is_refused(member, give, make_reward, store_a):
 
     caught = refusal(lambda: buy(member, reward))
 
-    assert (caught.code, caught.status) == ("out_of_stock", 409)
+    assert (caught.code, refusal_status(caught)) == ("out_of_stock", 409)
     assert_nothing_bought(member, reward, stock=0)
     assert available(member) == 1000
 
@@ -225,7 +226,7 @@ def test_not_enough_points_is_refused_and_nothing_is_written(member, give, make_
     reward = make_reward(points_price=1001, stock_remaining=4)
     give(member, 1000)
     caught = refusal(lambda: buy(member, reward))
-    assert (caught.code, caught.status) == ("insufficient_points", 422)
+    assert (caught.code, refusal_status(caught)) == ("insufficient_points", 422)
     assert caught.detail == {"available": 1000, "requested": 1001}
     assert_nothing_bought(member, reward, stock=4)
 
@@ -241,7 +242,7 @@ def test_the_ledgers_own_refusals_come_back_with_their_codes(member, give, rewar
 
     caught = refusal(lambda: buy(member, reward, key="2"))
 
-    assert (caught.code, caught.status, caught.detail) == ("daily_redemptions_exceeded", 422, {"limit": 1})
+    assert (caught.code, refusal_status(caught), caught.detail) == ("daily_redemptions_exceeded", 422, {"limit": 1})
     assert Voucher.objects.filter(member=member).count() == 1
     assert not IdempotencyKey.objects.filter(key=ledger_key(member=member, idempotency_key="2")).exists()
 
@@ -251,7 +252,7 @@ def test_a_locked_member_cannot_buy(member, give, reward):
     session = session_for(member)
     Member.objects.filter(pk=member.pk).update(status=Member.Status.LOCKED)
     caught = refusal(lambda: buy(member, reward, session=session))
-    assert (caught.code, caught.status, caught.detail) == ("member_not_active", 403, {"status": "locked"})
+    assert (caught.code, refusal_status(caught), caught.detail) == ("member_not_active", 403, {"status": "locked"})
     assert_nothing_bought(member, reward)
 
 
@@ -259,7 +260,7 @@ def test_a_web_remember_me_session_may_not_buy(member, give, reward):
     give(member, 1000)
     web = session_for(member, channel="web", remember_me=True)
     caught = refusal(lambda: buy(member, reward, session=web))
-    assert (caught.code, caught.status) == ("redeem_not_allowed", 403)
+    assert (caught.code, refusal_status(caught)) == ("redeem_not_allowed", 403)
     assert_nothing_bought(member, reward)
     # A web session without remember me, or an app session, may.
     assert buy(member, reward, key="web", session=session_for(member, channel="web")).voucher
@@ -280,7 +281,7 @@ def test_5001_points_need_a_step_up_which_the_purchase_spends(member, give, make
     give(member, 20_000)
 
     caught = refusal(lambda: buy(member, reward, key="1"))
-    assert (caught.code, caught.status, caught.detail) == ("step_up_required", 403, {"actions": ["redeem"]})
+    assert (caught.code, refusal_status(caught), caught.detail) == ("step_up_required", 403, {"actions": ["redeem"]})
     assert_nothing_bought(member, reward, key="1")
 
     verified_step_up(member)
@@ -360,7 +361,7 @@ def test_goodwill_above_the_roles_limit_is_refused(member, make_reward, staff_by
     caught = refusal(
         lambda: voucher_goodwill_issue(staff=staff_by_role["store_manager"], member=member, reward=reward, reason="x")
     )
-    assert (caught.code, caught.status) == ("goodwill_above_limit", 403)
+    assert (caught.code, refusal_status(caught)) == ("goodwill_above_limit", 403)
     assert caught.detail == {"limit": 1000, "points_price": 1001}
     # A programme administrator's limit is higher.
     assert voucher_goodwill_issue(staff=staff_by_role["program_admin"], member=member, reward=reward, reason="x")
@@ -371,7 +372,7 @@ def test_roles_without_goodwill_may_not(member, reward, staff_by_role, role):
     caught = refusal(
         lambda: voucher_goodwill_issue(staff=staff_by_role[role], member=member, reward=reward, reason="x")
     )
-    assert (caught.code, caught.status) == ("goodwill_not_permitted", 403)
+    assert (caught.code, refusal_status(caught)) == ("goodwill_not_permitted", 403)
     assert not Voucher.objects.exists()
 
 
@@ -391,7 +392,7 @@ def test_goodwill_needs_a_reason(member, reward, staff_by_role, reason):
             staff=staff_by_role["program_admin"], member=member, reward=reward, reason=reason
         )
     )
-    assert (caught.code, caught.status) == ("reason_required", 400)
+    assert (caught.code, refusal_status(caught)) == ("reason_required", 400)
 
 
 def test_staff_may_not_give_goodwill_to_their_own_member_account(member, reward, staff_by_role):
@@ -399,7 +400,7 @@ def test_staff_may_not_give_goodwill_to_their_own_member_account(member, reward,
     admin_user.member_account = member
     admin_user.save(update_fields=["member_account"])
     caught = refusal(lambda: voucher_goodwill_issue(staff=admin_user, member=member, reward=reward, reason="x"))
-    assert (caught.code, caught.status) == ("own_member_account", 403)
+    assert (caught.code, refusal_status(caught)) == ("own_member_account", 403)
     assert not Voucher.objects.exists()
 
 
@@ -436,7 +437,7 @@ def test_a_member_reports_a_voucher_lost(member, voucher):
         "voucher_id": str(voucher.pk)
     }
     again = refusal(lambda: voucher_report_lost(member=member, voucher_id=voucher.pk))
-    assert (again.code, again.status, again.detail) == ("voucher_not_active", 409, {"state": "reported"})
+    assert (again.code, refusal_status(again), again.detail) == ("voucher_not_active", 409, {"state": "reported"})
 
 
 def test_another_members_voucher_cannot_be_reported(voucher, store_a):
@@ -473,7 +474,7 @@ def test_staff_revoke_with_the_permission_and_a_reason(member, voucher, staff_by
 @pytest.mark.parametrize("role", ["cashier", "store_manager", "fraud_analyst", "system_admin"])
 def test_only_roles_with_the_permission_revoke(voucher, staff_by_role, role):
     caught = refusal(lambda: voucher_revoke(staff=staff_by_role[role], voucher_id=voucher.pk, reason="x"))
-    assert (caught.code, caught.status) == ("permission_denied", 403)
+    assert (caught.code, refusal_status(caught)) == ("permission_denied", 403)
     voucher.refresh_from_db()
     assert voucher.status == "active"
 

@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from fraud.models import FraudAlert
+from loyalty.api.errors import refusal_status
 from loyalty.models import LedgerOperation
 from members.services import member_create
 from tests.concurrency import race
@@ -31,14 +32,9 @@ from tests.vouchers.till_helpers import (
     refused,
 )
 from vouchers.models import TillRedemption, Voucher, VoucherRedemption, VoucherScan
-from vouchers.redemption import (
-    RedemptionRefused,
-    cashier_frequency_check,
-    store_points_redeemed_today,
-    voucher_redeem,
-    voucher_validate,
-)
-from vouchers.till_points import TillPointsRefused
+from vouchers.services.limits import cashier_frequency_check, store_points_redeemed_today
+from vouchers.services.redemption import RedemptionRefused, voucher_redeem, voucher_validate
+from vouchers.services.till_points import TillPointsRefused
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("till_settings", "sms_outbox")]
 
@@ -119,7 +115,7 @@ def test_a_points_capture_counts_for_the_cashier_who_took_the_hold_not_others(
 
 def test_a_hold_of_99_points_is_below_the_minimum_and_100_is_not(on_shift, shopper):
     refusal = refused(hold, on_shift, shopper, 99)
-    assert (refusal.code, refusal.status, refusal.detail) == (
+    assert (refusal.code, refusal_status(refusal), refusal.detail) == (
         "below_minimum_redemption",
         422,
         {"points": 99, "minimum": 100},
@@ -130,7 +126,7 @@ def test_a_hold_of_99_points_is_below_the_minimum_and_100_is_not(on_shift, shopp
 
 def test_a_hold_above_the_maximum_is_refused_even_with_an_override(settings, on_shift, manager, shopper):
     refusal = refused(hold, on_shift, shopper, 50_001, override=credentials(manager))
-    assert (refusal.code, refusal.status, refusal.detail) == (
+    assert (refusal.code, refusal_status(refusal), refusal.detail) == (
         "above_maximum_redemption",
         422,
         {"points": 50_001, "maximum": 50_000},
@@ -173,14 +169,14 @@ def test_the_cap_counts_points_and_vouchers_and_allows_reaching_it_exactly(cap, 
             member_loyalty_number=one_more.member.loyalty_number,
             **kwargs,
         )
-        assert (refusal.code, refusal.status) == ("store_daily_limit_reached", 403)
+        assert (refusal.code, refusal_status(refusal)) == ("store_daily_limit_reached", 403)
         assert refusal.detail == {"limit": 1000, "used": 1000, "points": 1}
         assert VoucherScan.objects.order_by("-id").first().result == "store_daily_limit_reached"
     one_more.refresh_from_db()
     assert one_more.status == Voucher.Status.ACTIVE and not VoucherRedemption.objects.filter(voucher=one_more)
 
     refusal = refused(hold, on_shift, shopper, 100, "h-over")
-    assert (refusal.code, refusal.status) == ("store_daily_limit_reached", 403)
+    assert (refusal.code, refusal_status(refusal)) == ("store_daily_limit_reached", 403)
 
 
 def test_a_capture_past_the_cap_is_refused_and_captures_nothing(cap, on_shift, shopper, make_voucher):
@@ -193,7 +189,7 @@ def test_a_capture_past_the_cap_is_refused_and_captures_nothing(cap, on_shift, s
 
     refusal = refused(capture, on_shift, hold_id, "c-2")
 
-    assert (refusal.code, refusal.status) == ("store_daily_limit_reached", 403)
+    assert (refusal.code, refusal_status(refusal)) == ("store_daily_limit_reached", 403)
     assert refusal.detail == {"limit": 1000, "used": 700, "points": 400}
     record = TillRedemption.objects.get(hold_operation_id=hold_id)
     assert record.captured_at is None and LedgerOperation.objects.filter(kind="capture").count() == 1

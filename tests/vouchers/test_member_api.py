@@ -18,7 +18,7 @@ from members.models import Member
 from members.services import member_create
 from members.sessions import session_start
 from vouchers.models import Voucher
-from vouchers.tokens import qr_token_verify
+from vouchers.services.tokens import qr_token_verify
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("limits_off", "sms_outbox")]
 

@@ -1,4 +1,4 @@
-"""Offline mode (``vouchers.offline``, ``POST /api/v1/pos/offline/redemptions``, the
+"""Offline mode (``vouchers.services.offline``, ``POST /api/v1/pos/offline/redemptions``, the
 admin queue): redemptions attempted offline are never honoured as they stand, only
 queued; the member is told; a Store Manager approves (carried out online with every
 check) or rejects. Offline earns: a delayed purchase with its original time earns once,
@@ -15,14 +15,15 @@ from django.contrib.messages.storage.fallback import FallbackStorage
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
+from loyalty.api.errors import refusal_status
 from loyalty.ledger.operations import Actor, points_redeem
 from loyalty.models import LedgerOperation, OutboundMessage, PointsLot
 from members.services import member_create
 from tests.loyalty.api.conftest import TillClient
 from tests.vouchers.till_helpers import available
-from vouchers.codes import code_format, code_generate
 from vouchers.models import PendingRedemption, Reward, TillRedemption, Voucher, VoucherRedemption
-from vouchers.offline import OfflineRefused, pending_redemption_approve, pending_redemption_reject
+from vouchers.services.codes import code_format, code_generate
+from vouchers.services.offline import OfflineRefused, pending_redemption_approve, pending_redemption_reject
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("till_settings", "sms_outbox")]
 
@@ -179,7 +180,7 @@ def test_approval_checks_the_balance_at_approval_and_writes_nothing_when_refused
     with pytest.raises(OfflineRefused) as caught:
         pending_redemption_approve(pending_id=pending.pk, actor=poorer)
 
-    assert (caught.value.code, caught.value.status) == ("insufficient_points", 422)
+    assert (caught.value.code, refusal_status(caught.value)) == ("insufficient_points", 422)
     pending.refresh_from_db()
     assert pending.status == "pending" and pending.ledger_operation is None
 

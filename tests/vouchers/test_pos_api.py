@@ -1,4 +1,4 @@
-"""The till's shift and voucher endpoints over HTTP (``vouchers.pos_api``): signed
+"""The till's shift and voucher endpoints over HTTP (``vouchers.api.till``): signed
 requests, statuses and codes for each refusal, idempotent receipts, the published keys,
 and no code, token or password in any answer."""
 
@@ -15,9 +15,9 @@ from django.utils import timezone
 from fraud.models import FraudAlert
 from tests.conftest import PASSWORD, current_totp
 from tests.loyalty.api.conftest import POS, TillClient
-from vouchers.codes import ALPHABET, code_generate
 from vouchers.models import StaffShift, Voucher, VoucherRedemption, VoucherScan
-from vouchers.tokens import public_keys, qr_token_issue
+from vouchers.services.codes import ALPHABET, code_generate
+from vouchers.services.tokens import public_keys, qr_token_issue
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("till_settings")]
 

@@ -1,4 +1,4 @@
-"""Voucher validation and redemption at the till (``vouchers.redemption``): every check
+"""Voucher validation and redemption at the till (``vouchers.services.redemption``): every check
 with its own code, the single-use race, idempotent receipts, the scan log, the staff
 controls (limits, override, self-redemption), the fraud alerts they raise and the audit
 sample. Closing alerts (``fraud.services``, ``fraud.admin``): tests/fraud/.
@@ -20,24 +20,20 @@ from django.urls import reverse
 from django.utils import timezone
 
 from fraud.models import FraudAlert
+from loyalty.api.errors import refusal_status
 from loyalty.ledger.operations import Actor, points_earn
 from members.models import Member
 from tests.concurrency import race
 from tests.conftest import PASSWORD, current_totp
 from tests.vouchers.till_helpers import open_shift, presented, redeem
-from vouchers import admin_till  # noqa: F401  (registers the till's admin pages; vouchers.admin imports it too)
-from vouchers.codes import ALPHABET, CodeInvalid, code_generate, code_normalise
+from vouchers.admin import till as admin_till  # noqa: F401  (registers the till's admin pages; vouchers.admin imports it too)
 from vouchers.models import RedemptionAudit, StaffShift, Voucher, VoucherRedemption, VoucherScan
-from vouchers.redemption import (
-    RedemptionRefused,
-    ReviewRefused,
-    audit_sample,
-    redemption_audit_review,
-    voucher_redeem,
-    voucher_validate,
-)
-from vouchers.shifts import Override, ShiftRefused, override_verify, shift_end
-from vouchers.tokens import SIGNING_CONTEXT, qr_token_issue
+from vouchers.services.audit import ReviewRefused, redemption_audit_review
+from vouchers.services.codes import ALPHABET, CodeInvalid, code_generate, code_normalise
+from vouchers.services.limits import audit_sample
+from vouchers.services.redemption import RedemptionRefused, voucher_redeem, voucher_validate
+from vouchers.services.shifts import Override, ShiftRefused, override_verify, shift_end
+from vouchers.services.tokens import SIGNING_CONTEXT, qr_token_issue
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("till_settings")]
 
@@ -170,7 +166,7 @@ def test_twenty_tills_redeeming_one_voucher_at_once_give_exactly_one_success(til
 
 def test_no_shift_is_refused_and_still_logged(till, voucher):
     refusal = refused(voucher_redeem, till=till, shift=None, idempotency_key="k", **presented(voucher))
-    assert (refusal.code, refusal.status) == ("shift_required", 403)
+    assert (refusal.code, refusal_status(refusal)) == ("shift_required", 403)
     assert (last_scan().result, last_scan().staff, last_scan().till) == ("shift_required", None, till)
 
 
@@ -203,12 +199,12 @@ def test_a_shift_past_its_maximum_hours_is_refused(shift, voucher):
 )
 def test_exactly_one_of_code_and_token(shift, given):
     refusal = refused(voucher_validate, till=shift.till, shift=shift, **given)
-    assert (refusal.code, refusal.status) == ("voucher_input_invalid", 400)
+    assert (refusal.code, refusal_status(refusal)) == ("voucher_input_invalid", 400)
 
 
 def test_a_typed_code_needs_the_member_identified(shift, voucher):
     refusal = refused(voucher_validate, till=shift.till, shift=shift, code=voucher.code)
-    assert (refusal.code, refusal.status) == ("member_identification_required", 400)
+    assert (refusal.code, refusal_status(refusal)) == ("member_identification_required", 400)
 
 
 def test_a_qr_token_replayed_after_its_time_step_fails(shift, make_voucher):
@@ -219,7 +215,7 @@ def test_a_qr_token_replayed_after_its_time_step_fails(shift, make_voucher):
         voucher_redeem, till=shift.till, shift=shift, idempotency_key="late", qr_token=token, now=T0 + timedelta(seconds=30)
     )  # fmt: skip
 
-    assert (refusal.code, refusal.status) == ("qr_expired", 422)
+    assert (refusal.code, refusal_status(refusal)) == ("qr_expired", 422)
     assert str(refusal) and token not in str(refusal)
     assert last_scan().result == "qr_expired" and last_scan().voucher is None
     voucher.refresh_from_db()
@@ -240,7 +236,7 @@ def test_a_forged_signature_fails(shift, voucher):
 
     refusal = refused(voucher_redeem, till=shift.till, shift=shift, idempotency_key="f", qr_token=forged)
 
-    assert (refusal.code, refusal.status) == ("qr_signature_invalid", 422)
+    assert (refusal.code, refusal_status(refusal)) == ("qr_signature_invalid", 422)
     voucher.refresh_from_db()
     assert voucher.status == "active"
 
@@ -278,7 +274,7 @@ def test_a_tampered_code_fails_its_check_character_before_any_lookup(shift, vouc
             member_loyalty_number=voucher.member.loyalty_number,
         )  # fmt: skip
 
-    assert (refusal.code, refusal.status) == ("code_check_failed", 400)
+    assert (refusal.code, refusal_status(refusal)) == ("code_check_failed", 400)
     # The only query: the scan of the attempt. No voucher was looked up.
     assert len(queries.captured_queries) == 1
     assert queries.captured_queries[0]["sql"].startswith('INSERT INTO "vouchers_voucherscan"')
@@ -289,7 +285,7 @@ def test_a_malformed_code_is_refused(shift, voucher):
     refusal = refused(
         voucher_validate, till=shift.till, shift=shift, code="0OIL", member_loyalty_number=voucher.member.loyalty_number
     )
-    assert (refusal.code, refusal.status) == ("code_malformed", 400)
+    assert (refusal.code, refusal_status(refusal)) == ("code_malformed", 400)
 
 
 def test_an_unknown_code_is_not_found(shift, member):
@@ -300,7 +296,7 @@ def test_an_unknown_code_is_not_found(shift, member):
         code=code_generate(),
         member_loyalty_number=member.loyalty_number,
     )
-    assert (refusal.code, refusal.status) == ("voucher_not_found", 404)
+    assert (refusal.code, refusal_status(refusal)) == ("voucher_not_found", 404)
 
 
 def test_another_members_voucher_answers_not_found_like_no_voucher(shift, make_voucher, store_a):
@@ -313,7 +309,7 @@ def test_another_members_voucher_answers_not_found_like_no_voucher(shift, make_v
         member_loyalty_number=me.loyalty_number,
     )  # fmt: skip
 
-    assert (refusal.code, refusal.status, refusal.detail) == ("voucher_not_found", 404, {})
+    assert (refusal.code, refusal_status(refusal), refusal.detail) == ("voucher_not_found", 404, {})
     assert str(refusal) == "No such voucher for this member."  # the same words as for no voucher at all
     assert (last_scan().result, last_scan().voucher) == ("voucher_not_found", theirs)  # kept for the fraud team
     theirs.refresh_from_db()
@@ -344,7 +340,7 @@ def test_a_used_voucher_is_refused_and_a_rescan_alerts_once_a_day(shift, till_fo
     refused(redeem, other, voucher, "third", now=T0 + timedelta(minutes=2))
     refused(voucher_validate, till=other.till, shift=other, now=T0 + timedelta(minutes=3), **presented(voucher))
 
-    assert (refusal.code, refusal.status) == ("voucher_already_redeemed", 409)
+    assert (refusal.code, refusal_status(refusal)) == ("voucher_already_redeemed", 409)
     alert = FraudAlert.objects.get()
     assert (alert.kind, alert.severity, alert.member, alert.store) == (
         "voucher_rescan",
@@ -369,7 +365,7 @@ def test_a_used_voucher_is_refused_and_a_rescan_alerts_once_a_day(shift, till_fo
 def test_expiry_at_the_exact_instant(shift, make_voucher):
     voucher = make_voucher(issued_at=T0 - timedelta(days=30), days=30)  # expires at T0
     refusal = refused(voucher_validate, till=shift.till, shift=shift, now=T0, **presented(voucher))
-    assert (refusal.code, refusal.status) == ("voucher_expired", 410)
+    assert (refusal.code, refusal_status(refusal)) == ("voucher_expired", 410)
     refusal = refused(redeem, shift, voucher, "at", now=T0)
     assert refusal.code == "voucher_expired"
 
@@ -384,7 +380,7 @@ def test_expiry_at_the_exact_instant(shift, make_voucher):
 def test_revoked_and_reported_vouchers_are_refused(shift, voucher, status, field, code):
     Voucher.objects.filter(pk=voucher.pk).update(status=status, **{field: timezone.now()})
     refusal = refused(redeem, shift, voucher)
-    assert (refusal.code, refusal.status) == (code, 410)
+    assert (refusal.code, refusal_status(refusal)) == (code, 410)
     assert last_scan().result == code and last_scan().voucher == voucher
 
 
@@ -392,7 +388,7 @@ def test_revoked_and_reported_vouchers_are_refused(shift, voucher, status, field
 def test_a_member_account_not_active_is_refused(shift, voucher, member, status):
     Member.objects.filter(pk=member.pk).update(status=status)
     refusal = refused(redeem, shift, voucher)
-    assert (refusal.code, refusal.status) == ("member_not_active", 403)
+    assert (refusal.code, refusal_status(refusal)) == ("member_not_active", 403)
     voucher.refresh_from_db()
     assert voucher.status == "active"
 
@@ -406,8 +402,22 @@ def test_a_cashier_redeems_strictly_below_their_limit(shift, make_voucher):
 
     refusal = refused(redeem, shift, at_limit, "at")
 
-    assert (refusal.code, refusal.status, refusal.detail) == ("role_limit_exceeded", 403, {"points": 500, "limit": 500})
+    assert (refusal.code, refusal_status(refusal), refusal.detail) == (
+        "role_limit_exceeded",
+        403,
+        {"points": 500, "limit": 500},
+    )
     assert refused(voucher_validate, till=shift.till, shift=shift, **presented(at_limit)).code == "role_limit_exceeded"
+
+
+def override_refusal(*, store, username, otp_token, points, shift) -> str:
+    """The code of ``override_verify``'s refusal (it must refuse)."""
+    with pytest.raises(ShiftRefused) as caught:
+        override_verify(
+            store=store, username=username, password=PASSWORD, otp_token=otp_token, points=points, shift=shift,
+            request=staff_request(),
+        )  # fmt: skip
+    return caught.value.code
 
 
 def test_a_store_managers_override_lets_the_cashier_redeem(shift, manager, make_voucher, store_a):
@@ -426,21 +436,15 @@ def test_a_store_managers_override_lets_the_cashier_redeem(shift, manager, make_
 def test_an_override_with_a_wrong_code_is_refused(shift, manager, store_a):
     code = current_totp(manager)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
-    with pytest.raises(ShiftRefused) as caught:
-        override_verify(
-            store=store_a, username="manager1", password=PASSWORD, otp_token=wrong, points=600, shift=shift,
-            request=staff_request(),
-        )  # fmt: skip
-    assert caught.value.code == "override_credentials_invalid"
+    refusal = override_refusal(store=store_a, username="manager1", otp_token=wrong, points=600, shift=shift)
+    assert refusal == "override_credentials_invalid"
 
 
 def test_an_override_by_the_cashier_themself_is_refused(shift, cashier, store_a, make_voucher):
-    with pytest.raises(ShiftRefused) as caught:
-        override_verify(
-            store=store_a, username="cashier1", password=PASSWORD, otp_token=current_totp(cashier), points=600,
-            shift=shift, request=staff_request(),
-        )  # fmt: skip
-    assert caught.value.code == "override_same_person"
+    refusal = override_refusal(
+        store=store_a, username="cashier1", otp_token=current_totp(cashier), points=600, shift=shift
+    )
+    assert refusal == "override_same_person"
     # And the redemption refuses an override of its own shift's staff user, however obtained.
     own = Override(staff=cashier, store_id=store_a.pk, points=600, limit=None, verified_at=timezone.now())
     assert refused(redeem, shift, make_voucher(points=600), override=own).code == "override_same_person"
@@ -455,21 +459,17 @@ def test_an_override_must_cover_the_points_and_the_store(shift, manager, make_vo
 
 def test_a_manager_of_another_store_cannot_override(shift, make_staff, store_b, store_a):
     other = make_staff("manager-b", "store_manager", stores=[store_b])
-    with pytest.raises(ShiftRefused) as caught:
-        override_verify(
-            store=store_a, username="manager-b", password=PASSWORD, otp_token=current_totp(other), points=600,
-            shift=shift, request=staff_request(),
-        )  # fmt: skip
-    assert caught.value.code == "override_not_permitted"
+    refusal = override_refusal(
+        store=store_a, username="manager-b", otp_token=current_totp(other), points=600, shift=shift
+    )
+    assert refusal == "override_not_permitted"
 
 
 def test_an_override_above_the_managers_own_limit_needs_a_programme_administrator(shift, manager, make_staff, store_a):
-    with pytest.raises(ShiftRefused) as caught:
-        override_verify(
-            store=store_a, username="manager1", password=PASSWORD, otp_token=current_totp(manager), points=2000,
-            shift=shift, request=staff_request(),
-        )  # fmt: skip
-    assert caught.value.code == "override_limit_exceeded"
+    refusal = override_refusal(
+        store=store_a, username="manager1", otp_token=current_totp(manager), points=2000, shift=shift
+    )
+    assert refusal == "override_limit_exceeded"
 
     admin_user = make_staff("admin1", "program_admin")
     override = override_verify(
@@ -490,7 +490,7 @@ def test_staff_cannot_redeem_to_their_own_account_during_their_shift(
 
     refusal = refused(redeem, shift, voucher)
 
-    assert (refusal.code, refusal.status) == ("own_member_account", 403)
+    assert (refusal.code, refusal_status(refusal)) == ("own_member_account", 403)
     # Clocked out, the cashier shops as a member: a colleague on shift may redeem it.
     shift_end(shift=shift)
     colleague = open_shift(make_staff("cashier2", "cashier", stores=[store_a]), shift.till)
@@ -503,7 +503,7 @@ def test_no_one_redeems_to_a_member_of_staff_who_is_on_shift(shift, member, vouc
 
     refusal = refused(redeem, shift, voucher)
 
-    assert (refusal.code, refusal.status) == ("member_staff_on_shift", 403)
+    assert (refusal.code, refusal_status(refusal)) == ("member_staff_on_shift", 403)
     shift_end(shift=their_shift)
     assert redeem(shift, voucher, "after").redemption.voucher == voucher
 
@@ -523,7 +523,7 @@ def test_a_retry_with_the_same_key_answers_the_same_receipt(
     assert not FraudAlert.objects.exists()
 
     refusal = refused(redeem, shift, make_voucher(), "same")
-    assert (refusal.code, refusal.status) == ("idempotency_key_reused", 422)
+    assert (refusal.code, refusal_status(refusal)) == ("idempotency_key_reused", 422)
     # Keys are per till: another till may use the same key.
     other = open_shift(make_staff("cashier2", "cashier", stores=[store_a]), till_for())
     assert not redeem(other, make_voucher(), "same").replayed

@@ -1,4 +1,4 @@
-"""Clocking in and out at the till (``vouchers.shifts``): credentials checked like the
+"""Clocking in and out at the till (``vouchers.services.shifts``): credentials checked like the
 admin's (axes, TOTP) without a session, who may work a till, one open shift per person,
 the shift token, and the shift's time limit."""
 
@@ -15,11 +15,12 @@ from django.contrib.sessions.models import Session
 from django.test import RequestFactory
 from django.utils import timezone
 
+from loyalty.api.errors import refusal_status
 from staffauth.models import SecurityEvent
 from tests.concurrency import race
 from tests.conftest import PASSWORD, current_totp
 from vouchers.models import StaffShift
-from vouchers.shifts import (
+from vouchers.services.shifts import (
     HEADER,
     ShiftRefused,
     shift_end,
@@ -91,7 +92,7 @@ def test_the_username_is_matched_like_the_admin_login(till, cashier):
 def test_a_wrong_password_is_refused_and_counted(till, cashier):
     refusal = clock_in_refused(till, cashier, password="wrong-Password-1!")
 
-    assert (refusal.code, refusal.status) == ("staff_credentials_invalid", 403)
+    assert (refusal.code, refusal_status(refusal)) == ("staff_credentials_invalid", 403)
     assert AccessAttempt.objects.get(username="cashier1").failures_since_start == 1
     assert SecurityEvent.objects.filter(kind="login_failed", username="cashier1").count() == 1
     refused_event = SecurityEvent.objects.get(kind="shift_refused")
@@ -152,7 +153,7 @@ def test_a_code_during_the_device_back_off_past_the_limit_is_not_counted(setting
     )
     with time_machine.travel(start + timedelta(seconds=5), tick=False):
         refusal = clock_in_refused(till, cashier)
-    assert (refusal.code, refusal.status) == ("staff_locked_out", 429)
+    assert (refusal.code, refusal_status(refusal)) == ("staff_locked_out", 429)
     assert not SecurityEvent.objects.filter(kind="otp_failed").exists()
     assert not AccessAttempt.objects.filter(username="cashier1", failures_since_start__gt=0).exists()
     with time_machine.travel(start + timedelta(seconds=17), tick=False):
@@ -165,7 +166,7 @@ def test_the_lockout_of_the_admin_applies_at_the_till(settings, till, cashier):
 
     refusal = clock_in_refused(till, cashier)
 
-    assert (refusal.code, refusal.status) == ("staff_locked_out", 429)
+    assert (refusal.code, refusal_status(refusal)) == ("staff_locked_out", 429)
     assert not StaffShift.objects.exists()
     # Another address is another counter (username and IP, as for the admin).
     assert clock_in(till, cashier, ip="10.99.99.99").shift.staff == cashier
@@ -181,7 +182,7 @@ def test_a_right_clock_in_resets_the_failure_count(till, cashier):
 def test_only_till_roles_may_clock_in(till, make_staff, store_a, role):
     user = make_staff("someone", role, stores=[store_a])
     refusal = clock_in_refused(till, user)
-    assert (refusal.code, refusal.status) == ("staff_not_permitted", 403)
+    assert (refusal.code, refusal_status(refusal)) == ("staff_not_permitted", 403)
     assert SecurityEvent.objects.filter(kind="shift_refused", actor=user).exists()
 
 

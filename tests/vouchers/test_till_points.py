@@ -1,4 +1,4 @@
-"""Points redemption at the till (``vouchers.till_points``): the role limits and the
+"""Points redemption at the till (``vouchers.services.till_points``): the role limits and the
 manager override, staff self-redemption during a shift, the member's authorisation (SMS
 code read to the cashier, or the app, with a step-up above 5,000), capture only once
 authorised and only once under a race, the receipt, void, the audit sample and the
@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from fraud.models import FraudAlert
+from loyalty.api.errors import refusal_status
 from loyalty.models import LedgerOperation
 from loyalty.notifications import LocmemSmsBackend
 from members.models import MemberSecurityEvent, MemberSession, OtpChallenge
@@ -35,8 +36,8 @@ from tests.vouchers.till_helpers import (
     sms_code,
 )
 from vouchers.models import RedemptionAudit, TillRedemption
-from vouchers.shifts import shift_end
-from vouchers.till_points import (
+from vouchers.services.shifts import shift_end
+from vouchers.services.till_points import (
     TillPointsRefused,
     authorisation_action,
     member_redemption_confirm,
@@ -69,7 +70,7 @@ def test_a_cashier_holds_499_points_without_an_override(on_shift, shopper, djang
 def test_500_points_need_an_override_from_a_cashier(on_shift, shopper):
     refusal = refused(hold, on_shift, shopper, 500)
 
-    assert (refusal.code, refusal.status) == ("limit_exceeded", 403)
+    assert (refusal.code, refusal_status(refusal)) == ("limit_exceeded", 403)
     assert refusal.detail == {"points": 500, "limit": 500, "override_required": True}
     assert not LedgerOperation.objects.filter(kind="hold").exists() and not TillRedemption.objects.exists()
 
@@ -120,7 +121,7 @@ def test_an_override_that_does_not_qualify_is_refused(
 
     refusal = refused(hold, shift, shopper, 2000, override=given)
 
-    assert (refusal.code, refusal.status, refusal.detail) == ("override_invalid", 403, {"reason": reason})
+    assert (refusal.code, refusal_status(refusal), refusal.detail) == ("override_invalid", 403, {"reason": reason})
     assert not TillRedemption.objects.exists() and not LedgerOperation.objects.filter(kind="hold").exists()
 
 
@@ -143,7 +144,7 @@ def test_an_override_is_not_checked_within_the_limit(on_shift, manager, shopper)
 def test_no_shift_no_redemption(on_shift, till_for, shopper):
     with pytest.raises(TillPointsRefused) as caught:
         till_redemption_hold(till=on_shift.till, shift=None, member=shopper, points=100, idempotency_key="k")
-    assert (caught.value.code, caught.value.status) == ("no_shift", 403)
+    assert (caught.value.code, refusal_status(caught.value)) == ("no_shift", 403)
     other_till = till_for()
     with pytest.raises(TillPointsRefused) as caught:
         till_redemption_hold(till=other_till, shift=on_shift, member=shopper, points=100, idempotency_key="k")
@@ -159,7 +160,7 @@ def test_staff_may_not_redeem_to_their_own_account_during_their_shift(cashier, o
 
     refusal = refused(hold, on_shift, shopper, 100)
 
-    assert (refusal.code, refusal.status) == ("self_redemption_refused", 403)
+    assert (refusal.code, refusal_status(refusal)) == ("self_redemption_refused", 403)
     assert not TillRedemption.objects.exists()
 
 
@@ -239,7 +240,7 @@ def test_capture_is_refused_until_the_member_authorises(on_shift, shopper):
 
     refusal = refused(capture, on_shift, hold_id)
 
-    assert (refusal.code, refusal.status) == ("member_authorisation_required", 409)
+    assert (refusal.code, refusal_status(refusal)) == ("member_authorisation_required", 409)
     assert not LedgerOperation.objects.filter(kind="capture").exists()
     assert available(shopper) == 10_000 - 300
 
@@ -259,19 +260,18 @@ def test_the_code_read_to_the_cashier_authorises_the_hold(on_shift, shopper, dja
     assert outcome.status_code == 201 and outcome.body["receipt"]["authorised_via"] == "sms_code"
 
 
+def code_refused(till, hold_id, challenge_id, code):
+    """The refusal of the member's code read to the cashier (it must be refused)."""
+    return refused(till_redemption_authorise_code, till=till, hold_id=hold_id, challenge_id=challenge_id, code=code)
+
+
 def test_a_wrong_code_is_refused_and_counted(on_shift, shopper, django_capture_on_commit_callbacks):
     body = hold(on_shift, shopper, 300, commit=django_capture_on_commit_callbacks).body
     wrong = f"{(int(sms_code()) + 1) % 1_000_000:06d}"
 
-    refusal = refused(
-        till_redemption_authorise_code,
-        till=on_shift.till,
-        hold_id=body["hold_id"],
-        challenge_id=body["authorisation"]["challenge_id"],
-        code=wrong,
-    )
+    refusal = code_refused(on_shift.till, body["hold_id"], body["authorisation"]["challenge_id"], wrong)
 
-    assert (refusal.code, refusal.status) == ("otp_wrong_code", 422)
+    assert (refusal.code, refusal_status(refusal)) == ("otp_wrong_code", 422)
     assert OtpChallenge.objects.get(pk=body["authorisation"]["challenge_id"]).guesses == 1
     assert TillRedemption.objects.get().authorised_at is None
 
@@ -282,24 +282,12 @@ def test_the_code_of_one_hold_does_not_authorise_another(on_shift, shopper, djan
     second = hold(on_shift, shopper, 200, "k-2", commit=django_capture_on_commit_callbacks).body
 
     # The first hold's challenge named for the second hold: another challenge.
-    refusal = refused(
-        till_redemption_authorise_code,
-        till=on_shift.till,
-        hold_id=second["hold_id"],
-        challenge_id=first["authorisation"]["challenge_id"],
-        code=first_code,
-    )
+    refusal = code_refused(on_shift.till, second["hold_id"], first["authorisation"]["challenge_id"], first_code)
     assert refusal.code == "otp_invalid"
     # A code sent for another action (a step-up of the member's own) is no good either.
     with django_capture_on_commit_callbacks(execute=True):
         other = otp_request(phone=PHONE, purpose="step_up", action="redeem")
-    refusal = refused(
-        till_redemption_authorise_code,
-        till=on_shift.till,
-        hold_id=second["hold_id"],
-        challenge_id=other.challenge_id,
-        code=sms_code(),
-    )
+    refusal = code_refused(on_shift.till, second["hold_id"], other.challenge_id, sms_code())
     assert refusal.code == "otp_invalid"
     assert not TillRedemption.objects.filter(authorised_at__isnull=False).exists()
 
@@ -308,14 +296,8 @@ def test_a_hold_of_another_store_cannot_be_authorised_there(
     on_shift, shopper, store_b, till_for, django_capture_on_commit_callbacks
 ):
     body = hold(on_shift, shopper, 100, commit=django_capture_on_commit_callbacks).body
-    refusal = refused(
-        till_redemption_authorise_code,
-        till=till_for(store_b),
-        hold_id=body["hold_id"],
-        challenge_id=body["authorisation"]["challenge_id"],
-        code=sms_code(),
-    )
-    assert (refusal.code, refusal.status) == ("hold_not_found", 404)
+    refusal = code_refused(till_for(store_b), body["hold_id"], body["authorisation"]["challenge_id"], sms_code())
+    assert (refusal.code, refusal_status(refusal)) == ("hold_not_found", 404)
 
 
 def test_the_member_confirms_in_the_app(on_shift, shopper):
@@ -341,7 +323,7 @@ def test_a_web_remember_me_session_may_not_confirm(on_shift, shopper):
     tokens = session_start(member=shopper, channel="web", device_fingerprint="fp-web", remember_me=True)
     session = MemberSession.objects.get(pk=tokens.session_id)
     refusal = refused(member_redemption_confirm, member=shopper, session=session, hold_id=hold_id)
-    assert (refusal.code, refusal.status) == ("redeem_not_allowed", 403)
+    assert (refusal.code, refusal_status(refusal)) == ("redeem_not_allowed", 403)
 
 
 def test_above_5000_points_the_app_confirmation_needs_a_step_up(
@@ -485,13 +467,19 @@ def test_a_cashier_redeeming_points_too_often_raises_one_alert(settings, on_shif
 # --- concurrency ---------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_captures_of_one_hold_at_once_capture_once(till_settings, cashier, till, store_a):
+def authorised_hold(cashier, till, store_a):
+    """A member with 1,000 points, a cashier on shift and a hold of 300 the member authorised."""
     member = member_create(home_store=store_a, name="Racer", phone=PHONE)
     give(member, till, 1000)
     shift = open_shift(cashier, till)
     hold_id = hold(shift, member, 300).body["hold_id"]
     authorise_by_app(member, hold_id)
+    return member, shift, hold_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_captures_of_one_hold_at_once_capture_once(till_settings, cashier, till, store_a):
+    member, shift, hold_id = authorised_hold(cashier, till, store_a)
 
     results = race(partial(capture, shift, hold_id, "c-a"), partial(capture, shift, hold_id, "c-b"))
 
@@ -505,11 +493,7 @@ def test_two_captures_of_one_hold_at_once_capture_once(till_settings, cashier, t
 
 @pytest.mark.django_db(transaction=True)
 def test_the_same_capture_sent_twice_at_once_captures_once(till_settings, cashier, till, store_a):
-    member = member_create(home_store=store_a, name="Racer", phone=PHONE)
-    give(member, till, 1000)
-    shift = open_shift(cashier, till)
-    hold_id = hold(shift, member, 300).body["hold_id"]
-    authorise_by_app(member, hold_id)
+    member, shift, hold_id = authorised_hold(cashier, till, store_a)
 
     results = race(*(partial(capture, shift, hold_id, "one-key") for _ in range(2)))
 

@@ -1,5 +1,5 @@
 """The till's points redemption endpoints over HTTP (``loyalty.api.views`` and
-``vouchers.api_redemptions``): the hold with its authorisation offer, each control's
+``vouchers.api.redemptions``): the hold with its authorisation offer, each control's
 status and code, the SMS code entered at the till, the member's in-app confirmation,
 capture refused until authorised, the receipt, and no code, password or full loyalty
 number in any answer.

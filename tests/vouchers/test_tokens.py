@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vouchers.tokens import (
+from vouchers.services.tokens import (
     MAX_TOKEN_LENGTH,
     SIGNING_CONTEXT,
     QrTokenInvalid,

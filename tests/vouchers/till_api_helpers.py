@@ -12,8 +12,8 @@ from members.models import MemberSession
 from members.sessions import session_start
 from tests.loyalty.api.conftest import TillClient
 from tests.vouchers.till_helpers import open_shift
-from vouchers.shifts import HEADER as SHIFT_HEADER
-from vouchers.till_points import member_redemption_confirm
+from vouchers.services.shifts import HEADER as SHIFT_HEADER
+from vouchers.services.till_points import member_redemption_confirm
 
 
 @dataclass

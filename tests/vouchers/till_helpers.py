@@ -1,4 +1,4 @@
-"""Helpers for the till's redemption tests (``vouchers.redemption``, ``vouchers.till_points``):
+"""Helpers for the till's redemption tests (``vouchers.services.redemption``, ``vouchers.services.till_points``):
 shifts, voucher redemptions and points holds through the services, the SMS code read to the
 cashier and the member's in-app authorisation."""
 
@@ -18,15 +18,15 @@ from members.models import MemberSession
 from members.sessions import session_start
 from tests.conftest import PASSWORD, current_totp
 from vouchers.models import StaffShift
-from vouchers.redemption import voucher_redeem
-from vouchers.shifts import token_hash
-from vouchers.till_points import (
+from vouchers.services.redemption import voucher_redeem
+from vouchers.services.shifts import token_hash
+from vouchers.services.till_points import (
     TillPointsRefused,
     member_redemption_confirm,
     till_redemption_capture,
     till_redemption_hold,
 )
-from vouchers.tokens import qr_token_issue
+from vouchers.services.tokens import qr_token_issue
 
 PHONE = "+60125550177"
 

@@ -17,9 +17,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from loyalty.api.errors import (
-    ApiRefusal,
-)
 from loyalty.api.serializers import (
     LoyaltyNumberField,
     OperationSerializer,
@@ -39,10 +36,9 @@ from loyalty.ledger.api.base import (
     member_by_loyalty_number,
     write_responses,
 )
-from vouchers.shifts import HEADER as SHIFT_HEADER
-from vouchers.shifts import shift_for_request
-from vouchers.till_points import (
-    TillPointsRefused,
+from vouchers.services.shifts import HEADER as SHIFT_HEADER
+from vouchers.services.shifts import shift_for_request
+from vouchers.services.till_points import (
     till_redemption_authorise_code,
     till_redemption_capture,
     till_redemption_hold,
@@ -56,17 +52,6 @@ SHIFT_PARAMETER = OpenApiParameter(
     required=False,
     description="The shift token answered by POST /api/v1/pos/shifts (the staff member working this till).",
 )
-
-
-class TillPointsRefusal(ApiRefusal):
-    """A refusal of the till's redemption controls, with its own code and status."""
-
-    def __init__(self, refusal: TillPointsRefused):
-        super().__init__(str(refusal), detail=refusal.detail or None)
-        self.default_code = refusal.code  # instance attribute: the error handler reads it
-        self.status_code = refusal.status
-        if refusal.retry_after is not None:
-            self.wait = refusal.retry_after  # the handler turns it into Retry-After
 
 
 @extend_schema_serializer(component_name="RedemptionOverride")
@@ -109,13 +94,6 @@ def _without_secrets(data) -> dict:
     if isinstance(body.get("override"), dict):
         body["override"] = {"username": body["override"].get("username")}
     return body
-
-
-def _refusing(call):
-    try:
-        return call()
-    except TillPointsRefused as refusal:
-        raise TillPointsRefusal(refusal) from None
 
 
 class RedemptionHoldApi(TillWriteApi):
@@ -179,17 +157,15 @@ class RedemptionHoldApi(TillWriteApi):
         member = member_by_loyalty_number(data["loyalty_number"])
         fingerprint = {"path": request.path, "body": _without_secrets(request.data)}
         return self.respond(
-            _refusing(
-                lambda: till_redemption_hold(
-                    till=self.till,
-                    shift=shift_for_request(request),
-                    member=member,
-                    points=data["points"],
-                    idempotency_key=key,
-                    override=data.get("override"),
-                    fingerprint=fingerprint,
-                    request=request._request,
-                )
+            till_redemption_hold(
+                till=self.till,
+                shift=shift_for_request(request),
+                member=member,
+                points=data["points"],
+                idempotency_key=key,
+                override=data.get("override"),
+                fingerprint=fingerprint,
+                request=request._request,
             )
         )
 
@@ -245,10 +221,8 @@ class RedemptionAuthoriseApi(TillApi):
     )
     def post(self, request, hold_id: str):
         data = self.input(self.InputSerializer)
-        record = _refusing(
-            lambda: till_redemption_authorise_code(
-                till=self.till, hold_id=hold_id, challenge_id=data["challenge_id"], code=data["code"]
-            )
+        record = till_redemption_authorise_code(
+            till=self.till, hold_id=hold_id, challenge_id=data["challenge_id"], code=data["code"]
         )
         body = {
             "hold_id": record.hold_operation_id,
@@ -320,15 +294,13 @@ class RedemptionCaptureApi(TillWriteApi):
         data = self.input(self.InputSerializer)
         hold = hold_of_store(hold_id, self.till)
         return self.respond(
-            _refusing(
-                lambda: till_redemption_capture(
-                    till=self.till,
-                    shift=shift_for_request(request),
-                    hold_id=hold,
-                    idempotency_key=key,
-                    points=data.get("points"),
-                    fingerprint=self.fingerprint(),
-                )
+            till_redemption_capture(
+                till=self.till,
+                shift=shift_for_request(request),
+                hold_id=hold,
+                idempotency_key=key,
+                points=data.get("points"),
+                fingerprint=self.fingerprint(),
             )
         )
 

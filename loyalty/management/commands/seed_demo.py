@@ -171,8 +171,8 @@ class Command(BaseCommand):
 
     def seed_vouchers(self) -> None:
         """A small reward catalogue and a goodwill voucher for the first member (once)."""
-        from vouchers.issuing import voucher_goodwill_issue
         from vouchers.models import Reward, Voucher
+        from vouchers.services.issuing import voucher_goodwill_issue
 
         catalogue = [
             {"name": "RM5 off", "kind": Reward.Kind.FIXED_VALUE, "value_minor": 500, "points_price": 400},

@@ -64,8 +64,8 @@ from members.management.commands.bench_members import (
 )
 from staffauth.models import StaffUser
 from staffauth.roles import ROLES
-from vouchers.codes import code_generate
 from vouchers.models import Reward, Voucher
+from vouchers.services.codes import code_generate
 
 DURATION = 5.0
 CLIENTS = 4

@@ -2,8 +2,8 @@
 "POS Redemption Controls").
 
 ``voucher_validate`` checks only; ``voucher_redeem`` consumes. Both run the same checks,
-in this order, each refusing with its own code (``RedemptionRefused.code``, HTTP status
-in ``STATUS``):
+in this order, each refusing with its own code (``RedemptionRefused.code``; the API
+answers it with the status of ``loyalty.api.errors.REFUSAL_STATUS``):
 
 1. an open shift of this till (``shift_required``);
 2. what was presented: exactly one of a code or a QR token (``voucher_input_invalid``),
@@ -47,7 +47,7 @@ store, staff, action, result), committed outside the refused work. Call these se
 outside a transaction (the till API does) or the scan shares the caller's fate.
 
 After a redemption: ``cashier_frequency_check``, the one frequency rule for vouchers and
-points at the till (``vouchers.till_points`` calls it after a capture): a cashier
+points at the till (``vouchers.services.till_points`` calls it after a capture): a cashier
 redeeming more than ``VOUCHERS["cashier_redemptions_alert"]`` times in
 ``cashier_redemptions_window_minutes`` raises a ``cashier_redemption_frequency`` alert
 (one per cashier and window); ``VOUCHERS["audit_sample_percent"]`` of redemptions,
@@ -62,28 +62,28 @@ Nothing here logs or puts into an error a code, a token or a loyalty number.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
-from fraud.models import FraudAlert
-from fraud.services import (
-    cashier_frequency_alert_raise,
-    redemption_irregular_alert_raise,
-    voucher_rescan_alert_raise,
-)
-from loyalty.models import Store, Till
+from fraud.services import voucher_rescan_alert_raise
+from loyalty.kernel.refusals import Refusal
+from loyalty.models import Till
 from loyalty.selectors import member_balance
 from members.models import Member
-from vouchers.codes import CodeInvalid, code_normalise
-from vouchers.models import RedemptionAudit, StaffShift, TillRedemption, Voucher, VoucherRedemption, VoucherScan
-from vouchers.shifts import (
+from vouchers.models import RedemptionAudit, StaffShift, Voucher, VoucherRedemption, VoucherScan
+from vouchers.services.codes import CodeInvalid, code_normalise
+from vouchers.services.limits import (
+    StoreDailyLimitReached,
+    audit_sample,
+    cashier_frequency_check,
+    store_daily_limit_check,
+)
+from vouchers.services.shifts import (
     Override,
     ShiftRefused,
     override_verify,
@@ -92,7 +92,7 @@ from vouchers.shifts import (
     staff_redeem_limit,
     within_limit,
 )
-from vouchers.tokens import QrClaims, QrTokenInvalid, qr_token_verify
+from vouchers.services.tokens import QrClaims, QrTokenInvalid, qr_token_verify
 
 logger = logging.getLogger("vouchers.till")
 
@@ -102,37 +102,15 @@ KEY_MAX = 128
 LOYALTY_NUMBER_MAX = 32
 
 
-class RedemptionRefused(Exception):
-    """A till refusal: stable ``code``, HTTP ``status``, optional ``detail`` (ids and
-    limits; never a code, token or loyalty number)."""
+class RedemptionRefused(Refusal):
+    """A till refusal: stable ``code``, optional facts in ``detail`` (ids and limits;
+    never a code, token or loyalty number) and the ``voucher`` it was about, if found."""
 
-    STATUS = {
-        "shift_required": 403,
-        "voucher_input_invalid": 400,
-        "member_identification_required": 400,
-        "code_malformed": 400,
-        "code_check_failed": 400,
-        "qr_malformed": 422,
-        "qr_unknown_key": 422,
-        "qr_signature_invalid": 422,
-        "qr_expired": 422,
-        "qr_not_yet_valid": 422,
-        "voucher_not_found": 404,
-        "voucher_already_redeemed": 409,
-        "idempotency_key_reused": 422,
-        "voucher_expired": 410,
-        "voucher_revoked": 410,
-        "voucher_reported": 410,
-        "member_not_active": 403,
-        "role_limit_exceeded": 403,
-        "override_same_person": 403,
-        "override_store_mismatch": 403,
-        "override_insufficient": 403,
-        "store_daily_limit_reached": 403,
-        "own_member_account": 403,
-        "member_staff_on_shift": 403,
-    }
+    message = "The voucher was refused."
+
     MESSAGES = {
+        **QrTokenInvalid.MESSAGES,
+        **CodeInvalid.MESSAGES,
         "shift_required": "Clock in first: send the shift token in X-Staff-Shift (an open shift of this till).",
         "voucher_input_invalid": "Give exactly one of the voucher code and the QR token.",
         "member_identification_required": "Identify the member (loyalty number) to redeem a typed voucher code.",
@@ -153,12 +131,8 @@ class RedemptionRefused(Exception):
     }
 
     def __init__(self, code: str, *, voucher: Voucher | None = None, **detail):
-        self.code = code
-        self.status = self.STATUS.get(code, 422)
         self.voucher = voucher
-        self.detail = detail
-        message = self.MESSAGES.get(code) or CodeInvalid.MESSAGES.get(code) or QrTokenInvalid.MESSAGES.get(code)
-        super().__init__(message or "The voucher was refused.")
+        super().__init__(code, **detail)
 
 
 @dataclass(frozen=True)
@@ -343,99 +317,6 @@ def _rescan_alert(*, voucher: Voucher, till: Till, shift: StaffShift | None, now
         redeemed_at_till_id=getattr(redemption, "till_id", None),
         now=now,
     )
-
-
-def cashier_frequency_check(
-    *, staff_id: int, store_id: int, now: datetime, shift_id: int | None = None
-) -> FraudAlert | None:
-    """The cashier frequency rule, one for vouchers and points at the till: the staff
-    member's voucher redemptions (``redeemed_at``) and captured points redemptions
-    (``TillRedemption.captured_at``, counted for the cashier who took the hold) in the
-    ``VOUCHERS["cashier_redemptions_window_minutes"]`` ending at ``now``, together; above
-    ``VOUCHERS["cashier_redemptions_alert"]`` one ``cashier_redemption_frequency`` alert
-    per staff member and window (whichever kind tips it). Returns the alert, or None when
-    within the threshold (or the rule is switched off: no threshold, no window). Call it
-    after the redemption committed."""
-    threshold = settings.VOUCHERS.get("cashier_redemptions_alert")
-    minutes = int(settings.VOUCHERS.get("cashier_redemptions_window_minutes", 60))
-    if threshold is None or minutes <= 0:
-        return None
-    since = now - timedelta(minutes=minutes)
-    count = (
-        VoucherRedemption.objects.filter(staff_id=staff_id, redeemed_at__gt=since, redeemed_at__lte=now).count()
-        + TillRedemption.objects.filter(staff_id=staff_id, captured_at__gt=since, captured_at__lte=now).count()
-    )
-    if count <= threshold:
-        return None
-    return cashier_frequency_alert_raise(
-        staff_id=staff_id,
-        store_id=store_id,
-        redemptions=count,
-        threshold=threshold,
-        window_minutes=minutes,
-        now=now,
-        shift_id=shift_id,
-    )
-
-
-# --- the store's daily cap -----------------------------------------------------------------------
-
-
-class StoreDailyLimitReached(Exception):
-    """The store's daily redemption cap would be passed: ``detail`` {limit, used, points}."""
-
-    def __init__(self, *, limit: int, used: int, points: int):
-        self.detail = {"limit": limit, "used": used, "points": points}
-        super().__init__("store_daily_limit_reached")
-
-
-def store_daily_limit() -> int:
-    """``VOUCHERS["store_daily_redeem_points"]``; 0 (or less): no cap."""
-    return max(int(settings.VOUCHERS.get("store_daily_redeem_points", 0) or 0), 0)
-
-
-def store_points_redeemed_today(*, store_id: int, now: datetime) -> int:
-    """Points redeemed at the store in the local day (``TIME_ZONE``) of ``now``: points
-    captured at its tills plus its voucher redemptions by their reward's points price."""
-    start = datetime.combine(timezone.localdate(now), time.min, tzinfo=timezone.get_current_timezone())
-    end = start + timedelta(days=1)
-    vouchers = VoucherRedemption.objects.filter(store_id=store_id, redeemed_at__gte=start, redeemed_at__lt=end)
-    points = TillRedemption.objects.filter(store_id=store_id, captured_at__gte=start, captured_at__lt=end)
-    return (vouchers.aggregate(total=Sum("voucher__reward__points_price"))["total"] or 0) + (
-        points.aggregate(total=Sum("captured_points"))["total"] or 0
-    )
-
-
-def store_daily_limit_lock(*, store_id: int) -> bool:
-    """Lock the store's row for the rest of the caller's transaction when the store has a
-    daily cap (the redemptions counted against it are then recorded one after another);
-    True when it did. Without a cap nothing is locked."""
-    if not store_daily_limit():
-        return False
-    Store.objects.select_for_update().filter(pk=store_id).first()
-    return True
-
-
-def store_daily_limit_check(*, store_id: int, points: int, now: datetime, lock: bool = False) -> None:
-    """Refuse ``points`` more at the store today if they would take it past its daily cap
-    (reaching the cap exactly is allowed). ``lock=True`` (inside the transaction that
-    records the redemption) locks the store's row first, so concurrent redemptions at the
-    store's tills are counted one after another and cannot both pass the cap; without a
-    cap nothing is locked. Raises StoreDailyLimitReached."""
-    limit = store_daily_limit()
-    if not limit:
-        return
-    if lock:
-        store_daily_limit_lock(store_id=store_id)
-    used = store_points_redeemed_today(store_id=store_id, now=now)
-    if used + points > limit:
-        raise StoreDailyLimitReached(limit=limit, used=used, points=points)
-
-
-def audit_sample(percent: float | None = None) -> bool:
-    """True for a random ``percent`` share of calls (``secrets``, in 1/10,000ths)."""
-    percent = settings.VOUCHERS.get("audit_sample_percent", 0) if percent is None else percent
-    return secrets.randbelow(10_000) < round(float(percent) * 100)
 
 
 def _refused(refusal: RedemptionRefused, *, till, shift, action: str, now: datetime) -> RedemptionRefused:
@@ -673,7 +554,7 @@ def override_for_voucher(
     request=None,
     now: datetime | None = None,
 ) -> Override | None:
-    """A manager override (``vouchers.shifts.override_verify``) for the points of the
+    """A manager override (``vouchers.services.shifts.override_verify``) for the points of the
     voucher presented, given with the redemption. None when there is no shift or the
     voucher cannot be identified: the redemption then refuses with its own code. A
     refused override writes a redeem VoucherScan with its code and raises ShiftRefused.
@@ -700,67 +581,3 @@ def override_for_voucher(
     except ShiftRefused as refusal:
         _scan(till=till, shift=shift, voucher=voucher, action=VoucherScan.Action.REDEEM, result=refusal.code)
         raise
-
-
-# --- the audit queue and alerts (admin) ----------------------------------------------------------
-
-
-class ReviewRefused(Exception):
-    """An audit review refused: ``code`` (``permission_denied``, ``not_found``,
-    ``own_redemption``, ``already_reviewed``). Closing an alert is the fraud app's
-    (``fraud.services.AlertRefused``)."""
-
-    MESSAGES = {
-        "permission_denied": "You may not do this.",
-        "not_found": "No such item.",
-        "own_redemption": "You may not review a redemption you made yourself.",
-        "already_reviewed": "This redemption has already been reviewed.",
-    }
-
-    def __init__(self, code: str):
-        self.code = code
-        super().__init__(self.MESSAGES[code])
-
-
-def redemption_audit_review(
-    *, audit_id: int, reviewer, outcome: str, note: str = "", now: datetime | None = None
-) -> RedemptionAudit:
-    """A Store Manager of the audit's store (permission ``vouchers.review_redemptionaudit``;
-    headquarters roles with it review every store) records the outcome of a sampled
-    redemption: ``confirmed`` or ``irregular``. Never their own redemption; once only
-    (a conditional UPDATE). ``irregular`` raises a ``redemption_irregular`` fraud alert.
-    Raises ReviewRefused."""
-    from loyalty.scoping import scope_to_stores
-
-    if outcome not in (RedemptionAudit.Outcome.CONFIRMED, RedemptionAudit.Outcome.IRREGULAR):
-        raise ValueError("outcome must be confirmed or irregular")
-    if not reviewer.is_active or not reviewer.has_perm("vouchers.review_redemptionaudit"):
-        raise ReviewRefused("permission_denied")
-    now = now or timezone.now()
-    visible = scope_to_stores(RedemptionAudit.objects.all(), reviewer)
-    audit = visible.filter(pk=audit_id).first()
-    if audit is None:
-        raise ReviewRefused("not_found")
-    if audit.cashier_id == reviewer.pk:
-        raise ReviewRefused("own_redemption")
-    note = (note or "").strip()[:1000]
-    with transaction.atomic():
-        changed = RedemptionAudit.objects.filter(pk=audit.pk, outcome=RedemptionAudit.Outcome.PENDING).update(
-            outcome=outcome, reviewed_by=reviewer, reviewed_at=now, note=note
-        )
-        if not changed:
-            raise ReviewRefused("already_reviewed")
-        audit.refresh_from_db()
-        if outcome == RedemptionAudit.Outcome.IRREGULAR:
-            redemption = audit.voucher_redemption
-            redemption_irregular_alert_raise(
-                audit_id=audit.pk,
-                staff_id=audit.cashier_id,
-                store_id=audit.store_id,
-                member_id=redemption.voucher.member_id if redemption else None,
-                voucher_redemption_id=audit.voucher_redemption_id,
-                ledger_operation_id=audit.ledger_operation_id,
-                reviewed_by_id=reviewer.pk,
-                points=audit.points,
-            )
-    return audit

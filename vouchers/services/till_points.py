@@ -1,7 +1,7 @@
 """Points redemption at the till: the controls around the ledger's hold-then-capture
 (spec "POS Redemption Controls").
 
-The ledger alone moves points (``loyalty.services.points_hold`` / ``points_capture`` /
+The ledger alone moves points (``loyalty.ledger.operations.points_hold`` / ``points_capture`` /
 ``points_void``); these services add, in this order:
 
 Hold (``till_redemption_hold``):
@@ -20,7 +20,7 @@ Hold (``till_redemption_hold``):
    other); their own shift is what makes it a conflict of interest, and without a shift
    they cannot work a till;
 5. the role limit (``ROLE_LIMITS["redeem_below"]``, strictly below) of the shift's
-   staff user, or a manager override (``vouchers.shifts.override_verify``: a second
+   staff user, or a manager override (``vouchers.services.shifts.override_verify``: a second
    person's password and TOTP code; a Store Manager of the store or a Program
    Administrator whose own limit covers the points, never the cashier):
    ``limit_exceeded`` (detail ``override_required``), ``override_invalid`` (detail
@@ -49,7 +49,7 @@ till of the hold's store), never the member's own (``self_redemption_refused``);
 when it has a daily cap, ``points_capture`` and the cap (``store_daily_limit_reached``:
 nothing is captured, the hold stays open to void), the row marked captured with its
 receipt, the random audit sample, and the cashier frequency alert
-(``vouchers.redemption.cashier_frequency_check``: voucher and points redemptions
+(``vouchers.services.limits.cashier_frequency_check``: voucher and points redemptions
 counted together).
 
 Idempotency: the ledger's Idempotency-Key contract is kept (a retry with the same key
@@ -75,6 +75,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty.crypto import DecryptionFailed
+from loyalty.kernel.refusals import Refusal
 from loyalty.ledger.operations import Actor, Outcome, points_capture, points_hold, points_void
 from loyalty.models import Till
 from loyalty.selectors import hold_exists_at_store, hold_is_settled, holds_settled, member_balance
@@ -83,15 +84,15 @@ from members.otp import TILL_REDEMPTION_ACTION_PREFIX, OtpRefused, otp_request, 
 from members.pii import MemberPiiErased, member_pii_value
 from members.sessions import session_may
 from vouchers.models import RedemptionAudit, StaffShift, TillRedemption
-from vouchers.redemption import (
+from vouchers.services.limits import (
     StoreDailyLimitReached,
     audit_sample,
     cashier_frequency_check,
-    loyalty_number_masked,
     store_daily_limit_check,
     store_daily_limit_lock,
 )
-from vouchers.shifts import (
+from vouchers.services.redemption import loyalty_number_masked
+from vouchers.services.shifts import (
     ShiftRefused,
     override_verify,
     shift_expired,
@@ -108,37 +109,16 @@ METHOD_SMS = TillRedemption.Authorisation.SMS_CODE
 METHOD_APP = TillRedemption.Authorisation.APP
 
 
-class TillPointsRefused(Exception):
-    """A refusal of the till's redemption controls: stable ``code``, HTTP ``status``,
-    optional ``detail`` (ids, limits, reasons; never a credential or personal data) and
-    ``retry_after`` (seconds) where waiting helps."""
+class TillPointsRefused(Refusal):
+    """A refusal of the till's redemption controls: stable ``code``, optional facts in
+    ``detail`` (ids, limits, reasons; never a credential or personal data) and
+    ``retry_after`` (seconds) where waiting helps. Family ``till``: a wrong one-time code
+    the member reads to the cashier is the till's unprocessable request, not a failed
+    sign-in (the status table's "till:otp_*" rows)."""
 
-    STATUS = {
-        "no_shift": 403,
-        "member_not_active": 403,
-        "self_redemption_refused": 403,
-        "member_staff_on_shift": 403,
-        "limit_exceeded": 403,
-        "below_minimum_redemption": 422,
-        "above_maximum_redemption": 422,
-        "store_daily_limit_reached": 403,
-        "override_invalid": 403,
-        "override_locked_out": 429,
-        "hold_not_found": 404,
-        "not_found": 404,
-        "hold_not_open": 409,
-        "member_authorisation_required": 409,
-        "no_phone_on_file": 409,
-        "redeem_not_allowed": 403,
-        "step_up_required": 403,
-        "otp_invalid": 422,
-        "otp_expired": 422,
-        "otp_wrong_code": 422,
-        "otp_too_many_guesses": 422,
-        "otp_used": 409,
-        "otp_locked": 429,
-        "otp_rate_limited": 429,
-    }
+    message = "The redemption was refused."
+    family = "till"
+
     MESSAGES = {
         "no_shift": "Clock in first: send the shift token in X-Staff-Shift (an open shift of this till).",
         "member_not_active": "The member's account is not active.",
@@ -161,13 +141,6 @@ class TillPointsRefused(Exception):
         "redeem_not_allowed": "This session (web, remember me) may not redeem. Sign in again without remember me.",
         "step_up_required": "Verify an SMS code for this redemption first (step-up), then retry within five minutes.",
     }
-
-    def __init__(self, code: str, message: str | None = None, *, retry_after: int | None = None, **detail):
-        self.code = code
-        self.status = self.STATUS.get(code, 422)
-        self.detail = detail
-        self.retry_after = retry_after
-        super().__init__(message or self.MESSAGES.get(code, "The redemption was refused."))
 
     @classmethod
     def from_otp(cls, refusal: OtpRefused) -> TillPointsRefused:
@@ -558,7 +531,7 @@ def till_redemption_capture(
     loyalty number masked and ``receipt``. Raises TillPointsRefused: ``no_shift``,
     ``hold_not_found`` (none at this till's store), ``self_redemption_refused``,
     ``member_authorisation_required``, ``store_daily_limit_reached`` (nothing captured). ``sampler`` decides the audit sample (default
-    ``vouchers.redemption.audit_sample``).
+    ``vouchers.services.limits.audit_sample``).
     """
     now = now or timezone.now()
     shift = _shift_check(till=till, shift=shift, now=now)

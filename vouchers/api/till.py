@@ -32,13 +32,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from loyalty.api.errors import ApiRefusal
 from loyalty.api.serializers import LoyaltyNumberField, StrictCharField, StrictInputSerializer
 from loyalty.ledger.api.base import (
     COMMON_ERRORS,
@@ -49,9 +47,9 @@ from loyalty.ledger.api.base import (
     TillWriteApi,
 )
 from loyalty.ledger.api.base import error_doc as _error
-from vouchers.redemption import RedemptionRefused, override_for_voucher, voucher_redeem, voucher_validate
-from vouchers.shifts import HEADER, ShiftRefused, max_hours, shift_end, shift_for_request, shift_start
-from vouchers.tokens import public_keys
+from vouchers.services.redemption import override_for_voucher, voucher_redeem, voucher_validate
+from vouchers.services.shifts import HEADER, ShiftRefused, max_hours, shift_end, shift_for_request, shift_start
+from vouchers.services.tokens import public_keys
 
 SHIFT_PARAMETER = OpenApiParameter(
     HEADER,
@@ -68,15 +66,6 @@ REPLAYED_PARAMETER = OpenApiParameter(
     response=[201],
     description="Present (`true`) when the answer is the saved receipt of an earlier request with this key.",
 )
-
-
-class TillRefusal(ApiRefusal):
-    """A refusal of the redemption or shift services, with its own code and status."""
-
-    def __init__(self, refusal: RedemptionRefused | ShiftRefused):
-        super().__init__(str(refusal), detail=refusal.detail or None)
-        self.default_code = refusal.code  # instance attribute: the error handler reads it
-        self.status_code = refusal.status
 
 
 VOUCHER_ERRORS = {
@@ -187,16 +176,13 @@ class ShiftStartApi(TillApi):
     )
     def post(self, request):
         data = self.input(self.InputSerializer)
-        try:
-            started = shift_start(
-                till=self.till,
-                username=data["username"],
-                password=data["password"],
-                otp_token=data["otp"],
-                request=request._request,
-            )
-        except ShiftRefused as refusal:
-            raise TillRefusal(refusal) from None
+        started = shift_start(
+            till=self.till,
+            username=data["username"],
+            password=data["password"],
+            otp_token=data["otp"],
+            request=request._request,
+        )
         shift = started.shift
         body = {
             "shift_id": shift.pk,
@@ -236,7 +222,7 @@ class ShiftEndApi(TillApi):
         self.input(self.InputSerializer)
         shift = _shift(request)
         if shift is None:
-            raise TillRefusal(ShiftRefused("shift_required"))
+            raise ShiftRefused("shift_required")
         shift = shift_end(shift=shift, request=request._request)
         return Response(self.OutputSerializer({"shift_id": shift.pk, "ended_at": shift.ended_at}).data)
 
@@ -262,16 +248,13 @@ class VoucherValidateApi(TillApi):
     )
     def post(self, request):
         data = self.input(self.InputSerializer)
-        try:
-            validation = voucher_validate(
-                till=self.till,
-                shift=_shift(request),
-                code=data.get("code"),
-                qr_token=data.get("qr_token"),
-                member_loyalty_number=data.get("loyalty_number"),
-            )
-        except RedemptionRefused as refusal:
-            raise TillRefusal(refusal) from None
+        validation = voucher_validate(
+            till=self.till,
+            shift=_shift(request),
+            code=data.get("code"),
+            qr_token=data.get("qr_token"),
+            member_loyalty_number=data.get("loyalty_number"),
+        )
         return Response(self.OutputSerializer({"valid": True, "voucher": validation.summary}).data)
 
 
@@ -333,21 +316,18 @@ class VoucherRedeemApi(TillWriteApi):
             "member_loyalty_number": data.get("loyalty_number"),
         }
         override = None
-        try:
-            if "override" in data:
-                credentials = data["override"]
-                override = override_for_voucher(
-                    till=self.till,
-                    shift=shift,
-                    username=credentials["username"],
-                    password=credentials["password"],
-                    otp_token=credentials["otp"],
-                    request=request._request,
-                    **presented,
-                )
-            result = voucher_redeem(till=self.till, shift=shift, idempotency_key=key, override=override, **presented)
-        except (RedemptionRefused, ShiftRefused) as refusal:
-            raise TillRefusal(refusal) from None
+        if "override" in data:
+            credentials = data["override"]
+            override = override_for_voucher(
+                till=self.till,
+                shift=shift,
+                username=credentials["username"],
+                password=credentials["password"],
+                otp_token=credentials["otp"],
+                request=request._request,
+                **presented,
+            )
+        result = voucher_redeem(till=self.till, shift=shift, idempotency_key=key, override=override, **presented)
         headers = {REPLAYED_HEADER: "true"} if result.replayed else None
         return Response(result.receipt, status=201, headers=headers)
 
@@ -376,13 +356,3 @@ class VoucherPublicKeysApi(TillApi):
     )
     def get(self, request):
         return Response({"keys": public_keys()})
-
-
-# Included into loyalty.api.urls' till patterns (before their catch-all).
-urlpatterns = [
-    path("shifts", ShiftStartApi.as_view(), name="pos-shift-start"),
-    path("shifts/end", ShiftEndApi.as_view(), name="pos-shift-end"),
-    path("vouchers/validate", VoucherValidateApi.as_view(), name="pos-voucher-validate"),
-    path("vouchers/redeem", VoucherRedeemApi.as_view(), name="pos-voucher-redeem"),
-    path("vouchers/public-key", VoucherPublicKeysApi.as_view(), name="pos-voucher-public-key"),
-]

@@ -51,6 +51,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from loyalty.kernel.refusals import Refusal
 from loyalty.models import Store, Till
 from staffauth.context import current_request
 from staffauth.models import StaffUser
@@ -79,22 +80,10 @@ EVENT_OVERRIDE_GRANTED = "override_granted"
 EVENT_OVERRIDE_REFUSED = "override_refused"
 
 
-class ShiftRefused(Exception):
-    """A clock-in, shift or override refusal with a stable ``code`` and the HTTP
-    ``status`` callers answer. The message never holds a credential."""
+class ShiftRefused(Refusal):
+    """A clock-in, shift or override refusal with a stable ``code``. The message never
+    holds a credential."""
 
-    STATUS = {
-        "staff_credentials_invalid": 403,
-        "staff_locked_out": 429,
-        "staff_not_permitted": 403,
-        "staff_not_at_store": 403,
-        "shift_required": 403,
-        "override_credentials_invalid": 403,
-        "override_locked_out": 429,
-        "override_not_permitted": 403,
-        "override_limit_exceeded": 403,
-        "override_same_person": 403,
-    }
     MESSAGES = {
         "staff_credentials_invalid": "The username, password or authenticator code is not right.",
         "staff_locked_out": "Too many failed attempts for this user; try again later.",
@@ -107,12 +96,6 @@ class ShiftRefused(Exception):
         "override_limit_exceeded": "This redemption is above the approving manager's own limit.",
         "override_same_person": "The override must come from another member of staff than the cashier.",
     }
-
-    def __init__(self, code: str, **detail):
-        self.code = code
-        self.status = self.STATUS.get(code, 403)
-        self.detail = detail
-        super().__init__(self.MESSAGES[code])
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 
 import segno
 
-from vouchers.codes import code_format, code_normalise
+from vouchers.services.codes import code_format, code_normalise
 
 QR_ERROR = "m"
 QR_BORDER = 4

@@ -26,11 +26,12 @@ from django.utils import timezone
 
 from loyalty.scoping import sees_all_stores, stores_visible_to
 from members.models import Member
-from staffauth.admin_base import BaseAdmin, CappedCountPaginator, FreeTextFormMixin
-from vouchers import admin_offline, admin_till  # noqa: F401  (register the till's admin pages)
-from vouchers.issuing import REASON_MAX, VoucherRefused, goodwill_limit, voucher_goodwill_issue, voucher_revoke
+from staffauth.admin_base import BaseAdmin, CappedCountPaginator, FreeTextFormMixin, act_on_each, form_refused
+from vouchers.admin import offline, till  # noqa: F401  (register the till's admin pages first)
 from vouchers.models import Reward, Voucher
+from vouchers.permissions import goodwill_limit, may_revoke_vouchers
 from vouchers.selectors import voucher_state
+from vouchers.services.issuing import REASON_MAX, VoucherRefused, voucher_goodwill_issue, voucher_revoke
 
 
 def code_masked(code: str) -> str:
@@ -217,7 +218,7 @@ class VoucherAdmin(BaseAdmin):
         return goodwill_limit(request.user) is not None
 
     def has_revoke_permission(self, request):
-        return request.user.has_perm("vouchers.revoke_voucher")
+        return may_revoke_vouchers(request.user)
 
     @admin.action(description="Revoke selected vouchers (give a reason)", permissions=["revoke"])
     def revoke_selected(self, request, queryset):
@@ -225,17 +226,15 @@ class VoucherAdmin(BaseAdmin):
         if not reason:
             self.message_user(request, "Give a reason to revoke vouchers.", messages.ERROR)
             return None
-        revoked, failed = 0, []
-        for voucher in queryset:  # one service call each: its checks, its event, its audit entry
-            try:
-                voucher_revoke(staff=request.user, voucher_id=voucher.pk, reason=reason)
-                revoked += 1
-            except VoucherRefused as refusal:
-                failed.append(f"{str(voucher.id)[:8]}: {refusal}")
-        if revoked:
-            self.message_user(request, f"Revoked {revoked} voucher(s).", messages.SUCCESS)
-        if failed:
-            self.message_user(request, "Not revoked: " + "; ".join(failed), messages.WARNING)
+        act_on_each(  # one service call each: its checks, its event, its audit entry
+            self,
+            request,
+            queryset,
+            lambda voucher: voucher_revoke(staff=request.user, voucher_id=voucher.pk, reason=reason),
+            done="Revoked {count} voucher(s).",
+            not_done="Not revoked: ",
+            name=lambda voucher: str(voucher.id)[:8],
+        )
         return None
 
     def add_view(self, request, form_url="", extra_context=None):
@@ -251,7 +250,7 @@ class VoucherAdmin(BaseAdmin):
                     issue_key=data["submission"],
                 )  # fmt: skip
             except VoucherRefused as refusal:
-                form.add_error(GOODWILL_FIELDS.get(refusal.code), str(refusal))
+                form_refused(form, refusal, GOODWILL_FIELDS)
             else:
                 self.message_user(
                     request,

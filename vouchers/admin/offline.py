@@ -3,7 +3,7 @@
 - Offline redemptions (``PendingRedemption``): what tills attempted while offline, never
   honoured as they stand. Store-scoped (a Store Manager sees their stores' queue;
   headquarters roles all), read-only, with two actions for holders of
-  ``vouchers.decide_pendingredemption``: approve (``vouchers.offline.pending_redemption_approve``:
+  ``vouchers.decide_pendingredemption``: approve (``vouchers.services.offline.pending_redemption_approve``:
   carried out online after every normal check) and reject
   (``pending_redemption_reject``); the member is told either way.
 - Till points redemptions (``TillRedemption``): a read-only, store-scoped journal of the
@@ -15,22 +15,23 @@ Registered by ``vouchers.admin`` importing this module.
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils import timezone
 
-from staffauth.admin_base import CappedCountPaginator, ReadOnlyAdmin, StoreScopedAdmin, VisibleStoreFilter
+from staffauth.admin_base import (
+    VisibleStoreFilter,
+    act_on_each,
+)
+from vouchers.admin.base import ScopedReadOnly
 from vouchers.models import PendingRedemption, TillRedemption
-from vouchers.offline import OfflineRefused, pending_redemption_approve, pending_redemption_reject
+from vouchers.permissions import may_decide_offline
+from vouchers.services.offline import pending_redemption_approve, pending_redemption_reject
 
 REJECT_REASON = "Not approved after review by the store."
 
 
-class _ScopedReadOnly(StoreScopedAdmin, ReadOnlyAdmin):
-    paginator = CappedCountPaginator
-
-
 @admin.register(PendingRedemption)
-class PendingRedemptionAdmin(_ScopedReadOnly):
+class PendingRedemptionAdmin(ScopedReadOnly):
     list_display = ["received_at", "attempted_at", "store", "till", "staff", "what", "member_ref", "status"]
     list_filter = ["status", VisibleStoreFilter, "received_at"]
     list_select_related = ["store", "till", "till__store", "staff", "member", "voucher"]
@@ -42,10 +43,6 @@ class PendingRedemptionAdmin(_ScopedReadOnly):
     ]  # fmt: skip
     readonly_fields = fields
 
-    @admin.display(description="Member")
-    def member_ref(self, obj):
-        return str(obj.member.member_id)
-
     @admin.display(description="Redemption")
     def what(self, obj):
         if obj.points is not None:
@@ -53,20 +50,18 @@ class PendingRedemptionAdmin(_ScopedReadOnly):
         return f"voucher {str(obj.voucher_id)[:8]}"
 
     def has_decide_permission(self, request):
-        return request.user.has_perm("vouchers.decide_pendingredemption")
+        return may_decide_offline(request.user)
 
     def _decide(self, request, queryset, decide, done: str):
-        decided, failed = 0, []
-        for pending in queryset:  # one service call each: its own checks and notice
-            try:
-                decide(pending)
-                decided += 1
-            except OfflineRefused as refusal:
-                failed.append(f"{str(pending.pk)[:8]}: {refusal}")
-        if decided:
-            self.message_user(request, f"{done} {decided} offline redemption(s).", messages.SUCCESS)
-        if failed:
-            self.message_user(request, "Not decided: " + "; ".join(failed), messages.WARNING)
+        act_on_each(  # one service call each: its own checks and notice
+            self,
+            request,
+            queryset,
+            decide,
+            done=done + " {count} offline redemption(s).",
+            not_done="Not decided: ",
+            name=lambda pending: str(pending.pk)[:8],
+        )
 
     @admin.action(description="Approve selected (carried out now, with every check)", permissions=["decide"])
     def approve_selected(self, request, queryset):
@@ -85,7 +80,7 @@ class PendingRedemptionAdmin(_ScopedReadOnly):
 
 
 @admin.register(TillRedemption)
-class TillRedemptionAdmin(_ScopedReadOnly):
+class TillRedemptionAdmin(ScopedReadOnly):
     list_display = [
         "created_at", "store", "till", "staff", "points", "override_by", "authorised_via", "captured_points", "state",
     ]  # fmt: skip
@@ -99,10 +94,6 @@ class TillRedemptionAdmin(_ScopedReadOnly):
         "voided_at", "receipt",
     ]  # fmt: skip
     readonly_fields = fields
-
-    @admin.display(description="Member")
-    def member_ref(self, obj):
-        return str(obj.member.member_id)
 
     @admin.display(description="State")
     def state(self, obj):

@@ -4,7 +4,7 @@ audit queue.
 - Staff shifts and voucher scans: read-only journals, store-scoped (a Store Manager
   sees their stores' rows; headquarters roles all). The shift token's hash is never shown.
 - Redemption audit: the random sample of till redemptions, for a Store Manager of the
-  store to confirm or mark irregular (``vouchers.redemption.redemption_audit_review``:
+  store to confirm or mark irregular (``vouchers.services.audit.redemption_audit_review``:
   never their own redemption; irregular raises a fraud alert).
 - Fraud alerts are the fraud app's (``fraud.admin``).
 
@@ -15,14 +15,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Q
 from django.utils import timezone
 
-from staffauth.admin_base import CappedCountPaginator, ReadOnlyAdmin, StoreScopedAdmin, VisibleStoreFilter
+from staffauth.admin_base import (
+    VisibleStoreFilter,
+    act_on_each,
+)
+from vouchers.admin.base import ScopedReadOnly
 from vouchers.models import RedemptionAudit, StaffShift, VoucherScan
-from vouchers.redemption import ReviewRefused, redemption_audit_review
-from vouchers.shifts import max_hours, shift_expired
+from vouchers.permissions import may_review_audits
+from vouchers.services.audit import redemption_audit_review
+from vouchers.services.shifts import max_hours, shift_expired
 
 
 class OpenShiftFilter(admin.SimpleListFilter):
@@ -43,12 +48,8 @@ class OpenShiftFilter(admin.SimpleListFilter):
         return queryset
 
 
-class _ScopedReadOnly(StoreScopedAdmin, ReadOnlyAdmin):
-    paginator = CappedCountPaginator
-
-
 @admin.register(StaffShift)
-class StaffShiftAdmin(_ScopedReadOnly):
+class StaffShiftAdmin(ScopedReadOnly):
     list_display = ["started_at", "ended_at", "is_open", "staff", "store", "till"]
     list_filter = [VisibleStoreFilter, OpenShiftFilter, "started_at"]
     list_select_related = ["staff", "store", "till", "till__store"]
@@ -63,7 +64,7 @@ class StaffShiftAdmin(_ScopedReadOnly):
 
 
 @admin.register(VoucherScan)
-class VoucherScanAdmin(_ScopedReadOnly):
+class VoucherScanAdmin(ScopedReadOnly):
     list_display = ["created_at", "action", "result", "voucher_short", "store", "till", "staff"]
     list_filter = ["result", VisibleStoreFilter, "action", "created_at"]
     list_select_related = ["store", "till", "till__store", "staff"]
@@ -78,7 +79,7 @@ class VoucherScanAdmin(_ScopedReadOnly):
 
 
 @admin.register(RedemptionAudit)
-class RedemptionAuditAdmin(_ScopedReadOnly):
+class RedemptionAuditAdmin(ScopedReadOnly):
     list_display = ["sampled_at", "store", "cashier", "what", "points", "outcome", "reviewed_by", "reviewed_at"]
     list_filter = ["outcome", VisibleStoreFilter, "sampled_at"]
     list_select_related = ["store", "cashier", "reviewed_by", "voucher_redemption"]
@@ -97,20 +98,18 @@ class RedemptionAuditAdmin(_ScopedReadOnly):
         return f"points operation {str(obj.ledger_operation_id)[:8]}"
 
     def has_review_permission(self, request):
-        return request.user.has_perm("vouchers.review_redemptionaudit")
+        return may_review_audits(request.user)
 
     def _review(self, request, queryset, outcome: str, done: str):
-        reviewed, failed = 0, []
-        for audit in queryset:  # one service call each: its checks and, if irregular, its alert
-            try:
-                redemption_audit_review(audit_id=audit.pk, reviewer=request.user, outcome=outcome)
-                reviewed += 1
-            except ReviewRefused as refusal:
-                failed.append(f"{audit.pk}: {refusal}")
-        if reviewed:
-            self.message_user(request, f"{done} {reviewed} redemption(s).", messages.SUCCESS)
-        if failed:
-            self.message_user(request, "Not reviewed: " + "; ".join(failed), messages.WARNING)
+        act_on_each(  # one service call each: its checks and, if irregular, its alert
+            self,
+            request,
+            queryset,
+            lambda audit: redemption_audit_review(audit_id=audit.pk, reviewer=request.user, outcome=outcome),
+            done=done + " {count} redemption(s).",
+            not_done="Not reviewed: ",
+            name=lambda audit: str(audit.pk),
+        )
 
     @admin.action(description="Confirm selected redemptions (in order)", permissions=["review"])
     def confirm_selected(self, request, queryset):

@@ -19,7 +19,7 @@ Locks, always in this order: the member's balance row (taken by the ledger), the
 reward row (the conditional stock UPDATE). The per-member limit is counted while the
 member's balance row is locked, so two purchases by one member cannot both pass it.
 
-Refusals are ``VoucherRefused`` with a stable ``code``, an HTTP ``status`` and a message
+Refusals are ``VoucherRefused`` (a ``loyalty.kernel.refusals.Refusal``) with a stable ``code`` and a message
 that never holds a code, token or personal data.
 """
 
@@ -36,14 +36,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from loyalty.kernel.refusals import Refusal
 from loyalty.ledger.operations import Actor, Outcome, points_redeem
 from loyalty.selectors import member_balance, saved_outcome
 from members.models import Member, MemberSecurityEvent, MemberSession
 from members.otp import otp_step_up_consume, otp_step_up_valid
 from members.sessions import session_may
-from staffauth.roles import ROLE_BY_NAME
-from vouchers.codes import code_generate
 from vouchers.models import Reward, Voucher
+from vouchers.permissions import goodwill_limit, may_revoke_vouchers
+from vouchers.services.codes import code_generate
 
 STEP_UP_ACTION = "redeem"
 CODE_ATTEMPTS = 5
@@ -51,31 +52,12 @@ REASON_MAX = 200
 LEDGER_SCOPE = Actor(member=True).scope
 
 
-class VoucherRefused(Exception):
-    """A refusal with a stable ``code``, the HTTP ``status`` callers answer and an
-    optional ``detail`` (ids, limits, statuses; never a code or personal data)."""
+class VoucherRefused(Refusal):
+    """A refusal with a stable ``code`` and optional facts in ``detail`` (ids, limits,
+    statuses; never a code or personal data)."""
 
-    STATUS = {
-        "reward_not_found": 404,
-        "voucher_not_found": 404,
-        "reward_inactive": 409,
-        "reward_not_yet_available": 409,
-        "reward_no_longer_available": 409,
-        "out_of_stock": 409,
-        "per_member_limit_reached": 409,
-        "voucher_not_active": 409,
-        "tier_too_low": 403,
-        "redeem_not_allowed": 403,
-        "step_up_required": 403,
-        "member_not_active": 403,
-        "permission_denied": 403,
-        "goodwill_not_permitted": 403,
-        "goodwill_above_limit": 403,
-        "own_member_account": 403,
-        "reason_required": 400,
-        "insufficient_points": 422,
-        "idempotency_key_reused": 422,
-    }
+    message = "The request was refused."
+
     MESSAGES = {
         "reward_not_found": "No such reward.",
         "voucher_not_found": "No such voucher.",
@@ -98,18 +80,12 @@ class VoucherRefused(Exception):
         "idempotency_key_reused": "This idempotency key was used for a different request.",
     }
 
-    def __init__(self, code: str, message: str | None = None, *, http_status: int | None = None, **detail):
-        self.code = code
-        self.status = http_status or self.STATUS.get(code, 422)
-        self.detail = detail
-        super().__init__(message or self.MESSAGES.get(code, "The request was refused."))
-
     @classmethod
     def from_ledger(cls, outcome: Outcome) -> VoucherRefused:
         """The ledger's refusal (insufficient_points, velocity limits, member_not_active...)
         with its own code, status, message and detail."""
         error = outcome.body["error"]
-        return cls(error["code"], error["message"], http_status=outcome.status_code, **error.get("detail", {}))
+        return cls(error["code"], error["message"], **error.get("detail", {}))
 
 
 @dataclass(frozen=True)
@@ -308,18 +284,6 @@ def voucher_purchase(
 # --- goodwill ------------------------------------------------------------------------------------
 
 
-def goodwill_limit(staff) -> int | None:
-    """The largest points price of a reward ``staff`` may give as goodwill: the highest
-    limit among their roles (``VOUCHERS["goodwill_max_points"]``); None when they may
-    not give any (no permission, or no role with a limit)."""
-    if not staff.has_perm("vouchers.issue_goodwill_voucher"):
-        return None
-    limits = settings.VOUCHERS.get("goodwill_max_points", {})
-    roles = {ROLE_BY_NAME[name].key for name in staff.groups.values_list("name", flat=True) if name in ROLE_BY_NAME}
-    allowed = [limits[role] for role in roles if role in limits]
-    return max(allowed) if allowed else None
-
-
 def voucher_goodwill_issue(
     *, staff, member: Member, reward: Reward, reason: str, issue_key: str | None = None, now: datetime | None = None
 ) -> Voucher:
@@ -449,7 +413,7 @@ def voucher_revoke(*, staff, voucher_id, reason: str, now: datetime | None = Non
     ``voucher_not_found``, ``voucher_not_active``.
     """
     now = _now(now)
-    if not staff.has_perm("vouchers.revoke_voucher"):
+    if not may_revoke_vouchers(staff):
         raise VoucherRefused("permission_denied")
     reason = (reason or "").strip()
     if not reason or len(reason) > REASON_MAX:

@@ -16,7 +16,7 @@ headquarters roles holding it decide for every store) then approves or rejects i
   cashier approving their own attempt, the approver's own role limit
   (``ROLE_LIMITS["redeem_below"]``); points go through the ledger (``points_redeem``:
   the real-time balance and the velocity limits), a voucher through the till's own
-  single-use step (``vouchers.redemption.voucher_consume``: not used, not expired, not
+  single-use step (``vouchers.services.redemption.voucher_consume``: not used, not expired, not
   revoked or reported, and its ``VoucherRedemption``). Once only (a conditional update claims it); a refusal leaves it
   pending and writes nothing. The member is told the outcome.
 - ``pending_redemption_reject`` (with a reason) closes it; the member is told.
@@ -35,48 +35,31 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from loyalty.kernel.refusals import Refusal
 from loyalty.ledger.operations import Actor, points_redeem
 from loyalty.models import Till
 from loyalty.notifications import notify_member
-from loyalty.scoping import scope_to_stores
 from members.models import Member
-from vouchers.codes import CodeInvalid, code_normalise
 from vouchers.models import PendingRedemption, StaffShift, Voucher
-from vouchers.redemption import voucher_consume
-from vouchers.shifts import shift_open_for_member, staff_redeem_limit, within_limit
+from vouchers.permissions import may_decide_offline, pending_decidable_by
+from vouchers.services.codes import CodeInvalid, code_normalise
+from vouchers.services.redemption import voucher_consume
+from vouchers.services.shifts import shift_open_for_member, staff_redeem_limit, within_limit
 
 logger = logging.getLogger("vouchers.offline")
 
 REASON_MAX = 200
 TOPIC = "redemption"
-PERMISSION = "vouchers.decide_pendingredemption"
 
 
-class OfflineRefused(Exception):
-    """A refusal with a stable ``code``, the HTTP ``status`` callers answer and an
-    optional ``detail`` (ids, limits; never a code or personal data)."""
+class OfflineRefused(Refusal):
+    """A refusal with a stable ``code`` and optional facts in ``detail`` (ids, limits;
+    never a code or personal data)."""
 
-    STATUS = {
-        "redemption_input_invalid": 400,
-        "code_malformed": 400,
-        "code_check_failed": 400,
-        "voucher_not_found": 404,
-        "idempotency_key_reused": 422,
-        "permission_denied": 403,
-        "not_found": 404,
-        "already_decided": 409,
-        "own_attempt": 403,
-        "self_redemption_refused": 403,
-        "member_staff_on_shift": 403,
-        "member_not_active": 403,
-        "limit_exceeded": 403,
-        "reason_required": 400,
-        "voucher_already_redeemed": 409,
-        "voucher_expired": 410,
-        "voucher_revoked": 410,
-        "voucher_reported": 410,
-    }
+    message = "The offline redemption was refused."
+
     MESSAGES = {
+        **CodeInvalid.MESSAGES,
         "redemption_input_invalid": "Give exactly one of points and voucher_code.",
         "voucher_not_found": "No such voucher for this member.",
         "idempotency_key_reused": "This idempotency key was used at this till for another offline redemption.",
@@ -94,13 +77,6 @@ class OfflineRefused(Exception):
         "voucher_revoked": "This voucher has been revoked.",
         "voucher_reported": "This voucher has been reported lost or stolen.",
     }
-
-    def __init__(self, code: str, message: str | None = None, *, http_status: int | None = None, **detail):
-        self.code = code
-        self.status = http_status or self.STATUS.get(code, 422)
-        self.detail = detail
-        message = message or self.MESSAGES.get(code) or CodeInvalid.MESSAGES.get(code)
-        super().__init__(message or "The offline redemption was refused.")
 
 
 @dataclass(frozen=True)
@@ -198,13 +174,13 @@ def offline_redemption_submit(
 
 
 def _visible(pending_id, actor) -> PendingRedemption:
-    if not actor.is_active or not actor.has_perm(PERMISSION):
+    if not may_decide_offline(actor):
         raise OfflineRefused("permission_denied")
     try:
         pk = uuid.UUID(str(pending_id))
     except ValueError:
         raise OfflineRefused("not_found") from None
-    visible = scope_to_stores(PendingRedemption.objects.select_related("member", "till", "store", "staff"), actor)
+    visible = pending_decidable_by(actor).select_related("member", "till", "store", "staff")
     pending = visible.filter(pk=pk).first()
     if pending is None:
         raise OfflineRefused("not_found")
@@ -240,7 +216,7 @@ def _approval_checks(pending: PendingRedemption, actor, now: datetime) -> None:
 
 
 def _voucher_consume(pending: PendingRedemption, *, actor, now: datetime) -> None:
-    """The till's single-use step (``vouchers.redemption.voucher_consume``), under the key
+    """The till's single-use step (``vouchers.services.redemption.voucher_consume``), under the key
     ``offline:<pending id>`` at the till that attempted it, with the offline receipt."""
     voucher = pending.voucher
     redemption = voucher_consume(
@@ -293,9 +269,7 @@ def pending_redemption_approve(*, pending_id, actor, now: datetime | None = None
             )
             if not outcome.ok:
                 error = outcome.body["error"]
-                raise OfflineRefused(
-                    error["code"], error["message"], http_status=outcome.status_code, **error.get("detail", {})
-                )
+                raise OfflineRefused(error["code"], error["message"], **error.get("detail", {}))
             pending.ledger_operation_id = outcome.body["operation_id"]
             pending.save(update_fields=["ledger_operation"])
             what = f"{pending.points:,} points"

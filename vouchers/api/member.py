@@ -11,7 +11,7 @@
 Member bearer authentication and ``Cache-Control: no-store`` on every response (``MeApi``).
 Another member's voucher answers 404 like one that does not exist. The code is shown to
 its member formatted (``XXXX-XXXX-XXXX-XXXX``) in response bodies only, never in a URL.
-The services (``vouchers.issuing``) hold the rules; these views parse and present.
+The services (``vouchers.services.issuing``) hold the rules; these views parse and present.
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ from __future__ import annotations
 import base64
 
 from django.http import HttpResponse
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from loyalty.api.cards import card_number_refusal, idempotency_key_has_pan
-from loyalty.api.errors import ApiRefusal, IdempotencyKeyRequired
+from loyalty.api.errors import IdempotencyKeyRequired
 from loyalty.api.serializers import StrictInputSerializer, StrictIntegerField
 from loyalty.ledger.api.base import IDEMPOTENCY_KEY_FORMAT, REPLAYED_HEADER
 from members.api.base import (
@@ -41,24 +40,15 @@ from members.api.base import (
 )
 from members.api.serializers_auth import StrictChoiceField
 from members.sessions import session_may
-from vouchers.codes import code_format
-from vouchers.images import barcode_svg, qr_png, qr_svg
-from vouchers.issuing import VoucherRefused, voucher_purchase, voucher_report_lost
 from vouchers.models import Reward, Voucher
 from vouchers.selectors import STATES, member_voucher_get, member_vouchers, reward_catalogue, voucher_state
-from vouchers.tokens import qr_token_issue
+from vouchers.services.codes import code_format
+from vouchers.services.images import barcode_svg, qr_png, qr_svg
+from vouchers.services.issuing import VoucherRefused, voucher_purchase, voucher_report_lost
+from vouchers.services.tokens import qr_token_issue
 
 TAG = "Member vouchers"
 SVG = "image/svg+xml"
-
-
-class VoucherRefusal(ApiRefusal):
-    """A ``vouchers.issuing.VoucherRefused`` with its code, status and detail."""
-
-    def __init__(self, refusal: VoucherRefused):
-        super().__init__(str(refusal), detail=refusal.detail or None)
-        self.default_code = refusal.code  # instance attribute: the handler reads it as the code
-        self.status_code = refusal.status
 
 
 # --- serializers ------------------------------------------------------------------------------
@@ -294,12 +284,9 @@ class MeVouchersApi(VoucherApi):
         if idempotency_key_has_pan(key):  # the key is stored: never a card number
             raise card_number_refusal("header:Idempotency-Key")
         data = valid_input(self.InputSerializer, request.data)
-        try:
-            purchase = voucher_purchase(
-                member=self.member, reward_id=data["reward_id"], idempotency_key=key, session=self.session
-            )
-        except VoucherRefused as refusal:
-            raise VoucherRefusal(refusal) from None
+        purchase = voucher_purchase(
+            member=self.member, reward_id=data["reward_id"], idempotency_key=key, session=self.session
+        )
         voucher = member_voucher_get(member=self.member, voucher_id=purchase.voucher.pk)
         if purchase.replayed:
             return _voucher_response(voucher, headers={REPLAYED_HEADER: "true"})
@@ -345,10 +332,10 @@ class MeVoucherQrApi(VoucherApi):
     def get(self, request, voucher_id: str):
         voucher = self.voucher(voucher_id)
         if voucher.state != Voucher.Status.ACTIVE:
-            raise VoucherRefusal(VoucherRefused("voucher_not_active", state=voucher.state))
+            raise VoucherRefused("voucher_not_active", state=voucher.state)
         # The QR is what the till redeems: a remember-me web session may not show it.
         if not session_may(self.session, "redeem"):
-            raise VoucherRefusal(VoucherRefused("redeem_not_allowed"))
+            raise VoucherRefused("redeem_not_allowed")
         token = qr_token_issue(voucher_id=voucher.id, member_id=self.member.member_id)
         body = {
             "voucher_id": voucher.id,
@@ -408,15 +395,5 @@ class MeVoucherReportLostApi(VoucherApi):
         except VoucherRefused as refusal:
             if refusal.code == "voucher_not_found":
                 raise NotFound() from None
-            raise VoucherRefusal(refusal) from None
+            raise
         return _voucher_response(self.voucher(voucher_id))
-
-
-urlpatterns = [
-    path("rewards", RewardCatalogueApi.as_view(), name="rewards"),
-    path("me/vouchers", MeVouchersApi.as_view(), name="me-vouchers"),
-    path("me/vouchers/<str:voucher_id>", MeVoucherApi.as_view(), name="me-voucher"),
-    path("me/vouchers/<str:voucher_id>/qr", MeVoucherQrApi.as_view(), name="me-voucher-qr"),
-    path("me/vouchers/<str:voucher_id>/barcode", MeVoucherBarcodeApi.as_view(), name="me-voucher-barcode"),
-    path("me/vouchers/<str:voucher_id>/report-lost", MeVoucherReportLostApi.as_view(), name="me-voucher-report-lost"),
-]

@@ -8,11 +8,11 @@ The member (bearer access token, ``Cache-Control: no-store``, ``MeApi``):
   theirs in the app (a session that may redeem; above ``VOUCHERS["step_up_above_points"]``
   a ``redeem`` step-up is spent). Another member's hold answers 404 like none.
 
-The till (signed; ``loyalty.api.views``):
+The till (signed; ``loyalty.ledger.api``):
 
 - ``POST pos/redemptions/{hold_id}/authorise``: the SMS code read to the cashier;
 - ``POST pos/offline/redemptions``: redemptions a till attempted while offline, queued
-  for a Store Manager's approval, never honoured as they stand (``vouchers.offline``).
+  for a Store Manager's approval, never honoured as they stand (``vouchers.services.offline``).
 
 Mounted by one include in ``loyalty/api/urls.py``, before the till's catch-all.
 """
@@ -20,13 +20,11 @@ Mounted by one include in ``loyalty/api/urls.py``, before the till's catch-all.
 from __future__ import annotations
 
 from django.conf import settings
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from loyalty.api.errors import ApiRefusal
 from loyalty.api.parsers import StrictJSONParser
 from loyalty.api.serializers import (
     LoyaltyNumberField,
@@ -43,22 +41,13 @@ from loyalty.ledger.api.base import (
     member_by_loyalty_number,
 )
 from loyalty.ledger.api.base import TAG as TILL_TAG
-from loyalty.ledger.api.redemptions import SHIFT_PARAMETER, RedemptionAuthoriseApi
+from loyalty.ledger.api.redemptions import SHIFT_PARAMETER
 from members.api.base import COMMON_ERRORS, MeApi, error_response, valid_input
-from vouchers.offline import OfflineRefused, offline_redemption_submit
-from vouchers.shifts import shift_for_request
-from vouchers.till_points import TillPointsRefused, member_redemption_confirm, member_redemptions_pending
+from vouchers.services.offline import offline_redemption_submit
+from vouchers.services.shifts import shift_for_request
+from vouchers.services.till_points import member_redemption_confirm, member_redemptions_pending
 
 TAG = "Member (me)"
-
-
-class MemberRedemptionRefusal(ApiRefusal):
-    """A TillPointsRefused answered to the member, with its code and status."""
-
-    def __init__(self, refusal: TillPointsRefused):
-        super().__init__(str(refusal), detail=refusal.detail or None)
-        self.default_code = refusal.code  # instance attribute: the handler reads it as the code
-        self.status_code = refusal.status
 
 
 @extend_schema_serializer(component_name="MeTillRedemption")
@@ -145,21 +134,11 @@ class MemberRedemptionConfirmApi(MeApi):
     )
     def post(self, request, hold_id: str):
         valid_input(self.InputSerializer, request.data if request.data else {})
-        try:
-            record = member_redemption_confirm(member=self.member, session=self.session, hold_id=hold_id)
-        except TillPointsRefused as refusal:
-            raise MemberRedemptionRefusal(refusal) from None
+        record = member_redemption_confirm(member=self.member, session=self.session, hold_id=hold_id)
         return Response(MemberRedemptionSerializer(_redemption(record)).data, status=status.HTTP_200_OK)
 
 
 # --- offline redemptions (the till) ---------------------------------------------------------------
-
-
-class OfflineRefusal(ApiRefusal):
-    def __init__(self, refusal: OfflineRefused):
-        super().__init__(str(refusal), detail=refusal.detail or None)
-        self.default_code = refusal.code
-        self.status_code = refusal.status
 
 
 OFFLINE_REPLAYED = OpenApiParameter(
@@ -224,18 +203,15 @@ class OfflineRedemptionSubmitApi(TillWriteApi):
         key = self.idempotency_key()
         data = self.input(self.InputSerializer)
         member = member_by_loyalty_number(data["loyalty_number"])
-        try:
-            submitted = offline_redemption_submit(
-                till=self.till,
-                shift=shift_for_request(request),
-                member=member,
-                idempotency_key=key,
-                attempted_at=data["attempted_at"],
-                points=data.get("points"),
-                voucher_code=data.get("voucher_code"),
-            )
-        except OfflineRefused as refusal:
-            raise OfflineRefusal(refusal) from None
+        submitted = offline_redemption_submit(
+            till=self.till,
+            shift=shift_for_request(request),
+            member=member,
+            idempotency_key=key,
+            attempted_at=data["attempted_at"],
+            points=data.get("points"),
+            voucher_code=data.get("voucher_code"),
+        )
         pending = submitted.pending
         body = {
             "pending_id": pending.pk,
@@ -249,16 +225,3 @@ class OfflineRedemptionSubmitApi(TillWriteApi):
         }
         headers = {REPLAYED_HEADER: "true"} if submitted.replayed else None
         return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED, headers=headers)
-
-
-# Included under ``api/v1/`` by loyalty.api.urls, before the till's routes and catch-all.
-urlpatterns = [
-    path("me/redemptions/pending", MemberRedemptionsPendingApi.as_view(), name="me-redemptions-pending"),
-    path("me/redemptions/<str:hold_id>/confirm", MemberRedemptionConfirmApi.as_view(), name="me-redemption-confirm"),
-    path(
-        "pos/redemptions/<str:hold_id>/authorise",
-        RedemptionAuthoriseApi.as_view(),
-        name="pos-redemption-authorise",
-    ),
-    path("pos/offline/redemptions", OfflineRedemptionSubmitApi.as_view(), name="pos-offline-redemptions"),
-]
