@@ -48,6 +48,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from loyalty.kernel.refusals import Refusal
 from loyalty.notifications import notify_member, sms_backend
 from members import otp_caps
 from members.models import Member, MemberSecurityEvent, OtpChallenge, OtpPhoneState
@@ -69,7 +70,7 @@ SENDER_WINDOW_SECONDS = 3600
 ACTION_MAX = 80
 
 
-class OtpRefused(Exception):
+class OtpRefused(Refusal):
     """A request or a guess was refused. ``code`` is stable (for the API's error body);
     ``retry_after`` is in seconds when waiting helps (rate limit, lock), else None.
 
@@ -79,7 +80,8 @@ class OtpRefused(Exception):
     ``otp_used``, ``otp_too_many_guesses``, ``otp_wrong_code``.
     """
 
-    messages = {
+    message = "The code was refused."
+    MESSAGES = {
         "otp_rate_limited": "Too many codes were requested for this number. Try again later.",
         "otp_sender_rate_limited": "Too many codes were requested from this network or device. Try again later.",
         "otp_locked": "Sign-in by SMS code is locked for this number until the end of the day.",
@@ -91,9 +93,7 @@ class OtpRefused(Exception):
     }
 
     def __init__(self, code: str, *, retry_after: int | None = None):
-        self.code = code
-        self.retry_after = retry_after
-        super().__init__(self.messages.get(code, "The code was refused."))
+        super().__init__(code, retry_after=retry_after)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
+from loyalty.kernel.refusals import Refusal
 from loyalty.notifications import notify_member
 from members.geo import distance_km, geolocation
 from members.models import Member, MemberDevice, MemberPasswordHistory, MemberSecurityEvent, MemberSession
@@ -78,7 +79,7 @@ STEP_UP_REMOVE = "password_remove"
 PHONE_SEPARATORS = re.compile(r"[\s\-.()+/]")
 
 
-class PasswordRefused(Exception):
+class PasswordRefused(Refusal):
     """A refused password operation. ``code`` is stable; ``retry_after`` (seconds) is set
     for ``password_locked``; ``detail`` holds facts for the client (never the password).
 
@@ -88,7 +89,8 @@ class PasswordRefused(Exception):
     ``change_details_not_allowed``.
     """
 
-    messages = {
+    message = "The password was refused."
+    MESSAGES = {
         "credentials_invalid": "The phone number or password is not correct.",
         "otp_required": "Sign in with an SMS code for this device, place or account.",
         "password_locked": "Too many failed sign-ins for this number today. Try again tomorrow.",
@@ -104,10 +106,11 @@ class PasswordRefused(Exception):
     }
 
     def __init__(self, code: str, *, message: str | None = None, retry_after: int | None = None, detail=None):
-        self.code = code
-        self.retry_after = retry_after
-        self.detail = detail
-        super().__init__(message or self.messages.get(code, "The password was refused."))
+        super().__init__(code, message, retry_after=retry_after, **(detail or {}))
+
+    @property
+    def detail(self):  # None when there are no facts, as before
+        return self.facts or None
 
 
 class PasswordInvalid(PasswordRefused):

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import transaction
 
+from loyalty.kernel.refusals import Refusal
 from members.contact import ContactChangeStarted, ContactRefused, contact_change_start, contact_email_remove
 from members.models import Member, MemberSecurityEvent, MemberSession
 from members.otp import otp_step_up_valid
@@ -45,20 +46,22 @@ _NORMALISERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-class ProfileRefused(Exception):
+class ProfileRefused(Refusal):
     """A profile change was refused as a whole. ``code`` is stable (the API's error code):
     ``change_details_not_allowed`` (a web remember-me session), ``step_up_required``
     (``actions``: the step-ups to verify first, e.g. ``change_email``)."""
 
-    messages = {
-        "change_details_not_allowed": "This session may not change details.",
-        "step_up_required": "Verify an SMS code for this change first (step-up).",
+    message = "The change was refused."
+    MESSAGES = {
+        "change_details_not_allowed": (
+            "This session (web, remember me) may not change details. Sign in again without remember me."
+        ),
+        "step_up_required": "Verify an SMS code for this change first (step-up), then retry within five minutes.",
     }
 
     def __init__(self, code: str, *, actions: list[str] | None = None):
-        self.code = code
         self.actions = actions or []
-        super().__init__(self.messages.get(code, "The change was refused."))
+        super().__init__(code, **({"actions": self.actions} if actions is not None else {}))
 
 
 @dataclass(frozen=True)

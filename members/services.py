@@ -128,7 +128,7 @@ def member_pii_set(
     )
     member = Member.objects.select_for_update().get(pk=member.pk)
     if member.pii_erased_at is not None:
-        raise MemberPiiErased("this member's personal data was erased")
+        raise MemberPiiErased()
     changed = []
     if "preferred_channel" in values:
         member.preferred_channel = values.pop("preferred_channel") or ""

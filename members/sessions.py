@@ -38,6 +38,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from loyalty.kernel.refusals import Refusal
 from loyalty.notifications import notify_member
 from members.geo import distance_km, geolocation
 from members.models import Member, MemberDevice, MemberSecurityEvent, MemberSession, RefreshToken
@@ -59,16 +60,11 @@ REMEMBER_ME_DENIED = frozenset({"redeem", "change_details"})
 # --- refusals ---------------------------------------------------------------------------
 
 
-class SessionRefused(Exception):
-    """A refused login, token or refresh. ``code`` is stable; ``status`` is the HTTP
-    status an API would answer with."""
+class SessionRefused(Refusal):
+    """A refused login, token or refresh; each kind is a subclass with its stable ``code``."""
 
     code = "session_refused"
-    status = 401
     message = "The session was refused."
-
-    def __init__(self, message: str | None = None):
-        super().__init__(message or self.message)
 
 
 class TokenInvalid(SessionRefused):
@@ -103,19 +99,16 @@ class DeviceMismatch(SessionRefused):
 
 class DeviceBlocked(SessionRefused):
     code = "device_blocked"
-    status = 403
     message = "This device is blocked."
 
 
 class ImpossibleTravel(SessionRefused):
     code = "impossible_travel"
-    status = 403
     message = "The login was refused: it is too far from the previous one for the time between."
 
 
 class MemberNotActive(SessionRefused):
     code = "member_not_active"
-    status = 403
     message = "The member's account is not active."
 
 

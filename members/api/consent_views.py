@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from loyalty.api.errors import ApiRefusal
@@ -63,12 +63,6 @@ class EssentialConsentRequired(ApiRefusal):
     def __init__(self, detail: dict | None = None):
         essential = {"essential": {"code": ESSENTIAL_CONSENT_REQUIRED, "message": MESSAGES[ESSENTIAL_CONSENT_REQUIRED]}}
         super().__init__(detail=detail or essential)
-
-
-class GrantNotAllowed(ApiRefusal):
-    status_code = status.HTTP_403_FORBIDDEN
-    default_code = "change_details_not_allowed"
-    default_detail = MESSAGES["change_details_not_allowed"]
 
 
 # --- shapes ----------------------------------------------------------------------------------
@@ -193,8 +187,8 @@ class MePreferencesApi(MeApi):
                 )
             except ConsentRefused as refusal:
                 if refusal.code == ESSENTIAL_CONSENT_REQUIRED:
-                    raise EssentialConsentRequired() from None
-                raise GrantNotAllowed(detail={"purposes": refusal.purposes}) from None
+                    raise EssentialConsentRequired() from None  # named by its field, as validation does
+                raise
         return Response(PreferencesSerializer(_preferences(self.member)).data)
 
 

@@ -29,10 +29,9 @@ from __future__ import annotations
 
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.response import Response
 
-from loyalty.api.errors import ApiRefusal
 from loyalty.api.serializers import StrictCharField, StrictInputSerializer
 from members.api.auth_views import (
     BAD_BODY,
@@ -41,7 +40,6 @@ from members.api.auth_views import (
     RETRY_AFTER,
     InvalidPhone,
     MemberAuthApi,
-    SessionRefusal,
 )
 from members.api.base import COMMON_ERRORS, InvalidInput, MeApi, error_response, request_ip, valid_input
 from members.api.serializers_auth import (
@@ -55,13 +53,11 @@ from members.models import MemberSession
 from members.passwords import (
     MAX_LENGTH,
     PasswordInvalid,
-    PasswordRefused,
     member_password_remove,
     member_password_set,
     password_login,
 )
 from members.pii import InvalidMemberData
-from members.sessions import SessionRefused
 from staffauth.net import client_ip
 
 TAG_SIGN_IN = "Member sign-in"
@@ -69,33 +65,10 @@ TAG_ME = "Member (me)"
 # A hard cap on what is hashed at all; the rules allow MAX_LENGTH characters.
 PASSWORD_INPUT_MAX = 1024
 
-STATUS = {
-    "credentials_invalid": status.HTTP_401_UNAUTHORIZED,
-    "otp_required": status.HTTP_401_UNAUTHORIZED,
-    "password_locked": status.HTTP_429_TOO_MANY_REQUESTS,
-    "current_password_wrong": status.HTTP_403_FORBIDDEN,
-    "current_password_required": status.HTTP_403_FORBIDDEN,
-    "step_up_required": status.HTTP_403_FORBIDDEN,
-    "change_details_not_allowed": status.HTTP_403_FORBIDDEN,
-    "password_not_set": status.HTTP_409_CONFLICT,
-}
 
-
-class PasswordRefusal(ApiRefusal):
-    """A ``PasswordRefused`` from the service, with its code, status and ``Retry-After``."""
-
-    def __init__(self, refusal: PasswordRefused):
-        super().__init__(str(refusal), detail=refusal.detail)
-        self.default_code = refusal.code  # instance attribute: the handler reads it as the code
-        self.status_code = STATUS.get(refusal.code, status.HTTP_400_BAD_REQUEST)
-        if refusal.retry_after is not None:
-            self.wait = refusal.retry_after  # the handler turns it into Retry-After
-
-
-def _refusal(refusal: PasswordRefused, field: str = "new_password") -> ApiRefusal:
-    if isinstance(refusal, PasswordInvalid):
-        return InvalidInput(detail={field: {"code": refusal.code, "message": str(refusal)}})
-    return PasswordRefusal(refusal)
+def _invalid(refusal: PasswordInvalid, field: str = "new_password") -> InvalidInput:
+    """A broken password rule, as the field's validation error (other refusals answer themselves)."""
+    return InvalidInput(detail={field: {"code": refusal.code, "message": str(refusal)}})
 
 
 def password_field(**kwargs) -> StrictCharField:
@@ -172,10 +145,6 @@ class PasswordLoginApi(MemberAuthApi):
             )
         except InvalidMemberData:
             raise InvalidPhone() from None
-        except PasswordRefused as refusal:
-            raise PasswordRefusal(refusal) from None
-        except SessionRefused as refusal:
-            raise SessionRefusal(refusal) from None
         return self.tokens(tokens)
 
 
@@ -245,8 +214,8 @@ class MePasswordApi(MeApi):
                 session=self.session,
                 ip=request_ip(request),
             )
-        except PasswordRefused as refusal:
-            raise _refusal(refusal) from None
+        except PasswordInvalid as refusal:
+            raise _invalid(refusal) from None
         return Response(PasswordChangedSerializer(change).data)
 
     @extend_schema(
@@ -272,8 +241,8 @@ class MePasswordApi(MeApi):
     def delete(self, request):
         try:
             change = member_password_remove(member=self.member, session=self.session, ip=request_ip(request))
-        except PasswordRefused as refusal:
-            raise _refusal(refusal) from None
+        except PasswordInvalid as refusal:
+            raise _invalid(refusal) from None
         return Response(PasswordChangedSerializer(change).data)
 
 
