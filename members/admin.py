@@ -24,10 +24,10 @@ from members.admin_search import (
     member_search_load,
     member_search_save,
 )
-from members.consents import member_consent_records, member_consents
 from members.models import Member, MemberPiiAccess
-from members.pii import member_pii_masked
-from members.services import member_pii_reveal
+from members.services.consents import member_consent_records, member_consents
+from members.services.membership import member_pii_reveal
+from members.services.pii import member_pii_masked
 from staffauth.admin_base import ReadOnlyAdmin
 from staffauth.models import StaffUser
 
@@ -78,7 +78,7 @@ class MemberAdmin(ReadOnlyAdmin):
     """Members as staff look them up: balance, lots with expiry dates, history.
 
     Consents are shown, never edited: the member gives or withdraws them (app, web,
-    enrolment) and staff cannot grant one on their behalf (``members.consents``). There
+    enrolment) and staff cannot grant one on their behalf (``members.services.consents``). There
     is no admin for ``Consent`` or ``ConsentRecord`` and this one is read-only.
 
     Members are a programme-wide record (they shop in any store); the ledger rows

@@ -92,7 +92,10 @@ def database_roles(request, django_db_blocker):
     with django_db_blocker.unblock():
         dbroles.apply(
             connection,
-            [dbroles.role_create_statement(connection, role, login=False) for role in (APP_ROLE, RETENTION_ROLE, PURGER_ROLE)]
+            [
+                dbroles.role_create_statement(connection, role, login=False)
+                for role in (APP_ROLE, RETENTION_ROLE, PURGER_ROLE)
+            ]
             + dbroles.app_grant_statements(connection, APP_ROLE)
             + dbroles.retention_grant_statements(connection, purger=PURGER_ROLE),
         )
@@ -231,7 +234,7 @@ def otp_sender_caps_clear():
     counters live in Redis (or this process's memory), outside the test's transaction,
     and a run in the same hour as the last one would otherwise inherit its counts."""
     global _otp_caps_cleared_once
-    from members import otp_caps
+    from members.services import otp_caps
 
     if not _otp_caps_cleared_once or otp_caps.counters_touched():
         otp_caps.counters_clear()

@@ -40,7 +40,7 @@ from members.api.base import (
     valid_input,
 )
 from members.api.serializers_auth import StrictChoiceField
-from members.sessions import session_may
+from members.services.sessions import session_may
 from vouchers.codes import code_format
 from vouchers.images import barcode_svg, qr_png, qr_svg
 from vouchers.issuing import VoucherRefused, voucher_purchase, voucher_report_lost

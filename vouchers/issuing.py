@@ -39,8 +39,8 @@ from django.utils import timezone
 from loyalty.selectors import member_balance, saved_outcome
 from loyalty.services import Actor, Outcome, points_redeem
 from members.models import Member, MemberSecurityEvent, MemberSession
-from members.otp import otp_step_up_consume, otp_step_up_valid
-from members.sessions import session_may
+from members.services.otp import otp_step_up_consume, otp_step_up_valid
+from members.services.sessions import session_may
 from staffauth.roles import ROLE_BY_NAME
 from vouchers.codes import code_generate
 from vouchers.models import Reward, Voucher

@@ -1,6 +1,6 @@
 """Member sign-in endpoints under /api/v1/auth/ (OTP request and verify, refresh, logout).
 
-Thin callers of ``members.otp``, ``members.signin`` and ``members.sessions``: parse, call
+Thin callers of ``members.services.otp``, ``members.services.signin`` and ``members.services.sessions``: parse, call
 one service, present the result. Every answer (errors included) carries ``Cache-Control: no-store``; tokens,
 codes and phone numbers travel only in bodies and headers, never in a URL, and are never
 logged. The client address given to the services is the project's one answer to "who is
@@ -52,11 +52,11 @@ from members.api.serializers_auth import (
     RefreshInputSerializer,
     TokensOutputSerializer,
 )
-from members.consents import ConsentRefused
-from members.otp import otp_request
-from members.pii import InvalidMemberData, phone_normalise
-from members.sessions import SessionTokens, session_end, session_refresh
-from members.signin import member_sign_in
+from members.services.consents import ConsentRefused
+from members.services.otp import otp_request
+from members.services.pii import InvalidMemberData, phone_normalise
+from members.services.sessions import SessionTokens, session_end, session_refresh
+from members.services.signin import member_sign_in
 from staffauth.net import client_ip
 
 TAG = "Member sign-in"

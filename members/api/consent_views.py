@@ -5,7 +5,7 @@
   granted, under which consent text version and since when. A purpose never recorded
   is not granted.
 - ``PATCH me/preferences``: a partial change, ``{purpose: true|false}``; each change
-  is recorded (``members.consents.consents_record``, source ``member``, with the
+  is recorded (``members.services.consents.consents_record``, source ``member``, with the
   session's id). Essential processing cannot be withdrawn here (400
   ``essential_consent_required``: closing the account or erasure is the way). A web
   remember-me session may withdraw but not grant (403 ``change_details_not_allowed``).
@@ -36,7 +36,8 @@ from members.api.base import (
     valid_input,
 )
 from members.api.serializers_auth import StrictBooleanField
-from members.consents import (
+from members.models import Consent, ConsentRecord
+from members.services.consents import (
     MESSAGES,
     ConsentRefused,
     consent_version,
@@ -44,7 +45,6 @@ from members.consents import (
     member_consent_records,
     member_consents,
 )
-from members.models import Consent, ConsentRecord
 
 TAG = "Member (me)"
 Purpose = Consent.Purpose

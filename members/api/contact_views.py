@@ -1,4 +1,4 @@
-"""Confirming and managing email and phone changes (issue 5; ``members.contact``).
+"""Confirming and managing email and phone changes (issue 5; ``members.services.contact``).
 
 - ``POST auth/email/confirm`` {token}: no sign-in needed (the link's token is the proof;
   it reaches the app in the link's URL fragment, never in a URL a server sees). Ends all
@@ -30,7 +30,7 @@ from members.api.auth_views import NO_STORE, RETRY_AFTER, MemberAuthApi
 from members.api.base import COMMON_ERRORS, MeApi, error_response, request_ip, valid_input
 from members.api.me_views import ContactChangeSerializer, ProfileSerializer, profile_data
 from members.api.serializers_auth import CODE_MAX, StrictUUIDField
-from members.contact import (
+from members.services.contact import (
     TOKEN_MAX,
     contact_change_cancel,
     contact_changes_pending,

@@ -8,7 +8,7 @@ No personal data or token is ever taken from, or put into, a URL.
 
 Changing the email or phone (``PATCH me``) needs a step-up (an SMS code verified for
 ``change_email`` / ``change_phone`` less than five minutes ago, spent by the change) and
-then proof that the member controls the new address (``members.contact``): the answer
+then proof that the member controls the new address (``members.services.contact``): the answer
 is 200 with the profile still showing the old value and ``pending`` listing the
 verification(s) this request started. The email is changed when the link sent to the
 new address is opened (``POST auth/email/confirm``), the phone when the code sent to
@@ -44,11 +44,11 @@ from members.api.base import (
     request_ip,
     valid_input,
 )
-from members.contact import ContactChangeStarted, ContactRefused, contact_changes_pending
 from members.models import ContactVerification, Member, MemberDevice, MemberSecurityEvent, MemberSession
-from members.pii import InvalidMemberData, member_pii_read
-from members.profile import member_profile_update
-from members.sessions import device_block, member_sessions, session_end, sessions_end_all
+from members.services.contact import ContactChangeStarted, ContactRefused, contact_changes_pending
+from members.services.pii import InvalidMemberData, member_pii_read
+from members.services.profile import member_profile_update
+from members.services.sessions import device_block, member_sessions, session_end, sessions_end_all
 
 TAG = "Member (me)"
 EXPIRING_SOON_DAYS = 90
@@ -148,7 +148,7 @@ class MeApiView(MeApi):
             choices=Member.Channel.choices, required=False, allow_null=True, allow_blank=True
         )
         phone = _text(
-            free_text=False,  # parsed to E.164 or refused (members.pii.phone_normalise)
+            free_text=False,  # parsed to E.164 or refused (members.services.pii.phone_normalise)
             help_text="Needs a step-up for change_phone; changes once the code sent to it is confirmed. Cannot be cleared.",
         )
         email = _text(

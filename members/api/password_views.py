@@ -1,6 +1,6 @@
 """The member's optional password: sign in with it, set or change it, remove it.
 
-Thin callers of ``members.passwords``. ``POST /api/v1/auth/password/login`` is a sign-in
+Thin callers of ``members.services.passwords``. ``POST /api/v1/auth/password/login`` is a sign-in
 endpoint (anyone; the same token body as the OTP sign-in); ``PUT`` and ``DELETE
 /api/v1/me/password`` are the signed-in member's (bearer token; a web remember-me
 session may not). Every answer carries ``Cache-Control: no-store``. A password travels
@@ -50,14 +50,14 @@ from members.api.serializers_auth import (
     phone_field,
 )
 from members.models import MemberSession
-from members.passwords import (
+from members.services.passwords import (
     MAX_LENGTH,
     PasswordInvalid,
     member_password_remove,
     member_password_set,
     password_login,
 )
-from members.pii import InvalidMemberData
+from members.services.pii import InvalidMemberData
 from staffauth.net import client_ip
 
 TAG_SIGN_IN = "Member sign-in"

@@ -3,7 +3,7 @@
 A step-up is an SMS code sent to the member's registered number and verified for one
 named action; it then covers that action once, for ``MEMBER_AUTH["step_up_seconds"]``
 (5 minutes), and the service carrying the action out spends it
-(``members.otp.otp_step_up_consume``). The spec's MFA triggers that need one: changing
+(``members.services.otp.otp_step_up_consume``). The spec's MFA triggers that need one: changing
 the email or phone, setting, resetting or removing the password, redeeming more than
 5,000 points.
 
@@ -29,8 +29,8 @@ from loyalty.api.serializers import StrictCharField, StrictInputSerializer
 from members.api.auth_views import RETRY_AFTER
 from members.api.base import COMMON_ERRORS, MeApi, error_response, request_ip, valid_input
 from members.api.serializers_auth import CODE_MAX, StrictChoiceField, StrictUUIDField
-from members.otp import OtpRefused, otp_request, otp_verify
-from members.pii import MemberPiiErased, member_pii_read
+from members.services.otp import OtpRefused, otp_request, otp_verify
+from members.services.pii import MemberPiiErased, member_pii_read
 
 TAG = "Member (me)"
 # The actions a member may verify a step-up for (each names what will spend it).

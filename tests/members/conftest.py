@@ -6,9 +6,9 @@ from datetime import date
 import pytest
 
 from loyalty.notifications import LocmemSmsBackend
-from members.otp import otp_request, otp_verify
-from members.pii import member_pii_read
-from members.services import member_create
+from members.services.membership import member_create
+from members.services.otp import otp_request, otp_verify
+from members.services.pii import member_pii_read
 
 # Distinctive values, so a hit in a dump cannot be chance.
 SEEDED = [

@@ -22,8 +22,8 @@ from django.urls import reverse
 from loyalty.adjustments import adjustment_request
 from loyalty.models import AdjustmentReason, Till
 from loyalty.services import Actor, points_earn, points_hold
-from members.consents import consents_record
 from members.models import Member
+from members.services.consents import consents_record
 from vouchers.issuing import voucher_goodwill_issue
 from vouchers.models import Reward
 

@@ -1,4 +1,4 @@
-"""Members' SMS one-time codes (members.otp): every number at its boundary, single use,
+"""Members' SMS one-time codes (members.services.otp): every number at its boundary, single use,
 binding, storage as HMAC only, enumeration resistance, parallel guesses, step-up."""
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from loyalty.celery import app as celery_app
 from loyalty.models import OutboundMessage
 from loyalty.notifications import LocmemSmsBackend
 from members.models import MemberSecurityEvent, OtpChallenge
-from members.otp import (
+from members.services.membership import member_create
+from members.services.otp import (
     OtpRefused,
     OtpRequestResult,
     otp_request,
@@ -27,8 +28,7 @@ from members.otp import (
     otp_step_up_valid,
     otp_verify,
 )
-from members.pii import InvalidMemberData
-from members.services import member_create
+from members.services.pii import InvalidMemberData
 from members.tasks import otp_sms_deliver
 from tests.concurrency import race
 

@@ -1,4 +1,4 @@
-"""The member's optional password (members.passwords): the rules at their boundaries,
+"""The member's optional password (members.services.passwords): the rules at their boundaries,
 who may set, change or remove it, history, sessions ended, step-ups spent, and signing
 in with it (factor 1 only: MFA triggers, identical refusals, failures counted and locked
 under the OTP daily cap)."""
@@ -17,8 +17,9 @@ from django.utils import timezone
 from loyalty.models import OutboundMessage
 from loyalty.notifications import LocmemSmsBackend
 from members.models import Member, MemberPasswordHistory, MemberSecurityEvent, MemberSession, OtpPhoneState
-from members.otp import OtpRefused, otp_request, otp_step_up_valid, otp_verify
-from members.passwords import (
+from members.services.membership import member_create
+from members.services.otp import OtpRefused, otp_request, otp_step_up_valid, otp_verify
+from members.services.passwords import (
     PasswordInvalid,
     PasswordRefused,
     member_password_remove,
@@ -26,9 +27,8 @@ from members.passwords import (
     password_login,
     password_validate,
 )
-from members.pii import blind_index, phone_normalise
-from members.services import member_create
-from members.sessions import access_token_authenticate, device_block, session_start
+from members.services.pii import blind_index, phone_normalise
+from members.services.sessions import access_token_authenticate, device_block, session_start
 from tests.concurrency import race
 
 START = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # 11:00 in Kuala Lumpur
@@ -360,7 +360,7 @@ def test_unknown_number_no_password_and_wrong_password_answer_alike(clock, membe
 
 
 def test_an_unknown_number_runs_a_hash_check_too(clock, db, monkeypatch):
-    import members.passwords as passwords
+    import members.services.passwords as passwords
 
     checked = []
     real = passwords.check_password

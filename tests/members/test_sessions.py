@@ -12,7 +12,7 @@ from django.db import connection
 from loyalty.models import OutboundMessage
 from members.geo import TestGeolocation, distance_km, geolocation
 from members.models import Member, MemberDevice, MemberSecurityEvent, MemberSession, RefreshToken
-from members.sessions import (
+from members.services.sessions import (
     DeviceBlocked,
     DeviceMismatch,
     ImpossibleTravel,

@@ -277,7 +277,7 @@ TILL_ROUTES: dict[tuple[str, str], dict[str, int]] = {
 
 
 def test_the_till_member_look_up_rows(staff_by_role, store_a, store_b):
-    from members.sessions import session_start
+    from members.services.sessions import session_start
     from tests.loyalty.api.conftest import TillClient, make_till
 
     member = Member.objects.create(home_store=store_a)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from loyalty.models import LedgerOperation, OutboundMessage, PointsLot
 from loyalty.services import Actor, points_redeem
-from members.services import member_create
+from members.services.membership import member_create
 from tests.loyalty.api.conftest import TillClient
 from tests.vouchers.till_helpers import available
 from vouchers.codes import code_format, code_generate

@@ -18,7 +18,7 @@ from loyalty.notifications import LocmemSmsBackend
 from members.api import auth_views
 from members.models import Consent, ConsentRecord, Member, MemberSecurityEvent, MemberSession
 from members.selectors import member_by_phone
-from members.services import member_create
+from members.services.membership import member_create
 
 pytestmark = pytest.mark.django_db
 
@@ -446,7 +446,7 @@ def test_the_client_address_comes_from_the_trusted_proxy_logic(api, member, sign
 
 
 def test_a_blocked_device_is_403(api, member, sign_in):
-    from members.sessions import device_block
+    from members.services.sessions import device_block
 
     sign_in()
     device_block(member=member, device_id=member.devices.get().pk)

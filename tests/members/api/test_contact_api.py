@@ -14,10 +14,10 @@ from rest_framework.test import APIClient
 
 from loyalty.models import OutboundMessage
 from members.models import ContactVerification, MemberSecurityEvent
-from members.otp import otp_request, otp_verify
-from members.pii import member_pii_read
-from members.services import member_create, member_pii_set, member_pii_shred
-from members.sessions import session_start
+from members.services.membership import member_create, member_pii_set, member_pii_shred
+from members.services.otp import otp_request, otp_verify
+from members.services.pii import member_pii_read
+from members.services.sessions import session_start
 
 PHONE_A = "+60125550101"
 EMAIL_A = "aminah@example.com"

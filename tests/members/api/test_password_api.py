@@ -16,10 +16,10 @@ from rest_framework.test import APIClient
 
 from loyalty.notifications import LocmemSmsBackend
 from members.models import Member, MemberSession
-from members.otp import otp_request, otp_step_up_valid, otp_verify
-from members.passwords import member_password_set
-from members.services import member_create
-from members.sessions import session_start
+from members.services.membership import member_create
+from members.services.otp import otp_request, otp_step_up_valid, otp_verify
+from members.services.passwords import member_password_set
+from members.services.sessions import session_start
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,9 @@ import time_machine
 from rest_framework.test import APIClient
 
 from members.models import OtpChallenge
-from members.otp import otp_step_up_consume, otp_step_up_valid
-from members.services import member_create, member_pii_shred
-from members.sessions import session_start
+from members.services.membership import member_create, member_pii_shred
+from members.services.otp import otp_step_up_consume, otp_step_up_valid
+from members.services.sessions import session_start
 
 START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 PHONE = "+60 12-555 0303"

@@ -42,13 +42,13 @@ from loyalty.kernel.refusals import Refusal
 from loyalty.notifications import notify_member
 from members.geo import distance_km, geolocation
 from members.models import Member, MemberDevice, MemberSecurityEvent, MemberSession, RefreshToken
-from members.pii import blind_index
+from members.services.pii import blind_index
 from staffauth.models import SecurityEvent
 from staffauth.services import security_event_record
 
 Channel = MemberSession.Channel
 
-ACCESS_SIGNING_SALT = "members.sessions.access"
+ACCESS_SIGNING_SALT = "members.services.sessions.access"
 # last_seen_at is written at most this often (idle limits are minutes; writes are not free).
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 # Geolocation is approximate (city level): two logins closer than this are never "travel".

@@ -1,4 +1,4 @@
-"""Writes of members' personal data (encrypted; see ``members.pii`` for the key hierarchy)."""
+"""Writes of members' personal data (encrypted; see ``members.services.pii`` for the key hierarchy)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from loyalty.models import Store
 from members.models import ContactVerification, Member, MemberPasswordHistory, MemberPiiAccess
-from members.pii import (
+from members.services.pii import (
     ADDRESS_MAX,
     BLIND_INDEX_VERSION,
     NAME_MAX,

@@ -1,8 +1,8 @@
 """Member sign-in with an SMS code: verify the code, enrol or find the member, open a session.
 
 One use case, called by ``POST /api/v1/auth/otp/verify`` (``members.api.auth_views``); the
-steps are the services of ``members.otp``, ``members.services``, ``members.consents`` and
-``members.sessions``. The sign-in with a password is ``members.passwords.password_login``
+steps are the services of ``members.services.otp``, ``members.services.membership``, ``members.services.consents`` and
+``members.services.sessions``. The sign-in with a password is ``members.services.passwords.password_login``
 (it opens its session with the same ``session_start``).
 
 Deliberately not one transaction: the code check commits what it records (a counted wrong
@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from members.consents import consents_record
 from members.models import ConsentRecord, Member, OtpChallenge
-from members.otp import OtpRefused, otp_verify
 from members.selectors import member_by_phone
-from members.services import member_create
-from members.sessions import SessionTokens, session_start
+from members.services.consents import consents_record
+from members.services.membership import member_create
+from members.services.otp import OtpRefused, otp_verify
+from members.services.sessions import SessionTokens, session_start
 
 SIGN_IN_PURPOSES = frozenset({OtpChallenge.Purpose.LOGIN, OtpChallenge.Purpose.ENROL})
 

@@ -36,7 +36,7 @@ in from before. Otherwise it answers ``otp_required`` and the client signs in by
 code. A wrong password, an unknown number and a member without a password all answer
 ``credentials_invalid`` after the same work (a hash check: a dummy one when there is no
 hash); each counts one failure for the number today under the OTP lock and daily cap
-(``members.otp.otp_phone_credential_check``), after which sign-in by password and by
+(``members.services.otp.otp_phone_credential_check``), after which sign-in by password and by
 code is locked until the end of the day (``password_locked``).
 
 Passwords are never logged, stored (only Django's hash, argon2 in production), put in an
@@ -63,9 +63,9 @@ from loyalty.kernel.refusals import Refusal
 from loyalty.notifications import notify_member
 from members.geo import distance_km, geolocation
 from members.models import Member, MemberDevice, MemberPasswordHistory, MemberSecurityEvent, MemberSession
-from members.otp import OtpRefused, otp_phone_credential_check, otp_step_up_consume, otp_step_up_valid
-from members.pii import blind_index, member_pii_value, phone_normalise
-from members.sessions import TRAVEL_SLACK_KM, SessionTokens, session_may, session_start, sessions_end_all
+from members.services.otp import OtpRefused, otp_phone_credential_check, otp_step_up_consume, otp_step_up_valid
+from members.services.pii import blind_index, member_pii_value, phone_normalise
+from members.services.sessions import TRAVEL_SLACK_KM, SessionTokens, session_may, session_start, sessions_end_all
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
@@ -364,7 +364,7 @@ def _mfa_reasons(*, member: Member, device_fingerprint: str, ip: str | None) -> 
     reasons = []
     if member.tier >= settings.MEMBER_AUTH.get("mfa_tier", MFA_TIER_DEFAULT):
         reasons.append("tier")
-    # The same keyed hash members.sessions stores for a device's fingerprint.
+    # The same keyed hash members.services.sessions stores for a device's fingerprint.
     fingerprint_hash = blind_index("device_fingerprint", device_fingerprint)
     devices = list(MemberDevice.objects.filter(member=member))
     device = next((d for d in devices if d.fingerprint_hash == fingerprint_hash), None)
@@ -396,7 +396,7 @@ def password_login(
 ) -> SessionTokens:
     """Sign in with the phone number and password (factor 1); see the module docstring.
 
-    Raises ``members.pii.InvalidMemberData`` for a malformed number; ``PasswordRefused``:
+    Raises ``members.services.pii.InvalidMemberData`` for a malformed number; ``PasswordRefused``:
     ``credentials_invalid`` (unknown number, no password or a wrong one: the same answer
     after the same work, each a counted failure), ``password_locked`` (``retry_after``),
     ``otp_required`` (a correct password, but an MFA trigger holds: recorded as

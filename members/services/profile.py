@@ -2,7 +2,7 @@
 
 Name, address, date of birth and preferred channel change at once (``members.services.
 member_pii_set``). A new email or phone is not written: it starts a verification of the
-new address (``members.contact.contact_change_start``, which spends the step-up); an
+new address (``members.services.contact.contact_change_start``, which spends the step-up); an
 empty email removes it at once (``contact_email_remove``, step-up too). All of it is one
 transaction: any refusal changes nothing and gives every step-up back.
 """
@@ -17,10 +17,11 @@ from typing import Any
 from django.db import transaction
 
 from loyalty.kernel.refusals import Refusal
-from members.contact import ContactChangeStarted, ContactRefused, contact_change_start, contact_email_remove
 from members.models import Member, MemberSecurityEvent, MemberSession
-from members.otp import otp_step_up_valid
-from members.pii import (
+from members.services.contact import ContactChangeStarted, ContactRefused, contact_change_start, contact_email_remove
+from members.services.membership import UNSET, member_pii_set
+from members.services.otp import otp_step_up_valid
+from members.services.pii import (
     ADDRESS_MAX,
     NAME_MAX,
     InvalidMemberData,
@@ -31,8 +32,7 @@ from members.pii import (
     phone_normalise,
     text_normalise,
 )
-from members.services import UNSET, member_pii_set
-from members.sessions import session_may
+from members.services.sessions import session_may
 
 CONTACT_FIELDS = ("phone", "email")
 

@@ -28,7 +28,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from loyalty.kernel.refusals import Refusal
 from members.models import Consent, ConsentRecord, Member, MemberSecurityEvent, MemberSession
-from members.sessions import session_may
+from members.services.sessions import session_may
 
 Purpose = Consent.Purpose
 Source = ConsentRecord.Source

@@ -15,7 +15,7 @@ A new value never replaces the old one until the member proves they control it:
      ``contact_email_confirm``. The link is valid ``MEMBER_AUTH["email_link_hours"]``
      hours (24) and works once;
    - phone: requests an SMS code with purpose ``change_phone`` to the NEW number
-     (``members.otp.otp_request``, whose rate limits apply), bound to this change.
+     (``members.services.otp.otp_request``, whose rate limits apply), bound to this change.
 2. ``contact_email_confirm`` (the token alone: no session needed) or
    ``contact_phone_confirm`` (the member's session, the change's id, the challenge id
    and the code). Under the member's row lock, then the change's row lock: the change
@@ -55,8 +55,9 @@ from django.utils import timezone
 from loyalty.kernel.refusals import Refusal
 from loyalty.notifications import message_deliver, notify_member
 from members.models import ContactVerification, Member, MemberSecurityEvent, MemberSession, OtpChallenge
-from members.otp import OtpRefused, otp_request, otp_step_up_consume, otp_verify
-from members.pii import (
+from members.services.membership import member_pii_set
+from members.services.otp import OtpRefused, otp_request, otp_step_up_consume, otp_verify
+from members.services.pii import (
     InvalidMemberData,
     MemberPiiErased,
     blind_index,
@@ -71,8 +72,7 @@ from members.pii import (
     phone_mask,
     phone_normalise,
 )
-from members.services import member_pii_set
-from members.sessions import sessions_end_all
+from members.services.sessions import sessions_end_all
 
 logger = logging.getLogger(__name__)
 
