@@ -49,6 +49,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Unpack
 
 import phonenumbers
 from django.conf import settings
@@ -65,7 +66,14 @@ from members.geo import distance_km, geolocation
 from members.models import Member, MemberDevice, MemberPasswordHistory, MemberSecurityEvent, MemberSession
 from members.services.otp import OtpRefused, otp_phone_credential_check, otp_step_up_consume, otp_step_up_valid
 from members.services.pii import blind_index, member_pii_value, phone_normalise
-from members.services.sessions import TRAVEL_SLACK_KM, SessionTokens, session_may, session_start, sessions_end_all
+from members.services.sessions import (
+    TRAVEL_SLACK_KM,
+    SessionOpening,
+    SessionTokens,
+    session_may,
+    session_start,
+    sessions_end_all,
+)
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
@@ -386,15 +394,11 @@ def password_login(
     *,
     phone: str,
     password: str,
-    channel: str,
-    device_fingerprint: str,
-    device_label: str = "",
-    ip: str | None = None,
-    remember_me: bool = False,
-    biometric: bool = False,
     now: datetime | None = None,
+    **opening: Unpack[SessionOpening],
 ) -> SessionTokens:
-    """Sign in with the phone number and password (factor 1); see the module docstring.
+    """Sign in with the phone number and password (factor 1), then open a session as
+    ``opening`` says (``session_start``'s arguments); see the module docstring.
 
     Raises ``members.services.pii.InvalidMemberData`` for a malformed number; ``PasswordRefused``:
     ``credentials_invalid`` (unknown number, no password or a wrong one: the same answer
@@ -404,6 +408,7 @@ def password_login(
     raises (``DeviceBlocked``, ``ImpossibleTravel``, ``MemberNotActive``, ``ValueError``).
     """
     now = now or timezone.now()
+    channel, ip = opening["channel"], opening.get("ip")
     phone_index = blind_index("phone", phone_normalise(phone))
     member = Member.objects.filter(phone_index=phone_index).first()
     encoded = member.password_hash if member is not None else ""
@@ -420,17 +425,14 @@ def password_login(
     if refusal is not None:
         raise _from_otp(refusal, wrong="credentials_invalid")
 
-    reasons = _mfa_reasons(member=member, device_fingerprint=device_fingerprint, ip=ip)
+    reasons = _mfa_reasons(member=member, device_fingerprint=opening["device_fingerprint"], ip=ip)
     if reasons:
         MemberSecurityEvent.objects.create(
             member=member, kind="password_login_otp_required", ip=ip or None,
             detail={"reasons": reasons, "channel": channel},
         )  # fmt: skip
         raise PasswordRefused("otp_required")
-    tokens = session_start(
-        member=member, channel=channel, device_fingerprint=device_fingerprint, device_label=device_label,
-        ip=ip, remember_me=remember_me, biometric=biometric, now=now,
-    )  # fmt: skip
+    tokens = session_start(member=member, now=now, **opening)
     MemberSecurityEvent.objects.create(
         member=member, kind="password_login", ip=ip or None,
         detail={"session_id": str(tokens.session_id), "channel": channel},

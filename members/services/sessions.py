@@ -31,6 +31,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Required, TypedDict
 
 from django.conf import settings
 from django.core import signing
@@ -241,6 +242,18 @@ def _raise_or_return(outcome):
 
 
 # --- log in -----------------------------------------------------------------------------
+
+
+class SessionOpening(TypedDict, total=False):
+    """How and where a member whose identity is proven opens a session: ``session_start``'s
+    arguments after ``member``, which every sign-in (code, password) takes and passes on."""
+
+    channel: Required[str]
+    device_fingerprint: Required[str]
+    device_label: str
+    ip: str | None
+    remember_me: bool
+    biometric: bool
 
 
 def session_start(
