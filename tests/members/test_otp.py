@@ -12,7 +12,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 from django.db import connection, transaction
 
 from loyalty.celery import app as celery_app
@@ -37,17 +36,6 @@ START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 PHONE = "+60 12-555 0101"
 STRANGER = "+60 13-555 0202"  # nobody is enrolled with this number
 UUID_PATTERN = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def member(db, store_a):
-    return member_create(home_store=store_a, phone=PHONE, preferred_channel="sms")
 
 
 @pytest.fixture

@@ -25,11 +25,6 @@ FINGERPRINT = "fp-signin-service"
 
 
 @pytest.fixture
-def member(store_a):
-    return member_create(home_store=store_a, phone=PHONE, preferred_channel="sms")
-
-
-@pytest.fixture
 def code_for(django_capture_on_commit_callbacks):
     """Request a code for (phone, purpose); return (challenge_id, code)."""
 

@@ -6,7 +6,6 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 from rest_framework.test import APIClient
 
 from members.models import OtpChallenge
@@ -17,12 +16,6 @@ from members.services.sessions import session_start
 START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 PHONE = "+60 12-555 0303"
 OTHER_PHONE = "+60 13-555 0404"
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture
