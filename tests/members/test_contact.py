@@ -28,13 +28,7 @@ from members.services.otp import OtpRefused, otp_request
 from members.services.pii import member_pii_read
 from members.services.sessions import session_start
 from tests.concurrency import race
-
-PHONE_A = "+60125550101"
-EMAIL_A = "aminah@example.com"
-PHONE_B = "+60135550202"
-EMAIL_B = "bala@example.com"
-NEW_EMAIL = "aminah.new@example.com"
-NEW_PHONE = "+60175550303"
+from tests.members.contact_values import EMAIL_A, EMAIL_B, NEW_EMAIL, NEW_PHONE, PHONE_A, PHONE_B
 
 
 @pytest.fixture

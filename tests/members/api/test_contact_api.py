@@ -18,13 +18,8 @@ from members.services.membership import member_create, member_pii_set, member_pi
 from members.services.otp import otp_request, otp_verify
 from members.services.pii import member_pii_read
 from members.services.sessions import session_start
+from tests.members.contact_values import EMAIL_A, EMAIL_B, NEW_EMAIL, NEW_PHONE, PHONE_A, PHONE_B
 
-PHONE_A = "+60125550101"
-EMAIL_A = "aminah@example.com"
-PHONE_B = "+60135550202"
-EMAIL_B = "bala@example.com"
-NEW_EMAIL = "aminah.new@example.com"
-NEW_PHONE = "+60175550303"
 CONFIRM = "/api/v1/auth/email/confirm"
 PHONE_CONFIRM = "/api/v1/me/phone/confirm"
 
