@@ -55,7 +55,7 @@ from members.api.serializers_auth import (
 from members.services.consents import ConsentRefused
 from members.services.otp import otp_request
 from members.services.pii import InvalidMemberData, phone_normalise
-from members.services.sessions import SessionTokens, session_end, session_refresh
+from members.services.sessions import SessionOpening, SessionTokens, session_end, session_refresh
 from members.services.signin import member_sign_in
 from staffauth.net import client_ip
 
@@ -159,6 +159,19 @@ class MemberAuthApi(APIView):
             raise InvalidPhone() from None
 
     @staticmethod
+    def opening(request, data: dict) -> SessionOpening:
+        """The session a sign-in body asks for (channel, device, remember me...), from the caller's address."""
+        device = data["device"]
+        return SessionOpening(
+            channel=data["channel"],
+            device_fingerprint=device["fingerprint"],
+            device_label=device["label"],
+            ip=client_ip(request),
+            remember_me=data["remember_me"],
+            biometric=data["biometric"],
+        )
+
+    @staticmethod
     def tokens(tokens: SessionTokens, status_code: int = status.HTTP_200_OK) -> Response:
         body = {
             "access_token": tokens.access_token,
@@ -247,20 +260,14 @@ class OtpVerifyApi(MemberAuthApi):
         # must not spend a guess or the challenge.
         data = self.input(OtpVerifyInputSerializer)
         phone = self.phone(data["phone"])
-        device = data["device"]
         try:
             signed_in = member_sign_in(
                 challenge_id=data["challenge_id"],
                 phone=phone,
                 code=data["code"],
                 purpose=data["purpose"],
-                channel=data["channel"],
-                device_fingerprint=device["fingerprint"],
-                device_label=device["label"],
-                ip=client_ip(request),
-                remember_me=data["remember_me"],
-                biometric=data["biometric"],
                 consents=data.get("consents"),
+                **self.opening(request, data),
             )
         except InvalidMemberData as refusal:
             if refusal.errors.get("phone", ("",))[0] == "taken":

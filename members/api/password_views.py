@@ -47,6 +47,7 @@ from members.api.serializers_auth import (
     StrictBooleanField,
     StrictChoiceField,
     TokensOutputSerializer,
+    channel_option_errors,
     phone_field,
 )
 from members.models import MemberSession
@@ -58,7 +59,6 @@ from members.services.passwords import (
     password_login,
 )
 from members.services.pii import InvalidMemberData
-from staffauth.net import client_ip
 
 TAG_SIGN_IN = "Member sign-in"
 TAG_ME = "Member (me)"
@@ -92,12 +92,7 @@ class PasswordLoginInputSerializer(StrictInputSerializer):
     )
 
     def validate(self, attrs):
-        errors = {}
-        if attrs.get("remember_me") and attrs.get("channel") != MemberSession.Channel.WEB:
-            errors["remember_me"] = serializers.ErrorDetail("Only for the web channel.", code="not_for_channel")
-        if attrs.get("biometric") and attrs.get("channel") != MemberSession.Channel.APP:
-            errors["biometric"] = serializers.ErrorDetail("Only for the app channel.", code="not_for_channel")
-        if errors:
+        if errors := channel_option_errors(attrs):
             raise serializers.ValidationError(errors)
         return attrs
 
@@ -131,18 +126,8 @@ class PasswordLoginApi(MemberAuthApi):
     def post(self, request):
         data = self.input(PasswordLoginInputSerializer)
         phone = self.phone(data["phone"])
-        device = data["device"]
         try:
-            tokens = password_login(
-                phone=phone,
-                password=data["password"],
-                channel=data["channel"],
-                device_fingerprint=device["fingerprint"],
-                device_label=device["label"],
-                ip=client_ip(request),
-                remember_me=data["remember_me"],
-                biometric=data["biometric"],
-            )
+            tokens = password_login(phone=phone, password=data["password"], **self.opening(request, data))
         except InvalidMemberData:
             raise InvalidPhone() from None
         return self.tokens(tokens)

@@ -151,6 +151,17 @@ class EnrolmentConsentsInputSerializer(StrictInputSerializer):
     personalisation = opt_in_field(Consent.Purpose.PERSONALISATION)
 
 
+def channel_option_errors(attrs: dict) -> dict:
+    """A sign-in body's session options that its channel does not have (remember me is
+    the web's, biometric unlock the app's), as field errors."""
+    errors = {}
+    if attrs.get("remember_me") and attrs.get("channel") != MemberSession.Channel.WEB:
+        errors["remember_me"] = serializers.ErrorDetail("Only for the web channel.", code="not_for_channel")
+    if attrs.get("biometric") and attrs.get("channel") != MemberSession.Channel.APP:
+        errors["biometric"] = serializers.ErrorDetail("Only for the app channel.", code="not_for_channel")
+    return errors
+
+
 class OtpVerifyInputSerializer(StrictInputSerializer):
     challenge_id = StrictUUIDField(help_text="From /api/v1/auth/otp/request.")
     phone = phone_field()
@@ -185,10 +196,7 @@ class OtpVerifyInputSerializer(StrictInputSerializer):
             errors["consents"] = serializers.ErrorDetail(
                 "Consents are given at enrolment; change them at /api/v1/me/preferences.", code="not_for_purpose"
             )
-        if attrs.get("remember_me") and attrs.get("channel") != MemberSession.Channel.WEB:
-            errors["remember_me"] = serializers.ErrorDetail("Only for the web channel.", code="not_for_channel")
-        if attrs.get("biometric") and attrs.get("channel") != MemberSession.Channel.APP:
-            errors["biometric"] = serializers.ErrorDetail("Only for the app channel.", code="not_for_channel")
+        errors.update(channel_option_errors(attrs))
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
