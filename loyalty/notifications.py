@@ -93,7 +93,7 @@ def member_contact(member: Member, channel: str) -> tuple[str, str]:
     """The channel and address to reach ``member`` on, decrypted only here, at delivery.
     "preferred" is the member's preferred channel, else whichever address they have
     (email first). No address (none on file, or the member's data erased) is ""."""
-    from members.pii import member_pii_read
+    from members.services.pii import member_pii_read
 
     pii = member_pii_read(member)
     if channel == Channel.PREFERRED:

@@ -15,7 +15,6 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from loyalty.crypto import DecryptionFailed
-from loyalty.scoping import sees_all_stores, stores_visible_to
 from loyalty.selectors import member_balance, member_lots_visible, member_operations_visible
 from members.admin_search import (
     SAVED_SEARCH_VAR,
@@ -24,14 +23,18 @@ from members.admin_search import (
     member_search_load,
     member_search_save,
 )
-from members.consents import member_consent_records, member_consents
 from members.models import Member, MemberPiiAccess
-from members.pii import member_pii_masked
-from members.services import member_pii_reveal
+from members.permissions import (
+    colleagues,
+    home_stores_listed,
+    may_open_store,
+    may_reveal_personal_data,
+    sees_programme_wide_panels,
+)
+from members.services.consents import member_consent_records, member_consents
+from members.services.membership import member_pii_reveal
+from members.services.pii import member_pii_masked
 from staffauth.admin_base import ReadOnlyAdmin
-from staffauth.models import StaffUser
-
-REVEAL_PERMISSION = "members.reveal_member_pii"
 
 HISTORY_ROWS = 50
 CONSENT_HISTORY_ROWS = 50
@@ -52,7 +55,7 @@ class VisibleHomeStoreFilter(admin.RelatedOnlyFieldListFilter):
 
     def field_choices(self, field, request, model_admin):
         pk_qs = model_admin.get_queryset(request).distinct().values_list(f"{self.field_path}__pk", flat=True)
-        visible = stores_visible_to(request.user).values("pk")
+        visible = home_stores_listed(request.user).values("pk")
         ordering = self.field_admin_ordering(field, request, model_admin)
         return field.get_choices(
             include_blank=False, limit_choices_to=Q(pk__in=pk_qs) & Q(pk__in=visible), ordering=ordering
@@ -78,7 +81,7 @@ class MemberAdmin(ReadOnlyAdmin):
     """Members as staff look them up: balance, lots with expiry dates, history.
 
     Consents are shown, never edited: the member gives or withdraws them (app, web,
-    enrolment) and staff cannot grant one on their behalf (``members.consents``). There
+    enrolment) and staff cannot grant one on their behalf (``members.services.consents``). There
     is no admin for ``Consent`` or ``ConsentRecord`` and this one is read-only.
 
     Members are a programme-wide record (they shop in any store); the ledger rows
@@ -182,9 +185,9 @@ class MemberAdmin(ReadOnlyAdmin):
 
     def get_fields(self, request, obj=None):
         fields = list(self.fields)
-        if not sees_all_stores(request.user):
+        if not sees_programme_wide_panels(request.user):
             fields = [f for f in fields if f not in HEADQUARTERS_PANELS]
-        if request.user.has_perm(REVEAL_PERMISSION):
+        if may_reveal_personal_data(request.user):
             return [("personal_data_revealable" if f == "personal_data" else f) for f in fields]
         return fields
 
@@ -192,14 +195,13 @@ class MemberAdmin(ReadOnlyAdmin):
         """Django's change history of the member; a store-scoped user sees only the
         entries made by staff of their stores (not another store's, not headquarters')."""
         response = super().history_view(request, object_id, extra_context)
-        if sees_all_stores(request.user) or getattr(response, "context_data", None) is None:
+        if sees_programme_wide_panels(request.user) or getattr(response, "context_data", None) is None:
             return response
-        colleagues = StaffUser.objects.filter(stores__in=stores_visible_to(request.user).values("pk"))
         entries = (
             LogEntry.objects.filter(
                 object_id=unquote(object_id),
                 content_type=get_content_type_for_model(self.model),
-                user__in=colleagues.values("pk"),
+                user__in=colleagues(request.user).values("pk"),
             )
             .select_related()
             .order_by("action_time")
@@ -219,12 +221,7 @@ class MemberAdmin(ReadOnlyAdmin):
         store = obj.home_store
         if store is None:
             return "—"
-        viewer = _viewer(obj)
-        if (
-            viewer is not None
-            and viewer.has_perm("loyalty.view_store")
-            and (stores_visible_to(viewer).filter(pk=store.pk).exists())
-        ):
+        if may_open_store(_viewer(obj), store):
             url = reverse("admin:loyalty_store_change", args=[store.pk], current_app=self.admin_site.name)
             return format_html('<a href="{}">{}</a>', url, store)
         return str(store)
@@ -286,7 +283,7 @@ class MemberAdmin(ReadOnlyAdmin):
         obj = self.get_object(request, unquote(object_id))
         if obj is None:
             raise Http404("No member matches the given query.")
-        if not request.user.has_perm(REVEAL_PERMISSION):
+        if not may_reveal_personal_data(request.user):
             raise PermissionDenied
         field = request.POST.get("field", "")
         if field not in MemberPiiAccess.Field.values:
@@ -336,7 +333,7 @@ class MemberAdmin(ReadOnlyAdmin):
     @admin.display(description=f"Consent history (last {CONSENT_HISTORY_ROWS})")
     def consent_history(self, obj):
         """The record of consent, newest first (append-only); programme-wide roles only."""
-        if not sees_all_stores(_viewer(obj)):
+        if not sees_programme_wide_panels(_viewer(obj)):
             return "—"
         records = member_consent_records(obj)[:CONSENT_HISTORY_ROWS]
         if not records:
@@ -421,7 +418,7 @@ class MemberAdmin(ReadOnlyAdmin):
 
     @staticmethod
     def _with_scope_note(content, viewer):
-        if sees_all_stores(viewer):
+        if sees_programme_wide_panels(viewer):
             return content
         return format_html('{}<p class="help member-scope-note">{}</p>', content, SCOPE_NOTE)
 

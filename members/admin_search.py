@@ -27,8 +27,8 @@ from datetime import timedelta
 
 from members.models import Member
 from members.numbers import loyalty_number_is_well_formed
-from members.pii import InvalidMemberData, email_mask, email_normalise, phone_mask, phone_normalise
 from members.selectors import member_by_email, member_by_phone
+from members.services.pii import InvalidMemberData, email_mask, email_normalise, phone_mask, phone_normalise
 
 SAVED_SEARCH_VAR = "s"
 SESSION_KEY = "admin_member_searches"

@@ -1,9 +1,9 @@
 """Members of the programme. They are never Django users and never sign in to the admin.
 
 Personal data (name, phone, email, postal address, date of birth) is stored only
-encrypted, under the member's own data key (envelope encryption, ``members.pii``);
+encrypted, under the member's own data key (envelope encryption, ``members.services.pii``);
 the columns ending in ``_encrypted`` hold Fernet tokens, never plaintext, and are read
-and written only through ``members.pii`` and ``members.services``. Phone and email
+and written only through ``members.services.pii`` and ``members.services.membership``. Phone and email
 are found by equality through blind indexes (``phone_index``, ``email_index``).
 Outside ``members/`` a member is referred to by the pseudonymous ``member_id``.
 """
@@ -60,7 +60,7 @@ class Member(models.Model):
     email_encrypted = models.TextField(blank=True, default="", editable=False)
     address_encrypted = models.TextField(blank=True, default="", editable=False)
     birth_date_encrypted = models.TextField(blank=True, default="", editable=False)
-    # Blind indexes: hex HMAC-SHA256 of the normalised value (members.pii.blind_index);
+    # Blind indexes: hex HMAC-SHA256 of the normalised value (members.services.pii.blind_index);
     # NULL when there is no value, so the unique constraints allow any number of those.
     phone_index = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
     email_index = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)

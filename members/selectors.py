@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from members.models import Member
-from members.pii import DEFAULT_PHONE_REGION, InvalidMemberData, blind_index, email_normalise, phone_normalise
+from members.services.pii import DEFAULT_PHONE_REGION, InvalidMemberData, blind_index, email_normalise, phone_normalise
 
 
 def member_by_phone(phone: str, *, region: str = DEFAULT_PHONE_REGION) -> Member | None:

@@ -16,6 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from staffauth.admin_base import BaseAdmin, ReadOnlyAdmin
 from staffauth.models import SecurityEvent, StaffUser
+from staffauth.permissions import may_delete_staff, may_grant_superuser, may_manage_account, may_reset_mfa
 from staffauth.roles import ROLE_BY_NAME
 from staffauth.services import staff_access_changed, staff_sessions_end
 
@@ -116,7 +117,7 @@ class StaffUserAdmin(UserAdmin, BaseAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fields = ["last_login", "date_joined"]
-        if not request.user.is_superuser:
+        if not may_grant_superuser(request.user):
             # Roles come from groups only; nobody but a superuser hands out superuser
             # status or individual permissions.
             fields += ["is_superuser", "user_permissions"]
@@ -126,7 +127,7 @@ class StaffUserAdmin(UserAdmin, BaseAdmin):
         return fields
 
     def has_change_permission(self, request, obj=None):
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+        if obj is not None and not may_manage_account(request.user, obj):
             return False
         return super().has_change_permission(request, obj)
 
@@ -139,7 +140,7 @@ class StaffUserAdmin(UserAdmin, BaseAdmin):
 
     def has_delete_permission(self, request, obj=None):
         # Staff accounts carry the audit trail; deactivate instead.
-        return request.user.is_superuser and super().has_delete_permission(request, obj)
+        return may_delete_staff(request.user) and super().has_delete_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -238,9 +239,7 @@ class _GuardedDeviceAdmin:
     Deletions are logged by staffauth.receivers."""
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and (
-            obj.user_id == request.user.pk or (obj.user.is_superuser and not request.user.is_superuser)
-        ):
+        if obj is not None and not may_reset_mfa(request.user, obj.user):
             return False
         return super().has_delete_permission(request, obj)
 

@@ -21,6 +21,7 @@ from loyalty.pan import redact_pans
 from staffauth.context import current_request
 from staffauth.models import PasswordHistory, SecurityEvent, StaffUser
 from staffauth.net import client_ip
+from staffauth.permissions import privilege_change_refused
 
 Kind = SecurityEvent.Kind
 
@@ -90,12 +91,7 @@ def staff_access_check_change(*, actor: StaffUser, user: StaffUser) -> None:
     superuser changes a superuser. Raises PermissionDenied; the 403 that follows is
     logged by ``AccessDeniedLogMiddleware`` once the refused transaction rolled back.
     """
-    reason = None
-    if actor.pk == user.pk:
-        reason = "own account"
-    elif user.is_superuser and not actor.is_superuser:
-        reason = "superuser account"
-    if reason:
+    if reason := privilege_change_refused(actor, user):
         raise PermissionDenied(f"You cannot change the privileges of this account ({reason}).")
 
 

@@ -231,7 +231,7 @@ def otp_sender_caps_clear():
     counters live in Redis (or this process's memory), outside the test's transaction,
     and a run in the same hour as the last one would otherwise inherit its counts."""
     global _otp_caps_cleared_once
-    from members import otp_caps
+    from members.services import otp_caps
 
     if not _otp_caps_cleared_once or otp_caps.counters_touched():
         otp_caps.counters_clear()

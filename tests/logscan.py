@@ -339,25 +339,30 @@ def _install_collectors() -> list[str]:
             setattr(cls, name, _before(original, record))
 
     # Members' personal data, as given and as normalised.
-    function("members.services", "member_create", _member_pii, after=True)
-    function("members.services", "member_pii_set", _member_pii, after=True)
-    function("members.pii", "phone_normalise", lambda result, *a, **k: STATE.phone_add(result), after=True)
+    function("members.services.membership", "member_create", _member_pii, after=True)
+    function("members.services.membership", "member_pii_set", _member_pii, after=True)
+    function("members.services.pii", "phone_normalise", lambda result, *a, **k: STATE.phone_add(result), after=True)
     function(
-        "members.pii", "email_normalise", lambda result, *a, **k: STATE.value_add("email address", result), after=True
+        "members.services.pii",
+        "email_normalise",
+        lambda result, *a, **k: STATE.value_add("email address", result),
+        after=True,
     )
 
     def text_normalised(result, field, *_args, **_kwargs):
         if field in ("name", "address"):
             STATE.value_add(field, result)
 
-    function("members.pii", "text_normalise", text_normalised, after=True)
+    function("members.services.pii", "text_normalise", text_normalised, after=True)
 
     # OTP codes, as texted (not guesses: tests send all sorts as codes).
     from loyalty.notifications import ConsoleSmsBackend, LocmemSmsBackend
 
     for backend in (LocmemSmsBackend, ConsoleSmsBackend):
         method(backend, "send", lambda _self, *, to, text: STATE.sms_add(to=to, text=text))
-    function("members.otp", "_sms_text", lambda code, *_a, **_k: STATE.value_add("OTP code", code), after=False)
+    function(
+        "members.services.otp", "_sms_text", lambda code, *_a, **_k: STATE.value_add("OTP code", code), after=False
+    )
 
     # Email: addresses and link tokens (what lands in mail.outbox).
     from django.core.mail.backends.locmem import EmailBackend
@@ -365,7 +370,7 @@ def _install_collectors() -> list[str]:
     method(EmailBackend, "send_messages", lambda _self, messages: [STATE.mail_add(m) for m in messages or ()])
 
     # Access and refresh tokens, however they are issued.
-    from members.sessions import SessionTokens
+    from members.services.sessions import SessionTokens
 
     def tokens_issued(tokens, *_args, **_kwargs):
         STATE.value_add("access token", tokens.access_token)

@@ -7,7 +7,7 @@ invalid (schemathesis' positive and negative modes, plus its coverage phase of
 boundary values), with a fixed seed (``derandomize``) and a bounded number of examples.
 
 Requests are made as a real member (a bearer access token of a live session from
-``members.sessions.session_start``) and as a real till (signed with its own secret),
+``members.services.sessions.session_start``) and as a real till (signed with its own secret),
 against the test database holding a member with points, a till in an active store and
 an open redemption hold. About half the generated values that name something
 (``loyalty_number``, ``hold_id``, ``session_id``, ``device_id``, a refresh token) are
@@ -57,8 +57,8 @@ from schemathesis.specs.openapi.checks import (
 from loyalty.api.auth import till_create
 from loyalty.ledger.operations import Actor, points_earn
 from loyalty.models import Store
-from members.services import member_create
-from members.sessions import DeviceBlocked, session_start
+from members.services.membership import member_create
+from members.services.sessions import DeviceBlocked, session_start
 from tests.conftest import PASSWORD, current_totp
 
 SCHEMA_PATH = "/api/schema/?format=json"

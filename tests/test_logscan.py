@@ -12,9 +12,9 @@ import textwrap
 
 import pytest
 
-from members.otp import otp_request
-from members.services import member_create, member_pii_set
-from members.sessions import session_start
+from members.services.membership import member_create, member_pii_set
+from members.services.otp import otp_request
+from members.services.sessions import session_start
 from tests import logscan
 from tests.logscan import STATE, Hit, LogScan, Origin, find, mask
 from tests.subprocess_env import ROOT
@@ -216,7 +216,7 @@ PLANTED = """
     import logging
 
     from loyalty.notifications import LocmemSmsBackend
-    from members.pii import phone_normalise
+    from members.services.pii import phone_normalise
 
     quiet = logging.getLogger("planted.quiet")
     quiet.propagate = False

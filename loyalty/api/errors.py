@@ -107,6 +107,7 @@ REFUSAL_STATUS: dict[str, int] = {
     "phone_taken": 409,
     "no_phone_on_file": 409,
     "essential_consent_required": 400,
+    "link_invalid": 400,
     "link_cancelled": 410,
     "link_expired": 410,
     "link_used": 409,

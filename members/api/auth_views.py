@@ -1,6 +1,6 @@
 """Member sign-in endpoints under /api/v1/auth/ (OTP request and verify, refresh, logout).
 
-Thin callers of ``members.otp``, ``members.signin`` and ``members.sessions``: parse, call
+Thin callers of ``members.services.otp``, ``members.services.signin`` and ``members.services.sessions``: parse, call
 one service, present the result. Every answer (errors included) carries ``Cache-Control: no-store``; tokens,
 codes and phone numbers travel only in bodies and headers, never in a URL, and are never
 logged. The client address given to the services is the project's one answer to "who is
@@ -52,26 +52,14 @@ from members.api.serializers_auth import (
     RefreshInputSerializer,
     TokensOutputSerializer,
 )
-from members.consents import ConsentRefused
-from members.otp import OtpRefused, otp_request
-from members.pii import InvalidMemberData, phone_normalise
-from members.sessions import SessionRefused, SessionTokens, session_end, session_refresh
-from members.signin import member_sign_in
+from members.services.consents import ConsentRefused
+from members.services.otp import otp_request
+from members.services.pii import InvalidMemberData, phone_normalise
+from members.services.sessions import SessionOpening, SessionTokens, session_end, session_refresh
+from members.services.signin import member_sign_in
 from staffauth.net import client_ip
 
 TAG = "Member sign-in"
-
-OTP_STATUS = {
-    "otp_rate_limited": status.HTTP_429_TOO_MANY_REQUESTS,
-    "otp_sender_rate_limited": status.HTTP_429_TOO_MANY_REQUESTS,
-    "otp_locked": status.HTTP_429_TOO_MANY_REQUESTS,
-    "otp_invalid": status.HTTP_401_UNAUTHORIZED,
-    "otp_expired": status.HTTP_401_UNAUTHORIZED,
-    "otp_wrong_code": status.HTTP_401_UNAUTHORIZED,
-    "otp_used": status.HTTP_409_CONFLICT,
-    "otp_too_many_guesses": status.HTTP_403_FORBIDDEN,
-}
-
 
 # --- Refusals ----------------------------------------------------------------------------------
 
@@ -112,26 +100,6 @@ def _has_code(codes, wanted: str) -> bool:
     if isinstance(codes, list):
         return any(_has_code(c, wanted) for c in codes)
     return codes == wanted
-
-
-class OtpRefusal(ApiRefusal):
-    """An ``OtpRefused`` from the service, with its code, status and ``Retry-After``."""
-
-    def __init__(self, refusal: OtpRefused):
-        super().__init__(str(refusal))
-        self.default_code = refusal.code  # instance attribute: the handler reads it as the code
-        self.status_code = OTP_STATUS.get(refusal.code, status.HTTP_400_BAD_REQUEST)
-        if refusal.retry_after is not None:
-            self.wait = refusal.retry_after  # the handler turns it into Retry-After
-
-
-class SessionRefusal(ApiRefusal):
-    """A ``SessionRefused`` from the service, with its code and status."""
-
-    def __init__(self, refusal: SessionRefused):
-        super().__init__(str(refusal))
-        self.default_code = refusal.code
-        self.status_code = refusal.status
 
 
 # --- Schema helpers ----------------------------------------------------------------------------
@@ -191,6 +159,19 @@ class MemberAuthApi(APIView):
             raise InvalidPhone() from None
 
     @staticmethod
+    def opening(request, data: dict) -> SessionOpening:
+        """The session a sign-in body asks for (channel, device, remember me...), from the caller's address."""
+        device = data["device"]
+        return SessionOpening(
+            channel=data["channel"],
+            device_fingerprint=device["fingerprint"],
+            device_label=device["label"],
+            ip=client_ip(request),
+            remember_me=data["remember_me"],
+            biometric=data["biometric"],
+        )
+
+    @staticmethod
     def tokens(tokens: SessionTokens, status_code: int = status.HTTP_200_OK) -> Response:
         body = {
             "access_token": tokens.access_token,
@@ -228,12 +209,9 @@ class OtpRequestApi(MemberAuthApi):
     def post(self, request):
         data = self.input(OtpRequestInputSerializer)
         phone = self.phone(data["phone"])
-        try:
-            result = otp_request(
-                phone=phone, purpose=data["purpose"], ip=client_ip(request), device=data.get("device_fingerprint")
-            )
-        except OtpRefused as refusal:
-            raise OtpRefusal(refusal) from None
+        result = otp_request(
+            phone=phone, purpose=data["purpose"], ip=client_ip(request), device=data.get("device_fingerprint")
+        )
         body = {"challenge_id": result.challenge_id, "expires_at": result.expires_at}
         return Response(OtpRequestOutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
@@ -282,31 +260,21 @@ class OtpVerifyApi(MemberAuthApi):
         # must not spend a guess or the challenge.
         data = self.input(OtpVerifyInputSerializer)
         phone = self.phone(data["phone"])
-        device = data["device"]
         try:
             signed_in = member_sign_in(
                 challenge_id=data["challenge_id"],
                 phone=phone,
                 code=data["code"],
                 purpose=data["purpose"],
-                channel=data["channel"],
-                device_fingerprint=device["fingerprint"],
-                device_label=device["label"],
-                ip=client_ip(request),
-                remember_me=data["remember_me"],
-                biometric=data["biometric"],
                 consents=data.get("consents"),
+                **self.opening(request, data),
             )
-        except OtpRefused as refusal:
-            raise OtpRefusal(refusal) from None
         except InvalidMemberData as refusal:
             if refusal.errors.get("phone", ("",))[0] == "taken":
                 raise PhoneTaken() from None
             raise InvalidPhone() from None
         except ConsentRefused:  # the serializer refuses this first; never a 500
             raise EssentialConsentRequired() from None
-        except SessionRefused as refusal:
-            raise SessionRefusal(refusal) from None
         return self.tokens(signed_in.tokens, status.HTTP_201_CREATED if signed_in.enrolled else status.HTTP_200_OK)
 
 
@@ -332,10 +300,7 @@ class RefreshApi(MemberAuthApi):
     )
     def post(self, request):
         data = self.input(RefreshInputSerializer)
-        try:
-            tokens = session_refresh(refresh_token=data["refresh_token"], device_fingerprint=data["device_fingerprint"])
-        except SessionRefused as refusal:
-            raise SessionRefusal(refusal) from None
+        tokens = session_refresh(refresh_token=data["refresh_token"], device_fingerprint=data["device_fingerprint"])
         return self.tokens(tokens)
 
 

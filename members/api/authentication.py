@@ -1,6 +1,6 @@
 """How members authenticate to the API: ``Authorization: Bearer <access token>``.
 
-The access token (``members.sessions``) is short-lived and signed; every request also
+The access token (``members.services.sessions``) is short-lived and signed; every request also
 checks that its session is live (not ended, within its channel's idle and absolute
 limits), so logout and revocation take effect at once. ``request.user`` is a
 ``MemberPrincipal`` (members are never Django users) and ``request.auth`` the session.
@@ -16,7 +16,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
 from members.models import Member, MemberSession
-from members.sessions import SessionRefused, access_token_authenticate
+from members.services.sessions import SessionRefused, access_token_authenticate
 
 SCHEME = "Bearer"
 

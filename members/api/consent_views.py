@@ -5,7 +5,7 @@
   granted, under which consent text version and since when. A purpose never recorded
   is not granted.
 - ``PATCH me/preferences``: a partial change, ``{purpose: true|false}``; each change
-  is recorded (``members.consents.consents_record``, source ``member``, with the
+  is recorded (``members.services.consents.consents_record``, source ``member``, with the
   session's id). Essential processing cannot be withdrawn here (400
   ``essential_consent_required``: closing the account or erasure is the way). A web
   remember-me session may withdraw but not grant (403 ``change_details_not_allowed``).
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from loyalty.api.errors import ApiRefusal
@@ -36,7 +36,8 @@ from members.api.base import (
     valid_input,
 )
 from members.api.serializers_auth import StrictBooleanField
-from members.consents import (
+from members.models import Consent, ConsentRecord
+from members.services.consents import (
     MESSAGES,
     ConsentRefused,
     consent_version,
@@ -44,7 +45,6 @@ from members.consents import (
     member_consent_records,
     member_consents,
 )
-from members.models import Consent, ConsentRecord
 
 TAG = "Member (me)"
 Purpose = Consent.Purpose
@@ -63,12 +63,6 @@ class EssentialConsentRequired(ApiRefusal):
     def __init__(self, detail: dict | None = None):
         essential = {"essential": {"code": ESSENTIAL_CONSENT_REQUIRED, "message": MESSAGES[ESSENTIAL_CONSENT_REQUIRED]}}
         super().__init__(detail=detail or essential)
-
-
-class GrantNotAllowed(ApiRefusal):
-    status_code = status.HTTP_403_FORBIDDEN
-    default_code = "change_details_not_allowed"
-    default_detail = MESSAGES["change_details_not_allowed"]
 
 
 # --- shapes ----------------------------------------------------------------------------------
@@ -193,8 +187,8 @@ class MePreferencesApi(MeApi):
                 )
             except ConsentRefused as refusal:
                 if refusal.code == ESSENTIAL_CONSENT_REQUIRED:
-                    raise EssentialConsentRequired() from None
-                raise GrantNotAllowed(detail={"purposes": refusal.purposes}) from None
+                    raise EssentialConsentRequired() from None  # named by its field, as validation does
+                raise
         return Response(PreferencesSerializer(_preferences(self.member)).data)
 
 

@@ -1,4 +1,4 @@
-"""Confirming and managing email and phone changes (issue 5; ``members.contact``).
+"""Confirming and managing email and phone changes (issue 5; ``members.services.contact``).
 
 - ``POST auth/email/confirm`` {token}: no sign-in needed (the link's token is the proof;
   it reaches the app in the link's URL fragment, never in a URL a server sees). Ends all
@@ -26,27 +26,20 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from loyalty.api.serializers import StrictCharField, StrictInputSerializer
-from members.api.auth_views import NO_STORE, RETRY_AFTER, MemberAuthApi, OtpRefusal
-from members.api.base import COMMON_ERRORS, MeApi, NotFound, error_response, request_ip, valid_input
-from members.api.me_views import ContactChangeSerializer, ContactRefusal, PiiErased, ProfileSerializer, profile_data
+from members.api.auth_views import NO_STORE, RETRY_AFTER, MemberAuthApi
+from members.api.base import COMMON_ERRORS, MeApi, error_response, request_ip, valid_input
+from members.api.me_views import ContactChangeSerializer, ProfileSerializer, profile_data
 from members.api.serializers_auth import CODE_MAX, StrictUUIDField
-from members.contact import (
+from members.services.contact import (
     TOKEN_MAX,
-    ContactRefused,
     contact_change_cancel,
     contact_changes_pending,
     contact_email_confirm,
     contact_phone_confirm,
 )
-from members.otp import OtpRefused
-from members.pii import MemberPiiErased
 
 TAG = "Member (me)"
 AUTH_TAG = "Member sign-in"
-
-
-def _contact_refusal(refusal: ContactRefused) -> ContactRefusal | NotFound:
-    return NotFound() if refusal.code == "not_found" else ContactRefusal(refusal)
 
 
 class EmailConfirmApi(MemberAuthApi):
@@ -83,12 +76,7 @@ class EmailConfirmApi(MemberAuthApi):
     )
     def post(self, request):
         data = valid_input(self.InputSerializer, request.data)
-        try:
-            contact_email_confirm(token=data["token"], ip=request_ip(request))
-        except ContactRefused as refusal:
-            raise _contact_refusal(refusal) from None
-        except MemberPiiErased:
-            raise PiiErased() from None
+        contact_email_confirm(token=data["token"], ip=request_ip(request))
         return Response(self.OutputSerializer({"changed": "email"}).data)
 
 
@@ -135,21 +123,14 @@ class MePhoneConfirmApi(MeApi):
     )
     def post(self, request):
         data = valid_input(self.InputSerializer, request.data)
-        try:
-            member = contact_phone_confirm(
-                member=self.member,
-                verification_id=data["verification_id"],
-                challenge_id=data["challenge_id"],
-                code=data["code"],
-                session=self.session,
-                ip=request_ip(request),
-            )
-        except ContactRefused as refusal:
-            raise _contact_refusal(refusal) from None
-        except OtpRefused as refusal:
-            raise OtpRefusal(refusal) from None
-        except MemberPiiErased:
-            raise PiiErased() from None
+        member = contact_phone_confirm(
+            member=self.member,
+            verification_id=data["verification_id"],
+            challenge_id=data["challenge_id"],
+            code=data["code"],
+            session=self.session,
+            ip=request_ip(request),
+        )
         return Response(ProfileSerializer(profile_data(member)).data)
 
 
@@ -189,12 +170,7 @@ class MeContactChangeCancelApi(MeApi):
         },
     )
     def post(self, request, verification_id: str):
-        try:
-            cancelled = contact_change_cancel(
-                member=self.member, verification_id=verification_id, ip=request_ip(request)
-            )
-        except ContactRefused as refusal:
-            raise _contact_refusal(refusal) from None
+        cancelled = contact_change_cancel(member=self.member, verification_id=verification_id, ip=request_ip(request))
         return Response(CancelledSerializer({"cancelled": int(cancelled)}).data)
 
 

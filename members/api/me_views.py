@@ -8,7 +8,7 @@ No personal data or token is ever taken from, or put into, a URL.
 
 Changing the email or phone (``PATCH me``) needs a step-up (an SMS code verified for
 ``change_email`` / ``change_phone`` less than five minutes ago, spent by the change) and
-then proof that the member controls the new address (``members.contact``): the answer
+then proof that the member controls the new address (``members.services.contact``): the answer
 is 200 with the profile still showing the old value and ``pending`` listing the
 verification(s) this request started. The email is changed when the link sent to the
 new address is opened (``POST auth/email/confirm``), the phone when the code sent to
@@ -26,13 +26,12 @@ from django.urls import path
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from loyalty.api.errors import ApiRefusal
 from loyalty.api.serializers import StrictCharField, StrictInputSerializer
 from loyalty.selectors import member_balance, member_operations, member_points_expiring, member_points_pending
-from members.api.auth_views import OtpRefusal
 from members.api.base import (
     COMMON_ERRORS,
     PAGE_PARAMETERS,
@@ -45,12 +44,11 @@ from members.api.base import (
     request_ip,
     valid_input,
 )
-from members.contact import ContactChangeStarted, ContactRefused, contact_changes_pending
 from members.models import ContactVerification, Member, MemberDevice, MemberSecurityEvent, MemberSession
-from members.otp import OtpRefused
-from members.pii import InvalidMemberData, MemberPiiErased, member_pii_read
-from members.profile import ProfileRefused, member_profile_update
-from members.sessions import device_block, member_sessions, session_end, sessions_end_all
+from members.services.contact import ContactChangeStarted, ContactRefused, contact_changes_pending
+from members.services.pii import InvalidMemberData, member_pii_read
+from members.services.profile import member_profile_update
+from members.services.sessions import device_block, member_sessions, session_end, sessions_end_all
 
 TAG = "Member (me)"
 EXPIRING_SOON_DAYS = 90
@@ -59,24 +57,6 @@ INPUT_MAX = 1_000
 
 
 # --- refusals ------------------------------------------------------------------------------
-
-
-class ChangeNotAllowed(ApiRefusal):
-    status_code = status.HTTP_403_FORBIDDEN
-    default_code = "change_details_not_allowed"
-    default_detail = "This session (web, remember me) may not change details. Sign in again without remember me."
-
-
-class StepUpRequired(ApiRefusal):
-    status_code = status.HTTP_403_FORBIDDEN
-    default_code = "step_up_required"
-    default_detail = "Verify an SMS code for this change first (step-up), then retry within five minutes."
-
-
-class PiiErased(ApiRefusal):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "pii_erased"
-    default_detail = "This member's personal data was erased; it cannot be set again."
 
 
 class EmptyUpdate(ApiRefusal):
@@ -151,27 +131,6 @@ class ProfileUpdatedSerializer(ProfileSerializer):
     )
 
 
-class ContactRefusal(ApiRefusal):
-    """A ``members.contact.ContactRefused`` with its code and status."""
-
-    STATUS = {
-        "not_found": status.HTTP_404_NOT_FOUND,
-        "step_up_required": status.HTTP_403_FORBIDDEN,
-        "taken": status.HTTP_409_CONFLICT,
-        "link_used": status.HTTP_409_CONFLICT,
-        "verification_used": status.HTTP_409_CONFLICT,
-        "link_expired": status.HTTP_410_GONE,
-        "link_cancelled": status.HTTP_410_GONE,
-        "verification_expired": status.HTTP_410_GONE,
-        "verification_cancelled": status.HTTP_410_GONE,
-    }
-
-    def __init__(self, refusal: ContactRefused):
-        super().__init__(str(refusal))
-        self.default_code = refusal.code  # instance attribute: the handler reads it as the code
-        self.status_code = self.STATUS.get(refusal.code, status.HTTP_400_BAD_REQUEST)
-
-
 def _pending_change(started: ContactChangeStarted) -> dict:
     row = started.verification
     return next(c for c in contact_changes_pending(row.member) if c["id"] == row.id)
@@ -189,7 +148,7 @@ class MeApiView(MeApi):
             choices=Member.Channel.choices, required=False, allow_null=True, allow_blank=True
         )
         phone = _text(
-            free_text=False,  # parsed to E.164 or refused (members.pii.phone_normalise)
+            free_text=False,  # parsed to E.164 or refused (members.services.pii.phone_normalise)
             help_text="Needs a step-up for change_phone; changes once the code sent to it is confirmed. Cannot be cleared.",
         )
         email = _text(
@@ -238,18 +197,10 @@ class MeApiView(MeApi):
             raise EmptyUpdate()
         try:
             update = member_profile_update(member=self.member, session=self.session, ip=request_ip(request), **values)
-        except ProfileRefused as refusal:
-            if refusal.code == "step_up_required":
-                raise StepUpRequired(detail={"actions": refusal.actions}) from None
-            raise ChangeNotAllowed() from None
         except InvalidMemberData as refusal:
             raise InvalidInput(detail={f: {"code": c, "message": m} for f, (c, m) in refusal.errors.items()}) from None
-        except MemberPiiErased:
-            raise PiiErased() from None
-        except ContactRefused as refusal:
+        except ContactRefused as refusal:  # the field's error, as validation answers it
             raise InvalidInput(detail={refusal.field: {"code": refusal.code, "message": str(refusal)}}) from None
-        except OtpRefused as refusal:
-            raise OtpRefusal(refusal) from None
         pending = [_pending_change(started) for started in update.started]
         return Response(ProfileUpdatedSerializer({**profile_data(update.member), "pending": pending}).data)
 

@@ -1,6 +1,6 @@
 """The member's optional password: sign in with it, set or change it, remove it.
 
-Thin callers of ``members.passwords``. ``POST /api/v1/auth/password/login`` is a sign-in
+Thin callers of ``members.services.passwords``. ``POST /api/v1/auth/password/login`` is a sign-in
 endpoint (anyone; the same token body as the OTP sign-in); ``PUT`` and ``DELETE
 /api/v1/me/password`` are the signed-in member's (bearer token; a web remember-me
 session may not). Every answer carries ``Cache-Control: no-store``. A password travels
@@ -29,10 +29,9 @@ from __future__ import annotations
 
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.response import Response
 
-from loyalty.api.errors import ApiRefusal
 from loyalty.api.serializers import StrictCharField, StrictInputSerializer
 from members.api.auth_views import (
     BAD_BODY,
@@ -41,7 +40,6 @@ from members.api.auth_views import (
     RETRY_AFTER,
     InvalidPhone,
     MemberAuthApi,
-    SessionRefusal,
 )
 from members.api.base import COMMON_ERRORS, InvalidInput, MeApi, error_response, request_ip, valid_input
 from members.api.serializers_auth import (
@@ -49,53 +47,28 @@ from members.api.serializers_auth import (
     StrictBooleanField,
     StrictChoiceField,
     TokensOutputSerializer,
+    channel_option_errors,
     phone_field,
 )
 from members.models import MemberSession
-from members.passwords import (
+from members.services.passwords import (
     MAX_LENGTH,
     PasswordInvalid,
-    PasswordRefused,
     member_password_remove,
     member_password_set,
     password_login,
 )
-from members.pii import InvalidMemberData
-from members.sessions import SessionRefused
-from staffauth.net import client_ip
+from members.services.pii import InvalidMemberData
 
 TAG_SIGN_IN = "Member sign-in"
 TAG_ME = "Member (me)"
 # A hard cap on what is hashed at all; the rules allow MAX_LENGTH characters.
 PASSWORD_INPUT_MAX = 1024
 
-STATUS = {
-    "credentials_invalid": status.HTTP_401_UNAUTHORIZED,
-    "otp_required": status.HTTP_401_UNAUTHORIZED,
-    "password_locked": status.HTTP_429_TOO_MANY_REQUESTS,
-    "current_password_wrong": status.HTTP_403_FORBIDDEN,
-    "current_password_required": status.HTTP_403_FORBIDDEN,
-    "step_up_required": status.HTTP_403_FORBIDDEN,
-    "change_details_not_allowed": status.HTTP_403_FORBIDDEN,
-    "password_not_set": status.HTTP_409_CONFLICT,
-}
 
-
-class PasswordRefusal(ApiRefusal):
-    """A ``PasswordRefused`` from the service, with its code, status and ``Retry-After``."""
-
-    def __init__(self, refusal: PasswordRefused):
-        super().__init__(str(refusal), detail=refusal.detail)
-        self.default_code = refusal.code  # instance attribute: the handler reads it as the code
-        self.status_code = STATUS.get(refusal.code, status.HTTP_400_BAD_REQUEST)
-        if refusal.retry_after is not None:
-            self.wait = refusal.retry_after  # the handler turns it into Retry-After
-
-
-def _refusal(refusal: PasswordRefused, field: str = "new_password") -> ApiRefusal:
-    if isinstance(refusal, PasswordInvalid):
-        return InvalidInput(detail={field: {"code": refusal.code, "message": str(refusal)}})
-    return PasswordRefusal(refusal)
+def _invalid(refusal: PasswordInvalid, field: str = "new_password") -> InvalidInput:
+    """A broken password rule, as the field's validation error (other refusals answer themselves)."""
+    return InvalidInput(detail={field: {"code": refusal.code, "message": str(refusal)}})
 
 
 def password_field(**kwargs) -> StrictCharField:
@@ -119,12 +92,7 @@ class PasswordLoginInputSerializer(StrictInputSerializer):
     )
 
     def validate(self, attrs):
-        errors = {}
-        if attrs.get("remember_me") and attrs.get("channel") != MemberSession.Channel.WEB:
-            errors["remember_me"] = serializers.ErrorDetail("Only for the web channel.", code="not_for_channel")
-        if attrs.get("biometric") and attrs.get("channel") != MemberSession.Channel.APP:
-            errors["biometric"] = serializers.ErrorDetail("Only for the app channel.", code="not_for_channel")
-        if errors:
+        if errors := channel_option_errors(attrs):
             raise serializers.ValidationError(errors)
         return attrs
 
@@ -158,24 +126,10 @@ class PasswordLoginApi(MemberAuthApi):
     def post(self, request):
         data = self.input(PasswordLoginInputSerializer)
         phone = self.phone(data["phone"])
-        device = data["device"]
         try:
-            tokens = password_login(
-                phone=phone,
-                password=data["password"],
-                channel=data["channel"],
-                device_fingerprint=device["fingerprint"],
-                device_label=device["label"],
-                ip=client_ip(request),
-                remember_me=data["remember_me"],
-                biometric=data["biometric"],
-            )
+            tokens = password_login(phone=phone, password=data["password"], **self.opening(request, data))
         except InvalidMemberData:
             raise InvalidPhone() from None
-        except PasswordRefused as refusal:
-            raise PasswordRefusal(refusal) from None
-        except SessionRefused as refusal:
-            raise SessionRefusal(refusal) from None
         return self.tokens(tokens)
 
 
@@ -245,8 +199,8 @@ class MePasswordApi(MeApi):
                 session=self.session,
                 ip=request_ip(request),
             )
-        except PasswordRefused as refusal:
-            raise _refusal(refusal) from None
+        except PasswordInvalid as refusal:
+            raise _invalid(refusal) from None
         return Response(PasswordChangedSerializer(change).data)
 
     @extend_schema(
@@ -272,8 +226,8 @@ class MePasswordApi(MeApi):
     def delete(self, request):
         try:
             change = member_password_remove(member=self.member, session=self.session, ip=request_ip(request))
-        except PasswordRefused as refusal:
-            raise _refusal(refusal) from None
+        except PasswordInvalid as refusal:
+            raise _invalid(refusal) from None
         return Response(PasswordChangedSerializer(change).data)
 
 

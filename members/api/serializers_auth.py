@@ -3,7 +3,7 @@
 Input is strict, as on the till API: strings must be JSON strings, booleans JSON
 booleans, unknown fields are refused, every string has a length limit. A phone number
 is only checked for shape here; whether it is a valid number is the view's question
-(``members.pii.phone_normalise``), answered with its own code, ``invalid_phone``.
+(``members.services.pii.phone_normalise``), answered with its own code, ``invalid_phone``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class StrictChoiceField(serializers.ChoiceField):
 
 
 def phone_field() -> StrictCharField:
-    # Not free text: parsed to E.164 (members.pii.phone_normalise) or refused, and a long
+    # Not free text: parsed to E.164 (members.services.pii.phone_normalise) or refused, and a long
     # international number can pass for a card number (+49 15x…: 13 digits from a 4).
     return StrictCharField(
         max_length=PHONE_MAX,
@@ -76,7 +76,7 @@ class OtpRequestInputSerializer(StrictInputSerializer):
         required=False,
         min_length=1,
         max_length=FINGERPRINT_MAX,
-        free_text=False,  # only its hash is kept (members.otp_caps), never the text
+        free_text=False,  # only its hash is kept (members.services.otp_caps), never the text
         help_text=(
             "The app's device fingerprint (the one sent with the code): codes are capped per device as well "
             "as per number and per client address."
@@ -151,6 +151,17 @@ class EnrolmentConsentsInputSerializer(StrictInputSerializer):
     personalisation = opt_in_field(Consent.Purpose.PERSONALISATION)
 
 
+def channel_option_errors(attrs: dict) -> dict:
+    """A sign-in body's session options that its channel does not have (remember me is
+    the web's, biometric unlock the app's), as field errors."""
+    errors = {}
+    if attrs.get("remember_me") and attrs.get("channel") != MemberSession.Channel.WEB:
+        errors["remember_me"] = serializers.ErrorDetail("Only for the web channel.", code="not_for_channel")
+    if attrs.get("biometric") and attrs.get("channel") != MemberSession.Channel.APP:
+        errors["biometric"] = serializers.ErrorDetail("Only for the app channel.", code="not_for_channel")
+    return errors
+
+
 class OtpVerifyInputSerializer(StrictInputSerializer):
     challenge_id = StrictUUIDField(help_text="From /api/v1/auth/otp/request.")
     phone = phone_field()
@@ -185,10 +196,7 @@ class OtpVerifyInputSerializer(StrictInputSerializer):
             errors["consents"] = serializers.ErrorDetail(
                 "Consents are given at enrolment; change them at /api/v1/me/preferences.", code="not_for_purpose"
             )
-        if attrs.get("remember_me") and attrs.get("channel") != MemberSession.Channel.WEB:
-            errors["remember_me"] = serializers.ErrorDetail("Only for the web channel.", code="not_for_channel")
-        if attrs.get("biometric") and attrs.get("channel") != MemberSession.Channel.APP:
-            errors["biometric"] = serializers.ErrorDetail("Only for the app channel.", code="not_for_channel")
+        errors.update(channel_option_errors(attrs))
         if errors:
             raise serializers.ValidationError(errors)
         return attrs

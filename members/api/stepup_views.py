@@ -3,7 +3,7 @@
 A step-up is an SMS code sent to the member's registered number and verified for one
 named action; it then covers that action once, for ``MEMBER_AUTH["step_up_seconds"]``
 (5 minutes), and the service carrying the action out spends it
-(``members.otp.otp_step_up_consume``). The spec's MFA triggers that need one: changing
+(``members.services.otp.otp_step_up_consume``). The spec's MFA triggers that need one: changing
 the email or phone, setting, resetting or removing the password, redeeming more than
 5,000 points.
 
@@ -26,11 +26,11 @@ from rest_framework.response import Response
 from loyalty.api.errors import ApiRefusal
 from loyalty.api.parsers import StrictJSONParser
 from loyalty.api.serializers import StrictCharField, StrictInputSerializer
-from members.api.auth_views import RETRY_AFTER, OtpRefusal
+from members.api.auth_views import RETRY_AFTER
 from members.api.base import COMMON_ERRORS, MeApi, error_response, request_ip, valid_input
 from members.api.serializers_auth import CODE_MAX, StrictChoiceField, StrictUUIDField
-from members.otp import OtpRefused, otp_request, otp_verify
-from members.pii import MemberPiiErased, member_pii_read
+from members.services.otp import OtpRefused, otp_request, otp_verify
+from members.services.pii import MemberPiiErased, member_pii_read
 
 TAG = "Member (me)"
 # The actions a member may verify a step-up for (each names what will spend it).
@@ -89,10 +89,7 @@ class StepUpRequestApi(StepUpApi):
     )
     def post(self, request):
         action = valid_input(self.InputSerializer, request.data)["action"]
-        try:
-            result = otp_request(phone=self.phone(), purpose="step_up", action=action, ip=request_ip(request))
-        except OtpRefused as refusal:
-            raise OtpRefusal(refusal) from None
+        result = otp_request(phone=self.phone(), purpose="step_up", action=action, ip=request_ip(request))
         body = {"challenge_id": result.challenge_id, "expires_at": result.expires_at}
         return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
@@ -132,18 +129,15 @@ class StepUpVerifyApi(StepUpApi):
     )
     def post(self, request):
         data = valid_input(self.InputSerializer, request.data)
-        try:
-            challenge = otp_verify(
-                challenge_id=data["challenge_id"],
-                phone=self.phone(),
-                code=data["code"],
-                purpose="step_up",
-                action=data["action"],
-            )
-        except OtpRefused as refusal:
-            raise OtpRefusal(refusal) from None
+        challenge = otp_verify(
+            challenge_id=data["challenge_id"],
+            phone=self.phone(),
+            code=data["code"],
+            purpose="step_up",
+            action=data["action"],
+        )
         if challenge.member_id != self.member.pk:  # the number changed hands meanwhile
-            raise OtpRefusal(OtpRefused("otp_invalid"))
+            raise OtpRefused("otp_invalid")
         valid_until = challenge.verified_at + timedelta(seconds=settings.MEMBER_AUTH["step_up_seconds"])
         return Response(self.OutputSerializer({"action": data["action"], "valid_until": valid_until}).data)
 

@@ -67,7 +67,7 @@ def test_a_message_needs_a_recipient():
 
 
 def test_a_member_is_reached_at_the_address_on_file(store_a):
-    from members.services import member_create
+    from members.services.membership import member_create
 
     member = member_create(home_store=store_a, email="Siti@Example.com", phone="012-345 6789", preferred_channel="sms")
     by_email = notify_member(member=member, channel="email", subject="Points", body="10 points", topic="t")
@@ -81,7 +81,7 @@ def test_a_member_is_reached_at_the_address_on_file(store_a):
 
 
 def test_a_member_whose_data_was_erased_is_not_reached(store_a):
-    from members.services import member_create, member_pii_shred
+    from members.services.membership import member_create, member_pii_shred
 
     member = member_create(home_store=store_a, email="gone@example.com")
     member_pii_shred(member=member)

@@ -4,11 +4,12 @@ import re
 from datetime import date
 
 import pytest
+import time_machine
 
 from loyalty.notifications import LocmemSmsBackend
-from members.otp import otp_request, otp_verify
-from members.pii import member_pii_read
-from members.services import member_create
+from members.services.membership import member_create
+from members.services.otp import otp_request, otp_verify
+from members.services.pii import member_pii_read
 
 # Distinctive values, so a hit in a dump cannot be chance.
 SEEDED = [
@@ -77,6 +78,34 @@ def step_up(django_capture_on_commit_callbacks):
             result = otp_request(phone=phone, purpose="step_up", action=action)
         text = [m for m in LocmemSmsBackend.outbox if m["to"] == phone][-1]["text"]
         code = re.search(r"\b(\d{6})\b", text).group(1)
+        otp_verify(challenge_id=result.challenge_id, phone=phone, code=code, purpose="step_up", action=action)
+
+    return verify
+
+
+@pytest.fixture
+def member(db, store_a, request):
+    """A member enrolled with the test module's ``PHONE``, told by SMS."""
+    return member_create(home_store=store_a, phone=request.module.PHONE, preferred_channel="sms")
+
+
+@pytest.fixture
+def clock(request):
+    """Time stands still at the test module's ``START``."""
+    with time_machine.travel(request.module.START, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def phone_step_up(django_capture_on_commit_callbacks, request):
+    """Verify an SMS step-up code for ``action`` as the member would: for the test
+    module's ``PHONE`` unless told another number, asked from its ``KL`` address."""
+
+    def verify(action, phone=None):
+        phone = phone or request.module.PHONE
+        with django_capture_on_commit_callbacks(execute=True):
+            result = otp_request(phone=phone, purpose="step_up", action=action, ip=request.module.KL)
+        code = re.search(r"\b(\d{6})\b", LocmemSmsBackend.outbox[-1]["text"]).group(1)
         otp_verify(challenge_id=result.challenge_id, phone=phone, code=code, purpose="step_up", action=action)
 
     return verify

@@ -22,8 +22,8 @@ from django.urls import reverse
 from loyalty.adjustments import adjustment_request
 from loyalty.ledger.operations import Actor, points_earn, points_hold
 from loyalty.models import AdjustmentReason, Till
-from members.consents import consents_record
 from members.models import Member
+from members.services.consents import consents_record
 from vouchers.models import Reward
 from vouchers.services.issuing import voucher_goodwill_issue
 

@@ -7,9 +7,9 @@ from django.db.utils import IntegrityError
 from django.test import Client
 from django.urls import reverse
 
-from members.consents import consents_record
 from members.models import Consent, ConsentRecord, Member, MemberPiiAccess
-from members.services import member_pii_shred
+from members.services.consents import consents_record
+from members.services.membership import member_pii_shred
 from tests.conftest import login_verified
 
 pytestmark = pytest.mark.django_db

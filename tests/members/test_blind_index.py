@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from members.models import Member
-from members.pii import InvalidMemberData, blind_index, email_normalise, phone_normalise
 from members.selectors import member_by_email, member_by_phone
-from members.services import member_create
+from members.services.membership import member_create
+from members.services.pii import InvalidMemberData, blind_index, email_normalise, phone_normalise
 
 pytestmark = pytest.mark.django_db
 

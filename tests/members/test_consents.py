@@ -1,4 +1,4 @@
-"""Members' consents (members.consents): the record of every change, the current choice
+"""Members' consents (members.services.consents): the record of every change, the current choice
 per purpose, the refusals, the append-only history, concurrency and the marketing rule."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import pytest
 import time_machine
 from django.db import IntegrityError, connection, transaction
 
-from members.consents import (
+from members.models import Consent, ConsentRecord, Member, MemberSecurityEvent, MemberSession
+from members.services.consents import (
     DEFAULT_CONSENT_VERSION,
     OPT_IN_PURPOSES,
     ConsentRefused,
@@ -20,9 +21,8 @@ from members.consents import (
     member_may_receive_marketing,
     members_may_receive_marketing,
 )
-from members.models import Consent, ConsentRecord, Member, MemberSecurityEvent, MemberSession
-from members.services import member_create, member_pii_shred
-from members.sessions import session_start
+from members.services.membership import member_create, member_pii_shred
+from members.services.sessions import session_start
 from tests.concurrency import race
 
 PURPOSES = ["essential", "sms_marketing", "email_marketing", "analytics", "data_sharing", "personalisation"]

@@ -1,4 +1,4 @@
-"""Changing a member's email or phone with proof of the new one (members.contact)."""
+"""Changing a member's email or phone with proof of the new one (members.services.contact)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from django.db import connection
 
 from loyalty.models import OutboundMessage
 from loyalty.notifications import LocmemSmsBackend
-from members.contact import (
+from members.models import ContactVerification, MemberSecurityEvent, MemberSession, OtpChallenge
+from members.services.contact import (
     ContactRefused,
     contact_change_cancel,
     contact_change_start,
@@ -22,19 +23,12 @@ from members.contact import (
     contact_email_confirm,
     contact_phone_confirm,
 )
-from members.models import ContactVerification, MemberSecurityEvent, MemberSession, OtpChallenge
-from members.otp import OtpRefused, otp_request
-from members.pii import member_pii_read
-from members.services import member_create, member_pii_set, member_pii_shred
-from members.sessions import session_start
+from members.services.membership import member_create, member_pii_set, member_pii_shred
+from members.services.otp import OtpRefused, otp_request
+from members.services.pii import member_pii_read
+from members.services.sessions import session_start
 from tests.concurrency import race
-
-PHONE_A = "+60125550101"
-EMAIL_A = "aminah@example.com"
-PHONE_B = "+60135550202"
-EMAIL_B = "bala@example.com"
-NEW_EMAIL = "aminah.new@example.com"
-NEW_PHONE = "+60175550303"
+from tests.members.contact_values import EMAIL_A, EMAIL_B, NEW_EMAIL, NEW_PHONE, PHONE_A, PHONE_B
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from members.models import Member
-from members.pii import field_decrypt, field_encrypt, member_pii_read
-from members.services import member_create, member_pii_set, member_pii_shred
+from members.services.membership import member_create, member_pii_set, member_pii_shred
+from members.services.pii import field_decrypt, field_encrypt, member_pii_read
 from tests.members.conftest import SEEDED, plaintexts
 
 pytestmark = pytest.mark.django_db

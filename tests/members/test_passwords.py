@@ -1,4 +1,4 @@
-"""The member's optional password (members.passwords): the rules at their boundaries,
+"""The member's optional password (members.services.passwords): the rules at their boundaries,
 who may set, change or remove it, history, sessions ended, step-ups spent, and signing
 in with it (factor 1 only: MFA triggers, identical refusals, failures counted and locked
 under the OTP daily cap)."""
@@ -6,19 +6,17 @@ under the OTP daily cap)."""
 from __future__ import annotations
 
 import logging
-import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
 from loyalty.models import OutboundMessage
-from loyalty.notifications import LocmemSmsBackend
 from members.models import Member, MemberPasswordHistory, MemberSecurityEvent, MemberSession, OtpPhoneState
-from members.otp import OtpRefused, otp_request, otp_step_up_valid, otp_verify
-from members.passwords import (
+from members.services.membership import member_create
+from members.services.otp import OtpRefused, otp_request, otp_step_up_valid
+from members.services.passwords import (
     PasswordInvalid,
     PasswordRefused,
     member_password_remove,
@@ -26,9 +24,8 @@ from members.passwords import (
     password_login,
     password_validate,
 )
-from members.pii import blind_index, phone_normalise
-from members.services import member_create
-from members.sessions import access_token_authenticate, device_block, session_start
+from members.services.pii import blind_index, phone_normalise
+from members.services.sessions import access_token_authenticate, device_block, session_start
 from tests.concurrency import race
 
 START = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # 11:00 in Kuala Lumpur
@@ -41,33 +38,9 @@ PASSWORDS = ["Durian!4471", "Mango%8812", "Papaya&3309", "Guava*5120", "Lychee@6
 
 
 @pytest.fixture
-def clock():
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def member(db, store_a):
-    return member_create(home_store=store_a, phone=PHONE, preferred_channel="sms")
-
-
-@pytest.fixture
-def step_up(django_capture_on_commit_callbacks):
-    """Verify an SMS step-up code for ``action`` as the member would."""
-
-    def verify(action, phone=PHONE):
-        with django_capture_on_commit_callbacks(execute=True):
-            result = otp_request(phone=phone, purpose="step_up", action=action, ip=KL)
-        code = re.search(r"\b(\d{6})\b", LocmemSmsBackend.outbox[-1]["text"]).group(1)
-        otp_verify(challenge_id=result.challenge_id, phone=phone, code=code, purpose="step_up", action=action)
-
-    return verify
-
-
-@pytest.fixture
-def with_password(member, step_up):
+def with_password(member, phone_step_up):
     """The member with the first password GOOD (set through the step-up)."""
-    step_up("password_set")
+    phone_step_up("password_set")
     member_password_set(member=member, new_password=GOOD)
     member.refresh_from_db()
     return member
@@ -181,11 +154,11 @@ def test_a_password_is_stored_only_as_a_django_hash(with_password):
 # --- who may set, change, remove ----------------------------------------------------------------
 
 
-def test_a_first_password_needs_a_password_set_step_up_which_is_spent(clock, member, step_up):
+def test_a_first_password_needs_a_password_set_step_up_which_is_spent(clock, member, phone_step_up):
     assert refused(lambda: member_password_set(member=member, new_password=GOOD)) == "step_up_required"
-    step_up("change_email")  # a step-up for another action does not do
+    phone_step_up("change_email")  # a step-up for another action does not do
     assert refused(lambda: member_password_set(member=member, new_password=GOOD)) == "step_up_required"
-    step_up("password_set")
+    phone_step_up("password_set")
     change = member_password_set(member=member, new_password=GOOD)
     assert change.kind == "password_set"
     assert not otp_step_up_valid(member=member, action="password_set")
@@ -193,25 +166,25 @@ def test_a_first_password_needs_a_password_set_step_up_which_is_spent(clock, mem
     assert member.password_hash and kinds(member)[-1] == "password_set"
 
 
-def test_a_step_up_older_than_five_minutes_does_not_do(clock, member, step_up):
-    step_up("password_set")
+def test_a_step_up_older_than_five_minutes_does_not_do(clock, member, phone_step_up):
+    phone_step_up("password_set")
     clock.shift(timedelta(minutes=5, seconds=1))
     assert refused(lambda: member_password_set(member=member, new_password=GOOD)) == "step_up_required"
 
 
-def test_a_refused_rule_does_not_spend_the_step_up(clock, member, step_up):
-    step_up("password_set")
+def test_a_refused_rule_does_not_spend_the_step_up(clock, member, phone_step_up):
+    phone_step_up("password_set")
     with pytest.raises(PasswordInvalid):
         member_password_set(member=member, new_password="short1!")
     assert otp_step_up_valid(member=member, action="password_set")
 
 
-def test_changing_needs_the_current_password_or_a_reset_step_up(clock, with_password, step_up):
+def test_changing_needs_the_current_password_or_a_reset_step_up(clock, with_password, phone_step_up):
     member = with_password
     assert refused(lambda: member_password_set(member=member, new_password=PASSWORDS[0])) == (
         "current_password_required"
     )
-    step_up("password_reset")
+    phone_step_up("password_reset")
     change = member_password_set(member=member, new_password=PASSWORDS[0])
     assert change.kind == "password_changed"
     assert not otp_step_up_valid(member=member, action="password_reset")  # spent
@@ -271,11 +244,11 @@ def test_a_web_remember_me_session_may_not_change_the_password(clock, with_passw
     )
 
 
-def test_removing_needs_a_step_up_keeps_the_history_and_ends_other_sessions(clock, with_password, step_up):
+def test_removing_needs_a_step_up_keeps_the_history_and_ends_other_sessions(clock, with_password, phone_step_up):
     member = with_password
     other = session_start(member=member, channel="web", device_fingerprint="fp-other")
     assert refused(lambda: member_password_remove(member=member)) == "step_up_required"
-    step_up("password_remove")
+    phone_step_up("password_remove")
     change = member_password_remove(member=member)
     member.refresh_from_db()
     assert change.kind == "password_removed" and member.password_hash == ""
@@ -283,7 +256,7 @@ def test_removing_needs_a_step_up_keeps_the_history_and_ends_other_sessions(cloc
     assert not otp_step_up_valid(member=member, action="password_remove")
     assert refused(lambda: member_password_remove(member=member)) == "password_not_set"
     # Set again later: the old one is still among the last five.
-    step_up("password_set")
+    phone_step_up("password_set")
     with pytest.raises(PasswordInvalid) as caught:
         member_password_set(member=member, new_password=GOOD)
     assert caught.value.code == "password_reused"
@@ -345,8 +318,8 @@ def test_without_a_geolocation_backend_a_known_device_signs_in(clock, with_passw
     assert login(ip=NOWHERE).session_id
 
 
-def test_unknown_number_no_password_and_wrong_password_answer_alike(clock, member, store_a, step_up):
-    step_up("password_set")
+def test_unknown_number_no_password_and_wrong_password_answer_alike(clock, member, store_a, phone_step_up):
+    phone_step_up("password_set")
     member_password_set(member=member, new_password=GOOD)
     no_password = member_create(home_store=store_a, phone="+60 19-555 0303")
     answers = []
@@ -360,7 +333,7 @@ def test_unknown_number_no_password_and_wrong_password_answer_alike(clock, membe
 
 
 def test_an_unknown_number_runs_a_hash_check_too(clock, db, monkeypatch):
-    import members.passwords as passwords
+    import members.services.passwords as passwords
 
     checked = []
     real = passwords.check_password
@@ -415,7 +388,7 @@ def test_parallel_wrong_guesses_cannot_pass_the_daily_cap(store_a):
     assert OtpPhoneState.objects.get(pk=state_key).failures == 10  # no guess was checked past the cap
 
 
-def test_the_password_is_never_logged_nor_in_events_or_notices(clock, known_device, step_up, caplog):
+def test_the_password_is_never_logged_nor_in_events_or_notices(clock, known_device, phone_step_up, caplog):
     caplog.set_level(logging.DEBUG)
     member = known_device
     with pytest.raises(PasswordRefused):
@@ -424,7 +397,7 @@ def test_the_password_is_never_logged_nor_in_events_or_notices(clock, known_devi
     member_password_set(member=member, new_password=PASSWORDS[0], current_password=GOOD)
     with pytest.raises(PasswordRefused):
         member_password_set(member=member, new_password=PASSWORDS[1], current_password="Wrong!5555")
-    step_up("password_remove")
+    phone_step_up("password_remove")
     member_password_remove(member=member)
     secrets = [GOOD, PASSWORDS[0], PASSWORDS[1], "Wrong!9876", "Wrong!5555"]
     logged = caplog.text + "\n".join(str(r.__dict__) for r in caplog.records)

@@ -8,8 +8,8 @@ from django.conf import settings
 
 from loyalty.crypto import decrypt_str
 from members.models import Member
-from members.pii import InvalidMemberData, MemberPiiErased, member_pii_read, member_pii_value
-from members.services import member_create, member_pii_set, member_pii_shred
+from members.services.membership import member_create, member_pii_set, member_pii_shred
+from members.services.pii import InvalidMemberData, MemberPiiErased, member_pii_read, member_pii_value
 from tests.members.conftest import NORMALISED, SEEDED
 
 pytestmark = pytest.mark.django_db
@@ -142,7 +142,7 @@ def test_shredding_also_erases_pending_addresses_and_password_hashes(seeded_memb
     from django.utils import timezone
 
     from members.models import ContactVerification, MemberPasswordHistory
-    from members.pii import blind_index
+    from members.services.pii import blind_index
 
     member = seeded_members[0]
     pending = ContactVerification.objects.create(

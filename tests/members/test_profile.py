@@ -1,16 +1,16 @@
-"""The member's own profile change (members.profile): fields at once, contact changes
+"""The member's own profile change (members.services.profile): fields at once, contact changes
 verified first, all or nothing. The HTTP side is tests/members/api/test_me_api.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from members.contact import ContactRefused
 from members.models import ContactVerification, MemberSecurityEvent
-from members.pii import InvalidMemberData, MemberPiiErased, member_pii_read
-from members.profile import ProfileRefused, member_profile_update
-from members.services import member_create, member_pii_shred
-from members.sessions import session_start
+from members.services.contact import ContactRefused
+from members.services.membership import member_create, member_pii_shred
+from members.services.pii import InvalidMemberData, MemberPiiErased, member_pii_read
+from members.services.profile import ProfileRefused, member_profile_update
+from members.services.sessions import session_start
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from django.test import override_settings
 
 from loyalty.crypto import rotate_str
 from members.models import Member
-from members.pii import member_pii_read
-from members.services import member_pii_shred
+from members.services.membership import member_pii_shred
+from members.services.pii import member_pii_read
 from tests.members.conftest import SEEDED
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from members.models import Member
-from members.pii import member_pii_read
 from members.selectors import member_by_email
+from members.services.pii import member_pii_read
 
 pytestmark = pytest.mark.django_db(transaction=False)
 

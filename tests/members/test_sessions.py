@@ -6,13 +6,12 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 from django.db import connection
 
 from loyalty.models import OutboundMessage
 from members.geo import TestGeolocation, distance_km, geolocation
 from members.models import Member, MemberDevice, MemberSecurityEvent, MemberSession, RefreshToken
-from members.sessions import (
+from members.services.sessions import (
     DeviceBlocked,
     DeviceMismatch,
     ImpossibleTravel,
@@ -38,12 +37,6 @@ from tests.concurrency import race
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PHONE_FP = "fp-phone-7c1e2a"
 KL, SINGAPORE, LONDON = "192.0.2.10", "198.51.100.20", "203.0.113.30"
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

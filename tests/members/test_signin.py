@@ -1,4 +1,4 @@
-"""The member sign-in use case (members.signin): verify the code, enrol or find the member,
+"""The member sign-in use case (members.services.signin): verify the code, enrol or find the member,
 open a session; what each refusal leaves behind. The HTTP side is tests/members/api/test_auth_api.py."""
 
 from __future__ import annotations
@@ -8,25 +8,20 @@ import re
 import pytest
 
 from loyalty.notifications import LocmemSmsBackend
-from members.consents import ConsentRefused
 from members.models import Consent, Member, MemberSession, OtpChallenge
-from members.otp import OtpRefused, otp_request
-from members.pii import InvalidMemberData
 from members.selectors import member_by_phone
-from members.services import member_create, member_pii_shred
-from members.sessions import DeviceBlocked, device_block
-from members.signin import member_sign_in
+from members.services.consents import ConsentRefused
+from members.services.membership import member_create, member_pii_shred
+from members.services.otp import OtpRefused, otp_request
+from members.services.pii import InvalidMemberData
+from members.services.sessions import DeviceBlocked, device_block
+from members.services.signin import member_sign_in
 
 pytestmark = pytest.mark.django_db
 
 PHONE = "+60125550101"
 STRANGER = "+60135550202"  # nobody is enrolled with this number
 FINGERPRINT = "fp-signin-service"
-
-
-@pytest.fixture
-def member(store_a):
-    return member_create(home_store=store_a, phone=PHONE, preferred_channel="sms")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from django.contrib import admin
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from members.services import member_create
+from members.services.membership import member_create
 from tests.conftest import login_verified
 from vouchers.models import Reward, Voucher
 

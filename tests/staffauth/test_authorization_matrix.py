@@ -277,7 +277,7 @@ TILL_ROUTES: dict[tuple[str, str], dict[str, int]] = {
 
 
 def test_the_till_member_look_up_rows(staff_by_role, store_a, store_b):
-    from members.sessions import session_start
+    from members.services.sessions import session_start
     from tests.loyalty.api.conftest import TillClient, make_till
 
     member = Member.objects.create(home_store=store_a)
@@ -408,3 +408,64 @@ def test_member_page_panels_across_stores(role, staff_by_role, store_a, store_b,
     }
     assert observed == dict.fromkeys(observed, expected), role
     assert ("field-consent_history" in body) == ("HQ" in expected), role
+
+
+# --- The member admin's own views (issue 11, D7) ------------------------------------------------
+#
+# View -> principal -> outcome, for the POST-only views the member admin adds to its
+# model's URLs: the search box (any role that may view members; the answer is a redirect
+# to the changelist with the saved search's token) and the reveal of one personal-data
+# field (members.reveal_member_pii: programme administrators only). Anonymous users are
+# sent to the login page. "login" and "searched" are redirects; numbers are statuses.
+MEMBER_ADMIN_PRINCIPALS = ["anonymous", *ROLES]
+MEMBER_ADMIN_VIEWS: dict[str, dict[str, str | int]] = {
+    "members_member_search": {
+        "anonymous": "login",
+        "cashier": "searched",
+        "store_manager": "searched",
+        "program_admin": "searched",
+        "system_admin": 403,
+        "fraud_analyst": "searched",
+    },
+    "members_member_reveal": {
+        "anonymous": "login",
+        "cashier": 403,
+        "store_manager": 403,
+        "program_admin": 200,
+        "system_admin": 403,
+        "fraud_analyst": 403,
+    },
+}
+
+
+def test_the_member_admin_views_rows(staff_by_role, store_a):
+    from members.services.membership import member_create
+
+    member = member_create(home_store=store_a, phone="+60 12-555 0177")
+    requests = {
+        "members_member_search": (reverse("admin:members_member_search"), {"q": "+60 12-555 0177"}),
+        "members_member_reveal": (reverse("admin:members_member_reveal", args=[member.pk]), {"field": "phone"}),
+    }
+    changelist = reverse("admin:members_member_changelist")
+
+    def outcome(response) -> str | int:
+        if response.status_code != 302:
+            return response.status_code
+        if response["Location"].startswith("/admin/login/"):
+            return "login"
+        return "searched" if response["Location"].startswith(f"{changelist}?s=") else response["Location"]
+
+    mismatches, cells = [], 0
+    for view, expected in MEMBER_ADMIN_VIEWS.items():
+        assert set(expected) == set(MEMBER_ADMIN_PRINCIPALS), view
+        url, body = requests[view]
+        for principal in MEMBER_ADMIN_PRINCIPALS:
+            client = Client()
+            if principal in staff_by_role:
+                login_verified(client, staff_by_role[principal])
+            got = outcome(client.post(url, body))
+            cells += 1
+            if got != expected[principal]:
+                mismatches.append(f"{principal} {view}: expected {expected[principal]}, got {got}")
+    add_figure("authorization matrix cells checked", cells)
+    assert not mismatches, "\n".join(mismatches)

@@ -20,8 +20,8 @@ from loyalty.ledger.operations import Actor, points_earn
 from loyalty.models import Till
 from loyalty.notifications import LocmemSmsBackend
 from members.models import Member
-from members.otp import otp_request, otp_verify
-from members.services import member_create
+from members.services.membership import member_create
+from members.services.otp import otp_request, otp_verify
 from tests.loyalty.api.conftest import make_till
 from tests.vouchers import issuing_helpers, till_helpers
 from tests.vouchers.till_api_helpers import shift_client

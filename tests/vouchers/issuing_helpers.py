@@ -4,7 +4,7 @@ the issuing, member API and admin tests."""
 from __future__ import annotations
 
 from members.models import MemberSession
-from members.sessions import session_start
+from members.services.sessions import session_start
 from vouchers.services.issuing import voucher_purchase
 
 PHONE = "+60 12-555 0777"

@@ -15,7 +15,7 @@ from django.utils import timezone
 from fraud.models import FraudAlert
 from loyalty.api.errors import refusal_status
 from loyalty.models import LedgerOperation
-from members.services import member_create
+from members.services.membership import member_create
 from tests.concurrency import race
 from tests.vouchers.till_api_helpers import error
 from tests.vouchers.till_api_helpers import hold as http_hold

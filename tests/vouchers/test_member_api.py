@@ -15,8 +15,8 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from members.models import Member
-from members.services import member_create
-from members.sessions import session_start
+from members.services.membership import member_create
+from members.services.sessions import session_start
 from vouchers.models import Voucher
 from vouchers.services.tokens import qr_token_verify
 

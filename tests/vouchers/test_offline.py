@@ -18,7 +18,7 @@ from django.utils import timezone
 from loyalty.api.errors import refusal_status
 from loyalty.ledger.operations import Actor, points_redeem
 from loyalty.models import LedgerOperation, OutboundMessage, PointsLot
-from members.services import member_create
+from members.services.membership import member_create
 from tests.loyalty.api.conftest import TillClient
 from tests.vouchers.till_helpers import available
 from vouchers.models import PendingRedemption, Reward, TillRedemption, Voucher, VoucherRedemption

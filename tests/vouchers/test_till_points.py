@@ -17,9 +17,9 @@ from loyalty.api.errors import refusal_status
 from loyalty.models import LedgerOperation
 from loyalty.notifications import LocmemSmsBackend
 from members.models import MemberSecurityEvent, MemberSession, OtpChallenge
-from members.otp import otp_request, otp_verify
-from members.services import member_create
-from members.sessions import session_start
+from members.services.membership import member_create
+from members.services.otp import otp_request, otp_verify
+from members.services.sessions import session_start
 from staffauth.models import SecurityEvent
 from tests.concurrency import race
 from tests.db import rewriting_history
@@ -505,8 +505,8 @@ def test_the_same_capture_sent_twice_at_once_captures_once(till_settings, cashie
 def test_the_till_code_sms_says_to_give_it_to_the_cashier_and_a_sign_in_code_says_never_share(
     db, store_a, sms_outbox, django_capture_on_commit_callbacks
 ):
-    from members.otp import otp_request
-    from members.services import member_create
+    from members.services.membership import member_create
+    from members.services.otp import otp_request
 
     member_create(home_store=store_a, phone="+60 12-555 0909")
     with django_capture_on_commit_callbacks(execute=True):

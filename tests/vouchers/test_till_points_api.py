@@ -12,7 +12,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from loyalty.models import LedgerOperation
-from members.sessions import session_start
+from members.services.sessions import session_start
 from tests.conftest import PASSWORD, current_totp
 from tests.loyalty.api.conftest import TillClient
 from tests.vouchers.till_api_helpers import app_confirm, error, hold, shift_client
@@ -169,7 +169,7 @@ def test_the_member_confirms_in_the_app_over_the_api(pos, shopper):
 
 
 def test_another_members_hold_is_404_in_the_app(pos, shopper, store_a):
-    from members.services import member_create
+    from members.services.membership import member_create
 
     hold_id = hold(pos, shopper).json()["hold_id"]
     other = member_create(home_store=store_a, name="Other", phone="+60135550288")

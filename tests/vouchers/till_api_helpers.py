@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.test import Client
 
 from members.models import MemberSession
-from members.sessions import session_start
+from members.services.sessions import session_start
 from tests.loyalty.api.conftest import TillClient
 from tests.vouchers.till_helpers import open_shift
 from vouchers.services.shifts import HEADER as SHIFT_HEADER

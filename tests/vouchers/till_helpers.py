@@ -15,7 +15,7 @@ from loyalty.ledger.operations import Actor, points_earn
 from loyalty.models import LedgerOperation, MemberBalance
 from loyalty.notifications import LocmemSmsBackend
 from members.models import MemberSession
-from members.sessions import session_start
+from members.services.sessions import session_start
 from tests.conftest import PASSWORD, current_totp
 from vouchers.models import StaffShift
 from vouchers.services.redemption import voucher_redeem

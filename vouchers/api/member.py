@@ -39,7 +39,7 @@ from members.api.base import (
     valid_input,
 )
 from members.api.serializers_auth import StrictChoiceField
-from members.sessions import session_may
+from members.services.sessions import session_may
 from vouchers.models import Reward, Voucher
 from vouchers.selectors import STATES, member_voucher_get, member_vouchers, reward_catalogue, voucher_state
 from vouchers.services.codes import code_format

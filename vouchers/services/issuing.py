@@ -40,8 +40,8 @@ from loyalty.kernel.refusals import Refusal
 from loyalty.ledger.operations import Actor, Outcome, points_redeem
 from loyalty.selectors import member_balance, saved_outcome
 from members.models import Member, MemberSecurityEvent, MemberSession
-from members.otp import otp_step_up_consume, otp_step_up_valid
-from members.sessions import session_may
+from members.services.otp import otp_step_up_consume, otp_step_up_valid
+from members.services.sessions import session_may
 from vouchers.models import Reward, Voucher
 from vouchers.permissions import goodwill_limit, may_revoke_vouchers
 from vouchers.services.codes import code_generate

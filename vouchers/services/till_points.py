@@ -32,7 +32,7 @@ Hold (``till_redemption_hold``):
 7. ``points_hold`` (the real-time balance and the ledger's own rules, e.g.
    ``insufficient_points``), the ``TillRedemption`` row and the member's authorisation
    started, in one transaction: an SMS step-up code to the member's phone bound to the
-   action ``pos_redeem:<hold_id>`` (``members.otp.otp_request``; its limits apply, and
+   action ``pos_redeem:<hold_id>`` (``members.services.otp.otp_request``; its limits apply, and
    when it is refused or there is no phone, only the in-app confirmation is offered).
 
 Authorisation (one of):
@@ -80,9 +80,9 @@ from loyalty.ledger.operations import Actor, Outcome, points_capture, points_hol
 from loyalty.models import Till
 from loyalty.selectors import hold_exists_at_store, hold_is_settled, holds_settled, member_balance
 from members.models import Member, MemberSecurityEvent, MemberSession
-from members.otp import TILL_REDEMPTION_ACTION_PREFIX, OtpRefused, otp_request, otp_step_up_consume, otp_verify
-from members.pii import MemberPiiErased, member_pii_value
-from members.sessions import session_may
+from members.services.otp import TILL_REDEMPTION_ACTION_PREFIX, OtpRefused, otp_request, otp_step_up_consume, otp_verify
+from members.services.pii import MemberPiiErased, member_pii_value
+from members.services.sessions import session_may
 from vouchers.models import RedemptionAudit, StaffShift, TillRedemption
 from vouchers.services.limits import (
     StoreDailyLimitReached,

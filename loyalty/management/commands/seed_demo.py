@@ -23,7 +23,7 @@ from loyalty.crypto import encrypt_str
 from loyalty.ledger.operations import Actor, points_earn, points_redeem
 from loyalty.models import AdjustmentReason, AdjustmentRequest, Store, Till
 from members.models import Member
-from members.services import member_pii_set
+from members.services.membership import member_pii_set
 from staffauth.models import StaffUser
 from staffauth.roles import CASHIER, FRAUD_ANALYST, PROGRAM_ADMIN, STORE_MANAGER, SYSTEM_ADMIN
 

@@ -16,8 +16,8 @@ default 4), each for ``--seconds``, prints requests per second of:
 
 The three take turns (baseline first in one round, last in the next); every round is
 printed, then the means and each endpoint's ratio to the baseline. Challenges come from
-the real service (``members.otp.otp_request``, codes sent inline to the in-memory SMS
-backend) and sessions from ``members.sessions.session_start``, created by each client
+the real service (``members.services.otp.otp_request``, codes sent inline to the in-memory SMS
+backend) and sessions from ``members.services.sessions.session_start``, created by each client
 before the clients start together. A short verify warm-up sizes the challenge pools.
 Any non-2xx answer is counted, printed (status and error code) and makes the command
 exit non-zero.
@@ -44,10 +44,10 @@ from django.db import connection, connections
 from loyalty.management.commands.bench_ledger import Command as LedgerBench
 from loyalty.notifications import LocmemSmsBackend
 from members.management.bench_urls import BASELINE_PATH
-from members.otp import otp_request
-from members.pii import InvalidMemberData
-from members.services import member_create
-from members.sessions import session_start
+from members.services.membership import member_create
+from members.services.otp import otp_request
+from members.services.pii import InvalidMemberData
+from members.services.sessions import session_start
 
 DURATION = 5.0
 CLIENTS = 4

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from members.services import member_create
-from members.sessions import session_start
+from members.services.membership import member_create
+from members.services.sessions import session_start
 from tests.members.api.input_guard_helpers import ADDRESS, NAME
 
 

@@ -4,7 +4,7 @@ the member's stored name and address, a card number, and the checks that nothing
 from __future__ import annotations
 
 from members.models import MemberSecurityEvent
-from members.pii import member_pii_read
+from members.services.pii import member_pii_read
 
 PAN = "4111111111111111"
 NAME = "Aminah binti Yusof"

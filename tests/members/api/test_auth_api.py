@@ -18,7 +18,7 @@ from loyalty.notifications import LocmemSmsBackend
 from members.api import auth_views
 from members.models import Consent, ConsentRecord, Member, MemberSecurityEvent, MemberSession
 from members.selectors import member_by_phone
-from members.services import member_create
+from members.services.membership import member_create
 
 pytestmark = pytest.mark.django_db
 
@@ -79,12 +79,14 @@ def error_code(response) -> str:
 
 
 @pytest.fixture
-def sign_in(api, django_capture_on_commit_callbacks):
-    """Request a code, read it from the SMS outbox and verify it; returns the verify response."""
+def verify_body(api, django_capture_on_commit_callbacks):
+    """Request a code (``request``: more arguments of that request) and read it from the
+    SMS outbox; returns the request's response and the body that verifies the code."""
 
-    def sign_in(phone=PHONE, phone_e164=PHONE_E164, purpose="login", device=DEVICE, channel="app", **extra):
-        requested = api.post(REQUEST, {"phone": phone, "purpose": purpose}, capture=django_capture_on_commit_callbacks)
-        assert requested.status_code == 202, requested.content
+    def verify_body(phone=PHONE, phone_e164=PHONE_E164, purpose="login", device=DEVICE, channel="app", request=None):
+        requested = api.post(
+            REQUEST, {"phone": phone, "purpose": purpose}, capture=django_capture_on_commit_callbacks, **(request or {})
+        )
         body = {
             "challenge_id": requested.json()["challenge_id"],
             "phone": phone,
@@ -92,9 +94,20 @@ def sign_in(api, django_capture_on_commit_callbacks):
             "purpose": purpose,
             "channel": channel,
             "device": device,
-            **extra,
         }
-        return api.post(VERIFY, body, capture=django_capture_on_commit_callbacks)
+        return requested, body
+
+    return verify_body
+
+
+@pytest.fixture
+def sign_in(api, verify_body, django_capture_on_commit_callbacks):
+    """Request a code, read it from the SMS outbox and verify it; returns the verify response."""
+
+    def sign_in(phone=PHONE, phone_e164=PHONE_E164, purpose="login", device=DEVICE, channel="app", **extra):
+        requested, body = verify_body(phone, phone_e164, purpose, device, channel)
+        assert requested.status_code == 202, requested.content
+        return api.post(VERIFY, {**body, **extra}, capture=django_capture_on_commit_callbacks)
 
     return sign_in
 
@@ -349,16 +362,8 @@ def test_wrong_codes_then_the_fourth_guess_is_refused(api, member, django_captur
     assert not MemberSession.objects.exists()
 
 
-def test_a_code_works_once(api, member, django_capture_on_commit_callbacks):
-    requested = api.post(REQUEST, {"phone": PHONE, "purpose": "login"}, capture=django_capture_on_commit_callbacks)
-    body = {
-        "challenge_id": requested.json()["challenge_id"],
-        "phone": PHONE,
-        "code": code_sent_to(PHONE_E164),
-        "purpose": "login",
-        "channel": "app",
-        "device": DEVICE,
-    }
+def test_a_code_works_once(api, member, verify_body):
+    _, body = verify_body()
     assert api.post(VERIFY, body).status_code == 200
     again = api.post(VERIFY, body)
     assert again.status_code == 409 and error_code(again) == "otp_used"
@@ -411,25 +416,12 @@ def test_an_unknown_refresh_token_is_401(api, db):
 # --- device and address checks -------------------------------------------------------------------
 
 
-def test_impossible_travel_is_403(api, member, sign_in, settings, django_capture_on_commit_callbacks):
+def test_impossible_travel_is_403(api, member, sign_in, settings, verify_body):
     settings.GEOLOCATION_BACKEND = "members.geo.TestGeolocation"
     api.client.defaults["REMOTE_ADDR"] = "192.0.2.10"  # Kuala Lumpur
 
     def sign_in_from(address):
-        requested = api.post(
-            REQUEST,
-            {"phone": PHONE, "purpose": "login"},
-            remote_addr=address,
-            capture=django_capture_on_commit_callbacks,
-        )
-        body = {
-            "challenge_id": requested.json()["challenge_id"],
-            "phone": PHONE,
-            "code": code_sent_to(PHONE_E164),
-            "purpose": "login",
-            "channel": "app",
-            "device": DEVICE,
-        }
+        _, body = verify_body(request={"remote_addr": address})
         return api.post(VERIFY, body, remote_addr=address)
 
     assert sign_in_from("192.0.2.10").status_code == 200  # Kuala Lumpur
@@ -446,7 +438,7 @@ def test_the_client_address_comes_from_the_trusted_proxy_logic(api, member, sign
 
 
 def test_a_blocked_device_is_403(api, member, sign_in):
-    from members.sessions import device_block
+    from members.services.sessions import device_block
 
     sign_in()
     device_block(member=member, device_id=member.devices.get().pk)

@@ -12,11 +12,11 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from loyalty.notifications import LocmemSmsBackend
-from members.consents import consents_record
 from members.models import Consent, ConsentRecord, Member, MemberSecurityEvent, MemberSession, OtpChallenge
 from members.selectors import member_by_phone
-from members.services import member_create
-from members.sessions import session_start
+from members.services.consents import consents_record
+from members.services.membership import member_create
+from members.services.sessions import session_start
 from tests.concurrency import race
 
 pytestmark = pytest.mark.django_db

@@ -14,17 +14,12 @@ from rest_framework.test import APIClient
 
 from loyalty.models import OutboundMessage
 from members.models import ContactVerification, MemberSecurityEvent
-from members.otp import otp_request, otp_verify
-from members.pii import member_pii_read
-from members.services import member_create, member_pii_set, member_pii_shred
-from members.sessions import session_start
+from members.services.membership import member_create, member_pii_set, member_pii_shred
+from members.services.otp import otp_request, otp_verify
+from members.services.pii import member_pii_read
+from members.services.sessions import session_start
+from tests.members.contact_values import EMAIL_A, EMAIL_B, NEW_EMAIL, NEW_PHONE, PHONE_A, PHONE_B
 
-PHONE_A = "+60125550101"
-EMAIL_A = "aminah@example.com"
-PHONE_B = "+60135550202"
-EMAIL_B = "bala@example.com"
-NEW_EMAIL = "aminah.new@example.com"
-NEW_PHONE = "+60175550303"
 CONFIRM = "/api/v1/auth/email/confirm"
 PHONE_CONFIRM = "/api/v1/me/phone/confirm"
 

@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 
 from loyalty.pan import contains_pan, luhn_valid
 from members.models import MemberDevice
-from members.pii import member_pii_read
+from members.services.pii import member_pii_read
 from staffauth.models import SecurityEvent
 from tests.members.api.input_guard_helpers import PAN, assert_unchanged, error
 from vouchers.models import Voucher

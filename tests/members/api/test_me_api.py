@@ -17,10 +17,10 @@ from loyalty.ledger.operations import Actor, points_earn, points_hold
 from loyalty.models import OutboundMessage, Till
 from loyalty.notifications import LocmemSmsBackend
 from members.models import ContactVerification, MemberDevice, MemberSecurityEvent, MemberSession
-from members.otp import otp_request, otp_verify
-from members.pii import member_pii_read
-from members.services import member_create, member_pii_shred
-from members.sessions import session_start
+from members.services.membership import member_create, member_pii_shred
+from members.services.otp import otp_request, otp_verify
+from members.services.pii import member_pii_read
+from members.services.sessions import session_start
 
 PHONE_A = "+60 12-555 0101"
 EMAIL_A = "aminah@example.com"

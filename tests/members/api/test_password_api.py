@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,12 +13,11 @@ import time_machine
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from loyalty.notifications import LocmemSmsBackend
 from members.models import Member, MemberSession
-from members.otp import otp_request, otp_step_up_valid, otp_verify
-from members.passwords import member_password_set
-from members.services import member_create
-from members.sessions import session_start
+from members.services.membership import member_create
+from members.services.otp import otp_step_up_valid
+from members.services.passwords import member_password_set
+from members.services.sessions import session_start
 
 pytestmark = pytest.mark.django_db
 
@@ -48,19 +46,8 @@ def member(store_a):
 
 
 @pytest.fixture
-def step_up(django_capture_on_commit_callbacks):
-    def verify(action, phone=PHONE):
-        with django_capture_on_commit_callbacks(execute=True):
-            result = otp_request(phone=phone, purpose="step_up", action=action, ip=KL)
-        code = re.search(r"\b(\d{6})\b", LocmemSmsBackend.outbox[-1]["text"]).group(1)
-        otp_verify(challenge_id=result.challenge_id, phone=phone, code=code, purpose="step_up", action=action)
-
-    return verify
-
-
-@pytest.fixture
-def with_password(member, step_up):
-    step_up("password_set")
+def with_password(member, phone_step_up):
+    phone_step_up("password_set")
     member_password_set(member=member, new_password=GOOD)
     # Signed in once by SMS code from this device in Kuala Lumpur.
     session_start(member=member, channel="app", device_fingerprint=FP, ip=KL)
@@ -149,12 +136,12 @@ def test_bad_input_is_400_with_stable_codes(with_password):
 # --- set, change, remove -------------------------------------------------------------------------
 
 
-def test_a_first_password_needs_a_step_up_then_is_set(member, step_up):
+def test_a_first_password_needs_a_step_up_then_is_set(member, phone_step_up):
     client = signed_in(member)
     response = client.put(ME_PASSWORD, {"new_password": GOOD}, format="json")
     assert response.status_code == 403 and error(response) == "step_up_required"
     assert response.json()["error"]["detail"] == {"actions": ["password_set"]}
-    step_up("password_set")
+    phone_step_up("password_set")
     response = client.put(ME_PASSWORD, {"new_password": GOOD}, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["kind"] == "password_set" and response["Cache-Control"] == "no-store"
@@ -193,13 +180,13 @@ def test_a_change_with_the_current_password_ends_the_other_sessions(with_passwor
     assert login(password=NEW).status_code == 200
 
 
-def test_a_wrong_current_password_is_403_and_a_reset_step_up_does_without_it(with_password, step_up):
+def test_a_wrong_current_password_is_403_and_a_reset_step_up_does_without_it(with_password, phone_step_up):
     client = signed_in(with_password)
     response = client.put(ME_PASSWORD, {"new_password": NEW, "current_password": "Wrong!1234"}, format="json")
     assert response.status_code == 403 and error(response) == "current_password_wrong"
     response = client.put(ME_PASSWORD, {"new_password": NEW}, format="json")
     assert response.status_code == 403 and error(response) == "current_password_required"
-    step_up("password_reset")
+    phone_step_up("password_reset")
     response = client.put(ME_PASSWORD, {"new_password": NEW}, format="json")
     assert response.status_code == 200 and response.json()["kind"] == "password_changed"
 
@@ -212,11 +199,11 @@ def test_a_web_remember_me_session_may_not_change_or_remove_it(with_password):
     assert response.status_code == 403 and error(response) == "change_details_not_allowed"
 
 
-def test_removing_needs_a_step_up_and_then_there_is_none(with_password, step_up):
+def test_removing_needs_a_step_up_and_then_there_is_none(with_password, phone_step_up):
     client = signed_in(with_password)
     response = client.delete(ME_PASSWORD)
     assert response.status_code == 403 and error(response) == "step_up_required"
-    step_up("password_remove")
+    phone_step_up("password_remove")
     response = client.delete(ME_PASSWORD)
     assert response.status_code == 200 and response.json()["kind"] == "password_removed"
     response = client.delete(ME_PASSWORD)

@@ -6,23 +6,16 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 from rest_framework.test import APIClient
 
 from members.models import OtpChallenge
-from members.otp import otp_step_up_consume, otp_step_up_valid
-from members.services import member_create, member_pii_shred
-from members.sessions import session_start
+from members.services.membership import member_create, member_pii_shred
+from members.services.otp import otp_step_up_consume, otp_step_up_valid
+from members.services.sessions import session_start
 
 START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 PHONE = "+60 12-555 0303"
 OTHER_PHONE = "+60 13-555 0404"
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

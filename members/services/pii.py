@@ -38,6 +38,7 @@ from django.core.validators import validate_email
 
 from loyalty.crypto import DecryptionFailed, decrypt_str, encrypt_str
 from loyalty.freetext import free_text_refusal
+from loyalty.kernel.refusals import Refusal
 from members.models import PII_FIELDS, Member
 
 # The programme is Malaysian: numbers without a country code are read as Malaysian.
@@ -59,8 +60,11 @@ class InvalidMemberData(Exception):
         super().__init__("; ".join(f"{field}: {message}" for field, (_, message) in sorted(errors.items())))
 
 
-class MemberPiiErased(Exception):
+class MemberPiiErased(Refusal):
     """The member's personal data was erased (crypto-shredded): it cannot be set again."""
+
+    code = "pii_erased"
+    message = "This member's personal data was erased; it cannot be set again."
 
 
 # --- normalisation (and validation) ---------------------------------------------------

@@ -1,8 +1,8 @@
 """Member sign-in with an SMS code: verify the code, enrol or find the member, open a session.
 
 One use case, called by ``POST /api/v1/auth/otp/verify`` (``members.api.auth_views``); the
-steps are the services of ``members.otp``, ``members.services``, ``members.consents`` and
-``members.sessions``. The sign-in with a password is ``members.passwords.password_login``
+steps are the services of ``members.services.otp``, ``members.services.membership``, ``members.services.consents`` and
+``members.services.sessions``. The sign-in with a password is ``members.services.passwords.password_login``
 (it opens its session with the same ``session_start``).
 
 Deliberately not one transaction: the code check commits what it records (a counted wrong
@@ -16,15 +16,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Unpack
 
 from django.db import transaction
 
-from members.consents import consents_record
 from members.models import ConsentRecord, Member, OtpChallenge
-from members.otp import OtpRefused, otp_verify
 from members.selectors import member_by_phone
-from members.services import member_create
-from members.sessions import SessionTokens, session_start
+from members.services.consents import consents_record
+from members.services.membership import member_create
+from members.services.otp import OtpRefused, otp_verify
+from members.services.sessions import SessionOpening, SessionTokens, session_start
 
 SIGN_IN_PURPOSES = frozenset({OtpChallenge.Purpose.LOGIN, OtpChallenge.Purpose.ENROL})
 
@@ -45,15 +46,11 @@ def member_sign_in(
     phone: str,
     code: str,
     purpose: str,
-    channel: str,
-    device_fingerprint: str,
-    device_label: str = "",
-    ip: str | None = None,
-    remember_me: bool = False,
-    biometric: bool = False,
     consents: Mapping[str, bool] | None = None,
+    **opening: Unpack[SessionOpening],
 ) -> SignInResult:
-    """Sign a member in with the code sent to ``phone`` (E.164) for ``purpose``.
+    """Sign a member in with the code sent to ``phone`` (E.164) for ``purpose``, then open
+    a session as ``opening`` says (``session_start``'s channel, device, ip, remember_me...).
 
     ``login``: the member enrolled with the number gets a session. ``enrol``: the
     member is created with ``consents`` recorded (source ``enrolment``; ``essential``
@@ -74,22 +71,13 @@ def member_sign_in(
     otp_verify(challenge_id=challenge_id, phone=phone, code=code, purpose=purpose)
     enrolled = purpose == OtpChallenge.Purpose.ENROL
     if enrolled:
-        member = member_enrol(phone=phone, consents=consents or {}, ip=ip)
+        member = member_enrol(phone=phone, consents=consents or {}, ip=opening.get("ip"))
     else:
         found = member_by_phone(phone)
         if found is None:  # the number's member was erased or changed number meanwhile
             raise OtpRefused("otp_invalid")
         member = found
-    tokens = session_start(
-        member=member,
-        channel=channel,
-        device_fingerprint=device_fingerprint,
-        device_label=device_label,
-        ip=ip,
-        remember_me=remember_me,
-        biometric=biometric,
-    )
-    return SignInResult(member=member, tokens=tokens, enrolled=enrolled)
+    return SignInResult(member=member, tokens=session_start(member=member, **opening), enrolled=enrolled)
 
 
 @transaction.atomic

@@ -16,7 +16,7 @@ Where the counts live:
   memory, under a lock, so each process caps on its own (a broken Redis never lifts the
   cap altogether, nor refuses every request).
 
-Keys hold a keyed hash of what is counted (``members.pii.blind_index``), never the
+Keys hold a keyed hash of what is counted (``members.services.pii.blind_index``), never the
 address or the device fingerprint itself.
 """
 
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
-from members.pii import blind_index
+from members.services.pii import blind_index
 
 logger = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ in from before. Otherwise it answers ``otp_required`` and the client signs in by
 code. A wrong password, an unknown number and a member without a password all answer
 ``credentials_invalid`` after the same work (a hash check: a dummy one when there is no
 hash); each counts one failure for the number today under the OTP lock and daily cap
-(``members.otp.otp_phone_credential_check``), after which sign-in by password and by
+(``members.services.otp.otp_phone_credential_check``), after which sign-in by password and by
 code is locked until the end of the day (``password_locked``).
 
 Passwords are never logged, stored (only Django's hash, argon2 in production), put in an
@@ -49,6 +49,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Unpack
 
 import phonenumbers
 from django.conf import settings
@@ -59,12 +60,20 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
+from loyalty.kernel.refusals import Refusal
 from loyalty.notifications import notify_member
 from members.geo import distance_km, geolocation
 from members.models import Member, MemberDevice, MemberPasswordHistory, MemberSecurityEvent, MemberSession
-from members.otp import OtpRefused, otp_phone_credential_check, otp_step_up_consume, otp_step_up_valid
-from members.pii import blind_index, member_pii_value, phone_normalise
-from members.sessions import TRAVEL_SLACK_KM, SessionTokens, session_may, session_start, sessions_end_all
+from members.services.otp import OtpRefused, otp_phone_credential_check, otp_step_up_consume, otp_step_up_valid
+from members.services.pii import blind_index, member_pii_value, phone_normalise
+from members.services.sessions import (
+    TRAVEL_SLACK_KM,
+    SessionOpening,
+    SessionTokens,
+    session_may,
+    session_start,
+    sessions_end_all,
+)
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
@@ -78,7 +87,7 @@ STEP_UP_REMOVE = "password_remove"
 PHONE_SEPARATORS = re.compile(r"[\s\-.()+/]")
 
 
-class PasswordRefused(Exception):
+class PasswordRefused(Refusal):
     """A refused password operation. ``code`` is stable; ``retry_after`` (seconds) is set
     for ``password_locked``; ``detail`` holds facts for the client (never the password).
 
@@ -88,7 +97,8 @@ class PasswordRefused(Exception):
     ``change_details_not_allowed``.
     """
 
-    messages = {
+    message = "The password was refused."
+    MESSAGES = {
         "credentials_invalid": "The phone number or password is not correct.",
         "otp_required": "Sign in with an SMS code for this device, place or account.",
         "password_locked": "Too many failed sign-ins for this number today. Try again tomorrow.",
@@ -104,10 +114,11 @@ class PasswordRefused(Exception):
     }
 
     def __init__(self, code: str, *, message: str | None = None, retry_after: int | None = None, detail=None):
-        self.code = code
-        self.retry_after = retry_after
-        self.detail = detail
-        super().__init__(message or self.messages.get(code, "The password was refused."))
+        super().__init__(code, message, retry_after=retry_after, **(detail or {}))
+
+    @property
+    def detail(self):  # None when there are no facts, as before
+        return self.facts or None
 
 
 class PasswordInvalid(PasswordRefused):
@@ -361,7 +372,7 @@ def _mfa_reasons(*, member: Member, device_fingerprint: str, ip: str | None) -> 
     reasons = []
     if member.tier >= settings.MEMBER_AUTH.get("mfa_tier", MFA_TIER_DEFAULT):
         reasons.append("tier")
-    # The same keyed hash members.sessions stores for a device's fingerprint.
+    # The same keyed hash members.services.sessions stores for a device's fingerprint.
     fingerprint_hash = blind_index("device_fingerprint", device_fingerprint)
     devices = list(MemberDevice.objects.filter(member=member))
     device = next((d for d in devices if d.fingerprint_hash == fingerprint_hash), None)
@@ -383,17 +394,13 @@ def password_login(
     *,
     phone: str,
     password: str,
-    channel: str,
-    device_fingerprint: str,
-    device_label: str = "",
-    ip: str | None = None,
-    remember_me: bool = False,
-    biometric: bool = False,
     now: datetime | None = None,
+    **opening: Unpack[SessionOpening],
 ) -> SessionTokens:
-    """Sign in with the phone number and password (factor 1); see the module docstring.
+    """Sign in with the phone number and password (factor 1), then open a session as
+    ``opening`` says (``session_start``'s arguments); see the module docstring.
 
-    Raises ``members.pii.InvalidMemberData`` for a malformed number; ``PasswordRefused``:
+    Raises ``members.services.pii.InvalidMemberData`` for a malformed number; ``PasswordRefused``:
     ``credentials_invalid`` (unknown number, no password or a wrong one: the same answer
     after the same work, each a counted failure), ``password_locked`` (``retry_after``),
     ``otp_required`` (a correct password, but an MFA trigger holds: recorded as
@@ -401,6 +408,7 @@ def password_login(
     raises (``DeviceBlocked``, ``ImpossibleTravel``, ``MemberNotActive``, ``ValueError``).
     """
     now = now or timezone.now()
+    channel, ip = opening["channel"], opening.get("ip")
     phone_index = blind_index("phone", phone_normalise(phone))
     member = Member.objects.filter(phone_index=phone_index).first()
     encoded = member.password_hash if member is not None else ""
@@ -417,17 +425,14 @@ def password_login(
     if refusal is not None:
         raise _from_otp(refusal, wrong="credentials_invalid")
 
-    reasons = _mfa_reasons(member=member, device_fingerprint=device_fingerprint, ip=ip)
+    reasons = _mfa_reasons(member=member, device_fingerprint=opening["device_fingerprint"], ip=ip)
     if reasons:
         MemberSecurityEvent.objects.create(
             member=member, kind="password_login_otp_required", ip=ip or None,
             detail={"reasons": reasons, "channel": channel},
         )  # fmt: skip
         raise PasswordRefused("otp_required")
-    tokens = session_start(
-        member=member, channel=channel, device_fingerprint=device_fingerprint, device_label=device_label,
-        ip=ip, remember_me=remember_me, biometric=biometric, now=now,
-    )  # fmt: skip
+    tokens = session_start(member=member, now=now, **opening)
     MemberSecurityEvent.objects.create(
         member=member, kind="password_login", ip=ip or None,
         detail={"session_id": str(tokens.session_id), "channel": channel},

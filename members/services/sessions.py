@@ -31,6 +31,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Required, TypedDict
 
 from django.conf import settings
 from django.core import signing
@@ -38,16 +39,17 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from loyalty.kernel.refusals import Refusal
 from loyalty.notifications import notify_member
 from members.geo import distance_km, geolocation
 from members.models import Member, MemberDevice, MemberSecurityEvent, MemberSession, RefreshToken
-from members.pii import blind_index
+from members.services.pii import blind_index
 from staffauth.models import SecurityEvent
 from staffauth.services import security_event_record
 
 Channel = MemberSession.Channel
 
-ACCESS_SIGNING_SALT = "members.sessions.access"
+ACCESS_SIGNING_SALT = "members.sessions.access"  # a signing salt: never renamed with the module
 # last_seen_at is written at most this often (idle limits are minutes; writes are not free).
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 # Geolocation is approximate (city level): two logins closer than this are never "travel".
@@ -59,16 +61,11 @@ REMEMBER_ME_DENIED = frozenset({"redeem", "change_details"})
 # --- refusals ---------------------------------------------------------------------------
 
 
-class SessionRefused(Exception):
-    """A refused login, token or refresh. ``code`` is stable; ``status`` is the HTTP
-    status an API would answer with."""
+class SessionRefused(Refusal):
+    """A refused login, token or refresh; each kind is a subclass with its stable ``code``."""
 
     code = "session_refused"
-    status = 401
     message = "The session was refused."
-
-    def __init__(self, message: str | None = None):
-        super().__init__(message or self.message)
 
 
 class TokenInvalid(SessionRefused):
@@ -103,19 +100,16 @@ class DeviceMismatch(SessionRefused):
 
 class DeviceBlocked(SessionRefused):
     code = "device_blocked"
-    status = 403
     message = "This device is blocked."
 
 
 class ImpossibleTravel(SessionRefused):
     code = "impossible_travel"
-    status = 403
     message = "The login was refused: it is too far from the previous one for the time between."
 
 
 class MemberNotActive(SessionRefused):
     code = "member_not_active"
-    status = 403
     message = "The member's account is not active."
 
 
@@ -248,6 +242,18 @@ def _raise_or_return(outcome):
 
 
 # --- log in -----------------------------------------------------------------------------
+
+
+class SessionOpening(TypedDict, total=False):
+    """How and where a member whose identity is proven opens a session: ``session_start``'s
+    arguments after ``member``, which every sign-in (code, password) takes and passes on."""
+
+    channel: Required[str]
+    device_fingerprint: Required[str]
+    device_label: str
+    ip: str | None
+    remember_me: bool
+    biometric: bool
 
 
 def session_start(

@@ -1,4 +1,4 @@
-"""Writes of members' personal data (encrypted; see ``members.pii`` for the key hierarchy)."""
+"""Writes of members' personal data (encrypted; see ``members.services.pii`` for the key hierarchy)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from loyalty.models import Store
 from members.models import ContactVerification, Member, MemberPasswordHistory, MemberPiiAccess
-from members.pii import (
+from members.services.pii import (
     ADDRESS_MAX,
     BLIND_INDEX_VERSION,
     NAME_MAX,
@@ -128,7 +128,7 @@ def member_pii_set(
     )
     member = Member.objects.select_for_update().get(pk=member.pk)
     if member.pii_erased_at is not None:
-        raise MemberPiiErased("this member's personal data was erased")
+        raise MemberPiiErased()
     changed = []
     if "preferred_channel" in values:
         member.preferred_channel = values.pop("preferred_channel") or ""

@@ -10,7 +10,7 @@ Codes anyone may ask for without signing in (log-in and enrolment, to any number
 also capped per sender, against SMS pumping (toll fraud: many numbers, one sender): at
 most ``otp_codes_per_hour_per_address`` requests per client address and
 ``otp_codes_per_hour_per_device`` per device fingerprint in a clock hour (0: no cap),
-counted atomically in Redis (``members.otp_caps``).
+counted atomically in Redis (``members.services.otp_caps``).
 
 Invariants:
 
@@ -48,10 +48,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from loyalty.kernel.refusals import Refusal
 from loyalty.notifications import notify_member, sms_backend
-from members import otp_caps
 from members.models import Member, MemberSecurityEvent, OtpChallenge, OtpPhoneState
-from members.pii import blind_index, phone_normalise
+from members.services import otp_caps
+from members.services.pii import blind_index, phone_normalise
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ SENDER_WINDOW_SECONDS = 3600
 ACTION_MAX = 80
 
 
-class OtpRefused(Exception):
+class OtpRefused(Refusal):
     """A request or a guess was refused. ``code`` is stable (for the API's error body);
     ``retry_after`` is in seconds when waiting helps (rate limit, lock), else None.
 
@@ -79,7 +80,8 @@ class OtpRefused(Exception):
     ``otp_used``, ``otp_too_many_guesses``, ``otp_wrong_code``.
     """
 
-    messages = {
+    message = "The code was refused."
+    MESSAGES = {
         "otp_rate_limited": "Too many codes were requested for this number. Try again later.",
         "otp_sender_rate_limited": "Too many codes were requested from this network or device. Try again later.",
         "otp_locked": "Sign-in by SMS code is locked for this number until the end of the day.",
@@ -91,9 +93,7 @@ class OtpRefused(Exception):
     }
 
     def __init__(self, code: str, *, retry_after: int | None = None):
-        self.code = code
-        self.retry_after = retry_after
-        super().__init__(self.messages.get(code, "The code was refused."))
+        super().__init__(code, retry_after=retry_after)
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ def otp_request(
     device fingerprint, when it sent one) identify the sender: for the purposes in
     ``PURPOSES_CAPPED_PER_SENDER`` each is capped per hour (``_sender_caps_check``).
 
-    Raises ``members.pii.InvalidMemberData`` for an invalid number, ``ValueError`` for an
+    Raises ``members.services.pii.InvalidMemberData`` for an invalid number, ``ValueError`` for an
     unknown purpose (or a step-up without an action), and ``OtpRefused`` with
     ``otp_sender_rate_limited`` (the address or device asked for too many codes this
     hour), ``otp_locked`` (the number hit the daily failure cap) or ``otp_rate_limited``
@@ -317,7 +317,7 @@ def otp_verify(*, challenge_id, phone: str, code: str, purpose: str, action: str
     notifies the member. The counters are committed before the refusal is raised, so
     do not call this inside a transaction that an exception rolls back.
 
-    Raises ``members.pii.InvalidMemberData`` for an invalid number and ``OtpRefused``:
+    Raises ``members.services.pii.InvalidMemberData`` for an invalid number and ``OtpRefused``:
     ``otp_locked``, ``otp_invalid`` (unknown challenge, or another number, purpose or
     action), ``otp_used``, ``otp_expired``, ``otp_too_many_guesses``, ``otp_wrong_code``.
     """

@@ -2,7 +2,7 @@
 
 Name, address, date of birth and preferred channel change at once (``members.services.
 member_pii_set``). A new email or phone is not written: it starts a verification of the
-new address (``members.contact.contact_change_start``, which spends the step-up); an
+new address (``members.services.contact.contact_change_start``, which spends the step-up); an
 empty email removes it at once (``contact_email_remove``, step-up too). All of it is one
 transaction: any refusal changes nothing and gives every step-up back.
 """
@@ -16,10 +16,12 @@ from typing import Any
 
 from django.db import transaction
 
-from members.contact import ContactChangeStarted, ContactRefused, contact_change_start, contact_email_remove
+from loyalty.kernel.refusals import Refusal
 from members.models import Member, MemberSecurityEvent, MemberSession
-from members.otp import otp_step_up_valid
-from members.pii import (
+from members.services.contact import ContactChangeStarted, ContactRefused, contact_change_start, contact_email_remove
+from members.services.membership import UNSET, member_pii_set
+from members.services.otp import otp_step_up_valid
+from members.services.pii import (
     ADDRESS_MAX,
     NAME_MAX,
     InvalidMemberData,
@@ -30,8 +32,7 @@ from members.pii import (
     phone_normalise,
     text_normalise,
 )
-from members.services import UNSET, member_pii_set
-from members.sessions import session_may
+from members.services.sessions import session_may
 
 CONTACT_FIELDS = ("phone", "email")
 
@@ -45,20 +46,22 @@ _NORMALISERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-class ProfileRefused(Exception):
+class ProfileRefused(Refusal):
     """A profile change was refused as a whole. ``code`` is stable (the API's error code):
     ``change_details_not_allowed`` (a web remember-me session), ``step_up_required``
     (``actions``: the step-ups to verify first, e.g. ``change_email``)."""
 
-    messages = {
-        "change_details_not_allowed": "This session may not change details.",
-        "step_up_required": "Verify an SMS code for this change first (step-up).",
+    message = "The change was refused."
+    MESSAGES = {
+        "change_details_not_allowed": (
+            "This session (web, remember me) may not change details. Sign in again without remember me."
+        ),
+        "step_up_required": "Verify an SMS code for this change first (step-up), then retry within five minutes.",
     }
 
     def __init__(self, code: str, *, actions: list[str] | None = None):
-        self.code = code
         self.actions = actions or []
-        super().__init__(self.messages.get(code, "The change was refused."))
+        super().__init__(code, **({"actions": self.actions} if actions is not None else {}))
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from loyalty.kernel.refusals import Refusal
 from members.models import Consent, ConsentRecord, Member, MemberSecurityEvent, MemberSession
-from members.sessions import session_may
+from members.services.sessions import session_may
 
 Purpose = Consent.Purpose
 Source = ConsentRecord.Source
@@ -51,14 +52,15 @@ MESSAGES = {
 }
 
 
-class ConsentRefused(Exception):
+class ConsentRefused(Refusal):
     """A refused consent change; ``code`` is stable: ``essential_consent_required``,
-    ``consent_grant_by_staff``, ``change_details_not_allowed``."""
+    ``consent_grant_by_staff``, ``change_details_not_allowed``; ``purposes`` (a fact)."""
+
+    MESSAGES = MESSAGES
 
     def __init__(self, code: str, purposes: list[str] | None = None):
-        super().__init__(MESSAGES[code])
-        self.code = code
         self.purposes = purposes or []
+        super().__init__(code, purposes=self.purposes)
 
 
 def consent_version() -> str:

@@ -15,7 +15,7 @@ A new value never replaces the old one until the member proves they control it:
      ``contact_email_confirm``. The link is valid ``MEMBER_AUTH["email_link_hours"]``
      hours (24) and works once;
    - phone: requests an SMS code with purpose ``change_phone`` to the NEW number
-     (``members.otp.otp_request``, whose rate limits apply), bound to this change.
+     (``members.services.otp.otp_request``, whose rate limits apply), bound to this change.
 2. ``contact_email_confirm`` (the token alone: no session needed) or
    ``contact_phone_confirm`` (the member's session, the change's id, the challenge id
    and the code). Under the member's row lock, then the change's row lock: the change
@@ -52,10 +52,12 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from loyalty.kernel.refusals import Refusal
 from loyalty.notifications import message_deliver, notify_member
 from members.models import ContactVerification, Member, MemberSecurityEvent, MemberSession, OtpChallenge
-from members.otp import OtpRefused, otp_request, otp_step_up_consume, otp_verify
-from members.pii import (
+from members.services.membership import member_pii_set
+from members.services.otp import OtpRefused, otp_request, otp_step_up_consume, otp_verify
+from members.services.pii import (
     InvalidMemberData,
     MemberPiiErased,
     blind_index,
@@ -70,8 +72,7 @@ from members.pii import (
     phone_mask,
     phone_normalise,
 )
-from members.services import member_pii_set
-from members.sessions import sessions_end_all
+from members.services.sessions import sessions_end_all
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ CONTACT_NOTICE = {
 }
 
 
-class ContactRefused(Exception):
+class ContactRefused(Refusal):
     """A contact change was refused. ``code`` is stable (the API's error code).
 
     Codes: ``step_up_required``, ``unchanged`` (the value is the one on file), ``taken``
@@ -98,7 +99,8 @@ class ContactRefused(Exception):
     ``verification_used``, ``verification_cancelled``.
     """
 
-    messages = {
+    message = "The change was refused."
+    MESSAGES = {
         "step_up_required": "Verify an SMS code for this change first (step-up), then retry within five minutes.",
         "unchanged": "This is already the value on file.",
         "taken": "Another member already has this address or number.",
@@ -113,9 +115,9 @@ class ContactRefused(Exception):
     }
 
     def __init__(self, code: str, *, field: str | None = None):
-        self.code = code
+        # The field names the input a profile update refuses (not a fact of the answer).
         self.field = field
-        super().__init__(self.messages.get(code, "The change was refused."))
+        super().__init__(code)
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,7 @@ def contact_change_start(
     index = blind_index(kind, normalised)
     member = Member.objects.select_for_update().get(pk=member.pk)
     if member.pii_erased_at is not None:
-        raise MemberPiiErased("this member's personal data was erased")
+        raise MemberPiiErased()
     now = timezone.now()
     # The step-up first: only a member who just proved their phone learns that a value is taken.
     if not otp_step_up_consume(member=member, action=f"change_{kind}", now=now):
@@ -320,7 +322,7 @@ def contact_phone_confirm(
         raise OtpRefused("otp_invalid")
     key = member_data_key(member)
     if key is None:
-        raise MemberPiiErased("this member's personal data was erased")
+        raise MemberPiiErased()
     phone = field_decrypt(key, verification.value_encrypted)
     otp_verify(
         challenge_id=challenge_id,
@@ -343,7 +345,7 @@ def _apply(
     """Write a pending change (both rows locked by the caller, inside its transaction)."""
     kind = verification.kind
     if member.pii_erased_at is not None:
-        raise MemberPiiErased("this member's personal data was erased")
+        raise MemberPiiErased()
     if _taken(kind, verification.value_index, member):
         raise ContactRefused("taken", field=kind)
     used = ContactVerification.objects.filter(
@@ -413,7 +415,7 @@ def contact_email_remove(*, member: Member, session: MemberSession | None = None
     email) and ``MemberPiiErased``."""
     member = Member.objects.select_for_update().get(pk=member.pk)
     if member.pii_erased_at is not None:
-        raise MemberPiiErased("this member's personal data was erased")
+        raise MemberPiiErased()
     now = timezone.now()
     if not otp_step_up_consume(member=member, action="change_email", now=now):
         raise ContactRefused("step_up_required", field="email")
