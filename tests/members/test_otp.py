@@ -605,3 +605,22 @@ def test_a_queued_code_that_waited_past_its_validity_is_dropped(
     clock.move_to(START + timedelta(minutes=4, seconds=59))
     otp_sms_deliver(*message["args"])
     assert [sms["to"] for sms in LocmemSmsBackend.outbox] == ["+60125550101"]
+
+
+def test_an_sms_sealed_before_a_module_move_still_opens(settings):
+    """The HKDF label of the SMS queue's key is a stored contract, not a module path: an
+    SMS sealed under the label every release so far has used (one queued on the broker
+    during an upgrade) still opens (issue 12 moved the module; the label stays)."""
+    import base64
+
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    from members.services import otp
+
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"members.otp.sms-queue").derive(
+        settings.OTP_HMAC_KEY.encode()
+    )
+    sealed = Fernet(base64.urlsafe_b64encode(key)).encrypt(b"queued before the upgrade")
+    assert otp._sms_fernet().decrypt(sealed) == b"queued before the upgrade"

@@ -187,6 +187,19 @@ def test_access_token_expires_after_15_minutes(member, clock):
 
 
 @pytest.mark.django_db
+def test_access_tokens_issued_before_a_module_move_still_verify(member, clock):
+    """The signing salt is a stored contract, not a module path: a token signed under the
+    salt every release so far has used verifies (issue 12 moved the module; the salt stays)."""
+    from django.core import signing
+
+    tokens = login(member)
+    issued_earlier = signing.dumps(
+        {"s": str(tokens.session_id), "e": (START + timedelta(minutes=15)).timestamp()}, salt="members.sessions.access"
+    )
+    assert access_token_authenticate(issued_earlier).pk == tokens.session_id
+
+
+@pytest.mark.django_db
 def test_tampered_access_token_is_refused(member, clock):
     tokens = login(member)
     with pytest.raises(TokenInvalid):
