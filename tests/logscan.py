@@ -138,6 +138,23 @@ class Hit:
         return self.origin.logger.startswith("django.db.backends") and not self.origin.emitted
 
 
+@functools.cache
+def _route_words() -> frozenset[str]:
+    """The words of the product's own URL routes (``redeem``, ``vouchers``...): a value
+    equal to one is logged with every request to that route, whoever it belongs to."""
+    from django.urls import get_resolver
+
+    words: set[str] = set()
+
+    def walk(patterns) -> None:
+        for pattern in patterns:
+            words.update(w.lower() for w in re.findall(r"[A-Za-z]+", str(pattern.pattern)))
+            walk(getattr(pattern, "url_patterns", ()))
+
+    walk(get_resolver().url_patterns)
+    return frozenset(words)
+
+
 class LogScan:
     """The captured texts and the sensitive values of one run."""
 
@@ -155,6 +172,8 @@ class LogScan:
         if not isinstance(value, str):
             return
         value = value.strip()
+        if value.lower() in _route_words():
+            return  # a fuzzed name such as "Redeem" cannot be told from the route /vouchers/redeem
         if len(value) >= MIN_LENGTH and (kind != "OTP code" or value.isdigit()):
             self.values.setdefault(value.lower(), kind)
 

@@ -265,3 +265,14 @@ def test_a_planted_value_fails_the_run_and_is_reported_masked(tmp_path):
     assert "+60125557788" not in out
     assert "580214" not in out
     assert re.search(r"log scan: [1-9]\d* records, [3-9]\d* sensitive values, 2 hits", out), out
+
+
+def test_a_value_equal_to_a_route_word_is_not_a_secret():
+    """A fuzzed member name such as "Redeem" is logged with every request to
+    /api/v1/pos/vouchers/redeem, whoever it belongs to: the scan does not count it, and
+    still counts a name that is no route's."""
+    scan = logscan.LogScan()
+    scan.value_add("name", "Redeem")
+    scan.value_add("name", "Rosalind")
+    assert "redeem" in logscan._route_words()
+    assert scan.values == {"rosalind": "name"}
