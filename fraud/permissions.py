@@ -3,7 +3,7 @@
 The codenames are Django's model permissions on ``fraud.FraudAlert`` (the roles in
 ``staffauth.roles`` grant them by name: the Fraud Analyst holds both). Which alerts a
 user sees is a store question, answered by ``fraud.selectors.fraud_alerts_visible_to``
-(``loyalty.scoping``: headquarters roles every store, store-scoped roles their own).
+(``loyalty.kernel.scoping``: headquarters roles every store, store-scoped roles their own).
 """
 
 from __future__ import annotations

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from fraud.models import FraudAlert
-from loyalty.scoping import scope_to_stores
+from loyalty.kernel.scoping import scope_to_stores
 
 
 def fraud_alerts_visible_to(*, user, queryset: QuerySet[FraudAlert] | None = None) -> QuerySet[FraudAlert]:
-    """The alerts of the stores ``user`` may see (``loyalty.scoping``): every alert for
+    """The alerts of the stores ``user`` may see (``loyalty.kernel.scoping``): every alert for
     headquarters roles, only their stores' alerts (never an alert without a store) for
     store-scoped roles, none for anonymous or inactive users. ``queryset`` narrows a
     caller's own queryset (the admin's, with its ordering); permission to see alerts

@@ -17,7 +17,7 @@ class LoyaltyConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from loyalty import checks  # noqa: F401 (registers the deploy checks)
-        from loyalty.models import Store
+        from loyalty.kernel.models import Store
 
         auditlog.register(Store)
         post_migrate.connect(_open_system_accounts, sender=self, dispatch_uid="loyalty_system_accounts")

@@ -1,4 +1,5 @@
-"""The Celery application. Tasks are discovered in every installed app's ``tasks.py``.
+"""The Celery application. Tasks are discovered in every installed app's ``tasks.py``
+(and in the loyalty app's ``ledger/`` and ``adjustments/`` parts).
 
 Without ``REDIS_URL`` the settings make tasks run in-process (``task_always_eager``), so
 a first run needs no broker; with it, ``make worker`` runs a worker and the beat
@@ -14,3 +15,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.settings")
 app = Celery("loyalty", task_cls="celery.contrib.django.task:DjangoTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The ledger's and the adjustments' jobs live in their parts of the loyalty app (registered
+# under their historical names, loyalty.tasks.*, which the database schedules use).
+app.autodiscover_tasks(["loyalty.ledger", "loyalty.adjustments"])

@@ -21,8 +21,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from loyalty.crypto import DecryptionFailed
-from loyalty.models import OutboundMessage
+from loyalty.kernel.crypto import DecryptionFailed
+from loyalty.kernel.models import OutboundMessage
 from members.models import Member
 
 log = logging.getLogger(__name__)

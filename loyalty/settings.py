@@ -155,7 +155,7 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", defau
 DATABASE_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 if DATABASE_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # Django's default None switches psycopg's prepared statements off altogether; its
-    # ORM cursors bind client-side and never prepare, so only loyalty.rawsql's do.
+    # ORM cursors bind client-side and never prepare, so only loyalty.kernel.rawsql's do.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Busy-wait instead of failing at once when the dev server and a command write together.

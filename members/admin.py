@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from loyalty.crypto import DecryptionFailed
-from loyalty.selectors import member_balance, member_lots_visible, member_operations_visible
+from loyalty.kernel.crypto import DecryptionFailed
+from loyalty.ledger.selectors import member_balance, member_lots_visible, member_operations_visible
 from members.admin_search import (
     SAVED_SEARCH_VAR,
     MemberSearch,

@@ -13,7 +13,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from loyalty.append_only import AppendOnlyModel
+from loyalty.kernel.append_only import AppendOnlyModel
 from members.numbers import loyalty_number_generate
 
 # Fields holding ciphertext, blind indexes or key material: never in audit diffs,

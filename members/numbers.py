@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 
-from loyalty.pan import luhn_valid
+from loyalty.kernel.pan import luhn_valid
 
 PREFIX = "99"
 LENGTH = 16

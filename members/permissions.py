@@ -3,8 +3,8 @@ asks.
 
 Members are a programme-wide record: anyone holding ``members.view_member`` finds and
 opens any member (they shop in any store); ``Member`` names no ``store_scope_field``, so
-``loyalty.scoping.restrict`` cuts a member queryset by the model permission only. What
-hangs off a member is store-scoped for store staff: the ledger rows (``loyalty.selectors``),
+``loyalty.kernel.scoping.restrict`` cuts a member queryset by the model permission only. What
+hangs off a member is store-scoped for store staff: the ledger rows (``loyalty.ledger.selectors``),
 the home store's page, the change history's authors; and the consent history is for
 programme-wide roles only.
 """
@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
-from loyalty.scoping import restrict, sees_all_stores, stores_visible_to
+from loyalty.kernel.scoping import restrict, sees_all_stores, stores_visible_to
 from members.models import Member
 from staffauth.models import StaffUser
 
 if TYPE_CHECKING:
-    from loyalty.models import Store
-    from loyalty.scoping import User
+    from loyalty.kernel.models import Store
+    from loyalty.kernel.scoping import User
 
 REVEAL_PERMISSION = "members.reveal_member_pii"
 

@@ -1,13 +1,13 @@
 """Base classes every admin of the product uses.
 
 - Every free-text field of every admin form (add, change, list-editable, inline and
-  action forms) refuses what free text may not hold (``loyalty.freetext``: a card
+  action forms) refuses what free text may not hold (``loyalty.kernel.freetext``: a card
   number, a bidi control, an invisible character), each with its own error code;
   forms outside a ModelAdmin take ``FreeTextFormMixin`` themselves.
 - Objects a user may not see answer 404, exactly like objects that do not exist
   (Django's admin would redirect with "doesn't exist" instead).
 - Store-scoped admins restrict their queryset, and so the change, delete, history
-  and autocomplete views, to the stores the user may see (``loyalty.scoping``).
+  and autocomplete views, to the stores the user may see (``loyalty.kernel.scoping``).
 - Large tables paginate without a full COUNT.
 """
 
@@ -26,10 +26,10 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.utils.functional import cached_property
 
-from loyalty.freetext import MESSAGES as FREE_TEXT_CODES
-from loyalty.freetext import free_text_refusal
+from loyalty.kernel.freetext import MESSAGES as FREE_TEXT_CODES
+from loyalty.kernel.freetext import free_text_refusal
 from loyalty.kernel.refusals import Refusal
-from loyalty.scoping import scope_to_stores, stores_visible_to
+from loyalty.kernel.scoping import scope_to_stores, stores_visible_to
 
 logger = logging.getLogger("staffauth.admin")
 

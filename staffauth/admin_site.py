@@ -44,7 +44,7 @@ class LoyaltyAdminSite(admin.AdminSite):
         return bool(user.is_active and user.is_staff and user.is_verified())
 
     def each_context(self, request):
-        from loyalty.admin_adjustments import awaiting_count
+        from loyalty.adjustments.admin import awaiting_count
 
         context = super().each_context(request)
         # A callable: counted only where a template shows it (the index), not on every page.

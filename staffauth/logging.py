@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-from loyalty.pan import redact_pans
+from loyalty.kernel.pan import redact_pans
 from staffauth.context import current_request_id
 
 _CRLF = re.compile(r"[\r\n]")

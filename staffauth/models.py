@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
 
-from loyalty.append_only import AppendOnlyModel
+from loyalty.kernel.append_only import AppendOnlyModel
 
 
 class StaffUserManager(UserManager):

@@ -11,7 +11,7 @@ import ipaddress
 
 from django.conf import settings
 
-from loyalty.pan import redact_pans
+from loyalty.kernel.pan import redact_pans
 
 
 def client_ip(request) -> str | None:

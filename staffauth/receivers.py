@@ -12,11 +12,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from staffauth.context import current_request
 from staffauth.middleware import session_started
 from staffauth.net import normalise_username
-from staffauth.services import Kind, security_event_record
-
-# Marks a user_login_failed signal sent for a wrong OTP token, so that axes counts it
-# but the log records it once, as OTP_FAILED.
-OTP_STAGE = "otp"
+from staffauth.services import OTP_STAGE, Kind, security_event_record
 
 
 @receiver(user_logged_in, dispatch_uid="staffauth_logged_in")

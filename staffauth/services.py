@@ -17,11 +17,15 @@ from django.db import transaction
 from django.utils import timezone
 from django_otp.models import Device, VerifyNotAllowed
 
-from loyalty.pan import redact_pans
+from loyalty.kernel.pan import redact_pans
 from staffauth.context import current_request
 from staffauth.models import PasswordHistory, SecurityEvent, StaffUser
 from staffauth.net import client_ip
 from staffauth.permissions import privilege_change_refused
+
+# Marks a user_login_failed signal sent for a wrong OTP token, so that axes counts it
+# but the log records it once, as OTP_FAILED (staffauth.receivers).
+OTP_STAGE = "otp"
 
 Kind = SecurityEvent.Kind
 

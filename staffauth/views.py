@@ -19,8 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from staffauth.admin_site import safe_next
 from staffauth.enrolment import staff_totp_enrol, staff_totp_pending_device
 from staffauth.models import StaffUser
-from staffauth.receivers import OTP_STAGE
-from staffauth.services import Kind, security_event_record, staff_otp_check
+from staffauth.services import OTP_STAGE, Kind, security_event_record, staff_otp_check
 
 ENROL_SESSION_KEY = "_staff_enrol_device"
 WRONG_CODE = "That code is not valid. Check your device's clock and try again."

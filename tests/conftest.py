@@ -13,7 +13,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from loyalty.models import Store
+from loyalty.kernel.models import Store
 from staffauth.models import StaffUser
 from staffauth.roles import ROLES
 from tests.services import chromium_problem
@@ -81,8 +81,8 @@ def database_roles(request, django_db_blocker):
     database (once a run, before any test's transaction: inside one, their creation would
     roll back). Nothing when no collected test uses the database: the connection would
     then point at the real database, not the test one."""
-    from loyalty import dbroles
-    from loyalty.append_only import RETENTION_ROLE
+    from loyalty.kernel import dbroles
+    from loyalty.kernel.append_only import RETENTION_ROLE
 
     if not any(_item_uses_database(item) for item in request.session.items):
         return None

@@ -55,8 +55,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from loyalty.api.auth import till_create
+from loyalty.kernel.models import Store
 from loyalty.ledger.operations import Actor, points_earn
-from loyalty.models import Store
 from members.services.membership import member_create
 from members.services.sessions import DeviceBlocked, session_start
 from tests.conftest import PASSWORD, current_totp

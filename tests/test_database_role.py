@@ -5,7 +5,7 @@ import os
 import pytest
 from django.db import connection
 
-from loyalty import dbroles
+from loyalty.kernel import dbroles
 from tests.conftest import APP_ROLE
 
 pytestmark = [

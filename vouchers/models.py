@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from loyalty.append_only import AppendOnlyModel
+from loyalty.kernel.append_only import AppendOnlyModel
 
 
 class Reward(models.Model):
@@ -239,7 +239,7 @@ class VoucherScan(AppendOnlyModel):
 class RedemptionAudit(models.Model):
     """A till redemption (voucher or points) drawn at random for a Store Manager to review."""
 
-    # Store-scoped (``loyalty.scoping.restrict``): a user sees the audits of their stores.
+    # Store-scoped (``loyalty.kernel.scoping.restrict``): a user sees the audits of their stores.
     store_scope_field = "store"
 
     class Outcome(models.TextChoices):
@@ -284,7 +284,7 @@ class PendingRedemption(models.Model):
     """A redemption a till attempted while offline: never honoured offline, queued here
     for approval online; the member is told it awaits verification."""
 
-    # Store-scoped (``loyalty.scoping.restrict``): a user decides the queue of their stores.
+    # Store-scoped (``loyalty.kernel.scoping.restrict``): a user decides the queue of their stores.
     store_scope_field = "store"
 
     class Status(models.TextChoices):

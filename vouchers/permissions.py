@@ -4,7 +4,7 @@ the one place that says so.
 The codenames are Django's model permissions on the vouchers models (the roles in
 ``staffauth.roles`` grant them by name). Which rows a user may act on is a store
 question: the store-scoped records (``RedemptionAudit``, ``PendingRedemption``) name
-their store in ``store_scope_field`` and ``loyalty.scoping.restrict`` cuts a queryset to
+their store in ``store_scope_field`` and ``loyalty.kernel.scoping.restrict`` cuts a queryset to
 the permission and the user's stores. Vouchers belong to members, not stores: their
 admin list has its own scope (``vouchers.admin.rewards``).
 """
@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 
-from loyalty.scoping import restrict
+from loyalty.kernel.scoping import restrict
 from staffauth.roles import ROLE_BY_NAME
 from vouchers.models import PendingRedemption, RedemptionAudit
 

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from loyalty.selectors import member_balance
+from loyalty.ledger.selectors import member_balance
 from members.models import Member
 from vouchers.models import Reward, Voucher
 

@@ -23,7 +23,7 @@ The signature is compared in constant time, then the timestamp must be within
 request cannot be replayed later. Within the window, replays are harmless: every write
 carries an Idempotency-Key, and a receipt earns once whatever the key.
 
-Secrets are stored encrypted (``loyalty.crypto``, MultiFernet) because the server must
+Secrets are stored encrypted (``loyalty.kernel.crypto``, MultiFernet) because the server must
 read them to check signatures. Tills are not users: ``request.user`` stays unset
 (``UNAUTHENTICATED_USER``) and ``request.auth`` is the ``Till``.
 """
@@ -49,8 +49,8 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from loyalty.api.errors import IpNotAllowed
 from loyalty.api.limits import till_body_read as _read_body
-from loyalty.crypto import DecryptionFailed, decrypt_str, encrypt_str
-from loyalty.models import Store, Till
+from loyalty.kernel.crypto import DecryptionFailed, decrypt_str, encrypt_str
+from loyalty.kernel.models import Store, Till
 from staffauth.models import SecurityEvent
 from staffauth.net import client_ip
 from staffauth.services import security_event_record

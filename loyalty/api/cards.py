@@ -3,10 +3,10 @@
 - ``card_numbers_refuse`` (the till API) runs before a request body is parsed for use,
   validated or stored: every string, number and key anywhere in the JSON body (and the
   raw body text, which also covers bodies that are not JSON), the Idempotency-Key header
-  and path values go through the PAN detector (``loyalty.pan``, SECURITY.md §3).
+  and path values go through the PAN detector (``loyalty.kernel.pan``, SECURITY.md §3).
 - ``free_text_refuse`` guards one free-text value of any API (``StrictCharField`` calls
   it for every field not marked ``free_text=False``): a card number, a bidi control or
-  an invisible character (``loyalty.freetext``) is refused with its own code.
+  an invisible character (``loyalty.kernel.freetext``) is refused with its own code.
 - ``ApiRequestGuardMiddleware`` (``loyalty.api.middleware``) refuses card-like query
   values before any view or log line sees them.
 
@@ -22,8 +22,8 @@ import re
 
 from loyalty.api.errors import BidiControlRefused, CardNumberRefused, InvisibleCharacterRefused
 from loyalty.api.parsers import strict_json_loads
-from loyalty.freetext import BIDI_CONTROL, CARD_NUMBER, free_text_refusal
-from loyalty.pan import contains_pan
+from loyalty.kernel.freetext import BIDI_CONTROL, CARD_NUMBER, free_text_refusal
+from loyalty.kernel.pan import contains_pan
 from staffauth.models import SecurityEvent
 from staffauth.services import security_event_record
 
@@ -56,7 +56,7 @@ def card_number_refusal(field: str, *, till=None) -> CardNumberRefused:
 
 def free_text_refuse(value: str, *, field: str) -> None:
     """Raise the API refusal for ``value`` if it is not acceptable free text
-    (``loyalty.freetext``): 422 ``card_number_refused``, 400 ``bidi_control_refused`` or
+    (``loyalty.kernel.freetext``): 422 ``card_number_refused``, 400 ``bidi_control_refused`` or
     400 ``invisible_character_refused``, with ``detail`` ``{"field": field}``."""
     refusal = free_text_refusal(value)
     if refusal is None:

@@ -6,7 +6,7 @@ records) is replaced by ``[REDACTED]``. Under ``/api/`` it answers in the API's 
 shape (``{"error": {...}}``):
 
 - 422 ``card_number_refused`` when a query parameter's name or value looks like a card
-  number (``loyalty.pan``); ``detail.field`` is ``query:<name>``. URLs are logged (access
+  number (``loyalty.kernel.pan``); ``detail.field`` is ``query:<name>``. URLs are logged (access
   logs, proxies), so a card number must not get past the door in one; this refusal logs
   the parameter's name only.
 - 413 ``payload_too_large`` when the body is larger than the API takes
@@ -21,7 +21,7 @@ from rest_framework.exceptions import APIException
 from loyalty.api.cards import card_number_refusal
 from loyalty.api.errors import error_body
 from loyalty.api.limits import api_body_limit, body_read
-from loyalty.pan import contains_pan, redact_pans
+from loyalty.kernel.pan import contains_pan, redact_pans
 
 API_PREFIX = "/api/"
 

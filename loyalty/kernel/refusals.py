@@ -4,7 +4,7 @@ A refusal is an answer, not a crash: a stable snake_case ``code`` clients and st
 screens branch on, a ``message`` for people, and ``facts`` that are safe to show and
 to log (ids, counts, limits, statuses; never a code, token, loyalty number or personal
 data). Services know nothing of HTTP: the API edge maps codes to statuses in one table
-(``loyalty.api.errors.REFUSAL_STATUS``) and the admin turns the same refusal into a form
+(``loyalty.kernel.statuses.REFUSAL_STATUS``, answered by ``loyalty.api.errors``) and the admin turns the same refusal into a form
 error or a message (``staffauth.admin_base``).
 
 A family of refusals (the ledger's, a session's...) may subclass ``Refusal`` so callers

@@ -29,11 +29,11 @@ from typing import Any
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
-from loyalty import exceptions as refusals
-from loyalty import rawsql
-from loyalty.api.errors import error_body, refusal_status
+from loyalty.kernel import rawsql
+from loyalty.kernel.statuses import error_body, refusal_status
+from loyalty.ledger import refusals as refusals
+from loyalty.ledger.models import IdempotencyKey
 from loyalty.ledger.services.core import Actor, Entry, Posting, fault
-from loyalty.models import IdempotencyKey
 
 NAMESPACE = uuid.UUID("6f1c2a4e-3b5d-4f7a-9c8e-2d1b0a9f8e7d")
 RETRY_SQLSTATES = {"40001", "40P01"}

@@ -23,9 +23,9 @@ from django.utils import timezone
 
 from loyalty.ledger import idempotency
 from loyalty.ledger.idempotency import Outcome, Request
+from loyalty.ledger.models import LedgerOperation, PointsLot
 from loyalty.ledger.services import adjusting, earning, expiry, holds, redeeming
 from loyalty.ledger.services.core import OP, Actor, NothingToWrite
-from loyalty.models import LedgerOperation, PointsLot
 from members.models import Member
 
 # What callers need beside the operations: who acts, and what comes back.

@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from loyalty.schedules import schedules_operation
+from loyalty.kernel.schedules import schedules_operation
 
 
 class Migration(migrations.Migration):

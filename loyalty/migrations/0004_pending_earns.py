@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import migrations, models
 
-from loyalty.schedules import schedules_operation
+from loyalty.kernel.schedules import schedules_operation
 
 
 class Migration(migrations.Migration):

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 import loyalty.models
-from loyalty.append_only import append_only_triggers
+from loyalty.kernel.append_only import append_only_triggers
 
 
 class Migration(migrations.Migration):
@@ -86,7 +86,7 @@ class Migration(migrations.Migration):
                     models.FileField(
                         blank=True,
                         help_text="Written justification (PDF, PNG or JPEG); served only to those who may see the request.",
-                        storage=loyalty.models._adjustment_document_storage,
+                        storage=loyalty.adjustments.models._adjustment_document_storage,
                         upload_to="adjustments/%Y/%m/",
                     ),
                 ),

@@ -16,7 +16,7 @@ from importlib import import_module
 
 from django.db import migrations
 
-from loyalty.append_only import (
+from loyalty.kernel.append_only import (
     GUARD_UPDATE_FUNCTION,
     LOT_MATCHES_MOVEMENTS_FUNCTION,
     PURGE_FUNCTION,

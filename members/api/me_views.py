@@ -31,7 +31,7 @@ from rest_framework.response import Response
 
 from loyalty.api.errors import ApiRefusal
 from loyalty.api.serializers import StrictCharField, StrictInputSerializer
-from loyalty.selectors import member_balance, member_operations, member_points_expiring, member_points_pending
+from loyalty.ledger.selectors import member_balance, member_operations, member_points_expiring, member_points_pending
 from members.api.base import (
     COMMON_ERRORS,
     PAGE_PARAMETERS,

@@ -5,7 +5,7 @@ import uuid
 import django.db.models.deletion
 from django.db import migrations, models
 
-from loyalty.append_only import append_only_triggers
+from loyalty.kernel.append_only import append_only_triggers
 
 
 class Migration(migrations.Migration):

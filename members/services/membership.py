@@ -12,7 +12,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from loyalty.models import Store
+from loyalty.kernel.models import Store
 from members.models import ContactVerification, Member, MemberPasswordHistory, MemberPiiAccess
 from members.services.pii import (
     ADDRESS_MAX,

@@ -2,7 +2,7 @@
 
 Key hierarchy (SECURITY.md §3):
 
-- the **programme key** is ``loyalty.crypto``'s MultiFernet over
+- the **programme key** is ``loyalty.kernel.crypto``'s MultiFernet over
   ``settings.FIELD_ENCRYPTION_KEYS`` (newest first); it encrypts only data keys;
 - each member's **data key** is a Fernet key of their own, stored wrapped by the
   programme key in ``Member.data_key_wrapped``; it encrypts that member's name,
@@ -36,8 +36,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from loyalty.crypto import DecryptionFailed, decrypt_str, encrypt_str
-from loyalty.freetext import free_text_refusal
+from loyalty.kernel.crypto import DecryptionFailed, decrypt_str, encrypt_str
+from loyalty.kernel.freetext import free_text_refusal
 from loyalty.kernel.refusals import Refusal
 from members.models import PII_FIELDS, Member
 
@@ -113,7 +113,7 @@ def birth_date_normalise(value: date | str, *, today: date | None = None) -> dat
 
 def text_normalise(field: str, value: str, *, max_length: int) -> str:
     """Trimmed NFC text of at most ``max_length`` characters, free of control characters
-    and of what free text may not hold (``loyalty.freetext``: a card number, a bidi
+    and of what free text may not hold (``loyalty.kernel.freetext``: a card number, a bidi
     control, an invisible character, each refused with its own code). Raises InvalidMemberData."""
     text = unicodedata.normalize("NFC", str(value)).strip()
     if len(text) > max_length:

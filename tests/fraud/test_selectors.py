@@ -1,4 +1,4 @@
-"""Which alerts a user sees (``fraud.selectors``): the store scope of ``loyalty.scoping``."""
+"""Which alerts a user sees (``fraud.selectors``): the store scope of ``loyalty.kernel.scoping``."""
 
 from __future__ import annotations
 

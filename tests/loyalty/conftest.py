@@ -7,10 +7,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from loyalty.adjustments import Evidence, adjustment_request
+from loyalty.adjustments.models import AdjustmentReason, AdjustmentRequest
+from loyalty.adjustments.services import Evidence, adjustment_request
+from loyalty.kernel.models import Till
+from loyalty.ledger.models import MemberBalance
 from loyalty.ledger.operations import Actor, points_earn
-from loyalty.models import AdjustmentReason, AdjustmentRequest, MemberBalance, Till
-from loyalty.verify import ledger_verify
+from loyalty.ledger.verify import ledger_verify
 from members.models import Member
 
 

@@ -16,11 +16,12 @@ from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 from playwright.sync_api import expect, sync_playwright
 
-from loyalty.adjustments import adjustment_approve, adjustment_reject, adjustment_request
-from loyalty.models import AdjustmentReason, AdjustmentReport, OutboundMessage
+from loyalty.adjustments.models import AdjustmentReason, AdjustmentReport
+from loyalty.adjustments.reports import COLUMNS, adjustment_report_build, adjustment_report_csv
+from loyalty.adjustments.services import adjustment_approve, adjustment_reject, adjustment_request
+from loyalty.adjustments.tasks import adjustment_report_task
+from loyalty.kernel.models import OutboundMessage
 from loyalty.notifications import messages_deliver_queued, notify_address, notify_member
-from loyalty.reports import COLUMNS, adjustment_report_build, adjustment_report_csv
-from loyalty.tasks import adjustment_report_task
 from staffauth.admin import SCHEDULABLE_TASK_PREFIXES
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, CSP_LISTENER, log_in
 from tests.conftest import current_totp, login_verified

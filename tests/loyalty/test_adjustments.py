@@ -11,7 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from loyalty.adjustments import (
+from loyalty.adjustments.models import AdjustmentEvent, AdjustmentRequest
+from loyalty.adjustments.services import (
     AdjustmentRefused,
     adjustment_allowed_steps,
     adjustment_approve,
@@ -21,10 +22,11 @@ from loyalty.adjustments import (
     adjustments_awaiting,
     adjustments_expire,
 )
+from loyalty.kernel.models import OutboundMessage
+from loyalty.ledger.models import LedgerOperation
 from loyalty.ledger.operations import points_redeem
-from loyalty.models import AdjustmentEvent, AdjustmentRequest, LedgerOperation, OutboundMessage
+from loyalty.ledger.verify import ledger_verify
 from loyalty.notifications import messages_deliver_queued
-from loyalty.verify import ledger_verify
 from tests.concurrency import race
 from tests.db import rewriting_history
 from tests.loyalty.conftest import PDF, assert_ledger_verified

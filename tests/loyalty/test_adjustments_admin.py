@@ -17,7 +17,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from loyalty.models import AdjustmentEvent, AdjustmentReason, AdjustmentRequest, LedgerOperation
+from loyalty.adjustments.models import AdjustmentEvent, AdjustmentReason, AdjustmentRequest
+from loyalty.ledger.models import LedgerOperation
 from tests.conftest import login_verified
 from tests.db import rewriting_history
 from tests.loyalty.conftest import PDF

@@ -18,8 +18,9 @@ from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from loyalty.adjustments import Evidence, adjustment_request
-from loyalty.models import AdjustmentEvent, AdjustmentReason, AdjustmentRequest, LedgerOperation, MemberBalance
+from loyalty.adjustments.models import AdjustmentEvent, AdjustmentReason, AdjustmentRequest
+from loyalty.adjustments.services import Evidence, adjustment_request
+from loyalty.ledger.models import LedgerOperation, MemberBalance
 from tests.browser import log_in, open_page
 
 pytestmark = pytest.mark.browser

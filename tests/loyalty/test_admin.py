@@ -3,8 +3,9 @@
 import pytest
 from django.urls import reverse
 
+from loyalty.kernel.models import Till
+from loyalty.ledger.models import LedgerOperation
 from loyalty.ledger.operations import Actor, points_earn, points_hold
-from loyalty.models import LedgerOperation, Till
 from members.models import Member
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]

@@ -8,8 +8,8 @@ multi-threaded test process could deadlock a child), against the test database.
 import pytest
 from django.db import connection
 
-from loyalty.models import LedgerOperation
-from loyalty.verify import ledger_verify
+from loyalty.ledger.models import LedgerOperation
+from loyalty.ledger.verify import ledger_verify
 from tests.subprocess_env import child_env, run_manage
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -15,6 +15,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from loyalty.ledger.models import LedgerOperation, MemberBalance, PointsLot, Transfer
 from loyalty.ledger.operations import (
     points_capture,
     points_earn,
@@ -27,8 +28,7 @@ from loyalty.ledger.operations import (
     points_void,
 )
 from loyalty.ledger.services import core
-from loyalty.models import LedgerOperation, MemberBalance, PointsLot, Transfer
-from loyalty.verify import ledger_verify
+from loyalty.ledger.verify import ledger_verify
 from members.models import Member
 from tests.concurrency import race
 from tests.db import rewriting_history

@@ -28,9 +28,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from loyalty.kernel.models import Store, Till
 from loyalty.ledger import operations as ledger
-from loyalty.models import MemberBalance, PointsLot, Store, Till
-from loyalty.verify import ledger_verify
+from loyalty.ledger.models import MemberBalance, PointsLot
+from loyalty.ledger.verify import ledger_verify
 from members.models import Member
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]

@@ -6,6 +6,15 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from loyalty.ledger.models import (
+    Account,
+    IdempotencyKey,
+    LedgerOperation,
+    LotMovement,
+    MemberBalance,
+    PointsLot,
+    Transfer,
+)
 from loyalty.ledger.operations import (
     Actor,
     points_adjust_post,
@@ -20,8 +29,7 @@ from loyalty.ledger.operations import (
     points_redeem_reverse,
     points_void,
 )
-from loyalty.models import Account, IdempotencyKey, LedgerOperation, LotMovement, MemberBalance, PointsLot, Transfer
-from loyalty.verify import ledger_verify
+from loyalty.ledger.verify import ledger_verify
 from members.models import Member
 from tests.loyalty.conftest import assert_ledger_verified, available
 
@@ -292,7 +300,7 @@ def test_adjustment_posts_once_per_request(member, make_staff, earn):
     assert points_adjust_post(member=member, points=-300, reason="correction", adjustment_ref="A-3", actor=actor).ok
     assert available(member) == 0
     # The ledger adds up, but adjustments posted without an approved request (the
-    # workflow in loyalty.adjustments is the only caller in the product) are flagged.
+    # workflow in loyalty.adjustments.services is the only caller in the product) are flagged.
     problems = ledger_verify().problems
     assert len(problems) == 2 and all("no approved adjustment request posted it" in p for p in problems)
 
@@ -372,10 +380,10 @@ def test_malformed_hold_and_redemption_ids_are_not_found(till_actor, bad_id):
 
 def test_a_refusal_after_a_journal_write_is_a_bug_and_rolls_everything_back(member, till_actor, monkeypatch):
     """Rules are checked before the first write; the engine enforces that order."""
-    from loyalty import policy
+    from loyalty.ledger import policy
 
     def late_refusal(*, member, tier):  # the earn's last step, after its journal write
-        from loyalty.exceptions import DailyEarnPointsExceeded
+        from loyalty.ledger.refusals import DailyEarnPointsExceeded
 
         raise DailyEarnPointsExceeded()
 
@@ -391,7 +399,8 @@ def test_a_retried_attempt_starts_clean_and_may_refuse(member, till_actor, earn,
     import psycopg
     from django.db import OperationalError
 
-    from loyalty import exceptions, policy
+    from loyalty.ledger import policy
+    from loyalty.ledger import refusals as exceptions
     from loyalty.ledger.services import core
 
     earn(member, 100)

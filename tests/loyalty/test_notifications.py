@@ -4,7 +4,7 @@ import pytest
 from django.core import mail
 from django.db import transaction
 
-from loyalty.models import OutboundMessage
+from loyalty.kernel.models import OutboundMessage
 from loyalty.notifications import (
     LocmemSmsBackend,
     message_deliver,

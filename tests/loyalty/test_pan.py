@@ -1,4 +1,4 @@
-"""Issue 11 (D5): the one card-number detector (``loyalty.pan``) and what it reads.
+"""Issue 11 (D5): the one card-number detector (``loyalty.kernel.pan``) and what it reads.
 
 Normalised first (fullwidth and other scripts' digits, Unicode spaces and dashes,
 invisible characters), then the rule of SECURITY.md §3 over every stretch of whole digit
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty.pan import contains_pan, looks_like_pan, luhn_valid
+from loyalty.kernel.pan import contains_pan, looks_like_pan, luhn_valid
 from members.numbers import loyalty_number_generate
 from staffauth.logging import RedactingFilter
 
@@ -46,7 +46,7 @@ NOT_FOUND = [
 
 @pytest.mark.parametrize("text", FOUND)
 def test_card_numbers_are_found_in_every_form(text):
-    from loyalty.pan import redact_pans
+    from loyalty.kernel.pan import redact_pans
 
     assert contains_pan(text)
     assert "[REDACTED]" in redact_pans(text) and "1111" not in redact_pans(text).replace("12 29", "")

@@ -6,9 +6,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from loyalty.ledger.models import LedgerOperation
 from loyalty.ledger.operations import points_earn, points_earn_reverse, points_hold, points_redeem, points_void
-from loyalty.models import LedgerOperation
-from loyalty.policy import points_for_purchase
+from loyalty.ledger.policy import points_for_purchase
 from members.models import Member
 
 pytestmark = pytest.mark.django_db

@@ -1,5 +1,5 @@
 """The ledger's read boundary (issue 12): apps other than ``loyalty`` read the ledger only
-through ``loyalty.selectors`` (and write it only through its services). No module of
+through ``loyalty.ledger.selectors`` (and write it only through its services). No module of
 theirs imports the ledger's models or names the ledger's tables in SQL.
 
 A string reference (``"loyalty.LedgerOperation"``) serves a foreign key without the
@@ -15,7 +15,15 @@ from pathlib import Path
 
 from django.conf import settings
 
-from loyalty.models import Account, IdempotencyKey, LedgerOperation, LotMovement, MemberBalance, PointsLot, Transfer
+from loyalty.ledger.models import (
+    Account,
+    IdempotencyKey,
+    LedgerOperation,
+    LotMovement,
+    MemberBalance,
+    PointsLot,
+    Transfer,
+)
 
 LEDGER_MODELS = (LedgerOperation, Transfer, PointsLot, LotMovement, MemberBalance, IdempotencyKey, Account)
 LEDGER_NAMES = {model.__name__ for model in LEDGER_MODELS}
@@ -73,6 +81,6 @@ def test_no_app_outside_loyalty_reads_the_ledgers_tables():
         (str(path.relative_to(root)), line, what) for path in modules for line, what in ledger_reads(path.read_text())
     }
     refused = sorted(f"{path}:{line}: {what}" for path, line, what in found if (path, what) not in ALLOWED)
-    assert refused == [], "read the ledger through loyalty.selectors instead:\n" + "\n".join(refused)
+    assert refused == [], "read the ledger through loyalty.ledger.selectors instead:\n" + "\n".join(refused)
     stale = set(ALLOWED) - {(path, what) for path, _, what in found}
     assert not stale, f"no longer needed, remove from ALLOWED: {sorted(stale)}"

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from loyalty.ledger.models import MemberBalance
 from loyalty.ledger.operations import (
     Actor,
     points_adjust_post,
@@ -15,8 +16,7 @@ from loyalty.ledger.operations import (
     points_redeem,
     points_redeem_reverse,
 )
-from loyalty.models import MemberBalance
-from loyalty.selectors import ledger_snapshot, roll_forward
+from loyalty.ledger.selectors import ledger_snapshot, roll_forward
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]
 

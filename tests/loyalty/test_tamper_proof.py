@@ -17,10 +17,11 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from fraud.models import FraudAlert
-from loyalty import dbroles
-from loyalty.adjustments import adjustment_approve
-from loyalty.append_only import PURGE_FLOORS
-from loyalty.models import AdjustmentRequest, IdempotencyKey, LedgerOperation, PointsLot
+from loyalty.adjustments.models import AdjustmentRequest
+from loyalty.adjustments.services import adjustment_approve
+from loyalty.kernel import dbroles
+from loyalty.kernel.append_only import PURGE_FLOORS
+from loyalty.ledger.models import IdempotencyKey, LedgerOperation, PointsLot
 from members.models import ConsentRecord
 from staffauth.models import SecurityEvent
 from tests.conftest import APP_ROLE, PURGER_ROLE

@@ -8,10 +8,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 
+from loyalty.ledger.models import LedgerOperation, MemberBalance, PointsLot, Transfer
 from loyalty.ledger.operations import points_hold, points_redeem
-from loyalty.models import LedgerOperation, MemberBalance, PointsLot, Transfer
-from loyalty.tasks import ledger_verify_task
-from loyalty.verify import ledger_verify
+from loyalty.ledger.tasks import ledger_verify_task
+from loyalty.ledger.verify import ledger_verify
 from members.models import Member
 from staffauth.models import SecurityEvent
 from tests.db import rewriting_history

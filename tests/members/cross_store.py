@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.urls import reverse
 
-from loyalty.adjustments import adjustment_request
+from loyalty.adjustments.models import AdjustmentReason
+from loyalty.adjustments.services import adjustment_request
+from loyalty.kernel.models import Till
 from loyalty.ledger.operations import Actor, points_earn, points_hold
-from loyalty.models import AdjustmentReason, Till
 from members.models import Member
 from members.services.consents import consents_record
 from vouchers.models import Reward

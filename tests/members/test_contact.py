@@ -12,7 +12,7 @@ import time_machine
 from django.core import mail
 from django.db import connection
 
-from loyalty.models import OutboundMessage
+from loyalty.kernel.models import OutboundMessage
 from loyalty.notifications import LocmemSmsBackend
 from members.models import ContactVerification, MemberSecurityEvent, MemberSession, OtpChallenge
 from members.services.contact import (

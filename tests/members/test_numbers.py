@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty.pan import contains_pan, looks_like_pan
+from loyalty.kernel.pan import contains_pan, looks_like_pan
 from members.models import Member
 from members.numbers import loyalty_number_generate, loyalty_number_is_well_formed
 

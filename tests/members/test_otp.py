@@ -15,7 +15,7 @@ import pytest
 from django.db import connection, transaction
 
 from loyalty.celery import app as celery_app
-from loyalty.models import OutboundMessage
+from loyalty.kernel.models import OutboundMessage
 from loyalty.notifications import LocmemSmsBackend
 from members.models import MemberSecurityEvent, OtpChallenge
 from members.services.membership import member_create

@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
-from loyalty.models import OutboundMessage
+from loyalty.kernel.models import OutboundMessage
 from members.models import Member, MemberPasswordHistory, MemberSecurityEvent, MemberSession, OtpPhoneState
 from members.services.membership import member_create
 from members.services.otp import OtpRefused, otp_request, otp_step_up_valid

@@ -4,7 +4,7 @@ then the store scope of a store-scoped model."""
 
 import pytest
 
-from loyalty.scoping import restrict
+from loyalty.kernel.scoping import restrict
 from members.models import Member
 from members.permissions import (
     colleagues,

@@ -6,7 +6,7 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 
-from loyalty.crypto import decrypt_str
+from loyalty.kernel.crypto import decrypt_str
 from members.models import Member
 from members.services.membership import member_create, member_pii_set, member_pii_shred
 from members.services.pii import InvalidMemberData, MemberPiiErased, member_pii_read, member_pii_value

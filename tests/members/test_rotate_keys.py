@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 
-from loyalty.crypto import rotate_str
+from loyalty.kernel.crypto import rotate_str
 from members.models import Member
 from members.services.membership import member_pii_shred
 from members.services.pii import member_pii_read

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from loyalty.models import OutboundMessage
+from loyalty.kernel.models import OutboundMessage
 from members.geo import TestGeolocation, distance_km, geolocation
 from members.models import Member, MemberDevice, MemberSecurityEvent, MemberSession, RefreshToken
 from members.services.sessions import (

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 PROJECT_APPS = ("loyalty", "members", "vouchers", "staffauth", "fraud", "compliance")
 ADMIN_MODULES = [
-    "loyalty.admin", "loyalty.admin_adjustments", "loyalty.admin_reports", "members.admin", "staffauth.admin",
+    "loyalty.ledger.admin", "loyalty.adjustments.admin", "loyalty.adjustments.admin_reports", "members.admin", "staffauth.admin",
     "staffauth.views", "vouchers.admin.rewards", "vouchers.admin.offline", "vouchers.admin.till", "fraud.admin",
 ]  # fmt: skip
 # Forms that are not guarded, and why.

@@ -30,18 +30,11 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from fraud.models import FraudAlert
-from loyalty.adjustments import Evidence, adjustment_request
+from loyalty.adjustments.models import AdjustmentReason, AdjustmentReport
+from loyalty.adjustments.services import Evidence, adjustment_request
+from loyalty.kernel.models import OutboundMessage, Till
+from loyalty.ledger.models import Account, LedgerOperation, PointsLot, Transfer
 from loyalty.ledger.operations import Actor, points_earn, points_hold
-from loyalty.models import (
-    Account,
-    AdjustmentReason,
-    AdjustmentReport,
-    LedgerOperation,
-    OutboundMessage,
-    PointsLot,
-    Till,
-    Transfer,
-)
 from members.models import Member, MemberPiiAccess
 from staffauth.models import SecurityEvent
 from tests.conftest import login_verified

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from loyalty.models import Store
-from loyalty.scoping import scope_to_stores, stores_visible_to
+from loyalty.kernel.models import Store
+from loyalty.kernel.scoping import scope_to_stores, stores_visible_to
 
 pytestmark = pytest.mark.django_db
 

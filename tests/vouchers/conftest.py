@@ -16,8 +16,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from loyalty.kernel.models import Till
 from loyalty.ledger.operations import Actor, points_earn
-from loyalty.models import Till
 from loyalty.notifications import LocmemSmsBackend
 from members.models import Member
 from members.services.membership import member_create

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty.pan import contains_pan, luhn_valid
+from loyalty.kernel.pan import contains_pan, luhn_valid
 from vouchers.services.codes import (
     ALPHABET,
     WEIGHTS,

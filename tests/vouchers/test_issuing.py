@@ -10,9 +10,9 @@ import time_machine
 from auditlog.models import LogEntry
 from django.utils import timezone
 
-from loyalty.api.errors import refusal_status
-from loyalty.models import IdempotencyKey, LedgerOperation, MemberBalance, Transfer
-from loyalty.verify import ledger_verify
+from loyalty.kernel.statuses import refusal_status
+from loyalty.ledger.models import IdempotencyKey, LedgerOperation, MemberBalance, Transfer
+from loyalty.ledger.verify import ledger_verify
 from members.models import Member, MemberSecurityEvent
 from tests.concurrency import race
 from tests.vouchers.issuing_helpers import buy, session_for

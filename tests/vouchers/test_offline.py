@@ -15,9 +15,10 @@ from django.contrib.messages.storage.fallback import FallbackStorage
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
-from loyalty.api.errors import refusal_status
+from loyalty.kernel.models import OutboundMessage
+from loyalty.kernel.statuses import refusal_status
+from loyalty.ledger.models import LedgerOperation, PointsLot
 from loyalty.ledger.operations import Actor, points_redeem
-from loyalty.models import LedgerOperation, OutboundMessage, PointsLot
 from members.services.membership import member_create
 from tests.loyalty.api.conftest import TillClient
 from tests.vouchers.till_helpers import available

@@ -1,5 +1,5 @@
 """Who may act on the till's store-scoped records (``vouchers.permissions``): the model
-permission for the action, then the stores the user sees (``loyalty.scoping.restrict``
+permission for the action, then the stores the user sees (``loyalty.kernel.scoping.restrict``
 through ``store_scope_field``)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from loyalty.models import LedgerOperation
-from loyalty.scoping import restrict
+from loyalty.kernel.scoping import restrict
+from loyalty.ledger.models import LedgerOperation
 from vouchers.models import PendingRedemption, RedemptionAudit
 from vouchers.permissions import (
     audits_reviewable_by,

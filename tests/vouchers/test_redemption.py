@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from fraud.models import FraudAlert
-from loyalty.api.errors import refusal_status
+from loyalty.kernel.statuses import refusal_status
 from loyalty.ledger.operations import Actor, points_earn
 from members.models import Member
 from tests.concurrency import race

@@ -15,7 +15,7 @@ from django.contrib.sessions.models import Session
 from django.test import RequestFactory
 from django.utils import timezone
 
-from loyalty.api.errors import refusal_status
+from loyalty.kernel.statuses import refusal_status
 from staffauth.models import SecurityEvent
 from tests.concurrency import race
 from tests.conftest import PASSWORD, current_totp

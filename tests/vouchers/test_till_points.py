@@ -13,8 +13,8 @@ import pytest
 from django.utils import timezone
 
 from fraud.models import FraudAlert
-from loyalty.api.errors import refusal_status
-from loyalty.models import LedgerOperation
+from loyalty.kernel.statuses import refusal_status
+from loyalty.ledger.models import LedgerOperation
 from loyalty.notifications import LocmemSmsBackend
 from members.models import MemberSecurityEvent, MemberSession, OtpChallenge
 from members.services.membership import member_create

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from loyalty.models import LedgerOperation
+from loyalty.ledger.models import LedgerOperation
 from members.services.sessions import session_start
 from tests.conftest import PASSWORD, current_totp
 from tests.loyalty.api.conftest import TillClient

@@ -11,8 +11,8 @@ from functools import partial
 import pytest
 from django.utils import timezone
 
+from loyalty.ledger.models import LedgerOperation, MemberBalance
 from loyalty.ledger.operations import Actor, points_earn
-from loyalty.models import LedgerOperation, MemberBalance
 from loyalty.notifications import LocmemSmsBackend
 from members.models import MemberSession
 from members.services.sessions import session_start

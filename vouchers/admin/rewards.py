@@ -24,7 +24,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 
-from loyalty.scoping import sees_all_stores, stores_visible_to
+from loyalty.kernel.scoping import sees_all_stores, stores_visible_to
 from members.models import Member
 from staffauth.admin_base import BaseAdmin, CappedCountPaginator, FreeTextFormMixin, act_on_each, form_refused
 from vouchers.admin import offline, till  # noqa: F401  (register the till's admin pages first)

@@ -6,7 +6,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from loyalty.append_only import append_only_triggers
+from loyalty.kernel.append_only import append_only_triggers
 
 
 class Migration(migrations.Migration):

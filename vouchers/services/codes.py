@@ -24,7 +24,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
-from loyalty.pan import contains_pan
+from loyalty.kernel.pan import contains_pan
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 BASE = len(ALPHABET)  # 31, a prime

@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from loyalty.kernel.refusals import Refusal
 from loyalty.ledger.operations import Actor, Outcome, points_redeem
-from loyalty.selectors import member_balance, saved_outcome
+from loyalty.ledger.selectors import member_balance, saved_outcome
 from members.models import Member, MemberSecurityEvent, MemberSession
 from members.services.otp import otp_step_up_consume, otp_step_up_valid
 from members.services.sessions import session_may

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from fraud.models import FraudAlert
 from fraud.services import cashier_frequency_alert_raise
+from loyalty.kernel.models import Store
 from loyalty.kernel.refusals import Refusal
-from loyalty.models import Store
 from vouchers.models import TillRedemption, VoucherRedemption
 
 

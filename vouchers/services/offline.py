@@ -35,9 +35,9 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from loyalty.kernel.models import Till
 from loyalty.kernel.refusals import Refusal
 from loyalty.ledger.operations import Actor, points_redeem
-from loyalty.models import Till
 from loyalty.notifications import notify_member
 from members.models import Member
 from vouchers.models import PendingRedemption, StaffShift, Voucher

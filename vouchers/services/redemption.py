@@ -71,9 +71,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from fraud.services import voucher_rescan_alert_raise
+from loyalty.kernel.models import Till
 from loyalty.kernel.refusals import Refusal
-from loyalty.models import Till
-from loyalty.selectors import member_balance
+from loyalty.ledger.selectors import member_balance
 from members.models import Member
 from vouchers.models import RedemptionAudit, StaffShift, Voucher, VoucherRedemption, VoucherScan
 from vouchers.services.codes import CodeInvalid, code_normalise

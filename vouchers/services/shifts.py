@@ -51,14 +51,13 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from loyalty.kernel.models import Store, Till
 from loyalty.kernel.refusals import Refusal
-from loyalty.models import Store, Till
 from staffauth.context import current_request
 from staffauth.models import StaffUser
 from staffauth.net import client_ip, normalise_username
-from staffauth.receivers import OTP_STAGE
 from staffauth.roles import ROLE_BY_NAME
-from staffauth.services import Kind, security_event_record, staff_otp_check
+from staffauth.services import OTP_STAGE, Kind, security_event_record, staff_otp_check
 from vouchers.models import StaffShift
 
 HEADER = "X-Staff-Shift"

@@ -74,11 +74,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from loyalty.crypto import DecryptionFailed
+from loyalty.kernel.crypto import DecryptionFailed
+from loyalty.kernel.models import Till
 from loyalty.kernel.refusals import Refusal
 from loyalty.ledger.operations import Actor, Outcome, points_capture, points_hold, points_void
-from loyalty.models import Till
-from loyalty.selectors import hold_exists_at_store, hold_is_settled, holds_settled, member_balance
+from loyalty.ledger.selectors import hold_exists_at_store, hold_is_settled, holds_settled, member_balance
 from members.models import Member, MemberSecurityEvent, MemberSession
 from members.services.otp import TILL_REDEMPTION_ACTION_PREFIX, OtpRefused, otp_request, otp_step_up_consume, otp_verify
 from members.services.pii import MemberPiiErased, member_pii_value

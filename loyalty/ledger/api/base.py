@@ -48,10 +48,11 @@ from loyalty.api.parsers import StrictJSONParser
 from loyalty.api.serializers import (
     ErrorSerializer,
 )
-from loyalty.exceptions import HoldNotFound
+from loyalty.kernel.models import Till
+from loyalty.ledger.models import LedgerOperation
 from loyalty.ledger.operations import Actor, Outcome
-from loyalty.models import LedgerOperation, Till
-from loyalty.selectors import member_balance
+from loyalty.ledger.refusals import HoldNotFound
+from loyalty.ledger.selectors import member_balance
 from members.models import Member
 
 IDEMPOTENCY_KEY_FORMAT = re.compile(r"\A[ -~]{1,128}\Z")

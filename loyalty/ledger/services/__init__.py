@@ -2,5 +2,5 @@
 
 Each operation takes a ``core.Posting`` (who acts and the operation's id, given by
 ``loyalty.ledger.idempotency``), checks its rules under the member's lock, writes the
-journal, and returns a ``core.Entry`` or raises a ``loyalty.exceptions.LedgerRefusal``.
+journal, and returns a ``core.Entry`` or raises a ``loyalty.ledger.refusals.LedgerRefusal``.
 """

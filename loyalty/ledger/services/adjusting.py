@@ -1,13 +1,13 @@
-"""Posting an approved manual adjustment (``loyalty.adjustments`` approves it)."""
+"""Posting an approved manual adjustment (``loyalty.adjustments.services`` approves it)."""
 
 from __future__ import annotations
 
 from django.utils import timezone
 
-from loyalty import exceptions as refusals
+from loyalty.ledger import refusals as refusals
+from loyalty.ledger.models import Account
 from loyalty.ledger.services import core
 from loyalty.ledger.services.core import OP, TK, Entry, Posting
-from loyalty.models import Account
 from members.models import Member
 
 

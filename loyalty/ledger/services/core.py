@@ -7,10 +7,10 @@ check the rules, append the journal legs and lot movements, update the counters.
 database's CHECK constraints refuse any overdraw. Every rule is checked before the first
 journal write (``Posting.wrote``), so a refusal has nothing to undo.
 
-The hot path is plain SQL (``loyalty.rawsql``, prepared on PostgreSQL): the lock, the
+The hot path is plain SQL (``loyalty.kernel.rawsql``, prepared on PostgreSQL): the lock, the
 earn rules' figures and a credit's rows, which on PostgreSQL are one statement with the
 saved answer (``credit``). The ORM cost more than the database did there. The rules
-themselves stay in Python (``loyalty.policy``).
+themselves stay in Python (``loyalty.ledger.policy``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from loyalty import exceptions as refusals
-from loyalty import policy, rawsql
-from loyalty.models import Account, LedgerOperation, LotMovement, MemberBalance, PointsLot, Store, Till, Transfer
+from loyalty.kernel import rawsql
+from loyalty.kernel.models import Store, Till
+from loyalty.ledger import policy
+from loyalty.ledger import refusals as refusals
+from loyalty.ledger.models import Account, LedgerOperation, LotMovement, MemberBalance, PointsLot, Transfer
 from members.models import Member
 
 if TYPE_CHECKING:

@@ -16,8 +16,9 @@ from django.conf import settings
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from loyalty import exceptions as refusals
-from loyalty import policy
+from loyalty.ledger import policy
+from loyalty.ledger import refusals as refusals
+from loyalty.ledger.models import Account, LedgerOperation, MemberBalance, Transfer
 from loyalty.ledger.services.core import (
     OP,
     TK,
@@ -35,7 +36,6 @@ from loyalty.ledger.services.core import (
     system_account,
     transfer_write,
 )
-from loyalty.models import Account, LedgerOperation, MemberBalance, Transfer
 from members.models import Member
 
 

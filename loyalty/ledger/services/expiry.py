@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from loyalty.ledger.models import Account, LotMovement, PointsLot
 from loyalty.ledger.services import core
 from loyalty.ledger.services.core import OP, TK, Entry, Posting
-from loyalty.models import Account, LotMovement, PointsLot
 
 
 def expire_account(posting: Posting, *, account_id: int, as_of: date) -> Entry:

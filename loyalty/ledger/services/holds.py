@@ -12,10 +12,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from loyalty import exceptions as refusals
+from loyalty.ledger import refusals as refusals
+from loyalty.ledger.models import Account, LedgerOperation, MemberBalance, Transfer
 from loyalty.ledger.services import core
 from loyalty.ledger.services.core import OP, TK, Entry, Posting
-from loyalty.models import Account, LedgerOperation, MemberBalance, Transfer
 from members.models import Member
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from django.db.models import Sum
 
-from loyalty import exceptions as refusals
+from loyalty.ledger import refusals as refusals
+from loyalty.ledger.models import Account, LedgerOperation
 from loyalty.ledger.services import core
 from loyalty.ledger.services.core import OP, TK, Entry, Posting
-from loyalty.models import Account, LedgerOperation
 from members.models import Member
 
 

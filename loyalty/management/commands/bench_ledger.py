@@ -36,8 +36,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
 from django.utils import timezone
 
+from loyalty.kernel.models import Store
+from loyalty.ledger.models import Account, MemberBalance, PointsLot
 from loyalty.ledger.operations import Actor, points_earn, points_expire_due
-from loyalty.models import Account, MemberBalance, PointsLot, Store
 from members.models import Member
 
 DURATION = 5.0
@@ -294,7 +295,7 @@ class Command(BaseCommand):
 
     def verify(self) -> None:
         """``verify_ledger`` over everything the runs above wrote (history, earns, expiry)."""
-        from loyalty.verify import ledger_verify
+        from loyalty.ledger.verify import ledger_verify
 
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")

@@ -15,9 +15,9 @@ the purger execute it. Logins and passwords are the administrator's to set
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from loyalty import dbroles
-from loyalty.append_only import RETENTION_ROLE
-from loyalty.db import owner_connection
+from loyalty.kernel import dbroles
+from loyalty.kernel.append_only import RETENTION_ROLE
+from loyalty.kernel.db import owner_connection
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@
 With ``MIGRATION_DATABASE_URL`` set, the migrations run on that connection (the owner's
 login, same database) instead of ``DATABASE_URL``'s (the application's role, which may
 not create or alter tables), and the application's role is then granted what it needs
-and no more (``loyalty.dbroles``), so a new append-only table is never left writable.
+and no more (``loyalty.kernel.dbroles``), so a new append-only table is never left writable.
 Without it (first run, tests) this is Django's ``migrate``.
 """
 
@@ -11,8 +11,8 @@ from django.conf import settings
 from django.core.management.commands.migrate import Command as DjangoMigrate
 from django.db import connections
 
-from loyalty import dbroles
-from loyalty.db import owner_connection
+from loyalty.kernel import dbroles
+from loyalty.kernel.db import owner_connection
 
 
 class Command(DjangoMigrate):

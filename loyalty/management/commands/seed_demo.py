@@ -18,10 +18,11 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from loyalty.adjustments import Evidence, adjustment_request
-from loyalty.crypto import encrypt_str
+from loyalty.adjustments.models import AdjustmentReason, AdjustmentRequest
+from loyalty.adjustments.services import Evidence, adjustment_request
+from loyalty.kernel.crypto import encrypt_str
+from loyalty.kernel.models import Store, Till
 from loyalty.ledger.operations import Actor, points_earn, points_redeem
-from loyalty.models import AdjustmentReason, AdjustmentRequest, Store, Till
 from members.models import Member
 from members.services.membership import member_pii_set
 from staffauth.models import StaffUser

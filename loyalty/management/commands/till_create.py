@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from loyalty.api.auth import till_create
-from loyalty.models import Store, Till
+from loyalty.kernel.models import Store, Till
 
 
 class Command(BaseCommand):

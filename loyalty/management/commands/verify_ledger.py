@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from loyalty.verify import ledger_verify
+from loyalty.ledger.verify import ledger_verify
 
 
 class Command(BaseCommand):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from loyalty.crypto import is_current, rotate_str
+from loyalty.kernel.crypto import is_current, rotate_str
 from members.models import Member
 
 BAR_WIDTH = 30

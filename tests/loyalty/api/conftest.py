@@ -19,7 +19,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from loyalty.api.auth import till_create
-from loyalty.models import LedgerOperation, LotMovement, Transfer
+from loyalty.ledger.models import LedgerOperation, LotMovement, Transfer
 from members.models import Member
 
 POS = "/api/v1/pos"

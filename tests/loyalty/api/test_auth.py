@@ -14,8 +14,9 @@ from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
-from loyalty.crypto import DecryptionFailed, decrypt_str, encrypt_str, rotate_str
-from loyalty.models import IdempotencyKey, Till
+from loyalty.kernel.crypto import DecryptionFailed, decrypt_str, encrypt_str, rotate_str
+from loyalty.kernel.models import Till
+from loyalty.ledger.models import IdempotencyKey
 from tests.loyalty.api.conftest import POS, TillClient, assert_error, encode, ledger_counts, make_till, sign
 
 pytestmark = pytest.mark.django_db

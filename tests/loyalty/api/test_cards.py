@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty.models import IdempotencyKey
-from loyalty.pan import contains_pan
+from loyalty.kernel.pan import contains_pan
+from loyalty.ledger.models import IdempotencyKey
 from members.numbers import loyalty_number_generate
 from tests.loyalty.api.conftest import assert_error, ledger_counts
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from loyalty.ledger.models import IdempotencyKey, LedgerOperation
 from loyalty.ledger.operations import Actor, points_earn
-from loyalty.models import IdempotencyKey, LedgerOperation
 from members.models import Member
 from tests.concurrency import race
 from tests.loyalty.api.conftest import TillClient

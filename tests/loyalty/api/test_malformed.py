@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loyalty.models import IdempotencyKey
+from loyalty.ledger.models import IdempotencyKey
 from tests.loyalty.api.conftest import assert_error, ledger_counts
 
 pytestmark = pytest.mark.django_db

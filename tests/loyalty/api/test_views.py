@@ -9,8 +9,9 @@ import pytest
 from django.utils import timezone
 
 from loyalty.api.auth import TillRateThrottle
+from loyalty.kernel.models import Store
 from loyalty.ledger.api import redemptions
-from loyalty.models import IdempotencyKey, LedgerOperation, Store
+from loyalty.ledger.models import IdempotencyKey, LedgerOperation
 from members.models import Member
 from tests.db import rewriting_history
 from tests.loyalty.api.conftest import POS, assert_error, ledger_counts, make_till, unknown_loyalty_number

@@ -12,7 +12,7 @@ from django.core import mail
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from loyalty.models import OutboundMessage
+from loyalty.kernel.models import OutboundMessage
 from members.models import ContactVerification, MemberSecurityEvent
 from members.services.membership import member_create, member_pii_set, member_pii_shred
 from members.services.otp import otp_request, otp_verify

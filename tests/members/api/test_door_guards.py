@@ -18,7 +18,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from loyalty.pan import contains_pan
+from loyalty.kernel.pan import contains_pan
 from tests.members.api.input_guard_helpers import PAN, assert_unchanged, error
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from loyalty.pan import contains_pan, luhn_valid
+from loyalty.kernel.pan import contains_pan, luhn_valid
 from members.models import MemberDevice
 from members.services.pii import member_pii_read
 from staffauth.models import SecurityEvent

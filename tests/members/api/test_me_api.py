@@ -13,8 +13,8 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from loyalty.kernel.models import OutboundMessage, Till
 from loyalty.ledger.operations import Actor, points_earn, points_hold
-from loyalty.models import OutboundMessage, Till
 from loyalty.notifications import LocmemSmsBackend
 from members.models import ContactVerification, MemberDevice, MemberSecurityEvent, MemberSession
 from members.services.membership import member_create, member_pii_shred

@@ -50,10 +50,10 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from loyalty.api.auth import till_create
+from loyalty.kernel.models import Store
 from loyalty.ledger.services.core import system_accounts_open
 from loyalty.management.commands.bench_ledger import Command as LedgerBench
 from loyalty.management.commands.bench_ledger import _dsn
-from loyalty.models import Store
 from members.management.commands.bench_members import (
     ClientResult,
     _environ,

@@ -15,9 +15,9 @@ from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
 
-from loyalty import exceptions as refusals
-from loyalty import rawsql
-from loyalty.models import LedgerOperation, MemberBalance
+from loyalty.kernel import rawsql
+from loyalty.ledger import refusals as refusals
+from loyalty.ledger.models import LedgerOperation, MemberBalance
 from members.models import Member
 
 OP = LedgerOperation.Kind

@@ -26,8 +26,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty import notifications
-from loyalty.models import AdjustmentReport, AdjustmentRequest, OutboundMessage
-from loyalty.scoping import sees_all_stores, stores_visible_to
+from loyalty.adjustments.models import AdjustmentReport, AdjustmentRequest
+from loyalty.kernel.models import OutboundMessage
+from loyalty.kernel.scoping import sees_all_stores, stores_visible_to
 
 COLUMNS = [
     "request_id",

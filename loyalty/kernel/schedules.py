@@ -3,15 +3,18 @@ the admin afterwards). One helper, so every migration creates them the same way.
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db import migrations
+
 # (name, task, minute, hour): daily or hourly crontabs in UTC.
 Schedule = tuple[str, str, str, str]
 
 
-def schedules_operation(schedules: list[Schedule]):
+def schedules_operation(schedules: list[Schedule]) -> migrations.RunPython:
     """A RunPython operation creating ``schedules`` (idempotently) and removing them on reverse."""
-    from django.db import migrations
 
-    def create(apps, schema_editor):
+    def create(apps: Any, schema_editor: Any) -> None:
         CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
         PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
         for name, task, minute, hour in schedules:
@@ -20,7 +23,7 @@ def schedules_operation(schedules: list[Schedule]):
             )
             PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "crontab": crontab})
 
-    def remove(apps, schema_editor):
+    def remove(apps: Any, schema_editor: Any) -> None:
         apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name__in=[s[0] for s in schedules]).delete()
 
     return migrations.RunPython(create, remove)

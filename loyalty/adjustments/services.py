@@ -24,9 +24,10 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from loyalty import notifications
+from loyalty.adjustments.models import AdjustmentEvent, AdjustmentReason, AdjustmentRequest
+from loyalty.kernel.models import Store
 from loyalty.ledger.operations import Actor, points_adjust_post
-from loyalty.models import AdjustmentEvent, AdjustmentReason, AdjustmentRequest, Store
-from loyalty.selectors import member_balance
+from loyalty.ledger.selectors import member_balance
 from members.models import Member
 from staffauth.roles import ROLE_BY_NAME
 

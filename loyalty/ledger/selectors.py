@@ -19,9 +19,16 @@ from django.db.models import OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from loyalty.models import Account, IdempotencyKey, LedgerOperation, MemberBalance, PointsLot, Transfer
-from loyalty.scoping import scope_to_stores
-from loyalty.verify import POSTED_KINDS
+from loyalty.kernel.scoping import scope_to_stores
+from loyalty.ledger.models import (
+    POSTED_KINDS,
+    Account,
+    IdempotencyKey,
+    LedgerOperation,
+    MemberBalance,
+    PointsLot,
+    Transfer,
+)
 
 if TYPE_CHECKING:
     from members.models import Member

@@ -39,19 +39,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, Sum
 
-from loyalty.models import Account, AdjustmentRequest, LedgerOperation, MemberBalance, Transfer
-
-# Transfers that move posted points (holds are pending; voids only release a hold).
-POSTED_KINDS = [
-    Transfer.Kind.EARN,
-    Transfer.Kind.REVERSE_EARN,
-    Transfer.Kind.RETURN_SHORTFALL,
-    Transfer.Kind.POST,
-    Transfer.Kind.REDEEM,
-    Transfer.Kind.REVERSE_REDEEM,
-    Transfer.Kind.EXPIRE,
-    Transfer.Kind.ADJUST,
-]
+from loyalty.adjustments.models import AdjustmentRequest
+from loyalty.ledger.models import POSTED_KINDS, Account, LedgerOperation, MemberBalance, Transfer
 
 # Per transfer kind: the (debit account kind, credit account kind) the write path uses
 # (loyalty.services), and the operation kinds that write it.

@@ -8,8 +8,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.urls import path, reverse
 
-from loyalty.models import AdjustmentReport, OutboundMessage
-from loyalty.reports import COLUMNS, ReportScope, adjustment_report_csv, adjustment_report_visible
+from loyalty.adjustments.models import AdjustmentReport
+from loyalty.adjustments.reports import COLUMNS, ReportScope, adjustment_report_csv, adjustment_report_visible
+from loyalty.kernel.models import OutboundMessage
 from staffauth.admin_base import JournalAdmin, ReadOnlyAdmin
 
 
@@ -44,7 +45,7 @@ def store_chart(stores: list[dict], *, width: int = 640) -> dict:
 @admin.register(AdjustmentReport)
 class AdjustmentReportAdmin(ReadOnlyAdmin):
     """One report per day. Store managers see their stores' rows only, with totals
-    recomputed from them, on the page and in the CSV (``loyalty.reports``)."""
+    recomputed from them, on the page and in the CSV (``loyalty.adjustments.reports``)."""
 
     date_hierarchy = "day"
     list_filter = ["day"]

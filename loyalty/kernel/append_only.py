@@ -23,7 +23,7 @@ Two layers guard every record of what happened (journals, logs, decisions):
   - TRUNCATE skips row triggers, so a statement trigger refuses it too, except for the
     tables' owner (who could drop the trigger anyway; the test runner's flush is one).
 
-The application's database role (``loyalty.dbroles``) does not own the tables and gets
+The application's database role (``loyalty.kernel.dbroles``) does not own the tables and gets
 no UPDATE or DELETE on an append-only table, and UPDATE of only the named columns of a
 guarded one: the triggers are the second wall, for a role granted too much.
 """

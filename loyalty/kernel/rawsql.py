@@ -3,7 +3,7 @@
 Measured on the 2-core machine: an ORM query costs about 0.9 ms, nearly all of it
 Python building the SQL, against about 0.13 ms for the same round trip through a
 Django cursor. An earn made a dozen of them. The write path therefore states its few
-statements directly; the rules stay in Python (``loyalty.policy``), and the database's
+statements directly; the rules stay in Python (``loyalty.ledger.policy``), and the database's
 constraints and triggers judge every row exactly as they judge ORM writes.
 
 The statements are portable (PostgreSQL and the SQLite of ``make run``) except where a

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db.models import Model, QuerySet
 
-from loyalty.models import Store
+from loyalty.kernel.models import Store
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser

@@ -2,7 +2,7 @@
 the approve/review/reject actions, the document download, the reason codes.
 
 The admin only presents and forwards: every rule (who may request, what evidence a
-band needs, who may approve, review or reject) lives in ``loyalty.adjustments``. The
+band needs, who may approve, review or reject) lives in ``loyalty.adjustments.services``. The
 buttons a user sees come from ``adjustment_allowed_steps``, and the URLs they post to
 call the services again, which re-check everything under the request's row lock; a
 refusal becomes a message (decisions) or a form error (requests), never a 500.
@@ -26,7 +26,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
-from loyalty.adjustments import (
+from loyalty.adjustments.models import AdjustmentReason, AdjustmentRequest
+from loyalty.adjustments.services import (
     APPROVE,
     REJECT,
     REVIEW,
@@ -40,8 +41,7 @@ from loyalty.adjustments import (
     adjustments_awaiting,
     policy,
 )
-from loyalty.models import AdjustmentReason, AdjustmentRequest
-from loyalty.scoping import sees_all_stores, stores_visible_to
+from loyalty.kernel.scoping import sees_all_stores, stores_visible_to
 from members.models import Member
 from staffauth.admin_base import BaseAdmin, FreeTextFormMixin, StoreScopedAdmin
 

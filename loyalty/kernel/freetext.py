@@ -2,7 +2,7 @@
 
 Free text is refused, with a stable code per reason, when it holds:
 
-- ``card_number_refused``: a payment card number (``loyalty.pan``, SECURITY.md §3: the
+- ``card_number_refused``: a payment card number (``loyalty.kernel.pan``, SECURITY.md §3: the
   product stays out of PCI scope by never storing one);
 - ``bidi_control_refused``: a bidirectional embedding, override or isolate (U+202A to
   U+202E, U+2066 to U+2069), which makes text display in another order than it is stored
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loyalty.pan import contains_pan
+from loyalty.kernel.pan import contains_pan
 
 CARD_NUMBER = "card_number_refused"
 BIDI_CONTROL = "bidi_control_refused"

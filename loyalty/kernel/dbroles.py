@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from loyalty.append_only import RETENTION_ROLE
+from loyalty.kernel.append_only import RETENTION_ROLE
 
 PURGE_SIGNATURE = "loyalty_purge(regclass, timestamptz, integer)"
 

@@ -1,0 +1,36 @@
+"""Adjustments' scheduled jobs (registered as ``loyalty.tasks.*``: the schedules name them)."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+
+@shared_task(
+    name="loyalty.tasks.adjustments_expire_task",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def adjustments_expire_task() -> int:
+    """Expire adjustment requests nobody decided in time. Idempotent."""
+    from loyalty.adjustments.services import adjustments_expire
+
+    return adjustments_expire()
+
+
+@shared_task(
+    name="loyalty.tasks.adjustment_report_task",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def adjustment_report_task(day: str | None = None) -> int:
+    """Build the adjustment report of ``day`` (ISO date; by default yesterday, local
+    time) and mail headquarters its summary, once per day. Idempotent: a re-run rebuilds
+    the report and sends nothing more. Returns the report's id."""
+    from datetime import date
+
+    from loyalty.adjustments.reports import adjustment_report_publish, yesterday
+
+    return adjustment_report_publish(day=date.fromisoformat(day) if day else yesterday()).pk
