@@ -399,23 +399,32 @@ def _failure_record(*, state: OtpPhoneState, challenge: OtpChallenge, now: datet
         return OtpRefused("otp_wrong_code")
 
     logger.warning("otp locked for a number until %s after %s failures", state.locked_until, state.failures)
+    return _lock_reported(
+        member=member,
+        state=state,
+        now=now,
+        subject="Sign-in by SMS code locked",
+        body=(
+            f"Someone entered a wrong sign-in code for your number {state.failures} times today, "
+            "so sign-in by SMS code is locked until the end of the day. If this was not you, "
+            "please contact us; nobody from the programme will ever ask you for a code."
+        ),
+    )
+
+
+def _lock_reported(
+    *, member: Member | None, state: OtpPhoneState, now: datetime, subject: str, body: str, ip=None, **detail
+) -> OtpRefused:
+    """The number just locked: record ``otp_locked`` for ``member`` (when known) and tell
+    them (``subject``, ``body``). Returns the refusal to answer."""
     if member is not None:
         MemberSecurityEvent.objects.create(
             member=member,
             kind="otp_locked",
-            detail={"until": state.locked_until.isoformat(), "failures_today": state.failures},
+            ip=ip or None,
+            detail={"until": state.locked_until.isoformat(), "failures_today": state.failures, **detail},
         )
-        notify_member(
-            member=member,
-            channel="preferred",
-            subject="Sign-in by SMS code locked",
-            body=(
-                f"Someone entered a wrong sign-in code for your number {state.failures} times today, "
-                "so sign-in by SMS code is locked until the end of the day. If this was not you, "
-                "please contact us; nobody from the programme will ever ask you for a code."
-            ),
-            topic="security",
-        )
+        notify_member(member=member, channel="preferred", subject=subject, body=body, topic="security")
     return OtpRefused("otp_locked", retry_after=_seconds_until(state.locked_until, now))
 
 
@@ -493,22 +502,16 @@ def otp_phone_credential_check(
         if not locks:
             return OtpRefused("otp_wrong_code")
         logger.warning("sign-in locked for a number until %s after %s failures", state.locked_until, state.failures)
-        if member is not None:
-            MemberSecurityEvent.objects.create(
-                member=member,
-                kind="otp_locked",
-                ip=ip or None,
-                detail={"until": state.locked_until.isoformat(), "failures_today": state.failures, "cause": kind},
-            )
-            notify_member(
-                member=member,
-                channel="preferred",
-                subject="Sign-in locked",
-                body=(
-                    f"Someone failed to sign in to your loyalty account {state.failures} times today (a wrong "
-                    "password or code), so sign-in is locked until the end of the day. If this was not you, "
-                    "please contact us; nobody from the programme will ever ask you for a code or password."
-                ),
-                topic="security",
-            )
-    return OtpRefused("otp_locked", retry_after=_seconds_until(state.locked_until, now))
+        return _lock_reported(
+            member=member,
+            state=state,
+            now=now,
+            subject="Sign-in locked",
+            body=(
+                f"Someone failed to sign in to your loyalty account {state.failures} times today (a wrong "
+                "password or code), so sign-in is locked until the end of the day. If this was not you, "
+                "please contact us; nobody from the programme will ever ask you for a code or password."
+            ),
+            ip=ip,
+            cause=kind,
+        )
