@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import Any
 
-from celery import shared_task
+from celery import shared_task  # type: ignore[import-untyped]
 from django.db import OperationalError
 
 RETRYING = {"acks_late": True, "autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
@@ -16,4 +16,5 @@ def retrying_task(name: str | None = None) -> Callable[[Callable[..., Any]], Any
     options: dict[str, Any] = dict(RETRYING)
     if name is not None:
         options["name"] = name
-    return shared_task(**options)
+    decorator: Callable[[Callable[..., Any]], Any] = shared_task(**options)
+    return decorator
