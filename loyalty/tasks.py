@@ -1,11 +1,10 @@
 """The outbox's delivery jobs. The ledger's jobs are in ``loyalty/ledger/tasks.py``, the
 adjustments' in ``loyalty/adjustments/tasks.py``."""
 
-from celery import shared_task
-from django.db import OperationalError
+from loyalty.kernel.jobs import retrying_task
 
 
-@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+@retrying_task()
 def message_deliver_task(message_id: int) -> str:
     """Deliver one outbox message (queued by ``loyalty.notifications``). Idempotent."""
     from loyalty.notifications import message_deliver
@@ -13,7 +12,7 @@ def message_deliver_task(message_id: int) -> str:
     return message_deliver(message_id=message_id)
 
 
-@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+@retrying_task()
 def messages_deliver_task() -> int:
     """Deliver whatever the outbox still holds queued."""
     from loyalty.notifications import messages_deliver_queued

@@ -25,6 +25,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django import forms
+
 from members.models import Member
 from members.numbers import loyalty_number_is_well_formed
 from members.selectors import member_by_email, member_by_phone
@@ -104,3 +106,12 @@ def member_search_load(session, token: str, *, now: float | None = None) -> Memb
     if not isinstance(entry, dict) or entry.get("expires", 0) <= now:
         return None
     return MemberSearch(tuple(int(pk) for pk in entry.get("pks", ())), str(entry.get("label", "")))
+
+
+def member_by_typed_loyalty_number(typed: str) -> Member:
+    """The member whose loyalty number an admin form's field holds (spaces around it
+    ignored), or the form's error."""
+    member = Member.objects.filter(loyalty_number=typed.strip()).first()
+    if member is None:
+        raise forms.ValidationError("No member has that loyalty number.")
+    return member

@@ -20,6 +20,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -128,6 +129,32 @@ def free_text_admin(admin_class: type[admin.ModelAdmin]) -> type[admin.ModelAdmi
 def form_refused(form: forms.BaseForm, refusal: Refusal, fields: Mapping[str, str] | None = None) -> None:
     """A service's refusal as a form error: on the field its code is about, else the form's."""
     form.add_error((fields or {}).get(refusal.code), str(refusal))
+
+
+def add_form_render(modeladmin, request, form, fieldsets, *, title: str, form_url: str, extra_context=None, **more):
+    """Render ``form`` (laid out in ``fieldsets``) in the admin's add page, for an add
+    view that creates through a service rather than a ModelForm save: ``title``, no
+    "save and add another" or "save and continue", ``more`` added to the context."""
+    adminform = helpers.AdminForm(form, fieldsets, {}, model_admin=modeladmin)
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "subtitle": None,
+        "adminform": adminform,
+        "object_id": None,
+        "original": None,
+        "is_popup": False,
+        "to_field": None,
+        "media": modeladmin.media + adminform.media,
+        "inline_admin_formsets": [],
+        "errors": helpers.AdminErrorList(form, []),
+        "preserved_filters": modeladmin.get_preserved_filters(request),
+        "show_save_and_add_another": False,
+        "show_save_and_continue": False,
+        **more,
+        **(extra_context or {}),
+    }
+    return modeladmin.render_change_form(request, context, add=True, form_url=form_url)
 
 
 def act_on_each(

@@ -1,10 +1,9 @@
 """Scheduled housekeeping for staff security data (schedules: django-celery-beat)."""
 
-from celery import shared_task
-from django.db import OperationalError
+from loyalty.kernel.jobs import retrying_task
 
 
-@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+@retrying_task()
 def staff_sessions_purge_task() -> int:
     """Delete expired sessions from the session table. Idempotent; returns rows deleted."""
     from django.contrib.sessions.models import Session
@@ -14,7 +13,7 @@ def staff_sessions_purge_task() -> int:
     return deleted
 
 
-@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+@retrying_task()
 def lockouts_expire_task() -> int:
     """Delete axes failure records whose cool-off has passed. Idempotent; returns rows deleted."""
     from axes.models import AccessAttempt

@@ -16,7 +16,7 @@ from pathlib import Path
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin import helpers, widgets
+from django.contrib.admin import widgets
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
@@ -42,8 +42,9 @@ from loyalty.adjustments.services import (
     policy,
 )
 from loyalty.kernel.scoping import sees_all_stores, stores_visible_to
+from members.admin_search import member_by_typed_loyalty_number
 from members.models import Member
-from staffauth.admin_base import BaseAdmin, FreeTextFormMixin, StoreScopedAdmin
+from staffauth.admin_base import BaseAdmin, FreeTextFormMixin, StoreScopedAdmin, add_form_render
 
 Band, State = AdjustmentRequest.Band, AdjustmentRequest.State
 
@@ -211,11 +212,7 @@ class AdjustmentRequestForm(FreeTextFormMixin, forms.Form):
                 store.initial = mine[0].pk
 
     def clean_loyalty_number(self) -> Member:
-        number = self.cleaned_data["loyalty_number"].strip()
-        member = Member.objects.filter(loyalty_number=number).first()
-        if member is None:
-            raise forms.ValidationError("No member has that loyalty number.")
-        return member
+        return member_by_typed_loyalty_number(self.cleaned_data["loyalty_number"])
 
     def evidence(self) -> Evidence:
         data = self.cleaned_data
@@ -522,26 +519,10 @@ class AdjustmentRequestAdmin(StoreScopedAdmin):
                     return HttpResponseRedirect(self._page_url(obj))
         else:
             form = AdjustmentRequestForm(user=request.user)
-        adminform = helpers.AdminForm(form, REQUEST_FIELDSETS, {}, model_admin=self)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Request a points adjustment",
-            "subtitle": None,
-            "adminform": adminform,
-            "object_id": None,
-            "original": None,
-            "is_popup": False,
-            "to_field": None,
-            "media": self.media + adminform.media,
-            "inline_admin_formsets": [],
-            "errors": helpers.AdminErrorList(form, []),
-            "preserved_filters": self.get_preserved_filters(request),
-            "show_save_and_add_another": False,
-            "show_save_and_continue": False,
-            "band_notes": self._band_notes(),
-            **(extra_context or {}),
-        }
-        return self.render_change_form(request, context, add=True, form_url=form_url)
+        return add_form_render(
+            self, request, form, REQUEST_FIELDSETS, title="Request a points adjustment", form_url=form_url,
+            extra_context=extra_context, band_notes=self._band_notes(),
+        )  # fmt: skip
 
     @staticmethod
     def _band_notes() -> list[str]:

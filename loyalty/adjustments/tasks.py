@@ -1,16 +1,9 @@
 """Adjustments' scheduled jobs (registered as ``loyalty.tasks.*``: the schedules name them)."""
 
-from celery import shared_task
-from django.db import OperationalError
+from loyalty.kernel.jobs import retrying_task
 
 
-@shared_task(
-    name="loyalty.tasks.adjustments_expire_task",
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+@retrying_task("loyalty.tasks.adjustments_expire_task")
 def adjustments_expire_task() -> int:
     """Expire adjustment requests nobody decided in time. Idempotent."""
     from loyalty.adjustments.services import adjustments_expire
@@ -18,13 +11,7 @@ def adjustments_expire_task() -> int:
     return adjustments_expire()
 
 
-@shared_task(
-    name="loyalty.tasks.adjustment_report_task",
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+@retrying_task("loyalty.tasks.adjustment_report_task")
 def adjustment_report_task(day: str | None = None) -> int:
     """Build the adjustment report of ``day`` (ISO date; by default yesterday, local
     time) and mail headquarters its summary, once per day. Idempotent: a re-run rebuilds

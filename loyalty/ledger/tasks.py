@@ -1,16 +1,11 @@
 """The ledger's scheduled jobs (registered as ``loyalty.tasks.*``: the schedules name them)."""
 
 from celery import shared_task
-from django.db import OperationalError
+
+from loyalty.kernel.jobs import retrying_task
 
 
-@shared_task(
-    name="loyalty.tasks.points_expire_task",
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+@retrying_task("loyalty.tasks.points_expire_task")
 def points_expire_task(as_of: str | None = None) -> int:
     """Expire due lots. Idempotent and restartable (deterministic keys per lot)."""
     from datetime import date
@@ -20,13 +15,7 @@ def points_expire_task(as_of: str | None = None) -> int:
     return points_expire_due(as_of=date.fromisoformat(as_of) if as_of else None)
 
 
-@shared_task(
-    name="loyalty.tasks.holds_lapse_task",
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+@retrying_task("loyalty.tasks.holds_lapse_task")
 def holds_lapse_task() -> int:
     """Void redemption holds past their lapse time."""
     from loyalty.ledger.operations import points_holds_lapse
@@ -48,13 +37,7 @@ def ledger_verify_task() -> bool:
     return report.ok
 
 
-@shared_task(
-    name="loyalty.tasks.points_pending_release_task",
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+@retrying_task("loyalty.tasks.points_pending_release_task")
 def points_pending_release_task() -> int:
     """Release earned points whose return window has closed. Idempotent."""
     from loyalty.ledger.operations import points_pending_release

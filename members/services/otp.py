@@ -395,27 +395,46 @@ def _failure_record(*, state: OtpPhoneState, challenge: OtpChallenge, now: datet
                 "failures_today": state.failures,
             },
         )
+    return _failure_answer(locks, member=member, state=state, now=now, notice=CODE_LOCK_NOTICE)
+
+
+# What a member is told when their number locks (after the daily cap of wrong codes, or of
+# failed sign-ins of any kind): the subject, the body (``{failures}``: today's count) and
+# the log's name for it.
+CODE_LOCK_NOTICE = (
+    "otp",
+    "Sign-in by SMS code locked",
+    "Someone entered a wrong sign-in code for your number {failures} times today, "
+    "so sign-in by SMS code is locked until the end of the day. If this was not you, "
+    "please contact us; nobody from the programme will ever ask you for a code.",
+)
+SIGN_IN_LOCK_NOTICE = (
+    "sign-in",
+    "Sign-in locked",
+    "Someone failed to sign in to your loyalty account {failures} times today (a wrong "
+    "password or code), so sign-in is locked until the end of the day. If this was not you, "
+    "please contact us; nobody from the programme will ever ask you for a code or password.",
+)
+
+
+def _failure_answer(
+    locks: bool, *, member: Member | None, state: OtpPhoneState, now: datetime, notice: tuple, ip=None, **detail
+) -> OtpRefused:
+    """The refusal after a counted failure: ``otp_wrong_code``; or, when it ``locks`` the
+    number, ``otp_locked``, recorded for ``member`` (when known) and told them (``notice``)."""
     if not locks:
         return OtpRefused("otp_wrong_code")
-
-    logger.warning("otp locked for a number until %s after %s failures", state.locked_until, state.failures)
+    what, subject, body = notice
+    logger.warning("%s locked for a number until %s after %s failures", what, state.locked_until, state.failures)
     if member is not None:
         MemberSecurityEvent.objects.create(
             member=member,
             kind="otp_locked",
-            detail={"until": state.locked_until.isoformat(), "failures_today": state.failures},
+            ip=ip or None,
+            detail={"until": state.locked_until.isoformat(), "failures_today": state.failures, **detail},
         )
-        notify_member(
-            member=member,
-            channel="preferred",
-            subject="Sign-in by SMS code locked",
-            body=(
-                f"Someone entered a wrong sign-in code for your number {state.failures} times today, "
-                "so sign-in by SMS code is locked until the end of the day. If this was not you, "
-                "please contact us; nobody from the programme will ever ask you for a code."
-            ),
-            topic="security",
-        )
+        body = body.format(failures=state.failures)
+        notify_member(member=member, channel="preferred", subject=subject, body=body, topic="security")
     return OtpRefused("otp_locked", retry_after=_seconds_until(state.locked_until, now))
 
 
@@ -490,25 +509,5 @@ def otp_phone_credential_check(
             MemberSecurityEvent.objects.create(
                 member=member, kind=kind, ip=ip or None, detail={"failures_today": state.failures}
             )
-        if not locks:
-            return OtpRefused("otp_wrong_code")
-        logger.warning("sign-in locked for a number until %s after %s failures", state.locked_until, state.failures)
-        if member is not None:
-            MemberSecurityEvent.objects.create(
-                member=member,
-                kind="otp_locked",
-                ip=ip or None,
-                detail={"until": state.locked_until.isoformat(), "failures_today": state.failures, "cause": kind},
-            )
-            notify_member(
-                member=member,
-                channel="preferred",
-                subject="Sign-in locked",
-                body=(
-                    f"Someone failed to sign in to your loyalty account {state.failures} times today (a wrong "
-                    "password or code), so sign-in is locked until the end of the day. If this was not you, "
-                    "please contact us; nobody from the programme will ever ask you for a code or password."
-                ),
-                topic="security",
-            )
-    return OtpRefused("otp_locked", retry_after=_seconds_until(state.locked_until, now))
+        notice = SIGN_IN_LOCK_NOTICE
+        return _failure_answer(locks, member=member, state=state, now=now, notice=notice, ip=ip, cause=kind)

@@ -25,8 +25,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from loyalty.kernel.scoping import sees_all_stores, stores_visible_to
+from members.admin_search import member_by_typed_loyalty_number
 from members.models import Member
-from staffauth.admin_base import BaseAdmin, CappedCountPaginator, FreeTextFormMixin, act_on_each, form_refused
+from staffauth.admin_base import (
+    BaseAdmin,
+    CappedCountPaginator,
+    FreeTextFormMixin,
+    act_on_each,
+    add_form_render,
+    form_refused,
+)
 from vouchers.admin import offline, till  # noqa: F401  (register the till's admin pages first)
 from vouchers.models import Reward, Voucher
 from vouchers.permissions import goodwill_limit, may_revoke_vouchers
@@ -116,11 +124,7 @@ class GoodwillForm(FreeTextFormMixin, forms.Form):
         self.fields["reward"].help_text = f"Active rewards up to your goodwill limit ({limit:,} points)."
 
     def clean_loyalty_number(self) -> Member:
-        number = self.cleaned_data["loyalty_number"].strip()
-        member = Member.objects.filter(loyalty_number=number).first()
-        if member is None:
-            raise forms.ValidationError("No member has that loyalty number.")
-        return member
+        return member_by_typed_loyalty_number(self.cleaned_data["loyalty_number"])
 
 
 GOODWILL_FIELDSETS = [(None, {"fields": ["loyalty_number", "reward", "reason", "submission"]})]
@@ -259,22 +263,7 @@ class VoucherAdmin(BaseAdmin):
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(reverse("admin:vouchers_voucher_change", args=[voucher.pk]))
-        adminform = helpers.AdminForm(form, GOODWILL_FIELDSETS, {}, model_admin=self)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Issue a goodwill voucher",
-            "subtitle": None,
-            "adminform": adminform,
-            "object_id": None,
-            "original": None,
-            "is_popup": False,
-            "to_field": None,
-            "media": self.media + adminform.media,
-            "inline_admin_formsets": [],
-            "errors": helpers.AdminErrorList(form, []),
-            "preserved_filters": self.get_preserved_filters(request),
-            "show_save_and_add_another": False,
-            "show_save_and_continue": False,
-            **(extra_context or {}),
-        }
-        return self.render_change_form(request, context, add=True, form_url=form_url)
+        return add_form_render(
+            self, request, form, GOODWILL_FIELDSETS, title="Issue a goodwill voucher", form_url=form_url,
+            extra_context=extra_context,
+        )  # fmt: skip

@@ -87,8 +87,9 @@ from vouchers.services.shifts import (
     Override,
     ShiftRefused,
     override_verify,
-    shift_expired,
-    shift_open_for_member,
+    shift_current_at,
+    shift_still_open,
+    staff_member_conflict,
     staff_redeem_limit,
     within_limit,
 )
@@ -251,26 +252,26 @@ def _store_cap_check(voucher: Voucher, *, store_id: int, now: datetime, lock: bo
         raise RedemptionRefused("store_daily_limit_reached", voucher=voucher, **reached.detail) from None
 
 
+STAFF_CONFLICT_CODES = {"own_account": "own_member_account", "member_on_shift": "member_staff_on_shift"}
+
+
 def _staff_check(voucher: Voucher, *, shift: StaffShift, now: datetime) -> None:
     """Step 12."""
-    if shift.staff.member_account_id is not None and shift.staff.member_account_id == voucher.member_id:
-        raise RedemptionRefused("own_member_account", voucher=voucher)
-    if shift_open_for_member(voucher.member, now=now) is not None:
-        raise RedemptionRefused("member_staff_on_shift", voucher=voucher)
+    if conflict := staff_member_conflict(shift, voucher.member, now=now):
+        raise RedemptionRefused(STAFF_CONFLICT_CODES[conflict], voucher=voucher)
 
 
 def _checks(
     *, till, shift, code, qr_token, member_loyalty_number, now, override=None, idempotency_key=None
 ) -> tuple[Voucher, bool, VoucherRedemption | None]:
-    if shift is None or shift.till_id != till.pk or shift.ended_at is not None or shift_expired(shift, now):
+    if not shift_current_at(shift, till, now):
         raise RedemptionRefused("shift_required")
     if member_loyalty_number is not None and (
         not isinstance(member_loyalty_number, str) or len(member_loyalty_number) > LOYALTY_NUMBER_MAX
     ):
         raise RedemptionRefused("voucher_input_invalid")
     code, claims = _present(code=code, qr_token=qr_token, member_loyalty_number=member_loyalty_number, now=now)
-    # The shift object may be stale (ended at another till since): the database decides.
-    if not StaffShift.objects.filter(pk=shift.pk, ended_at__isnull=True).exists():
+    if not shift_still_open(shift):
         raise RedemptionRefused("shift_required")
     voucher = _voucher_find(code=code, claims=claims, member_loyalty_number=member_loyalty_number)
     if idempotency_key is not None:

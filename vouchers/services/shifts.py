@@ -253,6 +253,19 @@ def _refuse(kind: str, code: str, *, request, user=None, username="", **detail) 
     return ShiftRefused(code)
 
 
+def _credentials_or_refuse(event: str, request, typed: tuple, facts: dict, *, stage: str, till_id) -> StaffUser:
+    """``_credentials_check`` of the ``typed`` username, password and TOTP code; a refusal
+    is recorded as ``event`` (with ``facts``) before it is raised."""
+    username, password, otp_token = typed
+    try:
+        return _credentials_check(
+            request=request, username=username, password=password, otp_token=otp_token, stage=stage, till_id=till_id
+        )
+    except ShiftRefused as refusal:
+        username = normalise_username(_clean(username, USERNAME_MAX)) or ""
+        raise _refuse(event, refusal.code, request=request, username=username, **facts) from None
+
+
 def shift_start(
     *, till: Till, username: str, password: str, otp_token: str, request=None, now: datetime | None = None
 ) -> ShiftStarted:
@@ -265,18 +278,10 @@ def shift_start(
     """
     request = _request(request)
     now = now or timezone.now()
-    try:
-        user = _credentials_check(
-            request=request, username=username, password=password, otp_token=otp_token, stage="staff", till_id=till.pk
-        )
-    except ShiftRefused as refusal:
-        raise _refuse(
-            EVENT_SHIFT_REFUSED,
-            refusal.code,
-            request=request,
-            username=normalise_username(_clean(username, USERNAME_MAX)) or "",
-            till_id=till.pk,
-        ) from None
+    typed = (username, password, otp_token)
+    user = _credentials_or_refuse(
+        EVENT_SHIFT_REFUSED, request, typed, {"till_id": till.pk}, stage="staff", till_id=till.pk
+    )
     roles = staff_roles(user) & set(TILL_ROLES)
     if not roles:
         raise _refuse(EVENT_SHIFT_REFUSED, "staff_not_permitted", request=request, user=user, till_id=till.pk)
@@ -369,6 +374,28 @@ def shift_open_for_member(member, *, now: datetime | None = None) -> StaffShift 
     )
 
 
+def shift_current_at(shift: StaffShift | None, till: Till, now: datetime) -> bool:
+    """``shift`` is of ``till``, not ended and not expired, as far as the object says
+    (``shift_still_open`` asks the database)."""
+    return shift is not None and shift.till_id == till.pk and shift.ended_at is None and not shift_expired(shift, now)
+
+
+def shift_still_open(shift: StaffShift) -> bool:
+    """The object may be stale (ended at another till since): the database decides."""
+    return StaffShift.objects.filter(pk=shift.pk, ended_at__isnull=True).exists()
+
+
+def staff_member_conflict(shift: StaffShift, member, *, now: datetime) -> str | None:
+    """Why the cashier of ``shift`` may not redeem for ``member``: ``"own_account"``
+    (the cashier's own member account), ``"member_on_shift"`` (the member is staff on an
+    open shift), or None."""
+    if shift.staff.member_account_id is not None and shift.staff.member_account_id == member.pk:
+        return "own_account"
+    if shift_open_for_member(member, now=now) is not None:
+        return "member_on_shift"
+    return None
+
+
 # --- manager override ----------------------------------------------------------------------------
 
 
@@ -394,23 +421,10 @@ def override_verify(
     """
     request = _request(request)
     now = now or timezone.now()
-    try:
-        user = _credentials_check(
-            request=request,
-            username=username,
-            password=password,
-            otp_token=otp_token,
-            stage="override",
-            till_id=getattr(getattr(shift, "till", None), "pk", None),
-        )
-    except ShiftRefused as refusal:
-        raise _refuse(
-            EVENT_OVERRIDE_REFUSED,
-            refusal.code,
-            request=request,
-            username=normalise_username(_clean(username, USERNAME_MAX)) or "",
-            store_id=store.pk,
-        ) from None
+    typed, at_till = (username, password, otp_token), getattr(getattr(shift, "till", None), "pk", None)
+    user = _credentials_or_refuse(
+        EVENT_OVERRIDE_REFUSED, request, typed, {"store_id": store.pk}, stage="override", till_id=at_till
+    )
     detail = {"store_id": store.pk, "points": points, "shift_id": getattr(shift, "pk", None)}
     if shift is not None and user.pk == shift.staff_id:
         raise _refuse(EVENT_OVERRIDE_REFUSED, "override_same_person", request=request, user=user, **detail)

@@ -67,7 +67,6 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -76,7 +75,6 @@ from django.utils import timezone
 
 from loyalty.kernel.crypto import DecryptionFailed
 from loyalty.kernel.models import Till
-from loyalty.kernel.refusals import Refusal
 from loyalty.ledger.operations import Actor, Outcome, points_capture, points_hold, points_void
 from loyalty.ledger.selectors import hold_exists_at_store, hold_is_settled, holds_settled, member_balance
 from members.models import Member, MemberSecurityEvent, MemberSession
@@ -84,21 +82,16 @@ from members.services.otp import TILL_REDEMPTION_ACTION_PREFIX, OtpRefused, otp_
 from members.services.pii import MemberPiiErased, member_pii_value
 from members.services.sessions import session_may
 from vouchers.models import RedemptionAudit, StaffShift, TillRedemption
-from vouchers.services.limits import (
-    StoreDailyLimitReached,
-    audit_sample,
-    cashier_frequency_check,
-    store_daily_limit_check,
-    store_daily_limit_lock,
-)
+from vouchers.services.limits import audit_sample, cashier_frequency_check, store_daily_limit_lock
 from vouchers.services.redemption import loyalty_number_masked
-from vouchers.services.shifts import (
-    ShiftRefused,
-    override_verify,
-    shift_expired,
-    shift_open_for_member,
-    staff_redeem_limit,
-    within_limit,
+from vouchers.services.till_controls import (
+    OverrideCredentials,
+    TillPointsRefused,
+    limit_check,
+    points_limits_check,
+    shift_check,
+    staff_check,
+    store_cap_check,
 )
 
 logger = logging.getLogger("vouchers.till")
@@ -107,61 +100,6 @@ ACTION_PREFIX = TILL_REDEMPTION_ACTION_PREFIX  # the SMS says to give this code 
 STEP_UP_ACTION = "redeem"
 METHOD_SMS = TillRedemption.Authorisation.SMS_CODE
 METHOD_APP = TillRedemption.Authorisation.APP
-
-
-class TillPointsRefused(Refusal):
-    """A refusal of the till's redemption controls: stable ``code``, optional facts in
-    ``detail`` (ids, limits, reasons; never a credential or personal data) and
-    ``retry_after`` (seconds) where waiting helps. Family ``till``: a wrong one-time code
-    the member reads to the cashier is the till's unprocessable request, not a failed
-    sign-in (the status table's "till:otp_*" rows)."""
-
-    message = "The redemption was refused."
-    family = "till"
-
-    MESSAGES = {
-        "no_shift": "Clock in first: send the shift token in X-Staff-Shift (an open shift of this till).",
-        "member_not_active": "The member's account is not active.",
-        "self_redemption_refused": "Staff may not redeem to their own member account during their shift.",
-        "member_staff_on_shift": "This member is a member of staff on shift; they may not redeem now.",
-        "limit_exceeded": "This redemption is above your limit: a manager override is required.",
-        "below_minimum_redemption": "This is below the smallest redemption allowed at the till (see detail.minimum).",
-        "above_maximum_redemption": "This is above the largest redemption allowed at the till (see detail.maximum).",
-        "store_daily_limit_reached": "This store has reached its daily redemption limit.",
-        "override_invalid": "The manager override was refused (see detail.reason).",
-        "override_locked_out": "Too many failed attempts for this manager; try again later.",
-        "hold_not_found": "No such redemption hold.",
-        "not_found": "Not found.",
-        "hold_not_open": "The redemption hold was already captured, voided or has lapsed.",
-        "member_authorisation_required": (
-            "The member has not authorised this redemption yet: enter the code they received by SMS, "
-            "or ask them to confirm it in the app."
-        ),
-        "no_phone_on_file": "There is no phone number on this account to send a code to; use the app.",
-        "redeem_not_allowed": "This session (web, remember me) may not redeem. Sign in again without remember me.",
-        "step_up_required": "Verify an SMS code for this redemption first (step-up), then retry within five minutes.",
-    }
-
-    @classmethod
-    def from_otp(cls, refusal: OtpRefused) -> TillPointsRefused:
-        return cls(refusal.code, str(refusal), retry_after=refusal.retry_after)
-
-
-@dataclass(frozen=True)
-class OverrideCredentials:
-    """A manager's credentials typed at the till (never stored, logged or hashed into a key)."""
-
-    username: str
-    password: str
-    otp: str
-
-    @classmethod
-    def of(cls, value) -> OverrideCredentials | None:
-        if value is None or isinstance(value, cls):
-            return value
-        if isinstance(value, Mapping):
-            return cls(username=value.get("username", ""), password=value.get("password", ""), otp=value.get("otp", ""))
-        raise TypeError("override: OverrideCredentials or a mapping of username, password and otp")
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -176,64 +114,6 @@ def _canonical(body: dict) -> dict:
 def authorisation_action(hold_id) -> str:
     """The OTP action a hold's SMS code is bound to."""
     return f"{ACTION_PREFIX}{hold_id}"
-
-
-def _shift_check(*, till: Till, shift: StaffShift | None, now: datetime) -> StaffShift:
-    if shift is None or shift.till_id != till.pk or shift.ended_at is not None or shift_expired(shift, now):
-        raise TillPointsRefused("no_shift")
-    # The object may be stale (ended at another till since): the database decides.
-    if not StaffShift.objects.filter(pk=shift.pk, ended_at__isnull=True).exists():
-        raise TillPointsRefused("no_shift")
-    return shift
-
-
-def _staff_check(*, shift: StaffShift, member: Member, now: datetime) -> None:
-    if shift.staff.member_account_id is not None and shift.staff.member_account_id == member.pk:
-        raise TillPointsRefused("self_redemption_refused")
-    if shift_open_for_member(member, now=now) is not None:
-        raise TillPointsRefused("member_staff_on_shift")
-
-
-def _limit_check(*, till: Till, shift: StaffShift, points: int, override, request, now: datetime):
-    """The staff user approving beyond the cashier's limit, or None when within it."""
-    limit = staff_redeem_limit(shift.staff)
-    if within_limit(points, limit):
-        return None
-    credentials = OverrideCredentials.of(override)
-    if credentials is None:
-        raise TillPointsRefused("limit_exceeded", points=points, limit=limit, override_required=True)
-    try:
-        granted = override_verify(
-            store=till.store,
-            username=credentials.username,
-            password=credentials.password,
-            otp_token=credentials.otp,
-            points=points,
-            shift=shift,
-            request=request,
-            now=now,
-        )
-    except ShiftRefused as refusal:
-        if refusal.code == "override_locked_out":
-            raise TillPointsRefused("override_locked_out") from None
-        raise TillPointsRefused("override_invalid", reason=refusal.code) from None
-    return granted.staff
-
-
-def _points_limits_check(points: int) -> None:
-    minimum = int(settings.VOUCHERS.get("redeem_min_points", 1))
-    maximum = settings.VOUCHERS.get("redeem_max_points")
-    if points < minimum:
-        raise TillPointsRefused("below_minimum_redemption", points=points, minimum=minimum)
-    if maximum is not None and points > int(maximum):
-        raise TillPointsRefused("above_maximum_redemption", points=points, maximum=int(maximum))
-
-
-def _store_cap_check(*, store_id: int, points: int, now: datetime, lock: bool = False) -> None:
-    try:
-        store_daily_limit_check(store_id=store_id, points=points, now=now, lock=lock)
-    except StoreDailyLimitReached as reached:
-        raise TillPointsRefused("store_daily_limit_reached", **reached.detail) from None
 
 
 def _member_phone(member: Member) -> str | None:
@@ -278,15 +158,18 @@ def _parse_hold(hold_id) -> uuid.UUID | None:
         return None
 
 
-def _record_at_store(hold_id, till: Till) -> TillRedemption:
+def _record_of_hold(hold_id, related: tuple[str, ...], **scope) -> TillRedemption | None:
+    """The till record of the hold ``hold_id`` within ``scope``, or None (also for an id
+    that is not one)."""
     parsed = _parse_hold(hold_id)
-    record = (
-        TillRedemption.objects.select_related("member", "staff", "till", "store", "hold_operation")
-        .filter(hold_operation_id=parsed, store_id=till.store_id)
-        .first()
-        if parsed
-        else None
-    )
+    if not parsed:
+        return None
+    return TillRedemption.objects.select_related(*related).filter(hold_operation_id=parsed, **scope).first()
+
+
+def _record_at_store(hold_id, till: Till) -> TillRedemption:
+    related = ("member", "staff", "till", "store", "hold_operation")
+    record = _record_of_hold(hold_id, related, store_id=till.store_id)
     if record is None:
         raise TillPointsRefused("hold_not_found")
     return record
@@ -328,16 +211,16 @@ def till_redemption_hold(
     ``override_locked_out``, ``store_daily_limit_reached``). ``fingerprint`` must not hold the override's secrets.
     """
     now = now or timezone.now()
-    shift = _shift_check(till=till, shift=shift, now=now)
+    shift = shift_check(till=till, shift=shift, now=now)
     prior = TillRedemption.objects.filter(till=till, idempotency_key=idempotency_key).first()
     override_by = prior.override_by if prior else None
     if prior is None:
-        _points_limits_check(points)
+        points_limits_check(points)
         if member.status != Member.Status.ACTIVE:
             raise TillPointsRefused("member_not_active")
-        _staff_check(shift=shift, member=member, now=now)
-        override_by = _limit_check(till=till, shift=shift, points=points, override=override, request=request, now=now)
-        _store_cap_check(store_id=till.store_id, points=points, now=now)
+        staff_check(shift=shift, member=member, now=now)
+        override_by = limit_check(till=till, shift=shift, points=points, override=override, request=request, now=now)
+        store_cap_check(store_id=till.store_id, points=points, now=now)
 
     with transaction.atomic():
         outcome = points_hold(
@@ -350,17 +233,9 @@ def till_redemption_hold(
         record = TillRedemption.objects.filter(hold_operation_id=hold_id).first()
         if record is None and not outcome.replayed:
             record = TillRedemption(
-                hold_operation_id=hold_id,
-                till=till,
-                store_id=till.store_id,
-                staff_id=shift.staff_id,
-                shift=shift,
-                member=member,
-                points=points,
-                idempotency_key=idempotency_key,
-                override_by=override_by,
-                created_at=now,
-            )
+                hold_operation_id=hold_id, till=till, store_id=till.store_id, staff_id=shift.staff_id, shift=shift,
+                member=member, points=points, idempotency_key=idempotency_key, override_by=override_by, created_at=now,
+            )  # fmt: skip
             record.authorisation_offer = _authorisation_start(record=record, member=member)
             record.save(force_insert=True)
     if record is None:
@@ -445,14 +320,7 @@ def member_redemption_confirm(
     without an unused ``redeem`` step-up; one is spent by the confirmation).
     """
     now = now or timezone.now()
-    parsed = _parse_hold(hold_id)
-    record = (
-        TillRedemption.objects.select_related("member", "hold_operation", "till", "store")
-        .filter(hold_operation_id=parsed, member=member)
-        .first()
-        if parsed
-        else None
-    )
+    record = _record_of_hold(hold_id, ("member", "hold_operation", "till", "store"), member=member)
     if record is None:
         raise TillPointsRefused("not_found")
     if record.authorised_at is not None:
@@ -534,7 +402,7 @@ def till_redemption_capture(
     ``vouchers.services.limits.audit_sample``).
     """
     now = now or timezone.now()
-    shift = _shift_check(till=till, shift=shift, now=now)
+    shift = shift_check(till=till, shift=shift, now=now)
     parsed = _parse_hold(hold_id)
     try:
         record = _record_at_store(hold_id, till)
@@ -566,7 +434,7 @@ def till_redemption_capture(
             record.refresh_from_db()
             return Outcome(outcome.status_code, _capture_body(outcome.body, record.receipt), replayed=True)
         if capped:  # refused: the capture rolls back, the hold stays open
-            _store_cap_check(store_id=record.store_id, points=outcome.body["points"], now=now)
+            store_cap_check(store_id=record.store_id, points=outcome.body["points"], now=now)
         changed = TillRedemption.objects.filter(pk=record.pk, captured_at__isnull=True, voided_at__isnull=True).update(
             captured_at=now, capture_shift=shift, captured_points=outcome.body["points"]
         )

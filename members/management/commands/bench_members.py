@@ -189,19 +189,16 @@ class Command(BaseCommand):
                 raise
 
         processes = [context.Process(target=child, args=(block,)) for block in blocks]
-        outcomes = clients_run(processes, barrier=barrier, results=results, seconds=self.seconds, label=label)
-        ok, rate, round_errors = clients_tally(outcomes)
-        errors.update(round_errors)
-        line = f"  {label:<40} {ok:>7} requests {rate:>8.0f}/s"
-        if round_errors:
-            line += f"  ERRORS: {_listed(round_errors)}"
-        self.stdout.write(line)
-        if any(o.exhausted for o in outcomes) and not stop_early:
+        rates, exhausted = clients_round(
+            processes, barrier=barrier, results=results, seconds=self.seconds, label=label, errors=errors,
+            line=lambda ok, rate: f"  {label:<40} {ok:>7} requests {rate:>8.0f}/s", write=self.stdout.write,
+        )  # fmt: skip
+        if exhausted and not stop_early:
             raise CommandError(
                 f"a client ran out of challenges or live sessions before the time was up ({label}); "
                 f"errors so far: {_listed(errors) or 'none'}"
             )
-        return {"rate": rate, "fastest": max(o.ok / o.elapsed for o in outcomes)}
+        return rates
 
     # --- data, prepared in each client before the clock starts ---------------------------
 
@@ -327,6 +324,23 @@ def clients_tally(outcomes: list[ClientResult]) -> tuple[int, float, Counter]:
     for outcome in outcomes:
         errors.update(outcome.errors)
     return ok, ok / max(o.elapsed for o in outcomes), errors
+
+
+def clients_round(
+    processes, *, barrier, results, seconds: float, label: str, errors: Counter, line, write
+) -> tuple[dict, bool]:
+    """One measured round: run the clients (``clients_run``), add their errors to
+    ``errors``, ``write`` the round's ``line(ok, rate)`` (with its errors, if any).
+    Returns the rates ({"rate", "fastest"}) and whether a client ran out of work."""
+    outcomes = clients_run(processes, barrier=barrier, results=results, seconds=seconds, label=label)
+    ok, rate, round_errors = clients_tally(outcomes)
+    errors.update(round_errors)
+    text = line(ok, rate)
+    if round_errors:
+        text += f"  ERRORS: {_listed(round_errors)}"
+    write(text)
+    rates = {"rate": rate, "fastest": max(o.ok / o.elapsed for o in outcomes)}
+    return rates, any(o.exhausted for o in outcomes)
 
 
 def _listed(errors: Counter) -> str:

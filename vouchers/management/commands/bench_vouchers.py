@@ -59,8 +59,7 @@ from members.management.commands.bench_members import (
     _environ,
     _error_code,
     _listed,
-    clients_run,
-    clients_tally,
+    clients_round,
 )
 from staffauth.models import StaffUser
 from staffauth.roles import ROLES
@@ -231,16 +230,14 @@ class Command(LedgerBench):
             context.Process(target=child, args=(till, secret, shift, pool))
             for (till, secret), shift, pool in zip(self.tills, self.shifts, pools, strict=True)
         ]
-        outcomes = clients_run(processes, barrier=barrier, results=results, seconds=self.seconds, label=label)
-        ok, rate, round_errors = clients_tally(outcomes)
-        errors.update(round_errors)
-        line = f"  {label:<24} {self.clients} till(s): {ok:>6} redemptions, {rate:8.0f}/s"
-        if round_errors:
-            line += f"  ERRORS: {_listed(round_errors)}"
-        self.stdout.write(line)
-        if any(o.exhausted for o in outcomes) and not stop_early:
+        rates, exhausted = clients_round(
+            processes, barrier=barrier, results=results, seconds=self.seconds, label=label, errors=errors,
+            line=lambda ok, rate: f"  {label:<24} {self.clients} till(s): {ok:>6} redemptions, {rate:8.0f}/s",
+            write=self.stdout.write,
+        )  # fmt: skip
+        if exhausted and not stop_early:
             raise CommandError(f"a till ran out of vouchers before the time was up ({label})")
-        return {"rate": rate, "fastest": max(o.ok / o.elapsed for o in outcomes)}
+        return rates
 
     def client(self, key_id: str, secret: str, shift: str, pool: list[tuple[str, str]], stop: float) -> ClientResult:
         """Redeem each voucher of ``pool`` once until ``stop``."""
