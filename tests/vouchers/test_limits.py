@@ -34,7 +34,7 @@ from tests.vouchers.till_helpers import (
 from vouchers.models import TillRedemption, Voucher, VoucherRedemption, VoucherScan
 from vouchers.services.limits import cashier_frequency_check, store_points_redeemed_today
 from vouchers.services.redemption import RedemptionRefused, voucher_redeem, voucher_validate
-from vouchers.services.till_points import TillPointsRefused
+from vouchers.services.till_controls import TillPointsRefused
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("till_settings", "sms_outbox")]
 
