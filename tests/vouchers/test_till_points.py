@@ -37,8 +37,8 @@ from tests.vouchers.till_helpers import (
 )
 from vouchers.models import RedemptionAudit, TillRedemption
 from vouchers.services.shifts import shift_end
+from vouchers.services.till_controls import TillPointsRefused
 from vouchers.services.till_points import (
-    TillPointsRefused,
     authorisation_action,
     member_redemption_confirm,
     member_redemptions_pending,

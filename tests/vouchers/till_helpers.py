@@ -20,8 +20,8 @@ from tests.conftest import PASSWORD, current_totp
 from vouchers.models import StaffShift
 from vouchers.services.redemption import voucher_redeem
 from vouchers.services.shifts import token_hash
+from vouchers.services.till_controls import TillPointsRefused
 from vouchers.services.till_points import (
-    TillPointsRefused,
     member_redemption_confirm,
     till_redemption_capture,
     till_redemption_hold,
