@@ -113,6 +113,28 @@ def reward(make_reward):
 
 
 @pytest.fixture
+def make_voucher(member, make_reward):
+    def make(*, owner=None, points=300, issued_at=None, days=30, **reward_fields) -> Voucher:
+        reward = make_reward(points_price=points, **reward_fields)
+        issued = issued_at or timezone.now() - timedelta(hours=1)
+        return Voucher.objects.create(
+            code=code_generate(),
+            reward=reward,
+            member=owner or member,
+            source=Voucher.Source.GOODWILL,
+            issued_at=issued,
+            expires_at=issued + timedelta(days=days),
+        )
+
+    return make
+
+
+@pytest.fixture
+def voucher(make_voucher):
+    return make_voucher()
+
+
+@pytest.fixture
 def verified_step_up(django_capture_on_commit_callbacks):
     """Verify an SMS step-up code for ``action`` as the member would."""
 
@@ -139,30 +161,9 @@ def till_for(store_a):
 
 
 @pytest.fixture
-def till(till_for):
-    return till_for()
-
-
-@pytest.fixture
-def make_voucher(member, make_reward):
-    def make(*, owner=None, points=300, issued_at=None, days=30, **reward_fields) -> Voucher:
-        reward = make_reward(points_price=points, **reward_fields)
-        issued = issued_at or timezone.now() - timedelta(hours=1)
-        return Voucher.objects.create(
-            code=code_generate(),
-            reward=reward,
-            member=owner or member,
-            source=Voucher.Source.GOODWILL,
-            issued_at=issued,
-            expires_at=issued + timedelta(days=days),
-        )
-
-    return make
-
-
-@pytest.fixture
-def voucher(make_voucher):
-    return make_voucher()
+def till(till_for, store_a):
+    """A till of store A, made through the API's helper (its key and secret are real)."""
+    return till_for(store_a)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 import pytest
 import time_machine
@@ -59,6 +60,23 @@ def refusal(call) -> VoucherRefused:
     with pytest.raises(VoucherRefused) as caught:
         call()
     return caught.value
+
+
+def purchase_or_refusal(**purchase):
+    """What ``voucher_purchase`` returns, or the code of its refusal (for races)."""
+    try:
+        return voucher_purchase(**purchase)
+    except VoucherRefused as refused:
+        return refused.code
+
+
+def purchases_raced(reward, attempts):
+    """Buy ``reward`` once per (member, idempotency key, session) at the same moment; each
+    attempt's result or refusal code."""
+    return race(*(
+        partial(purchase_or_refusal, member=member, reward_id=reward.pk, idempotency_key=key, session=session)
+        for member, key, session in attempts
+    ))  # fmt: skip
 
 
 def redeem_operations(member):
@@ -534,21 +552,10 @@ def test_the_catalogue_says_why_a_member_may_not_buy(member, give, make_reward):
 def test_one_in_stock_and_ten_buyers_gives_one_voucher_and_one_debit(give, make_reward, store_a):
     reward = make_reward(points_price=500, stock_remaining=1)
     buyers = [Member.objects.create(home_store=store_a) for _ in range(10)]
-    sessions = []
     for buyer in buyers:
         give(buyer, 1000)
-        sessions.append(session_for(buyer))
 
-    def attempt(buyer, session):
-        def call():
-            try:
-                return voucher_purchase(member=buyer, reward_id=reward.pk, idempotency_key="race", session=session)
-            except VoucherRefused as refused:
-                return refused.code
-
-        return call
-
-    results = race(*(attempt(b, s) for b, s in zip(buyers, sessions, strict=True)))
+    results = purchases_raced(reward, [(buyer, "race", session_for(buyer)) for buyer in buyers])
 
     assert sorted(r if isinstance(r, str) else "bought" for r in results) == ["bought"] + ["out_of_stock"] * 9
     assert Voucher.objects.count() == 1
@@ -562,22 +569,10 @@ def test_one_in_stock_and_ten_buyers_gives_one_voucher_and_one_debit(give, make_
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_the_per_member_limit_holds_under_a_race(member, give, make_reward):
-    reward = make_reward(points_price=100, per_member_limit=1)
     give(member, 5000)
-    sessions = [session_for(member) for _ in range(4)]
+    reward = make_reward(points_price=100, per_member_limit=1)
 
-    def attempt(n):
-        def call():
-            try:
-                return voucher_purchase(
-                    member=member, reward_id=reward.pk, idempotency_key=f"k{n}", session=sessions[n]
-                )
-            except VoucherRefused as refused:
-                return refused.code
-
-        return call
-
-    results = race(*(attempt(n) for n in range(4)))
+    results = purchases_raced(reward, [(member, f"k{n}", session_for(member)) for n in range(4)])
 
     assert (
         sorted(r if isinstance(r, str) else "bought" for r in results) == ["bought"] + ["per_member_limit_reached"] * 3
