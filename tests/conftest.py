@@ -92,7 +92,10 @@ def database_roles(request, django_db_blocker):
     with django_db_blocker.unblock():
         dbroles.apply(
             connection,
-            [dbroles.role_create_statement(connection, role, login=False) for role in (APP_ROLE, RETENTION_ROLE, PURGER_ROLE)]
+            [
+                dbroles.role_create_statement(connection, role, login=False)
+                for role in (APP_ROLE, RETENTION_ROLE, PURGER_ROLE)
+            ]
             + dbroles.app_grant_statements(connection, APP_ROLE)
             + dbroles.retention_grant_statements(connection, purger=PURGER_ROLE),
         )

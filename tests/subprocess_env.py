@@ -40,6 +40,16 @@ def child_env(**overrides: str | None) -> dict[str, str]:
     return env
 
 
+def env_on_test_database(**overrides: str | None) -> dict[str, str]:
+    """``child_env`` for a child that runs under the test settings against this process's
+    test database (``DATABASE_URL`` from the open connection), plus ``overrides``."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return child_env(DJANGO_SETTINGS_MODULE="tests.settings", DATABASE_URL=url, **overrides)
+
+
 def run_manage(*args: str, env: dict[str, str], timeout: int = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout

@@ -13,6 +13,7 @@ pytestmark = [
     pytest.mark.skipif(os.environ.get("TEST_DATABASE_ROLE", "app") != "app", reason="TEST_DATABASE_ROLE=owner"),
 ]
 
+
 def test_tests_run_as_the_application_role(db):
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_user")

@@ -11,9 +11,10 @@ from loyalty.adjustments.models import AdjustmentReason, AdjustmentRequest
 from loyalty.adjustments.services import Evidence, adjustment_request
 from loyalty.kernel.models import Till
 from loyalty.ledger.models import MemberBalance
-from loyalty.ledger.operations import Actor, points_earn
+from loyalty.ledger.operations import Actor
 from loyalty.ledger.verify import ledger_verify
 from members.models import Member
+from tests.points import points_giver
 
 
 @pytest.fixture
@@ -34,22 +35,7 @@ def member(store_a):
 @pytest.fixture
 def earn(till_actor):
     """Earn points for a member under a fresh key and receipt; returns the outcome."""
-    counter = iter(range(1, 1_000_000))
-
-    def do(member, points, *, effective_at=None, actor=None):
-        n = next(counter)
-        outcome = points_earn(
-            member=member,
-            points=points,
-            receipt_ref=f"R-{member.pk}-{n}",
-            actor=actor or till_actor,
-            idempotency_key=f"earn-{member.pk}-{n}",
-            effective_at=effective_at or timezone.now(),
-        )
-        assert outcome.ok, outcome.body
-        return outcome
-
-    return do
+    return points_giver(till_actor)
 
 
 def available(member) -> int:

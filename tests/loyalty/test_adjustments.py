@@ -11,16 +11,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from loyalty.adjustments import services as adjustments
 from loyalty.adjustments.models import AdjustmentEvent, AdjustmentRequest
 from loyalty.adjustments.services import (
     AdjustmentRefused,
     adjustment_allowed_steps,
     adjustment_approve,
-    adjustment_reject,
-    adjustment_request,
-    adjustment_review,
     adjustments_awaiting,
-    adjustments_expire,
 )
 from loyalty.kernel.models import OutboundMessage
 from loyalty.ledger.models import LedgerOperation
@@ -204,7 +201,7 @@ def test_headquarters_band_needs_a_programme_administrator_and_the_fraud_team(ra
     assert approved.state == "pending" and not LedgerOperation.objects.filter(kind="adjust").exists()
     with refused("not_allowed"):  # the administrator's step is done; a second one adds nothing
         adjustment_approve(actor=staff["program_admin_2"], request_id=request.pk)
-    posted = adjustment_review(actor=staff["fraud_analyst"], request_id=request.pk, comment="No pattern.")
+    posted = adjustments.adjustment_review(actor=staff["fraud_analyst"], request_id=request.pk, comment="No pattern.")
     assert posted.state == "posted" and events(posted) == ["requested", "approved", "reviewed", "posted"]
     assert OutboundMessage.objects.filter(to="loyalty-hq@localhost").count() == 2  # requested, posted
     assert_ledger_verified()
@@ -212,7 +209,7 @@ def test_headquarters_band_needs_a_programme_administrator_and_the_fraud_team(ra
 
 def test_the_fraud_review_may_come_first(raise_request, staff):
     request = raise_request(5_000)
-    adjustment_review(actor=staff["fraud_analyst"], request_id=request.pk)
+    adjustments.adjustment_review(actor=staff["fraud_analyst"], request_id=request.pk)
     assert adjustment_approve(actor=staff["program_admin"], request_id=request.pk).state == "posted"
 
 
@@ -232,8 +229,8 @@ def test_the_queue_lists_what_each_user_may_act_on(raise_request, staff):
 def test_a_rejection_needs_a_reason_and_ends_the_request(raise_request, staff):
     request = raise_request(800)
     with refused("rejection_reason_required"):
-        adjustment_reject(actor=staff["manager_2"], request_id=request.pk, reason="  ")
-    rejected = adjustment_reject(actor=staff["manager_2"], request_id=request.pk, reason="No receipt.")
+        adjustments.adjustment_reject(actor=staff["manager_2"], request_id=request.pk, reason="  ")
+    rejected = adjustments.adjustment_reject(actor=staff["manager_2"], request_id=request.pk, reason="No receipt.")
     assert rejected.state == "rejected" and events(rejected) == ["requested", "rejected"]
     with refused("not_pending") as refusal:
         adjustment_approve(actor=staff["program_admin"], request_id=request.pk)
@@ -255,7 +252,7 @@ def test_the_expiry_job_sweeps_and_is_idempotent(raise_request):
     early, late = raise_request(800), raise_request(900)
     with rewriting_history():
         AdjustmentRequest.objects.filter(pk=early.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
-    assert adjustments_expire() == 1 and adjustments_expire() == 0
+    assert adjustments.adjustments_expire() == 1 and adjustments.adjustments_expire() == 0
     assert AdjustmentRequest.objects.get(pk=early.pk).state == "expired"
     assert AdjustmentRequest.objects.get(pk=late.pk).state == "pending"
 
@@ -291,7 +288,9 @@ def test_the_reason_must_be_in_use(raise_request, reason):
 @pytest.mark.parametrize("points", [0, True, 1.5])
 def test_points_must_be_a_nonzero_whole_number(staff, member, reason, store_a, points):
     with refused("points_invalid"):
-        adjustment_request(actor=staff["store_manager"], member=member, points=points, reason=reason, store=store_a)
+        adjustments.adjustment_request(
+            actor=staff["store_manager"], member=member, points=points, reason=reason, store=store_a
+        )
 
 
 def test_events_are_append_only(raise_request):

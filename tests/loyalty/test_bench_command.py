@@ -6,22 +6,19 @@ multi-threaded test process could deadlock a child), against the test database.
 """
 
 import pytest
-from django.db import connection
 
 from loyalty.ledger.models import LedgerOperation
 from loyalty.ledger.verify import ledger_verify
-from tests.subprocess_env import child_env, run_manage
+from tests.subprocess_env import env_on_test_database, run_manage
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_short_bench_run_reports_every_figure_and_leaves_a_consistent_ledger():
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     result = run_manage(
         "bench_ledger", "--seconds", "0.3", "--rounds", "2", "--history", "200", "--lots", "300",
         "--members", "20", "--skip-http",
-        env=child_env(DJANGO_SETTINGS_MODULE="tests.settings", DATABASE_URL=url), timeout=300,
+        env=env_on_test_database(), timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = result.stdout

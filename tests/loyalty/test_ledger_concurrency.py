@@ -15,18 +15,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from loyalty.ledger import operations as ops
 from loyalty.ledger.models import LedgerOperation, MemberBalance, PointsLot, Transfer
-from loyalty.ledger.operations import (
-    points_capture,
-    points_earn,
-    points_earn_reverse,
-    points_expire_due,
-    points_hold,
-    points_holds_lapse,
-    points_redeem,
-    points_redeem_reverse,
-    points_void,
-)
 from loyalty.ledger.services import core
 from loyalty.ledger.verify import ledger_verify
 from members.models import Member
@@ -44,7 +34,7 @@ THREADS = 8
 @pytest.fixture
 def funded(member, till_actor):
     def fund(points, *, member=member, days_ago=0):
-        outcome = points_earn(
+        outcome = ops.points_earn(
             member=member, points=points, receipt_ref=f"F-{member.pk}-{points}-{days_ago}-{time.monotonic_ns()}",
             actor=till_actor, idempotency_key=f"fund-{time.monotonic_ns()}",
             effective_at=timezone.now() - timedelta(days=days_ago),
@@ -55,31 +45,30 @@ def funded(member, till_actor):
     return fund
 
 
-def test_overdraw_race_exactly_three_of_eight_redemptions_succeed(member, till_actor, funded):
+@pytest.mark.parametrize(
+    ("operation", "balance_field", "left"),
+    [
+        pytest.param(ops.points_redeem, "available", 10, id="redemptions"),
+        pytest.param(ops.points_hold, "debits_pending", 90, id="holds"),
+    ],
+)
+def test_overdraw_race_exactly_three_of_eight_succeed(member, till_actor, funded, operation, balance_field, left):
+    """Redemptions take the points, holds set them aside: either way three of eight fit in 100."""
     funded(100)
     outcomes = race(*[
-        (lambda n=n: points_redeem(member=member, points=30, actor=till_actor, idempotency_key=f"r{n}"))
+        (lambda n=n: operation(member=member, points=30, actor=till_actor, idempotency_key=f"race-{n}"))
         for n in range(THREADS)
     ])  # fmt: skip
     assert Counter(o.status_code for o in outcomes) == {201: 3, 422: 5}
-    assert available(member) == 10
-    verified()
-
-
-def test_overdraw_race_with_holds(member, till_actor, funded):
-    funded(100)
-    outcomes = race(*[
-        (lambda n=n: points_hold(member=member, points=30, actor=till_actor, idempotency_key=f"h{n}"))
-        for n in range(THREADS)
-    ])  # fmt: skip
-    assert Counter(o.status_code for o in outcomes) == {201: 3, 422: 5}
-    assert MemberBalance.objects.get(account__member=member).debits_pending == 90
+    assert getattr(MemberBalance.objects.get(account__member=member), balance_field) == left
     verified()
 
 
 def test_duplicate_storm_one_write_identical_responses(member, till_actor):
     def send(points=40):
-        return points_earn(member=member, points=points, receipt_ref="STORM", actor=till_actor, idempotency_key="storm")
+        return ops.points_earn(
+            member=member, points=points, receipt_ref="STORM", actor=till_actor, idempotency_key="storm"
+        )
 
     outcomes = race(*[send] * THREADS)
     assert len({(o.status_code, str(o.body)) for o in outcomes}) == 1
@@ -96,8 +85,8 @@ def test_expiry_racing_a_redemption_spends_or_expires_never_both(member, till_ac
     for round_ in range(4):
         funded(100, days_ago=400)
         expired, redeemed = race(
-            lambda: points_expire_due(),
-            lambda r=round_: points_redeem(member=member, points=100, actor=till_actor, idempotency_key=f"x{r}"),
+            lambda: ops.points_expire_due(),
+            lambda r=round_: ops.points_redeem(member=member, points=100, actor=till_actor, idempotency_key=f"x{r}"),
         )
         assert (expired == 100) != redeemed.ok, (expired, redeemed.body)
         assert available(member) == 0
@@ -108,11 +97,11 @@ def test_expiry_jobs_running_concurrently_expire_once(store_a, till_actor):
     members = [Member.objects.create(home_store=store_a) for _ in range(6)]
     for m in members:
         for n in range(3):
-            points_earn(
+            ops.points_earn(
                 member=m, points=10 + n, receipt_ref=f"old-{m.pk}-{n}", actor=till_actor,
                 idempotency_key=f"old-{m.pk}-{n}", effective_at=timezone.now() - timedelta(days=400),
             )  # fmt: skip
-    results = race(*[points_expire_due] * 4)
+    results = race(*[ops.points_expire_due] * 4)
     assert sum(results) == 6 * (10 + 11 + 12)
     assert LedgerOperation.objects.filter(kind="expire").count() == 6
     assert not PointsLot.objects.filter(remaining__gt=0).exists()
@@ -123,7 +112,7 @@ def test_two_concurrent_returns_of_one_purchase(member, till_actor, funded):
     purchase = funded(100)
     receipt = purchase.body["receipt_ref"]
     outcomes = race(*[
-        (lambda n=n: points_earn_reverse(member=member, receipt_ref=receipt, points=60, actor=till_actor, idempotency_key=f"ret{n}"))
+        (lambda n=n: ops.points_earn_reverse(member=member, receipt_ref=receipt, points=60, actor=till_actor, idempotency_key=f"ret{n}"))
         for n in range(2)
     ])  # fmt: skip
     assert sorted(o.status_code for o in outcomes) == [201, 422]
@@ -133,21 +122,21 @@ def test_two_concurrent_returns_of_one_purchase(member, till_actor, funded):
 
 def test_sweeper_racing_a_capture_exactly_one_wins(member, till_actor, funded):
     funded(100)
-    hold_id = points_hold(member=member, points=50, actor=till_actor, idempotency_key="h").body["hold_id"]
+    hold_id = ops.points_hold(member=member, points=50, actor=till_actor, idempotency_key="h").body["hold_id"]
     with rewriting_history():
         LedgerOperation.objects.filter(pk=hold_id).update(hold_expires_at=timezone.now() + timedelta(milliseconds=200))
     time.sleep(0.25)  # lapsed: the capture must lose to the lapse whoever runs first
     voided, capture = race(
-        lambda: points_holds_lapse(),
-        lambda: points_capture(hold_id=hold_id, actor=till_actor, idempotency_key="c"),
+        lambda: ops.points_holds_lapse(),
+        lambda: ops.points_capture(hold_id=hold_id, actor=till_actor, idempotency_key="c"),
     )
     assert voided == 1 and capture.error_code == "hold_not_open"
     assert available(member) == 100
     # And with a live hold: capture and void race, exactly one settles it.
-    hold_id = points_hold(member=member, points=50, actor=till_actor, idempotency_key="h2").body["hold_id"]
+    hold_id = ops.points_hold(member=member, points=50, actor=till_actor, idempotency_key="h2").body["hold_id"]
     capture, void = race(
-        lambda: points_capture(hold_id=hold_id, actor=till_actor, idempotency_key="c2"),
-        lambda: points_void(hold_id=hold_id, actor=till_actor, idempotency_key="v2"),
+        lambda: ops.points_capture(hold_id=hold_id, actor=till_actor, idempotency_key="c2"),
+        lambda: ops.points_void(hold_id=hold_id, actor=till_actor, idempotency_key="v2"),
     )
     assert sorted([capture.ok, void.ok]) == [False, True]
     verified()
@@ -161,10 +150,10 @@ def test_crash_points_then_retry_writes_exactly_once(member, till_actor, point):
     core.FAULT_HOOKS[point] = crash
     try:
         with pytest.raises(ConnectionError):
-            points_earn(member=member, points=70, receipt_ref="CRASH", actor=till_actor, idempotency_key="crash")
+            ops.points_earn(member=member, points=70, receipt_ref="CRASH", actor=till_actor, idempotency_key="crash")
     finally:
         core.FAULT_HOOKS.pop(point)
-    retry = points_earn(member=member, points=70, receipt_ref="CRASH", actor=till_actor, idempotency_key="crash")
+    retry = ops.points_earn(member=member, points=70, receipt_ref="CRASH", actor=till_actor, idempotency_key="crash")
     assert retry.status_code == 201
     assert retry.replayed == (point == "after_commit")  # only then had the first attempt committed
     assert LedgerOperation.objects.count() == 1 and available(member) == 70
@@ -177,7 +166,7 @@ def test_bank_test_conservation_and_no_overdraw_under_load(store_a, till_actor):
     every invariant on consistent snapshots; then the whole ledger is verified."""
     members = [Member.objects.create(home_store=store_a) for _ in range(6)]
     for m in members:
-        assert points_earn(
+        assert ops.points_earn(
             member=m, points=500, receipt_ref=f"seed-{m.pk}", actor=till_actor, idempotency_key=f"seed-{m.pk}"
         ).ok
     stop = time.monotonic() + 4.0
@@ -193,25 +182,25 @@ def test_bank_test_conservation_and_no_overdraw_under_load(store_a, till_actor):
             key = f"w{seed}-{n}"
             op = rng.choice(["earn", "redeem", "hold", "return"])
             if op == "earn":
-                outcome = points_earn(
+                outcome = ops.points_earn(
                     member=m, points=rng.randint(1, 80), receipt_ref=key, actor=till_actor, idempotency_key=key
                 )
             elif op == "redeem":
-                outcome = points_redeem(member=m, points=rng.randint(1, 120), actor=till_actor, idempotency_key=key)
+                outcome = ops.points_redeem(member=m, points=rng.randint(1, 120), actor=till_actor, idempotency_key=key)
                 if outcome.ok and rng.random() < 0.3:
-                    points_redeem_reverse(
+                    ops.points_redeem_reverse(
                         redemption_id=outcome.body["operation_id"],
                         points=1,
                         actor=till_actor,
                         idempotency_key=key + "f",
                     )
             elif op == "hold":
-                outcome = points_hold(member=m, points=rng.randint(1, 120), actor=till_actor, idempotency_key=key)
+                outcome = ops.points_hold(member=m, points=rng.randint(1, 120), actor=till_actor, idempotency_key=key)
                 if outcome.ok:
-                    settle = rng.choice([points_capture, points_void])
+                    settle = rng.choice([ops.points_capture, ops.points_void])
                     settle(hold_id=outcome.body["hold_id"], actor=till_actor, idempotency_key=key + "s")
             else:
-                outcome = points_earn_reverse(
+                outcome = ops.points_earn_reverse(
                     member=m,
                     receipt_ref=f"seed-{m.pk}",
                     points=rng.randint(1, 30),
@@ -259,7 +248,9 @@ def test_a_serialization_failure_is_retried_never_reported_as_a_refusal(member, 
             "CREATE TRIGGER test_fail_once BEFORE INSERT ON loyalty_pointslot FOR EACH ROW EXECUTE FUNCTION test_fail_once()"
         )
     try:
-        outcome = points_earn(member=member, points=25, receipt_ref="RETRY", actor=till_actor, idempotency_key="retry")
+        outcome = ops.points_earn(
+            member=member, points=25, receipt_ref="RETRY", actor=till_actor, idempotency_key="retry"
+        )
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TRIGGER test_fail_once ON loyalty_pointslot")

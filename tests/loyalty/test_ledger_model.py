@@ -118,26 +118,29 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model.lots[lot.pk] = [lot.expires_on, points]
         self.model.purchases[receipt] = {"lot": lot.pk, "earned": points, "returned": 0}
 
-    @rule(points=st.integers(1, 400))
-    def redeem(self, points):
-        outcome = ledger.points_redeem(member=self.member, points=points, actor=self.actor, idempotency_key=self.key())
+    def spend(self, operation, points, id_field):
+        """Redeem or hold ``points``: refused when more than available, else taken from the
+        lots in the model's order. Returns the new operation's id, or None when refused."""
+        outcome = operation(member=self.member, points=points, actor=self.actor, idempotency_key=self.key())
         if points > self.model.available:
             assert outcome.error_code == "insufficient_points"
-            return
+            return None
         assert outcome.status_code == 201, outcome.body
-        self.model.consume(outcome.body["operation_id"], points)
-        self.redemptions.append((outcome.body["operation_id"], points))
+        self.model.consume(outcome.body[id_field], points)
+        return outcome.body[id_field]
+
+    @rule(points=st.integers(1, 400))
+    def redeem(self, points):
+        operation_id = self.spend(ledger.points_redeem, points, "operation_id")
+        if operation_id is not None:
+            self.redemptions.append((operation_id, points))
 
     @rule(points=st.integers(1, 400))
     def hold(self, points):
-        outcome = ledger.points_hold(member=self.member, points=points, actor=self.actor, idempotency_key=self.key())
-        if points > self.model.available:
-            assert outcome.error_code == "insufficient_points"
-            return
-        assert outcome.status_code == 201, outcome.body
-        self.model.consume(outcome.body["hold_id"], points)
-        self.model.pending += points
-        self.holds.append((outcome.body["hold_id"], points))
+        hold_id = self.spend(ledger.points_hold, points, "hold_id")
+        if hold_id is not None:
+            self.model.pending += points
+            self.holds.append((hold_id, points))
 
     @precondition(lambda self: self.holds)
     @rule(data=st.data())

@@ -6,15 +6,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from loyalty.ledger.models import (
-    Account,
-    IdempotencyKey,
-    LedgerOperation,
-    LotMovement,
-    MemberBalance,
-    PointsLot,
-    Transfer,
-)
+from loyalty.ledger.models import Account, IdempotencyKey, LedgerOperation, LotMovement, PointsLot, Transfer
 from loyalty.ledger.operations import (
     Actor,
     points_adjust_post,
@@ -322,7 +314,7 @@ def pending_window(settings):
 def test_pending_points_are_not_spendable_until_released(member, till_actor, pending_window):
     outcome = points_earn(member=member, points=100, receipt_ref="P", actor=till_actor, idempotency_key="e")
     assert outcome.status_code == 201 and "pending_until" in outcome.body
-    assert MemberBalance.objects.get(account__member=member).available == 0
+    assert available(member) == 0
     assert points_redeem(member=member, points=1, actor=till_actor, idempotency_key="r").error_code == (
         "insufficient_points"
     )

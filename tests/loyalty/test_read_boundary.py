@@ -15,17 +15,17 @@ from pathlib import Path
 
 from django.conf import settings
 
-from loyalty.ledger.models import (
-    Account,
-    IdempotencyKey,
-    LedgerOperation,
-    LotMovement,
-    MemberBalance,
-    PointsLot,
-    Transfer,
-)
+from loyalty.ledger import models as ledger
 
-LEDGER_MODELS = (LedgerOperation, Transfer, PointsLot, LotMovement, MemberBalance, IdempotencyKey, Account)
+LEDGER_MODELS = (
+    ledger.LedgerOperation,
+    ledger.Transfer,
+    ledger.PointsLot,
+    ledger.LotMovement,
+    ledger.MemberBalance,
+    ledger.IdempotencyKey,
+    ledger.Account,
+)
 LEDGER_NAMES = {model.__name__ for model in LEDGER_MODELS}
 LEDGER_TABLES = re.compile(r"\b(" + "|".join(model._meta.db_table for model in LEDGER_MODELS) + r")\b", re.IGNORECASE)
 

@@ -31,14 +31,17 @@ def cross(store_a, store_b, make_staff, staff_by_role):
     )
 
 
+def page_as(staff, url) -> str:
+    """The admin page at ``url`` as ``staff`` see it (it must answer 200)."""
+    response = login_verified(Client(), staff).get(url)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
 @pytest.mark.parametrize("role", ["cashier", "store_manager"])
 def test_store_staff_see_only_their_stores_rows_on_the_member_page(staff_by_role, cross, role):
-    client = login_verified(Client(), staff_by_role[role])
+    body = page_as(staff_by_role[role], page_url(cross.member))
 
-    response = client.get(page_url(cross.member))
-
-    assert response.status_code == 200
-    body = response.content.decode()
     history, lots = panel(body, "history"), panel(body, "lots")
     assert origins_shown(history, OPERATIONS) == {"A"}
     assert origins_shown(lots, LOTS) == {"A"}
@@ -55,12 +58,8 @@ def test_store_staff_see_only_their_stores_rows_on_the_member_page(staff_by_role
 
 @pytest.mark.parametrize("role", ["cashier", "store_manager"])
 def test_store_staff_see_only_their_stores_entries_in_the_change_history(staff_by_role, cross, role):
-    client = login_verified(Client(), staff_by_role[role])
+    body = page_as(staff_by_role[role], history_url(cross.member))
 
-    response = client.get(history_url(cross.member))
-
-    assert response.status_code == 200
-    body = response.content.decode()
     assert CHANGES["A"] in body
     assert CHANGES["B"] not in body and CHANGES["HQ"] not in body and "cross.manager.b" not in body
 

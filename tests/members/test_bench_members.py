@@ -10,21 +10,18 @@ multi-threaded test process could deadlock a child).
 import re
 
 import pytest
-from django.db import connection
 
 from members.models import MemberDevice, MemberSecurityEvent, OtpChallenge, RefreshToken
-from tests.subprocess_env import child_env, run_manage
+from tests.subprocess_env import env_on_test_database, run_manage
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_short_bench_run_reports_every_endpoint_beside_the_baseline():
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     result = run_manage(
         "bench_members", "--seconds", "0.3", "--rounds", "1", "--clients", "2", "--sessions", "2",
         "--warmup-members", "2",
-        env=child_env(DJANGO_SETTINGS_MODULE="tests.settings", DATABASE_URL=url), timeout=120,
+        env=env_on_test_database(), timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     report = result.stdout
@@ -49,9 +46,7 @@ def test_a_short_bench_run_reports_every_endpoint_beside_the_baseline():
 def test_refused_requests_are_counted_by_status_and_code_and_fail_the_run():
     # Codes that expire at once (the command and its server read the same setting):
     # every verify is refused, which the warm-up reports before anything is measured.
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    env = child_env(DJANGO_SETTINGS_MODULE="tests.settings", DATABASE_URL=url, MEMBER_OTP_VALID_SECONDS="0")
+    env = env_on_test_database(MEMBER_OTP_VALID_SECONDS="0")
     result = run_manage(
         "bench_members", "--seconds", "0.3", "--clients", "2", "--warmup-members", "1", env=env, timeout=120
     )

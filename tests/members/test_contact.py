@@ -73,6 +73,33 @@ def start_phone(django_capture_on_commit_callbacks, step_up):
     return start
 
 
+def confirm_phone(member, started, code, *, challenge_id=None, **kwargs):
+    """Confirm the phone change ``started`` as ``member`` with ``code`` (under its own challenge unless told)."""
+    return contact_phone_confirm(
+        member=member,
+        verification_id=started.verification.id,
+        challenge_id=challenge_id or started.challenge_id,
+        code=code,
+        **kwargs,
+    )
+
+
+def email_confirm_refusal(token) -> str:
+    """The code of the refusal that confirming with ``token`` meets (it must be refused)."""
+    with pytest.raises(ContactRefused) as refused:
+        contact_email_confirm(token=token)
+    return refused.value.code
+
+
+def email_confirm_outcome(token) -> str:
+    """Confirm with ``token``: "ok", or the code of the refusal met."""
+    try:
+        contact_email_confirm(token=token)
+    except ContactRefused as refused:
+        return refused.code
+    return "ok"
+
+
 def sign_in(member, fingerprint):
     return session_start(member=member, channel="app", device_fingerprint=fingerprint)
 
@@ -179,17 +206,13 @@ def test_confirming_the_link_notifies_the_old_address_then_changes_it_and_ends_a
 def test_a_link_works_once(member_a, start_email):
     _, token = start_email(member_a)
     contact_email_confirm(token=token)
-    with pytest.raises(ContactRefused) as refused:
-        contact_email_confirm(token=token)
-    assert refused.value.code == "link_used"
+    assert email_confirm_refusal(token) == "link_used"
     assert MemberSecurityEvent.objects.filter(member=member_a, kind="contact_changed").count() == 1
 
 
 @pytest.mark.parametrize("token", ["", "x" * 200, "not-a-token-of-ours", None, 12])
 def test_an_unknown_or_malformed_token_is_invalid(member_a, token):
-    with pytest.raises(ContactRefused) as refused:
-        contact_email_confirm(token=token)
-    assert refused.value.code == "link_invalid"
+    assert email_confirm_refusal(token) == "link_invalid"
 
 
 def test_the_link_is_valid_for_24_hours_to_the_second(member_a, start_email):
@@ -217,9 +240,7 @@ def test_an_address_taken_meanwhile_is_refused_at_confirm_and_nothing_changes(me
     _, token = start_email(member_a)
     member_pii_set(member=member_b, email=NEW_EMAIL)
     mail.outbox.clear()
-    with pytest.raises(ContactRefused) as refused:
-        contact_email_confirm(token=token)
-    assert refused.value.code == "taken"
+    assert email_confirm_refusal(token) == "taken"
     member_a.refresh_from_db()
     assert member_pii_read(member_a).email == EMAIL_A
     assert mail.outbox == [] and live_sessions(member_a) == 1
@@ -243,9 +264,7 @@ def test_an_erased_member_cannot_confirm(member_a, start_email):
     _, token = start_email(member_a)
     member_pii_shred(member=member_a)
     # Erasure cleared the pending address and its link: the link is simply dead.
-    with pytest.raises(ContactRefused) as refused:
-        contact_email_confirm(token=token)
-    assert refused.value.code == "link_invalid"
+    assert email_confirm_refusal(token) == "link_invalid"
 
 
 # --- phone confirm ---------------------------------------------------------------------------
@@ -264,10 +283,7 @@ def test_a_phone_change_sends_a_code_to_the_new_number_and_confirming_it_applies
     sms_outbox.clear()
     session = MemberSession.objects.get(pk=current.session_id)
 
-    member = contact_phone_confirm(
-        member=member_a, verification_id=started.verification.id, challenge_id=started.challenge_id, code=code,
-        session=session,
-    )  # fmt: skip
+    member = confirm_phone(member_a, started, code, session=session)
 
     assert member_pii_read(member).phone == NEW_PHONE
     assert [m["to"] for m in sms_outbox] == [PHONE_A]  # the old number was told
@@ -281,9 +297,7 @@ def test_a_wrong_code_is_refused_and_nothing_changes(member_a, start_phone):
     started, code = start_phone(member_a)
     wrong = "000000" if code != "000000" else "111111"
     with pytest.raises(OtpRefused) as refused:
-        contact_phone_confirm(
-            member=member_a, verification_id=started.verification.id, challenge_id=started.challenge_id, code=wrong
-        )
+        confirm_phone(member_a, started, wrong)
     assert refused.value.code == "otp_wrong_code"
     member_a.refresh_from_db()
     assert member_pii_read(member_a).phone == PHONE_A
@@ -292,9 +306,7 @@ def test_a_wrong_code_is_refused_and_nothing_changes(member_a, start_phone):
 def test_another_members_phone_change_is_not_found(member_a, member_b, start_phone):
     started, code = start_phone(member_a)
     with pytest.raises(ContactRefused) as refused:
-        contact_phone_confirm(
-            member=member_b, verification_id=started.verification.id, challenge_id=started.challenge_id, code=code
-        )
+        confirm_phone(member_b, started, code)
     assert refused.value.code == "not_found"
 
 
@@ -302,9 +314,7 @@ def test_a_challenge_of_another_change_does_not_do(member_a, start_phone):
     started, code = start_phone(member_a)
     other = otp_request(phone=NEW_PHONE, purpose="change_phone")
     with pytest.raises(OtpRefused) as refused:
-        contact_phone_confirm(
-            member=member_a, verification_id=started.verification.id, challenge_id=other.challenge_id, code=code
-        )
+        confirm_phone(member_a, started, code, challenge_id=other.challenge_id)
     assert refused.value.code == "otp_invalid"
 
 
@@ -322,9 +332,7 @@ def test_a_number_taken_meanwhile_is_refused_at_confirm(member_a, member_b, star
     started, code = start_phone(member_a)
     member_pii_set(member=member_b, phone=NEW_PHONE)
     with pytest.raises(ContactRefused) as refused:
-        contact_phone_confirm(
-            member=member_a, verification_id=started.verification.id, challenge_id=started.challenge_id, code=code
-        )
+        confirm_phone(member_a, started, code)
     assert refused.value.code == "taken"
     member_a.refresh_from_db()
     assert member_pii_read(member_a).phone == PHONE_A
@@ -358,9 +366,7 @@ def test_pending_changes_are_listed_masked_and_can_be_cancelled(member_a, member
     assert contact_change_cancel(member=member_a, verification_id=verification.id) is True
     assert contact_change_cancel(member=member_a, verification_id=verification.id) is False
     assert [c["kind"] for c in contact_changes_pending(member_a)] == ["phone"]
-    with pytest.raises(ContactRefused) as refused:
-        contact_email_confirm(token=token)
-    assert refused.value.code == "link_cancelled"
+    assert email_confirm_refusal(token) == "link_cancelled"
 
 
 # --- secrets stay out of logs, the outbox and events -------------------------------------------
@@ -393,14 +399,10 @@ def test_two_confirmations_of_one_link_apply_once(store_a, start_email):
     _, token = start_email(member)
     mail.outbox.clear()
 
-    def confirm():
-        try:
-            contact_email_confirm(token=token)
-            return "ok"
-        except ContactRefused as refused:
-            return refused.code
-
-    assert sorted(race(confirm, confirm)) == ["link_used", "ok"]
+    assert sorted(race(lambda: email_confirm_outcome(token), lambda: email_confirm_outcome(token))) == [
+        "link_used",
+        "ok",
+    ]
     assert MemberSecurityEvent.objects.filter(member=member, kind="contact_changed").count() == 1
     assert OutboundMessage.objects.filter(member=member, topic="security").count() == 1
     member.refresh_from_db()
@@ -414,16 +416,9 @@ def test_two_members_confirming_the_same_address_one_wins(store_a, start_email):
     _, token_a = start_email(a)
     _, token_b = start_email(b)
 
-    def confirm(token):
-        def run():
-            try:
-                contact_email_confirm(token=token)
-                return "ok"
-            except ContactRefused as refused:
-                return refused.code
-
-        return run
-
-    assert sorted(race(confirm(token_a), confirm(token_b))) == ["ok", "taken"]
+    assert sorted(race(lambda: email_confirm_outcome(token_a), lambda: email_confirm_outcome(token_b))) == [
+        "ok",
+        "taken",
+    ]
     emails = {member_pii_read(m.__class__.objects.get(pk=m.pk)).email for m in (a, b)}
     assert NEW_EMAIL in emails and len(emails) == 2

@@ -18,15 +18,9 @@ from loyalty.celery import app as celery_app
 from loyalty.kernel.models import OutboundMessage
 from loyalty.notifications import LocmemSmsBackend
 from members.models import MemberSecurityEvent, OtpChallenge
+from members.services import otp
 from members.services.membership import member_create
-from members.services.otp import (
-    OtpRefused,
-    OtpRequestResult,
-    otp_request,
-    otp_step_up_consume,
-    otp_step_up_valid,
-    otp_verify,
-)
+from members.services.otp import OtpRefused, otp_request, otp_step_up_consume, otp_step_up_valid, otp_verify
 from members.services.pii import InvalidMemberData
 from members.tasks import otp_sms_deliver
 from tests.concurrency import race
@@ -294,7 +288,7 @@ def test_request_answers_the_same_whether_or_not_the_number_is_enrolled(clock, m
     enrolled, enrolled_code = request_code(phone=PHONE, purpose="login")
     stranger, stranger_code = request_code(phone=STRANGER, purpose="login")
 
-    assert type(enrolled) is type(stranger) is OtpRequestResult
+    assert type(enrolled) is type(stranger) is otp.OtpRequestResult
     assert {k: type(v) for k, v in dataclasses.asdict(enrolled).items()} == {
         k: type(v) for k, v in dataclasses.asdict(stranger).items()
     }

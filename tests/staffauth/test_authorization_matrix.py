@@ -38,16 +38,7 @@ from loyalty.ledger.operations import Actor, points_earn, points_hold
 from members.models import Member, MemberPiiAccess
 from staffauth.models import SecurityEvent
 from tests.conftest import login_verified
-from tests.members.cross_store import (
-    CHANGES,
-    LOTS,
-    OPERATIONS,
-    cross_store_member_make,
-    history_url,
-    origins_shown,
-    page_url,
-    panel,
-)
+from tests.members import cross_store
 from tests.reporting import add_figure
 from vouchers.models import PendingRedemption, RedemptionAudit, Reward, StaffShift, TillRedemption, VoucherScan
 from vouchers.services.issuing import voucher_goodwill_issue
@@ -171,28 +162,19 @@ def sample_objects(staff_by_role, store_a):
     )
     shift = StaffShift.objects.create(staff=cashier, store=store_a, till=till, started_at=now)
     held = points_hold(member=member, points=5, actor=Actor(till=till), idempotency_key="m-hold")
+    at_the_till = {"till": till, "store": store_a, "staff": cashier, "member": member, "points": 5}
     return {
         "vouchers.staffshift": shift,
         "vouchers.tillredemption": TillRedemption.objects.create(
+            **at_the_till,
             hold_operation=LedgerOperation.objects.get(pk=held.body["hold_id"]),
-            till=till,
-            store=store_a,
-            staff=cashier,
             shift=shift,
-            member=member,
-            points=5,
             idempotency_key="m-hold",
             created_at=now,
         ),  # fmt: skip
         "vouchers.pendingredemption": PendingRedemption.objects.create(
-            till=till,
-            store=store_a,
-            staff=cashier,
-            member=member,
-            points=5,
-            idempotency_key="m-offline",
-            attempted_at=now,
-        ),  # fmt: skip
+            **at_the_till, idempotency_key="m-offline", attempted_at=now
+        ),
         "vouchers.voucherscan": VoucherScan.objects.create(
             voucher=voucher, store=store_a, till=till, staff=cashier, action="validate", result="ok"
         ),
@@ -380,12 +362,12 @@ def test_the_member_page_table_agrees_with_the_matrix():
 
 @pytest.mark.parametrize("role", ROLES)
 def test_member_page_panels_across_stores(role, staff_by_role, store_a, store_b, make_staff):
-    cross = cross_store_member_make(
+    cross = cross_store.cross_store_member_make(
         store_a=store_a, store_b=store_b, make_staff=make_staff, program_admin=staff_by_role["program_admin"]
     )
     client = login_verified(Client(), staff_by_role[role])
 
-    page, changes = client.get(page_url(cross.member)), client.get(history_url(cross.member))
+    page, changes = client.get(cross_store.page_url(cross.member)), client.get(cross_store.history_url(cross.member))
 
     expected = MEMBER_PAGE_ORIGINS.get(role)
     add_figure("authorization matrix cells checked", 4)
@@ -395,9 +377,9 @@ def test_member_page_panels_across_stores(role, staff_by_role, store_a, store_b,
     assert (page.status_code, changes.status_code) == (200, 200)
     body, history = page.content.decode(), changes.content.decode()
     observed = {
-        "history panel": origins_shown(panel(body, "history"), OPERATIONS),
-        "lots panel": origins_shown(panel(body, "lots"), LOTS),
-        "change history": {origin for origin, message in CHANGES.items() if message in history},
+        "history panel": cross_store.origins_shown(cross_store.panel(body, "history"), cross_store.OPERATIONS),
+        "lots panel": cross_store.origins_shown(cross_store.panel(body, "lots"), cross_store.LOTS),
+        "change history": {origin for origin, message in cross_store.CHANGES.items() if message in history},
     }
     assert observed == dict.fromkeys(observed, expected), role
     assert ("field-consent_history" in body) == ("HQ" in expected), role

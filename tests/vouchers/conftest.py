@@ -17,12 +17,13 @@ import pytest
 from django.utils import timezone
 
 from loyalty.kernel.models import Till
-from loyalty.ledger.operations import Actor, points_earn
+from loyalty.ledger.operations import Actor
 from loyalty.notifications import LocmemSmsBackend
 from members.models import Member
 from members.services.membership import member_create
 from members.services.otp import otp_request, otp_verify
 from tests.loyalty.api.conftest import make_till
+from tests.points import points_giver
 from tests.vouchers import issuing_helpers, till_helpers
 from tests.vouchers.till_api_helpers import shift_client
 from vouchers.models import Reward, Voucher
@@ -83,15 +84,10 @@ def till_actor(store_a):
 @pytest.fixture
 def give(till_actor):
     """Earn ``points`` for the member at the till; the member stays at ``tier``."""
-    counter = iter(range(1, 1_000_000))
+    earn = points_giver(till_actor, receipt="V", key="give")
 
     def do(member, points, *, tier=1):
-        n = next(counter)
-        outcome = points_earn(
-            member=member, points=points, receipt_ref=f"V-{member.pk}-{n}", actor=till_actor,
-            idempotency_key=f"give-{member.pk}-{n}",
-        )  # fmt: skip
-        assert outcome.ok, outcome.body
+        outcome = earn(member, points)
         Member.objects.filter(pk=member.pk).update(tier=tier)
         member.tier = tier
         return outcome
@@ -114,6 +110,28 @@ def make_reward():
 @pytest.fixture
 def reward(make_reward):
     return make_reward()
+
+
+@pytest.fixture
+def make_voucher(member, make_reward):
+    def make(*, owner=None, points=300, issued_at=None, days=30, **reward_fields) -> Voucher:
+        reward = make_reward(points_price=points, **reward_fields)
+        issued = issued_at or timezone.now() - timedelta(hours=1)
+        return Voucher.objects.create(
+            code=code_generate(),
+            reward=reward,
+            member=owner or member,
+            source=Voucher.Source.GOODWILL,
+            issued_at=issued,
+            expires_at=issued + timedelta(days=days),
+        )
+
+    return make
+
+
+@pytest.fixture
+def voucher(make_voucher):
+    return make_voucher()
 
 
 @pytest.fixture
@@ -143,38 +161,9 @@ def till_for(store_a):
 
 
 @pytest.fixture
-def till(till_for):
-    return till_for()
-
-
-@pytest.fixture
-def make_voucher(member):
-    counter = itertools.count(1)
-
-    def make(*, owner=None, points=300, issued_at=None, days=30, **reward_fields) -> Voucher:
-        reward_fields = {
-            "name": f"RM5 off #{next(counter)}",
-            "kind": "fixed_value",
-            "value_minor": 500,
-            **reward_fields,
-        }
-        reward = Reward.objects.create(points_price=points, **reward_fields)
-        issued = issued_at or timezone.now() - timedelta(hours=1)
-        return Voucher.objects.create(
-            code=code_generate(),
-            reward=reward,
-            member=owner or member,
-            source=Voucher.Source.GOODWILL,
-            issued_at=issued,
-            expires_at=issued + timedelta(days=days),
-        )
-
-    return make
-
-
-@pytest.fixture
-def voucher(make_voucher):
-    return make_voucher()
+def till(till_for, store_a):
+    """A till of store A, made through the API's helper (its key and secret are real)."""
+    return till_for(store_a)
 
 
 @pytest.fixture

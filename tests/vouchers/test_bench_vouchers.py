@@ -11,20 +11,15 @@ import os
 import re
 
 import pytest
-from django.db import connection
 
-from tests.subprocess_env import child_env, run_manage
+from tests.subprocess_env import env_on_test_database, run_manage
 from vouchers.models import StaffShift, Voucher, VoucherRedemption, VoucherScan
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def _env(**overrides):
-    db = connection.settings_dict
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    return child_env(
-        DJANGO_SETTINGS_MODULE="tests.settings", DATABASE_URL=url, REDIS_URL=os.environ.get("REDIS_URL"), **overrides
-    )
+    return env_on_test_database(REDIS_URL=os.environ.get("REDIS_URL"), **overrides)
 
 
 def test_a_short_bench_run_reports_redemptions_beside_the_baseline():

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 import pytest
 import time_machine
@@ -11,10 +12,11 @@ from auditlog.models import LogEntry
 from django.utils import timezone
 
 from loyalty.kernel.statuses import refusal_status
-from loyalty.ledger.models import IdempotencyKey, LedgerOperation, MemberBalance, Transfer
-from loyalty.ledger.verify import ledger_verify
+from loyalty.ledger.models import IdempotencyKey, LedgerOperation, Transfer
 from members.models import Member, MemberSecurityEvent
 from tests.concurrency import race
+from tests.loyalty.conftest import assert_ledger_verified as ledger_verified
+from tests.loyalty.conftest import available
 from tests.vouchers.issuing_helpers import buy, session_for
 from vouchers.models import Reward, Voucher
 from vouchers.selectors import member_voucher_get, member_vouchers, reward_catalogue
@@ -42,16 +44,11 @@ def session(member):
     return session_for(member)
 
 
-def available(member) -> int:
-    return MemberBalance.objects.get(account__member=member).available
-
-
 def assert_ledger_verified():
     """The ledger's own invariants, and vouchers and ledger agree: every member redeem
     paid for exactly one purchased voucher of the same points, and every purchased
     voucher was paid by one."""
-    report = ledger_verify()
-    assert report.ok, report.problems
+    ledger_verified()
     redeems = dict(
         LedgerOperation.objects.filter(kind=LedgerOperation.Kind.REDEEM, actor_member=True).values_list("pk", "points")
     )
@@ -63,6 +60,23 @@ def refusal(call) -> VoucherRefused:
     with pytest.raises(VoucherRefused) as caught:
         call()
     return caught.value
+
+
+def purchase_or_refusal(**purchase):
+    """What ``voucher_purchase`` returns, or the code of its refusal (for races)."""
+    try:
+        return voucher_purchase(**purchase)
+    except VoucherRefused as refused:
+        return refused.code
+
+
+def purchases_raced(reward, attempts):
+    """Buy ``reward`` once per (member, idempotency key, session) at the same moment; each
+    attempt's result or refusal code."""
+    return race(*(
+        partial(purchase_or_refusal, member=member, reward_id=reward.pk, idempotency_key=key, session=session)
+        for member, key, session in attempts
+    ))  # fmt: skip
 
 
 def redeem_operations(member):
@@ -538,21 +552,10 @@ def test_the_catalogue_says_why_a_member_may_not_buy(member, give, make_reward):
 def test_one_in_stock_and_ten_buyers_gives_one_voucher_and_one_debit(give, make_reward, store_a):
     reward = make_reward(points_price=500, stock_remaining=1)
     buyers = [Member.objects.create(home_store=store_a) for _ in range(10)]
-    sessions = []
     for buyer in buyers:
         give(buyer, 1000)
-        sessions.append(session_for(buyer))
 
-    def attempt(buyer, session):
-        def call():
-            try:
-                return voucher_purchase(member=buyer, reward_id=reward.pk, idempotency_key="race", session=session)
-            except VoucherRefused as refused:
-                return refused.code
-
-        return call
-
-    results = race(*(attempt(b, s) for b, s in zip(buyers, sessions, strict=True)))
+    results = purchases_raced(reward, [(buyer, "race", session_for(buyer)) for buyer in buyers])
 
     assert sorted(r if isinstance(r, str) else "bought" for r in results) == ["bought"] + ["out_of_stock"] * 9
     assert Voucher.objects.count() == 1
@@ -566,22 +569,10 @@ def test_one_in_stock_and_ten_buyers_gives_one_voucher_and_one_debit(give, make_
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_the_per_member_limit_holds_under_a_race(member, give, make_reward):
-    reward = make_reward(points_price=100, per_member_limit=1)
     give(member, 5000)
-    sessions = [session_for(member) for _ in range(4)]
+    reward = make_reward(points_price=100, per_member_limit=1)
 
-    def attempt(n):
-        def call():
-            try:
-                return voucher_purchase(
-                    member=member, reward_id=reward.pk, idempotency_key=f"k{n}", session=sessions[n]
-                )
-            except VoucherRefused as refused:
-                return refused.code
-
-        return call
-
-    results = race(*(attempt(n) for n in range(4)))
+    results = purchases_raced(reward, [(member, f"k{n}", session_for(member)) for n in range(4)])
 
     assert (
         sorted(r if isinstance(r, str) else "bought" for r in results) == ["bought"] + ["per_member_limit_reached"] * 3

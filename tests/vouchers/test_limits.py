@@ -17,15 +17,13 @@ from loyalty.kernel.statuses import refusal_status
 from loyalty.ledger.models import LedgerOperation
 from members.services.membership import member_create
 from tests.concurrency import race
+from tests.vouchers import till_helpers
 from tests.vouchers.till_api_helpers import error
 from tests.vouchers.till_api_helpers import hold as http_hold
 from tests.vouchers.till_helpers import (
-    PHONE,
     authorise_by_app,
     available,
     capture,
-    credentials,
-    give,
     hold,
     open_shift,
     redeem,
@@ -125,7 +123,7 @@ def test_a_hold_of_99_points_is_below_the_minimum_and_100_is_not(on_shift, shopp
 
 
 def test_a_hold_above_the_maximum_is_refused_even_with_an_override(settings, on_shift, manager, shopper):
-    refusal = refused(hold, on_shift, shopper, 50_001, override=credentials(manager))
+    refusal = refused(hold, on_shift, shopper, 50_001, override=till_helpers.credentials(manager))
     assert (refusal.code, refusal_status(refusal), refusal.detail) == (
         "above_maximum_redemption",
         422,
@@ -290,8 +288,8 @@ def test_two_tills_cannot_both_pass_the_cap_with_vouchers(settings, make_staff, 
 def test_a_voucher_and_a_points_capture_cannot_both_pass_the_cap(settings, make_staff, store_a, till_for, make_voucher):
     settings.VOUCHERS = {**settings.VOUCHERS, "store_daily_redeem_points": 500}
     voucher_shift, points_shift = _racing_tills(make_staff, store_a, till_for, 2)
-    shopper = member_create(home_store=store_a, name="Racer", phone=PHONE)
-    give(shopper, points_shift.till, 1000)
+    shopper = member_create(home_store=store_a, name="Racer", phone=till_helpers.PHONE)
+    till_helpers.give(shopper, points_shift.till, 1000)
     hold_id = hold(points_shift, shopper, 300).body["hold_id"]
     authorise_by_app(shopper, hold_id)
     voucher = make_voucher(points=300)

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from members.models import Member
 from members.services.membership import member_create
-from members.services.sessions import session_start
+from tests.member_client import member_client
 from vouchers.models import Voucher
 from vouchers.services.tokens import qr_token_verify
 
@@ -32,13 +32,7 @@ def member(member_with_phone):
 FORMATTED_CODE = re.compile(r"\A[2-9A-HJKMNP-Z]{4}(-[2-9A-HJKMNP-Z]{4}){3}\Z")
 
 
-def client_for(member, **kwargs) -> APIClient:
-    tokens = session_start(
-        member=member, channel=kwargs.pop("channel", "app"), device_fingerprint=f"fp-{member.pk}", **kwargs
-    )
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.access_token}")
-    return client
+client_for = member_client
 
 
 @pytest.fixture

@@ -4,10 +4,9 @@ test_door_guards). Modules with their own ``member`` or ``api`` define them loca
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from members.services.membership import member_create
-from members.services.sessions import session_start
+from tests.member_client import member_client
 from tests.members.api.input_guard_helpers import ADDRESS, NAME
 
 
@@ -20,7 +19,4 @@ def member(store_a):
 @pytest.fixture
 def api(member):
     """The member's app client, signed in."""
-    tokens = session_start(member=member, channel="app", device_fingerprint="fp-guards")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.access_token}")
-    return client
+    return member_client(member, fingerprint="fp-guards")

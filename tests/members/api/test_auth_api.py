@@ -371,15 +371,7 @@ def test_a_code_works_once(api, member, verify_body):
 
 def test_an_unknown_challenge_is_401_otp_invalid(api, member):
     api.post(REQUEST, {"phone": PHONE, "purpose": "login"})
-    body = {
-        "challenge_id": str(uuid.uuid4()),
-        "phone": PHONE,
-        "code": "123456",
-        "purpose": "login",
-        "channel": "app",
-        "device": DEVICE,
-    }
-    response = api.post(VERIFY, body)
+    response = api.post(VERIFY, _verify_body())  # a fresh challenge id: no such challenge
     assert response.status_code == 401 and error_code(response) == "otp_invalid"
 
 

@@ -17,7 +17,7 @@ from members.models import ContactVerification, MemberSecurityEvent
 from members.services.membership import member_create, member_pii_set, member_pii_shred
 from members.services.otp import otp_request, otp_verify
 from members.services.pii import member_pii_read
-from members.services.sessions import session_start
+from tests.member_client import member_client
 from tests.members.contact_values import EMAIL_A, EMAIL_B, NEW_EMAIL, NEW_PHONE, PHONE_A, PHONE_B
 
 CONFIRM = "/api/v1/auth/email/confirm"
@@ -35,10 +35,7 @@ def member_b(db, store_a):
 
 
 def client_for(member, fingerprint="fp-phone") -> APIClient:
-    tokens = session_start(member=member, channel="app", device_fingerprint=fingerprint)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.access_token}")
-    return client
+    return member_client(member, fingerprint=fingerprint)
 
 
 @pytest.fixture

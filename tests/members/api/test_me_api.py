@@ -14,13 +14,14 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from loyalty.kernel.models import OutboundMessage, Till
-from loyalty.ledger.operations import Actor, points_earn, points_hold
+from loyalty.ledger.operations import Actor, points_hold
 from loyalty.notifications import LocmemSmsBackend
 from members.models import ContactVerification, MemberDevice, MemberSecurityEvent, MemberSession
 from members.services.membership import member_create, member_pii_shred
 from members.services.otp import otp_request, otp_verify
 from members.services.pii import member_pii_read
 from members.services.sessions import session_start
+from tests.points import points_giver
 
 PHONE_A = "+60 12-555 0101"
 EMAIL_A = "aminah@example.com"
@@ -49,18 +50,7 @@ def till_actor(store_a):
 @pytest.fixture
 def earn(till_actor):
     """Earn points at the till under a fresh key and receipt (as tests/loyalty's fixture)."""
-    counter = iter(range(1, 1_000_000))
-
-    def do(member, points, *, effective_at=None):
-        n = next(counter)
-        outcome = points_earn(
-            member=member, points=points, receipt_ref=f"R-{member.pk}-{n}", actor=till_actor,
-            idempotency_key=f"earn-{member.pk}-{n}", effective_at=effective_at or timezone.now(),
-        )  # fmt: skip
-        assert outcome.ok, outcome.body
-        return outcome
-
-    return do
+    return points_giver(till_actor)
 
 
 def sign_in(member, *, channel="app", fingerprint="fp-phone", **kwargs):

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from members.models import OtpChallenge
 from members.services.membership import member_create, member_pii_shred
 from members.services.otp import otp_step_up_consume, otp_step_up_valid
-from members.services.sessions import session_start
+from tests.member_client import member_client
 
 START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 PHONE = "+60 12-555 0303"
@@ -23,11 +23,7 @@ def member(db, store_a):
     return member_create(home_store=store_a, phone=PHONE)
 
 
-def api_for(member) -> APIClient:
-    tokens = session_start(member=member, channel="app", device_fingerprint=f"fp-{member.pk}")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.access_token}")
-    return client
+api_for = member_client
 
 
 @pytest.fixture
