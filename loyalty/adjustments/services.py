@@ -20,16 +20,17 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from loyalty import notifications
+from loyalty.adjustments import permissions
 from loyalty.adjustments.models import AdjustmentEvent, AdjustmentReason, AdjustmentRequest
 from loyalty.kernel.models import Store
+from loyalty.kernel.scoping import sees_all_stores
 from loyalty.ledger.operations import Actor, points_adjust_post
 from loyalty.ledger.selectors import member_balance
 from members.models import Member
-from staffauth.roles import ROLE_BY_NAME
 
 Band, State, Event = AdjustmentRequest.Band, AdjustmentRequest.State, AdjustmentEvent.Kind
 APPROVE, REVIEW, REJECT = "approve", "review", "reject"
@@ -70,14 +71,6 @@ def band_for(points: int) -> dict:
 
 def _band_row(request: AdjustmentRequest) -> dict:
     return next(b for b in policy()["bands"] if b["band"] == request.band)
-
-
-def _roles(user) -> set[str]:
-    return {ROLE_BY_NAME[name].key for name in user.groups.values_list("name", flat=True) if name in ROLE_BY_NAME}
-
-
-def _own_account(user, member_id: int) -> bool:
-    return user.member_account_id is not None and user.member_account_id == member_id
 
 
 # --- Requesting ------------------------------------------------------------------------------
@@ -155,15 +148,15 @@ def adjustment_request(
     if not isinstance(points, int) or isinstance(points, bool) or points == 0:
         _refuse("points_invalid", "An adjustment credits or debits a whole, non-zero number of points.", 400)
     band = band_for(points)
-    if not (_roles(actor) & set(band["requesters"])) or not actor.has_perm("loyalty.add_adjustmentrequest"):
+    if not permissions.may_request(actor, band):
         _refuse("not_allowed", "Your role may not raise manual adjustments.", 403)
-    if _own_account(actor, member.pk):
+    if permissions.own_account(actor, member.pk):
         _refuse("own_account", "You may not adjust your own member account.", 403)
     if not reason.active:
         _refuse("reason_inactive", "That reason code is no longer in use.")
     # Store staff raise requests for one of their own stores.
     own_store = store is not None and actor.stores.filter(pk=store.pk).exists()
-    if not actor.has_perm("loyalty.view_all_stores") and not own_store:
+    if not sees_all_stores(actor) and not own_store:
         _refuse("store_required", "Choose one of your stores for the request.", 403)
     document_kind = _check_evidence(band, evidence)
     if points < 0:
@@ -214,36 +207,17 @@ def _steps_needed(request: AdjustmentRequest) -> list[str]:
     return [step for step in _band_row(request)["approvals"] if not done[step]]
 
 
-def _may_take(user, request: AdjustmentRequest, step: str) -> bool:
-    roles = _roles(user)
-    if step == "supervisor":
-        if not user.has_perm("loyalty.approve_adjustmentrequest"):
-            return False
-        if "program_admin" in roles:
-            return True
-        return (
-            "store_manager" in roles
-            and request.store_id is not None
-            and user.stores.filter(pk=request.store_id).exists()
-        )
-    if step == "program_admin":
-        return "program_admin" in roles and user.has_perm("loyalty.approve_adjustmentrequest")
-    if step == "fraud_review":
-        return "fraud_analyst" in roles and user.has_perm("loyalty.review_adjustmentrequest")
-    return False
-
-
 def adjustment_allowed_steps(user, request: AdjustmentRequest, *, now: datetime | None = None) -> set[str]:
     """What ``user`` may do with ``request`` right now: approve, review, reject.
     Nobody acts on their own request or on a request for their own member account."""
     now = now or timezone.now()
     if request.state != State.PENDING or request.expires_at <= now:
         return set()
-    if request.requested_by_id == user.pk or _own_account(user, request.member_id):
+    if request.requested_by_id == user.pk or permissions.own_account(user, request.member_id):
         return set()
     allowed = set()
     for step in _steps_needed(request):
-        if _may_take(user, request, step):
+        if permissions.may_take(user, request, step):
             allowed.add(REVIEW if step == "fraud_review" else APPROVE)
     return allowed | ({REJECT} if allowed else set())
 
@@ -258,16 +232,7 @@ def adjustments_awaiting(user) -> QuerySet[AdjustmentRequest]:
     )
     if user.member_account_id:
         pending = pending.exclude(member_id=user.member_account_id)
-    roles = _roles(user)
-    can = Q(pk__in=[])
-    if user.has_perm("loyalty.approve_adjustmentrequest"):
-        if "program_admin" in roles:
-            can |= Q(approved_by__isnull=True, band__in=[Band.SUPERVISOR, Band.HEADQUARTERS])
-        elif "store_manager" in roles:
-            can |= Q(approved_by__isnull=True, band=Band.SUPERVISOR, store__in=user.stores.all())
-    if "fraud_analyst" in roles and user.has_perm("loyalty.review_adjustmentrequest"):
-        can |= Q(reviewed_by__isnull=True, band=Band.HEADQUARTERS)
-    return pending.filter(can)
+    return pending.filter(permissions.steps_open_to(user))
 
 
 def adjustment_approve(*, actor, request_id: int, comment: str = "") -> AdjustmentRequest:
@@ -307,7 +272,7 @@ def _decide(actor, request_id: int, action: str, comment: str) -> AdjustmentRequ
         else:
             if request.requested_by_id == actor.pk:
                 _refuse("own_request", "Nobody approves, reviews or rejects their own request.", 403)
-            if _own_account(actor, request.member_id):
+            if permissions.own_account(actor, request.member_id):
                 _refuse("own_account", "You may not decide on a request for your own member account.", 403)
             allowed = adjustment_allowed_steps(actor, request, now=now)
             if action not in allowed:
@@ -318,7 +283,7 @@ def _decide(actor, request_id: int, action: str, comment: str) -> AdjustmentRequ
                 _event(request, Event.REJECTED, actor, comment)
             else:
                 # The first missing step of this kind the actor may take (allowed above).
-                mine = [s for s in _steps_needed(request) if _may_take(actor, request, s)]
+                mine = [s for s in _steps_needed(request) if permissions.may_take(actor, request, s)]
                 step = next(s for s in mine if (s == "fraud_review") == (action == REVIEW))
                 if step == "fraud_review":
                     request.reviewed_by, request.reviewed_at = actor, now
