@@ -208,7 +208,7 @@ def staff_otp_check(*, devices: Iterable[Device], token: str) -> OtpCheck:
         checked = True
         if device.verify_token(token):
             for other in devices:
-                if other is not device and getattr(other, "throttling_failure_count", 0):
+                if other is not device and getattr(other, "throttling_failure_count", 0) > 0:
                     other.throttle_reset()
             return OtpCheck(device=device)
     if checked or not waits:

@@ -213,6 +213,7 @@ def otp_request(
     now = timezone.now()
     with transaction.atomic():
         state = _state_for_update(phone_index, create=True)
+        assert state is not None  # create=True: the row exists
         if refusal := _locked(state, now):
             logger.info("otp request refused: locked (purpose %s, ip %s)", purpose, ip)
             raise refusal
@@ -397,6 +398,7 @@ def _failure_record(*, state: OtpPhoneState, challenge: OtpChallenge, now: datet
         )
     if not locks:
         return OtpRefused("otp_wrong_code")
+    assert state.locked_until is not None  # set by _failure_count when it locks
 
     logger.warning("otp locked for a number until %s after %s failures", state.locked_until, state.failures)
     if member is not None:
@@ -480,6 +482,7 @@ def otp_phone_credential_check(
     now = now or timezone.now()
     with transaction.atomic():
         state = _state_for_update(phone_index, create=True)
+        assert state is not None  # create=True: the row exists
         if refusal := _locked(state, now):
             return refusal
         if check():
@@ -492,6 +495,7 @@ def otp_phone_credential_check(
             )
         if not locks:
             return OtpRefused("otp_wrong_code")
+        assert state.locked_until is not None  # set by _failure_count when it locks
         logger.warning("sign-in locked for a number until %s after %s failures", state.locked_until, state.failures)
         if member is not None:
             MemberSecurityEvent.objects.create(
