@@ -8,11 +8,13 @@ user sees is a store question, answered by ``fraud.selectors.fraud_alerts_visibl
 
 from __future__ import annotations
 
+from typing import Any
+
 VIEW_ALERT = "fraud.view_fraudalert"
 # Closing is the only change an alert ever takes (status, closed_at, closed_by).
 CLOSE_ALERT = "fraud.change_fraudalert"
 
 
-def may_close_alerts(user) -> bool:
+def may_close_alerts(user: Any) -> bool:
     """True when ``user`` may close alerts after an investigation."""
     return bool(user is not None and user.is_active and user.has_perm(CLOSE_ALERT))

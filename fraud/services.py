@@ -140,7 +140,7 @@ def cashier_frequency_alert_raise(
 def redemption_irregular_alert_raise(
     *,
     audit_id: int,
-    staff_id: int,
+    staff_id: int | None,  # the audit's cashier (a nullable column)
     store_id: int,
     member_id: int | None,
     voucher_redemption_id: int | None,

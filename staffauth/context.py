@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
-_current_request: ContextVar = ContextVar("current_request", default=None)
+from django.http import HttpRequest
+
+_current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
 
 
-def current_request():
+def current_request() -> HttpRequest | None:
     return _current_request.get()
 
 

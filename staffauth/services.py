@@ -10,10 +10,12 @@ import math
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.models import Device, VerifyNotAllowed
 
@@ -36,8 +38,8 @@ def security_event_record(
     actor: StaffUser | None = None,
     subject: StaffUser | None = None,
     username: str = "",
-    request=None,
-    detail: dict | None = None,
+    request: HttpRequest | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> SecurityEvent:
     """Append one security event. IP and user agent come from the request being served.
 
@@ -208,7 +210,7 @@ def staff_otp_check(*, devices: Iterable[Device], token: str) -> OtpCheck:
         checked = True
         if device.verify_token(token):
             for other in devices:
-                if other is not device and getattr(other, "throttling_failure_count", 0):
+                if other is not device and getattr(other, "throttling_failure_count", 0) > 0:
                     other.throttle_reset()
             return OtpCheck(device=device)
     if checked or not waits:

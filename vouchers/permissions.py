@@ -60,13 +60,13 @@ def goodwill_limit(user: Any) -> int | None:
     return max(allowed) if allowed else None
 
 
-def audits_reviewable_by(user: Any) -> QuerySet[RedemptionAudit, Any]:
+def audits_reviewable_by(user: Any) -> QuerySet[RedemptionAudit]:
     """The sampled redemptions ``user`` may review: none without the permission, else
     those of the stores they see."""
     return restrict(RedemptionAudit.objects.all(), user, "review")
 
 
-def pending_decidable_by(user: Any) -> QuerySet[PendingRedemption, Any]:
+def pending_decidable_by(user: Any) -> QuerySet[PendingRedemption]:
     """The offline redemptions ``user`` may approve or reject: none without the
     permission, else those of the stores they see."""
     return restrict(PendingRedemption.objects.all(), user, "decide")

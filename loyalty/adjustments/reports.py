@@ -94,11 +94,11 @@ def _rows(day: date) -> list[list]:
     )
     rows = []
     for pk, at, store_id, code, by, member, points, band, reason, state, approver, reviewer, op in requests:
-        at = timezone.localtime(at, tz).isoformat(timespec="seconds")
+        when = timezone.localtime(at, tz).isoformat(timespec="seconds")
         store = code if store_id else HEADQUARTERS
-        op = str(op) if op else None  # the ledger operation's UUID
+        op_id = str(op) if op else None  # the ledger operation's UUID
         rows.append(
-            [pk, at, store, by, member, points, band, reason, state, approver or "", reviewer or "", op, store_id]
+            [pk, when, store, by, member, points, band, reason, state, approver or "", reviewer or "", op_id, store_id]
         )
     return rows
 
@@ -111,6 +111,8 @@ def adjustment_report_totals(rows: list[list], *, threshold: int) -> dict:
     def blank() -> dict:
         return {"count": 0, "posted": 0, "credited": 0, "debited": 0}
 
+    stores: dict[int | None, dict]  # by store id (None: headquarters)
+    staff: dict[str, dict]  # by username
     overall, stores, staff, codes = blank(), {}, {}, {}
     for row in rows:
         codes[row[_STORE_ID]] = row[_STORE]

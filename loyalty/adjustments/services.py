@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from django.conf import settings
+from django.core.files import File
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -49,7 +51,7 @@ class AdjustmentRefused(Exception):
             self.status = status
 
 
-def _refuse(code: str, message: str, status: int = 422):
+def _refuse(code: str, message: str, status: int = 422) -> NoReturn:
     raise AdjustmentRefused(code, message, status=status)
 
 
@@ -83,7 +85,7 @@ class Evidence:
     verified_by: str = ""
     verified_at: datetime | None = None
     verification_outcome: str = ""
-    document: object | None = None  # an uploaded file
+    document: File | None = None  # an uploaded file
 
 
 _SNIFF = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
@@ -120,6 +122,7 @@ def _check_evidence(band: dict, evidence: Evidence) -> str:
             _refuse("verification_required", "Record who verified the member, when, and the outcome.")
         if evidence.verified_at > timezone.now():
             _refuse("verification_in_future", "The verification cannot be in the future.")
+    kind: str | None
     kind, upload = "", evidence.document
     if "document" in needs and not upload:
         _refuse("document_required", "A written justification document is required for this amount.")
@@ -369,7 +372,7 @@ def _tell_headquarters(request: AdjustmentRequest, what: str) -> None:
 
 def _summary(request: AdjustmentRequest) -> str:
     """For headquarters: the facts, with the member by loyalty number only (no PII)."""
-    store = request.store.code if request.store_id else "headquarters"
+    store = request.store.code if request.store is not None else "headquarters"
     return (
         f"Request #{request.pk}: {request.points:+,} points for member {request.member.loyalty_number}, "
         f"raised by {request.requested_by.get_username()} ({store}), reason {request.reason.code}. "

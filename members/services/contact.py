@@ -46,6 +46,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -83,7 +84,7 @@ TOKEN_BYTES = 32  # 256 bits
 TOKEN_MAX = 128  # longer input is not a token of ours (refused before hashing)
 DEFAULT_LINK_HOURS = 24
 
-CONTACT_NOTICE = {
+CONTACT_NOTICE: dict[str, tuple[str, str, str]] = {
     Kind.PHONE: ("sms", "Your phone number was changed", "the phone number"),
     Kind.EMAIL: ("email", "Your email address was changed", "the email address"),
 }
@@ -353,13 +354,16 @@ def _apply(
     ).update(verified_at=now)
     if used != 1:  # cannot happen under the row lock; the conditional UPDATE is the last word
         raise ContactRefused("link_used" if kind == Kind.EMAIL else "verification_used")
-    value = field_decrypt(member_data_key(member), verification.value_encrypted)
+    key = member_data_key(member)
+    assert key is not None  # the value was encrypted with it (_data_key) and PII is not erased
+    value = field_decrypt(key, verification.value_encrypted)
     if member_pii_value(member, kind):
         _notify_old_address(member, kind, now)
     else:
         _notify_first_email(member, now)
     try:
-        member = member_pii_set(member=member, **{kind: value})
+        change: dict[str, Any] = {kind: value}  # phone= or email=
+        member = member_pii_set(member=member, **change)
     except InvalidMemberData:  # the blind index's unique constraint: taken meanwhile
         raise ContactRefused("taken", field=kind) from None
     ended = sessions_end_all(member=member, reason=f"{kind}_changed", except_session=session, now=now)

@@ -213,6 +213,7 @@ def otp_request(
     now = timezone.now()
     with transaction.atomic():
         state = _state_for_update(phone_index, create=True)
+        assert state is not None  # create=True: the row exists
         if refusal := _locked(state, now):
             logger.info("otp request refused: locked (purpose %s, ip %s)", purpose, ip)
             raise refusal
@@ -426,6 +427,7 @@ def _failure_answer(
         return OtpRefused("otp_wrong_code")
     what, subject, body = notice
     logger.warning("%s locked for a number until %s after %s failures", what, state.locked_until, state.failures)
+    assert state.locked_until is not None  # set by _failure_count when it locks
     if member is not None:
         MemberSecurityEvent.objects.create(
             member=member,
@@ -499,6 +501,7 @@ def otp_phone_credential_check(
     now = now or timezone.now()
     with transaction.atomic():
         state = _state_for_update(phone_index, create=True)
+        assert state is not None  # create=True: the row exists
         if refusal := _locked(state, now):
             return refusal
         if check():

@@ -25,12 +25,19 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 from django.conf import settings
 from django.utils import timezone
 
 from members.services.pii import blind_index
+
+if TYPE_CHECKING:
+    import redis
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +85,8 @@ def counters_clear() -> None:
     _touched.clear()
 
 
-def _batches(items, size: int):
-    batch = []
+def _batches(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    batch: list[_T] = []
     for item in items:
         batch.append(item)
         if len(batch) == size:
@@ -98,11 +105,11 @@ _touched = threading.Event()
 
 # --- Redis ---------------------------------------------------------------------------------
 
-_clients: dict = {}
+_clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
 
 
-def _redis_client(url: str):
+def _redis_client(url: str) -> redis.Redis:
     with _clients_lock:
         if url not in _clients:
             import redis

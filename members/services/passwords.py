@@ -417,6 +417,7 @@ def password_login(
         if not encoded:
             check_password(password, _dummy_hash(tuple(settings.PASSWORD_HASHERS)))
             return False
+        assert member is not None  # encoded comes from a member
         return check_password(password, encoded, setter=_upgrade(member, encoded))
 
     refusal = otp_phone_credential_check(
@@ -424,6 +425,7 @@ def password_login(
     )
     if refusal is not None:
         raise _from_otp(refusal, wrong="credentials_invalid")
+    assert member is not None  # with no member check() fails, so a refusal was raised
 
     reasons = _mfa_reasons(member=member, device_fingerprint=opening["device_fingerprint"], ip=ip)
     if reasons:

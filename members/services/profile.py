@@ -61,7 +61,8 @@ class ProfileRefused(Refusal):
 
     def __init__(self, code: str, *, actions: list[str] | None = None):
         self.actions = actions or []
-        super().__init__(code, **({"actions": self.actions} if actions is not None else {}))
+        facts: dict[str, Any] = {"actions": self.actions} if actions is not None else {}
+        super().__init__(code, **facts)
 
 
 @dataclass(frozen=True)

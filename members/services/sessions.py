@@ -125,7 +125,7 @@ class SessionTokens:
     access_expires_at: datetime
     refresh_token: str
     session_expires_at: datetime
-    device_id: int
+    device_id: int | None  # None once the session's device is deleted
     new_device: bool = False
 
     def __repr__(self) -> str:  # never print the tokens
@@ -310,7 +310,7 @@ def _session_start(*, member, channel, fingerprint_hash, label, ip, location, re
         return refusal
 
     new_device = device is None
-    if new_device:
+    if device is None:
         device = MemberDevice.objects.create(
             member=member, fingerprint_hash=fingerprint_hash, label=label, last_ip=ip,
             latitude=location[0] if location else None, longitude=location[1] if location else None,
@@ -365,6 +365,7 @@ def _travel_check(member, location, *, ip, channel, now) -> ImpossibleTravel | N
     )
     if previous is None:
         return None
+    assert previous.latitude is not None and previous.longitude is not None  # filtered on
     km = distance_km((previous.latitude, previous.longitude), location)
     if km <= TRAVEL_SLACK_KM:
         return None

@@ -4,6 +4,7 @@ irregular (which raises a fraud alert)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
@@ -12,6 +13,9 @@ from fraud.services import redemption_irregular_alert_raise
 from loyalty.kernel.refusals import Refusal
 from vouchers.models import RedemptionAudit
 from vouchers.permissions import audits_reviewable_by, may_review_audits
+
+if TYPE_CHECKING:
+    from staffauth.models import StaffUser
 
 # --- the audit queue and alerts (admin) ----------------------------------------------------------
 
@@ -30,7 +34,7 @@ class ReviewRefused(Refusal):
 
 
 def redemption_audit_review(
-    *, audit_id: int, reviewer, outcome: str, note: str = "", now: datetime | None = None
+    *, audit_id: int, reviewer: StaffUser, outcome: str, note: str = "", now: datetime | None = None
 ) -> RedemptionAudit:
     """A Store Manager of the audit's store (permission ``vouchers.review_redemptionaudit``;
     headquarters roles with it review every store) records the outcome of a sampled

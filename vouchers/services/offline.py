@@ -209,7 +209,11 @@ def _approval_checks(pending: PendingRedemption, actor, now: datetime) -> None:
         raise OfflineRefused("member_staff_on_shift")
     if member.status != Member.Status.ACTIVE:
         raise OfflineRefused("member_not_active")
-    points = pending.points if pending.points is not None else pending.voucher.reward.points_price
+    if pending.points is not None:
+        points = pending.points
+    else:
+        assert pending.voucher is not None  # a voucher or points (pending_redemption_voucher_or_points)
+        points = pending.voucher.reward.points_price
     limit = staff_redeem_limit(actor)
     if not within_limit(points, limit):
         raise OfflineRefused("limit_exceeded", points=points, limit=limit)
@@ -219,6 +223,7 @@ def _voucher_consume(pending: PendingRedemption, *, actor, now: datetime) -> Non
     """The till's single-use step (``vouchers.services.redemption.voucher_consume``), under the key
     ``offline:<pending id>`` at the till that attempted it, with the offline receipt."""
     voucher = pending.voucher
+    assert voucher is not None  # called when points is None, so the row has a voucher (check constraint)
     redemption = voucher_consume(
         voucher=voucher,
         till=pending.till,

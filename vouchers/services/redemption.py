@@ -434,6 +434,7 @@ def voucher_redeem(
     except _LostToRetry as lost:
         _scan(till=till, shift=shift, voucher=voucher, action=action, result=SCAN_REPLAYED)
         return Redemption(redemption=lost.prior, receipt=lost.prior.receipt, replayed=True)
+    assert shift is not None  # _checks refuses without one (shift_required)
     _scan(till=till, shift=shift, voucher=voucher, action=action, result=SCAN_OK)
     cashier_frequency_check(staff_id=shift.staff_id, store_id=till.store_id, shift_id=shift.pk, now=now)
     logger.info(
@@ -514,8 +515,7 @@ def _consume_once(*, voucher, till, shift, key, now, override, sampler) -> Vouch
         redemption = voucher_consume(
             voucher=voucher, till=till, staff_id=shift.staff_id, shift=shift, idempotency_key=key, now=now
         )
-        lost = redemption is None
-        if not lost:
+        if redemption is not None:
             redemption.receipt = _receipt(
                 voucher=voucher, till=till, shift=shift, now=now, redemption_id=redemption.pk, override=override
             )
@@ -530,7 +530,7 @@ def _consume_once(*, voucher, till, shift, key, now, override, sampler) -> Vouch
                     points=voucher.reward.points_price,
                     sampled_at=now,
                 )
-    if not lost:
+    if redemption is not None:
         return redemption
     # Someone else changed the voucher between the checks and the update: a retry of
     # this very request (same till and key), or another scan that won the race.

@@ -40,6 +40,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import cast
 
 from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
@@ -201,7 +202,8 @@ def _credentials_check(*, request, username, password, otp_token, stage: str, ti
     # password or an inactive account sends user_login_failed: axes counts it and
     # staffauth records LOGIN_FAILED.
     if StaffUser.objects.filter(username=username).exists():
-        user = authenticate(request, username=username, password=password)
+        # The backends (axes, ModelBackend, guardian) only ever return AUTH_USER_MODEL.
+        user = cast("StaffUser | None", authenticate(request, username=username, password=password))
     else:
         # No such user: the same signal and the same hashing cost as a wrong password
         # (so the answer's timing does not tell), without hashing what was typed into a

@@ -80,7 +80,7 @@ STAFF_CONFLICT_CODES = {"own_account": "self_redemption_refused", "member_on_shi
 
 
 def shift_check(*, till: Till, shift: StaffShift | None, now: datetime) -> StaffShift:
-    if not shifts.shift_current_at(shift, till, now) or not shifts.shift_still_open(shift):
+    if shift is None or not shifts.shift_current_at(shift, till, now) or not shifts.shift_still_open(shift):
         raise TillPointsRefused("no_shift")
     return shift
 

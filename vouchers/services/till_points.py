@@ -356,6 +356,7 @@ def member_redemptions_pending(*, member: Member, now: datetime | None = None):
 
 
 def _receipt(*, record: TillRedemption, capture: dict, now: datetime) -> dict:
+    assert record.authorised_at is not None  # captured only once authorised
     balance = member_balance(record.member)
     return {
         "redemption": "points",

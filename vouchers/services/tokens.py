@@ -147,7 +147,7 @@ def _verification_keys() -> dict[str, list[Ed25519PublicKey]]:
     return keys
 
 
-def public_keys() -> list[dict]:
+def public_keys() -> list[dict[str, str]]:
     """The verification keys to publish (current first): ``key_id``, ``algorithm``
     ("Ed25519"), ``public_key`` (standard base64 of the raw 32 bytes) and ``pem``
     (SubjectPublicKeyInfo). Nothing here is secret."""
