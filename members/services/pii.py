@@ -52,12 +52,16 @@ BIRTH_DATE_MIN = date(1900, 1, 1)
 MASK = "•••"
 
 
-class InvalidMemberData(Exception):
-    """Some personal data was refused. ``errors`` maps each field to (code, message)."""
+class InvalidMemberData(Refusal):
+    """Some personal data was refused. ``errors`` maps each field to (code, message); the
+    API and admin forms turn them into field errors (the refusal's own code is
+    ``validation_error``). Its facts stay empty: the fields' messages are in ``errors``."""
+
+    code = "validation_error"
 
     def __init__(self, errors: dict[str, tuple[str, str]]):
         self.errors = errors
-        super().__init__("; ".join(f"{field}: {message}" for field, (_, message) in sorted(errors.items())))
+        super().__init__(message="; ".join(f"{field}: {message}" for field, (_, message) in sorted(errors.items())))
 
 
 class MemberPiiErased(Refusal):
