@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
@@ -41,6 +41,7 @@ from rest_framework.views import APIView
 
 from loyalty.api.errors import ApiRefusal
 from loyalty.api.parsers import StrictJSONParser
+from loyalty.api.schema import operation
 from members.api.authentication import IsMember, MemberTokenAuthentication
 from members.api.base import error_response
 from members.api.serializers_auth import (
@@ -126,6 +127,15 @@ BAD_VERIFY_BODY = error_response(
     "without consents.essential true; nothing is created and the code is not used)."
 )
 NOT_JSON = error_response("unsupported_media_type: the body must be application/json.")
+
+
+def sign_in_operation(operation_id: str, ok, *, tag: str = TAG, retry_after: bool = False, **options):
+    """The ``extend_schema`` of a sign-in endpoint (no bearer token: no common errors), never
+    cached; ``retry_after`` where a refusal says when to try again."""
+    parameters = [RETRY_AFTER, NO_STORE] if retry_after else [NO_STORE]
+    return operation(operation_id, tag, ok, common={}, parameters=parameters, **options)
+
+
 SESSION_401 = "token_invalid, refresh_token_reused, device_mismatch, session_ended, session_timed_out."
 
 
@@ -184,27 +194,23 @@ class MemberAuthApi(APIView):
 
 
 class OtpRequestApi(MemberAuthApi):
-    @extend_schema(
-        tags=[TAG],
-        operation_id="member_auth_otp_request",
+    @sign_in_operation(
+        "member_auth_otp_request",
+        OpenApiResponse(OtpRequestOutputSerializer, description="Challenge created."),
+        status=202,
         summary="Send a sign-in or enrolment code by SMS",
-        description=(
-            "Creates a challenge and sends a code to the number when it may receive one (`login`: an "
-            "enrolled number; `enrol`: a number nobody is enrolled with). The answer is the same either "
-            "way, so it does not tell whether a number is enrolled. Codes are capped per number, per client "
-            "address and per device (`device_fingerprint`, when sent) each hour."
-        ),
+        description="Creates a challenge and sends a code to the number when it may receive one (`login`: an "
+        "enrolled number; `enrol`: a number nobody is enrolled with). The answer is the same either "
+        "way, so it does not tell whether a number is enrolled. Codes are capped per number, per client "
+        "address and per device (`device_fingerprint`, when sent) each hour.",
         request=OtpRequestInputSerializer,
-        responses={
-            202: OpenApiResponse(OtpRequestOutputSerializer, description="Challenge created."),
+        retry_after=True,
+        errors={
             400: BAD_BODY,
             415: NOT_JSON,
-            429: error_response(
-                "otp_rate_limited (too many codes for this number this hour), otp_sender_rate_limited (too many "
-                "codes from this address or device this hour), otp_locked (too many wrong codes today)."
-            ),
+            429: "otp_rate_limited (too many codes for this number this hour), otp_sender_rate_limited (too many "
+            "codes from this address or device this hour), otp_locked (too many wrong codes today).",
         },
-        parameters=[RETRY_AFTER, NO_STORE],
     )
     def post(self, request):
         data = self.input(OtpRequestInputSerializer)
@@ -227,33 +233,28 @@ class OtpVerifyApi(MemberAuthApi):
                 raise EssentialConsentRequired(detail=_plain(exc.detail)) from None
             raise
 
-    @extend_schema(
-        tags=[TAG],
-        operation_id="member_auth_otp_verify",
+    @sign_in_operation(
+        "member_auth_otp_verify",
+        OpenApiResponse(TokensOutputSerializer, description="Signed in."),
         summary="Sign in (or enrol) with the code",
-        description=(
-            "Checks the code (at most 3 guesses per code, 10 wrong codes per number per day). With "
-            "purpose `login` it opens a session for the enrolled member (200); with `enrol` it creates "
-            "the member, records their consents (`consents`: `essential` must be true, each opt-in "
-            "separately, false unless sent true) and opens their first session (201). The body is checked "
-            "before the code, so a refused body does not use a guess or the code. `consents` is refused with "
-            "`login`. A first sign-in from a device registers it and alerts the member (`new_device`)."
-        ),
+        description="Checks the code (at most 3 guesses per code, 10 wrong codes per number per day). With "
+        "purpose `login` it opens a session for the enrolled member (200); with `enrol` it creates "
+        "the member, records their consents (`consents`: `essential` must be true, each opt-in "
+        "separately, false unless sent true) and opens their first session (201). The body is checked "
+        "before the code, so a refused body does not use a guess or the code. `consents` is refused with "
+        "`login`. A first sign-in from a device registers it and alerts the member (`new_device`).",
         request=OtpVerifyInputSerializer,
-        responses={
-            200: OpenApiResponse(TokensOutputSerializer, description="Signed in."),
+        retry_after=True,
+        errors={
             201: OpenApiResponse(TokensOutputSerializer, description="Enrolled and signed in."),
             400: BAD_VERIFY_BODY,
-            401: error_response(
-                "otp_wrong_code, otp_invalid (unknown challenge, or another number or purpose), otp_expired."
-            ),
-            403: error_response("otp_too_many_guesses, device_blocked, impossible_travel, member_not_active."),
-            409: error_response("otp_used (the code was already used), phone_taken (enrolment: already enrolled)."),
+            401: "otp_wrong_code, otp_invalid (unknown challenge, or another number or purpose), otp_expired.",
+            403: "otp_too_many_guesses, device_blocked, impossible_travel, member_not_active.",
+            409: "otp_used (the code was already used), phone_taken (enrolment: already enrolled).",
             415: NOT_JSON,
-            422: error_response("card_number_refused: the device label looks like a payment card number."),
-            429: error_response("otp_locked: too many wrong codes today for this number."),
+            422: "card_number_refused: the device label looks like a payment card number.",
+            429: "otp_locked: too many wrong codes today for this number.",
         },
-        parameters=[RETRY_AFTER, NO_STORE],
     )
     def post(self, request):
         # The whole body (consents included) is checked before the code: a refused body
@@ -279,24 +280,20 @@ class OtpVerifyApi(MemberAuthApi):
 
 
 class RefreshApi(MemberAuthApi):
-    @extend_schema(
-        tags=[TAG],
-        operation_id="member_auth_refresh",
+    @sign_in_operation(
+        "member_auth_refresh",
+        OpenApiResponse(TokensOutputSerializer, description="A new access and refresh token."),
         summary="Trade a refresh token for a new pair",
-        description=(
-            "Refresh tokens are single use and bound to the device the session was opened on. Presenting "
-            "one that was already used ends the session and revokes every token of it "
-            "(`refresh_token_reused`)."
-        ),
+        description="Refresh tokens are single use and bound to the device the session was opened on. Presenting "
+        "one that was already used ends the session and revokes every token of it "
+        "(`refresh_token_reused`).",
         request=RefreshInputSerializer,
-        responses={
-            200: OpenApiResponse(TokensOutputSerializer, description="A new access and refresh token."),
+        errors={
             400: BAD_BODY,
-            401: error_response(SESSION_401),
-            403: error_response("device_blocked, member_not_active."),
+            401: SESSION_401,
+            403: "device_blocked, member_not_active.",
             415: NOT_JSON,
         },
-        parameters=[NO_STORE],
     )
     def post(self, request):
         data = self.input(RefreshInputSerializer)
@@ -308,17 +305,16 @@ class LogoutApi(MemberAuthApi):
     authentication_classes = [MemberTokenAuthentication]
     permission_classes = [IsMember]
 
-    @extend_schema(
-        tags=[TAG],
-        operation_id="member_auth_logout",
+    @sign_in_operation(
+        "member_auth_logout",
+        OpenApiResponse(description="Signed out."),
+        status=204,
         summary="End this session",
         description="Ends the session of the access token at once: the access and refresh tokens stop working.",
         request=None,
-        responses={
-            204: OpenApiResponse(description="Signed out."),
-            401: error_response("authentication_required, or the access token's refusal: " + SESSION_401),
+        errors={
+            401: "authentication_required, or the access token's refusal: " + SESSION_401,
         },
-        parameters=[NO_STORE],
     )
     def post(self, request):
         session_end(session=request.auth, reason="logout")
