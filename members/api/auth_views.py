@@ -288,12 +288,7 @@ class RefreshApi(MemberAuthApi):
         "one that was already used ends the session and revokes every token of it "
         "(`refresh_token_reused`).",
         request=RefreshInputSerializer,
-        errors={
-            400: BAD_BODY,
-            401: SESSION_401,
-            403: "device_blocked, member_not_active.",
-            415: NOT_JSON,
-        },
+        errors={400: BAD_BODY, 401: SESSION_401, 403: "device_blocked, member_not_active.", 415: NOT_JSON},
     )
     def post(self, request):
         data = self.input(RefreshInputSerializer)
@@ -312,9 +307,7 @@ class LogoutApi(MemberAuthApi):
         summary="End this session",
         description="Ends the session of the access token at once: the access and refresh tokens stop working.",
         request=None,
-        errors={
-            401: "authentication_required, or the access token's refusal: " + SESSION_401,
-        },
+        errors={401: "authentication_required, or the access token's refusal: " + SESSION_401},
     )
     def post(self, request):
         session_end(session=request.auth, reason="logout")

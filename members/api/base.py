@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from drf_spectacular.utils import extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -95,6 +95,23 @@ class MeApi(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         response["Cache-Control"] = "no-store"  # personal data, balances, sessions: never cached
         return response
+
+
+def id_parameter(name: str, kind) -> OpenApiParameter:
+    """The id in the path of an action on one row of the member's list."""
+    return OpenApiParameter(name, kind, OpenApiParameter.PATH, description="An id from the list.")
+
+
+def by_id_operation(operation_id: str, ok, parameter: OpenApiParameter, what: str):
+    """An action without a body on one of the member's rows, named in the path: an id of
+    another member's row answers 404 like one that does not exist."""
+    return member_operation(
+        operation_id,
+        ok,
+        request=None,
+        parameters=[parameter],
+        errors={404: f"not_found: no such {what} of this member."},
+    )
 
 
 @extend_schema_serializer(component_name="MePageQuery")

@@ -18,18 +18,17 @@ refusals as at sign-in (``otp_*``); 404 ``not_found`` (not this member's change)
 
 from __future__ import annotations
 
-from django.core.validators import RegexValidator
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema_serializer
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from loyalty.api.serializers import StrictCharField, StrictInputSerializer
 from members.api.auth_views import RETRY_AFTER, MemberAuthApi, sign_in_operation
-from members.api.base import MeApi, member_operation, request_ip, valid_input
+from members.api.base import MeApi, by_id_operation, id_parameter, member_operation, request_ip, valid_input
 from members.api.me_views import ContactChangeSerializer, ProfileSerializer, profile_data
-from members.api.serializers_auth import CODE_MAX, StrictUUIDField
+from members.api.serializers_auth import StrictUUIDField, sms_code_field
 from members.services.contact import (
     TOKEN_MAX,
     contact_change_cancel,
@@ -80,12 +79,7 @@ class MePhoneConfirmApi(MeApi):
     class InputSerializer(StrictInputSerializer):
         verification_id = StrictUUIDField(help_text="The change's id (from PATCH me's pending).")
         challenge_id = StrictUUIDField(help_text="The change's challenge_id.")
-        code = StrictCharField(
-            max_length=CODE_MAX,
-            free_text=False,
-            validators=[RegexValidator(r"\A[0-9]+\Z", "Digits only.", code="invalid_code")],
-            help_text="The code received by SMS.",
-        )
+        code = sms_code_field()
 
     @member_operation(
         "me_phone_confirm",
@@ -122,10 +116,7 @@ class MePhoneConfirmApi(MeApi):
 class MeContactChangesApi(MeApi):
     """The member's pending email and phone changes."""
 
-    @member_operation(
-        "me_contact_changes",
-        ContactChangeSerializer(many=True),
-    )
+    @member_operation("me_contact_changes", ContactChangeSerializer(many=True))
     def get(self, request):
         return Response(ContactChangeSerializer(contact_changes_pending(self.member), many=True).data)
 
@@ -138,18 +129,8 @@ class CancelledSerializer(serializers.Serializer):
 class MeContactChangeCancelApi(MeApi):
     """Cancel one pending change: its link or code stops working."""
 
-    @member_operation(
-        "me_contact_change_cancel",
-        CancelledSerializer,
-        request=None,
-        parameters=[
-            OpenApiParameter(
-                "verification_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="An id from the list."
-            )
-        ],
-        errors={
-            404: "not_found: no such change of this member.",
-        },
+    @by_id_operation(
+        "me_contact_change_cancel", CancelledSerializer, id_parameter("verification_id", OpenApiTypes.UUID), "change"
     )
     def post(self, request, verification_id: str):
         cancelled = contact_change_cancel(member=self.member, verification_id=verification_id, ip=request_ip(request))

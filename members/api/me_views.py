@@ -25,7 +25,7 @@ from datetime import timedelta
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema_serializer
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -37,6 +37,8 @@ from members.api.base import (
     MeApi,
     MePageApi,
     NotFound,
+    by_id_operation,
+    id_parameter,
     member_operation,
     page_operation,
     page_serializer,
@@ -292,10 +294,6 @@ def _device(device: MemberDevice) -> dict:
     }
 
 
-def _id_parameter(name: str, kind) -> OpenApiParameter:
-    return OpenApiParameter(name, kind, OpenApiParameter.PATH, description="An id from the list.")
-
-
 class MeDevicesApi(MeApi):
     """The devices the member signed in from."""
 
@@ -308,13 +306,7 @@ class MeDevicesApi(MeApi):
 class MeDeviceBlockApi(MeApi):
     """Block one of the member's devices: it cannot sign in again and its sessions end."""
 
-    @member_operation(
-        "me_device_block",
-        DeviceSerializer,
-        request=None,
-        parameters=[_id_parameter("device_id", OpenApiTypes.INT)],
-        errors={404: "not_found: no such device of this member."},
-    )
+    @by_id_operation("me_device_block", DeviceSerializer, id_parameter("device_id", OpenApiTypes.INT), "device")
     def post(self, request, device_id: str):
         if not device_id.isascii() or not device_id.isdigit() or len(device_id) > 18:
             raise NotFound()
@@ -370,13 +362,7 @@ class EndedSerializer(serializers.Serializer):
 class MeSessionRevokeApi(MeApi):
     """End one of the member's sessions (the current one too: that is a sign-out)."""
 
-    @member_operation(
-        "me_session_revoke",
-        EndedSerializer,
-        request=None,
-        parameters=[_id_parameter("session_id", OpenApiTypes.UUID)],
-        errors={404: "not_found: no such session of this member."},
-    )
+    @by_id_operation("me_session_revoke", EndedSerializer, id_parameter("session_id", OpenApiTypes.UUID), "session")
     def post(self, request, session_id: str):
         try:
             parsed = uuid.UUID(session_id)

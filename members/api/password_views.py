@@ -50,14 +50,11 @@ from members.api.base import (
     valid_input,
 )
 from members.api.serializers_auth import (
-    DeviceInputSerializer,
-    StrictBooleanField,
-    StrictChoiceField,
     TokensOutputSerializer,
     channel_option_errors,
     phone_field,
+    session_option_fields,
 )
-from members.models import MemberSession
 from members.services.passwords import (
     MAX_LENGTH,
     PasswordInvalid,
@@ -87,14 +84,7 @@ def password_field(**kwargs) -> StrictCharField:
 class PasswordLoginInputSerializer(StrictInputSerializer):
     phone = phone_field()
     password = password_field(min_length=1)
-    channel = StrictChoiceField(choices=MemberSession.Channel.values, help_text="Where the member signs in.")
-    device = DeviceInputSerializer()
-    remember_me = StrictBooleanField(
-        required=False, default=False, help_text="Web only: a 30-day session of lower privilege."
-    )
-    biometric = StrictBooleanField(
-        required=False, default=False, help_text="App only: a 7-day session unlocked by the device's biometrics."
-    )
+    channel, device, remember_me, biometric = session_option_fields()
 
     def validate(self, attrs):
         if errors := channel_option_errors(attrs):

@@ -17,7 +17,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.validators import RegexValidator
 from django.urls import path
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers, status
@@ -25,10 +24,10 @@ from rest_framework.response import Response
 
 from loyalty.api.errors import ApiRefusal
 from loyalty.api.parsers import StrictJSONParser
-from loyalty.api.serializers import StrictCharField, StrictInputSerializer
+from loyalty.api.serializers import StrictInputSerializer
 from members.api.auth_views import RETRY_AFTER
 from members.api.base import MeApi, member_operation, request_ip, valid_input
-from members.api.serializers_auth import CODE_MAX, StrictChoiceField, StrictUUIDField
+from members.api.serializers_auth import StrictChoiceField, StrictUUIDField, sms_code_field
 from members.services.otp import OtpRefused, otp_request, otp_verify
 from members.services.pii import MemberPiiErased, member_pii_read
 
@@ -96,12 +95,7 @@ class StepUpVerifyApi(StepUpApi):
     @extend_schema_serializer(component_name="StepUpVerify")
     class InputSerializer(StrictInputSerializer):
         challenge_id = StrictUUIDField()
-        code = StrictCharField(
-            max_length=CODE_MAX,
-            free_text=False,
-            validators=[RegexValidator(r"\A[0-9]+\Z", "Digits only.", code="invalid_code")],
-            help_text="The code received by SMS.",
-        )
+        code = sms_code_field()
         action = StrictChoiceField(choices=STEP_UP_ACTIONS)
 
     @extend_schema_serializer(component_name="StepUpVerified")

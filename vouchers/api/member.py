@@ -27,7 +27,7 @@ from rest_framework.response import Response
 from loyalty.api.cards import card_number_refusal, idempotency_key_has_pan
 from loyalty.api.errors import IdempotencyKeyRequired
 from loyalty.api.serializers import StrictInputSerializer, StrictIntegerField
-from loyalty.ledger.api.base import IDEMPOTENCY_KEY_FORMAT, REPLAYED_HEADER
+from loyalty.ledger.api.base import IDEMPOTENCY_KEY_FORMAT, REPLAYED_HEADER, idempotency_key_parameter
 from members.api.base import (
     COMMON_ERRORS,
     PAGE_MAX,
@@ -140,16 +140,10 @@ VOUCHER_ID = OpenApiParameter(
     "voucher_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="A voucher id from me/vouchers."
 )
 VOUCHER_NOT_FOUND = error_response("not_found: no such voucher of this member.")
-IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key",
-    {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]{1,128}$"},
-    OpenApiParameter.HEADER,
-    required=True,
-    description=(
-        "1-128 printable ASCII characters, new for each purchase. Retrying with the same key and reward "
-        "answers the voucher already bought (200, Idempotency-Replayed); the same key for another reward "
-        "answers 422 idempotency_key_reused."
-    ),
+IDEMPOTENCY_KEY = idempotency_key_parameter(
+    "1-128 printable ASCII characters, new for each purchase. Retrying with the same key and reward "
+    "answers the voucher already bought (200, Idempotency-Replayed); the same key for another reward "
+    "answers 422 idempotency_key_reused."
 )
 REPLAYED = OpenApiParameter(
     REPLAYED_HEADER,
@@ -175,11 +169,7 @@ class VoucherApi(MeApi):
 class RewardCatalogueApi(MeApi):
     """The rewards on offer, cheapest first, with what stops this member buying each."""
 
-    @member_operation(
-        "rewards_list",
-        RewardOfferSerializer(many=True),
-        tag=TAG,
-    )
+    @member_operation("rewards_list", RewardOfferSerializer(many=True), tag=TAG)
     def get(self, request):
         offers = [
             {
@@ -234,9 +224,7 @@ class MeVouchersApi(VoucherApi):
         tag=TAG,
         parameters=[VoucherQuerySerializer],
         description=f"At most {PAGE_MAX} per page; `next_offset` pages on (no total count).",
-        errors={
-            400: "validation_error (limit, offset, state)",
-        },
+        errors={400: "validation_error (limit, offset, state)"},
     )
     def get(self, request):
         query = valid_input(VoucherQuerySerializer, request.query_params.dict())
@@ -297,13 +285,7 @@ class MeVouchersApi(VoucherApi):
 
 class MeVoucherApi(VoucherApi):
     @member_operation(
-        "me_voucher_read",
-        VoucherSerializer,
-        tag=TAG,
-        parameters=[VOUCHER_ID],
-        errors={
-            404: VOUCHER_NOT_FOUND,
-        },
+        "me_voucher_read", VoucherSerializer, tag=TAG, parameters=[VOUCHER_ID], errors={404: VOUCHER_NOT_FOUND}
     )
     def get(self, request, voucher_id: str):
         return _voucher_response(self.voucher(voucher_id))
@@ -365,9 +347,7 @@ class MeVoucherBarcodeApi(VoucherApi):
         tag=TAG,
         status=(200, SVG),
         parameters=[VOUCHER_ID],
-        errors={
-            404: VOUCHER_NOT_FOUND,
-        },
+        errors={404: VOUCHER_NOT_FOUND},
     )
     def get(self, request, voucher_id: str):
         voucher = self.voucher(voucher_id)

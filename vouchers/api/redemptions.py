@@ -87,9 +87,7 @@ class MemberRedemptionsPendingApi(MeApi):
         results = MemberRedemptionSerializer(many=True)
 
     @member_operation(
-        "me_redemptions_pending",
-        OutputSerializer,
-        summary="Till redemptions waiting for my authorisation",
+        "me_redemptions_pending", OutputSerializer, summary="Till redemptions waiting for my authorisation"
     )
     def get(self, request):
         records = list(member_redemptions_pending(member=self.member)[:20])

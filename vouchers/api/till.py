@@ -175,10 +175,7 @@ class ShiftEndApi(TillApi):
         OutputSerializer,
         request=InputSerializer,
         parameters=[SHIFT_PARAMETER],
-        errors={
-            400: "validation_error",
-            403: "shift_required, ip_not_allowed",
-        },
+        errors={400: "validation_error", 403: "shift_required, ip_not_allowed"},
     )
     def post(self, request):
         self.input(self.InputSerializer)
@@ -309,9 +306,6 @@ class VoucherPublicKeysApi(TillApi):
     class OutputSerializer(serializers.Serializer):
         keys = PublicKeySerializer(many=True)
 
-    @till_operation(
-        "pos_voucher_public_keys",
-        OpenApiResponse(OutputSerializer),
-    )
+    @till_operation("pos_voucher_public_keys", OpenApiResponse(OutputSerializer))
     def get(self, request):
         return Response({"keys": public_keys()})

@@ -59,17 +59,17 @@ IDEMPOTENCY_KEY_FORMAT = re.compile(r"\A[ -~]{1,128}\Z")
 REPLAYED_HEADER = "Idempotency-Replayed"
 TAG = "Till (POS)"
 
-IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
-    "Idempotency-Key",
-    # The format the view enforces (IDEMPOTENCY_KEY_FORMAT), so clients and generated
-    # requests know what a valid key is.
-    {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]{1,128}$"},
-    OpenApiParameter.HEADER,
-    required=True,
-    description=(
-        "1-128 printable ASCII characters, unique per till and write. Retrying with the same key and body "
-        "returns the saved result; the same key with another body answers 422 idempotency_key_reused."
-    ),
+
+def idempotency_key_parameter(description: str) -> OpenApiParameter:
+    """The ``Idempotency-Key`` request header, in the format the views enforce
+    (IDEMPOTENCY_KEY_FORMAT), so clients and generated requests know what a valid key is."""
+    key = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]{1,128}$"}
+    return OpenApiParameter("Idempotency-Key", key, OpenApiParameter.HEADER, required=True, description=description)
+
+
+IDEMPOTENCY_KEY_PARAMETER = idempotency_key_parameter(
+    "1-128 printable ASCII characters, unique per till and write. Retrying with the same key and body "
+    "returns the saved result; the same key with another body answers 422 idempotency_key_reused."
 )
 
 

@@ -293,9 +293,7 @@ class RedemptionVoidApi(TillWriteApi):
         OutputSerializer,
         request=InputSerializer,
         parameters=[HOLD_ID_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
-        errors={
-            **SETTLE_ERRORS,
-        },
+        errors={**SETTLE_ERRORS},
     )
     def post(self, request, hold_id: str):
         key = self.idempotency_key()
