@@ -31,6 +31,7 @@ from loyalty.api.serializers import (
     PastDateTimeField,
     StrictCharField,
     StrictInputSerializer,
+    named_serializer,
     points_field,
 )
 from loyalty.ledger.api.base import (
@@ -99,9 +100,7 @@ class MemberRedemptionConfirmApi(MeApi):
 
     parser_classes = [StrictJSONParser]
 
-    @extend_schema_serializer(component_name="MeTillRedemptionConfirm")
-    class InputSerializer(StrictInputSerializer):
-        pass
+    InputSerializer = named_serializer("MeTillRedemptionConfirm", StrictInputSerializer)
 
     @member_operation(
         "me_redemption_confirm",

@@ -35,7 +35,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from loyalty.api.serializers import LoyaltyNumberField, StrictCharField, StrictInputSerializer
+from loyalty.api.serializers import LoyaltyNumberField, StrictCharField, StrictInputSerializer, named_serializer
 from loyalty.ledger.api.base import (
     IDEMPOTENCY_KEY_PARAMETER,
     REPLAYED_HEADER,
@@ -115,9 +115,7 @@ def _shift(request):
 class ShiftStartApi(TillApi):
     """Clock in at this till: a staff user's username, password and TOTP code."""
 
-    @extend_schema_serializer(component_name="ShiftStartRequest")
-    class InputSerializer(StaffCredentialsSerializer):
-        pass
+    InputSerializer = named_serializer("ShiftStartRequest", StaffCredentialsSerializer)
 
     @extend_schema_serializer(component_name="ShiftStarted")
     class OutputSerializer(serializers.Serializer):
@@ -161,9 +159,7 @@ class ShiftStartApi(TillApi):
 class ShiftEndApi(TillApi):
     """Clock out: ends the shift named by X-Staff-Shift; its token stops working."""
 
-    @extend_schema_serializer(component_name="ShiftEndRequest")
-    class InputSerializer(StrictInputSerializer):
-        pass
+    InputSerializer = named_serializer("ShiftEndRequest", StrictInputSerializer)
 
     @extend_schema_serializer(component_name="ShiftEnded")
     class OutputSerializer(serializers.Serializer):
@@ -189,9 +185,7 @@ class ShiftEndApi(TillApi):
 class VoucherValidateApi(TillApi):
     """Check a voucher (every check of a redemption) without consuming it. Logged."""
 
-    @extend_schema_serializer(component_name="VoucherValidateRequest")
-    class InputSerializer(_VoucherInput):
-        pass
+    InputSerializer = named_serializer("VoucherValidateRequest", _VoucherInput)
 
     @extend_schema_serializer(component_name="VoucherValidation")
     class OutputSerializer(serializers.Serializer):
@@ -217,9 +211,7 @@ class VoucherValidateApi(TillApi):
         return Response(self.OutputSerializer({"valid": True, "voucher": validation.summary}).data)
 
 
-@extend_schema_serializer(component_name="ManagerOverride")
-class OverrideSerializer(StaffCredentialsSerializer):
-    pass
+OverrideSerializer = named_serializer("ManagerOverride", StaffCredentialsSerializer)
 
 
 @extend_schema_serializer(component_name="VoucherReceipt")

@@ -21,6 +21,7 @@ from loyalty.api.serializers import (
     OperationSerializer,
     StrictCharField,
     StrictInputSerializer,
+    named_serializer,
     points_field,
 )
 from loyalty.ledger.api.base import (
@@ -279,9 +280,7 @@ class RedemptionCaptureApi(TillWriteApi):
 class RedemptionVoidApi(TillWriteApi):
     """Cancel a hold: every held point goes back to the member."""
 
-    @extend_schema_serializer(component_name="VoidRequest")
-    class InputSerializer(StrictInputSerializer):
-        pass
+    InputSerializer = named_serializer("VoidRequest", StrictInputSerializer)
 
     @extend_schema_serializer(component_name="Void")
     class OutputSerializer(OperationSerializer):
