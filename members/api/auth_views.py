@@ -39,7 +39,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loyalty.api.errors import ApiRefusal
+from loyalty.api.errors import ApiRefusal, error_codes, plain_errors
 from loyalty.api.parsers import StrictJSONParser
 from loyalty.api.schema import operation
 from members.api.authentication import IsMember, MemberTokenAuthentication
@@ -84,23 +84,6 @@ class EssentialConsentRequired(ApiRefusal):
 
     default_code = ESSENTIAL_CONSENT_REQUIRED
     default_detail = ESSENTIAL_CONSENT_MESSAGE
-
-
-def _plain(detail):
-    """DRF's nested ErrorDetail structure as plain JSON (as the handler shows field errors)."""
-    if isinstance(detail, dict):
-        return {str(k): _plain(v) for k, v in detail.items()}
-    if isinstance(detail, list):
-        return [_plain(v) for v in detail]
-    return str(detail)
-
-
-def _has_code(codes, wanted: str) -> bool:
-    if isinstance(codes, dict):
-        return any(_has_code(c, wanted) for c in codes.values())
-    if isinstance(codes, list):
-        return any(_has_code(c, wanted) for c in codes)
-    return codes == wanted
 
 
 # --- Schema helpers ----------------------------------------------------------------------------
@@ -229,8 +212,8 @@ class OtpVerifyApi(MemberAuthApi):
         try:
             return super().input(serializer_class)
         except ValidationError as exc:
-            if _has_code(exc.get_codes(), ESSENTIAL_CONSENT_REQUIRED):
-                raise EssentialConsentRequired(detail=_plain(exc.detail)) from None
+            if ESSENTIAL_CONSENT_REQUIRED in error_codes(exc.get_codes()):
+                raise EssentialConsentRequired(detail=plain_errors(exc.detail)) from None
             raise
 
     @sign_in_operation(

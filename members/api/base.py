@@ -155,10 +155,13 @@ class MePageApi(MeApi):
 
     OutputSerializer: type[serializers.Serializer]
 
-    def page(self, queryset, row: Callable[..., dict]) -> Response:
+    def page(self, queryset, row: Callable[..., dict] | None = None) -> Response:
+        """One page of ``queryset``: each row as ``row`` maps it, or as the item serializer
+        reads it (its fields are the row's attributes)."""
         query = valid_input(PageQuerySerializer, self.request.query_params.dict())
         rows, next_offset = paginate(queryset, query)
-        return Response(self.OutputSerializer({"results": [row(r) for r in rows], "next_offset": next_offset}).data)
+        results = rows if row is None else [row(r) for r in rows]
+        return Response(self.OutputSerializer({"results": results, "next_offset": next_offset}).data)
 
 
 def request_ip(request) -> str | None:

@@ -184,17 +184,6 @@ class MePreferencesApi(MeApi):
         return Response(PreferencesSerializer(_preferences(self.member)).data)
 
 
-def _consent_record(r: ConsentRecord) -> dict:
-    return {
-        "id": r.pk,
-        "purpose": r.purpose,
-        "granted": r.granted,
-        "version": r.version,
-        "source": r.source,
-        "created_at": r.created_at,
-    }
-
-
 class MeConsentsApi(MePageApi):
     """The member's record of consent, newest first (limit/offset; no total count)."""
 
@@ -202,7 +191,7 @@ class MeConsentsApi(MePageApi):
 
     @page_operation("me_consents", OutputSerializer)
     def get(self, request):
-        return self.page(member_consent_records(self.member), _consent_record)
+        return self.page(member_consent_records(self.member))
 
 
 urlpatterns = [

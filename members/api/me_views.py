@@ -407,10 +407,6 @@ class SecurityEventSerializer(serializers.Serializer):
     detail = serializers.DictField(help_text="Facts about the event (ids, channel, reason); never personal data.")
 
 
-def _security_event(e: MemberSecurityEvent) -> dict:
-    return {"id": e.pk, "kind": e.kind, "created_at": e.created_at, "ip": e.ip, "detail": e.detail}
-
-
 class MeSecurityLogApi(MePageApi):
     """The member's security log, newest first (limit/offset; no total count)."""
 
@@ -419,7 +415,7 @@ class MeSecurityLogApi(MePageApi):
     @page_operation("me_security_log", OutputSerializer)
     def get(self, request):
         events = MemberSecurityEvent.objects.filter(member=self.member).order_by("-created_at", "-id")
-        return self.page(events, _security_event)
+        return self.page(events)
 
 
 urlpatterns = [

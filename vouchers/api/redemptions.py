@@ -38,7 +38,6 @@ from loyalty.ledger.api.base import (
     IDEMPOTENCY_KEY_PARAMETER,
     REPLAYED_HEADER,
     TillWriteApi,
-    member_by_loyalty_number,
     replayed_header,
     till_operation,
 )
@@ -180,9 +179,7 @@ class OfflineRedemptionSubmitApi(TillWriteApi):
         },
     )
     def post(self, request):
-        key = self.idempotency_key()
-        data = self.input(self.InputSerializer)
-        member = member_by_loyalty_number(data["loyalty_number"])
+        key, data, member = self.member_input(self.InputSerializer)
         submitted = offline_redemption_submit(
             till=self.till,
             shift=shift_for_request(request),

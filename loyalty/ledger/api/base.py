@@ -207,6 +207,13 @@ class TillWriteApi(TillApi):
             raise IdempotencyKeyRequired()
         return key
 
+    def member_input(self, serializer_class: type[serializers.Serializer]) -> tuple[str, dict, Member]:
+        """The Idempotency-Key, the valid body and the member its ``loyalty_number`` names,
+        refused in that order."""
+        key = self.idempotency_key()
+        data = self.input(serializer_class)
+        return key, data, member_by_loyalty_number(data["loyalty_number"])
+
     def actor(self) -> Actor:
         return Actor(till=self.till)
 

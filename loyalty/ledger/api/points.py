@@ -80,9 +80,7 @@ class PurchaseCreateApi(TillWriteApi):
         },
     )
     def post(self, request):
-        key = self.idempotency_key()
-        data = self.input(self.InputSerializer)
-        member = member_by_loyalty_number(data["loyalty_number"])
+        key, data, member = self.member_input(self.InputSerializer)
         receipt_ref = receipt_ref_for(self.till, data["receipt_number"])
         # The points are the ledger's to work out, at the tier read under the member's
         # lock: the key's fingerprint is the request as sent (issue 11, D4).
@@ -152,9 +150,7 @@ class ReturnCreateApi(TillWriteApi):
         },
     )
     def post(self, request):
-        key = self.idempotency_key()
-        data = self.input(self.InputSerializer)
-        member = member_by_loyalty_number(data["loyalty_number"])
+        key, data, member = self.member_input(self.InputSerializer)
         receipt_ref = data.get("original_receipt_ref") or receipt_ref_for(self.till, data["receipt_number"])
         # By amount, the ledger works out the points under the member's lock (the same
         # share of the purchase's points as of its amount, whatever the tier is now).

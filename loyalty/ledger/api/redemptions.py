@@ -32,7 +32,6 @@ from loyalty.ledger.api.base import (
     TillWriteApi,
     error_doc,
     hold_of_store,
-    member_by_loyalty_number,
     otp_field,
     till_operation,
     write_operation,
@@ -135,9 +134,7 @@ class RedemptionHoldApi(TillWriteApi):
         },
     )
     def post(self, request):
-        key = self.idempotency_key()
-        data = self.input(self.InputSerializer)
-        member = member_by_loyalty_number(data["loyalty_number"])
+        key, data, member = self.member_input(self.InputSerializer)
         fingerprint = {"path": request.path, "body": _without_secrets(request.data)}
         return self.respond(
             till_redemption_hold(
