@@ -109,6 +109,7 @@ BAD_VERIFY_BODY = error_response(
     "validation_error (per-field detail), malformed_json, invalid_phone; essential_consent_required (enrol "
     "without consents.essential true; nothing is created and the code is not used)."
 )
+DEVICE_CARD_NUMBER = error_response("card_number_refused: the device label looks like a payment card number.")
 NOT_JSON = error_response("unsupported_media_type: the body must be application/json.")
 
 
@@ -150,6 +151,11 @@ class MemberAuthApi(APIView):
             return phone_normalise(value)
         except InvalidMemberData:
             raise InvalidPhone() from None
+
+    def phone_input(self, serializer_class) -> tuple[dict, str]:
+        """The valid body and its ``phone`` in E.164 (400 ``invalid_phone``)."""
+        data = self.input(serializer_class)
+        return data, self.phone(data["phone"])
 
     @staticmethod
     def opening(request, data: dict) -> SessionOpening:
@@ -196,8 +202,7 @@ class OtpRequestApi(MemberAuthApi):
         },
     )
     def post(self, request):
-        data = self.input(OtpRequestInputSerializer)
-        phone = self.phone(data["phone"])
+        data, phone = self.phone_input(OtpRequestInputSerializer)
         result = otp_request(
             phone=phone, purpose=data["purpose"], ip=client_ip(request), device=data.get("device_fingerprint")
         )
@@ -235,15 +240,14 @@ class OtpVerifyApi(MemberAuthApi):
             403: "otp_too_many_guesses, device_blocked, impossible_travel, member_not_active.",
             409: "otp_used (the code was already used), phone_taken (enrolment: already enrolled).",
             415: NOT_JSON,
-            422: "card_number_refused: the device label looks like a payment card number.",
+            422: DEVICE_CARD_NUMBER,
             429: "otp_locked: too many wrong codes today for this number.",
         },
     )
     def post(self, request):
         # The whole body (consents included) is checked before the code: a refused body
         # must not spend a guess or the challenge.
-        data = self.input(OtpVerifyInputSerializer)
-        phone = self.phone(data["phone"])
+        data, phone = self.phone_input(OtpVerifyInputSerializer)
         try:
             signed_in = member_sign_in(
                 challenge_id=data["challenge_id"],

@@ -35,6 +35,7 @@ from rest_framework.response import Response
 from loyalty.api.serializers import StrictCharField, StrictInputSerializer
 from members.api.auth_views import (
     BAD_BODY,
+    DEVICE_CARD_NUMBER,
     NO_STORE,
     NOT_JSON,
     RETRY_AFTER,
@@ -111,13 +112,12 @@ class PasswordLoginApi(MemberAuthApi):
             401: "credentials_invalid; otp_required (sign in with an SMS code instead).",
             403: "device_blocked, impossible_travel, member_not_active.",
             415: NOT_JSON,
-            422: "card_number_refused: the device label looks like a payment card number.",
+            422: DEVICE_CARD_NUMBER,
             429: "password_locked: too many failed sign-ins today for this number.",
         },
     )
     def post(self, request):
-        data = self.input(PasswordLoginInputSerializer)
-        phone = self.phone(data["phone"])
+        data, phone = self.phone_input(PasswordLoginInputSerializer)
         try:
             tokens = password_login(phone=phone, password=data["password"], **self.opening(request, data))
         except InvalidMemberData:
