@@ -107,22 +107,24 @@ class IpNotAllowed(ApiRefusal):
     default_detail = "This till may not call from this address."
 
 
+def plain_errors(detail):
+    """DRF's nested ErrorDetail structure as plain JSON (as the handler shows field errors)."""
+    if isinstance(detail, dict):
+        return {str(k): plain_errors(v) for k, v in detail.items()}
+    if isinstance(detail, list):
+        return [plain_errors(v) for v in detail]
+    return str(detail)
+
+
 def _field_errors(detail) -> dict:
     """DRF's nested ErrorDetail structure as plain JSON: {field: [messages] | {...}}."""
-
-    def plain(value):
-        if isinstance(value, dict):
-            return {str(k): plain(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        return str(value)
-
     if isinstance(detail, dict):
-        return plain(detail)
-    return {"non_field_errors": plain(detail if isinstance(detail, list) else [detail])}
+        return plain_errors(detail)
+    return {"non_field_errors": plain_errors(detail if isinstance(detail, list) else [detail])}
 
 
-def _codes(codes) -> list[str]:
+def error_codes(codes) -> list[str]:
+    """Every code in DRF's nested ``get_codes()`` structure."""
     found, stack = [], [codes]
     while stack:
         item = stack.pop()
@@ -139,7 +141,7 @@ def _describe(exc: exceptions.APIException) -> tuple[str, str, dict | None]:
     if isinstance(exc, ApiRefusal):
         return exc.default_code, str(exc.detail), exc.extra
     if isinstance(exc, exceptions.ValidationError):
-        codes = _codes(exc.get_codes())
+        codes = error_codes(exc.get_codes())
         code = next((c for c in PROMOTED_FIELD_CODES if c in codes), VALIDATION_CODE)
         message = "The loyalty number is malformed." if code != VALIDATION_CODE else VALIDATION_MESSAGE
         return code, message, _field_errors(exc.detail)

@@ -9,6 +9,10 @@ for card numbers in a body or a header).
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+
+from loyalty.api.serializers import ErrorSerializer
+
 ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 PAYLOAD_TOO_LARGE = (
     "payload_too_large: the body is larger than this API takes (MEMBER_API_MAX_BODY_BYTES, TILL_MAX_BODY_BYTES)."
@@ -40,3 +44,26 @@ def door_refusals(result, generator, request, public):
             if has_query:
                 _add(responses, "422", CARD_NUMBER, "card_number_refused")
     return result
+
+
+# --- the views' declarations ------------------------------------------------------------------
+
+
+def error_doc(description: str) -> OpenApiResponse:
+    """An error answer in the schema: the one error shape, and which codes it carries."""
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+def errors_doc(errors: dict | None) -> dict:
+    """``{status: description}`` as error answers (a value already an answer is kept)."""
+    return {code: error_doc(text) if isinstance(text, str) else text for code, text in (errors or {}).items()}
+
+
+def operation(
+    operation_id: str, tag: str, ok, *, common: dict, errors: dict | None = None, status: int = 200, **options
+):
+    """One operation's ``extend_schema``: its id and tag, then the answers in the order the
+    schema lists them: the success (``status``), the errors every operation of the API
+    answers (``common``), then its own (``errors``, ``{status: description}``)."""
+    responses = {status: ok, **common, **errors_doc(errors)}
+    return extend_schema(operation_id=operation_id, tags=[tag], responses=responses, **options)

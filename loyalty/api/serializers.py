@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, timedelta
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -196,3 +197,12 @@ class ErrorBodySerializer(serializers.Serializer):
 @extend_schema_serializer(component_name="Error")
 class ErrorSerializer(serializers.Serializer):
     error = ErrorBodySerializer()
+
+
+_S = TypeVar("_S", bound=serializers.Serializer)
+
+
+def named_serializer(component_name: str, base: type[_S]) -> type[_S]:
+    """``base`` as it is, under a component name of its own in the schema (an operation's
+    request with the same fields as another's, or none)."""
+    return extend_schema_serializer(component_name=component_name)(type(component_name, (base,), {}))

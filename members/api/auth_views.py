@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
@@ -39,8 +39,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loyalty.api.errors import ApiRefusal
+from loyalty.api.errors import ApiRefusal, error_codes, plain_errors
 from loyalty.api.parsers import StrictJSONParser
+from loyalty.api.schema import operation
 from members.api.authentication import IsMember, MemberTokenAuthentication
 from members.api.base import error_response
 from members.api.serializers_auth import (
@@ -85,23 +86,6 @@ class EssentialConsentRequired(ApiRefusal):
     default_detail = ESSENTIAL_CONSENT_MESSAGE
 
 
-def _plain(detail):
-    """DRF's nested ErrorDetail structure as plain JSON (as the handler shows field errors)."""
-    if isinstance(detail, dict):
-        return {str(k): _plain(v) for k, v in detail.items()}
-    if isinstance(detail, list):
-        return [_plain(v) for v in detail]
-    return str(detail)
-
-
-def _has_code(codes, wanted: str) -> bool:
-    if isinstance(codes, dict):
-        return any(_has_code(c, wanted) for c in codes.values())
-    if isinstance(codes, list):
-        return any(_has_code(c, wanted) for c in codes)
-    return codes == wanted
-
-
 # --- Schema helpers ----------------------------------------------------------------------------
 
 
@@ -125,7 +109,17 @@ BAD_VERIFY_BODY = error_response(
     "validation_error (per-field detail), malformed_json, invalid_phone; essential_consent_required (enrol "
     "without consents.essential true; nothing is created and the code is not used)."
 )
+DEVICE_CARD_NUMBER = error_response("card_number_refused: the device label looks like a payment card number.")
 NOT_JSON = error_response("unsupported_media_type: the body must be application/json.")
+
+
+def sign_in_operation(operation_id: str, ok, *, tag: str = TAG, retry_after: bool = False, **options):
+    """The ``extend_schema`` of a sign-in endpoint (no bearer token: no common errors), never
+    cached; ``retry_after`` where a refusal says when to try again."""
+    parameters = [RETRY_AFTER, NO_STORE] if retry_after else [NO_STORE]
+    return operation(operation_id, tag, ok, common={}, parameters=parameters, **options)
+
+
 SESSION_401 = "token_invalid, refresh_token_reused, device_mismatch, session_ended, session_timed_out."
 
 
@@ -158,6 +152,11 @@ class MemberAuthApi(APIView):
         except InvalidMemberData:
             raise InvalidPhone() from None
 
+    def phone_input(self, serializer_class) -> tuple[dict, str]:
+        """The valid body and its ``phone`` in E.164 (400 ``invalid_phone``)."""
+        data = self.input(serializer_class)
+        return data, self.phone(data["phone"])
+
     @staticmethod
     def opening(request, data: dict) -> SessionOpening:
         """The session a sign-in body asks for (channel, device, remember me...), from the caller's address."""
@@ -184,31 +183,26 @@ class MemberAuthApi(APIView):
 
 
 class OtpRequestApi(MemberAuthApi):
-    @extend_schema(
-        tags=[TAG],
-        operation_id="member_auth_otp_request",
+    @sign_in_operation(
+        "member_auth_otp_request",
+        OpenApiResponse(OtpRequestOutputSerializer, description="Challenge created."),
+        status=202,
         summary="Send a sign-in or enrolment code by SMS",
-        description=(
-            "Creates a challenge and sends a code to the number when it may receive one (`login`: an "
-            "enrolled number; `enrol`: a number nobody is enrolled with). The answer is the same either "
-            "way, so it does not tell whether a number is enrolled. Codes are capped per number, per client "
-            "address and per device (`device_fingerprint`, when sent) each hour."
-        ),
+        description="Creates a challenge and sends a code to the number when it may receive one (`login`: an "
+        "enrolled number; `enrol`: a number nobody is enrolled with). The answer is the same either "
+        "way, so it does not tell whether a number is enrolled. Codes are capped per number, per client "
+        "address and per device (`device_fingerprint`, when sent) each hour.",
         request=OtpRequestInputSerializer,
-        responses={
-            202: OpenApiResponse(OtpRequestOutputSerializer, description="Challenge created."),
+        retry_after=True,
+        errors={
             400: BAD_BODY,
             415: NOT_JSON,
-            429: error_response(
-                "otp_rate_limited (too many codes for this number this hour), otp_sender_rate_limited (too many "
-                "codes from this address or device this hour), otp_locked (too many wrong codes today)."
-            ),
+            429: "otp_rate_limited (too many codes for this number this hour), otp_sender_rate_limited (too many "
+            "codes from this address or device this hour), otp_locked (too many wrong codes today).",
         },
-        parameters=[RETRY_AFTER, NO_STORE],
     )
     def post(self, request):
-        data = self.input(OtpRequestInputSerializer)
-        phone = self.phone(data["phone"])
+        data, phone = self.phone_input(OtpRequestInputSerializer)
         result = otp_request(
             phone=phone, purpose=data["purpose"], ip=client_ip(request), device=data.get("device_fingerprint")
         )
@@ -223,43 +217,37 @@ class OtpVerifyApi(MemberAuthApi):
         try:
             return super().input(serializer_class)
         except ValidationError as exc:
-            if _has_code(exc.get_codes(), ESSENTIAL_CONSENT_REQUIRED):
-                raise EssentialConsentRequired(detail=_plain(exc.detail)) from None
+            if ESSENTIAL_CONSENT_REQUIRED in error_codes(exc.get_codes()):
+                raise EssentialConsentRequired(detail=plain_errors(exc.detail)) from None
             raise
 
-    @extend_schema(
-        tags=[TAG],
-        operation_id="member_auth_otp_verify",
+    @sign_in_operation(
+        "member_auth_otp_verify",
+        OpenApiResponse(TokensOutputSerializer, description="Signed in."),
         summary="Sign in (or enrol) with the code",
-        description=(
-            "Checks the code (at most 3 guesses per code, 10 wrong codes per number per day). With "
-            "purpose `login` it opens a session for the enrolled member (200); with `enrol` it creates "
-            "the member, records their consents (`consents`: `essential` must be true, each opt-in "
-            "separately, false unless sent true) and opens their first session (201). The body is checked "
-            "before the code, so a refused body does not use a guess or the code. `consents` is refused with "
-            "`login`. A first sign-in from a device registers it and alerts the member (`new_device`)."
-        ),
+        description="Checks the code (at most 3 guesses per code, 10 wrong codes per number per day). With "
+        "purpose `login` it opens a session for the enrolled member (200); with `enrol` it creates "
+        "the member, records their consents (`consents`: `essential` must be true, each opt-in "
+        "separately, false unless sent true) and opens their first session (201). The body is checked "
+        "before the code, so a refused body does not use a guess or the code. `consents` is refused with "
+        "`login`. A first sign-in from a device registers it and alerts the member (`new_device`).",
         request=OtpVerifyInputSerializer,
-        responses={
-            200: OpenApiResponse(TokensOutputSerializer, description="Signed in."),
+        retry_after=True,
+        errors={
             201: OpenApiResponse(TokensOutputSerializer, description="Enrolled and signed in."),
             400: BAD_VERIFY_BODY,
-            401: error_response(
-                "otp_wrong_code, otp_invalid (unknown challenge, or another number or purpose), otp_expired."
-            ),
-            403: error_response("otp_too_many_guesses, device_blocked, impossible_travel, member_not_active."),
-            409: error_response("otp_used (the code was already used), phone_taken (enrolment: already enrolled)."),
+            401: "otp_wrong_code, otp_invalid (unknown challenge, or another number or purpose), otp_expired.",
+            403: "otp_too_many_guesses, device_blocked, impossible_travel, member_not_active.",
+            409: "otp_used (the code was already used), phone_taken (enrolment: already enrolled).",
             415: NOT_JSON,
-            422: error_response("card_number_refused: the device label looks like a payment card number."),
-            429: error_response("otp_locked: too many wrong codes today for this number."),
+            422: DEVICE_CARD_NUMBER,
+            429: "otp_locked: too many wrong codes today for this number.",
         },
-        parameters=[RETRY_AFTER, NO_STORE],
     )
     def post(self, request):
         # The whole body (consents included) is checked before the code: a refused body
         # must not spend a guess or the challenge.
-        data = self.input(OtpVerifyInputSerializer)
-        phone = self.phone(data["phone"])
+        data, phone = self.phone_input(OtpVerifyInputSerializer)
         try:
             signed_in = member_sign_in(
                 challenge_id=data["challenge_id"],
@@ -279,24 +267,15 @@ class OtpVerifyApi(MemberAuthApi):
 
 
 class RefreshApi(MemberAuthApi):
-    @extend_schema(
-        tags=[TAG],
-        operation_id="member_auth_refresh",
+    @sign_in_operation(
+        "member_auth_refresh",
+        OpenApiResponse(TokensOutputSerializer, description="A new access and refresh token."),
         summary="Trade a refresh token for a new pair",
-        description=(
-            "Refresh tokens are single use and bound to the device the session was opened on. Presenting "
-            "one that was already used ends the session and revokes every token of it "
-            "(`refresh_token_reused`)."
-        ),
+        description="Refresh tokens are single use and bound to the device the session was opened on. Presenting "
+        "one that was already used ends the session and revokes every token of it "
+        "(`refresh_token_reused`).",
         request=RefreshInputSerializer,
-        responses={
-            200: OpenApiResponse(TokensOutputSerializer, description="A new access and refresh token."),
-            400: BAD_BODY,
-            401: error_response(SESSION_401),
-            403: error_response("device_blocked, member_not_active."),
-            415: NOT_JSON,
-        },
-        parameters=[NO_STORE],
+        errors={400: BAD_BODY, 401: SESSION_401, 403: "device_blocked, member_not_active.", 415: NOT_JSON},
     )
     def post(self, request):
         data = self.input(RefreshInputSerializer)
@@ -308,17 +287,14 @@ class LogoutApi(MemberAuthApi):
     authentication_classes = [MemberTokenAuthentication]
     permission_classes = [IsMember]
 
-    @extend_schema(
-        tags=[TAG],
-        operation_id="member_auth_logout",
+    @sign_in_operation(
+        "member_auth_logout",
+        OpenApiResponse(description="Signed out."),
+        status=204,
         summary="End this session",
         description="Ends the session of the access token at once: the access and refresh tokens stop working.",
         request=None,
-        responses={
-            204: OpenApiResponse(description="Signed out."),
-            401: error_response("authentication_required, or the access token's refusal: " + SESSION_401),
-        },
-        parameters=[NO_STORE],
+        errors={401: "authentication_required, or the access token's refusal: " + SESSION_401},
     )
     def post(self, request):
         session_end(session=request.auth, reason="logout")

@@ -4,12 +4,16 @@ limit/offset pages, the schema's error responses and the caller's address."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
+from collections.abc import Callable
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema_serializer
 from rest_framework import serializers, status
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loyalty.api.errors import VALIDATION_CODE, VALIDATION_MESSAGE, ApiRefusal
-from loyalty.api.serializers import ErrorSerializer, StrictInputSerializer
+from loyalty.api.schema import error_doc, operation
+from loyalty.api.serializers import StrictInputSerializer
 from members.api.authentication import IsMember, MemberTokenAuthentication
 from members.models import Member, MemberSession
 from staffauth.net import client_ip
@@ -17,6 +21,7 @@ from staffauth.net import client_ip
 PAGE_DEFAULT = 20
 PAGE_MAX = 100
 OFFSET_MAX = 10_000
+TAG = "Member (me)"
 
 
 # --- refusals ------------------------------------------------------------------------------
@@ -55,15 +60,18 @@ def valid_input(serializer_class: type[serializers.Serializer], data) -> dict:
     return serializer.validated_data
 
 
-def error_response(description: str) -> OpenApiResponse:
-    """An error answer in the schema: the error body, with what the codes mean."""
-    return OpenApiResponse(ErrorSerializer, description=description)
-
+error_response = error_doc  # an error answer in the schema: the error body, with what the codes mean
 
 COMMON_ERRORS = {
     401: error_response("No or an invalid bearer token, an expired token, or a session that has ended or timed out."),
     403: error_response("member_not_active: the member's account is not active."),
 }
+
+
+def member_operation(operation_id: str, ok, *, tag: str = TAG, **options):
+    """The ``extend_schema`` of an operation the signed-in member calls: its success answer,
+    the bearer token's errors, then its own (``errors={status: description}``)."""
+    return operation(operation_id, tag, ok, common=COMMON_ERRORS, **options)
 
 
 # --- base ----------------------------------------------------------------------------------
@@ -89,6 +97,23 @@ class MeApi(APIView):
         return response
 
 
+def id_parameter(name: str, kind) -> OpenApiParameter:
+    """The id in the path of an action on one row of the member's list."""
+    return OpenApiParameter(name, kind, OpenApiParameter.PATH, description="An id from the list.")
+
+
+def by_id_operation(operation_id: str, ok, parameter: OpenApiParameter, what: str):
+    """An action without a body on one of the member's rows, named in the path: an id of
+    another member's row answers 404 like one that does not exist."""
+    return member_operation(
+        operation_id,
+        ok,
+        request=None,
+        parameters=[parameter],
+        errors={404: f"not_found: no such {what} of this member."},
+    )
+
+
 @extend_schema_serializer(component_name="MePageQuery")
 class PageQuerySerializer(StrictInputSerializer):
     limit = serializers.IntegerField(min_value=1, max_value=PAGE_MAX, default=PAGE_DEFAULT)
@@ -105,6 +130,38 @@ def paginate(queryset, query: dict) -> tuple[list, int | None]:
 
 
 PAGE_PARAMETERS = [PageQuerySerializer]
+
+
+def page_serializer(component_name: str, item: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """A page of ``item``s and the offset of the next page."""
+
+    @extend_schema_serializer(component_name=component_name)
+    class PageSerializer(serializers.Serializer):
+        results = item(many=True)
+        next_offset = serializers.IntegerField(allow_null=True, help_text="Offset of the next page; null at the end.")
+
+    return PageSerializer
+
+
+def page_operation(operation_id: str, page: type[serializers.Serializer]):
+    """The ``extend_schema`` of a paged list (limit/offset in the query)."""
+    return member_operation(
+        operation_id, page, parameters=PAGE_PARAMETERS, errors={400: "validation_error (limit, offset)"}
+    )
+
+
+class MePageApi(MeApi):
+    """A paged list of the signed-in member's rows (limit/offset; no total count)."""
+
+    OutputSerializer: type[serializers.Serializer]
+
+    def page(self, queryset, row: Callable[..., dict] | None = None) -> Response:
+        """One page of ``queryset``: each row as ``row`` maps it, or as the item serializer
+        reads it (its fields are the row's attributes)."""
+        query = valid_input(PageQuerySerializer, self.request.query_params.dict())
+        rows, next_offset = paginate(queryset, query)
+        results = rows if row is None else [row(r) for r in rows]
+        return Response(self.OutputSerializer({"results": results, "next_offset": next_offset}).data)
 
 
 def request_ip(request) -> str | None:

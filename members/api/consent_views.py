@@ -18,20 +18,19 @@ Authentication, ``no-store`` and the error shapes are those of ``members.api.bas
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from loyalty.api.errors import ApiRefusal
 from loyalty.api.serializers import StrictInputSerializer
 from members.api.base import (
-    COMMON_ERRORS,
-    PAGE_PARAMETERS,
     InvalidInput,
     MeApi,
-    PageQuerySerializer,
-    error_response,
-    paginate,
+    MePageApi,
+    member_operation,
+    page_operation,
+    page_serializer,
     request_ip,
     valid_input,
 )
@@ -46,7 +45,6 @@ from members.services.consents import (
     member_consents,
 )
 
-TAG = "Member (me)"
 Purpose = Consent.Purpose
 ESSENTIAL_CONSENT_REQUIRED = "essential_consent_required"
 
@@ -148,24 +146,18 @@ class ConsentRecordSerializer(serializers.Serializer):
 class MePreferencesApi(MeApi):
     """The member's consents per purpose; changes to them."""
 
-    @extend_schema(operation_id="me_preferences", tags=[TAG], responses={200: PreferencesSerializer, **COMMON_ERRORS})
+    @member_operation("me_preferences", PreferencesSerializer)
     def get(self, request):
         return Response(PreferencesSerializer(_preferences(self.member)).data)
 
-    @extend_schema(
-        operation_id="me_preferences_update",
-        tags=[TAG],
+    @member_operation(
+        "me_preferences_update",
+        PreferencesSerializer,
         request=PreferencesInputSerializer,
-        responses={
-            200: PreferencesSerializer,
-            **COMMON_ERRORS,
-            400: error_response(
-                "validation_error: detail is {field: {code, message}} (invalid, unknown_field); "
-                "essential_consent_required: essential processing cannot be withdrawn here."
-            ),
-            403: error_response(
-                "change_details_not_allowed (a web remember-me session may only withdraw), member_not_active."
-            ),
+        errors={
+            400: "validation_error: detail is {field: {code, message}} (invalid, unknown_field); "
+            "essential_consent_required: essential processing cannot be withdrawn here.",
+            403: "change_details_not_allowed (a web remember-me session may only withdraw), member_not_active.",
         },
     )
     def patch(self, request):
@@ -192,35 +184,14 @@ class MePreferencesApi(MeApi):
         return Response(PreferencesSerializer(_preferences(self.member)).data)
 
 
-class MeConsentsApi(MeApi):
+class MeConsentsApi(MePageApi):
     """The member's record of consent, newest first (limit/offset; no total count)."""
 
-    @extend_schema_serializer(component_name="MeConsentRecordPage")
-    class OutputSerializer(serializers.Serializer):
-        results = ConsentRecordSerializer(many=True)
-        next_offset = serializers.IntegerField(allow_null=True, help_text="Offset of the next page; null at the end.")
+    OutputSerializer = page_serializer("MeConsentRecordPage", ConsentRecordSerializer)
 
-    @extend_schema(
-        operation_id="me_consents",
-        tags=[TAG],
-        parameters=PAGE_PARAMETERS,
-        responses={200: OutputSerializer, **COMMON_ERRORS, 400: error_response("validation_error (limit, offset)")},
-    )
+    @page_operation("me_consents", OutputSerializer)
     def get(self, request):
-        query = valid_input(PageQuerySerializer, request.query_params.dict())
-        rows, next_offset = paginate(member_consent_records(self.member), query)
-        results = [
-            {
-                "id": r.pk,
-                "purpose": r.purpose,
-                "granted": r.granted,
-                "version": r.version,
-                "source": r.source,
-                "created_at": r.created_at,
-            }
-            for r in rows
-        ]
-        return Response(self.OutputSerializer({"results": results, "next_offset": next_offset}).data)
+        return self.page(member_consent_records(self.member))
 
 
 urlpatterns = [

@@ -18,18 +18,17 @@ refusals as at sign-in (``otp_*``); 404 ``not_found`` (not this member's change)
 
 from __future__ import annotations
 
-from django.core.validators import RegexValidator
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from loyalty.api.serializers import StrictCharField, StrictInputSerializer
-from members.api.auth_views import NO_STORE, RETRY_AFTER, MemberAuthApi
-from members.api.base import COMMON_ERRORS, MeApi, error_response, request_ip, valid_input
+from members.api.auth_views import RETRY_AFTER, MemberAuthApi, sign_in_operation
+from members.api.base import MeApi, by_id_operation, id_parameter, member_operation, request_ip, valid_input
 from members.api.me_views import ContactChangeSerializer, ProfileSerializer, profile_data
-from members.api.serializers_auth import CODE_MAX, StrictUUIDField
+from members.api.serializers_auth import StrictUUIDField, sms_code_field
 from members.services.contact import (
     TOKEN_MAX,
     contact_change_cancel,
@@ -37,9 +36,6 @@ from members.services.contact import (
     contact_email_confirm,
     contact_phone_confirm,
 )
-
-TAG = "Member (me)"
-AUTH_TAG = "Member sign-in"
 
 
 class EmailConfirmApi(MemberAuthApi):
@@ -55,24 +51,20 @@ class EmailConfirmApi(MemberAuthApi):
     class OutputSerializer(serializers.Serializer):
         changed = serializers.ChoiceField(choices=["email"], help_text="What was changed.")
 
-    @extend_schema(
-        tags=[AUTH_TAG],
-        operation_id="member_auth_email_confirm",
+    @sign_in_operation(
+        "member_auth_email_confirm",
+        OutputSerializer,
         summary="Confirm a new email address (the link's token)",
-        description=(
-            "Applies the email change the token belongs to: the old address is told, the new one is "
-            "written, and all the member's sessions end (sign in again). A link works once, within 24 "
-            "hours, and only while it is the member's latest email change."
-        ),
+        description="Applies the email change the token belongs to: the old address is told, the new one is "
+        "written, and all the member's sessions end (sign in again). A link works once, within 24 "
+        "hours, and only while it is the member's latest email change.",
         request=InputSerializer,
-        responses={
-            200: OutputSerializer,
-            400: error_response("validation_error (token), link_invalid (no such link)."),
-            409: error_response("link_used (already confirmed), taken (another member has this address), pii_erased."),
-            410: error_response("link_expired, link_cancelled (replaced by a newer change, or cancelled)."),
-            415: error_response("unsupported_media_type: the body must be application/json."),
+        errors={
+            400: "validation_error (token), link_invalid (no such link).",
+            409: "link_used (already confirmed), taken (another member has this address), pii_erased.",
+            410: "link_expired, link_cancelled (replaced by a newer change, or cancelled).",
+            415: "unsupported_media_type: the body must be application/json.",
         },
-        parameters=[NO_STORE],
     )
     def post(self, request):
         data = valid_input(self.InputSerializer, request.data)
@@ -87,39 +79,26 @@ class MePhoneConfirmApi(MeApi):
     class InputSerializer(StrictInputSerializer):
         verification_id = StrictUUIDField(help_text="The change's id (from PATCH me's pending).")
         challenge_id = StrictUUIDField(help_text="The change's challenge_id.")
-        code = StrictCharField(
-            max_length=CODE_MAX,
-            free_text=False,
-            validators=[RegexValidator(r"\A[0-9]+\Z", "Digits only.", code="invalid_code")],
-            help_text="The code received by SMS.",
-        )
+        code = sms_code_field()
 
-    @extend_schema(
-        operation_id="me_phone_confirm",
-        tags=[TAG],
+    @member_operation(
+        "me_phone_confirm",
+        ProfileSerializer,
         summary="Confirm a new phone number (the SMS code)",
-        description=(
-            "Applies the phone change: the old number is told, the new one is written, and the member's "
-            "other sessions end. Answers the profile with the new number."
-        ),
+        description="Applies the phone change: the old number is told, the new one is written, and the member's "
+        "other sessions end. Answers the profile with the new number.",
         request=InputSerializer,
-        responses={
-            200: ProfileSerializer,
-            **COMMON_ERRORS,
-            400: error_response("validation_error (verification_id, challenge_id, code)."),
-            401: error_response(
-                "otp_wrong_code, otp_invalid (not this change's challenge), otp_expired; or no valid "
-                "bearer token / session."
-            ),
-            403: error_response("otp_too_many_guesses, member_not_active."),
-            404: error_response("not_found: no such change of this member."),
-            409: error_response("verification_used, otp_used, taken (another member has this number), pii_erased."),
-            410: error_response(
-                "verification_expired, verification_cancelled (replaced by a newer change, or cancelled)."
-            ),
-            429: error_response("otp_locked: too many wrong codes today for the new number."),
-        },
         parameters=[RETRY_AFTER],
+        errors={
+            400: "validation_error (verification_id, challenge_id, code).",
+            401: "otp_wrong_code, otp_invalid (not this change's challenge), otp_expired; or no valid "
+            "bearer token / session.",
+            403: "otp_too_many_guesses, member_not_active.",
+            404: "not_found: no such change of this member.",
+            409: "verification_used, otp_used, taken (another member has this number), pii_erased.",
+            410: "verification_expired, verification_cancelled (replaced by a newer change, or cancelled).",
+            429: "otp_locked: too many wrong codes today for the new number.",
+        },
     )
     def post(self, request):
         data = valid_input(self.InputSerializer, request.data)
@@ -137,11 +116,7 @@ class MePhoneConfirmApi(MeApi):
 class MeContactChangesApi(MeApi):
     """The member's pending email and phone changes."""
 
-    @extend_schema(
-        operation_id="me_contact_changes",
-        tags=[TAG],
-        responses={200: ContactChangeSerializer(many=True), **COMMON_ERRORS},
-    )
+    @member_operation("me_contact_changes", ContactChangeSerializer(many=True))
     def get(self, request):
         return Response(ContactChangeSerializer(contact_changes_pending(self.member), many=True).data)
 
@@ -154,20 +129,8 @@ class CancelledSerializer(serializers.Serializer):
 class MeContactChangeCancelApi(MeApi):
     """Cancel one pending change: its link or code stops working."""
 
-    @extend_schema(
-        operation_id="me_contact_change_cancel",
-        tags=[TAG],
-        request=None,
-        parameters=[
-            OpenApiParameter(
-                "verification_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="An id from the list."
-            )
-        ],
-        responses={
-            200: CancelledSerializer,
-            **COMMON_ERRORS,
-            404: error_response("not_found: no such change of this member."),
-        },
+    @by_id_operation(
+        "me_contact_change_cancel", CancelledSerializer, id_parameter("verification_id", OpenApiTypes.UUID), "change"
     )
     def post(self, request, verification_id: str):
         cancelled = contact_change_cancel(member=self.member, verification_id=verification_id, ip=request_ip(request))

@@ -25,7 +25,7 @@ from datetime import timedelta
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -33,14 +33,15 @@ from loyalty.api.errors import ApiRefusal
 from loyalty.api.serializers import StrictCharField, StrictInputSerializer
 from loyalty.ledger.selectors import member_balance, member_operations, member_points_expiring, member_points_pending
 from members.api.base import (
-    COMMON_ERRORS,
-    PAGE_PARAMETERS,
     InvalidInput,
     MeApi,
+    MePageApi,
     NotFound,
-    PageQuerySerializer,
-    error_response,
-    paginate,
+    by_id_operation,
+    id_parameter,
+    member_operation,
+    page_operation,
+    page_serializer,
     request_ip,
     valid_input,
 )
@@ -50,7 +51,6 @@ from members.services.pii import InvalidMemberData, member_pii_read
 from members.services.profile import member_profile_update
 from members.services.sessions import device_block, member_sessions, session_end, sessions_end_all
 
-TAG = "Member (me)"
 EXPIRING_SOON_DAYS = 90
 # A hard cap before any normalisation (the services enforce each field's own limit).
 INPUT_MAX = 1_000
@@ -158,37 +158,27 @@ class MeApiView(MeApi):
             )
         )
 
-    @extend_schema(operation_id="me_read", tags=[TAG], responses={200: ProfileSerializer, **COMMON_ERRORS})
+    @member_operation("me_read", ProfileSerializer)
     def get(self, request):
         return Response(ProfileSerializer(profile_data(self.member)).data)
 
-    @extend_schema(
-        operation_id="me_update",
-        tags=[TAG],
+    @member_operation(
+        "me_update",
+        ProfileUpdatedSerializer,
         request=InputSerializer,
         description=(
             "Name, address, date of birth and preferred channel change at once. A new email or phone "
             "starts a verification instead (listed in `pending`; the profile keeps the old value until "
             "it is confirmed). All or nothing: a refusal changes nothing."
         ),
-        responses={
-            200: ProfileUpdatedSerializer,
-            **COMMON_ERRORS,
-            400: error_response(
-                "validation_error: detail is {field: {code, message}} (invalid_phone, taken, too_long...); "
-                "empty_update (no field sent); bidi_control_refused, invisible_character_refused "
-                "(detail.field names the field)."
-            ),
-            403: error_response(
-                "change_details_not_allowed (web remember-me session), step_up_required, member_not_active."
-            ),
-            409: error_response("pii_erased"),
-            422: error_response(
-                "card_number_refused: a field looks like a payment card number (detail.field); nothing changes."
-            ),
-            429: error_response(
-                "otp_rate_limited, otp_locked: no code can be sent to the new number now (Retry-After)."
-            ),
+        errors={
+            400: "validation_error: detail is {field: {code, message}} (invalid_phone, taken, too_long...); "
+            "empty_update (no field sent); bidi_control_refused, invisible_character_refused "
+            "(detail.field names the field).",
+            403: "change_details_not_allowed (web remember-me session), step_up_required, member_not_active.",
+            409: "pii_erased",
+            422: "card_number_refused: a field looks like a payment card number (detail.field); nothing changes.",
+            429: "otp_rate_limited, otp_locked: no code can be sent to the new number now (Retry-After).",
         },
     )
     def patch(self, request):
@@ -224,7 +214,7 @@ class MeBalanceApi(MeApi):
         expiring_within_days = serializers.IntegerField()
         expiring = ExpiringSerializer(many=True, help_text="Points expiring within that many days, by month.")
 
-    @extend_schema(operation_id="me_balance", tags=[TAG], responses={200: OutputSerializer, **COMMON_ERRORS})
+    @member_operation("me_balance", OutputSerializer)
     def get(self, request):
         member = self.member
         balance = member_balance(member)
@@ -255,37 +245,27 @@ class LedgerEntrySerializer(serializers.Serializer):
     pending_until = serializers.DateTimeField(allow_null=True, help_text="For pending earns: when they are released.")
 
 
-class MeLedgerApi(MeApi):
+def _ledger_entry(op) -> dict:
+    return {
+        "id": op.id,
+        "kind": op.kind,
+        "points": op.points,
+        "created_at": op.created_at,
+        "store": op.store.code if op.store_id else None,
+        "receipt_ref": op.receipt_ref,
+        "expires_on": op.lot_expires_on,
+        "pending_until": op.pending_until,
+    }
+
+
+class MeLedgerApi(MePageApi):
     """The member's ledger operations, newest first (limit/offset; no total count)."""
 
-    @extend_schema_serializer(component_name="MeLedgerPage")
-    class OutputSerializer(serializers.Serializer):
-        results = LedgerEntrySerializer(many=True)
-        next_offset = serializers.IntegerField(allow_null=True, help_text="Offset of the next page; null at the end.")
+    OutputSerializer = page_serializer("MeLedgerPage", LedgerEntrySerializer)
 
-    @extend_schema(
-        operation_id="me_ledger",
-        tags=[TAG],
-        parameters=PAGE_PARAMETERS,
-        responses={200: OutputSerializer, **COMMON_ERRORS, 400: error_response("validation_error (limit, offset)")},
-    )
+    @page_operation("me_ledger", OutputSerializer)
     def get(self, request):
-        query = valid_input(PageQuerySerializer, request.query_params.dict())
-        rows, next_offset = paginate(member_operations(member=self.member), query)
-        results = [
-            {
-                "id": op.id,
-                "kind": op.kind,
-                "points": op.points,
-                "created_at": op.created_at,
-                "store": op.store.code if op.store_id else None,
-                "receipt_ref": op.receipt_ref,
-                "expires_on": op.lot_expires_on,
-                "pending_until": op.pending_until,
-            }
-            for op in rows
-        ]
-        return Response(self.OutputSerializer({"results": results, "next_offset": next_offset}).data)
+        return self.page(member_operations(member=self.member), _ledger_entry)
 
 
 # --- devices and sessions --------------------------------------------------------------------
@@ -314,14 +294,10 @@ def _device(device: MemberDevice) -> dict:
     }
 
 
-def _id_parameter(name: str, kind) -> OpenApiParameter:
-    return OpenApiParameter(name, kind, OpenApiParameter.PATH, description="An id from the list.")
-
-
 class MeDevicesApi(MeApi):
     """The devices the member signed in from."""
 
-    @extend_schema(operation_id="me_devices", tags=[TAG], responses={200: DeviceSerializer(many=True), **COMMON_ERRORS})
+    @member_operation("me_devices", DeviceSerializer(many=True))
     def get(self, request):
         devices = MemberDevice.objects.filter(member=self.member).order_by("-last_seen_at", "-id")
         return Response(DeviceSerializer([_device(d) for d in devices], many=True).data)
@@ -330,17 +306,7 @@ class MeDevicesApi(MeApi):
 class MeDeviceBlockApi(MeApi):
     """Block one of the member's devices: it cannot sign in again and its sessions end."""
 
-    @extend_schema(
-        operation_id="me_device_block",
-        tags=[TAG],
-        request=None,
-        parameters=[_id_parameter("device_id", OpenApiTypes.INT)],
-        responses={
-            200: DeviceSerializer,
-            **COMMON_ERRORS,
-            404: error_response("not_found: no such device of this member."),
-        },
-    )
+    @by_id_operation("me_device_block", DeviceSerializer, id_parameter("device_id", OpenApiTypes.INT), "device")
     def post(self, request, device_id: str):
         if not device_id.isascii() or not device_id.isdigit() or len(device_id) > 18:
             raise NotFound()
@@ -368,9 +334,7 @@ class SessionSerializer(serializers.Serializer):
 class MeSessionsApi(MeApi):
     """The member's live sessions, latest activity first."""
 
-    @extend_schema(
-        operation_id="me_sessions", tags=[TAG], responses={200: SessionSerializer(many=True), **COMMON_ERRORS}
-    )
+    @member_operation("me_sessions", SessionSerializer(many=True))
     def get(self, request):
         sessions = [
             {
@@ -398,17 +362,7 @@ class EndedSerializer(serializers.Serializer):
 class MeSessionRevokeApi(MeApi):
     """End one of the member's sessions (the current one too: that is a sign-out)."""
 
-    @extend_schema(
-        operation_id="me_session_revoke",
-        tags=[TAG],
-        request=None,
-        parameters=[_id_parameter("session_id", OpenApiTypes.UUID)],
-        responses={
-            200: EndedSerializer,
-            **COMMON_ERRORS,
-            404: error_response("not_found: no such session of this member."),
-        },
-    )
+    @by_id_operation("me_session_revoke", EndedSerializer, id_parameter("session_id", OpenApiTypes.UUID), "session")
     def post(self, request, session_id: str):
         try:
             parsed = uuid.UUID(session_id)
@@ -428,11 +382,8 @@ class MeSessionsRevokeAllApi(MeApi):
     class InputSerializer(StrictInputSerializer):
         include_current = serializers.BooleanField(default=False, help_text="Also end this session (sign out).")
 
-    @extend_schema(
-        operation_id="me_sessions_revoke_all",
-        tags=[TAG],
-        request=InputSerializer,
-        responses={200: EndedSerializer, **COMMON_ERRORS, 400: error_response("validation_error")},
+    @member_operation(
+        "me_sessions_revoke_all", EndedSerializer, request=InputSerializer, errors={400: "validation_error"}
     )
     def post(self, request):
         data = valid_input(self.InputSerializer, request.data if request.data else {})
@@ -456,28 +407,15 @@ class SecurityEventSerializer(serializers.Serializer):
     detail = serializers.DictField(help_text="Facts about the event (ids, channel, reason); never personal data.")
 
 
-class MeSecurityLogApi(MeApi):
+class MeSecurityLogApi(MePageApi):
     """The member's security log, newest first (limit/offset; no total count)."""
 
-    @extend_schema_serializer(component_name="MeSecurityLogPage")
-    class OutputSerializer(serializers.Serializer):
-        results = SecurityEventSerializer(many=True)
-        next_offset = serializers.IntegerField(allow_null=True, help_text="Offset of the next page; null at the end.")
+    OutputSerializer = page_serializer("MeSecurityLogPage", SecurityEventSerializer)
 
-    @extend_schema(
-        operation_id="me_security_log",
-        tags=[TAG],
-        parameters=PAGE_PARAMETERS,
-        responses={200: OutputSerializer, **COMMON_ERRORS, 400: error_response("validation_error (limit, offset)")},
-    )
+    @page_operation("me_security_log", OutputSerializer)
     def get(self, request):
-        query = valid_input(PageQuerySerializer, request.query_params.dict())
         events = MemberSecurityEvent.objects.filter(member=self.member).order_by("-created_at", "-id")
-        rows, next_offset = paginate(events, query)
-        results = [
-            {"id": e.pk, "kind": e.kind, "created_at": e.created_at, "ip": e.ip, "detail": e.detail} for e in rows
-        ]
-        return Response(self.OutputSerializer({"results": results, "next_offset": next_offset}).data)
+        return self.page(events)
 
 
 urlpatterns = [

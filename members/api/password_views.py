@@ -28,29 +28,34 @@ Refusals and their statuses:
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from loyalty.api.serializers import StrictCharField, StrictInputSerializer
 from members.api.auth_views import (
     BAD_BODY,
+    DEVICE_CARD_NUMBER,
     NO_STORE,
     NOT_JSON,
     RETRY_AFTER,
     InvalidPhone,
     MemberAuthApi,
+    sign_in_operation,
 )
-from members.api.base import COMMON_ERRORS, InvalidInput, MeApi, error_response, request_ip, valid_input
+from members.api.base import (
+    InvalidInput,
+    MeApi,
+    member_operation,
+    request_ip,
+    valid_input,
+)
 from members.api.serializers_auth import (
-    DeviceInputSerializer,
-    StrictBooleanField,
-    StrictChoiceField,
     TokensOutputSerializer,
     channel_option_errors,
     phone_field,
+    session_option_fields,
 )
-from members.models import MemberSession
 from members.services.passwords import (
     MAX_LENGTH,
     PasswordInvalid,
@@ -60,8 +65,6 @@ from members.services.passwords import (
 )
 from members.services.pii import InvalidMemberData
 
-TAG_SIGN_IN = "Member sign-in"
-TAG_ME = "Member (me)"
 # A hard cap on what is hashed at all; the rules allow MAX_LENGTH characters.
 PASSWORD_INPUT_MAX = 1024
 
@@ -82,14 +85,7 @@ def password_field(**kwargs) -> StrictCharField:
 class PasswordLoginInputSerializer(StrictInputSerializer):
     phone = phone_field()
     password = password_field(min_length=1)
-    channel = StrictChoiceField(choices=MemberSession.Channel.values, help_text="Where the member signs in.")
-    device = DeviceInputSerializer()
-    remember_me = StrictBooleanField(
-        required=False, default=False, help_text="Web only: a 30-day session of lower privilege."
-    )
-    biometric = StrictBooleanField(
-        required=False, default=False, help_text="App only: a 7-day session unlocked by the device's biometrics."
-    )
+    channel, device, remember_me, biometric = session_option_fields()
 
     def validate(self, attrs):
         if errors := channel_option_errors(attrs):
@@ -98,34 +94,30 @@ class PasswordLoginInputSerializer(StrictInputSerializer):
 
 
 class PasswordLoginApi(MemberAuthApi):
-    @extend_schema(
-        tags=[TAG_SIGN_IN],
-        operation_id="member_auth_password_login",
+    @sign_in_operation(
+        "member_auth_password_login",
+        OpenApiResponse(TokensOutputSerializer, description="Signed in."),
         summary="Sign in with the phone number and password",
-        description=(
-            "The password is one factor. It opens a session only from a device already registered and "
-            "not blocked, from a place the member signed in from before, for a member below tier 3; "
-            "otherwise the answer is 401 `otp_required` and the client signs in with an SMS code "
-            "(/api/v1/auth/otp/request). An unknown number, a member without a password and a wrong "
-            "password all answer 401 `credentials_invalid`; each counts towards the number's daily "
-            "limit of failed sign-ins (shared with wrong SMS codes), after which sign-in is locked "
-            "until the end of the day (429 `password_locked`)."
-        ),
+        description="The password is one factor. It opens a session only from a device already registered and "
+        "not blocked, from a place the member signed in from before, for a member below tier 3; "
+        "otherwise the answer is 401 `otp_required` and the client signs in with an SMS code "
+        "(/api/v1/auth/otp/request). An unknown number, a member without a password and a wrong "
+        "password all answer 401 `credentials_invalid`; each counts towards the number's daily "
+        "limit of failed sign-ins (shared with wrong SMS codes), after which sign-in is locked "
+        "until the end of the day (429 `password_locked`).",
         request=PasswordLoginInputSerializer,
-        responses={
-            200: OpenApiResponse(TokensOutputSerializer, description="Signed in."),
+        retry_after=True,
+        errors={
             400: BAD_BODY,
-            401: error_response("credentials_invalid; otp_required (sign in with an SMS code instead)."),
-            403: error_response("device_blocked, impossible_travel, member_not_active."),
+            401: "credentials_invalid; otp_required (sign in with an SMS code instead).",
+            403: "device_blocked, impossible_travel, member_not_active.",
             415: NOT_JSON,
-            422: error_response("card_number_refused: the device label looks like a payment card number."),
-            429: error_response("password_locked: too many failed sign-ins today for this number."),
+            422: DEVICE_CARD_NUMBER,
+            429: "password_locked: too many failed sign-ins today for this number.",
         },
-        parameters=[RETRY_AFTER, NO_STORE],
     )
     def post(self, request):
-        data = self.input(PasswordLoginInputSerializer)
-        phone = self.phone(data["phone"])
+        data, phone = self.phone_input(PasswordLoginInputSerializer)
         try:
             tokens = password_login(phone=phone, password=data["password"], **self.opening(request, data))
         except InvalidMemberData:
@@ -161,33 +153,25 @@ class MePasswordApi(MeApi):
             help_text="To change a password. Without it, a step-up for password_reset (or, first password, password_set).",
         )
 
-    @extend_schema(
-        operation_id="me_password_set",
-        tags=[TAG_ME],
+    @member_operation(
+        "me_password_set",
+        OpenApiResponse(PasswordChangedSerializer, description="The password was set or changed."),
         summary="Set, change or reset the password",
-        description=(
-            "A first password needs a step-up for `password_set` (an SMS code verified less than five "
-            "minutes ago). Changing it needs `current_password` (a wrong one counts as a failed sign-in) "
-            "or a step-up for `password_reset`. The step-up is spent. All the member's other sessions "
-            "are ended and the member is notified."
-        ),
+        description="A first password needs a step-up for `password_set` (an SMS code verified less than five "
+        "minutes ago). Changing it needs `current_password` (a wrong one counts as a failed sign-in) "
+        "or a step-up for `password_reset`. The step-up is spent. All the member's other sessions "
+        "are ended and the member is notified.",
         request=InputSerializer,
-        responses={
-            200: OpenApiResponse(PasswordChangedSerializer, description="The password was set or changed."),
-            **COMMON_ERRORS,
-            400: error_response(
-                "validation_error: detail is {field: {code, message}}; for new_password one of "
-                "password_too_short, password_too_long, password_needs_letter, password_needs_digit, "
-                "password_needs_symbol, password_too_common, password_contains_phone, password_reused."
-            ),
-            403: error_response(
-                "change_details_not_allowed (web remember-me session), step_up_required (detail.actions), "
-                "current_password_required (detail.actions), current_password_wrong, member_not_active."
-            ),
-            415: NOT_JSON,
-            429: error_response("password_locked: too many failed sign-ins today for this number."),
-        },
         parameters=[RETRY_AFTER, NO_STORE],
+        errors={
+            400: "validation_error: detail is {field: {code, message}}; for new_password one of "
+            "password_too_short, password_too_long, password_needs_letter, password_needs_digit, "
+            "password_needs_symbol, password_too_common, password_contains_phone, password_reused.",
+            403: "change_details_not_allowed (web remember-me session), step_up_required (detail.actions), "
+            "current_password_required (detail.actions), current_password_wrong, member_not_active.",
+            415: NOT_JSON,
+            429: "password_locked: too many failed sign-ins today for this number.",
+        },
     )
     def put(self, request):
         data = valid_input(self.InputSerializer, request.data)
@@ -203,25 +187,19 @@ class MePasswordApi(MeApi):
             raise _invalid(refusal) from None
         return Response(PasswordChangedSerializer(change).data)
 
-    @extend_schema(
-        operation_id="me_password_remove",
-        tags=[TAG_ME],
+    @member_operation(
+        "me_password_remove",
+        OpenApiResponse(PasswordChangedSerializer, description="The password was removed."),
         summary="Remove the password",
-        description=(
-            "Sign-in by SMS code only from then on. Needs a step-up for `password_remove`, which is spent. "
-            "All the member's other sessions are ended and the member is notified."
-        ),
+        description="Sign-in by SMS code only from then on. Needs a step-up for `password_remove`, which is spent. "
+        "All the member's other sessions are ended and the member is notified.",
         request=None,
-        responses={
-            200: OpenApiResponse(PasswordChangedSerializer, description="The password was removed."),
-            **COMMON_ERRORS,
-            403: error_response(
-                "change_details_not_allowed (web remember-me session), step_up_required (detail.actions), "
-                "member_not_active."
-            ),
-            409: error_response("password_not_set: the member has no password."),
-        },
         parameters=[NO_STORE],
+        errors={
+            403: "change_details_not_allowed (web remember-me session), step_up_required (detail.actions), "
+            "member_not_active.",
+            409: "password_not_set: the member has no password.",
+        },
     )
     def delete(self, request):
         try:

@@ -151,6 +151,29 @@ class EnrolmentConsentsInputSerializer(StrictInputSerializer):
     personalisation = opt_in_field(Consent.Purpose.PERSONALISATION)
 
 
+def sms_code_field() -> StrictCharField:
+    """The code a member received by SMS: digits only, checked and never stored."""
+    return StrictCharField(
+        max_length=CODE_MAX,
+        free_text=False,
+        validators=[RegexValidator(r"\A[0-9]+\Z", "Digits only.", code="invalid_code")],
+        help_text="The code received by SMS.",
+    )
+
+
+def session_option_fields() -> tuple:
+    """The fields of the session a sign-in opens, in this order: ``channel, device,
+    remember_me, biometric = session_option_fields()`` (checked by channel_option_errors)."""
+    return (
+        StrictChoiceField(choices=MemberSession.Channel.values, help_text="Where the member signs in."),
+        DeviceInputSerializer(),
+        StrictBooleanField(required=False, default=False, help_text="Web only: a 30-day session of lower privilege."),
+        StrictBooleanField(
+            required=False, default=False, help_text="App only: a 7-day session unlocked by the device's biometrics."
+        ),
+    )
+
+
 def channel_option_errors(attrs: dict) -> dict:
     """A sign-in body's session options that its channel does not have (remember me is
     the web's, biometric unlock the app's), as field errors."""
@@ -165,21 +188,9 @@ def channel_option_errors(attrs: dict) -> dict:
 class OtpVerifyInputSerializer(StrictInputSerializer):
     challenge_id = StrictUUIDField(help_text="From /api/v1/auth/otp/request.")
     phone = phone_field()
-    code = StrictCharField(
-        max_length=CODE_MAX,
-        free_text=False,
-        validators=[RegexValidator(r"\A[0-9]+\Z", "Digits only.", code="invalid_code")],
-        help_text="The code received by SMS.",
-    )
+    code = sms_code_field()
     purpose = StrictChoiceField(choices=SIGN_IN_PURPOSES, help_text="The purpose the code was requested for.")
-    channel = StrictChoiceField(choices=MemberSession.Channel.values, help_text="Where the member signs in.")
-    device = DeviceInputSerializer()
-    remember_me = StrictBooleanField(
-        required=False, default=False, help_text="Web only: a 30-day session of lower privilege."
-    )
-    biometric = StrictBooleanField(
-        required=False, default=False, help_text="App only: a 7-day session unlocked by the device's biometrics."
-    )
+    channel, device, remember_me, biometric = session_option_fields()
     consents = EnrolmentConsentsInputSerializer(
         required=False,
         help_text=(

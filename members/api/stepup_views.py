@@ -17,22 +17,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.validators import RegexValidator
 from django.urls import path
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from loyalty.api.errors import ApiRefusal
 from loyalty.api.parsers import StrictJSONParser
-from loyalty.api.serializers import StrictCharField, StrictInputSerializer
+from loyalty.api.serializers import StrictInputSerializer
 from members.api.auth_views import RETRY_AFTER
-from members.api.base import COMMON_ERRORS, MeApi, error_response, request_ip, valid_input
-from members.api.serializers_auth import CODE_MAX, StrictChoiceField, StrictUUIDField
+from members.api.base import MeApi, member_operation, request_ip, valid_input
+from members.api.serializers_auth import StrictChoiceField, StrictUUIDField, sms_code_field
 from members.services.otp import OtpRefused, otp_request, otp_verify
 from members.services.pii import MemberPiiErased, member_pii_read
 
-TAG = "Member (me)"
 # The actions a member may verify a step-up for (each names what will spend it).
 STEP_UP_ACTIONS = (
     "change_email",
@@ -73,18 +71,17 @@ class StepUpRequestApi(StepUpApi):
         challenge_id = serializers.UUIDField(help_text="Send back with the code to me/step-up/verify.")
         expires_at = serializers.DateTimeField()
 
-    @extend_schema(
-        operation_id="me_step_up_request",
-        tags=[TAG],
+    @member_operation(
+        "me_step_up_request",
+        OutputSerializer,
+        status=202,
         summary="Text a step-up code to the registered number",
         request=InputSerializer,
         parameters=[RETRY_AFTER],
-        responses={
-            202: OutputSerializer,
-            **COMMON_ERRORS,
-            400: error_response("validation_error: detail is {field: {code, message}}."),
-            409: error_response("no_phone_on_file"),
-            429: error_response("otp_rate_limited, otp_locked (Retry-After in seconds)."),
+        errors={
+            400: "validation_error: detail is {field: {code, message}}.",
+            409: "no_phone_on_file",
+            429: "otp_rate_limited, otp_locked (Retry-After in seconds).",
         },
     )
     def post(self, request):
@@ -98,12 +95,7 @@ class StepUpVerifyApi(StepUpApi):
     @extend_schema_serializer(component_name="StepUpVerify")
     class InputSerializer(StrictInputSerializer):
         challenge_id = StrictUUIDField()
-        code = StrictCharField(
-            max_length=CODE_MAX,
-            free_text=False,
-            validators=[RegexValidator(r"\A[0-9]+\Z", "Digits only.", code="invalid_code")],
-            help_text="The code received by SMS.",
-        )
+        code = sms_code_field()
         action = StrictChoiceField(choices=STEP_UP_ACTIONS)
 
     @extend_schema_serializer(component_name="StepUpVerified")
@@ -111,20 +103,18 @@ class StepUpVerifyApi(StepUpApi):
         action = serializers.CharField()
         valid_until = serializers.DateTimeField(help_text="Carry the action out before then; it is spent on use.")
 
-    @extend_schema(
-        operation_id="me_step_up_verify",
-        tags=[TAG],
+    @member_operation(
+        "me_step_up_verify",
+        OutputSerializer,
         summary="Verify a step-up code for its action",
         request=InputSerializer,
         parameters=[RETRY_AFTER],
-        responses={
-            200: OutputSerializer,
-            **COMMON_ERRORS,
-            400: error_response("validation_error"),
-            401: error_response("otp_wrong_code, otp_invalid (another challenge, number or action), otp_expired."),
-            403: error_response("otp_too_many_guesses, member_not_active."),
-            409: error_response("otp_used, no_phone_on_file."),
-            429: error_response("otp_locked (Retry-After in seconds)."),
+        errors={
+            400: "validation_error",
+            401: "otp_wrong_code, otp_invalid (another challenge, number or action), otp_expired.",
+            403: "otp_too_many_guesses, member_not_active.",
+            409: "otp_used, no_phone_on_file.",
+            429: "otp_locked (Retry-After in seconds).",
         },
     )
     def post(self, request):

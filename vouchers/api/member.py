@@ -27,7 +27,7 @@ from rest_framework.response import Response
 from loyalty.api.cards import card_number_refusal, idempotency_key_has_pan
 from loyalty.api.errors import IdempotencyKeyRequired
 from loyalty.api.serializers import StrictInputSerializer, StrictIntegerField
-from loyalty.ledger.api.base import IDEMPOTENCY_KEY_FORMAT, REPLAYED_HEADER
+from loyalty.ledger.api.base import IDEMPOTENCY_KEY_FORMAT, REPLAYED_HEADER, idempotency_key_parameter
 from members.api.base import (
     COMMON_ERRORS,
     PAGE_MAX,
@@ -35,6 +35,7 @@ from members.api.base import (
     NotFound,
     PageQuerySerializer,
     error_response,
+    member_operation,
     paginate,
     valid_input,
 )
@@ -139,16 +140,10 @@ VOUCHER_ID = OpenApiParameter(
     "voucher_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="A voucher id from me/vouchers."
 )
 VOUCHER_NOT_FOUND = error_response("not_found: no such voucher of this member.")
-IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key",
-    {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]{1,128}$"},
-    OpenApiParameter.HEADER,
-    required=True,
-    description=(
-        "1-128 printable ASCII characters, new for each purchase. Retrying with the same key and reward "
-        "answers the voucher already bought (200, Idempotency-Replayed); the same key for another reward "
-        "answers 422 idempotency_key_reused."
-    ),
+IDEMPOTENCY_KEY = idempotency_key_parameter(
+    "1-128 printable ASCII characters, new for each purchase. Retrying with the same key and reward "
+    "answers the voucher already bought (200, Idempotency-Replayed); the same key for another reward "
+    "answers 422 idempotency_key_reused."
 )
 REPLAYED = OpenApiParameter(
     REPLAYED_HEADER,
@@ -174,9 +169,7 @@ class VoucherApi(MeApi):
 class RewardCatalogueApi(MeApi):
     """The rewards on offer, cheapest first, with what stops this member buying each."""
 
-    @extend_schema(
-        operation_id="rewards_list", tags=[TAG], responses={200: RewardOfferSerializer(many=True), **COMMON_ERRORS}
-    )
+    @member_operation("rewards_list", RewardOfferSerializer(many=True), tag=TAG)
     def get(self, request):
         offers = [
             {
@@ -225,16 +218,13 @@ class MeVouchersApi(VoucherApi):
     class InputSerializer(StrictInputSerializer):
         reward_id = StrictIntegerField(min_value=1, max_value=2**63 - 1, help_text="A reward id from /rewards.")
 
-    @extend_schema(
-        operation_id="me_vouchers",
-        tags=[TAG],
+    @member_operation(
+        "me_vouchers",
+        OutputSerializer,
+        tag=TAG,
         parameters=[VoucherQuerySerializer],
         description=f"At most {PAGE_MAX} per page; `next_offset` pages on (no total count).",
-        responses={
-            200: OutputSerializer,
-            **COMMON_ERRORS,
-            400: error_response("validation_error (limit, offset, state)"),
-        },
+        errors={400: "validation_error (limit, offset, state)"},
     )
     def get(self, request):
         query = valid_input(VoucherQuerySerializer, request.query_params.dict())
@@ -294,11 +284,8 @@ class MeVouchersApi(VoucherApi):
 
 
 class MeVoucherApi(VoucherApi):
-    @extend_schema(
-        operation_id="me_voucher_read",
-        tags=[TAG],
-        parameters=[VOUCHER_ID],
-        responses={200: VoucherSerializer, **COMMON_ERRORS, 404: VOUCHER_NOT_FOUND},
+    @member_operation(
+        "me_voucher_read", VoucherSerializer, tag=TAG, parameters=[VOUCHER_ID], errors={404: VOUCHER_NOT_FOUND}
     )
     def get(self, request, voucher_id: str):
         return _voucher_response(self.voucher(voucher_id))
@@ -317,16 +304,15 @@ class QrSerializer(serializers.Serializer):
 class MeVoucherQrApi(VoucherApi):
     """The voucher's rotating QR token (new every VOUCHERS.qr_step_seconds), to show at the till."""
 
-    @extend_schema(
-        operation_id="me_voucher_qr",
-        tags=[TAG],
+    @member_operation(
+        "me_voucher_qr",
+        QrSerializer,
+        tag=TAG,
         parameters=[VOUCHER_ID],
-        responses={
-            200: QrSerializer,
-            **COMMON_ERRORS,
-            403: error_response("redeem_not_allowed (web remember-me session), member_not_active."),
+        errors={
+            403: "redeem_not_allowed (web remember-me session), member_not_active.",
             404: VOUCHER_NOT_FOUND,
-            409: error_response("voucher_not_active: redeemed, revoked, reported lost or expired (detail.state)."),
+            409: "voucher_not_active: redeemed, revoked, reported lost or expired (detail.state).",
         },
     )
     def get(self, request, voucher_id: str):
@@ -355,15 +341,13 @@ class MeVoucherBarcodeApi(VoucherApi):
         # The success is SVG (an HttpResponse of its own), errors are JSON: never 406.
         return super().perform_content_negotiation(request, force=True)
 
-    @extend_schema(
-        operation_id="me_voucher_barcode",
-        tags=[TAG],
+    @member_operation(
+        "me_voucher_barcode",
+        OpenApiResponse(OpenApiTypes.STR, description="The barcode, an SVG document."),
+        tag=TAG,
+        status=(200, SVG),
         parameters=[VOUCHER_ID],
-        responses={
-            (200, SVG): OpenApiResponse(OpenApiTypes.STR, description="The barcode, an SVG document."),
-            **COMMON_ERRORS,
-            404: VOUCHER_NOT_FOUND,
-        },
+        errors={404: VOUCHER_NOT_FOUND},
     )
     def get(self, request, voucher_id: str):
         voucher = self.voucher(voucher_id)
@@ -376,16 +360,15 @@ class MeVoucherBarcodeApi(VoucherApi):
 class MeVoucherReportLostApi(VoucherApi):
     """Report the voucher lost or stolen: it stops validating at once (cannot be undone)."""
 
-    @extend_schema(
-        operation_id="me_voucher_report_lost",
-        tags=[TAG],
+    @member_operation(
+        "me_voucher_report_lost",
+        VoucherSerializer,
+        tag=TAG,
         request=None,
         parameters=[VOUCHER_ID],
-        responses={
-            200: VoucherSerializer,
-            **COMMON_ERRORS,
+        errors={
             404: VOUCHER_NOT_FOUND,
-            409: error_response("voucher_not_active: redeemed, revoked, already reported or expired (detail.state)."),
+            409: "voucher_not_active: redeemed, revoked, already reported or expired (detail.state).",
         },
     )
     def post(self, request, voucher_id: str):

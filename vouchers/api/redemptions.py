@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -31,23 +31,21 @@ from loyalty.api.serializers import (
     PastDateTimeField,
     StrictCharField,
     StrictInputSerializer,
+    named_serializer,
     points_field,
 )
-from loyalty.ledger.api.base import COMMON_ERRORS as TILL_ERRORS
 from loyalty.ledger.api.base import (
     IDEMPOTENCY_KEY_PARAMETER,
     REPLAYED_HEADER,
     TillWriteApi,
-    member_by_loyalty_number,
+    replayed_header,
+    till_operation,
 )
-from loyalty.ledger.api.base import TAG as TILL_TAG
 from loyalty.ledger.api.redemptions import SHIFT_PARAMETER
-from members.api.base import COMMON_ERRORS, MeApi, error_response, valid_input
+from members.api.base import MeApi, member_operation, valid_input
 from vouchers.services.offline import offline_redemption_submit
 from vouchers.services.shifts import shift_for_request
 from vouchers.services.till_points import member_redemption_confirm, member_redemptions_pending
-
-TAG = "Member (me)"
 
 
 @extend_schema_serializer(component_name="MeTillRedemption")
@@ -88,11 +86,8 @@ class MemberRedemptionsPendingApi(MeApi):
     class OutputSerializer(serializers.Serializer):
         results = MemberRedemptionSerializer(many=True)
 
-    @extend_schema(
-        operation_id="me_redemptions_pending",
-        tags=[TAG],
-        summary="Till redemptions waiting for my authorisation",
-        responses={200: OutputSerializer, **COMMON_ERRORS},
+    @member_operation(
+        "me_redemptions_pending", OutputSerializer, summary="Till redemptions waiting for my authorisation"
     )
     def get(self, request):
         records = list(member_redemptions_pending(member=self.member)[:20])
@@ -104,13 +99,11 @@ class MemberRedemptionConfirmApi(MeApi):
 
     parser_classes = [StrictJSONParser]
 
-    @extend_schema_serializer(component_name="MeTillRedemptionConfirm")
-    class InputSerializer(StrictInputSerializer):
-        pass
+    InputSerializer = named_serializer("MeTillRedemptionConfirm", StrictInputSerializer)
 
-    @extend_schema(
-        operation_id="me_redemption_confirm",
-        tags=[TAG],
+    @member_operation(
+        "me_redemption_confirm",
+        OpenApiResponse(MemberRedemptionSerializer, description="Authorised (or already authorised)."),
         summary="Confirm a till redemption in the app",
         request=InputSerializer,
         parameters=[
@@ -121,15 +114,11 @@ class MemberRedemptionConfirmApi(MeApi):
                 description="The hold_id of the till redemption (GET me/redemptions/pending).",
             )
         ],
-        responses={
-            200: OpenApiResponse(MemberRedemptionSerializer, description="Authorised (or already authorised)."),
-            **COMMON_ERRORS,
-            400: error_response("validation_error, malformed_json"),
-            403: error_response(
-                "redeem_not_allowed (web remember-me session), step_up_required (detail.actions), member_not_active"
-            ),
-            404: error_response("not_found: no such till redemption of this member."),
-            409: error_response("hold_not_open: already captured, voided or lapsed."),
+        errors={
+            400: "validation_error, malformed_json",
+            403: "redeem_not_allowed (web remember-me session), step_up_required (detail.actions), member_not_active",
+            404: "not_found: no such till redemption of this member.",
+            409: "hold_not_open: already captured, voided or lapsed.",
         },
     )
     def post(self, request, hold_id: str):
@@ -141,14 +130,7 @@ class MemberRedemptionConfirmApi(MeApi):
 # --- offline redemptions (the till) ---------------------------------------------------------------
 
 
-OFFLINE_REPLAYED = OpenApiParameter(
-    REPLAYED_HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    enum=["true"],
-    response=[202],
-    description="Present (`true`) when the answer is the saved record of an earlier request with this key.",
-)
+OFFLINE_REPLAYED = replayed_header([202], "record")
 
 
 class OfflineRedemptionSubmitApi(TillWriteApi):
@@ -183,26 +165,21 @@ class OfflineRedemptionSubmitApi(TillWriteApi):
         received_at = serializers.DateTimeField()
         member_notified = serializers.BooleanField(help_text="The member was told it awaits verification.")
 
-    @extend_schema(
-        operation_id="pos_offline_redemption_submit",
-        tags=[TILL_TAG],
+    @till_operation(
+        "pos_offline_redemption_submit",
+        OpenApiResponse(OutputSerializer, description="Queued (or replayed: see Idempotency-Replayed)."),
+        status=202,
         request=InputSerializer,
         parameters=[SHIFT_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, OFFLINE_REPLAYED],
-        responses={
-            202: OpenApiResponse(OutputSerializer, description="Queued (or replayed: see Idempotency-Replayed)."),
-            **TILL_ERRORS,
-            400: error_response(
-                "idempotency_key_required, malformed_json, validation_error, invalid_loyalty_number, code_malformed, "
-                "code_check_failed"
-            ),
-            404: error_response("member_not_found, voucher_not_found (none of this member's)"),
-            422: error_response("idempotency_key_reused, card_number_refused"),
+        errors={
+            400: "idempotency_key_required, malformed_json, validation_error, invalid_loyalty_number, code_malformed, "
+            "code_check_failed",
+            404: "member_not_found, voucher_not_found (none of this member's)",
+            422: "idempotency_key_reused, card_number_refused",
         },
     )
     def post(self, request):
-        key = self.idempotency_key()
-        data = self.input(self.InputSerializer)
-        member = member_by_loyalty_number(data["loyalty_number"])
+        key, data, member = self.member_input(self.InputSerializer)
         submitted = offline_redemption_submit(
             till=self.till,
             shift=shift_for_request(request),

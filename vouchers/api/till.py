@@ -31,63 +31,42 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from loyalty.api.serializers import LoyaltyNumberField, StrictCharField, StrictInputSerializer
+from loyalty.api.serializers import LoyaltyNumberField, StrictCharField, StrictInputSerializer, named_serializer
 from loyalty.ledger.api.base import (
-    COMMON_ERRORS,
     IDEMPOTENCY_KEY_PARAMETER,
     REPLAYED_HEADER,
-    TAG,
+    StaffCredentialsSerializer,
     TillApi,
     TillWriteApi,
+    replayed_header,
+    till_operation,
 )
-from loyalty.ledger.api.base import error_doc as _error
+from loyalty.ledger.api.redemptions import SHIFT_PARAMETER
 from vouchers.services.redemption import override_for_voucher, voucher_redeem, voucher_validate
-from vouchers.services.shifts import HEADER, ShiftRefused, max_hours, shift_end, shift_for_request, shift_start
+from vouchers.services.shifts import ShiftRefused, max_hours, shift_end, shift_for_request, shift_start
 from vouchers.services.tokens import public_keys
 
-SHIFT_PARAMETER = OpenApiParameter(
-    HEADER,
-    {"type": "string", "minLength": 1, "maxLength": 256},
-    OpenApiParameter.HEADER,
-    required=False,
-    description="The shift token answered by POST /api/v1/pos/shifts (the staff member working this till).",
-)
-REPLAYED_PARAMETER = OpenApiParameter(
-    REPLAYED_HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    enum=["true"],
-    response=[201],
-    description="Present (`true`) when the answer is the saved receipt of an earlier request with this key.",
-)
+REPLAYED_PARAMETER = replayed_header([201], "receipt")
 
 
+# A voucher operation's own errors, after the till's (COMMON_ERRORS).
 VOUCHER_ERRORS = {
-    **COMMON_ERRORS,
-    400: _error(
-        "voucher_input_invalid, member_identification_required, code_malformed, code_check_failed, "
-        "validation_error, invalid_loyalty_number"
-    ),
-    403: _error(
-        "shift_required, member_not_active, role_limit_exceeded, override_same_person, override_store_mismatch, "
-        "override_insufficient, override_credentials_invalid, override_not_permitted, override_limit_exceeded, "
-        "store_daily_limit_reached (detail: limit, used, points), own_member_account, member_staff_on_shift, "
-        "ip_not_allowed"
-    ),
-    404: _error("voucher_not_found: no such voucher, or not the presented member's"),
-    409: _error("voucher_already_redeemed"),
-    410: _error("voucher_expired, voucher_revoked, voucher_reported"),
-    422: _error(
-        "qr_malformed, qr_unknown_key, qr_signature_invalid, qr_expired, qr_not_yet_valid, "
-        "idempotency_key_reused, card_number_refused"
-    ),
-    429: _error("override_locked_out, rate_limited"),
+    400: "voucher_input_invalid, member_identification_required, code_malformed, code_check_failed, "
+    "validation_error, invalid_loyalty_number",
+    403: "shift_required, member_not_active, role_limit_exceeded, override_same_person, override_store_mismatch, "
+    "override_insufficient, override_credentials_invalid, override_not_permitted, override_limit_exceeded, "
+    "store_daily_limit_reached (detail: limit, used, points), own_member_account, member_staff_on_shift, "
+    "ip_not_allowed",
+    404: "voucher_not_found: no such voucher, or not the presented member's",
+    409: "voucher_already_redeemed",
+    410: "voucher_expired, voucher_revoked, voucher_reported",
+    422: "qr_malformed, qr_unknown_key, qr_signature_invalid, qr_expired, qr_not_yet_valid, "
+    "idempotency_key_reused, card_number_refused",
+    429: "override_locked_out, rate_limited",
 }
 
 
@@ -129,20 +108,6 @@ class VoucherSummarySerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
-class StaffCredentialsSerializer(StrictInputSerializer):
-    username = StrictCharField(max_length=150)
-    # No staff password is shorter than the policy's minimum or longer than its maximum.
-    password = StrictCharField(
-        min_length=getattr(settings, "STAFF_PASSWORD_MIN_LENGTH", 12), max_length=128, free_text=False
-    )
-    otp = StrictCharField(
-        min_length=6,
-        max_length=16,
-        free_text=False,
-        help_text="The current code of the staff user's authenticator app.",
-    )
-
-
 def _shift(request):
     return shift_for_request(request)
 
@@ -150,9 +115,7 @@ def _shift(request):
 class ShiftStartApi(TillApi):
     """Clock in at this till: a staff user's username, password and TOTP code."""
 
-    @extend_schema_serializer(component_name="ShiftStartRequest")
-    class InputSerializer(StaffCredentialsSerializer):
-        pass
+    InputSerializer = named_serializer("ShiftStartRequest", StaffCredentialsSerializer)
 
     @extend_schema_serializer(component_name="ShiftStarted")
     class OutputSerializer(serializers.Serializer):
@@ -162,16 +125,15 @@ class ShiftStartApi(TillApi):
         started_at = serializers.DateTimeField()
         expires_at = serializers.DateTimeField(help_text="The shift ends by itself at this time at the latest.")
 
-    @extend_schema(
-        operation_id="pos_shift_start",
-        tags=[TAG],
+    @till_operation(
+        "pos_shift_start",
+        OutputSerializer,
+        status=201,
         request=InputSerializer,
-        responses={
-            201: OutputSerializer,
-            **COMMON_ERRORS,
-            400: _error("validation_error"),
-            403: _error("staff_credentials_invalid, staff_not_permitted, staff_not_at_store, ip_not_allowed"),
-            429: _error("staff_locked_out, rate_limited"),
+        errors={
+            400: "validation_error",
+            403: "staff_credentials_invalid, staff_not_permitted, staff_not_at_store, ip_not_allowed",
+            429: "staff_locked_out, rate_limited",
         },
     )
     def post(self, request):
@@ -197,26 +159,19 @@ class ShiftStartApi(TillApi):
 class ShiftEndApi(TillApi):
     """Clock out: ends the shift named by X-Staff-Shift; its token stops working."""
 
-    @extend_schema_serializer(component_name="ShiftEndRequest")
-    class InputSerializer(StrictInputSerializer):
-        pass
+    InputSerializer = named_serializer("ShiftEndRequest", StrictInputSerializer)
 
     @extend_schema_serializer(component_name="ShiftEnded")
     class OutputSerializer(serializers.Serializer):
         shift_id = serializers.IntegerField()
         ended_at = serializers.DateTimeField()
 
-    @extend_schema(
-        operation_id="pos_shift_end",
-        tags=[TAG],
+    @till_operation(
+        "pos_shift_end",
+        OutputSerializer,
         request=InputSerializer,
         parameters=[SHIFT_PARAMETER],
-        responses={
-            200: OutputSerializer,
-            **COMMON_ERRORS,
-            400: _error("validation_error"),
-            403: _error("shift_required, ip_not_allowed"),
-        },
+        errors={400: "validation_error", 403: "shift_required, ip_not_allowed"},
     )
     def post(self, request):
         self.input(self.InputSerializer)
@@ -230,21 +185,19 @@ class ShiftEndApi(TillApi):
 class VoucherValidateApi(TillApi):
     """Check a voucher (every check of a redemption) without consuming it. Logged."""
 
-    @extend_schema_serializer(component_name="VoucherValidateRequest")
-    class InputSerializer(_VoucherInput):
-        pass
+    InputSerializer = named_serializer("VoucherValidateRequest", _VoucherInput)
 
     @extend_schema_serializer(component_name="VoucherValidation")
     class OutputSerializer(serializers.Serializer):
         valid = serializers.BooleanField()
         voucher = VoucherSummarySerializer()
 
-    @extend_schema(
-        operation_id="pos_voucher_validate",
-        tags=[TAG],
+    @till_operation(
+        "pos_voucher_validate",
+        OutputSerializer,
         request=InputSerializer,
         parameters=[SHIFT_PARAMETER],
-        responses={200: OutputSerializer, **VOUCHER_ERRORS},
+        errors=VOUCHER_ERRORS,
     )
     def post(self, request):
         data = self.input(self.InputSerializer)
@@ -258,9 +211,7 @@ class VoucherValidateApi(TillApi):
         return Response(self.OutputSerializer({"valid": True, "voucher": validation.summary}).data)
 
 
-@extend_schema_serializer(component_name="ManagerOverride")
-class OverrideSerializer(StaffCredentialsSerializer):
-    pass
+OverrideSerializer = named_serializer("ManagerOverride", StaffCredentialsSerializer)
 
 
 @extend_schema_serializer(component_name="VoucherReceipt")
@@ -292,18 +243,16 @@ class VoucherRedeemApi(TillWriteApi):
             required=False, help_text="A manager's credentials, for a voucher above the cashier's limit."
         )
 
-    @extend_schema(
-        operation_id="pos_voucher_redeem",
-        tags=[TAG],
+    @till_operation(
+        "pos_voucher_redeem",
+        OpenApiResponse(ReceiptSerializer, description="Redeemed (or replayed: see Idempotency-Replayed)."),
+        status=201,
         request=InputSerializer,
         parameters=[SHIFT_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, REPLAYED_PARAMETER],
-        responses={
-            201: OpenApiResponse(ReceiptSerializer, description="Redeemed (or replayed: see Idempotency-Replayed)."),
+        errors={
             **VOUCHER_ERRORS,
-            400: _error(
-                "idempotency_key_required, voucher_input_invalid, member_identification_required, code_malformed, "
-                "code_check_failed, validation_error, invalid_loyalty_number"
-            ),
+            400: "idempotency_key_required, voucher_input_invalid, member_identification_required, code_malformed, "
+            "code_check_failed, validation_error, invalid_loyalty_number",
         },
     )
     def post(self, request):
@@ -349,10 +298,6 @@ class VoucherPublicKeysApi(TillApi):
     class OutputSerializer(serializers.Serializer):
         keys = PublicKeySerializer(many=True)
 
-    @extend_schema(
-        operation_id="pos_voucher_public_keys",
-        tags=[TAG],
-        responses={200: OpenApiResponse(OutputSerializer), **COMMON_ERRORS},
-    )
+    @till_operation("pos_voucher_public_keys", OpenApiResponse(OutputSerializer))
     def get(self, request):
         return Response({"keys": public_keys()})

@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 import uuid
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
@@ -45,9 +46,8 @@ from loyalty.api.errors import (
     MemberNotFound,
 )
 from loyalty.api.parsers import StrictJSONParser
-from loyalty.api.serializers import (
-    ErrorSerializer,
-)
+from loyalty.api.schema import error_doc, operation
+from loyalty.api.serializers import StrictCharField, StrictInputSerializer
 from loyalty.kernel.models import Till
 from loyalty.ledger.models import LedgerOperation
 from loyalty.ledger.operations import Actor, Outcome
@@ -59,32 +59,49 @@ IDEMPOTENCY_KEY_FORMAT = re.compile(r"\A[ -~]{1,128}\Z")
 REPLAYED_HEADER = "Idempotency-Replayed"
 TAG = "Till (POS)"
 
-IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
-    "Idempotency-Key",
-    # The format the view enforces (IDEMPOTENCY_KEY_FORMAT), so clients and generated
-    # requests know what a valid key is.
-    {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]{1,128}$"},
-    OpenApiParameter.HEADER,
-    required=True,
-    description=(
-        "1-128 printable ASCII characters, unique per till and write. Retrying with the same key and body "
-        "returns the saved result; the same key with another body answers 422 idempotency_key_reused."
-    ),
-)
-REPLAYED_RESPONSE_HEADER = OpenApiParameter(
-    REPLAYED_HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    enum=["true"],
-    # The statuses a saved outcome can have: successes and the ledger's refusals.
-    response=[200, 201, 403, 404, 409, 422],
-    description="Present (`true`) when the answer is the saved result of an earlier request with this key.",
+
+def idempotency_key_parameter(description: str) -> OpenApiParameter:
+    """The ``Idempotency-Key`` request header, in the format the views enforce
+    (IDEMPOTENCY_KEY_FORMAT), so clients and generated requests know what a valid key is."""
+    key = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]{1,128}$"}
+    return OpenApiParameter("Idempotency-Key", key, OpenApiParameter.HEADER, required=True, description=description)
+
+
+IDEMPOTENCY_KEY_PARAMETER = idempotency_key_parameter(
+    "1-128 printable ASCII characters, unique per till and write. Retrying with the same key and body "
+    "returns the saved result; the same key with another body answers 422 idempotency_key_reused."
 )
 
 
-def error_doc(description: str) -> OpenApiResponse:
-    """An error answer in the schema: the one error shape, and which codes it carries."""
-    return OpenApiResponse(ErrorSerializer, description=description)
+def replayed_header(statuses: list[int], saved: str = "result") -> OpenApiParameter:
+    """The ``Idempotency-Replayed`` response header, on the statuses a saved answer can have."""
+    return OpenApiParameter(
+        REPLAYED_HEADER,
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        enum=["true"],
+        response=statuses,
+        description=f"Present (`true`) when the answer is the saved {saved} of an earlier request with this key.",
+    )
+
+
+# The statuses a saved outcome can have: successes and the ledger's refusals.
+REPLAYED_RESPONSE_HEADER = replayed_header([200, 201, 403, 404, 409, 422])
+
+
+def otp_field(help_text: str) -> StrictCharField:
+    """A staff member's authenticator code: checked, never stored (not free text)."""
+    return StrictCharField(min_length=6, max_length=16, free_text=False, help_text=help_text)
+
+
+class StaffCredentialsSerializer(StrictInputSerializer):
+    username = StrictCharField(max_length=150)
+    # No staff password is shorter than the policy's minimum or longer than its maximum.
+    # Credentials are checked, never stored: not free text.
+    password = StrictCharField(
+        min_length=getattr(settings, "STAFF_PASSWORD_MIN_LENGTH", 12), max_length=128, free_text=False
+    )
+    otp = otp_field("The current code of the staff user's authenticator app.")
 
 
 COMMON_ERRORS = {
@@ -97,13 +114,22 @@ COMMON_ERRORS = {
 }
 
 
-def write_responses(success: type[serializers.Serializer], extra: dict | None = None) -> dict:
-    return {
-        201: OpenApiResponse(success, description="Applied (or replayed: see Idempotency-Replayed)."),
-        **COMMON_ERRORS,
-        400: error_doc("idempotency_key_required, malformed_json, validation_error, invalid_loyalty_number"),
-        **(extra or {}),
-    }
+WRITE_ERRORS = {
+    **COMMON_ERRORS,
+    400: error_doc("idempotency_key_required, malformed_json, validation_error, invalid_loyalty_number"),
+}
+
+
+def till_operation(operation_id: str, ok, *, tag: str = TAG, **options):
+    """The ``extend_schema`` of a till operation: its success answer, the errors every
+    signed request may answer, then its own (``errors={status: description}``)."""
+    return operation(operation_id, tag, ok, common=COMMON_ERRORS, **options)
+
+
+def write_operation(operation_id: str, success: type[serializers.Serializer], **options):
+    """A till write: 201 (applied or replayed), the errors of every write, then its own."""
+    applied = OpenApiResponse(success, description="Applied (or replayed: see Idempotency-Replayed).")
+    return operation(operation_id, TAG, applied, status=201, common=WRITE_ERRORS, **options)
 
 
 # --- Selectors -------------------------------------------------------------------------------
@@ -180,6 +206,13 @@ class TillWriteApi(TillApi):
         if not IDEMPOTENCY_KEY_FORMAT.match(key):
             raise IdempotencyKeyRequired()
         return key
+
+    def member_input(self, serializer_class: type[serializers.Serializer]) -> tuple[str, dict, Member]:
+        """The Idempotency-Key, the valid body and the member its ``loyalty_number`` names,
+        refused in that order."""
+        key = self.idempotency_key()
+        data = self.input(serializer_class)
+        return key, data, member_by_loyalty_number(data["loyalty_number"])
 
     def actor(self) -> Actor:
         return Actor(till=self.till)

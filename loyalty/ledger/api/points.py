@@ -10,7 +10,7 @@ import logging
 
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -29,17 +29,15 @@ from loyalty.api.serializers import (
     receipt_ref_field,
 )
 from loyalty.ledger.api.base import (
-    COMMON_ERRORS,
     IDEMPOTENCY_KEY_PARAMETER,
     REPLAYED_RESPONSE_HEADER,
-    TAG,
     TillApi,
     TillWriteApi,
     balance_of,
-    error_doc,
     member_by_loyalty_number,
     receipt_ref_for,
-    write_responses,
+    till_operation,
+    write_operation,
 )
 from loyalty.ledger.operations import points_earn_purchase, points_earn_reverse
 from staffauth.net import client_ip
@@ -70,24 +68,19 @@ class PurchaseCreateApi(TillWriteApi):
         )
         tier = serializers.IntegerField(required=False, help_text="The member's tier after this purchase.")
 
-    @extend_schema(
-        operation_id="pos_purchase_create",
-        tags=[TAG],
+    @write_operation(
+        "pos_purchase_create",
+        OutputSerializer,
         request=InputSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
-        responses=write_responses(
-            OutputSerializer,
-            {
-                200: OpenApiResponse(OutputSerializer, description="The amount earns no points; nothing written."),
-                404: error_doc("member_not_found"),
-                409: error_doc("receipt_already_used"),
-            },
-        ),
+        errors={
+            200: OpenApiResponse(OutputSerializer, description="The amount earns no points; nothing written."),
+            404: "member_not_found",
+            409: "receipt_already_used",
+        },
     )
     def post(self, request):
-        key = self.idempotency_key()
-        data = self.input(self.InputSerializer)
-        member = member_by_loyalty_number(data["loyalty_number"])
+        key, data, member = self.member_input(self.InputSerializer)
         receipt_ref = receipt_ref_for(self.till, data["receipt_number"])
         # The points are the ledger's to work out, at the tier read under the member's
         # lock: the key's fingerprint is the request as sent (issue 11, D4).
@@ -146,23 +139,18 @@ class ReturnCreateApi(TillWriteApi):
         )
         tier = serializers.IntegerField(required=False, help_text="The member's tier after this return.")
 
-    @extend_schema(
-        operation_id="pos_return_create",
-        tags=[TAG],
+    @write_operation(
+        "pos_return_create",
+        OutputSerializer,
         request=InputSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
-        responses=write_responses(
-            OutputSerializer,
-            {
-                200: OpenApiResponse(OutputSerializer, description="The amount is worth no points; nothing written."),
-                404: error_doc("member_not_found, purchase_not_found"),
-            },
-        ),
+        errors={
+            200: OpenApiResponse(OutputSerializer, description="The amount is worth no points; nothing written."),
+            404: "member_not_found, purchase_not_found",
+        },
     )
     def post(self, request):
-        key = self.idempotency_key()
-        data = self.input(self.InputSerializer)
-        member = member_by_loyalty_number(data["loyalty_number"])
+        key, data, member = self.member_input(self.InputSerializer)
         receipt_ref = data.get("original_receipt_ref") or receipt_ref_for(self.till, data["receipt_number"])
         # By amount, the ledger works out the points under the member's lock (the same
         # share of the purchase's points as of its amount, whatever the tier is now).
@@ -196,18 +184,14 @@ class MemberBalanceApi(TillApi):
         loyalty_number = serializers.CharField()
         balance = BalanceSerializer()
 
-    @extend_schema(
-        operation_id="pos_member_balance",
-        tags=[TAG],
+    @till_operation(
+        "pos_member_balance",
+        OutputSerializer,
         request=InputSerializer,
-        responses={
-            200: OutputSerializer,
-            **COMMON_ERRORS,
-            400: error_doc("malformed_json, validation_error, invalid_loyalty_number"),
-            404: error_doc("member_not_found"),
-            422: error_doc(
-                "card_number_refused (a card number where the loyalty number goes, or anywhere in the body)"
-            ),
+        errors={
+            400: "malformed_json, validation_error, invalid_loyalty_number",
+            404: "member_not_found",
+            422: "card_number_refused (a card number where the loyalty number goes, or anywhere in the body)",
         },
     )
     def post(self, request):

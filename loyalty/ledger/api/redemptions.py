@@ -10,10 +10,9 @@ again); the ledger's answers are.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.validators import RegexValidator
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -22,19 +21,20 @@ from loyalty.api.serializers import (
     OperationSerializer,
     StrictCharField,
     StrictInputSerializer,
+    named_serializer,
     points_field,
 )
 from loyalty.ledger.api.base import (
-    COMMON_ERRORS,
     IDEMPOTENCY_KEY_PARAMETER,
     REPLAYED_RESPONSE_HEADER,
-    TAG,
+    StaffCredentialsSerializer,
     TillApi,
     TillWriteApi,
     error_doc,
     hold_of_store,
-    member_by_loyalty_number,
-    write_responses,
+    otp_field,
+    till_operation,
+    write_operation,
 )
 from vouchers.services.shifts import HEADER as SHIFT_HEADER
 from vouchers.services.shifts import shift_for_request
@@ -55,19 +55,8 @@ SHIFT_PARAMETER = OpenApiParameter(
 
 
 @extend_schema_serializer(component_name="RedemptionOverride")
-class OverrideSerializer(StrictInputSerializer):
-    username = StrictCharField(max_length=150)
-    # No staff password is shorter than the policy's minimum or longer than its maximum.
-    # Credentials are checked, never stored: not free text.
-    password = StrictCharField(
-        min_length=getattr(settings, "STAFF_PASSWORD_MIN_LENGTH", 12), max_length=128, free_text=False
-    )
-    otp = StrictCharField(
-        min_length=6,
-        max_length=16,
-        free_text=False,
-        help_text="The current code of the approving manager's authenticator app.",
-    )
+class OverrideSerializer(StaffCredentialsSerializer):
+    otp = otp_field("The current code of the approving manager's authenticator app.")
 
 
 @extend_schema_serializer(component_name="RedemptionAuthorisation")
@@ -127,34 +116,25 @@ class RedemptionHoldApi(TillWriteApi):
             required=False, help_text="How the member authorises the redemption (absent for older holds)."
         )
 
-    @extend_schema(
-        operation_id="pos_redemption_hold",
-        tags=[TAG],
+    @write_operation(
+        "pos_redemption_hold",
+        OutputSerializer,
         request=InputSerializer,
         parameters=[SHIFT_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
-        responses=write_responses(
-            OutputSerializer,
-            {
-                403: error_doc(
-                    "no_shift, limit_exceeded (detail: points, limit, override_required), override_invalid "
-                    "(detail.reason: override_credentials_invalid, override_not_permitted, override_limit_exceeded, "
-                    "override_same_person), self_redemption_refused, member_staff_on_shift, member_not_active, "
-                    "store_daily_limit_reached (detail: limit, used, points), ip_not_allowed"
-                ),
-                404: error_doc("member_not_found"),
-                422: error_doc(
-                    "below_minimum_redemption (detail: points, minimum), above_maximum_redemption (detail: points, "
-                    "maximum), card_number_refused, idempotency_key_reused, or a ledger refusal "
-                    "(insufficient_points, ...)"
-                ),
-                429: error_doc("override_locked_out, rate_limited"),
-            },
-        ),
+        errors={
+            403: "no_shift, limit_exceeded (detail: points, limit, override_required), override_invalid "
+            "(detail.reason: override_credentials_invalid, override_not_permitted, override_limit_exceeded, "
+            "override_same_person), self_redemption_refused, member_staff_on_shift, member_not_active, "
+            "store_daily_limit_reached (detail: limit, used, points), ip_not_allowed",
+            404: "member_not_found",
+            422: "below_minimum_redemption (detail: points, minimum), above_maximum_redemption (detail: points, "
+            "maximum), card_number_refused, idempotency_key_reused, or a ledger refusal "
+            "(insufficient_points, ...)",
+            429: "override_locked_out, rate_limited",
+        },
     )
     def post(self, request):
-        key = self.idempotency_key()
-        data = self.input(self.InputSerializer)
-        member = member_by_loyalty_number(data["loyalty_number"])
+        key, data, member = self.member_input(self.InputSerializer)
         fingerprint = {"path": request.path, "body": _without_secrets(request.data)}
         return self.respond(
             till_redemption_hold(
@@ -201,22 +181,18 @@ class RedemptionAuthoriseApi(TillApi):
         authorised_via = serializers.CharField(help_text="sms_code or app.")
         authorised_at = serializers.DateTimeField()
 
-    @extend_schema(
-        operation_id="pos_redemption_authorise",
-        tags=[TAG],
+    @till_operation(
+        "pos_redemption_authorise",
+        OutputSerializer,
         request=InputSerializer,
         parameters=[HOLD_ID_PARAMETER],
-        responses={
-            200: OutputSerializer,
-            **COMMON_ERRORS,
-            400: error_doc("malformed_json, validation_error"),
-            404: error_doc("hold_not_found (or a hold of another store)"),
-            409: error_doc("hold_not_open, otp_used, no_phone_on_file"),
-            422: error_doc(
-                "otp_wrong_code, otp_invalid (another challenge), otp_expired, otp_too_many_guesses, "
-                "card_number_refused"
-            ),
-            429: error_doc("otp_locked (Retry-After), rate_limited"),
+        errors={
+            400: "malformed_json, validation_error",
+            404: "hold_not_found (or a hold of another store)",
+            409: "hold_not_open, otp_used, no_phone_on_file",
+            422: "otp_wrong_code, otp_invalid (another challenge), otp_expired, otp_too_many_guesses, "
+            "card_number_refused",
+            429: "otp_locked (Retry-After), rate_limited",
         },
     )
     def post(self, request, hold_id: str):
@@ -269,25 +245,18 @@ class RedemptionCaptureApi(TillWriteApi):
         released = serializers.IntegerField(help_text="Held points given back to the member.")
         receipt = ReceiptSerializer(required=False, help_text="What the till prints (absent for older holds).")
 
-    @extend_schema(
-        operation_id="pos_redemption_capture",
-        tags=[TAG],
+    @write_operation(
+        "pos_redemption_capture",
+        OutputSerializer,
         request=InputSerializer,
         parameters=[HOLD_ID_PARAMETER, SHIFT_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
-        responses=write_responses(
-            OutputSerializer,
-            {
-                **SETTLE_ERRORS,
-                403: error_doc(
-                    "no_shift, self_redemption_refused, store_daily_limit_reached (detail: limit, used, points), "
-                    "ip_not_allowed"
-                ),
-                409: error_doc(
-                    "member_authorisation_required (the member has not authorised it yet), hold_not_open "
-                    "(already captured, voided or lapsed)"
-                ),
-            },
-        ),
+        errors={
+            **SETTLE_ERRORS,
+            403: "no_shift, self_redemption_refused, store_daily_limit_reached (detail: limit, used, points), "
+            "ip_not_allowed",
+            409: "member_authorisation_required (the member has not authorised it yet), hold_not_open "
+            "(already captured, voided or lapsed)",
+        },
     )
     def post(self, request, hold_id: str):
         key = self.idempotency_key()
@@ -308,21 +277,19 @@ class RedemptionCaptureApi(TillWriteApi):
 class RedemptionVoidApi(TillWriteApi):
     """Cancel a hold: every held point goes back to the member."""
 
-    @extend_schema_serializer(component_name="VoidRequest")
-    class InputSerializer(StrictInputSerializer):
-        pass
+    InputSerializer = named_serializer("VoidRequest", StrictInputSerializer)
 
     @extend_schema_serializer(component_name="Void")
     class OutputSerializer(OperationSerializer):
         hold_id = serializers.UUIDField()
         released = serializers.IntegerField(help_text="Held points given back to the member.")
 
-    @extend_schema(
-        operation_id="pos_redemption_void",
-        tags=[TAG],
+    @write_operation(
+        "pos_redemption_void",
+        OutputSerializer,
         request=InputSerializer,
         parameters=[HOLD_ID_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
-        responses=write_responses(OutputSerializer, SETTLE_ERRORS),
+        errors={**SETTLE_ERRORS},
     )
     def post(self, request, hold_id: str):
         key = self.idempotency_key()
