@@ -44,7 +44,7 @@ from loyalty.adjustments.services import (
 from loyalty.kernel.scoping import sees_all_stores, stores_visible_to
 from members.admin_search import member_by_typed_loyalty_number
 from members.models import Member
-from staffauth.admin_base import BaseAdmin, FreeTextFormMixin, StoreScopedAdmin, add_form_render
+from staffauth.admin_base import BaseAdmin, FreeTextFormMixin, StoreScopedAdmin, add_form_render, form_refused
 
 Band, State = AdjustmentRequest.Band, AdjustmentRequest.State
 
@@ -226,7 +226,7 @@ class AdjustmentRequestForm(FreeTextFormMixin, forms.Form):
         )
 
     def add_refusal(self, refusal: AdjustmentRefused) -> None:
-        self.add_error(REFUSAL_FIELDS.get(refusal.code), refusal.message)
+        form_refused(self, refusal, REFUSAL_FIELDS)
 
 
 REQUEST_FIELDSETS = [
@@ -456,7 +456,7 @@ class AdjustmentRequestAdmin(StoreScopedAdmin):
             else:
                 decided = adjustment_reject(actor=request.user, request_id=obj.pk, reason=comment)
         except AdjustmentRefused as refusal:
-            self.message_user(request, refusal.message, messages.ERROR)
+            self.message_user(request, str(refusal), messages.ERROR)
         else:
             self.message_user(request, self._decision_message(decided, action), messages.SUCCESS)
         return HttpResponseRedirect(self._page_url(obj))

@@ -29,6 +29,7 @@ from loyalty import notifications
 from loyalty.adjustments import permissions
 from loyalty.adjustments.models import AdjustmentEvent, AdjustmentReason, AdjustmentRequest
 from loyalty.kernel.models import Store
+from loyalty.kernel.refusals import Refusal
 from loyalty.kernel.scoping import sees_all_stores
 from loyalty.ledger.operations import Actor, points_adjust_post
 from loyalty.ledger.selectors import member_balance
@@ -39,20 +40,20 @@ APPROVE, REVIEW, REJECT = "approve", "review", "reject"
 MIN_JUSTIFICATION = 20  # characters: "a detailed justification", not a word
 
 
-class AdjustmentRefused(Exception):
+class AdjustmentRefused(Refusal):
     """A request or decision the rules refuse: ``code`` is stable, the message is for staff."""
 
-    status = 422
-
-    def __init__(self, code: str, message: str, *, status: int | None = None):
-        super().__init__(message)
-        self.code, self.message = code, message
-        if status is not None:
-            self.status = status
+    family = "adjustments"
 
 
-def _refuse(code: str, message: str, status: int = 422) -> NoReturn:
-    raise AdjustmentRefused(code, message, status=status)
+class AdjustmentPostingRefused(AdjustmentRefused):
+    """The ledger refused the posting of an approved request (its code and message)."""
+
+    family = "adjustment_posting"
+
+
+def _refuse(code: str, message: str) -> NoReturn:
+    raise AdjustmentRefused(code, message)
 
 
 # --- The policy table ------------------------------------------------------------------------
@@ -149,23 +150,23 @@ def adjustment_request(
     """Raise an adjustment. Below the direct threshold it posts at once; otherwise it
     waits for its approvals. Raises AdjustmentRefused."""
     if not isinstance(points, int) or isinstance(points, bool) or points == 0:
-        _refuse("points_invalid", "An adjustment credits or debits a whole, non-zero number of points.", 400)
+        _refuse("points_invalid", "An adjustment credits or debits a whole, non-zero number of points.")
     band = band_for(points)
     if not permissions.may_request(actor, band):
-        _refuse("not_allowed", "Your role may not raise manual adjustments.", 403)
+        _refuse("not_allowed", "Your role may not raise manual adjustments.")
     if permissions.own_account(actor, member.pk):
-        _refuse("own_account", "You may not adjust your own member account.", 403)
+        _refuse("own_account", "You may not adjust your own member account.")
     if not reason.active:
         _refuse("reason_inactive", "That reason code is no longer in use.")
     # Store staff raise requests for one of their own stores.
     own_store = store is not None and actor.stores.filter(pk=store.pk).exists()
     if not sees_all_stores(actor) and not own_store:
-        _refuse("store_required", "Choose one of your stores for the request.", 403)
+        _refuse("store_required", "Choose one of your stores for the request.")
     document_kind = _check_evidence(band, evidence)
     if points < 0:
         available = member_available(member)
         if -points > available:
-            _refuse("insufficient_points", f"The member has {available:,} points; a debit cannot exceed them.", 409)
+            _refuse("insufficient_points", f"The member has {available:,} points; a debit cannot exceed them.")
 
     with transaction.atomic():
         request = AdjustmentRequest.objects.create(
@@ -251,7 +252,7 @@ def adjustment_review(*, actor, request_id: int, comment: str = "") -> Adjustmen
 def adjustment_reject(*, actor, request_id: int, reason: str) -> AdjustmentRequest:
     """Reject with a reason (anyone who could approve or review it now)."""
     if not reason.strip():
-        _refuse("rejection_reason_required", "Say why the request is rejected.", 400)
+        _refuse("rejection_reason_required", "Say why the request is rejected.")
     return _decide(actor, request_id, REJECT, reason.strip())
 
 
@@ -265,21 +266,21 @@ def _decide(actor, request_id: int, action: str, comment: str) -> AdjustmentRequ
             .first()
         )
         if request is None:
-            _refuse("not_found", "No such adjustment request.", 404)
+            _refuse("not_found", "No such adjustment request.")
         now = timezone.now()
         if request.state == State.PENDING and request.expires_at <= now:
             _expire(request, job="decision")
             expired = True
         elif request.state != State.PENDING:
-            _refuse("not_pending", f"The request is already {request.get_state_display().lower()}.", 409)
+            _refuse("not_pending", f"The request is already {request.get_state_display().lower()}.")
         else:
             if request.requested_by_id == actor.pk:
-                _refuse("own_request", "Nobody approves, reviews or rejects their own request.", 403)
+                _refuse("own_request", "Nobody approves, reviews or rejects their own request.")
             if permissions.own_account(actor, request.member_id):
-                _refuse("own_account", "You may not decide on a request for your own member account.", 403)
+                _refuse("own_account", "You may not decide on a request for your own member account.")
             allowed = adjustment_allowed_steps(actor, request, now=now)
             if action not in allowed:
-                _refuse("not_allowed", f"You may not {action} this request.", 403)
+                _refuse("not_allowed", f"You may not {action} this request.")
             if action == REJECT:
                 request.state = State.REJECTED
                 request.save(update_fields=["state"])
@@ -299,7 +300,7 @@ def _decide(actor, request_id: int, action: str, comment: str) -> AdjustmentRequ
                 if not _steps_needed(request):
                     _post(request, actor)
     if expired:
-        _refuse("expired", "The request expired before it was decided.", 409)
+        _refuse("expired", "The request expired before it was decided.")
     return request
 
 
@@ -315,7 +316,9 @@ def _post(request: AdjustmentRequest, actor) -> None:
     if not outcome.ok:
         # Raised inside the decision's transaction: the approval rolls back with it.
         detail = outcome.body.get("error", {})
-        _refuse(detail.get("code", "ledger_refused"), detail.get("message", "The ledger refused the posting."), 409)
+        raise AdjustmentPostingRefused(
+            detail.get("code", "ledger_refused"), detail.get("message", "The ledger refused the posting.")
+        )
     request.state, request.operation_id = State.POSTED, outcome.body["operation_id"]
     request.save(update_fields=["state", "operation"])
     _event(request, Event.POSTED, actor, f"Ledger operation {request.operation_id}")

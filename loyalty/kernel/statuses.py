@@ -14,8 +14,9 @@ from typing import Any
 
 from loyalty.kernel.refusals import Refusal
 
-# A code not listed answers 422. A "family:code" row wins over
-# the plain code for that family's refusals (see ``Refusal.family``). Sections by the
+# A code not listed answers 422. A "family:code" row wins over the plain code for that
+# family's refusals (see ``Refusal.family``); a "family:*" row is that family's status for
+# every code without a row of its own. Sections by the
 # service family that raises the codes; a code shared by families sits in its first one.
 REFUSAL_STATUS: dict[str, int] = {
     # generic
@@ -136,6 +137,27 @@ REFUSAL_STATUS: dict[str, int] = {
     "below_minimum_redemption": 422,
     "member_authorisation_required": 409,
     "already_decided": 409,
+    # manual adjustments (staff pages only: the admin shows the message, the status
+    # classifies the refusal)
+    "adjustments:points_invalid": 400,
+    "adjustments:justification_required": 422,
+    "adjustments:verification_required": 422,
+    "adjustments:verification_in_future": 422,
+    "adjustments:document_required": 422,
+    "adjustments:document_too_large": 422,
+    "adjustments:document_type_refused": 422,
+    "adjustments:reason_inactive": 422,
+    "adjustments:not_allowed": 403,
+    "adjustments:own_account": 403,
+    "adjustments:own_request": 403,
+    "adjustments:store_required": 403,
+    "adjustments:insufficient_points": 409,
+    "adjustments:rejection_reason_required": 400,
+    "adjustments:not_found": 404,
+    "adjustments:not_pending": 409,
+    "adjustments:expired": 409,
+    # the ledger refused an approved request's posting: a conflict, whatever its code
+    "adjustment_posting:*": 409,
     # the till asks the member for a one-time code: a wrong one is an unprocessable
     # request of the till's, not a failed sign-in of its own
     "till:otp_invalid": 422,
@@ -148,8 +170,10 @@ DEFAULT_REFUSAL_STATUS = 422
 
 def refusal_status(refusal: Refusal) -> int:
     """The HTTP status of a domain refusal, from the one table."""
-    if refusal.family and (found := REFUSAL_STATUS.get(f"{refusal.family}:{refusal.code}")):
-        return found
+    if refusal.family:
+        for key in (f"{refusal.family}:{refusal.code}", f"{refusal.family}:*"):
+            if found := REFUSAL_STATUS.get(key):
+                return found
     return REFUSAL_STATUS.get(refusal.code, DEFAULT_REFUSAL_STATUS)
 
 

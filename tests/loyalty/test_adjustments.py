@@ -20,6 +20,7 @@ from loyalty.adjustments.services import (
     adjustments_awaiting,
 )
 from loyalty.kernel.models import OutboundMessage
+from loyalty.kernel.statuses import refusal_status
 from loyalty.ledger.models import LedgerOperation
 from loyalty.ledger.operations import points_redeem
 from loyalty.ledger.verify import ledger_verify
@@ -42,8 +43,8 @@ class refused:  # noqa: N801 (used like pytest.raises)
 
     def __exit__(self, kind, exc, tb):
         assert isinstance(exc, AdjustmentRefused), f"expected the refusal {self.code}, got {exc!r}"
-        assert exc.code == self.code, (exc.code, exc.message)
-        self.status = exc.status
+        assert exc.code == self.code, (exc.code, str(exc))
+        self.status = refusal_status(exc)
         return True
 
 
