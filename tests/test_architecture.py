@@ -97,3 +97,25 @@ def test_database_functions_are_created_by_their_owner():
     assert creators == {"loyalty"}
     first = (ROOT / "loyalty" / "migrations" / "0001_initial.py").read_text()
     assert "CREATE OR REPLACE FUNCTION loyalty_refuse_change()" in first
+
+
+def test_every_refusal_code_of_the_api_edge_has_its_status_in_the_one_table():
+    """The API edge's own refusals (missing header, unknown loyalty number, body too large...)
+    take their status from the same table as the services' refusals: no class names one."""
+    import django
+
+    django.setup()
+    from loyalty.api.errors import ApiRefusal
+    from loyalty.kernel.statuses import REFUSAL_STATUS
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    import members.api.urls  # noqa: F401 (loads the member API's refusals)
+    import vouchers.api.urls  # noqa: F401
+
+    found = {sub.__name__: sub.default_code for sub in subclasses(ApiRefusal)}
+    assert found and {name: code for name, code in found.items() if code not in REFUSAL_STATUS} == {}
+    assert all("status_code" not in vars(sub) for sub in subclasses(ApiRefusal))

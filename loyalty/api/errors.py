@@ -57,14 +57,17 @@ def refusal_response(refusal: Refusal) -> Response:
 
 
 class ApiRefusal(exceptions.APIException):
-    """A refusal of this API with a stable code and an optional ``detail`` object."""
+    """A refusal of the API edge itself (a missing header, an unknown loyalty number, a
+    body too large...), before any service runs: a stable code and an optional ``detail``
+    object. Its status comes from the one table (``REFUSAL_STATUS``), like a domain
+    refusal's; a code not listed there answers 400."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
     default_code = "bad_request"
     default_detail = "The request was refused."
 
     def __init__(self, message: str | None = None, *, detail: dict | None = None):
         super().__init__(message or self.default_detail, self.default_code)
+        self.status_code = REFUSAL_STATUS.get(self.default_code, type(self).status_code)
         self.extra = detail
 
 
@@ -74,13 +77,11 @@ class IdempotencyKeyRequired(ApiRefusal):
 
 
 class MemberNotFound(ApiRefusal):
-    status_code = status.HTTP_404_NOT_FOUND
     default_code = "member_not_found"
     default_detail = "No member has this loyalty number."
 
 
 class CardNumberRefused(ApiRefusal):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_code = freetext.CARD_NUMBER
     default_detail = freetext.MESSAGES[freetext.CARD_NUMBER]
 
@@ -96,13 +97,11 @@ class InvisibleCharacterRefused(ApiRefusal):
 
 
 class PayloadTooLarge(ApiRefusal):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "payload_too_large"
     default_detail = "The request body is too large."
 
 
 class IpNotAllowed(ApiRefusal):
-    status_code = status.HTTP_403_FORBIDDEN
     default_code = "ip_not_allowed"
     default_detail = "This till may not call from this address."
 

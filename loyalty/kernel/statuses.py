@@ -24,6 +24,15 @@ REFUSAL_STATUS: dict[str, int] = {
     "permission_denied": 403,
     "not_found": 404,
     "validation_error": 400,
+    # the API edge itself, before any service runs (loyalty.api.errors.ApiRefusal)
+    "bad_request": 400,
+    "idempotency_key_required": 400,
+    "member_not_found": 404,
+    "card_number_refused": 422,
+    "bidi_control_refused": 400,
+    "invisible_character_refused": 400,
+    "payload_too_large": 413,
+    "ip_not_allowed": 403,
     # the ledger
     "insufficient_points": 422,
     "member_not_active": 403,

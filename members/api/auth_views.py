@@ -74,7 +74,6 @@ class InvalidPhone(ApiRefusal):
 
 
 class PhoneTaken(ApiRefusal):
-    status_code = status.HTTP_409_CONFLICT
     default_code = "phone_taken"
     default_detail = "This number is already enrolled. Sign in instead."
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema_serializer
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -35,7 +35,6 @@ class InvalidInput(ApiRefusal):
 
 
 class NotFound(ApiRefusal):
-    status_code = status.HTTP_404_NOT_FOUND
     default_code = "not_found"
     default_detail = "Not found."
 

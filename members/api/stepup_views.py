@@ -43,7 +43,6 @@ STEP_UP_ACTIONS = (
 
 
 class NoPhone(ApiRefusal):
-    status_code = status.HTTP_409_CONFLICT
     default_code = "no_phone_on_file"
     default_detail = "There is no phone number on this account to send a code to."
 

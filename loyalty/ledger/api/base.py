@@ -126,10 +126,13 @@ def till_operation(operation_id: str, ok, *, tag: str = TAG, **options):
     return operation(operation_id, tag, ok, common=COMMON_ERRORS, **options)
 
 
-def write_operation(operation_id: str, success: type[serializers.Serializer], **options):
-    """A till write: 201 (applied or replayed), the errors of every write, then its own."""
+def write_operation(operation_id: str, success: type[serializers.Serializer], *, parameters=(), **options):
+    """A till write: 201 (applied or replayed), the errors of every write, then its own;
+    its own ``parameters`` first, then the Idempotency-Key every write takes and the
+    Idempotency-Replayed header every write may answer."""
     applied = OpenApiResponse(success, description="Applied (or replayed: see Idempotency-Replayed).")
-    return operation(operation_id, TAG, applied, status=201, common=WRITE_ERRORS, **options)
+    parameters = [*parameters, IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER]
+    return operation(operation_id, TAG, applied, status=201, common=WRITE_ERRORS, parameters=parameters, **options)
 
 
 # --- Selectors -------------------------------------------------------------------------------

@@ -29,8 +29,6 @@ from loyalty.api.serializers import (
     receipt_ref_field,
 )
 from loyalty.ledger.api.base import (
-    IDEMPOTENCY_KEY_PARAMETER,
-    REPLAYED_RESPONSE_HEADER,
     TillApi,
     TillWriteApi,
     balance_of,
@@ -72,7 +70,6 @@ class PurchaseCreateApi(TillWriteApi):
         "pos_purchase_create",
         OutputSerializer,
         request=InputSerializer,
-        parameters=[IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
         errors={
             200: OpenApiResponse(OutputSerializer, description="The amount earns no points; nothing written."),
             404: "member_not_found",
@@ -143,7 +140,6 @@ class ReturnCreateApi(TillWriteApi):
         "pos_return_create",
         OutputSerializer,
         request=InputSerializer,
-        parameters=[IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
         errors={
             200: OpenApiResponse(OutputSerializer, description="The amount is worth no points; nothing written."),
             404: "member_not_found, purchase_not_found",

@@ -25,8 +25,6 @@ from loyalty.api.serializers import (
     points_field,
 )
 from loyalty.ledger.api.base import (
-    IDEMPOTENCY_KEY_PARAMETER,
-    REPLAYED_RESPONSE_HEADER,
     StaffCredentialsSerializer,
     TillApi,
     TillWriteApi,
@@ -120,7 +118,7 @@ class RedemptionHoldApi(TillWriteApi):
         "pos_redemption_hold",
         OutputSerializer,
         request=InputSerializer,
-        parameters=[SHIFT_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
+        parameters=[SHIFT_PARAMETER],
         errors={
             403: "no_shift, limit_exceeded (detail: points, limit, override_required), override_invalid "
             "(detail.reason: override_credentials_invalid, override_not_permitted, override_limit_exceeded, "
@@ -249,7 +247,7 @@ class RedemptionCaptureApi(TillWriteApi):
         "pos_redemption_capture",
         OutputSerializer,
         request=InputSerializer,
-        parameters=[HOLD_ID_PARAMETER, SHIFT_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
+        parameters=[HOLD_ID_PARAMETER, SHIFT_PARAMETER],
         errors={
             **SETTLE_ERRORS,
             403: "no_shift, self_redemption_refused, store_daily_limit_reached (detail: limit, used, points), "
@@ -288,7 +286,7 @@ class RedemptionVoidApi(TillWriteApi):
         "pos_redemption_void",
         OutputSerializer,
         request=InputSerializer,
-        parameters=[HOLD_ID_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
+        parameters=[HOLD_ID_PARAMETER],
         errors={**SETTLE_ERRORS},
     )
     def post(self, request, hold_id: str):
