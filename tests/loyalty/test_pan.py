@@ -65,7 +65,10 @@ def test_looks_like_pan_reads_fullwidth_digits():
 @given(st.just(None).map(lambda _: loyalty_number_generate()), st.sampled_from(["", " ", "-"]))
 def test_loyalty_numbers_never_look_like_a_card_however_typed(number, separator):
     typed = separator.join(number[i : i + 4] for i in range(0, 16, 4))
-    assert not contains_pan(typed) and not contains_pan(f"member {typed} 123")
+    # The other number stands apart (a word between): glued on with a space, a loyalty
+    # number's last 12 digits and a 3-digit number can form a Luhn-valid 15-digit run,
+    # which is card-shaped whatever it was typed as (found by this test at random).
+    assert not contains_pan(typed) and not contains_pan(f"member {typed} on till 123")
 
 
 @settings(derandomize=True, max_examples=200, deadline=None)
