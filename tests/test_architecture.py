@@ -13,17 +13,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("loyalty", "members", "staffauth", "vouchers", "fraud", "compliance")
 
-# Today's cross-module imports of private names: each a known debt of issue 12 (the API
-# base views and error helpers become public kernel code; the benchmarks share a helper
-# module). Remove an entry when its import goes; never add one.
-PRIVATE_IMPORTS_TODAY = {
-    "vouchers.management.commands.bench_vouchers": {
-        ("loyalty.management.commands.bench_ledger", "_dsn"),
-        ("members.management.commands.bench_members", "_environ"),
-        ("members.management.commands.bench_members", "_error_code"),
-        ("members.management.commands.bench_members", "_listed"),
-    },
-}
+# Cross-module imports of private names allowed: none (issue 12 removed the last ones).
+# Never add one.
+PRIVATE_IMPORTS_TODAY: dict[str, set[tuple[str, str]]] = {}
 
 
 def _modules():

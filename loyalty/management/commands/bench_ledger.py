@@ -70,7 +70,7 @@ class Command(BaseCommand):
         from loyalty.api.auth import till_create
 
         self.till, self.secret = till_create(store=self.store, code=f"B{uuid.uuid4().hex[:8]}")
-        self.dsn = _dsn()
+        self.dsn = bench_dsn()
 
         self.seed_history(history)
         # The paths take turns, baseline first in one round and second in the next, so
@@ -318,7 +318,7 @@ class Command(BaseCommand):
             self.stdout.write(f"    MISMATCH {problem}")
 
 
-def _dsn() -> str:
+def bench_dsn() -> str:
     db = settings.DATABASES["default"]
     return psycopg.conninfo.make_conninfo(
         dbname=db["NAME"], user=db.get("USER") or None, password=db.get("PASSWORD") or None,

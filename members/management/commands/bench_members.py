@@ -106,7 +106,7 @@ class Command(BaseCommand):
         base = settings.SETTINGS_MODULE
         server = LedgerBench.http_server(self)  # reads the environment when it starts
         try:
-            with _environ(DJANGO_SETTINGS_MODULE="members.management.bench_settings", BENCH_BASE_SETTINGS=base):
+            with environ_set(DJANGO_SETTINGS_MODULE="members.management.bench_settings", BENCH_BASE_SETTINGS=base):
                 port = server.__enter__()
         except BaseException:
             if getattr(server, "proc", None) is not None:  # started, but never answered
@@ -121,7 +121,7 @@ class Command(BaseCommand):
             self.verify_pool = warmup_members * 5
             warm = self.measure("warm-up: verify", self.verify_prepare, self.verify_client, errors, stop_early=True)
             if errors:
-                raise CommandError(f"the warm-up failed: {_listed(errors)}")
+                raise CommandError(f"the warm-up failed: {errors_listed(errors)}")
             self.verify_pool = max(math.ceil(warm["fastest"] * seconds * POOL_MARGIN) + 10, self.verify_pool)
             self.stdout.write(f"  verify pools: {self.verify_pool} challenges per client per round")
             with connection.cursor() as cursor:  # statistics for the seeded tables
@@ -148,7 +148,7 @@ class Command(BaseCommand):
             ratio = means[name] / means["baseline"] if means["baseline"] else 0.0
             self.stdout.write(f"  {label:<24}{figures}{means[name]:>10.0f}  {ratio:>10.1%}")
         if errors:
-            raise CommandError(f"{sum(errors.values())} requests failed: {_listed(errors)}")
+            raise CommandError(f"{sum(errors.values())} requests failed: {errors_listed(errors)}")
 
     def wait_ready(self, *, workers: int, limit: float = 60.0) -> None:
         """Until every gunicorn worker has answered (each loads the application after
@@ -161,7 +161,7 @@ class Command(BaseCommand):
             response = conn.getresponse()
             payload = response.read()
             if response.status != 200:
-                raise CommandError(f"the baseline endpoint answered {response.status} {_error_code(payload)}")
+                raise CommandError(f"the baseline endpoint answered {response.status} {error_code_of(payload)}")
             seen.add(json.loads(payload)["worker"])
         conn.close()
 
@@ -196,7 +196,7 @@ class Command(BaseCommand):
         if exhausted and not stop_early:
             raise CommandError(
                 f"a client ran out of challenges or live sessions before the time was up ({label}); "
-                f"errors so far: {_listed(errors) or 'none'}"
+                f"errors so far: {errors_listed(errors) or 'none'}"
             )
         return rates
 
@@ -294,7 +294,7 @@ class Command(BaseCommand):
                 result.ok += 1
                 answered(body, json.loads(payload))
             else:
-                result.errors[(response.status, _error_code(payload))] += 1
+                result.errors[(response.status, error_code_of(payload))] += 1
                 answered(body, None)
         result.elapsed = time.monotonic() - started
         conn.close()
@@ -337,17 +337,17 @@ def clients_round(
     errors.update(round_errors)
     text = line(ok, rate)
     if round_errors:
-        text += f"  ERRORS: {_listed(round_errors)}"
+        text += f"  ERRORS: {errors_listed(round_errors)}"
     write(text)
     rates = {"rate": rate, "fastest": max(o.ok / o.elapsed for o in outcomes)}
     return rates, any(o.exhausted for o in outcomes)
 
 
-def _listed(errors: Counter) -> str:
+def errors_listed(errors: Counter) -> str:
     return ", ".join(f"{count} x {status} {code}" for (status, code), count in errors.most_common())
 
 
-def _error_code(payload: bytes) -> str:
+def error_code_of(payload: bytes) -> str:
     """The API's stable error code (never the message or the body: they are not printed)."""
     try:
         return str(json.loads(payload)["error"]["code"])[:40]
@@ -356,7 +356,7 @@ def _error_code(payload: bytes) -> str:
 
 
 @contextlib.contextmanager
-def _environ(**values: str):
+def environ_set(**values: str):
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:

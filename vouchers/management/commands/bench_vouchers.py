@@ -53,13 +53,13 @@ from loyalty.api.auth import till_create
 from loyalty.kernel.models import Store
 from loyalty.ledger.services.core import system_accounts_open
 from loyalty.management.commands.bench_ledger import Command as LedgerBench
-from loyalty.management.commands.bench_ledger import _dsn
+from loyalty.management.commands.bench_ledger import bench_dsn
 from members.management.commands.bench_members import (
     ClientResult,
-    _environ,
-    _error_code,
-    _listed,
     clients_round,
+    environ_set,
+    error_code_of,
+    errors_listed,
 )
 from staffauth.models import StaffUser
 from staffauth.roles import ROLES
@@ -93,7 +93,7 @@ class Command(LedgerBench):
             raise CommandError("The benchmark runs on PostgreSQL (set DATABASE_URL).")
         # What bench_ledger's baseline reads from ``self``: one earn per member anyway.
         self.seconds, self.members_per_worker, self.clients = seconds, members, clients
-        self.dsn = _dsn()
+        self.dsn = bench_dsn()
         run = uuid.uuid4().hex[:8]
         self.store, _ = Store.objects.get_or_create(code="BENCHV", defaults={"name": "Voucher benchmark store"})
         system_accounts_open()  # the baseline's earn account among them (a migration opens them)
@@ -118,7 +118,7 @@ class Command(LedgerBench):
         samples: dict[str, list[float]] = {"vouchers": [], "sql": []}
         server = self.http_server()  # reads the environment when it starts
         try:
-            with _environ(VOUCHER_CASHIER_REDEMPTIONS_ALERT=str(ALERT_THRESHOLD)):
+            with environ_set(VOUCHER_CASHIER_REDEMPTIONS_ALERT=str(ALERT_THRESHOLD)):
                 self.port = server.__enter__()
         except BaseException:
             if getattr(server, "proc", None) is not None:  # started, but never answered
@@ -135,7 +135,7 @@ class Command(LedgerBench):
             self.pool = WARMUP_POOL
             warm = self.measure("warm-up: redeem", errors, stop_early=True)
             if errors:
-                raise CommandError(f"the warm-up failed: {_listed(errors)}")
+                raise CommandError(f"the warm-up failed: {errors_listed(errors)}")
             self.pool = max(math.ceil(warm["fastest"] * seconds * POOL_MARGIN) + 20, 50)
             self.stdout.write(f"  voucher pools: {self.pool} vouchers per till per round")
             for round_no in range(rounds):
@@ -166,7 +166,7 @@ class Command(LedgerBench):
         ratio = means["vouchers"] / means["sql"] if means["sql"] else 0.0
         self.stdout.write(f"  redemptions / baseline: {ratio:.1%}")
         if errors:
-            raise CommandError(f"{sum(errors.values())} redemptions failed: {_listed(errors)}")
+            raise CommandError(f"{sum(errors.values())} redemptions failed: {errors_listed(errors)}")
 
     # --- seeding --------------------------------------------------------------------------
 
@@ -188,7 +188,7 @@ class Command(LedgerBench):
         finally:
             conn.close()
         if status != 201:
-            raise CommandError(f"clock-in refused: {status} {_error_code(payload)}")
+            raise CommandError(f"clock-in refused: {status} {error_code_of(payload)}")
         return json.loads(payload)["token"]
 
     def vouchers_fresh(self, count: int) -> list[tuple[str, str]]:
@@ -256,7 +256,7 @@ class Command(LedgerBench):
             if status == 201:
                 result.ok += 1
             else:
-                result.errors[(status, _error_code(payload))] += 1
+                result.errors[(status, error_code_of(payload))] += 1
         result.elapsed = time.monotonic() - started
         conn.close()
         return result
