@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from loyalty.kernel import freetext
 from loyalty.kernel.refusals import Refusal
-from loyalty.kernel.statuses import REFUSAL_STATUS, error_body, refusal_status  # noqa: F401 (the API's names)
+from loyalty.kernel.statuses import REFUSAL_STATUS, error_body, refusal_status
 
 logger = logging.getLogger("django.request")
 

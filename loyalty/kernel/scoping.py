@@ -49,25 +49,13 @@ def scope_to_stores(queryset: QuerySet[_M, Any], user: User, *, store_field: str
     return queryset.filter(**{f"{store_field}__in": stores_visible_to(user).values("pk")})
 
 
-class RestrictedQuerySet(QuerySet[_M]):
-    """A queryset that answers "which of these may this user see or change?" in one call,
-    in the style of NetBox's ``RestrictedQuerySet.restrict()``.
-
-    ``restrict(user, "view")`` keeps nothing unless the user holds the model's Django
-    permission for the action (``<app>.<action>_<model>``), then keeps only the rows of
-    the stores the user may see (``scope_to_stores``) when the model is store-scoped:
-    it names its store in ``store_scope_field`` (a lookup path such as ``"store"`` or
-    ``"till__store"``); a model without it is programme-wide. Use it as a model's
-    manager (``objects = RestrictedQuerySet.as_manager()``) or on any queryset through
-    ``restrict(queryset, user, action)``.
-    """
-
-    def restrict(self, user: User, action: str = "view") -> QuerySet[_M, Any]:
-        return restrict(self, user, action)
-
-
 def restrict(queryset: QuerySet[_M, Any], user: User, action: str = "view") -> QuerySet[_M, Any]:
-    """``queryset`` cut to the rows ``user`` may ``action`` (view, change, delete...)."""
+    """``queryset`` cut to the rows ``user`` may ``action`` (view, change, delete...), in
+    the style of NetBox's ``RestrictedQuerySet.restrict()``: nothing unless the user holds
+    the model's Django permission for the action (``<app>.<action>_<model>``), then only
+    the rows of the stores the user may see when the model is store-scoped (it names its
+    store in ``store_scope_field``, a lookup path such as ``"store"``); a model without it
+    is programme-wide."""
     opts = queryset.model._meta
     if user is None or not user.is_active or not user.has_perm(f"{opts.app_label}.{action}_{opts.model_name}"):
         return queryset.none()
