@@ -18,3 +18,9 @@ app.autodiscover_tasks()
 # The ledger's and the adjustments' jobs live in their parts of the loyalty app (registered
 # under their historical names, loyalty.tasks.*, which the database schedules use).
 app.autodiscover_tasks(["loyalty.ledger", "loyalty.adjustments"])
+
+# Every run of every task ends as a row of the job log (loyalty.kernel.models.JobRun),
+# eager runs included: the system administrator's landing page shows them.
+from loyalty.kernel.jobs import job_log_connect  # noqa: E402
+
+job_log_connect()

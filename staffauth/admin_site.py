@@ -43,13 +43,14 @@ class LoyaltyAdminSite(admin.AdminSite):
         user = request.user
         return bool(user.is_active and user.is_staff and user.is_verified())
 
-    def each_context(self, request):
-        from loyalty.adjustments.admin import awaiting_count
+    def index(self, request, extra_context=None):
+        """The landing page: the signed-in person's workplace (what awaits their decision,
+        their figures, shortcuts, job status for system administrators), then the lists
+        they may open. See ``loyalty.workplace.dashboards``."""
+        from loyalty.workplace.dashboards import workplace
 
-        context = super().each_context(request)
-        # A callable: counted only where a template shows it (the index), not on every page.
-        context["adjustments_awaiting_count"] = lambda: awaiting_count(request.user)
-        return context
+        place = workplace(request.user)
+        return super().index(request, {"title": place.title, "workplace": place, **(extra_context or {})})
 
     def login(self, request, extra_context=None):
         user = request.user

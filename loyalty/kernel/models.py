@@ -1,4 +1,5 @@
-"""The programme's places and its outbox: stores, tills, and every message sent."""
+"""The programme's places, its outbox and its job log: stores, tills, every message sent,
+every background job run."""
 
 from django.db import models
 from django.db.models.functions import Upper
@@ -91,3 +92,35 @@ class OutboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()}: {self.subject}"
+
+
+class JobRun(models.Model):
+    """One run of a background job (a Celery task), written by the worker when the run
+    ends (``loyalty.kernel.jobs``): which task, which schedule started it (if any), when,
+    and how it ended. Holds no arguments, results or error messages (they may hold
+    personal data): a failure keeps only the exception's class name."""
+
+    class State(models.TextChoices):
+        SUCCESS = "success", "Succeeded"
+        FAILURE = "failure", "Failed"
+        RETRY = "retry", "Failed, retrying"
+
+    task_name = models.CharField(max_length=200, help_text="The registered task name.")
+    periodic_task_name = models.CharField(
+        max_length=200, blank=True, help_text="The schedule (django-celery-beat) that started the run, if any."
+    )
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    state = models.CharField(max_length=10, choices=State.choices)
+    error = models.CharField(max_length=200, blank=True, help_text="The exception's class name, never its message.")
+
+    class Meta:
+        ordering = ["-finished_at", "-id"]
+        indexes = [
+            models.Index(fields=["task_name", "-finished_at"], name="jobrun_task_latest"),
+            models.Index(fields=["periodic_task_name", "-finished_at"], name="jobrun_schedule_latest"),
+            models.Index(fields=["state", "-finished_at"], name="jobrun_state_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} ({self.get_state_display()})"

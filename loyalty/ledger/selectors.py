@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
-from django.db.models import OuterRef, QuerySet, Subquery, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
 from loyalty.kernel.scoping import scope_to_stores
@@ -186,3 +186,37 @@ def roll_forward(opening: Snapshot, closing: Snapshot) -> dict[str, Any]:
         "ties_out": expected == closing.outstanding,
         "difference": closing.outstanding - expected,
     }
+
+
+# --- the staff workplace (figures and the person's own activity) ------------------------------
+
+# What "points issued" and "points redeemed" count on a staff member's landing page.
+ISSUED_KINDS = (LedgerOperation.Kind.EARN,)
+REDEEMED_KINDS = (LedgerOperation.Kind.REDEEM, LedgerOperation.Kind.CAPTURE)
+
+
+def points_daily_visible(*, user: StaffUser | None, since: datetime) -> list[dict[str, Any]]:
+    """Points issued and redeemed per day (in the programme's time zone) since ``since``
+    at the stores ``user`` may see (``loyalty.kernel.scoping``: a store-scoped user never
+    counts another store's or headquarters' operations):
+    ``[{"day": date, "kind": str, "points": int, "count": int}, ...]``. One query, on the
+    ``created_at`` index."""
+    operations = LedgerOperation.objects.filter(created_at__gte=since, kind__in=(*ISSUED_KINDS, *REDEEMED_KINDS))
+    rows = (
+        scope_to_stores(operations, user)
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day", "kind")
+        .annotate(points=Sum("points"), count=Count("pk"))
+        .order_by("day", "kind")
+    )
+    return list(rows)
+
+
+def operations_by_staff(*, staff: StaffUser, limit: int = 10) -> QuerySet[LedgerOperation]:
+    """The operations ``staff`` made (``actor_staff``), newest first, with member and
+    store loaded: the person's own recent activity. One query for the slice."""
+    return (
+        LedgerOperation.objects.filter(actor_staff=staff)
+        .select_related("member", "store")
+        .order_by("-created_at", "-id")[:limit]
+    )
