@@ -48,7 +48,7 @@ def test_system_admin_logs_in_and_the_admin_runs_under_the_csp(page, csp_violati
     page.click("#otp-form input[type=submit]")
 
     expect(page).to_have_url(re.compile(r"/admin/$"))
-    expect(page.locator("h1")).to_have_text("Programme administration")
+    expect(page.locator("h1")).to_have_text("System administrator · all stores")
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["__Host-sessionid"]["secure"] and cookies["__Host-sessionid"]["httpOnly"]
 
@@ -96,7 +96,7 @@ def test_staff_user_without_a_device_enrols_one(page, csp_violations, make_staff
     assert user.totpdevice_set.get().confirmed
     page.click("#continue")
     expect(page).to_have_url(re.compile(r"/admin/$"))
-    expect(page.locator("h1")).to_have_text("Programme administration")
+    expect(page.locator("h1")).to_have_text("Cashier · no store assigned")
     assert csp_violations == []
 
 
