@@ -85,7 +85,7 @@ def _job_finished(task_id: str | None = None, task: Any = None, state: str | Non
 
 def job_log_connect() -> None:
     """Record every task run as a ``JobRun`` (idempotent: receivers are connected once)."""
-    from celery import signals  # type: ignore[import-untyped]
+    from celery import signals
 
     signals.task_prerun.connect(_job_started, weak=False, dispatch_uid="loyalty.job_log.prerun")
     signals.task_failure.connect(_job_failed, weak=False, dispatch_uid="loyalty.job_log.failure")
