@@ -196,6 +196,7 @@ class MemberAdmin(ReadOnlyAdmin):
                 else "Not set",
                 reveal_url=reverse("admin:members_member_reveal", args=[obj.pk], current_app=self.admin_site.name),
                 title=f"Member {member_label(obj)}",
+                subtitle=None,  # the header panel names the member
             )
         return super().change_view(request, object_id, form_url, context)
 

@@ -271,6 +271,7 @@ def _vouchers(member: Member, viewer) -> Panel | None:
     return Panel(
         key="vouchers",
         scoped=True,
+        wide=True,
         title="Vouchers",
         table_id="member-vouchers",
         columns=["Voucher", "State", "How", "Issued", "Expires"],
@@ -307,18 +308,29 @@ def _adjustments(member: Member, viewer) -> Panel | None:
     return Panel(
         key="adjustments",
         scoped=True,
+        wide=True,
         title="Adjustment requests",
         table_id="member-adjustments",
-        columns=["Request", "State", "Points", "Reason", "Store", "Requested by", "Approved / reviewed by"],
+        columns=[
+            "Request",
+            "State",
+            "Points",
+            "Reason",
+            "Store",
+            "Requested by",
+            "Approved / reviewed by",
+            "Requested",
+        ],
         rows=[
             [
-                display.link(r, f"#{r.pk} of {display.local_time_text(r.requested_at)}", viewer),
+                display.link(r, f"#{r.pk}", viewer),
                 display.choice_label(AdjustmentRequest.State.choices, r.state),
                 display.points_signed(r.points),
                 r.reason.label,
                 display.store_link(r.store, viewer) if r.store_id else "Headquarters",
                 display.staff_link(r.requested_by, viewer),
                 decided(r),
+                display.local_time(r.requested_at),
             ]
             for r in requests
         ],
