@@ -4,14 +4,22 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('members', '0005_passwords_contact_consents'),
+        ("members", "0005_passwords_contact_consents"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='member',
-            options={'ordering': ['-created_at', '-id'], 'permissions': [('reveal_member_pii', "Can reveal a member's personal data (each reveal is recorded)"), ('end_member_sessions', "Can end all of a member's app, web and kiosk sessions (suspicious activity)")]},
+            name="member",
+            options={
+                "ordering": ["-created_at", "-id"],
+                "permissions": [
+                    ("reveal_member_pii", "Can reveal a member's personal data (each reveal is recorded)"),
+                    (
+                        "end_member_sessions",
+                        "Can end all of a member's app, web and kiosk sessions (suspicious activity)",
+                    ),
+                ],
+            },
         ),
     ]
