@@ -1,5 +1,6 @@
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
 from django.contrib.admin.options import get_content_type_for_model
@@ -10,12 +11,11 @@ from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
-from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from loyalty.kernel.crypto import DecryptionFailed
-from loyalty.ledger.selectors import member_balance, member_lots_visible, member_operations_visible
+from loyalty.workplace.display import choice_label, member_label
+from loyalty.workplace.member_page import member_page
 from members.admin_search import (
     SAVED_SEARCH_VAR,
     MemberSearch,
@@ -27,26 +27,17 @@ from members.models import Member, MemberPiiAccess
 from members.permissions import (
     colleagues,
     home_stores_listed,
-    may_open_store,
+    may_end_member_sessions,
     may_reveal_personal_data,
     sees_programme_wide_panels,
 )
-from members.services.consents import member_consent_records, member_consents
 from members.services.membership import member_pii_reveal
 from members.services.pii import member_pii_masked
+from members.services.sessions import sessions_end_all
 from staffauth.admin_base import ReadOnlyAdmin
 
-HISTORY_ROWS = 50
-CONSENT_HISTORY_ROWS = 50
-# Panels that only programme-wide roles see (see MemberAdmin.get_fields).
-HEADQUARTERS_PANELS = {"consent_history"}
-SCOPE_NOTE = "Only your stores' rows are listed; the balance counts every store."
-
-
-def _viewer(obj):
-    """The staff user the page is rendered for (set by MemberAdmin.get_object); None
-    when unknown, which shows no store's rows."""
-    return getattr(obj, "_admin_viewer", None)
+# The reason recorded with the member's "sessions_ended" security event.
+END_SESSIONS_REASON = "ended_by_staff"
 
 
 class VisibleHomeStoreFilter(admin.RelatedOnlyFieldListFilter):
@@ -60,6 +51,20 @@ class VisibleHomeStoreFilter(admin.RelatedOnlyFieldListFilter):
         return field.get_choices(
             include_blank=False, limit_choices_to=Q(pk__in=pk_qs) & Q(pk__in=visible), ordering=ordering
         )
+
+
+class TierFilter(admin.SimpleListFilter):
+    """Tiers by name (``settings.LOYALTY_TIERS``), not by number."""
+
+    title = "tier"
+    parameter_name = "tier"
+
+    def lookups(self, request, model_admin):
+        return [(str(t["tier"]), t["name"]) for t in sorted(settings.LOYALTY_TIERS, key=lambda t: t["threshold"])]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(tier=int(value)) if value and value.isdigit() else queryset
 
 
 class MemberChangeList(ChangeList):
@@ -78,7 +83,10 @@ class MemberChangeList(ChangeList):
 
 @admin.register(Member)
 class MemberAdmin(ReadOnlyAdmin):
-    """Members as staff look them up: balance, lots with expiry dates, history.
+    """Members as staff look them up. The member page tells the whole story to its
+    viewer (``loyalty.workplace.member_page``): the header, the balance (available,
+    pending, held), lots by expiry, the signed history, vouchers, adjustment requests,
+    fraud alerts, devices and sessions, consents, and the actions the viewer may take.
 
     Consents are shown, never edited: the member gives or withdraws them (app, web,
     enrolment) and staff cannot grant one on their behalf (``members.services.consents``). There
@@ -95,28 +103,20 @@ class MemberAdmin(ReadOnlyAdmin):
     """
 
     # No personal data in the list, not even masked: one decryption per row for nothing.
-    list_display = ["loyalty_number", "status", "tier", "home_store", "created_at"]
-    list_filter = ["status", "tier", ("home_store", VisibleHomeStoreFilter)]
+    list_display = ["loyalty_number", "status", "tier_name", "home_store", "created_at"]
+    list_filter = ["status", TierFilter, ("home_store", VisibleHomeStoreFilter)]
     # The search box posts to search_view; get_search_results applies the saved search.
     search_fields = ["=loyalty_number"]
     search_help_text = "Loyalty number, member id, or a phone number or email address (exact)."
     list_select_related = ["home_store"]
-    fields = [
-        "loyalty_number",
-        "member_id",
-        "status",
-        "tier",
-        "home_store_link",
-        "created_at",
-        "personal_data",
-        "preferred_channel",
-        "consents",
-        "consent_history",
-        "points",
-        "lots",
-        "history",
-    ]
+    # The page itself is the change form's template (templates/admin/members/member/
+    # change_form.html) drawing loyalty.workplace.member_page's panels.
+    fields = ["loyalty_number"]
     readonly_fields = fields
+
+    @admin.display(description="Tier", ordering="tier")
+    def tier_name(self, obj):
+        return obj.tier_label
 
     # --- search (no personal data in URLs) ----------------------------------------------
 
@@ -175,21 +175,30 @@ class MemberAdmin(ReadOnlyAdmin):
 
     # --- the member page ---------------------------------------------------------------
 
-    def get_object(self, request, object_id, from_field=None):
-        obj = super().get_object(request, object_id, from_field)
-        if obj is not None:
-            # The panels below are rendered after the view returns; they scope their rows
-            # to the stores of the user the page is for.
-            obj._admin_viewer = request.user
-        return obj
-
     def get_fields(self, request, obj=None):
-        fields = list(self.fields)
-        if not sees_programme_wide_panels(request.user):
-            fields = [f for f in fields if f not in HEADQUARTERS_PANELS]
-        if may_reveal_personal_data(request.user):
-            return [("personal_data_revealable" if f == "personal_data" else f) for f in fields]
-        return fields
+        # The page is the template's panels (change_view); the form holds no field.
+        return ["loyalty_number"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The member page: panels from ``loyalty.workplace.member_page`` for this viewer."""
+        obj = self.get_object(request, unquote(object_id)) if self.has_view_or_change_permission(request) else None
+        context = dict(extra_context or {})
+        if obj is not None:
+            page = member_page(obj, request.user)
+            page.personal_data = self._personal_data(obj, may_reveal=may_reveal_personal_data(request.user))
+            context.update(
+                member_page=page,
+                preferred_channel=choice_label(Member.Channel.choices, obj.preferred_channel)
+                if obj.preferred_channel
+                else "Not set",
+                reveal_url=reverse("admin:members_member_reveal", args=[obj.pk], current_app=self.admin_site.name),
+                title=f"Member {member_label(obj)}",
+                subtitle=None,  # the header panel names the member
+            )
+        return super().change_view(request, object_id, form_url, context)
 
     def history_view(self, request, object_id, extra_context=None):
         """Django's change history of the member; a store-scoped user sees only the
@@ -215,62 +224,26 @@ class MemberAdmin(ReadOnlyAdmin):
         )
         return response
 
-    @admin.display(description="Home store")
-    def home_store_link(self, obj):
-        """The store's name; a link to it only for a viewer who may open it."""
-        store = obj.home_store
-        if store is None:
-            return "—"
-        if may_open_store(_viewer(obj), store):
-            url = reverse("admin:loyalty_store_change", args=[store.pk], current_app=self.admin_site.name)
-            return format_html('<a href="{}">{}</a>', url, store)
-        return str(store)
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.get_fields(request, obj)
-
-    @admin.display(description="Personal data")
-    def personal_data(self, obj):
-        """Masked values only."""
-        return self._personal_data(obj, may_reveal=False)
-
-    @admin.display(description="Personal data")
-    def personal_data_revealable(self, obj):
-        """Masked values, each with a reveal button (members.reveal_member_pii)."""
-        return self._personal_data(obj, may_reveal=True)
-
-    def _personal_data(self, obj, *, may_reveal: bool):
-        # The buttons submit the (read-only) change form, with its CSRF token, to the
-        # reveal view: no nested form.
+    @staticmethod
+    def _personal_data(obj, *, may_reveal: bool) -> list[tuple[str, str, str]] | None:
+        """(label, masked value, the field's name when it may be revealed, else "");
+        None when the values cannot be read with the configured keys."""
         try:
             masked = member_pii_masked(obj)
         except DecryptionFailed:
-            return "Unreadable with the configured keys."
-        url = reverse("admin:members_member_reveal", args=[obj.pk], current_app=self.admin_site.name)
-        rows = []
-        for field, label in MemberPiiAccess.Field.choices:
-            value = masked[field]
-            button = (
-                format_html(
-                    ' <button type="submit" class="button" formaction="{}" formmethod="post" name="field" '
-                    'value="{}" id="reveal-{}">Reveal</button>',
-                    url,
-                    field,
-                    field,
-                )
-                if may_reveal and value and value != "erased"
-                else ""
-            )
-            rows.append((label, value or "—", button))
-        return format_html(
-            "<table><tbody>{}</tbody></table>", format_html_join("", "<tr><th>{}</th><td>{}{}</td></tr>", rows)
-        )
+            return None
+        return [
+            (label, masked[field] or "—", field if may_reveal and masked[field] and masked[field] != "erased" else "")
+            for field, label in MemberPiiAccess.Field.choices
+        ]
 
     def get_urls(self):
         view = self.admin_site.admin_view(require_POST(self.reveal_view))
         search = self.admin_site.admin_view(require_POST(self.search_view))
+        end_sessions = self.admin_site.admin_view(require_POST(self.end_sessions_view))
         return [
             path("search/", search, name="members_member_search"),
+            path("<path:object_id>/end-sessions/", end_sessions, name="members_member_end_sessions"),
             path("<path:object_id>/reveal/", view, name="members_member_reveal"),
             *super().get_urls(),
         ]
@@ -312,115 +285,28 @@ class MemberAdmin(ReadOnlyAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    @admin.display(description="Consents")
-    def consents(self, obj):
-        """The current choice per purpose (never recorded: not granted)."""
-        rows = (
-            (
-                state.label,
-                "Granted" if state.granted else ("Not granted" if state.version else "Not granted (never recorded)"),
-                state.version or "—",
-                f"{timezone.localtime(state.updated_at):%Y-%m-%d %H:%M}" if state.updated_at else "—",
-            )
-            for state in member_consents(obj).values()
+    def end_sessions_view(self, request, object_id):
+        """POST only, CSRF-protected, OTP-verified (admin_view): ends every session of the
+        member (``members.services.sessions.sessions_end_all``, which records the member's
+        security event) and records who did it in the member's change history. Without
+        the permission 403 (``members.permissions.may_end_member_sessions``), an
+        unknown member 404."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404("No member matches the given query.")
+        if not may_end_member_sessions(request.user):
+            raise PermissionDenied
+        ended = sessions_end_all(member=obj, reason=END_SESSIONS_REASON)
+        self.log_change(request, obj, f"Ended the member's sessions ({ended}).")
+        if ended:
+            messages.success(request, f"Ended {ended} session(s): the member must sign in again.")
+        else:
+            messages.info(request, "The member had no session in progress.")
+        return HttpResponseRedirect(
+            reverse("admin:members_member_change", args=[obj.pk], current_app=self.admin_site.name)
         )
-        return format_html(
-            '<table id="member-consents"><thead><tr><th>Purpose</th><th>Now</th><th>Text version</th><th>Since</th>'
-            "</tr></thead><tbody>{}</tbody></table>",
-            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
-        )
-
-    @admin.display(description=f"Consent history (last {CONSENT_HISTORY_ROWS})")
-    def consent_history(self, obj):
-        """The record of consent, newest first (append-only); programme-wide roles only."""
-        if not sees_programme_wide_panels(_viewer(obj)):
-            return "—"
-        records = member_consent_records(obj)[:CONSENT_HISTORY_ROWS]
-        if not records:
-            return "—"
-        rows = (
-            (
-                f"{timezone.localtime(r.created_at):%Y-%m-%d %H:%M:%S}",
-                r.get_purpose_display(),
-                "Granted" if r.granted else "Withdrawn / not given",
-                r.version,
-                r.get_source_display(),
-            )
-            for r in records
-        )
-        return format_html(
-            '<table id="member-consent-history"><thead><tr><th>When</th><th>Purpose</th><th>Choice</th>'
-            "<th>Text version</th><th>Source</th></tr></thead><tbody>{}</tbody></table>",
-            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
-        )
-
-    def _balance(self, obj):
-        return member_balance(obj)
-
-    @admin.display(description="Points")
-    def points(self, obj):
-        balance = self._balance(obj)
-        if balance is None:
-            return "No points yet"
-        return format_html(
-            "<strong>{}</strong> available, {} held for redemptions", balance.available, balance.debits_pending
-        )
-
-    @admin.display(description="Points by expiry date")
-    def lots(self, obj):
-        """Lots with points left; a store-scoped viewer sees those earned at their stores."""
-        viewer = _viewer(obj)
-        rows = list(member_lots_visible(obj, viewer))
-        if not rows:
-            return self._with_scope_note("—", viewer)
-        body = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", ((r.expires_on, r.remaining, r.earned) for r in rows)
-        )
-        return self._with_scope_note(
-            format_html(
-                '<table id="member-lots"><thead><tr><th>Expires</th><th>Left</th><th>Earned</th></tr></thead>'
-                "<tbody>{}</tbody></table>",
-                body,
-            ),
-            viewer,
-        )
-
-    @admin.display(description=f"History (last {HISTORY_ROWS})")
-    def history(self, obj):
-        """The member's operations, newest first; a store-scoped viewer sees their stores'.
-        Each links to its journal entry."""
-        viewer = _viewer(obj)
-        rows = list(member_operations_visible(obj, viewer)[:HISTORY_ROWS])
-        if not rows:
-            return self._with_scope_note("—", viewer)
-        body = format_html_join(
-            "",
-            '<tr><td>{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td></tr>',
-            (
-                (
-                    f"{timezone.localtime(r.created_at):%Y-%m-%d %H:%M}",
-                    reverse("admin:loyalty_ledgeroperation_change", args=[r.pk], current_app=self.admin_site.name),
-                    r.get_kind_display(),
-                    r.points,
-                    r.store or "—",
-                )
-                for r in rows
-            ),
-        )
-        return self._with_scope_note(
-            format_html(
-                '<table id="member-history"><thead><tr><th>When</th><th>What</th><th>Points</th><th>Store</th></tr>'
-                "</thead><tbody>{}</tbody></table>",
-                body,
-            ),
-            viewer,
-        )
-
-    @staticmethod
-    def _with_scope_note(content, viewer):
-        if sees_programme_wide_panels(viewer):
-            return content
-        return format_html('{}<p class="help member-scope-note">{}</p>', content, SCOPE_NOTE)
 
 
 @admin.register(MemberPiiAccess)

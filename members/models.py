@@ -78,11 +78,21 @@ class Member(models.Model):
                 condition=models.Q(loyalty_number__regex=r"^99[0-9]{14}$"), name="member_loyalty_number_format"
             ),
         ]
-        permissions = [("reveal_member_pii", "Can reveal a member's personal data (each reveal is recorded)")]
+        permissions = [
+            ("reveal_member_pii", "Can reveal a member's personal data (each reveal is recorded)"),
+            ("end_member_sessions", "Can end all of a member's app, web and kiosk sessions (suspicious activity)"),
+        ]
 
     def __str__(self) -> str:
         # The loyalty number only: __str__ lands in audit logs and admin history.
         return self.loyalty_number
+
+    @property
+    def tier_label(self) -> str:
+        """The tier's name in ``settings.LOYALTY_TIERS`` (``Silver``), or ``Tier 5`` for a
+        tier the setting does not name."""
+        names = {t["tier"]: t.get("name") for t in settings.LOYALTY_TIERS}
+        return names.get(self.tier) or f"Tier {self.tier}"
 
 
 class MemberPiiAccess(AppendOnlyModel):

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from loyalty.kernel.scoping import User
 
 REVEAL_PERMISSION = "members.reveal_member_pii"
+END_SESSIONS_PERMISSION = "members.end_member_sessions"
 
 
 def members_visible(user: User, action: str = "view") -> QuerySet[Member, Any]:
@@ -34,6 +35,14 @@ def members_visible(user: User, action: str = "view") -> QuerySet[Member, Any]:
 def may_reveal_personal_data(user: User) -> bool:
     """May ``user`` reveal a member's personal data (each access is recorded)?"""
     return bool(user and user.is_active and user.has_perm(REVEAL_PERMISSION))
+
+
+def may_end_member_sessions(user: User) -> bool:
+    """May ``user`` end all of a member's sessions (spec, "Session Invalidation":
+    suspicious activity)? Headquarters roles that look into accounts: programme
+    administrators and fraud analysts; never store staff (a member's sessions are
+    programme-wide, not their store's)."""
+    return bool(user and user.is_active and user.has_perm(END_SESSIONS_PERMISSION))
 
 
 def sees_programme_wide_panels(user: User) -> bool:

@@ -123,6 +123,9 @@ PROGRAM_ADMIN = Role(
         | {"loyalty.view_all_stores", "members.view_member"}
         # Reveal a member's full personal data in the admin (each reveal is recorded).
         | {"members.reveal_member_pii"}
+        # End a member's sessions from the member page (suspicious activity: spec
+        # "Session Invalidation"); recorded in the member's change history.
+        | {"members.end_member_sessions"}
         | _LEDGER_READ
         | _ADJUSTMENTS_MAKE
         | _crud("loyalty", "adjustmentreason", "view", "add", "change")
@@ -178,6 +181,8 @@ FRAUD_ANALYST = Role(
         | _TILL_RECORDS_READ
         | _TILL_POINTS_READ
         | {"fraud.view_fraudalert", "fraud.change_fraudalert"}
+        # Suspicious activity: end the member's sessions (moves no points).
+        | {"members.end_member_sessions"}
     ),
 )
 

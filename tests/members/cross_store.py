@@ -77,14 +77,21 @@ def history_url(member) -> str:
 
 
 def panel(body: str, field: str) -> str:
-    """The HTML of one read-only field of the member page ("" when it is not shown)."""
-    match = re.search(rf'<div class="form-row field-{field}">(.*?)</div>\s*</div>\s*</div>', body, re.S)
+    """The HTML of one panel of the member page, the ``<section>`` of class
+    ``field-<field>`` ("" when it is not shown)."""
+    match = re.search(rf'<section class="[^"]*\bfield-{field}\b[^"]*"[^>]*>(.*?)</section>', body, re.S)
     return match.group(1) if match else ""
 
 
 def figures(html: str) -> set[int]:
-    """Every number standing alone in a table cell."""
-    return {int(n) for n in re.findall(r"<td>(\d+)</td>", html)}
+    """Every figure standing alone in a table cell, its sign and thousands separators
+    dropped (``<td><span class="points points-in">+3,331</span></td>`` is 3331)."""
+    found = set()
+    for cell in re.findall(r"<td>(.*?)</td>", html, re.S):
+        text = re.sub(r"<[^>]+>", "", cell).strip().lstrip("+\u2212-").replace(",", "")
+        if text.isdigit():
+            found.add(int(text))
+    return found
 
 
 def origins_shown(html: str, table: dict[str, set[int]]) -> set[str]:

@@ -10,7 +10,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import log_in, open_page
+from loyalty.workplace.display import member_label
+from tests.browser import ARTIFACTS, log_in, open_page
 from tests.members.cross_store import OPERATIONS, cross_store_member_make, figures
 
 pytestmark = pytest.mark.browser
@@ -46,7 +47,7 @@ def test_a_cashier_finds_a_member_by_phone_and_email_with_no_term_in_any_url(
 
     # The member's page from the result list, then back: the token goes along, no term.
     page.click(f"#result_list a:text-is('{member.loyalty_number}')")
-    expect(page.locator("h1")).to_have_text("View member")
+    expect(page.locator("h1")).to_have_text(f"Member {member_label(member)}")
     assert all("6789" not in re.sub(r"\D", "", url) and "siti" not in url.lower() for url in urls), urls
     assert not any(re.search(r"[?&]q=", url) for url in urls), urls
     assert page.evaluate("window.__csp") == []
@@ -74,3 +75,37 @@ def test_a_store_a_cashier_sees_store_a_rows_only_on_a_store_b_members_page(
     expect(page.locator("#change-history")).to_contain_text("Changed by the store A manager")
     expect(page.locator("#change-history")).not_to_contain_text("store B")
     assert csp_violations == []
+
+
+@pytest.mark.parametrize("role", ["program_admin", "store_manager"])
+@pytest.mark.parametrize("width", [1400, 800])
+def test_the_member_page_at_desktop_and_tablet_width(
+    browser, live_server, csp_violations, staff_by_role, store_a, store_b, make_staff, role, width
+):
+    """The whole page as a programme administrator and a store manager at 1,400 and
+    800 px: every panel shown, no horizontal scroll, no CSP violation; a screenshot each
+    (test-artifacts/member-page-<role>-<width>.png)."""
+    cross = cross_store_member_make(
+        store_a=store_a, store_b=store_b, make_staff=make_staff, program_admin=staff_by_role["program_admin"]
+    )
+    context, page = open_page(browser, live_server.url, csp_violations, viewport={"width": width, "height": 900})
+    try:
+        log_in(page, staff_by_role[role])
+        page.goto(f"/admin/members/member/{cross.member.pk}/change/")
+
+        for key in ("header", "balance", "actions", "personal_data", "lots", "history", "consents", "sessions"):
+            expect(page.locator(f"#panel-{key}")).to_be_visible()
+        expect(page.locator(".field-consent_history")).to_have_count(1 if role == "program_admin" else 0)
+        expect(page.locator("#panel-history .points").first).to_be_visible()
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"horizontal scroll of {overflow} px"
+        columns = page.evaluate(
+            "getComputedStyle(document.querySelector('.member-page')).gridTemplateColumns.split(' ').length"
+        )
+        assert columns == (2 if width == 1400 else 1)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"member-page-{role}-{width}.png"), full_page=True)
+        assert page.evaluate("window.__csp") == []
+        assert csp_violations == []
+    finally:
+        context.close()

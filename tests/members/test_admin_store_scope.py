@@ -46,7 +46,9 @@ def test_store_staff_see_only_their_stores_rows_on_the_member_page(staff_by_role
     assert origins_shown(history, OPERATIONS) == {"A"}
     assert origins_shown(lots, LOTS) == {"A"}
     assert "Store B" not in history + lots and "Adjustment" not in history and "Redemption hold" not in history
-    assert f"<strong>{AVAILABLE}</strong> available, 1234 held" in panel(body, "points")
+    balance = panel(body, "balance")
+    assert f"<dt>Available</dt><dd><strong>{AVAILABLE:,}</strong>" in balance
+    assert "<dt>Held</dt><dd><strong>1,234</strong>" in balance
     assert "Only your stores" in history
     # The consent history (when staff somewhere acted for the member) is not theirs;
     # the current choices are member information.
@@ -66,7 +68,7 @@ def test_store_staff_see_only_their_stores_entries_in_the_change_history(staff_b
 
 def test_another_stores_home_store_is_named_not_linked(staff_by_role, cross, store_b):
     body = login_verified(Client(), staff_by_role["cashier"]).get(page_url(cross.member)).content.decode()
-    home = panel(body, "home_store_link")
+    home = panel(body, "header").split("<dt>Home store</dt>")[1].split("</dd>")[0]
     assert "PGB Store B" in home and "<a " not in home
 
 
@@ -82,7 +84,8 @@ def test_headquarters_roles_see_every_row(staff_by_role, cross, role):
     assert "Only your stores" not in body
     assert panel(body, "consent_history").count("<tr>") == 1 + ConsentRecord.objects.count()
     assert all(message in changes for message in CHANGES.values())
-    assert 'href="/admin/loyalty/store/' in panel(body, "home_store_link")
+    home = panel(body, "header").split("<dt>Home store</dt>")[1].split("</dd>")[0]
+    assert 'href="/admin/loyalty/store/' in home
 
 
 def test_history_rows_link_to_their_journal_entries(staff_by_role, cross):
