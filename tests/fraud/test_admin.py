@@ -84,7 +84,9 @@ def test_an_alert_names_its_member_linked_never_by_uuid(staff_by_role, make_aler
     ):
         page = client.get(url).content.decode()
         assert str(named_member.member_id) not in page
-        assert f'<a href="{member_url}" class="member-ref">N••• A••• · {grouped(named_member.loyalty_number)}</a>' in page
+        assert (
+            f'<a href="{member_url}" class="member-ref">N••• A••• · {grouped(named_member.loyalty_number)}</a>' in page
+        )
         assert "Nur Aisyah" not in page
 
 
