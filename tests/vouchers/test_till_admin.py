@@ -126,3 +126,25 @@ def test_the_till_lists_search_by_the_members_loyalty_number_or_member_id(
     for term in (grouped(shopper.loyalty_number), str(shopper.member_id)):
         assert [p.pk for p in client.get(url, {"q": term}).context_data["cl"].result_list] == [pending.pk], term
     assert not client.get(url, {"q": "9900000000000000"}).context_data["cl"].result_list
+
+
+def test_the_offline_queue_makes_no_query_per_row(staff_by_role, verified_client, pending, shopper, till, cashier):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = verified_client(staff_by_role["store_manager"])
+    url = reverse("admin:vouchers_pendingredemption_changelist")
+    client.get(url)  # warm the session and permission caches
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    one = queries()
+    for n in range(2, 6):
+        PendingRedemption.objects.create(
+            till=till, store=till.store, staff=cashier, member=shopper, points=100 * n,
+            idempotency_key=f"off-{n}", attempted_at=timezone.now(),
+        )  # fmt: skip
+    assert queries() == one
