@@ -8,6 +8,14 @@ cashier redeeming too often...), never edited except for its investigation statu
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
+
+# What each kind of alert means, for people (``kind`` is a code the raisers share).
+KIND_LABELS = {
+    "voucher_rescan": "Used voucher presented again",
+    "cashier_redemption_frequency": "Cashier redeeming too often",
+    "redemption_irregular": "Sampled redemption found irregular",
+}
 
 
 class FraudAlert(models.Model):
@@ -45,4 +53,9 @@ class FraudAlert(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.kind} ({self.get_severity_display()}, {self.created_at:%Y-%m-%d %H:%M})"
+        # Stored in UTC, shown in the programme's time zone (as every time on a page).
+        when = f", {timezone.localtime(self.created_at):%Y-%m-%d %H:%M}" if self.created_at else ""
+        return f"{self.get_kind_display()} ({self.get_severity_display()}{when})"
+
+    def get_kind_display(self) -> str:
+        return KIND_LABELS.get(self.kind) or self.kind.replace("_", " ").capitalize()

@@ -13,8 +13,12 @@ then redirects to the changelist with ``?s=<token>``. The term itself is kept no
 not in a URL, not in the session, not in a log. A token is bound to the session (useless
 to anyone else), expires after ``SEARCH_TTL`` and is one of at most ``SAVED_MAX``.
 
-A term finds members by exact loyalty number, member id (UUID), phone number (any
-common writing) or email address, the last two through the blind indexes.
+A term finds members by exact loyalty number (as printed, in groups of four, or not),
+member id (the pseudonymous UUID, with or without dashes), phone number (any common
+writing) or email address, the last two through the blind indexes.
+
+Other admins' searches (``member_lookup``) find a member's rows by loyalty number or
+member id only: never by phone or email, whose terms would sit in a URL.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django import forms
+from django.db.models import Q
 
 from members.models import Member
+from members.numbers import LENGTH as LOYALTY_NUMBER_LENGTH
 from members.numbers import loyalty_number_is_well_formed
 from members.selectors import member_by_email, member_by_phone
 from members.services.pii import InvalidMemberData, email_mask, email_normalise, phone_mask, phone_normalise
@@ -38,6 +44,33 @@ SEARCH_TTL = timedelta(minutes=15)  # the admin's idle timeout: a search outlive
 SAVED_MAX = 20
 TERM_MAX = 254  # the longest email address; longer terms find nothing
 UNSHOWN = "the term you entered"
+# What people type between the groups of a loyalty number (as pages print it).
+NUMBER_SEPARATORS = frozenset(" -\u00a0\u2010\u2011\u2012\u2013")
+
+
+def loyalty_number_compact(term: str) -> str:
+    """``term`` without the spaces or dashes between groups (``9900 1234 5678 9012``)."""
+    return "".join(char for char in term.strip() if char not in NUMBER_SEPARATORS)
+
+
+def member_uuid(term: str) -> uuid.UUID | None:
+    """The UUID ``term`` holds (dashes or not, any case), or None."""
+    try:
+        return uuid.UUID(term.strip())
+    except ValueError:
+        return None
+
+
+def member_lookup(term: str, path: str = "member__") -> Q | None:
+    """For another admin's search: its rows whose member (``path``) has the loyalty
+    number or the member id ``term``; None when ``term`` is neither."""
+    found = member_uuid(term)
+    if found is not None:
+        return Q(**{f"{path}member_id": found})
+    number = loyalty_number_compact(term)
+    if number.isascii() and number.isdigit() and len(number) == LOYALTY_NUMBER_LENGTH:
+        return Q(**{f"{path}loyalty_number": number})
+    return None
 
 
 @dataclass(frozen=True)
@@ -60,16 +93,14 @@ def member_search_find(term: str) -> MemberSearch:
         except InvalidMemberData:
             label = "an email address that is not valid"
         return MemberSearch((found.pk,) if found else (), label)
-    try:
-        member_uuid = uuid.UUID(term)
-    except ValueError:
-        pass
-    else:
-        pks = tuple(Member.objects.filter(member_id=member_uuid).values_list("pk", flat=True))
-        return MemberSearch(pks, str(member_uuid))
-    by_number = tuple(Member.objects.filter(loyalty_number=term).values_list("pk", flat=True))
-    if by_number or loyalty_number_is_well_formed(term):
-        return MemberSearch(by_number, term)
+    found_uuid = member_uuid(term)
+    if found_uuid is not None:
+        pks = tuple(Member.objects.filter(member_id=found_uuid).values_list("pk", flat=True))
+        return MemberSearch(pks, str(found_uuid))
+    number = loyalty_number_compact(term)
+    by_number = tuple(Member.objects.filter(loyalty_number=number).values_list("pk", flat=True))
+    if by_number or loyalty_number_is_well_formed(number):
+        return MemberSearch(by_number, number)
     found = member_by_phone(term)
     try:
         label = phone_mask(phone_normalise(term))
@@ -110,8 +141,8 @@ def member_search_load(session, token: str, *, now: float | None = None) -> Memb
 
 def member_by_typed_loyalty_number(typed: str) -> Member:
     """The member whose loyalty number an admin form's field holds (spaces around it
-    ignored), or the form's error."""
-    member = Member.objects.filter(loyalty_number=typed.strip()).first()
+    and between its groups ignored), or the form's error."""
+    member = Member.objects.filter(loyalty_number=loyalty_number_compact(typed)).first()
     if member is None:
         raise forms.ValidationError("No member has that loyalty number.")
     return member

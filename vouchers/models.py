@@ -21,8 +21,20 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from loyalty.kernel.append_only import AppendOnlyModel
+
+
+def _when(moment) -> str:
+    """A time for a name: in the programme's time zone (stored UTC, shown local)."""
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M}" if moment else "—"
+
+
+def _staff_name(user) -> str:
+    """``Aminah Yusof (aminah)``, or the user name alone (as ``display.staff_label``)."""
+    full = user.get_full_name()
+    return f"{full} ({user.get_username()})" if full else user.get_username()
 
 
 class Reward(models.Model):
@@ -153,8 +165,9 @@ class Voucher(models.Model):
         ]
 
     def __str__(self) -> str:
-        # Never the code: it is the bearer credential (with the member's QR token).
-        return f"voucher {str(self.id)[:8]} ({self.get_status_display()})"
+        # Never the code: it is the bearer credential (with the member's QR token). Its
+        # last group (with the check character) is what a member reads out to match it.
+        return f"{self.reward.name} ••••-••••-••••-{self.code[-4:]}"
 
 
 class StaffShift(models.Model):
@@ -182,7 +195,9 @@ class StaffShift(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"shift {self.pk} of staff {self.staff_id}"
+        # "KL01/T1 shift of Aminah Yusof (aminah), 2026-12-04 09:00"
+        where = str(self.till) if self.till_id else self.store.code
+        return f"{where} shift of {_staff_name(self.staff)}, {_when(self.started_at)}"
 
 
 class VoucherRedemption(models.Model):
@@ -208,7 +223,7 @@ class VoucherRedemption(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"redemption of {self.voucher}"
+        return f"{self.voucher} redeemed at {self.till}, {_when(self.redeemed_at)}"
 
 
 class VoucherScan(AppendOnlyModel):
@@ -233,7 +248,7 @@ class VoucherScan(AppendOnlyModel):
         indexes = [models.Index(fields=["voucher", "-created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.action}: {self.result}"
+        return f"{self.get_action_display()}: {self.result.replace('_', ' ')}, {_when(self.created_at)}"
 
 
 class RedemptionAudit(models.Model):
@@ -277,7 +292,8 @@ class RedemptionAudit(models.Model):
         permissions = [("review_redemptionaudit", "Can review sampled redemptions")]
 
     def __str__(self) -> str:
-        return f"audit {self.pk} ({self.get_outcome_display()})"
+        what = f"{self.points:,} points" if self.ledger_operation_id else "a voucher"
+        return f"{what} redeemed at {self.store.code}, sampled {_when(self.sampled_at)}"
 
 
 class PendingRedemption(models.Model):
@@ -326,7 +342,8 @@ class PendingRedemption(models.Model):
         permissions = [("decide_pendingredemption", "Can approve or reject offline redemptions")]
 
     def __str__(self) -> str:
-        return f"pending redemption {str(self.id)[:8]} ({self.get_status_display()})"
+        what = f"{self.points:,} points" if self.points is not None else "a voucher"
+        return f"offline redemption of {what} at {self.till}, {_when(self.attempted_at)}"
 
 
 class TillRedemption(models.Model):
@@ -394,4 +411,4 @@ class TillRedemption(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"till redemption {self.pk} ({self.points} points)"
+        return f"{self.points:,} points held at {self.till}, {_when(self.created_at)}"

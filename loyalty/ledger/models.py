@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from loyalty.kernel.append_only import AppendOnlyModel
 from loyalty.kernel.models import Store, Till
@@ -153,7 +154,10 @@ class LedgerOperation(models.Model):
         indexes = [models.Index(fields=["member", "-created_at"]), models.Index(fields=["store", "-created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.points} ({self.id})"
+        # What, how much and when (the programme's time zone), never the UUID: it titles
+        # the journal's page (as ``loyalty.workplace.display.operation_label``).
+        when = f", {timezone.localtime(self.created_at):%Y-%m-%d %H:%M}" if self.created_at else ""
+        return f"{self.get_kind_display()} of {self.points:,} points{when}"
 
 
 class Transfer(AppendOnlyModel):

@@ -74,3 +74,56 @@ def test_sysadmin_switches_a_till_off_and_sets_its_allow_list(
     assert ok.status_code == 302
     till.refresh_from_db()
     assert not till.active and till.allowed_ips == ["203.0.113.7/32", "198.51.100.0/24"]
+
+
+# --- names, signs and words (issue 13) --------------------------------------------------------
+
+
+def test_the_journal_shows_signed_member_points_named_members_and_no_red_cross(
+    verified_client, make_staff, two_stores_of_activity
+):
+    member, _ = two_stores_of_activity
+    client = verified_client(make_staff("hq", "program_admin"))
+
+    body = client.get(reverse("admin:loyalty_ledgeroperation_changelist")).content.decode()
+
+    assert "icon-no.svg" not in body and "icon-yes.svg" not in body  # a normal row says nothing
+    assert body.count('<span class="points points-in">+100</span>') == 2
+    assert '<span class="points points-out">\u221230</span>' in body  # the hold, from the member's side
+    url = reverse("admin:members_member_change", args=[member.pk])
+    assert f'<a href="{url}" class="member-ref">' in body and str(member.member_id) not in body
+    assert "till T1 at KLA" in body
+
+
+def test_an_operation_is_named_by_what_and_when_never_by_its_uuid(verified_client, make_staff, two_stores_of_activity):
+    client = verified_client(make_staff("hq", "program_admin"))
+    hold = LedgerOperation.objects.get(kind="hold")
+    own_url = reverse("admin:loyalty_ledgeroperation_change", args=[hold.pk])
+
+    for url in (reverse("admin:loyalty_transfer_changelist"), own_url):
+        body = client.get(url).content.decode()
+        assert "Redemption hold of 30 points, " in body, url
+        shown = body.replace(f"{hold.pk}/", "").replace(f'value="{hold.pk}"', "")  # links and hidden inputs
+        assert str(hold.pk) not in shown, url
+
+
+def test_the_journal_is_searched_by_the_members_number_as_printed_or_member_id(
+    verified_client, make_staff, two_stores_of_activity
+):
+    member, _ = two_stores_of_activity
+    client = verified_client(make_staff("hq", "program_admin"))
+    number = member.loyalty_number
+    for term in (" ".join(number[i : i + 4] for i in range(0, 16, 4)), str(member.member_id), "KLA-1"):
+        found = client.get(reverse("admin:loyalty_ledgeroperation_changelist"), {"q": term}).context_data["cl"]
+        assert found.result_list and {op.member_id for op in found.result_list} == {member.pk}, term
+    lots = client.get(reverse("admin:loyalty_pointslot_changelist"), {"q": str(member.member_id)}).context_data["cl"]
+    assert len(lots.result_list) == 2
+
+
+def test_a_tills_allowed_addresses_are_words_not_json(verified_client, staff_by_role, two_stores_of_activity):
+    _, tills = two_stores_of_activity
+    Till.objects.filter(pk=next(iter(tills.values())).pk).update(allowed_ips=["203.0.113.0/24", "198.51.100.7/32"])
+    body = verified_client(staff_by_role["system_admin"]).get(reverse("admin:loyalty_till_changelist")).content.decode()
+
+    assert "203.0.113.0/24, 198.51.100.7/32" in body and "any address" in body
+    assert "[&quot;" not in body and "[]" not in body

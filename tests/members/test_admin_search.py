@@ -135,3 +135,21 @@ def test_saved_searches_are_bounded(cashier_client, seeded_members):
     for _ in range(25):
         cashier_client.post(_search_url(), {"q": "012-345 6789"})
     assert len(cashier_client.session[SESSION_KEY]) == 20
+
+
+def test_the_search_finds_a_member_by_the_loyalty_number_as_pages_print_it_or_any_uuid_writing(
+    cashier_client, seeded_members
+):
+    """Pages print a loyalty number in groups of four (``loyalty.workplace.display``) and a
+    member id may be copied without its dashes: both find the member."""
+    member = seeded_members[1]
+    number = member.loyalty_number
+    for term in (
+        " ".join(number[i : i + 4] for i in range(0, 16, 4)),
+        "-".join(number[i : i + 4] for i in range(0, 16, 4)),
+        member.member_id.hex,
+        f"{{{member.member_id}}}",
+    ):
+        page = cashier_client.post(_search_url(), {"q": term}, follow=True)
+        assert [m.pk for m in page.context_data["cl"].result_list] == [member.pk], term
+        assert "6789" not in page.content.decode()

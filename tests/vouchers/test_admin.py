@@ -99,9 +99,49 @@ def test_search_by_voucher_id_or_loyalty_number(staff_by_role, voucher, member):
     short = str(voucher.pk)[:8]
     assert short in client.get(VOUCHERS, {"q": str(voucher.pk)}).content.decode()
     assert short in client.get(VOUCHERS, {"q": member.loyalty_number}).content.decode()
-    for other in ("00000000-0000-0000-0000-000000000000", "not-a-uuid", voucher.code):
+    for other in ("00000000-0000-0000-0000-000000000000", "not-a-uuid"):
         response = client.get(VOUCHERS, {"q": other})
         assert response.status_code == 200 and short not in response.content.decode()
+
+
+def grouped(number: str) -> str:
+    return " ".join(number[i : i + 4] for i in range(0, 16, 4))
+
+
+def test_search_by_the_whole_code_in_any_form_or_the_members_number_as_printed(staff_by_role, voucher, member):
+    client = as_role(staff_by_role, "program_admin")
+    formatted = code_format(voucher.code)
+    for term in (
+        voucher.code,
+        formatted,
+        formatted.lower(),
+        formatted.replace("-", " "),
+        grouped(member.loyalty_number),
+    ):
+        found = client.get(VOUCHERS, {"q": term}).context_data["cl"].result_list
+        assert [v.pk for v in found] == [voucher.pk], term
+
+
+def test_a_mistyped_code_says_so_instead_of_finding_nothing(staff_by_role, voucher):
+    client = as_role(staff_by_role, "program_admin")
+    wrong = next(c for c in "ABCDEFGH" if c != voucher.code[-1])  # one symbol mistyped
+    typed = code_format(voucher.code)[:-1] + wrong.lower()
+
+    response = client.get(VOUCHERS, {"q": typed})
+
+    body = response.content.decode()
+    assert response.status_code == 200 and not response.context_data["cl"].result_list
+    assert "typing error (its check character does not match)" in body
+    assert "not in the expected form" in client.get(VOUCHERS, {"q": "ABCD-EFGH"}).content.decode()
+
+
+def test_a_voucher_is_listed_by_reward_and_masked_code_with_its_member_named(staff_by_role, voucher, member):
+    body = as_role(staff_by_role, "program_admin").get(VOUCHERS).content.decode()
+    member_url = reverse("admin:members_member_change", args=[member.pk])
+
+    assert f"{voucher.reward.name} ••••-••••-••••-{voucher.code[-4:]}" in body
+    assert f'<a href="{member_url}" class="member-ref">N••• A••• · {grouped(member.loyalty_number)}</a>' in body
+    assert f'<td class="field-member_number">{member.loyalty_number}</td>' not in body
 
 
 def test_the_filters_answer(staff_by_role, voucher, reward):
@@ -280,3 +320,19 @@ def test_the_goodwill_form_needs_its_submission_id(staff_by_role, member, reward
     client = as_role(staff_by_role, "program_admin")
     response = client.post(GOODWILL, {"loyalty_number": member.loyalty_number, "reward": reward.pk, "reason": "x"})
     assert response.status_code == 200 and not Voucher.objects.exists()
+
+
+def test_the_goodwill_form_fills_in_the_member_from_the_member_page(staff_by_role, member, store_b):
+    client = as_role(staff_by_role, "store_manager")
+
+    form = client.get(GOODWILL, {"member": member.pk}).context_data["adminform"].form
+
+    assert form.initial["loyalty_number"] == member.loyalty_number
+    assert form.fields["loyalty_number"].help_text.endswith(grouped(member.loyalty_number))
+    elsewhere = Member.objects.create(home_store=store_b)  # not one of the manager's stores
+    for value in (str(elsewhere.pk), "999999", "abc", ""):
+        response = client.get(GOODWILL, {"member": value})
+        assert response.status_code == 200 and "loyalty_number" not in response.context_data["adminform"].form.initial
+    headquarters = as_role(staff_by_role, "program_admin")
+    form = headquarters.get(GOODWILL, {"member": elsewhere.pk}).context_data["adminform"].form
+    assert form.initial["loyalty_number"] == elsewhere.loyalty_number

@@ -8,6 +8,12 @@
 - Scope: vouchers belong to members, not stores. A store-scoped user (store manager)
   sees the vouchers of members whose home store is one of theirs, those redeemed at
   one of their stores, and those they issued; headquarters roles see all.
+- Shown by name (``loyalty.workplace.display``): a voucher by its reward and masked
+  code, the member by masked name and loyalty number. Searched by the whole code as a
+  member reads it out (any case, spaces or dashes; its check character catches a typing
+  error, said as such), by a member's loyalty number or member id, or by the voucher id.
+- The goodwill form takes ``?member=<member pk>`` (the member page links there) to fill
+  in the member; an unknown member, or one outside the user's stores, is ignored.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from loyalty.kernel.scoping import sees_all_stores, stores_visible_to
-from members.admin_search import member_by_typed_loyalty_number
+from loyalty.workplace import display
+from loyalty.workplace.viewer import ViewerAdminMixin, current_viewer
+from members.admin_search import member_by_typed_loyalty_number, member_lookup
 from members.models import Member
 from staffauth.admin_base import (
     BaseAdmin,
@@ -38,13 +46,25 @@ from staffauth.admin_base import (
 from vouchers.admin import offline, till  # noqa: F401  (register the till's admin pages first)
 from vouchers.models import Reward, Voucher
 from vouchers.permissions import goodwill_limit, may_revoke_vouchers
-from vouchers.selectors import voucher_state
+from vouchers.selectors import EXPIRED, voucher_state
+from vouchers.services.codes import CodeInvalid, code_normalise
 from vouchers.services.issuing import REASON_MAX, VoucherRefused, voucher_goodwill_issue, voucher_revoke
 
 
 def code_masked(code: str) -> str:
     """Only the last four symbols of a code: enough to match a voucher a member reads out."""
-    return f"••••-••••-••••-{code[-4:]}" if code else ""
+    return display.voucher_code_masked(code) if code else ""
+
+
+def member_preselected(user, value: str | None) -> Member | None:
+    """The member ``?member=<pk>`` names, if the user may see them (a store-scoped
+    user: members of their stores); None otherwise, silently."""
+    if not value or not value.isascii() or not value.isdigit():
+        return None
+    members = Member.objects.filter(pk=int(value))
+    if not sees_all_stores(user):
+        members = members.filter(home_store__in=stores_visible_to(user).values("pk"))
+    return members.first()
 
 
 # --- rewards -------------------------------------------------------------------------------------
@@ -114,10 +134,13 @@ class GoodwillForm(FreeTextFormMixin, forms.Form):
     # click, a resubmitted page) issues one voucher.
     submission = forms.RegexField(regex=r"\A[0-9a-f]{32}\Z", widget=forms.HiddenInput)
 
-    def __init__(self, *args, limit: int, **kwargs):
+    def __init__(self, *args, limit: int, member: Member | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             self.initial["submission"] = uuid.uuid4().hex
+            if member is not None:
+                self.initial["loyalty_number"] = member.loyalty_number
+                self.fields["loyalty_number"].help_text = display.member_label(member)
         self.fields["reward"].queryset = Reward.objects.filter(active=True, points_price__lte=limit).order_by(
             "points_price", "name"
         )
@@ -154,21 +177,23 @@ class ExpiryFilter(admin.SimpleListFilter):
 
 
 @admin.register(Voucher)
-class VoucherAdmin(BaseAdmin):
+class VoucherAdmin(ViewerAdminMixin, BaseAdmin):
     paginator = CappedCountPaginator  # a large table: never a full COUNT
-    list_display = ["short_id", "masked_code", "member_number", "reward", "state", "source", "issued_at", "expires_at"]
+    list_display = ["voucher", "member_ref", "state", "source", "issued", "expires"]
     list_filter = ["status", "source", ("reward", admin.RelatedOnlyFieldListFilter), ExpiryFilter, "issued_at"]
     list_select_related = ["reward", "member"]
-    search_fields = ["=id", "=member__loyalty_number"]
-    search_help_text = "A voucher id (in full) or a member's loyalty number."
+    search_fields = ["=id", "=member__loyalty_number"]  # read by get_search_results
+    search_help_text = (
+        "The voucher code as the member reads it, a member's loyalty number or member id, or a voucher id."
+    )
     ordering = ["-issued_at"]
     date_hierarchy = "issued_at"
     action_form = VoucherActionForm
     actions = ["revoke_selected"]
     fields = [
-        "id", "masked_code", "reward", "member", "state", "status", "source", "points_paid", "ledger_operation",
-        "issued_by", "issue_reason", "issued_at", "expires_at", "redeemed_at", "reported_at", "revoked_at",
-        "revoked_by", "revoke_reason",
+        "masked_code", "reward", "member_ref", "state", "status", "source", "points_paid", "operation_ref",
+        "issued_by_ref", "issue_reason", "issued", "expires", "redeemed", "reported", "revoked",
+        "revoked_by_ref", "revoke_reason",
     ]  # fmt: skip
     readonly_fields = fields
 
@@ -184,31 +209,74 @@ class VoucherAdmin(BaseAdmin):
         )
 
     def get_search_results(self, request, queryset, search_term):
-        # "=id" on a UUID column: a term that is not a UUID matches no voucher id (and
-        # must not reach the database as one).
+        # Never a term that is not of a column's type reaches the database as one.
         term = search_term.strip()
         if not term:
             return queryset, False
+        lookup = member_lookup(term)  # a loyalty number, or a UUID as a member id
         try:
-            return queryset.filter(Q(pk=uuid.UUID(term)) | Q(member__loyalty_number=term)), False
+            voucher_id = uuid.UUID(term)
         except ValueError:
-            return queryset.filter(member__loyalty_number=term), False
+            pass
+        else:
+            return queryset.filter(Q(pk=voucher_id) | lookup), False
+        if lookup is not None:
+            return queryset.filter(lookup), False
+        try:
+            code = code_normalise(term)
+        except CodeInvalid as refusal:
+            # A mistyped code finds nothing: say why instead of an empty list.
+            self.message_user(request, str(refusal), messages.WARNING)
+            return queryset.none(), False
+        return queryset.filter(code=code), False
 
-    @admin.display(description="Voucher")
-    def short_id(self, obj):
-        return str(obj.id)[:8]
+    @admin.display(description="Voucher", ordering="reward__name")
+    def voucher(self, obj):
+        return display.voucher_label(obj)
 
     @admin.display(description="Code")
     def masked_code(self, obj):
         return code_masked(obj.code)
 
     @admin.display(description="Member", ordering="member__loyalty_number")
-    def member_number(self, obj):
-        return obj.member.loyalty_number
+    def member_ref(self, obj):
+        return display.member_link(obj.member, current_viewer())
 
     @admin.display(description="State")
     def state(self, obj):
-        return voucher_state(obj)
+        return display.choice_label([*Voucher.Status.choices, (EXPIRED, "Expired")], voucher_state(obj))
+
+    @admin.display(description="Issued", ordering="issued_at")
+    def issued(self, obj):
+        return display.local_time(obj.issued_at)
+
+    @admin.display(description="Expires", ordering="expires_at")
+    def expires(self, obj):
+        return display.local_time(obj.expires_at)
+
+    @admin.display(description="Redeemed at")
+    def redeemed(self, obj):
+        return display.local_time(obj.redeemed_at)
+
+    @admin.display(description="Reported lost at")
+    def reported(self, obj):
+        return display.local_time(obj.reported_at)
+
+    @admin.display(description="Revoked at")
+    def revoked(self, obj):
+        return display.local_time(obj.revoked_at)
+
+    @admin.display(description="Paid by (points operation)")
+    def operation_ref(self, obj):
+        return display.operation_link(obj.ledger_operation, current_viewer())
+
+    @admin.display(description="Issued by")
+    def issued_by_ref(self, obj):
+        return display.staff_link(obj.issued_by, current_viewer())
+
+    @admin.display(description="Revoked by")
+    def revoked_by_ref(self, obj):
+        return display.staff_link(obj.revoked_by, current_viewer())
 
     # Read-only: vouchers change only through the services (revoke below).
     def has_change_permission(self, request, obj=None):
@@ -237,7 +305,7 @@ class VoucherAdmin(BaseAdmin):
             lambda voucher: voucher_revoke(staff=request.user, voucher_id=voucher.pk, reason=reason),
             done="Revoked {count} voucher(s).",
             not_done="Not revoked: ",
-            name=lambda voucher: str(voucher.id)[:8],
+            name=display.voucher_label,
         )
         return None
 
@@ -245,7 +313,8 @@ class VoucherAdmin(BaseAdmin):
         limit = goodwill_limit(request.user)
         if limit is None:
             raise PermissionDenied
-        form = GoodwillForm(request.POST or None, limit=limit)
+        member = None if request.method == "POST" else member_preselected(request.user, request.GET.get("member"))
+        form = GoodwillForm(request.POST or None, limit=limit, member=member)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -258,8 +327,8 @@ class VoucherAdmin(BaseAdmin):
             else:
                 self.message_user(
                     request,
-                    f"Goodwill voucher {str(voucher.id)[:8]} ({data['reward'].name}) issued to member "
-                    f"{data['loyalty_number'].loyalty_number}.",
+                    f"Goodwill voucher {display.voucher_label(voucher)} issued to member "
+                    f"{display.member_label(data['loyalty_number'])}.",
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(reverse("admin:vouchers_voucher_change", args=[voucher.pk]))

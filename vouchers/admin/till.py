@@ -9,6 +9,8 @@ audit queue.
 - Fraud alerts are the fraud app's (``fraud.admin``).
 
 Store filters list only the stores the user may see (``staffauth.admin_base.VisibleStoreFilter``).
+Staff, stores, tills, vouchers and operations by name (``loyalty.workplace.display``),
+linked for a viewer who may open them; codes by their labels.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from datetime import timedelta
 from django.contrib import admin
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.html import format_html
 
+from loyalty.workplace import display
+from loyalty.workplace.viewer import current_viewer
 from staffauth.admin_base import (
     VisibleStoreFilter,
     act_on_each,
@@ -27,7 +32,16 @@ from vouchers.admin.base import ScopedReadOnly
 from vouchers.models import RedemptionAudit, StaffShift, VoucherScan
 from vouchers.permissions import may_review_audits
 from vouchers.services.audit import redemption_audit_review
+from vouchers.services.redemption import SCAN_OK, SCAN_REPLAYED, RedemptionRefused
 from vouchers.services.shifts import max_hours, shift_expired
+
+SCAN_RESULTS = [(SCAN_OK, "Accepted"), (SCAN_REPLAYED, "Replayed (the same request again)")]
+REFUSED = "refused"
+
+
+def scan_result_label(result: str) -> str:
+    """``ok`` → Accepted, a refusal's code → its words (``voucher_expired`` → Voucher expired)."""
+    return display.choice_label(SCAN_RESULTS, result)
 
 
 class OpenShiftFilter(admin.SimpleListFilter):
@@ -50,52 +64,111 @@ class OpenShiftFilter(admin.SimpleListFilter):
 
 @admin.register(StaffShift)
 class StaffShiftAdmin(ScopedReadOnly):
-    list_display = ["started_at", "ended_at", "is_open", "staff", "store", "till"]
-    list_filter = [VisibleStoreFilter, OpenShiftFilter, "started_at"]
+    list_display = ["started", "ended", "where", "staff_ref"]
+    list_display_links = ["started"]
+    list_filter = [OpenShiftFilter, VisibleStoreFilter, "started_at"]
     list_select_related = ["staff", "store", "till", "till__store"]
+    search_fields = ["=staff__username"]
+    search_help_text = "A staff member's user name."
     date_hierarchy = "started_at"
     ordering = ["-started_at"]
-    fields = ["staff", "store", "till", "started_at", "ended_at"]  # never the token's hash
+    fields = ["staff_ref", "store_ref", "till_ref", "started", "ended"]  # never the token's hash
     readonly_fields = fields
 
-    @admin.display(description="Open", boolean=True)
-    def is_open(self, obj):
-        return obj.ended_at is None and not shift_expired(obj, timezone.now())
+    @admin.display(description="Started", ordering="started_at")
+    def started(self, obj):
+        return display.local_time(obj.started_at)
+
+    @admin.display(description="Ended", ordering="ended_at")
+    def ended(self, obj):
+        if obj.ended_at is not None:
+            return display.local_time(obj.ended_at)
+        if shift_expired(obj, timezone.now()):
+            return "Over (past the shift limit)"
+        return format_html('<span class="flag flag-yes">{}</span>', "Open now")
+
+    @admin.display(description="Till")
+    def where(self, obj):
+        viewer = current_viewer()
+        return display.till_link(obj.till, viewer) if obj.till_id else display.store_link(obj.store, viewer)
+
+
+class ScanResultFilter(admin.SimpleListFilter):
+    title = "result"
+    parameter_name = "result"
+
+    def lookups(self, request, model_admin):
+        refusals = [(code, scan_result_label(code)) for code in sorted(RedemptionRefused.MESSAGES)]
+        return [*SCAN_RESULTS, (REFUSED, "Refused (any reason)"), *refusals]
+
+    def queryset(self, request, queryset):
+        if self.value() == REFUSED:
+            return queryset.exclude(result__in=[SCAN_OK, SCAN_REPLAYED])
+        return queryset.filter(result=self.value()) if self.value() else queryset
 
 
 @admin.register(VoucherScan)
 class VoucherScanAdmin(ScopedReadOnly):
-    list_display = ["created_at", "action", "result", "voucher_short", "store", "till", "staff"]
-    list_filter = ["result", VisibleStoreFilter, "action", "created_at"]
-    list_select_related = ["store", "till", "till__store", "staff"]
+    list_display = ["scanned", "action", "outcome", "voucher_ref", "till_ref", "staff_ref"]
+    list_display_links = ["scanned"]
+    list_filter = [ScanResultFilter, "action", VisibleStoreFilter, "created_at"]
+    list_select_related = ["store", "till", "till__store", "staff", "voucher__reward"]
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]
-    fields = ["created_at", "action", "result", "voucher", "store", "till", "staff"]
+    fields = ["scanned", "action", "outcome", "voucher_ref", "store_ref", "till_ref", "staff_ref"]
     readonly_fields = fields
 
+    @admin.display(description="Scanned", ordering="created_at")
+    def scanned(self, obj):
+        return display.local_time(obj.created_at)
+
+    @admin.display(description="Result", ordering="result")
+    def outcome(self, obj):
+        return scan_result_label(obj.result)
+
     @admin.display(description="Voucher")
-    def voucher_short(self, obj):
-        return str(obj.voucher_id)[:8] if obj.voucher_id else "—"
+    def voucher_ref(self, obj):
+        return display.voucher_link(obj.voucher, current_viewer())
 
 
 @admin.register(RedemptionAudit)
 class RedemptionAuditAdmin(ScopedReadOnly):
-    list_display = ["sampled_at", "store", "cashier", "what", "points", "outcome", "reviewed_by", "reviewed_at"]
+    list_display = ["sampled", "store_ref", "cashier_ref", "what", "outcome", "reviewed"]
+    list_display_links = ["sampled"]
     list_filter = ["outcome", VisibleStoreFilter, "sampled_at"]
-    list_select_related = ["store", "cashier", "reviewed_by", "voucher_redemption"]
+    list_select_related = [
+        "store", "cashier", "reviewed_by", "voucher_redemption__voucher__reward", "ledger_operation",
+    ]  # fmt: skip
+    date_hierarchy = "sampled_at"
     ordering = ["-sampled_at"]
     actions = ["confirm_selected", "mark_irregular_selected"]
-    fields = [
-        "sampled_at", "store", "cashier", "voucher_redemption", "ledger_operation", "points", "outcome",
-        "reviewed_by", "reviewed_at", "note",
-    ]  # fmt: skip
+    fields = ["sampled", "store_ref", "cashier_ref", "what", "outcome", "reviewed", "note"]
     readonly_fields = fields
+
+    @admin.display(description="Sampled", ordering="sampled_at")
+    def sampled(self, obj):
+        return display.local_time(obj.sampled_at)
+
+    @admin.display(description="Cashier")
+    def cashier_ref(self, obj):
+        return display.staff_link(obj.cashier, current_viewer())
 
     @admin.display(description="Redemption")
     def what(self, obj):
+        viewer = current_viewer()
         if obj.voucher_redemption_id:
-            return f"voucher redemption {obj.voucher_redemption_id}"
-        return f"points operation {str(obj.ledger_operation_id)[:8]}"
+            return display.voucher_link(obj.voucher_redemption.voucher, viewer)
+        return format_html(
+            "{} ({})", display.points_signed(-obj.points), display.operation_link(obj.ledger_operation, viewer)
+        )
+
+    @admin.display(description="Reviewed", ordering="reviewed_at")
+    def reviewed(self, obj):
+        if obj.reviewed_at is None:
+            return ""
+        return format_html(
+            "{}, {}", display.staff_link(obj.reviewed_by, current_viewer()), display.local_time(obj.reviewed_at)
+        )
 
     def has_review_permission(self, request):
         return may_review_audits(request.user)
@@ -108,7 +181,7 @@ class RedemptionAuditAdmin(ScopedReadOnly):
             lambda audit: redemption_audit_review(audit_id=audit.pk, reviewer=request.user, outcome=outcome),
             done=done + " {count} redemption(s).",
             not_done="Not reviewed: ",
-            name=lambda audit: str(audit.pk),
+            name=str,
         )
 
     @admin.action(description="Confirm selected redemptions (in order)", permissions=["review"])
