@@ -7,7 +7,7 @@ from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm
 from django.contrib.auth.models import Group
 from django.shortcuts import redirect
 from django.urls import reverse
-from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
+from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm, TaskSelectWidget
 from django_celery_beat.models import PeriodicTask
 from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -268,7 +268,26 @@ SCHEDULABLE_TASK_PREFIXES = tuple(
 )
 
 
+def schedulable_tasks() -> list[str]:
+    """The registered jobs a schedule may name: the product's own (``*.tasks.*``)."""
+    app = TaskSelectWidget.celery_app
+    app.loader.import_default_modules()  # autodiscovery, if the web process has not run it
+    return sorted(name for name in app.tasks if name.startswith(SCHEDULABLE_TASK_PREFIXES))
+
+
 class ScheduleForm(PeriodicTaskForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = schedulable_tasks()
+        # The widget ignores assigned choices (django-celery-beat lists every task, its
+        # own and Celery's); ours are the product's jobs only.
+        self.fields["regtask"].widget._choices = (("", "---------"), *((name, name) for name in names))
+        # django-celery-beat leaves "Task (registered)" blank on an existing schedule
+        # (the name is in "Task (custom)"): select it when it is a registered job.
+        task = self.instance.task if self.instance.pk else ""
+        if task in names and not self.is_bound:
+            self.initial["regtask"] = task
+
     def clean(self):
         data = super().clean()
         task = data.get("task") or ""
@@ -285,6 +304,10 @@ admin.site.unregister(PeriodicTask)
 @admin.register(PeriodicTask)
 class ScheduleAdmin(PeriodicTaskAdmin):
     """Schedules may name only the product's own jobs (not celery.chain or other
-    built-ins that would run any task with any arguments)."""
+    built-ins that would run any task with any arguments). The form is Django's own
+    change form: django-celery-beat's adds an inline script (refused by the CSP) that
+    only echoed the crontab's reading, which the page shows already
+    ("Crontab translation")."""
 
     form = ScheduleForm
+    change_form_template = None
