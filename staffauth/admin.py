@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm
 from django.contrib.auth.models import Group
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm, TaskSelectWidget
@@ -14,6 +15,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from loyalty.workplace.display import NOTHING, local_time
 from staffauth.admin_base import BaseAdmin, ReadOnlyAdmin
 from staffauth.models import SecurityEvent, StaffUser
 from staffauth.permissions import may_delete_staff, may_grant_superuser, may_manage_account, may_reset_mfa
@@ -223,14 +225,60 @@ admin.site.unregister(AccessAttempt)
 
 @admin.register(AccessAttempt)
 class LockoutAdmin(AccessAttemptAdmin):
-    """axes' own admin, except that its clean-up action (a delete) needs the delete
-    permission: axes declares it without one, so view-only roles were offered it."""
+    """axes' own admin, in the words of the job: a record counts one user name's failed
+    sign-ins from one address, "Locked out" from the limit until its cool-off ends;
+    releasing it early is "Unlock" (it deletes the record, needing the delete
+    permission), never "Delete". Times in the programme's time zone.
+
+    axes' clean-up action (a delete) needs the delete permission too: axes declares it
+    without one, so view-only roles were offered it."""
+
+    list_display = ["attempt_time_local", "username", "ip_address", "failures_since_start", "status", "lock_ends"]
+    list_display_links = ["attempt_time_local"]
+    fieldsets = (
+        (None, {"fields": ("username", "ip_address", "failures_since_start", "status", "lock_ends")}),
+        ("Request", {"fields": ("path_info", "user_agent", "http_accept", "get_data", "post_data")}),
+    )
+    readonly_fields = [*AccessAttemptAdmin.readonly_fields, "status", "lock_ends"]
+    actions = ["unlock_selected", "cleanup_expired_attempts"]
+
+    @admin.display(description="Last failure", ordering="attempt_time")
+    def attempt_time_local(self, obj):
+        return local_time(obj.attempt_time)
+
+    @admin.display(description="Lock ends")
+    def lock_ends(self, obj):
+        # axes keeps the end of the cool-off on a one-to-one row: its name, not "object (1)".
+        expiration = getattr(obj, "expiration", None) if hasattr(obj, "expiration") else None
+        return local_time(expiration.expires_at) if expiration is not None else NOTHING
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("expiration")
 
     def get_actions(self, request):
         actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
         if not self.has_delete_permission(request):
             actions.pop("cleanup_expired_attempts", None)
         return actions
+
+    @admin.action(description="Unlock the selected user names", permissions=["delete"])
+    def unlock_selected(self, request, queryset):
+        unlocked = sorted(queryset.values_list("username", flat=True))
+        self.log_deletions(request, queryset)
+        queryset.delete()
+        self.message_user(request, f"Unlocked {len(unlocked)}: {', '.join(unlocked) or 'none'}.", messages.SUCCESS)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        attempt = self.get_object(request, object_id)
+        name = f"{attempt.username} from {attempt.ip_address}" if attempt else ""
+        context = {"title": f"Unlock {name}", "lock_name": name, **(extra_context or {})}
+        return super().delete_view(request, object_id, context)
+
+    def response_delete(self, request, obj_display, obj_id):
+        # Django's would say "deleted"; the record is gone so that the person may sign in.
+        self.message_user(request, "Unlocked: they may sign in again.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:axes_accessattempt_changelist", current_app=self.admin_site.name))
 
 
 class _GuardedDeviceAdmin:
