@@ -1,6 +1,7 @@
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm
@@ -8,6 +9,7 @@ from django.contrib.auth.models import Group
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm, TaskSelectWidget
 from django_celery_beat.models import PeriodicTask
 from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
@@ -17,9 +19,11 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from loyalty.workplace.display import NOTHING, local_time
 from staffauth.admin_base import BaseAdmin, ReadOnlyAdmin
+from staffauth.context import current_request
 from staffauth.models import SecurityEvent, StaffUser
 from staffauth.permissions import may_delete_staff, may_grant_superuser, may_manage_account, may_reset_mfa
 from staffauth.roles import ROLE_BY_NAME
+from staffauth.selectors import staff_security_status
 from staffauth.services import staff_access_changed, staff_sessions_end
 
 PRIVILEGE_FIELDS = ("groups", "stores", "is_active", "is_superuser", "user_permissions")
@@ -86,6 +90,7 @@ class StaffUserAdmin(UserAdmin, BaseAdmin):
         ("Person", {"fields": ("first_name", "last_name", "email", "own_loyalty_number")}),
         ("Access", {"fields": ("is_active", "groups", "stores", "is_superuser", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
+        ("Security status", {"fields": ("security_status",)}),
     )
     add_fieldsets = (
         (
@@ -117,8 +122,59 @@ class StaffUserAdmin(UserAdmin, BaseAdmin):
     def store_codes(self, obj):
         return ", ".join(sorted(s.code for s in obj.stores.all()))
 
+    @admin.display(description="Sign-in security")
+    def security_status(self, obj):
+        """MFA, lockout and sessions at a glance (never a code); links for those who may act."""
+        if obj is None or obj.pk is None:
+            return NOTHING
+        status = staff_security_status(obj)
+        viewer = getattr(current_request(), "user", None)
+        if status.totp_devices:
+            mfa = format_html("Authenticator app confirmed ({})", ", ".join(status.totp_devices))
+        else:
+            mfa = format_html("<strong>No confirmed authenticator app</strong>: enrolment at next sign-in")
+        codes = (
+            "none issued"
+            if status.backup_codes_left is None
+            else f"{status.backup_codes_left} left"
+            + (" (none: issue new ones)" if not status.backup_codes_left else "")
+        )
+        may_unlock = viewer is not None and viewer.has_perm("axes.delete_accessattempt")
+        if status.lockouts:
+            locks = format_html_join(
+                ", ",
+                "{}{}",
+                (
+                    (
+                        f"from {address or 'an unknown address'}",
+                        format_html(
+                            ' (<a href="{}" class="unlock-link">Unlock</a>)',
+                            reverse("admin:axes_accessattempt_delete", args=[pk], current_app=self.admin_site.name),
+                        )
+                        if may_unlock
+                        else "",
+                    )
+                    for pk, address in status.lockouts
+                ),
+            )
+            locked = format_html("<strong>Locked out</strong> {}", locks)
+        else:
+            locked = format_html("{}", "Not locked out")
+        rows = [
+            ("Two-factor", mfa),
+            ("Backup codes", codes),
+            ("Lockout", locked),
+            ("Active sessions", str(status.active_sessions)),
+            ("Last login", local_time(status.last_login)),
+            ("Password last changed", local_time(status.password_changed_at) if status.password_changed_at else "not recorded"),
+        ]  # fmt: skip
+        return format_html(
+            '<table class="facts" id="staff-security-status"><tbody>{}</tbody></table>',
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        )
+
     def get_readonly_fields(self, request, obj=None):
-        fields = ["last_login", "date_joined"]
+        fields = ["last_login", "date_joined", "security_status"]
         if not may_grant_superuser(request.user):
             # Roles come from groups only; nobody but a superuser hands out superuser
             # status or individual permissions.
@@ -181,8 +237,39 @@ class RoleAdmin(ReadOnlyAdmin):
     """Roles are defined in code (staffauth.roles) and applied by ``manage.py sync_roles``."""
 
     list_display = ["name", "scope", "permission_count", "member_count"]
-    fields = ["name", "permissions"]
+    fields = ["name", "scope", "permission_list"]
     readonly_fields = fields
+
+    @admin.display(description="Permissions")
+    def permission_list(self, obj):
+        """The role's permissions by area and record type, each by its label."""
+        grouped: dict[str, dict[str, list[str]]] = {}
+        perms = obj.permissions.select_related("content_type").order_by(
+            "content_type__app_label", "content_type__model", "name"
+        )
+        for perm in perms:
+            model = perm.content_type.model_class()
+            app = apps.get_app_config(perm.content_type.app_label).verbose_name
+            kind = str(model._meta.verbose_name_plural).capitalize() if model else perm.content_type.model
+            grouped.setdefault(str(app), {}).setdefault(kind, []).append(perm.name)
+        if not grouped:
+            return NOTHING
+        return format_html(
+            '<dl class="role-permissions" id="role-permissions">{}</dl>',
+            format_html_join(
+                "",
+                "<dt>{}</dt><dd><ul>{}</ul></dd>",
+                (
+                    (
+                        app,
+                        format_html_join(
+                            "", "<li><strong>{}</strong>: {}</li>", ((kind, "; ".join(names)) for kind, names in models.items())
+                        ),
+                    )
+                    for app, models in grouped.items()
+                ),
+            ),
+        )  # fmt: skip
 
     def get_queryset(self, request):
         from django.db.models import Count
