@@ -287,7 +287,9 @@ def test_the_unlock_action_unlocks_and_a_fraud_analyst_is_not_offered_it(sysadmi
 
     from tests.conftest import login_verified
 
-    analyst = login_verified(Client(), staff_by_role["fraud_analyst"]).get(reverse("admin:axes_accessattempt_changelist"))
+    analyst = login_verified(Client(), staff_by_role["fraud_analyst"]).get(
+        reverse("admin:axes_accessattempt_changelist")
+    )
     assert analyst.status_code == 200 and analyst.context_data["action_form"] is None  # no action at all
 
     response = sysadmin.post(
