@@ -23,7 +23,7 @@ from loyalty.adjustments.reports import (
     yesterday,
 )
 from loyalty.kernel.models import OutboundMessage
-from staffauth.admin_base import JournalAdmin, ReadOnlyAdmin
+from staffauth.admin_base import FreeTextFormMixin, JournalAdmin, ReadOnlyAdmin
 
 
 def _scope(request) -> ReportScope:
@@ -54,7 +54,7 @@ def store_chart(stores: list[dict], *, width: int = 640) -> dict:
     return {"width": width, "height": top * 2 + len(stores) * row_h, "label_x": label_w - 8, "rows": rows}
 
 
-class ReportDayForm(forms.Form):
+class ReportDayForm(FreeTextFormMixin, forms.Form):
     """The day of an on-demand report: a past or current local day, yesterday by default."""
 
     day = forms.DateField(
