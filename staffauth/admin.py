@@ -1,23 +1,29 @@
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm
 from django.contrib.auth.models import Group
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
-from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
+from django.utils.html import format_html, format_html_join
+from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm, TaskSelectWidget
 from django_celery_beat.models import PeriodicTask
 from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from loyalty.workplace.display import NOTHING, local_time
 from staffauth.admin_base import BaseAdmin, ReadOnlyAdmin
+from staffauth.context import current_request
 from staffauth.models import SecurityEvent, StaffUser
 from staffauth.permissions import may_delete_staff, may_grant_superuser, may_manage_account, may_reset_mfa
 from staffauth.roles import ROLE_BY_NAME
+from staffauth.selectors import staff_security_status
 from staffauth.services import staff_access_changed, staff_sessions_end
 
 PRIVILEGE_FIELDS = ("groups", "stores", "is_active", "is_superuser", "user_permissions")
@@ -84,6 +90,7 @@ class StaffUserAdmin(UserAdmin, BaseAdmin):
         ("Person", {"fields": ("first_name", "last_name", "email", "own_loyalty_number")}),
         ("Access", {"fields": ("is_active", "groups", "stores", "is_superuser", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
+        ("Security status", {"fields": ("security_status",)}),
     )
     add_fieldsets = (
         (
@@ -115,8 +122,59 @@ class StaffUserAdmin(UserAdmin, BaseAdmin):
     def store_codes(self, obj):
         return ", ".join(sorted(s.code for s in obj.stores.all()))
 
+    @admin.display(description="Sign-in security")
+    def security_status(self, obj):
+        """MFA, lockout and sessions at a glance (never a code); links for those who may act."""
+        if obj is None or obj.pk is None:
+            return NOTHING
+        status = staff_security_status(obj)
+        viewer = getattr(current_request(), "user", None)
+        if status.totp_devices:
+            mfa = format_html("Authenticator app confirmed ({})", ", ".join(status.totp_devices))
+        else:
+            mfa = format_html("<strong>No confirmed authenticator app</strong>: enrolment at next sign-in")
+        codes = (
+            "none issued"
+            if status.backup_codes_left is None
+            else f"{status.backup_codes_left} left"
+            + (" (none: issue new ones)" if not status.backup_codes_left else "")
+        )
+        may_unlock = viewer is not None and viewer.has_perm("axes.delete_accessattempt")
+        if status.lockouts:
+            locks = format_html_join(
+                ", ",
+                "{}{}",
+                (
+                    (
+                        f"from {address or 'an unknown address'}",
+                        format_html(
+                            ' (<a href="{}" class="unlock-link">Unlock</a>)',
+                            reverse("admin:axes_accessattempt_delete", args=[pk], current_app=self.admin_site.name),
+                        )
+                        if may_unlock
+                        else "",
+                    )
+                    for pk, address in status.lockouts
+                ),
+            )
+            locked = format_html("<strong>Locked out</strong> {}", locks)
+        else:
+            locked = format_html("{}", "Not locked out")
+        rows = [
+            ("Two-factor", mfa),
+            ("Backup codes", codes),
+            ("Lockout", locked),
+            ("Active sessions", str(status.active_sessions)),
+            ("Last login", local_time(status.last_login)),
+            ("Password last changed", local_time(status.password_changed_at) if status.password_changed_at else "not recorded"),
+        ]  # fmt: skip
+        return format_html(
+            '<table class="facts" id="staff-security-status"><tbody>{}</tbody></table>',
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        )
+
     def get_readonly_fields(self, request, obj=None):
-        fields = ["last_login", "date_joined"]
+        fields = ["last_login", "date_joined", "security_status"]
         if not may_grant_superuser(request.user):
             # Roles come from groups only; nobody but a superuser hands out superuser
             # status or individual permissions.
@@ -179,8 +237,39 @@ class RoleAdmin(ReadOnlyAdmin):
     """Roles are defined in code (staffauth.roles) and applied by ``manage.py sync_roles``."""
 
     list_display = ["name", "scope", "permission_count", "member_count"]
-    fields = ["name", "permissions"]
+    fields = ["name", "scope", "permission_list"]
     readonly_fields = fields
+
+    @admin.display(description="Permissions")
+    def permission_list(self, obj):
+        """The role's permissions by area and record type, each by its label."""
+        grouped: dict[str, dict[str, list[str]]] = {}
+        perms = obj.permissions.select_related("content_type").order_by(
+            "content_type__app_label", "content_type__model", "name"
+        )
+        for perm in perms:
+            model = perm.content_type.model_class()
+            app = apps.get_app_config(perm.content_type.app_label).verbose_name
+            kind = str(model._meta.verbose_name_plural).capitalize() if model else perm.content_type.model
+            grouped.setdefault(str(app), {}).setdefault(kind, []).append(perm.name)
+        if not grouped:
+            return NOTHING
+        return format_html(
+            '<dl class="role-permissions" id="role-permissions">{}</dl>',
+            format_html_join(
+                "",
+                "<dt>{}</dt><dd><ul>{}</ul></dd>",
+                (
+                    (
+                        app,
+                        format_html_join(
+                            "", "<li><strong>{}</strong>: {}</li>", ((kind, "; ".join(names)) for kind, names in models.items())
+                        ),
+                    )
+                    for app, models in grouped.items()
+                ),
+            ),
+        )  # fmt: skip
 
     def get_queryset(self, request):
         from django.db.models import Count
@@ -223,14 +312,60 @@ admin.site.unregister(AccessAttempt)
 
 @admin.register(AccessAttempt)
 class LockoutAdmin(AccessAttemptAdmin):
-    """axes' own admin, except that its clean-up action (a delete) needs the delete
-    permission: axes declares it without one, so view-only roles were offered it."""
+    """axes' own admin, in the words of the job: a record counts one user name's failed
+    sign-ins from one address, "Locked out" from the limit until its cool-off ends;
+    releasing it early is "Unlock" (it deletes the record, needing the delete
+    permission), never "Delete". Times in the programme's time zone.
+
+    axes' clean-up action (a delete) needs the delete permission too: axes declares it
+    without one, so view-only roles were offered it."""
+
+    list_display = ["attempt_time_local", "username", "ip_address", "failures_since_start", "status", "lock_ends"]
+    list_display_links = ["attempt_time_local"]
+    fieldsets = (
+        (None, {"fields": ("username", "ip_address", "failures_since_start", "status", "lock_ends")}),
+        ("Request", {"fields": ("path_info", "user_agent", "http_accept", "get_data", "post_data")}),
+    )
+    readonly_fields = [*AccessAttemptAdmin.readonly_fields, "status", "lock_ends"]
+    actions = ["unlock_selected", "cleanup_expired_attempts"]
+
+    @admin.display(description="Last failure", ordering="attempt_time")
+    def attempt_time_local(self, obj):
+        return local_time(obj.attempt_time)
+
+    @admin.display(description="Lock ends")
+    def lock_ends(self, obj):
+        # axes keeps the end of the cool-off on a one-to-one row: its name, not "object (1)".
+        expiration = getattr(obj, "expiration", None) if hasattr(obj, "expiration") else None
+        return local_time(expiration.expires_at) if expiration is not None else NOTHING
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("expiration")
 
     def get_actions(self, request):
         actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
         if not self.has_delete_permission(request):
             actions.pop("cleanup_expired_attempts", None)
         return actions
+
+    @admin.action(description="Unlock the selected user names", permissions=["delete"])
+    def unlock_selected(self, request, queryset):
+        unlocked = sorted(queryset.values_list("username", flat=True))
+        self.log_deletions(request, queryset)
+        queryset.delete()
+        self.message_user(request, f"Unlocked {len(unlocked)}: {', '.join(unlocked) or 'none'}.", messages.SUCCESS)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        attempt = self.get_object(request, object_id)
+        name = f"{attempt.username} from {attempt.ip_address}" if attempt else ""
+        context = {"title": f"Unlock {name}", "lock_name": name, **(extra_context or {})}
+        return super().delete_view(request, object_id, context)
+
+    def response_delete(self, request, obj_display, obj_id):
+        # Django's would say "deleted"; the record is gone so that the person may sign in.
+        self.message_user(request, "Unlocked: they may sign in again.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:axes_accessattempt_changelist", current_app=self.admin_site.name))
 
 
 class _GuardedDeviceAdmin:
@@ -268,7 +403,26 @@ SCHEDULABLE_TASK_PREFIXES = tuple(
 )
 
 
+def schedulable_tasks() -> list[str]:
+    """The registered jobs a schedule may name: the product's own (``*.tasks.*``)."""
+    app = TaskSelectWidget.celery_app
+    app.loader.import_default_modules()  # autodiscovery, if the web process has not run it
+    return sorted(name for name in app.tasks if name.startswith(SCHEDULABLE_TASK_PREFIXES))
+
+
 class ScheduleForm(PeriodicTaskForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = schedulable_tasks()
+        # The widget ignores assigned choices (django-celery-beat lists every task, its
+        # own and Celery's); ours are the product's jobs only.
+        self.fields["regtask"].widget._choices = (("", "---------"), *((name, name) for name in names))
+        # django-celery-beat leaves "Task (registered)" blank on an existing schedule
+        # (the name is in "Task (custom)"): select it when it is a registered job.
+        task = self.instance.task if self.instance.pk else ""
+        if task in names and not self.is_bound:
+            self.initial["regtask"] = task
+
     def clean(self):
         data = super().clean()
         task = data.get("task") or ""
@@ -285,6 +439,10 @@ admin.site.unregister(PeriodicTask)
 @admin.register(PeriodicTask)
 class ScheduleAdmin(PeriodicTaskAdmin):
     """Schedules may name only the product's own jobs (not celery.chain or other
-    built-ins that would run any task with any arguments)."""
+    built-ins that would run any task with any arguments). The form is Django's own
+    change form: django-celery-beat's adds an inline script (refused by the CSP) that
+    only echoed the crontab's reading, which the page shows already
+    ("Crontab translation")."""
 
     form = ScheduleForm
+    change_form_template = None

@@ -37,11 +37,13 @@ from loyalty.adjustments.services import (
     adjustment_approve,
     adjustment_reject,
     adjustment_request,
+    adjustment_request_refusals,
     adjustment_review,
     adjustments_awaiting,
     policy,
 )
 from loyalty.kernel.scoping import sees_all_stores, stores_visible_to
+from loyalty.workplace.display import member_label
 from members.admin_search import member_by_typed_loyalty_number
 from members.models import Member
 from staffauth.admin_base import BaseAdmin, FreeTextFormMixin, StoreScopedAdmin, add_form_render, form_refused
@@ -160,12 +162,30 @@ REFUSAL_FIELDS = {
 }
 
 
+LOOKUP = "_lookup"  # the name of the form's "Look up" button
+
+
+class MemberLookupWidget(widgets.AdminTextInputWidget):
+    """The loyalty number's box with a "Look up" button: it posts the form back (nothing
+    in the URL) and the page names the member found, masked."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        box = super().render(name, value, attrs, renderer)
+        button = format_html(
+            ' <button type="submit" name="{}" value="1" class="button member-lookup" id="member-lookup" '
+            "formnovalidate>Look up</button>",
+            LOOKUP,
+        )
+        return box + button
+
+
 class AdjustmentRequestForm(FreeTextFormMixin, forms.Form):
     """Parses the request; ``adjustment_request`` decides whether it is allowed."""
 
     loyalty_number = forms.CharField(
-        label="Member (loyalty number)", max_length=16, widget=widgets.AdminTextInputWidget()
-    )
+        label="Member (loyalty number)", max_length=16, widget=MemberLookupWidget(),
+        help_text="Type the number (spaces allowed) and press Look up to see whose it is.",
+    )  # fmt: skip
     points = forms.IntegerField(
         help_text="Positive credits the member, negative debits.",
         # Input sanity only (the policy decides what is allowed): the till's bound.
@@ -173,7 +193,10 @@ class AdjustmentRequestForm(FreeTextFormMixin, forms.Form):
         max_value=settings.TILL_MAX_POINTS,
         widget=widgets.AdminIntegerFieldWidget(),
     )
-    reason = forms.ModelChoiceField(queryset=AdjustmentReason.objects.filter(active=True), empty_label=None)
+    # No reason pre-selected: staff choose one (the first in the list is not a default).
+    reason = forms.ModelChoiceField(
+        queryset=AdjustmentReason.objects.filter(active=True), empty_label="Choose a reason"
+    )
     store = forms.ModelChoiceField(queryset=None)
     justification = forms.CharField(
         required=False,
@@ -214,19 +237,38 @@ class AdjustmentRequestForm(FreeTextFormMixin, forms.Form):
     def clean_loyalty_number(self) -> Member:
         return member_by_typed_loyalty_number(self.cleaned_data["loyalty_number"])
 
+    def show_member(self, member: Member | None) -> None:
+        """Name the member under the loyalty number (masked name and number)."""
+        if member is not None:
+            found = format_html('<span id="member-found" class="member-found">{}</span>', member_label(member))
+            # The bound field copies its help text when first made (cleaning makes it).
+            self.fields["loyalty_number"].help_text = self["loyalty_number"].help_text = found
+
+    def lookup_only(self) -> None:
+        """For the "Look up" button: the loyalty number's error only, the member named."""
+        self.full_clean()
+        for name in list(self._errors):
+            if name != "loyalty_number":
+                del self._errors[name]
+        self.show_member(self.cleaned_data.get("loyalty_number"))
+
     def evidence(self) -> Evidence:
+        """The evidence as far as the form could read it (a field in error counts as empty)."""
         data = self.cleaned_data
         return Evidence(
-            justification=data["justification"],
-            verification_method=data["verification_method"],
-            verified_by=data["verified_by"],
-            verified_at=data["verified_at"],
-            verification_outcome=data["verification_outcome"],
-            document=data["document"],
+            justification=data.get("justification") or "",
+            verification_method=data.get("verification_method") or "",
+            verified_by=data.get("verified_by") or "",
+            verified_at=data.get("verified_at"),
+            verification_outcome=data.get("verification_outcome") or "",
+            document=data.get("document"),
         )
 
     def add_refusal(self, refusal: AdjustmentRefused) -> None:
-        form_refused(self, refusal, REFUSAL_FIELDS)
+        # One error per field: the form's own (a required field left empty) goes first.
+        field = REFUSAL_FIELDS.get(refusal.code)
+        if field is None or field not in self.errors:
+            form_refused(self, refusal, REFUSAL_FIELDS)
 
 
 REQUEST_FIELDSETS = [
@@ -496,33 +538,64 @@ class AdjustmentRequestAdmin(StoreScopedAdmin):
             raise PermissionDenied
         if request.method == "POST":
             form = AdjustmentRequestForm(request.POST, request.FILES, user=request.user)
-            if form.is_valid():
-                data = form.cleaned_data
-                try:
-                    obj = adjustment_request(
-                        actor=request.user,
-                        member=data["loyalty_number"],
-                        points=data["points"],
-                        reason=data["reason"],
-                        store=data["store"],
-                        evidence=form.evidence(),
-                    )
-                except AdjustmentRefused as refusal:
-                    form.add_refusal(refusal)
+            if LOOKUP in request.POST:
+                form.lookup_only()
+            elif (obj := self._raise_request(request, form)) is not None:
+                self.log_addition(request, obj, [{"added": {}}])
+                if obj.state == State.POSTED:
+                    text = f"Request #{obj.pk} posted at once: {obj.points:+,} points."
                 else:
-                    self.log_addition(request, obj, [{"added": {}}])
-                    if obj.state == State.POSTED:
-                        text = f"Request #{obj.pk} posted at once: {obj.points:+,} points."
-                    else:
-                        text = f"Request #{obj.pk} raised: {obj.points:+,} points wait for approval."
-                    self.message_user(request, text, messages.SUCCESS)
-                    return HttpResponseRedirect(self._page_url(obj))
+                    text = f"Request #{obj.pk} raised: {obj.points:+,} points wait for approval."
+                self.message_user(request, text, messages.SUCCESS)
+                return HttpResponseRedirect(self._page_url(obj))
         else:
-            form = AdjustmentRequestForm(user=request.user)
+            # ``?member=<pk>`` (the member page's link): the member preselected.
+            member = self._member_from_query(request)
+            form = AdjustmentRequestForm(
+                user=request.user, initial={"loyalty_number": member.loyalty_number} if member else {}
+            )
+            form.show_member(member)
         return add_form_render(
             self, request, form, REQUEST_FIELDSETS, title="Request a points adjustment", form_url=form_url,
             extra_context=extra_context, band_notes=self._band_notes(),
         )  # fmt: skip
+
+    @staticmethod
+    def _member_from_query(request) -> Member | None:
+        pk = request.GET.get("member", "")
+        return Member.objects.filter(pk=int(pk)).first() if pk.isdigit() and len(pk) < 19 else None
+
+    @staticmethod
+    def _raise_request(request, form: AdjustmentRequestForm) -> AdjustmentRequest | None:
+        """The request raised from ``form``, or None with every problem on the form at
+        once: the form's own errors and every rule the service would refuse."""
+        valid = form.is_valid()
+        data = form.cleaned_data
+        form.show_member(data.get("loyalty_number"))
+        refusals = adjustment_request_refusals(
+            actor=request.user,
+            member=data.get("loyalty_number"),
+            points=data.get("points"),
+            reason=data.get("reason"),
+            store=data.get("store"),
+            evidence=form.evidence(),
+        )
+        for refusal in refusals:
+            form.add_refusal(refusal)
+        if not valid or refusals:
+            return None
+        try:
+            return adjustment_request(
+                actor=request.user,
+                member=data["loyalty_number"],
+                points=data["points"],
+                reason=data["reason"],
+                store=data["store"],
+                evidence=form.evidence(),
+            )
+        except AdjustmentRefused as refusal:  # the rules re-checked under the service's own reading
+            form.add_refusal(refusal)
+            return None
 
     @staticmethod
     def _band_notes() -> list[str]:

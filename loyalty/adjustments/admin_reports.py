@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from datetime import date
+
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 
 from loyalty.adjustments.models import AdjustmentReport
-from loyalty.adjustments.reports import COLUMNS, ReportScope, adjustment_report_csv, adjustment_report_visible
+from loyalty.adjustments.reports import (
+    COLUMNS,
+    ReportScope,
+    adjustment_report_build,
+    adjustment_report_csv,
+    adjustment_report_visible,
+    yesterday,
+)
 from loyalty.kernel.models import OutboundMessage
-from staffauth.admin_base import JournalAdmin, ReadOnlyAdmin
+from staffauth.admin_base import FreeTextFormMixin, JournalAdmin, ReadOnlyAdmin
 
 
 def _scope(request) -> ReportScope:
@@ -40,6 +52,21 @@ def store_chart(stores: list[dict], *, width: int = 640) -> dict:
             )  # fmt: skip
         rows.append({"store": store["store"], "label_y": y + bar_h + 2, "bars": bars})
     return {"width": width, "height": top * 2 + len(stores) * row_h, "label_x": label_w - 8, "rows": rows}
+
+
+class ReportDayForm(FreeTextFormMixin, forms.Form):
+    """The day of an on-demand report: a past or current local day, yesterday by default."""
+
+    day = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="A local day (programme time zone); today's report covers the requests raised so far.",
+    )
+
+    def clean_day(self) -> date:
+        day = self.cleaned_data["day"]
+        if day > timezone.localdate():
+            raise forms.ValidationError("That day has not happened yet: choose today or an earlier day.")
+        return day
 
 
 @admin.register(AdjustmentReport)
@@ -88,7 +115,53 @@ class AdjustmentReportAdmin(ReadOnlyAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.csv_view)
-        return [path("<path:object_id>/csv/", view, name="loyalty_adjustmentreport_csv"), *super().get_urls()]
+        return [
+            path("build/", self.admin_site.admin_view(self.build_view), name="loyalty_adjustmentreport_build"),
+            path("<path:object_id>/csv/", view, name="loyalty_adjustmentreport_csv"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        build_url = reverse("admin:loyalty_adjustmentreport_build", current_app=self.admin_site.name)
+        return super().changelist_view(request, {"report_build_url": build_url, **(extra_context or {})})
+
+    def build_view(self, request):
+        """Build (or rebuild) the report of a chosen day, for whoever may view reports:
+        they then see their part of it. Nothing is mailed (the nightly job does that)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = ReportDayForm(request.POST)
+            if form.is_valid():
+                day = form.cleaned_data["day"]
+                report = adjustment_report_build(day=day)
+                _, totals = adjustment_report_visible(report, scope=_scope(request))
+                count = totals.get("all", {}).get("count", 0)
+                if count:
+                    self.message_user(
+                        request, f"Report for {day:%Y-%m-%d} built: {count:,} request(s).", messages.SUCCESS
+                    )
+                else:
+                    self.message_user(
+                        request,
+                        f"No adjustment requests were raised on {day:%Y-%m-%d}"
+                        + ("" if _scope(request).all_stores else " in your stores")
+                        + ": the report is empty.",
+                        messages.WARNING,
+                    )
+                url = reverse(
+                    "admin:loyalty_adjustmentreport_change", args=[report.pk], current_app=self.admin_site.name
+                )
+                return HttpResponseRedirect(url)
+        else:
+            form = ReportDayForm(initial={"day": yesterday()})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Build an adjustment report",
+            "opts": self.opts,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/loyalty/adjustmentreport/build.html", context)
 
     def _report(self, request, object_id) -> AdjustmentReport:
         if not self.has_view_permission(request):
@@ -114,6 +187,7 @@ class AdjustmentReportAdmin(ReadOnlyAdmin):
             "report_rows": [dict(zip(COLUMNS, row, strict=False)) for row in rows],
             "report_totals": totals,
             "report_chart": store_chart(totals.get("stores", [])),
+            "report_empty": not totals.get("all", {}).get("count"),
             "report_csv_url": reverse(
                 f"{self.admin_site.name}:loyalty_adjustmentreport_csv",
                 args=[report.pk],

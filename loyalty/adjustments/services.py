@@ -102,12 +102,17 @@ def document_type(upload) -> str | None:
     return kind if kind in policy()["document_types"] else None
 
 
-def _check_evidence(band: dict, evidence: Evidence) -> str:
-    """Refuse a request that lacks what its band requires, or whose document is not an
-    accepted file; returns the document's type ("" without one)."""
+def _evidence_refusals(band: dict, evidence: Evidence) -> tuple[list[AdjustmentRefused], str]:
+    """Every way ``evidence`` falls short of what ``band`` requires, or of an accepted
+    document, and the document's type ("" without one, None when refused)."""
+    refusals: list[AdjustmentRefused] = []
+
+    def refuse(code: str, message: str) -> None:
+        refusals.append(AdjustmentRefused(code, message))
+
     needs = set(band["evidence"])
     if "justification" in needs and len(evidence.justification.strip()) < MIN_JUSTIFICATION:
-        _refuse(
+        refuse(
             "justification_required", f"A detailed justification (at least {MIN_JUSTIFICATION} characters) is required."
         )
     if needs & {"phone_verification", "identity_verification"}:
@@ -118,23 +123,65 @@ def _check_evidence(band: dict, evidence: Evidence) -> str:
         )
         if evidence.verification_method not in accepted:
             what = "by a phone call" if accepted == {AdjustmentRequest.Verification.PHONE} else "(identity check)"
-            _refuse("verification_required", f"Record how the member was verified {what}.")
+            refuse("verification_required", f"Record how the member was verified {what}.")
         if not (evidence.verified_by.strip() and evidence.verified_at and evidence.verification_outcome.strip()):
-            _refuse("verification_required", "Record who verified the member, when, and the outcome.")
-        if evidence.verified_at > timezone.now():
-            _refuse("verification_in_future", "The verification cannot be in the future.")
+            refuse("verification_required", "Record who verified the member, when, and the outcome.")
+        elif evidence.verified_at > timezone.now():
+            refuse("verification_in_future", "The verification cannot be in the future.")
     kind: str | None
     kind, upload = "", evidence.document
     if "document" in needs and not upload:
-        _refuse("document_required", "A written justification document is required for this amount.")
+        refuse("document_required", "A written justification document is required for this amount.")
     if upload:  # checked and kept whenever one is given, required or not
         if upload.size > policy()["document_max_bytes"]:
             limit = policy()["document_max_bytes"] // (1024 * 1024)
-            _refuse("document_too_large", f"The document is larger than {limit} MB.")
+            refuse("document_too_large", f"The document is larger than {limit} MB.")
         kind = document_type(upload)
         if kind is None:
-            _refuse("document_type_refused", "The document must be a PDF, PNG or JPEG file.")
-    return kind
+            refuse("document_type_refused", "The document must be a PDF, PNG or JPEG file.")
+    return refusals, kind or ""
+
+
+def adjustment_request_refusals(
+    *,
+    actor,
+    member: Member | None,
+    points: int | None,
+    reason: AdjustmentReason | None,
+    store: Store | None = None,
+    evidence: Evidence = Evidence(),
+) -> list[AdjustmentRefused]:
+    """Every reason ``adjustment_request`` would refuse these inputs, in its order, so a
+    form can report them all at once. An input given as None (the form could not read
+    it) is not checked, nor the rules that depend on it. Empty when nothing is refused."""
+    refusals: list[AdjustmentRefused] = []
+
+    def refuse(code: str, message: str) -> None:
+        refusals.append(AdjustmentRefused(code, message))
+
+    band = None
+    if points is not None:
+        if not isinstance(points, int) or isinstance(points, bool) or points == 0:
+            refuse("points_invalid", "An adjustment credits or debits a whole, non-zero number of points.")
+        else:
+            band = band_for(points)
+            if not permissions.may_request(actor, band):
+                refuse("not_allowed", "Your role may not raise manual adjustments.")
+    if member is not None and permissions.own_account(actor, member.pk):
+        refuse("own_account", "You may not adjust your own member account.")
+    if reason is not None and not reason.active:
+        refuse("reason_inactive", "That reason code is no longer in use.")
+    # Store staff raise requests for one of their own stores.
+    own_store = store is not None and actor.stores.filter(pk=store.pk).exists()
+    if not sees_all_stores(actor) and not own_store:
+        refuse("store_required", "Choose one of your stores for the request.")
+    if band is not None:
+        refusals += _evidence_refusals(band, evidence)[0]
+    if member is not None and points is not None and band is not None and points < 0:
+        available = member_available(member)
+        if -points > available:
+            refuse("insufficient_points", f"The member has {available:,} points; a debit cannot exceed them.")
+    return refusals
 
 
 def adjustment_request(
@@ -148,25 +195,15 @@ def adjustment_request(
     comment: str = "",
 ) -> AdjustmentRequest:
     """Raise an adjustment. Below the direct threshold it posts at once; otherwise it
-    waits for its approvals. Raises AdjustmentRefused."""
-    if not isinstance(points, int) or isinstance(points, bool) or points == 0:
-        _refuse("points_invalid", "An adjustment credits or debits a whole, non-zero number of points.")
+    waits for its approvals. Raises AdjustmentRefused (the first of
+    ``adjustment_request_refusals``)."""
+    refusals = adjustment_request_refusals(
+        actor=actor, member=member, points=points, reason=reason, store=store, evidence=evidence
+    )
+    if refusals:
+        raise refusals[0]
     band = band_for(points)
-    if not permissions.may_request(actor, band):
-        _refuse("not_allowed", "Your role may not raise manual adjustments.")
-    if permissions.own_account(actor, member.pk):
-        _refuse("own_account", "You may not adjust your own member account.")
-    if not reason.active:
-        _refuse("reason_inactive", "That reason code is no longer in use.")
-    # Store staff raise requests for one of their own stores.
-    own_store = store is not None and actor.stores.filter(pk=store.pk).exists()
-    if not sees_all_stores(actor) and not own_store:
-        _refuse("store_required", "Choose one of your stores for the request.")
-    document_kind = _check_evidence(band, evidence)
-    if points < 0:
-        available = member_available(member)
-        if -points > available:
-            _refuse("insufficient_points", f"The member has {available:,} points; a debit cannot exceed them.")
+    document_kind = _evidence_refusals(band, evidence)[1]
 
     with transaction.atomic():
         request = AdjustmentRequest.objects.create(

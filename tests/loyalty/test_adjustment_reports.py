@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.conf import settings
+from django.test import Client
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 from playwright.sync_api import expect, sync_playwright
@@ -431,3 +432,49 @@ def test_a_worker_registers_every_shipped_task():
     result = run_python(code, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+# --- Reports on demand (issue 13) --------------------------------------------------------------------
+
+BUILD = reverse("admin:loyalty_adjustmentreport_build")
+
+
+def test_a_manager_builds_a_chosen_days_report_and_sees_their_stores_part(client, staff, day_of_requests):
+    login_verified(client, staff["store_manager"])
+    assert AdjustmentReport.objects.count() == 0
+
+    # the list links to the form, which offers yesterday (local) by default
+    assert BUILD in client.get(reverse("admin:loyalty_adjustmentreport_changelist")).content.decode()
+    with time_machine.travel(local(DAY + timedelta(days=5), 1), tick=False):
+        form = login_verified(Client(), staff["store_manager"]).get(BUILD)
+    assert form.status_code == 200 and form.context["form"].initial["day"] == DAY + timedelta(days=4)
+
+    response = client.post(BUILD, {"day": DAY.isoformat()}, follow=True)
+
+    report = AdjustmentReport.objects.get(day=DAY)
+    assert response.redirect_chain[-1][0] == reverse("admin:loyalty_adjustmentreport_change", args=[report.pk])
+    assert "Report for 2026-03-10 built: 5 request(s)." in [str(m) for m in response.context["messages"]]
+    assert {row["store"] for row in response.context["report_rows"]} == {"KLA"}
+    assert 'class="report-chart"' in response.content.decode()
+
+
+def test_an_empty_day_says_so(client, staff):
+    login_verified(client, staff["program_admin"])
+
+    response = client.post(BUILD, {"day": DAY.isoformat()}, follow=True)
+
+    assert "No adjustment requests were raised on 2026-03-10: the report is empty." in [
+        str(m) for m in response.context["messages"]
+    ]
+    assert 'id="report-empty"' in response.content.decode()
+
+
+def test_a_future_day_is_refused(client, staff):
+    login_verified(client, staff["program_admin"])
+    tomorrow = (datetime.now(KL) + timedelta(days=1)).date()
+
+    response = client.post(BUILD, {"day": tomorrow.isoformat()})
+
+    assert response.status_code == 200
+    assert "That day has not happened yet" in str(response.context["form"].errors["day"])
+    assert not AdjustmentReport.objects.exists()

@@ -373,6 +373,85 @@ def test_roles_that_may_not_request_get_403(as_user, member, reason, store_a, wh
     assert not AdjustmentRequest.objects.exists()
 
 
+def test_the_form_preselects_no_reason(as_user, reason):
+    # given: several active reasons (DUPLICATE sorts first and was pre-selected)
+    AdjustmentReason.objects.get_or_create(code="DUPLICATE", defaults={"label": "Duplicate transaction"})
+
+    page = as_user("store_manager").get(ADD)
+
+    form = page.context_data["adminform"].form
+    assert form.fields["reason"].empty_label == "Choose a reason"
+    html = page.content.decode()
+    select = html[html.index('name="reason"') : html.index("</select>", html.index('name="reason"'))]
+    assert re.search(r'<option value="" selected>Choose a reason</option>', select), select
+    assert select.count("selected") == 1
+
+
+def test_the_form_reports_every_missing_item_at_once(as_user, member, store_a):
+    # given: a headquarters-band amount with no reason and none of its evidence
+    data = {"loyalty_number": member.loyalty_number, "points": "2500", "store": str(store_a.pk)}
+
+    response = as_user("store_manager").post(ADD, data)
+
+    # then: one submit names the reason, the justification, the verification and the document
+    assert response.status_code == 200
+    errors = response.context_data["adminform"].form.errors
+    assert set(errors) >= {"reason", "justification", "verification_method", "document"}, errors
+    assert not AdjustmentRequest.objects.exists()
+
+
+def test_evidence_errors_show_with_an_unknown_loyalty_number(as_user, reason, store_a):
+    data = {"loyalty_number": "9900000000000000", "points": "1200", "reason": str(reason.pk), "store": str(store_a.pk)}
+
+    errors = as_user("store_manager").post(ADD, data).context_data["adminform"].form.errors
+
+    assert "No member has that loyalty number." in errors["loyalty_number"]
+    assert {"justification", "verification_method"} <= set(errors), errors
+
+
+def member_named(store):
+    from members.services.membership import member_create
+
+    return member_create(home_store=store, name="Aisha Rahman")
+
+
+def test_the_member_lookup_shows_the_member_without_raising_a_request(as_user, store_a):
+    # given: a member with a name
+    member = member_named(store_a)
+
+    # when: the staff types the loyalty number and asks who it is (a POST: nothing in the URL)
+    response = as_user("store_manager").post(ADD, {"loyalty_number": member.loyalty_number, "_lookup": "1"})
+
+    # then: the form shows the member, masked, and no error for the fields not filled yet
+    assert response.status_code == 200
+    page = response.content.decode()
+    found = page[page.index('id="member-found"') :][:300]
+    assert "A••• R•••" in found and member.loyalty_number[:4] in found
+    assert "Aisha" not in page and "Rahman" not in page
+    assert not response.context_data["adminform"].form.errors
+    assert not AdjustmentRequest.objects.exists()
+
+
+def test_the_member_lookup_says_when_no_member_has_the_number(as_user):
+    response = as_user("store_manager").post(ADD, {"loyalty_number": "9900000000000000", "_lookup": "1"})
+    assert "No member has that loyalty number." in response.context_data["adminform"].form.errors["loyalty_number"]
+    assert 'id="member-found"' not in response.content.decode()
+
+
+def test_the_member_page_link_preselects_the_member(as_user, store_a):
+    member = member_named(store_a)
+
+    response = as_user("store_manager").get(ADD, {"member": member.pk})
+
+    form = response.context_data["adminform"].form
+    assert form.initial["loyalty_number"] == member.loyalty_number
+    assert "A••• R•••" in response.content.decode()
+    # an unknown or malformed member is just not preselected
+    for junk in ("999999", "abc"):
+        response = as_user("store_manager").get(ADD, {"member": junk})
+        assert response.status_code == 200 and not response.context_data["adminform"].form.initial.get("loyalty_number")
+
+
 # --- The document ------------------------------------------------------------------------------
 
 

@@ -185,3 +185,55 @@ def test_the_requester_sees_no_approve_button_and_a_forged_approval_is_refused(
     page.reload()
     expect(page.locator("#decision-approve")).to_have_count(0)
     no_csp_violations(page, csp_violations)
+
+
+# --- The decision panel's layout (issue 13) ----------------------------------------------------------------------
+
+
+def box(page: Page, selector: str) -> dict:
+    found = page.locator(selector).first.bounding_box()
+    assert found is not None, f"{selector} is not rendered"
+    return found
+
+
+@pytest.mark.usefixtures("velocity_off")
+@pytest.mark.parametrize(
+    ("who", "points", "first_button"),
+    [("program_admin", 1_200, "#decision-approve"), ("fraud_analyst", 2_500, "#decision-review")],
+)
+def test_the_decision_panel_is_compact_under_the_record_with_its_buttons_before_close(
+    new_page, csp_violations, staff, raise_request, who, points, first_button
+):
+    # given: a pending request by a store manager that ``who`` may decide
+    request = raise_request(points)
+    page = new_page()
+    log_in(page, staff[who])
+
+    # when: they open it
+    page.goto(f"/admin/loyalty/adjustmentrequest/{request.pk}/change/")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"decision-{who}.png", full_page=True)
+
+    # then: the panel's heading is one line high (it was ~1,600 px: pushed below the floated record)
+    heading = box(page, "#adjustment-decision h2")
+    assert heading["height"] < 100, heading
+    # and the panel sits right under the record, its buttons before "Close", on screen and in the DOM
+    record, panel = box(page, "#adjustment-events"), box(page, "#adjustment-decision")
+    assert 0 <= panel["y"] - (record["y"] + record["height"]) < 80, (record, panel)
+    close = page.locator("#content-main a.closelink")
+    expect(close).to_have_count(1)
+    buttons = page.locator("#adjustment-decision input[type=submit]")
+    assert buttons.count() == 2
+    assert box(page, first_button)["y"] < box(page, "#content-main a.closelink")["y"]
+    assert page.evaluate(
+        """([button]) => Boolean(document.querySelector(button).compareDocumentPosition(
+               document.querySelector('#content-main a.closelink')) & Node.DOCUMENT_POSITION_FOLLOWING)""",
+        [first_button],
+    )
+    # and the buttons still post the panel's form (its comment and CSRF token)
+    page.fill("#id_decision_comment", "Checked against the till journal.")
+    page.click(first_button)
+    expect(page.locator(".messagelist")).to_contain_text(f"Request #{request.pk}")
+    request.refresh_from_db()
+    assert request.events.filter(comment="Checked against the till journal.").exists()
+    no_csp_violations(page, csp_violations)

@@ -111,7 +111,7 @@ MATRIX: dict[str, dict[str, set[str]]] = {
     "axes.accesslog": _LOGS,
     "axes.accessfailurelog": _LOGS,
     "axes.accessattempt": {
-        "system_admin": {V, D, "action:delete_selected", "action:cleanup_expired_attempts"},
+        "system_admin": {V, D, "action:unlock_selected", "action:cleanup_expired_attempts"},
         "fraud_analyst": {V},
     },
     "otp_totp.totpdevice": {"system_admin": {V, D, "action:delete_selected"}},

@@ -220,3 +220,83 @@ def test_enrolment_takes_a_right_code_just_after_a_wrong_one(client, make_staff)
     device.refresh_from_db()
     assert device.confirmed
     assert otp_failures(user) == 1
+
+
+# --- The lockout pages in words (issue 13) -------------------------------------------------------
+
+
+def test_the_lock_page_says_the_cool_off_in_minutes(client, staff_by_role):
+    for _ in range(5):
+        locked = attempt(client, "cashier", "wrong-password")
+    page = locked.content.decode()
+    assert "locked from this address for 30 minutes." in page
+    assert "0:30:00" not in page
+
+
+@pytest.fixture
+def locked_cashier(client, staff_by_role):
+    from django.test import Client
+
+    for _ in range(5):
+        attempt(Client(), "cashier", "wrong-password")
+    return AccessAttempt.objects.get(username="cashier")
+
+
+@pytest.fixture
+def sysadmin(staff_by_role):
+    from django.test import Client
+
+    from tests.conftest import login_verified
+
+    return login_verified(Client(), staff_by_role["system_admin"])
+
+
+def test_the_lockout_list_names_the_lock_end_not_an_object(sysadmin, locked_cashier):
+    page = sysadmin.get(reverse("admin:axes_accessattempt_changelist")).content.decode()
+    assert "AccessAttemptExpiration object" not in page
+    assert "cashier" in page and "Locked Out" in page
+    ends = timezone.localtime(locked_cashier.expiration.expires_at)
+    assert f"{ends:%Y-%m-%d %H:%M}" in page
+    detail = sysadmin.get(reverse("admin:axes_accessattempt_change", args=[locked_cashier.pk])).content.decode()
+    assert "AccessAttemptExpiration object" not in detail and f"{ends:%Y-%m-%d %H:%M}" in detail
+
+
+def test_unlocking_is_called_unlock_everywhere(sysadmin, locked_cashier):
+    # the list's action
+    changelist = sysadmin.get(reverse("admin:axes_accessattempt_changelist"))
+    choices = dict(changelist.context_data["action_form"].fields["action"].choices)
+    assert choices.get("unlock_selected") == "Unlock the selected user names"
+    assert "delete_selected" not in choices
+    # the record's button
+    detail = sysadmin.get(reverse("admin:axes_accessattempt_change", args=[locked_cashier.pk])).content.decode()
+    assert 'id="unlock-link"' in detail and ">Unlock</a>" in detail and ">Delete</a>" not in detail
+    # the confirmation page
+    delete_url = reverse("admin:axes_accessattempt_delete", args=[locked_cashier.pk])
+    confirm = sysadmin.get(delete_url).content.decode()
+    assert "<title>Unlock cashier from 127.0.0.1" in confirm or "<title>Unlock cashier from 10.0.0.1" in confirm
+    assert 'value="Yes, unlock"' in confirm and "Are you sure" not in confirm
+    assert "AccessAttemptExpiration object" not in confirm
+    # and the post unlocks
+    done = sysadmin.post(delete_url, {"post": "yes"}, follow=True)
+    assert "Unlocked: they may sign in again." in [str(m) for m in done.context["messages"]]
+    assert not AccessAttempt.objects.filter(username="cashier").exists()
+
+
+def test_the_unlock_action_unlocks_and_a_fraud_analyst_is_not_offered_it(sysadmin, locked_cashier, staff_by_role):
+    from django.test import Client
+
+    from tests.conftest import login_verified
+
+    analyst = login_verified(Client(), staff_by_role["fraud_analyst"]).get(
+        reverse("admin:axes_accessattempt_changelist")
+    )
+    assert analyst.status_code == 200 and analyst.context_data["action_form"] is None  # no action at all
+
+    response = sysadmin.post(
+        reverse("admin:axes_accessattempt_changelist"),
+        {"action": "unlock_selected", "_selected_action": [locked_cashier.pk]},
+        follow=True,
+    )
+    assert "Unlocked 1: cashier." in [str(m) for m in response.context["messages"]]
+    assert not AccessAttempt.objects.exists()
+    assert attempt(Client(), "cashier", PASSWORD).status_code == 302

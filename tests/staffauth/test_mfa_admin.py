@@ -98,3 +98,57 @@ def test_schedules_may_name_only_the_products_own_jobs(verified_client, staff_by
     created = PeriodicTask.objects.get(name="job staffauth.tasks.lockouts_expire_task")
     entry = LogEntry.objects.get_for_object(created).get()
     assert entry.actor == staff_by_role["system_admin"]
+
+
+# --- The staff page's sign-in security panel (issue 13) ----------------------------------------------
+
+
+def _status_panel(client, user) -> str:
+    html = client.get(reverse("admin:staffauth_staffuser_change", args=[user.pk])).content.decode()
+    start = html.index('id="staff-security-status"')
+    return html[start : html.index("</table>", start)]
+
+
+def test_the_staff_page_shows_mfa_lockout_and_sessions(verified_client, staff_by_role, client):
+    from django.test import Client
+
+    from staffauth.services import otp_backup_codes_issue
+    from tests.conftest import PASSWORD, login_verified
+
+    cashier = staff_by_role["cashier"]
+    codes = otp_backup_codes_issue(user=cashier, count=6)
+    login_verified(Client(), cashier)  # one signed-in browser
+    for _ in range(5):
+        Client().post("/admin/login/", {"username": "cashier", "password": "wrong"}, REMOTE_ADDR="10.0.0.9")
+    assert PASSWORD
+
+    panel = _status_panel(verified_client(staff_by_role["system_admin"]), cashier)
+
+    assert "Authenticator app confirmed (test)" in panel
+    assert "6 left" in panel and not any(code in panel for code in codes)
+    assert "Locked out" in panel and "from 10.0.0.9" in panel and 'class="unlock-link"' in panel
+    assert "<th>Active sessions</th><td>1</td>" in panel
+    assert "Last login" in panel and "Password last changed" in panel
+
+
+def test_a_role_that_may_not_unlock_sees_no_unlock_link(staff_by_role, make_staff):
+    from django.test import Client
+
+    from tests.conftest import login_verified
+
+    # given: a superuser-less viewer who may see staff but not unlock (no axes delete permission)
+    viewer = make_staff("viewer", "system_admin")
+    viewer.user_permissions.clear()
+    cashier = staff_by_role["cashier"]
+    for _ in range(5):
+        Client().post("/admin/login/", {"username": "cashier", "password": "wrong"}, REMOTE_ADDR="10.0.0.9")
+    from django.contrib.auth.models import Permission
+
+    group = viewer.groups.get()
+    group.permissions.remove(Permission.objects.get(codename="delete_accessattempt"))
+    try:
+        panel = _status_panel(login_verified(Client(), viewer), cashier)
+    finally:
+        group.permissions.add(Permission.objects.get(codename="delete_accessattempt"))
+    assert "Locked out" in panel and "unlock-link" not in panel
+    assert "No confirmed authenticator app" not in panel

@@ -85,3 +85,20 @@ def test_sync_roles_prints_the_table(capsys):
     out = capsys.readouterr().out
     assert out.startswith(README_TABLE_START) and permissions_markdown() in out
     assert Group.objects.count() == 5  # printing applies nothing new
+
+
+def test_the_role_page_lists_its_permissions_grouped_by_area_and_record_type(verified_client, staff_by_role):
+    from django.urls import reverse
+
+    role = Group.objects.get(name=ROLES["system_admin"].name)
+    page = verified_client(staff_by_role["system_admin"]).get(reverse("admin:auth_group_change", args=[role.pk]))
+
+    html = page.content.decode()
+    listing = html[html.index('id="role-permissions"') :]
+    listing = listing[: listing.index("</dl>")]
+    # one area per <dt>, each record type with its permissions' labels
+    assert "<dt>Staff and security</dt>" in listing or "<dt>Staffauth</dt>" in listing, listing[:500]
+    assert "<li><strong>Staff users</strong>: Can add staff user; Can change staff user;" in listing
+    assert "<strong>Periodic tasks</strong>" in listing
+    # not the stock run-on paragraph of "app | model | permission" strings
+    assert "staffauth | staff user | Can add staff user" not in html
