@@ -95,7 +95,7 @@ def test_a_redemption_consumes_the_voucher_once_and_answers_the_receipt(shift, v
     }  # fmt: skip
     number = member.loyalty_number
     assert receipt["member"]["loyalty_number"] == f"{number[:2]}{'•' * 10}{number[-4:]}"
-    assert receipt["balance"] == {"available": 1200, "pending": 0}
+    assert receipt["balance"] == {"available": 1200, "held": 0, "pending": 0}
     assert (receipt["store"], receipt["till"], receipt["override"]) == (till.store.code, till.code, False)
     assert receipt["redeemed_at"] == now.isoformat()
     scan = last_scan()

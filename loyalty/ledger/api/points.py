@@ -23,6 +23,7 @@ from loyalty.api.serializers import (
     OperationSerializer,
     PastDateTimeField,
     StrictInputSerializer,
+    UtcDateTimeField,
     amount_minor_field,
     points_field,
     receipt_number_field,
@@ -61,7 +62,7 @@ class PurchaseCreateApi(TillWriteApi):
         kind = serializers.CharField(required=False)
         receipt_ref = serializers.CharField(help_text="STORE/TILL/RECEIPT: the receipt's programme-wide reference.")
         expires_on = serializers.DateField(required=False, help_text="When these points expire.")
-        pending_until = serializers.DateTimeField(
+        pending_until = UtcDateTimeField(
             required=False, help_text="With a return window configured: when the points become spendable."
         )
         tier = serializers.IntegerField(required=False, help_text="The member's tier after this purchase.")
