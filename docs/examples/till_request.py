@@ -15,9 +15,9 @@ Examples, against `make run` with the demo's test till (seed_demo: till KL01/DEM
 key id "demo-till", secret "demo"):
 
   python docs/examples/till_request.py /api/v1/pos/members/balance \\
-      --body '{"loyalty_number": "9900000000000001"}'
+      --body '{"loyalty_number": "9900000000000127"}'
   python docs/examples/till_request.py /api/v1/pos/purchases \\
-      --body '{"loyalty_number": "9900000000000001", "receipt_number": "R-1001", "amount_minor": 12500}'
+      --body '{"loyalty_number": "9900000000000127", "receipt_number": "R-1001", "amount_minor": 12500}'
   python docs/examples/till_request.py /api/v1/pos/vouchers/public-key --method GET
 """
 
