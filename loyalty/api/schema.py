@@ -89,6 +89,14 @@ EXAMPLE_BY_NAME = {
     "currency": "MYR",
     "kind": "earn",
     "month": "2026-03",
+    # a member's details: distinctive values (an example sent by a contract test must not
+    # collide with words every log line has)
+    "name": "Aminah Binti Yusof",
+    "address": "12 Jalan Contoh, 50450 Kuala Lumpur",
+    "birth_date": "1990-04-17",
+    "phone": "+60123456789",
+    "email": "aminah@example.com",
+    "label": "Aminah's phone",
 }
 EXAMPLE_BY_FORMAT = {
     "date-time": "2026-01-31T06:05:00Z",
@@ -146,7 +154,7 @@ def example_of(schema: dict, components: dict, name: str = "", depth: int = 0):
         return True
     if schema.get("format") in EXAMPLE_BY_FORMAT:
         return EXAMPLE_BY_FORMAT[schema["format"]]
-    return name or "text"
+    return f"example-{name or 'text'}"
 
 
 SVG_EXAMPLE = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 120 40">…</svg>'

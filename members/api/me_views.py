@@ -25,7 +25,7 @@ from datetime import timedelta
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -166,6 +166,11 @@ class MeApiView(MeApi):
         "me_update",
         ProfileUpdatedSerializer,
         request=InputSerializer,
+        examples=[
+            # Not a name or an address: a contract test sends the example, and the values it
+            # then generates for a profile that validates must not be a word of every log line.
+            OpenApiExample("Date of birth", request_only=True, value={"birth_date": "1990-04-17"}),
+        ],
         description=(
             "Name, address, date of birth and preferred channel change at once. A new email or phone "
             "starts a verification instead (listed in `pending`; the profile keeps the old value until "

@@ -275,7 +275,11 @@ def test_a_capture_settles_the_hold(pos, rich_member):
     hold_id = hold(pos, rich_member, 300)
     response = pos.post(f"redemptions/{hold_id}/capture", {})
     assert response.status_code == 201
-    assert response.json()["released"] == 0 and response.json()["balance"] == {"available": 700, "held": 0, "pending": 0}
+    assert response.json()["released"] == 0 and response.json()["balance"] == {
+        "available": 700,
+        "held": 0,
+        "pending": 0,
+    }
     assert_ledger_verified()
 
 
@@ -365,7 +369,10 @@ def balance(pos, number, **kwargs):
 
 def test_the_balance_of_a_member_who_never_earned_is_zero(pos, member):
     response = balance(pos, member.loyalty_number)
-    assert response.json() == {"loyalty_number": member.loyalty_number, "balance": {"available": 0, "held": 0, "pending": 0}}
+    assert response.json() == {
+        "loyalty_number": member.loyalty_number,
+        "balance": {"available": 0, "held": 0, "pending": 0},
+    }
     assert response["Cache-Control"] == "no-store"
     assert ledger_counts() == (0, 0, 0) and not IdempotencyKey.objects.exists()
 
