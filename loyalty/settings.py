@@ -362,7 +362,11 @@ SPECTACULAR_SETTINGS = {
         "saved answer with `Idempotency-Replayed: true`. Bodies are JSON objects; unknown fields are "
         "refused. Any value that looks like a payment card number is refused with 422 "
         "`card_number_refused` and never stored. Every error is "
-        '`{"error": {"code": ..., "message": ..., "detail"?: {...}}}`; branch on `code`.\n\n'
+        '`{"error": {"code": ..., "message": ..., "detail"?: {...}}}`; branch on `code`. Every timestamp '
+        "in every answer (replays and error details included) is ISO 8601 in UTC, written with `Z` "
+        "(`2026-01-31T06:05:00Z`). A balance is `available` (spendable now), `held` (held by redemptions in "
+        "progress) and `pending` (earned, inside the return window), the same in the till and member APIs. "
+        "The signing recipe, a script and the demo's test till: docs/integrators.md.\n\n"
         "The member API (`/api/v1/auth/`, `/api/v1/me`) takes `Authorization: Bearer <access token>` from "
         "`auth/otp/verify` or `auth/refresh` (15 minutes; refresh tokens are single use and bound to the device "
         "they were issued to); its answers are never cached (`Cache-Control: no-store`) and no token, code or "
@@ -373,7 +377,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
     # The refusals at the door of every operation (413, 422 card_number_refused): loyalty/api/schema.py.
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "loyalty.api.schema.door_refusals"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "loyalty.api.schema.door_refusals",
+        "loyalty.api.schema.operation_examples",  # an example request and answer for every operation
+    ],
     # The schema and docs are public and read-only; they need no till signature.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],

@@ -243,6 +243,15 @@ def aim(case) -> None:
                 real = real_path[name]
                 case.path_parameters[name] = real() if callable(real) else real
 
+    if isinstance(case.body, dict):
+        # Hypothesis mixes string constants of the code under test into the text it draws
+        # (a model's label such as "Failed"); as a member's name or address, such a word is
+        # then found by the log scan in every log line that uses it. One word alone gets a
+        # second one, so the personal data the test sends is its own.
+        for field in ("name", "address"):
+            value = case.body.get(field)
+            if isinstance(value, str) and value.isalpha():
+                case.body[field] = f"{value} Contractus"
     if isinstance(case.body, dict) and _half(json.dumps(case.body, sort_keys=True, default=str)):
         if "loyalty_number" in case.body:
             case.body["loyalty_number"] = WORLD["member"].loyalty_number

@@ -26,6 +26,7 @@ RECEIPT_NUMBER_PATTERN = r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z"
 # STORE/TILL/RECEIPT: printable ASCII without "/" for the store and till codes.
 RECEIPT_REF_PATTERN = r"\A[!-.0-~]{1,16}/[!-.0-~]{1,32}/[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z"
 MAX_UNKNOWN_REPORTED = 10
+UTC_NOTE = "ISO 8601 in UTC, written with Z."
 
 
 class StrictInputSerializer(serializers.Serializer):
@@ -132,7 +133,19 @@ def amount_minor_field(**kwargs) -> StrictIntegerField:
     return StrictIntegerField(min_value=1, max_value=settings.TILL_MAX_AMOUNT_MINOR, **kwargs)
 
 
-class PastDateTimeField(serializers.DateTimeField):
+class UtcDateTimeField(serializers.DateTimeField):
+    """A datetime answered in UTC with ``Z`` (``loyalty.kernel.timestamps``), whatever the
+    current time zone: DRF's own field answers in the programme's (``+08:00``), while the
+    bodies services build answer UTC; one rule for every API answer. Every response
+    field of the API is this one (tests/loyalty/api/test_timestamps.py)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("default_timezone", UTC)
+        kwargs["help_text"] = f"{kwargs.get('help_text') or ''} {UTC_NOTE}".strip()
+        super().__init__(**kwargs)
+
+
+class PastDateTimeField(UtcDateTimeField):
     """An ISO 8601 datetime with an explicit UTC offset, not in the future (beyond the
     signature clock skew) and not older than ``TILL_PURCHASE_MAX_AGE_DAYS``."""
 
@@ -171,8 +184,17 @@ class PastDateTimeField(serializers.DateTimeField):
 
 @extend_schema_serializer(component_name="Balance")
 class BalanceSerializer(serializers.Serializer):
+    """The one balance of every API answer, in the ledger's words
+    (``loyalty.ledger.selectors.balance_figures``): the member API's ``GET me/balance``
+    answers the same three figures."""
+
     available = serializers.IntegerField(help_text="Points the member can spend now.")
-    pending = serializers.IntegerField(help_text="Points held by open redemptions.")
+    held = serializers.IntegerField(help_text="Points held by redemptions in progress (a hold not yet settled).")
+    pending = serializers.IntegerField(
+        help_text="Points earned but not yet available: inside the return window (LOYALTY_PENDING_DAYS). "
+        "The till API answered the held points here before; they are `held` now "
+        "(docs/integrators.md, Changes)."
+    )
 
 
 class OperationSerializer(serializers.Serializer):

@@ -59,6 +59,29 @@ def member_points_pending(*, member: Member) -> int:
     return max(earned - returned, 0)
 
 
+def balance_figures(*, member: Member | None, balance: MemberBalance | None) -> dict[str, int]:
+    """The one balance every API answers, in the ledger's words (the till's and the
+    member's agree field by field):
+
+    - ``available``: points the member can spend now;
+    - ``held``: points held by redemptions in progress (``MemberBalance.debits_pending``:
+      a hold not yet captured, voided or lapsed);
+    - ``pending``: points earned but not yet available, inside the return window
+      (``member_points_pending``).
+
+    ``balance`` as read (under the member's lock on a write); None counts as zero."""
+    return {
+        "available": balance.available if balance else 0,
+        "held": balance.debits_pending if balance else 0,
+        "pending": member_points_pending(member=member) if member is not None else 0,
+    }
+
+
+def member_balance_figures(member: Member) -> dict[str, int]:
+    """``balance_figures`` of the member's balance now (zeros before their first points)."""
+    return balance_figures(member=member, balance=member_balance(member))
+
+
 def member_points_expiring(*, member: Member, on_or_before: date) -> list[dict[str, Any]]:
     """The member's points left in lots expiring on or before ``on_or_before``, by month
     of expiry, earliest first: ``[{"month": date (the 1st), "points": int}, ...]``. One query."""

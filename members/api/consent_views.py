@@ -23,7 +23,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from loyalty.api.errors import ApiRefusal
-from loyalty.api.serializers import StrictInputSerializer
+from loyalty.api.serializers import StrictInputSerializer, UtcDateTimeField
 from members.api.base import (
     InvalidInput,
     MeApi,
@@ -100,7 +100,7 @@ class PreferencesInputSerializer(StrictInputSerializer):
 class PreferenceSerializer(serializers.Serializer):
     granted = serializers.BooleanField(help_text="False when never recorded.")
     version = serializers.CharField(allow_null=True, help_text="The consent text version; null when never recorded.")
-    updated_at = serializers.DateTimeField(allow_null=True, help_text="When last changed; null when never recorded.")
+    updated_at = UtcDateTimeField(allow_null=True, help_text="When last changed; null when never recorded.")
 
 
 def _purpose_field(purpose: str) -> PreferenceSerializer:
@@ -137,7 +137,7 @@ class ConsentRecordSerializer(serializers.Serializer):
         choices=ConsentRecord.Source.choices,
         help_text="enrolment, member (app or web), staff (on the member's request).",
     )
-    created_at = serializers.DateTimeField()
+    created_at = UtcDateTimeField()
 
 
 # --- views -----------------------------------------------------------------------------------

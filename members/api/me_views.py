@@ -25,13 +25,13 @@ from datetime import timedelta
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from loyalty.api.errors import ApiRefusal
-from loyalty.api.serializers import StrictCharField, StrictInputSerializer
-from loyalty.ledger.selectors import member_balance, member_operations, member_points_expiring, member_points_pending
+from loyalty.api.serializers import StrictCharField, StrictInputSerializer, UtcDateTimeField
+from loyalty.ledger.selectors import member_balance_figures, member_operations, member_points_expiring
 from members.api.base import (
     InvalidInput,
     MeApi,
@@ -110,8 +110,8 @@ class ContactChangeSerializer(serializers.Serializer):
     id = serializers.UUIDField(help_text="The change's id (verification_id).")
     kind = serializers.ChoiceField(choices=ContactVerification.Kind.choices)
     value_masked = serializers.CharField(help_text="The new value, masked (a•••@example.com, +60 ••• ••• 03).")
-    created_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField(
+    created_at = UtcDateTimeField()
+    expires_at = UtcDateTimeField(
         help_text="Email: the link's expiry (24 hours). Phone: the code's expiry (five minutes)."
     )
     challenge_id = serializers.UUIDField(
@@ -166,6 +166,11 @@ class MeApiView(MeApi):
         "me_update",
         ProfileUpdatedSerializer,
         request=InputSerializer,
+        examples=[
+            # Not a name or an address: a contract test sends the example, and the values it
+            # then generates for a profile that validates must not be a word of every log line.
+            OpenApiExample("Date of birth", request_only=True, value={"birth_date": "1990-04-17"}),
+        ],
         description=(
             "Name, address, date of birth and preferred channel change at once. A new email or phone "
             "starts a verification instead (listed in `pending`; the profile keeps the old value until "
@@ -217,14 +222,11 @@ class MeBalanceApi(MeApi):
     @member_operation("me_balance", OutputSerializer)
     def get(self, request):
         member = self.member
-        balance = member_balance(member)
         expiring = member_points_expiring(
             member=member, on_or_before=timezone.localdate() + timedelta(days=EXPIRING_SOON_DAYS)
         )
         data = {
-            "available": balance.available if balance else 0,
-            "held": balance.debits_pending if balance else 0,
-            "pending": member_points_pending(member=member),
+            **member_balance_figures(member),  # the till's balance look-up answers the same figures
             "expiring_within_days": EXPIRING_SOON_DAYS,
             "expiring": [{"month": f"{row['month']:%Y-%m}", "points": row["points"]} for row in expiring],
         }
@@ -238,11 +240,11 @@ class LedgerEntrySerializer(serializers.Serializer):
         help_text="earn, release, reverse_earn, hold, capture, void, redeem, expire, adjust..."
     )
     points = serializers.IntegerField(help_text="Points the operation moved (positive; the kind says which way).")
-    created_at = serializers.DateTimeField()
+    created_at = UtcDateTimeField()
     store = serializers.CharField(allow_null=True, help_text="Store code, when at a store.")
     receipt_ref = serializers.CharField(allow_null=True)
     expires_on = serializers.DateField(allow_null=True, help_text="For credited points: when their lot expires.")
-    pending_until = serializers.DateTimeField(allow_null=True, help_text="For pending earns: when they are released.")
+    pending_until = UtcDateTimeField(allow_null=True, help_text="For pending earns: when they are released.")
 
 
 def _ledger_entry(op) -> dict:
@@ -277,10 +279,10 @@ class DeviceSerializer(serializers.Serializer):
 
     id = serializers.IntegerField()
     label = serializers.CharField()
-    first_seen_at = serializers.DateTimeField()
-    last_seen_at = serializers.DateTimeField()
+    first_seen_at = UtcDateTimeField()
+    last_seen_at = UtcDateTimeField()
     blocked = serializers.BooleanField()
-    blocked_at = serializers.DateTimeField(allow_null=True)
+    blocked_at = UtcDateTimeField(allow_null=True)
 
 
 def _device(device: MemberDevice) -> dict:
@@ -323,9 +325,9 @@ class SessionSerializer(serializers.Serializer):
     channel = serializers.CharField()
     remember_me = serializers.BooleanField()
     biometric = serializers.BooleanField()
-    created_at = serializers.DateTimeField()
-    last_seen_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField()
+    created_at = UtcDateTimeField()
+    last_seen_at = UtcDateTimeField()
+    expires_at = UtcDateTimeField()
     device_id = serializers.IntegerField(allow_null=True)
     device_label = serializers.CharField(allow_null=True)
     current = serializers.BooleanField(help_text="The session this request was made with.")
@@ -402,7 +404,7 @@ class MeSessionsRevokeAllApi(MeApi):
 class SecurityEventSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField(help_text="login, device_new, device_blocked, session_ended, contact_changed...")
-    created_at = serializers.DateTimeField()
+    created_at = UtcDateTimeField()
     ip = serializers.CharField(allow_null=True)
     detail = serializers.DictField(help_text="Facts about the event (ids, channel, reason); never personal data.")
 

@@ -32,7 +32,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from loyalty.api.serializers import StrictCharField, StrictInputSerializer
+from loyalty.api.serializers import StrictCharField, StrictInputSerializer, UtcDateTimeField
 from members.api.auth_views import (
     BAD_BODY,
     DEVICE_CARD_NUMBER,
@@ -133,7 +133,7 @@ class PasswordChangedSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(
         choices=["password_set", "password_changed", "password_removed"], help_text="What was done."
     )
-    changed_at = serializers.DateTimeField()
+    changed_at = UtcDateTimeField()
     sessions_ended = serializers.IntegerField(help_text="How many of the member's other sessions were ended.")
 
 

@@ -12,7 +12,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from loyalty.api.serializers import StrictCharField, StrictInputSerializer
+from loyalty.api.serializers import StrictCharField, StrictInputSerializer, UtcDateTimeField
 from members.models import Consent, MemberSession, OtpChallenge
 
 PHONE_MAX = 32
@@ -87,7 +87,7 @@ class OtpRequestInputSerializer(StrictInputSerializer):
 @extend_schema_serializer(component_name="MemberOtpChallenge")
 class OtpRequestOutputSerializer(serializers.Serializer):
     challenge_id = serializers.UUIDField(help_text="Send back with the code to /api/v1/auth/otp/verify.")
-    expires_at = serializers.DateTimeField(help_text="The code is valid until then.")
+    expires_at = UtcDateTimeField(help_text="The code is valid until then.")
 
 
 class DeviceInputSerializer(StrictInputSerializer):
@@ -216,7 +216,7 @@ class OtpVerifyInputSerializer(StrictInputSerializer):
 @extend_schema_serializer(component_name="MemberSessionTokens")
 class TokensOutputSerializer(serializers.Serializer):
     access_token = serializers.CharField(help_text="Send as `Authorization: Bearer <token>`.")
-    access_expires_at = serializers.DateTimeField()
+    access_expires_at = UtcDateTimeField()
     refresh_token = serializers.CharField(help_text="Single use: trade it at /api/v1/auth/refresh from this device.")
     session_id = serializers.UUIDField()
     new_device = serializers.BooleanField(help_text="True at the first sign-in from this device.")

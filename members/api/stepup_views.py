@@ -24,7 +24,7 @@ from rest_framework.response import Response
 
 from loyalty.api.errors import ApiRefusal
 from loyalty.api.parsers import StrictJSONParser
-from loyalty.api.serializers import StrictInputSerializer
+from loyalty.api.serializers import StrictInputSerializer, UtcDateTimeField
 from members.api.auth_views import RETRY_AFTER
 from members.api.base import MeApi, member_operation, request_ip, valid_input
 from members.api.serializers_auth import StrictChoiceField, StrictUUIDField, sms_code_field
@@ -68,7 +68,7 @@ class StepUpRequestApi(StepUpApi):
     @extend_schema_serializer(component_name="StepUpChallenge")
     class OutputSerializer(serializers.Serializer):
         challenge_id = serializers.UUIDField(help_text="Send back with the code to me/step-up/verify.")
-        expires_at = serializers.DateTimeField()
+        expires_at = UtcDateTimeField()
 
     @member_operation(
         "me_step_up_request",
@@ -100,7 +100,7 @@ class StepUpVerifyApi(StepUpApi):
     @extend_schema_serializer(component_name="StepUpVerified")
     class OutputSerializer(serializers.Serializer):
         action = serializers.CharField()
-        valid_until = serializers.DateTimeField(help_text="Carry the action out before then; it is spent on use.")
+        valid_until = UtcDateTimeField(help_text="Carry the action out before then; it is spent on use.")
 
     @member_operation(
         "me_step_up_verify",

@@ -49,6 +49,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty.kernel.refusals import Refusal
+from loyalty.kernel.timestamps import iso_utc
 from loyalty.notifications import notify_member, sms_backend
 from members.models import Member, MemberSecurityEvent, OtpChallenge, OtpPhoneState
 from members.services import otp_caps
@@ -433,7 +434,7 @@ def _failure_answer(
             member=member,
             kind="otp_locked",
             ip=ip or None,
-            detail={"until": state.locked_until.isoformat(), "failures_today": state.failures, **detail},
+            detail={"until": iso_utc(state.locked_until), "failures_today": state.failures, **detail},
         )
         body = body.format(failures=state.failures)
         notify_member(member=member, channel="preferred", subject=subject, body=body, topic="security")

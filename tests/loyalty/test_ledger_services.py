@@ -38,7 +38,7 @@ def counts():
 def test_earn_writes_operation_transfer_lot_and_balance(member, till_actor, till):
     outcome = points_earn(member=member, points=120, receipt_ref="KLA/T1/0001", actor=till_actor, idempotency_key="k1")
 
-    assert outcome.status_code == 201 and outcome.body["balance"] == {"available": 120, "pending": 0}
+    assert outcome.status_code == 201 and outcome.body["balance"] == {"available": 120, "held": 0, "pending": 0}
     op = LedgerOperation.objects.get()
     assert (op.kind, op.points, op.actor_till, op.store, op.receipt_ref) == (
         "earn",
@@ -108,12 +108,12 @@ def test_inactive_member_cannot_earn_or_redeem(member, till_actor, earn):
 def test_hold_then_partial_capture_releases_the_rest_to_the_same_lots(member, till_actor, earn):
     earn(member, 100)
     hold = points_hold(member=member, points=60, actor=till_actor, idempotency_key="h")
-    assert hold.body["balance"] == {"available": 40, "pending": 60}
+    assert hold.body["balance"] == {"available": 40, "held": 60, "pending": 0}
 
     capture = points_capture(hold_id=hold.body["hold_id"], points=45, actor=till_actor, idempotency_key="c")
 
     assert capture.status_code == 201 and capture.body["released"] == 15
-    assert capture.body["balance"] == {"available": 55, "pending": 0}
+    assert capture.body["balance"] == {"available": 55, "held": 0, "pending": 0}
     assert PointsLot.objects.get().remaining == 55
     assert_ledger_verified()
 
@@ -140,7 +140,7 @@ def test_void_gives_every_point_back(member, till_actor, earn):
     earn(member, 100)
     hold_id = points_hold(member=member, points=100, actor=till_actor, idempotency_key="h").body["hold_id"]
     outcome = points_void(hold_id=hold_id, actor=till_actor, idempotency_key="v")
-    assert outcome.body["balance"] == {"available": 100, "pending": 0}
+    assert outcome.body["balance"] == {"available": 100, "held": 0, "pending": 0}
     assert_ledger_verified()
 
 

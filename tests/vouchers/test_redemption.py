@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from fraud.models import FraudAlert
 from loyalty.kernel.statuses import refusal_status
+from loyalty.kernel.timestamps import iso_utc
 from loyalty.ledger.operations import Actor, points_earn
 from members.models import Member
 from tests.concurrency import race
@@ -95,9 +96,9 @@ def test_a_redemption_consumes_the_voucher_once_and_answers_the_receipt(shift, v
     }  # fmt: skip
     number = member.loyalty_number
     assert receipt["member"]["loyalty_number"] == f"{number[:2]}{'•' * 10}{number[-4:]}"
-    assert receipt["balance"] == {"available": 1200, "pending": 0}
+    assert receipt["balance"] == {"available": 1200, "held": 0, "pending": 0}
     assert (receipt["store"], receipt["till"], receipt["override"]) == (till.store.code, till.code, False)
-    assert receipt["redeemed_at"] == now.isoformat()
+    assert receipt["redeemed_at"] == iso_utc(now)
     scan = last_scan()
     assert (scan.voucher, scan.till, scan.store, scan.staff, scan.action, scan.result) == (
         voucher, till, till.store, shift.staff, "redeem", "ok"

@@ -364,7 +364,7 @@ def test_the_receipt_shows_the_redemption_clearly(on_shift, manager, shopper, ti
 
     body = outcome.body
     assert (body["points"], body["released"], body["hold_id"]) == (550, 50, hold_id)
-    assert body["balance"] == {"available": 10_000 - 550, "pending": 0}
+    assert body["balance"] == {"available": 10_000 - 550, "held": 0, "pending": 0}
     receipt = body["receipt"]
     assert receipt == {
         "redemption": "points",
@@ -372,6 +372,7 @@ def test_the_receipt_shows_the_redemption_clearly(on_shift, manager, shopper, ti
         "capture_id": body["operation_id"],
         "points_redeemed": 550,
         "balance_remaining": 10_000 - 550,
+        "balance_held": 0,
         "balance_pending": 0,
         "loyalty_number": f"99{'•' * 10}{shopper.loyalty_number[-4:]}",
         "store": till.store.code,

@@ -31,7 +31,7 @@ def test_a_hold_answers_how_the_member_authorises_it(pos, shopper, django_captur
 
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["kind"] == "hold" and body["balance"] == {"available": 9_700, "pending": 300}
+    assert body["kind"] == "hold" and body["balance"] == {"available": 9_700, "held": 300, "pending": 0}
     offer = body["authorisation"]
     assert offer["required"] is True and offer["methods"] == ["sms_code", "app"] and offer["sms"] == "sent"
     assert offer["challenge_id"] and offer["expires_at"]

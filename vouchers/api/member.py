@@ -26,7 +26,7 @@ from rest_framework.response import Response
 
 from loyalty.api.cards import card_number_refusal, idempotency_key_has_pan
 from loyalty.api.errors import IdempotencyKeyRequired
-from loyalty.api.serializers import StrictInputSerializer, StrictIntegerField
+from loyalty.api.serializers import StrictInputSerializer, StrictIntegerField, UtcDateTimeField
 from loyalty.ledger.api.base import IDEMPOTENCY_KEY_FORMAT, REPLAYED_HEADER, idempotency_key_parameter
 from members.api.base import (
     COMMON_ERRORS,
@@ -71,8 +71,8 @@ class RewardOfferSerializer(RewardSummarySerializer):
     description = serializers.CharField()
     points_price = serializers.IntegerField()
     valid_days = serializers.IntegerField(help_text="A voucher expires this many days after it is issued.")
-    available_from = serializers.DateTimeField(allow_null=True)
-    available_until = serializers.DateTimeField(allow_null=True)
+    available_from = UtcDateTimeField(allow_null=True)
+    available_until = UtcDateTimeField(allow_null=True)
     stock_remaining = serializers.IntegerField(allow_null=True, help_text="Null: unlimited.")
     min_tier = serializers.IntegerField()
     per_member_limit = serializers.IntegerField(allow_null=True, help_text="Null: no limit.")
@@ -109,11 +109,11 @@ class VoucherSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=Voucher.Source.choices)
     points_paid = serializers.IntegerField()
     reward = RewardSummarySerializer()
-    issued_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField()
-    redeemed_at = serializers.DateTimeField(allow_null=True)
-    revoked_at = serializers.DateTimeField(allow_null=True)
-    reported_at = serializers.DateTimeField(allow_null=True)
+    issued_at = UtcDateTimeField()
+    expires_at = UtcDateTimeField()
+    redeemed_at = UtcDateTimeField(allow_null=True)
+    revoked_at = UtcDateTimeField(allow_null=True)
+    reported_at = UtcDateTimeField(allow_null=True)
 
 
 def _voucher(voucher: Voucher) -> dict:
@@ -296,7 +296,7 @@ class QrSerializer(serializers.Serializer):
     voucher_id = serializers.UUIDField()
     token = serializers.CharField(help_text="The signed token the QR code holds (valid during its step only).")
     step = serializers.IntegerField(help_text="The time step the token is valid in.")
-    expires_at = serializers.DateTimeField(help_text="The token stops being valid then: fetch a new one.")
+    expires_at = UtcDateTimeField(help_text="The token stops being valid then: fetch a new one.")
     svg = serializers.CharField(help_text="The QR code as an SVG document.")
     png = serializers.CharField(help_text="The QR code as a PNG image, base64.")
 

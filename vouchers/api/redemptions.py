@@ -31,6 +31,7 @@ from loyalty.api.serializers import (
     PastDateTimeField,
     StrictCharField,
     StrictInputSerializer,
+    UtcDateTimeField,
     named_serializer,
     points_field,
 )
@@ -55,11 +56,11 @@ class MemberRedemptionSerializer(serializers.Serializer):
     store = serializers.CharField(help_text="The store's code.")
     store_name = serializers.CharField()
     till = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField(help_text="The till's hold lapses then unless captured.")
+    created_at = UtcDateTimeField()
+    expires_at = UtcDateTimeField(help_text="The till's hold lapses then unless captured.")
     authorised = serializers.BooleanField()
     authorised_via = serializers.CharField(help_text='"sms_code", "app" or "" (not yet).')
-    authorised_at = serializers.DateTimeField(allow_null=True)
+    authorised_at = UtcDateTimeField(allow_null=True)
     step_up_required = serializers.BooleanField(help_text="Confirming needs a step-up (SMS code) for `redeem`.")
 
 
@@ -161,8 +162,8 @@ class OfflineRedemptionSubmitApi(TillWriteApi):
         honoured = serializers.BooleanField(help_text="Always false: nothing was redeemed by this request.")
         points = serializers.IntegerField(allow_null=True)
         voucher_id = serializers.UUIDField(allow_null=True)
-        attempted_at = serializers.DateTimeField()
-        received_at = serializers.DateTimeField()
+        attempted_at = UtcDateTimeField()
+        received_at = UtcDateTimeField()
         member_notified = serializers.BooleanField(help_text="The member was told it awaits verification.")
 
     @till_operation(

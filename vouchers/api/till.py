@@ -35,7 +35,14 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from loyalty.api.serializers import LoyaltyNumberField, StrictCharField, StrictInputSerializer, named_serializer
+from loyalty.api.serializers import (
+    BalanceSerializer,
+    LoyaltyNumberField,
+    StrictCharField,
+    StrictInputSerializer,
+    UtcDateTimeField,
+    named_serializer,
+)
 from loyalty.ledger.api.base import (
     IDEMPOTENCY_KEY_PARAMETER,
     REPLAYED_HEADER,
@@ -105,7 +112,7 @@ class VoucherSummarySerializer(serializers.Serializer):
     voucher_id = serializers.UUIDField()
     code = serializers.CharField(help_text="Masked: the last four symbols only.")
     reward = RewardSummarySerializer()
-    expires_at = serializers.DateTimeField()
+    expires_at = UtcDateTimeField()
 
 
 def _shift(request):
@@ -122,8 +129,8 @@ class ShiftStartApi(TillApi):
         shift_id = serializers.IntegerField()
         token = serializers.CharField(help_text="Send as X-Staff-Shift; shown once.")
         staff_id = serializers.IntegerField()
-        started_at = serializers.DateTimeField()
-        expires_at = serializers.DateTimeField(help_text="The shift ends by itself at this time at the latest.")
+        started_at = UtcDateTimeField()
+        expires_at = UtcDateTimeField(help_text="The shift ends by itself at this time at the latest.")
 
     @till_operation(
         "pos_shift_start",
@@ -164,7 +171,7 @@ class ShiftEndApi(TillApi):
     @extend_schema_serializer(component_name="ShiftEnded")
     class OutputSerializer(serializers.Serializer):
         shift_id = serializers.IntegerField()
-        ended_at = serializers.DateTimeField()
+        ended_at = UtcDateTimeField()
 
     @till_operation(
         "pos_shift_end",
@@ -219,19 +226,15 @@ class ReceiptSerializer(serializers.Serializer):
     class MemberSerializer(serializers.Serializer):
         loyalty_number = serializers.CharField(help_text="Masked: the first two and last four digits.")
 
-    class ReceiptBalanceSerializer(serializers.Serializer):
-        available = serializers.IntegerField()
-        pending = serializers.IntegerField()
-
     redemption_id = serializers.IntegerField()
     voucher = VoucherSummarySerializer()
     member = MemberSerializer()
-    balance = ReceiptBalanceSerializer(help_text="The member's points after this redemption.")
+    balance = BalanceSerializer(help_text="The member's points after this redemption.")
     store = serializers.CharField()
     till = serializers.CharField()
     shift_id = serializers.IntegerField()
     override = serializers.BooleanField(help_text="True when a manager override approved it.")
-    redeemed_at = serializers.DateTimeField()
+    redeemed_at = UtcDateTimeField()
 
 
 class VoucherRedeemApi(TillWriteApi):

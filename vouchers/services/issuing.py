@@ -37,6 +37,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from loyalty.kernel.refusals import Refusal
+from loyalty.kernel.timestamps import iso_utc
 from loyalty.ledger.operations import Actor, Outcome, points_redeem
 from loyalty.ledger.selectors import member_balance, saved_outcome
 from members.models import Member, MemberSecurityEvent, MemberSession
@@ -119,7 +120,7 @@ def reward_offered_check(reward: Reward, *, now: datetime) -> None:
     if not reward.active:
         raise VoucherRefused("reward_inactive")
     if reward.available_from is not None and now < reward.available_from:
-        raise VoucherRefused("reward_not_yet_available", available_from=reward.available_from.isoformat())
+        raise VoucherRefused("reward_not_yet_available", available_from=iso_utc(reward.available_from))
     if reward.available_until is not None and now >= reward.available_until:
         raise VoucherRefused("reward_no_longer_available")
 

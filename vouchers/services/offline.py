@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from loyalty.kernel.models import Till
 from loyalty.kernel.refusals import Refusal
+from loyalty.kernel.timestamps import iso_utc
 from loyalty.ledger.operations import Actor, points_redeem
 from loyalty.notifications import notify_member
 from members.models import Member
@@ -234,12 +235,12 @@ def _voucher_consume(pending: PendingRedemption, *, actor, now: datetime) -> Non
         receipt={
             "offline": True,
             "pending_id": str(pending.pk),
-            "attempted_at": pending.attempted_at.isoformat(),
+            "attempted_at": iso_utc(pending.attempted_at),
             "approved_by_staff_id": actor.pk,
             "voucher_id": str(voucher.pk),
             "store": pending.store.code,
             "till": pending.till.code,
-            "redeemed_at": now.isoformat(),
+            "redeemed_at": iso_utc(now),
         },
     )
     if redemption is None:

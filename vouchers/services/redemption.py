@@ -73,7 +73,8 @@ from django.utils import timezone
 from fraud.services import voucher_rescan_alert_raise
 from loyalty.kernel.models import Till
 from loyalty.kernel.refusals import Refusal
-from loyalty.ledger.selectors import member_balance
+from loyalty.kernel.timestamps import iso_utc
+from loyalty.ledger.selectors import balance_figures, member_balance
 from members.models import Member
 from vouchers.models import RedemptionAudit, StaffShift, Voucher, VoucherRedemption, VoucherScan
 from vouchers.services.codes import CodeInvalid, code_normalise
@@ -173,7 +174,7 @@ def voucher_summary(voucher: Voucher) -> dict:
             "item": reward.item,
             "points_price": reward.points_price,
         },
-        "expires_at": voucher.expires_at.isoformat(),
+        "expires_at": iso_utc(voucher.expires_at),
     }
 
 
@@ -374,15 +375,12 @@ def _receipt(*, voucher: Voucher, till: Till, shift: StaffShift, now: datetime, 
         "redemption_id": redemption_id,
         "voucher": voucher_summary(voucher),
         "member": {"loyalty_number": loyalty_number_masked(voucher.member.loyalty_number)},
-        "balance": {
-            "available": balance.available if balance else 0,
-            "pending": balance.debits_pending if balance else 0,
-        },
+        "balance": balance_figures(member=voucher.member, balance=balance),
         "store": till.store.code,
         "till": till.code,
         "shift_id": shift.pk,
         "override": override is not None,
-        "redeemed_at": now.isoformat(),
+        "redeemed_at": iso_utc(now),
     }
 
 

@@ -75,6 +75,7 @@ from django.utils import timezone
 
 from loyalty.kernel.crypto import DecryptionFailed
 from loyalty.kernel.models import Till
+from loyalty.kernel.timestamps import iso_utc
 from loyalty.ledger.operations import Actor, Outcome, points_capture, points_hold, points_void
 from loyalty.ledger.selectors import hold_exists_at_store, hold_is_settled, holds_settled, member_balance
 from members.models import Member, MemberSecurityEvent, MemberSession
@@ -145,7 +146,7 @@ def _authorisation_start(*, record: TillRedemption, member: Member) -> dict:
             offer.update(
                 methods=[METHOD_SMS, METHOD_APP],
                 challenge_id=str(challenge.challenge_id),
-                expires_at=challenge.expires_at.isoformat(),
+                expires_at=iso_utc(challenge.expires_at),
                 sms="sent",
             )
     return offer
@@ -364,13 +365,14 @@ def _receipt(*, record: TillRedemption, capture: dict, now: datetime) -> dict:
         "capture_id": capture["operation_id"],
         "points_redeemed": capture["points"],
         "balance_remaining": balance.available if balance else 0,
-        "balance_pending": balance.debits_pending if balance else 0,
+        "balance_held": balance.debits_pending if balance else 0,
+        "balance_pending": balance.debits_pending if balance else 0,  # deprecated: balance_held
         "loyalty_number": loyalty_number_masked(record.member.loyalty_number),
         "store": record.store.code,
         "till": record.till.code,
-        "redeemed_at": now.isoformat(),
+        "redeemed_at": iso_utc(now),
         "authorised_via": record.authorised_via,
-        "authorised_at": record.authorised_at.isoformat(),
+        "authorised_at": iso_utc(record.authorised_at),
         "cashier_staff_id": record.staff_id,
         "override": record.override_by_id is not None,
         "override_by_staff_id": record.override_by_id,

@@ -46,13 +46,14 @@ from loyalty.api.errors import (
     MemberNotFound,
 )
 from loyalty.api.parsers import StrictJSONParser
+from loyalty.api.renderers import CanonicalJSONRenderer
 from loyalty.api.schema import error_doc, operation
 from loyalty.api.serializers import StrictCharField, StrictInputSerializer
 from loyalty.kernel.models import Till
 from loyalty.ledger.models import LedgerOperation
 from loyalty.ledger.operations import Actor, Outcome
 from loyalty.ledger.refusals import HoldNotFound
-from loyalty.ledger.selectors import member_balance
+from loyalty.ledger.selectors import member_balance_figures
 from members.models import Member
 
 IDEMPOTENCY_KEY_FORMAT = re.compile(r"\A[ -~]{1,128}\Z")
@@ -146,11 +147,9 @@ def member_by_loyalty_number(number: str) -> Member:
 
 
 def balance_of(member: Member) -> dict:
-    """The member's balance; zero for a member who has never earned (no account yet)."""
-    balance = member_balance(member)
-    if balance is None:
-        return {"available": 0, "pending": 0}
-    return {"available": balance.available, "pending": balance.debits_pending}
+    """The member's balance (``available``, ``held``, ``pending``: the ledger's words, as
+    the member API answers them); zeros for a member who has never earned."""
+    return member_balance_figures(member)
 
 
 def hold_of_store(hold_id: str, till: Till) -> uuid.UUID:
@@ -204,6 +203,9 @@ class TillApi(APIView):
 
 
 class TillWriteApi(TillApi):
+    # The first answer and its replays are the same bytes (loyalty.api.renderers).
+    renderer_classes = [CanonicalJSONRenderer]
+
     def idempotency_key(self) -> str:
         key = self.request.headers.get("Idempotency-Key", "")
         if not IDEMPOTENCY_KEY_FORMAT.match(key):

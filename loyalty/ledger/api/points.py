@@ -10,7 +10,7 @@ import logging
 
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -23,6 +23,7 @@ from loyalty.api.serializers import (
     OperationSerializer,
     PastDateTimeField,
     StrictInputSerializer,
+    UtcDateTimeField,
     amount_minor_field,
     points_field,
     receipt_number_field,
@@ -61,7 +62,7 @@ class PurchaseCreateApi(TillWriteApi):
         kind = serializers.CharField(required=False)
         receipt_ref = serializers.CharField(help_text="STORE/TILL/RECEIPT: the receipt's programme-wide reference.")
         expires_on = serializers.DateField(required=False, help_text="When these points expire.")
-        pending_until = serializers.DateTimeField(
+        pending_until = UtcDateTimeField(
             required=False, help_text="With a return window configured: when the points become spendable."
         )
         tier = serializers.IntegerField(required=False, help_text="The member's tier after this purchase.")
@@ -70,6 +71,33 @@ class PurchaseCreateApi(TillWriteApi):
         "pos_purchase_create",
         OutputSerializer,
         request=InputSerializer,
+        examples=[
+            OpenApiExample(
+                "A purchase",
+                request_only=True,
+                value={
+                    "loyalty_number": "9900000000000127",
+                    "receipt_number": "R-1001",
+                    "amount_minor": 12500,
+                    "occurred_at": "2026-01-31T14:05:00+08:00",
+                },
+            ),
+            OpenApiExample(
+                "Points earned (kept pending through the return window)",
+                response_only=True,
+                status_codes=["201"],
+                value={
+                    "balance": {"available": 1200, "held": 0, "pending": 125},
+                    "kind": "earn",
+                    "loyalty_number": "9900000000000127",
+                    "operation_id": "3f2b1c9e-8d4a-4e6f-9b2a-1c3d5e7f9a0b",
+                    "pending_until": "2026-02-14T06:05:00Z",
+                    "points": 125,
+                    "receipt_ref": "KL01/DEMO/R-1001",
+                    "tier": 1,
+                },
+            ),
+        ],
         errors={
             200: OpenApiResponse(OutputSerializer, description="The amount earns no points; nothing written."),
             404: "member_not_found",
@@ -184,6 +212,18 @@ class MemberBalanceApi(TillApi):
         "pos_member_balance",
         OutputSerializer,
         request=InputSerializer,
+        examples=[
+            OpenApiExample("A look-up", request_only=True, value={"loyalty_number": "9900000000000127"}),
+            OpenApiExample(
+                "The balance, as the member's app shows it",
+                response_only=True,
+                status_codes=["200"],
+                value={
+                    "balance": {"available": 1200, "held": 300, "pending": 125},
+                    "loyalty_number": "9900000000000127",
+                },
+            ),
+        ],
         errors={
             400: "malformed_json, validation_error, invalid_loyalty_number",
             404: "member_not_found",

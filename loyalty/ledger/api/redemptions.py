@@ -21,6 +21,7 @@ from loyalty.api.serializers import (
     OperationSerializer,
     StrictCharField,
     StrictInputSerializer,
+    UtcDateTimeField,
     named_serializer,
     points_field,
 )
@@ -66,7 +67,7 @@ class AuthorisationOfferSerializer(serializers.Serializer):
         "(the member confirms in the app).",
     )
     challenge_id = serializers.UUIDField(allow_null=True, help_text="The SMS challenge to answer with the code.")
-    expires_at = serializers.DateTimeField(allow_null=True, help_text="When the SMS code expires.")
+    expires_at = UtcDateTimeField(allow_null=True, help_text="When the SMS code expires.")
     sms = serializers.CharField(
         help_text="sent, no_phone, or why no code was sent (otp_rate_limited, otp_locked): then only the app."
     )
@@ -109,7 +110,7 @@ class RedemptionHoldApi(TillWriteApi):
     @extend_schema_serializer(component_name="Redemption")
     class OutputSerializer(OperationSerializer):
         hold_id = serializers.UUIDField(help_text="Capture or void the hold with this id.")
-        expires_at = serializers.DateTimeField(help_text="When the hold lapses unless captured.")
+        expires_at = UtcDateTimeField(help_text="When the hold lapses unless captured.")
         authorisation = AuthorisationOfferSerializer(
             required=False, help_text="How the member authorises the redemption (absent for older holds)."
         )
@@ -177,7 +178,7 @@ class RedemptionAuthoriseApi(TillApi):
         hold_id = serializers.UUIDField()
         authorised = serializers.BooleanField()
         authorised_via = serializers.CharField(help_text="sms_code or app.")
-        authorised_at = serializers.DateTimeField()
+        authorised_at = UtcDateTimeField()
 
     @till_operation(
         "pos_redemption_authorise",
@@ -214,13 +215,17 @@ class ReceiptSerializer(serializers.Serializer):
     capture_id = serializers.UUIDField()
     points_redeemed = serializers.IntegerField()
     balance_remaining = serializers.IntegerField(help_text="Points the member can spend after this redemption.")
-    balance_pending = serializers.IntegerField(help_text="Points still held by other open redemptions.")
+    balance_held = serializers.IntegerField(help_text="Points still held by other redemptions in progress.")
+    balance_pending = serializers.IntegerField(
+        help_text="Deprecated: the same figure as balance_held (held points, not the return window's pending "
+        "ones); read balance_held. Removed in v2."
+    )
     loyalty_number = serializers.CharField(help_text="Masked: the first two and last four digits.")
     store = serializers.CharField()
     till = serializers.CharField()
-    redeemed_at = serializers.DateTimeField()
+    redeemed_at = UtcDateTimeField()
     authorised_via = serializers.CharField(help_text="sms_code or app.")
-    authorised_at = serializers.DateTimeField()
+    authorised_at = UtcDateTimeField()
     cashier_staff_id = serializers.IntegerField(help_text="The staff member who took the hold.")
     override = serializers.BooleanField(help_text="True when a manager override approved it.")
     override_by_staff_id = serializers.IntegerField(allow_null=True, help_text="The approving manager's staff id.")

@@ -31,6 +31,7 @@ from loyalty.kernel.models import Store, Till
 from loyalty.ledger import policy
 from loyalty.ledger import refusals as refusals
 from loyalty.ledger.models import Account, LedgerOperation, LotMovement, MemberBalance, PointsLot, Transfer
+from loyalty.ledger.selectors import balance_figures
 from members.models import Member
 
 if TYPE_CHECKING:
@@ -114,15 +115,13 @@ class NothingToWrite(Exception):  # noqa: N818 (a control-flow signal, not an er
     (the key's claim and any account opened) rolls back, and the caller is told
     ``record`` with the balance as read under the lock (``entry``), saved nowhere."""
 
-    def __init__(self, record: dict[str, Any], balance: MemberBalance | None = None):
+    def __init__(self, record: dict[str, Any], balance: MemberBalance | None = None, member: Member | None = None):
         super().__init__("nothing to write")
-        self.record, self.balance = record, balance
+        self.record, self.balance, self.member = record, balance, member
 
     @property
     def entry(self) -> Entry:
-        balance = self.balance
-        figures = {"available": balance.available, "pending": balance.debits_pending} if balance else None
-        return Entry(None, {**self.record, "balance": figures or {"available": 0, "pending": 0}})
+        return Entry(None, {**self.record, "balance": balance_figures(member=self.member, balance=self.balance)})
 
 
 # --- Accounts and locks ------------------------------------------------------------------------
@@ -334,7 +333,7 @@ def record(op: LedgerOperation, balance: MemberBalance, **extra: Any) -> dict[st
         "kind": op.kind,
         "points": op.points,
         "loyalty_number": op.member.loyalty_number,
-        "balance": {"available": balance.available, "pending": balance.debits_pending},
+        "balance": balance_figures(member=op.member, balance=balance),
         **extra,
     }
 

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from loyalty.kernel.timestamps import iso_utc
 from loyalty.ledger import policy
 from loyalty.ledger import refusals as refusals
 from loyalty.ledger.models import Account, LedgerOperation, MemberBalance, Transfer
@@ -65,9 +66,7 @@ def earn(
         op = operation_write(
             posting, OP.EARN, member, points, receipt_ref=receipt_ref, pending_until=until, amount_minor=amount_minor
         )
-        return Entry(
-            op, record(op, balance, receipt_ref=receipt_ref, pending_until=until.isoformat(), tier=member.tier)
-        )
+        return Entry(op, record(op, balance, receipt_ref=receipt_ref, pending_until=iso_utc(until), tier=member.tier))
     tier = policy.tier_for(figures.qualifying + points)
     entry = credit(
         posting, OP.EARN, member, points, account, balance,
@@ -83,7 +82,9 @@ def points_for_purchase_at_lock(*, member: Member, amount_minor: int, receipt_re
     ``points_of``); an amount worth none moves nothing."""
     points = policy.points_for_purchase(amount_minor=amount_minor, tier=member.tier)
     if points == 0:
-        raise NothingToWrite({"loyalty_number": member.loyalty_number, "points": 0, "receipt_ref": receipt_ref})
+        raise NothingToWrite(
+            {"loyalty_number": member.loyalty_number, "points": 0, "receipt_ref": receipt_ref}, member=member
+        )
     return points
 
 
@@ -121,7 +122,7 @@ def earn_reverse(
         returned_points = _points_for_return(earn=earn, member=member, amount_minor=amount_minor)
         if returned_points == 0:
             facts = {"loyalty_number": member.loyalty_number, "points": 0, "receipt_ref": receipt_ref}
-            raise NothingToWrite({**facts, "reversed": 0, "shortfall": 0}, balance)
+            raise NothingToWrite({**facts, "reversed": 0, "shortfall": 0}, balance, member)
     return _reverse_earn(posting, member, account, balance, earn, returned_points, receipt_ref)
 
 

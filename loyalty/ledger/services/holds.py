@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from loyalty.kernel.timestamps import iso_utc
 from loyalty.ledger import refusals as refusals
 from loyalty.ledger.models import Account, LedgerOperation, MemberBalance, Transfer
 from loyalty.ledger.services import core
@@ -27,7 +28,7 @@ def hold(posting: Posting, *, member: Member, points: int) -> Entry:
     transfer = core.transfer_write(op, 0, TK.HOLD, account, core.system_account(Account.Kind.REDEEM), points)
     core.consume_fefo(account, transfer, points)
     core.add_to_balance(balance, debits_pending=points)
-    return Entry(op, core.record(op, balance, hold_id=str(op.id), expires_at=lapses.isoformat()))
+    return Entry(op, core.record(op, balance, hold_id=str(op.id), expires_at=iso_utc(lapses)))
 
 
 def _open_hold(hold_id: object, member: Member | None) -> tuple[LedgerOperation, Transfer, MemberBalance]:

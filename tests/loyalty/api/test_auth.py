@@ -38,7 +38,10 @@ def lookup(pos, member, **kwargs):
 def test_a_correctly_signed_request_is_accepted(pos, member):
     response = lookup(pos, member)
     assert response.status_code == 200
-    assert response.json() == {"loyalty_number": member.loyalty_number, "balance": {"available": 0, "pending": 0}}
+    assert response.json() == {
+        "loyalty_number": member.loyalty_number,
+        "balance": {"available": 0, "held": 0, "pending": 0},
+    }
 
 
 def test_an_uppercase_hex_signature_is_accepted(pos, member):

@@ -86,7 +86,7 @@ def test_the_points_are_priced_at_the_tier_read_under_the_lock(member, till):
         member=member, amount_minor=99, receipt_ref="K/T/2", actor=Actor(till=till), idempotency_key="p2"
     )
     assert (nothing.status_code, nothing.body["points"], nothing.replayed) == (200, 0, False)
-    assert nothing.body["balance"] == {"available": 150, "pending": 0}
+    assert nothing.body["balance"] == {"available": 150, "held": 0, "pending": 0}
     assert not IdempotencyKey.objects.filter(key="p2").exists() and LedgerOperation.objects.count() == 1
 
 

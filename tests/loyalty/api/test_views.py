@@ -49,7 +49,7 @@ def test_a_purchase_earns_points_with_the_receipt_of_this_till(pos, member, till
     body = response.json()
     assert body["points"] == 123 and body["kind"] == "earn"
     assert body["receipt_ref"] == f"{till.store.code}/{till.code}/R1"
-    assert body["balance"] == {"available": 123, "pending": 0}
+    assert body["balance"] == {"available": 123, "held": 0, "pending": 0}
     assert "Idempotency-Replayed" not in response and response["Cache-Control"] == "no-store"
     op = LedgerOperation.objects.get()
     assert (op.actor_till, op.store, op.member) == (till, till.store, member)
@@ -83,7 +83,7 @@ def test_a_bad_occurred_at_is_400(pos, member, occurred_at, message):
 def test_a_purchase_below_one_point_answers_200_and_writes_nothing(pos, member):
     response = pos.post("purchases", purchase(member, amount=99))
     assert response.status_code == 200
-    assert response.json()["points"] == 0 and response.json()["balance"] == {"available": 0, "pending": 0}
+    assert response.json()["points"] == 0 and response.json()["balance"] == {"available": 0, "held": 0, "pending": 0}
     assert ledger_counts() == (0, 0, 0)
 
 
@@ -260,7 +260,7 @@ def test_a_redemption_holds_points(pos, rich_member):
     response = pos.post("redemptions", {"loyalty_number": rich_member.loyalty_number, "points": 300})
     assert response.status_code == 201
     body = response.json()
-    assert body["kind"] == "hold" and body["balance"] == {"available": 700, "pending": 300}
+    assert body["kind"] == "hold" and body["balance"] == {"available": 700, "held": 300, "pending": 0}
     assert LedgerOperation.objects.get(pk=body["hold_id"]).kind == "hold"
 
 
@@ -275,7 +275,11 @@ def test_a_capture_settles_the_hold(pos, rich_member):
     hold_id = hold(pos, rich_member, 300)
     response = pos.post(f"redemptions/{hold_id}/capture", {})
     assert response.status_code == 201
-    assert response.json()["released"] == 0 and response.json()["balance"] == {"available": 700, "pending": 0}
+    assert response.json()["released"] == 0 and response.json()["balance"] == {
+        "available": 700,
+        "held": 0,
+        "pending": 0,
+    }
     assert_ledger_verified()
 
 
@@ -365,7 +369,10 @@ def balance(pos, number, **kwargs):
 
 def test_the_balance_of_a_member_who_never_earned_is_zero(pos, member):
     response = balance(pos, member.loyalty_number)
-    assert response.json() == {"loyalty_number": member.loyalty_number, "balance": {"available": 0, "pending": 0}}
+    assert response.json() == {
+        "loyalty_number": member.loyalty_number,
+        "balance": {"available": 0, "held": 0, "pending": 0},
+    }
     assert response["Cache-Control"] == "no-store"
     assert ledger_counts() == (0, 0, 0) and not IdempotencyKey.objects.exists()
 
@@ -373,7 +380,7 @@ def test_the_balance_of_a_member_who_never_earned_is_zero(pos, member):
 def test_the_balance_shows_available_and_held_points(pos, rich_member):
     hold(pos, rich_member, 300)
     response = balance(pos, rich_member.loyalty_number)
-    assert response.json()["balance"] == {"available": 700, "pending": 300}
+    assert response.json()["balance"] == {"available": 700, "held": 300, "pending": 0}
 
 
 def test_the_balance_of_an_unknown_member_is_404(pos, db):

@@ -54,7 +54,7 @@ def test_a_step_up_code_goes_to_the_number_on_file_and_covers_its_action_once(cl
     )
 
     assert response.status_code == 200, response.json()
-    assert response.json() == {"action": "change_email", "valid_until": "2026-05-04T17:05:00+08:00"}  # local time
+    assert response.json() == {"action": "change_email", "valid_until": "2026-05-04T09:05:00Z"}  # UTC, with Z
     assert otp_step_up_valid(member=member, action="change_email")
     assert not otp_step_up_valid(member=member, action="redeem")
     assert otp_step_up_consume(member=member, action="change_email")
