@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 
 import time_machine
@@ -346,11 +346,9 @@ class Activity:
         vouchers = list(
             Voucher.objects.filter(member__home_store=till.store).select_related("member").order_by("issued_at", "pk")
         )
-        with at(self.ago(1, hours=6)):
-            try:
-                shift_start(till=till, username="cashier", password="not-the-password", otp_token="000000")
-            except ShiftRefused:
-                pass  # recorded in the security log, as a real mistyped password is
+        # A mistyped password: refused and recorded in the security log, as a real one is.
+        with at(self.ago(1, hours=6)), suppress(ShiftRefused):
+            shift_start(till=till, username="cashier", password="mistyped", otp_token="000000")  # noqa: S106
         with at(self.ago(1, hours=5)):
             shift = self.shift("cashier", till).shift
         sampled = iter([True, False, False])
@@ -361,14 +359,12 @@ class Activity:
                     member_loyalty_number=voucher.member.loyalty_number, sampler=lambda: next(sampled),
                 )  # fmt: skip
         if vouchers:
-            with at(self.ago(1, hours=3)):
-                try:  # the first voucher shown again: refused, and the fraud team hears of it
-                    voucher_redeem(
-                        till=till, shift=shift, idempotency_key="demo:rescan", code=vouchers[0].code,
-                        member_loyalty_number=vouchers[0].member.loyalty_number,
-                    )  # fmt: skip
-                except RedemptionRefused:
-                    pass
+            # The first voucher shown again: refused, and the fraud team hears of it.
+            with at(self.ago(1, hours=3)), suppress(RedemptionRefused):
+                voucher_redeem(
+                    till=till, shift=shift, idempotency_key="demo:rescan", code=vouchers[0].code,
+                    member_loyalty_number=vouchers[0].member.loyalty_number,
+                )  # fmt: skip
         member = self.members[kl[0]]
         with at(self.ago(1, hours=2.5)):
             held = till_redemption_hold(
