@@ -583,9 +583,7 @@ if LIBRARY_LOG_LEVEL:
 # --- Outbound messages ----------------------------------------------------------------------
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
-    default="loyalty.notifications.OutboxFileEmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
+    default="loyalty.notifications.OutboxFileEmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
 )
 # Development: each message (email or text) goes whole to a file here, and one line
 # (masked address, file name) to the log: the terminal never shows a message's body.

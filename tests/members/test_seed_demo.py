@@ -82,4 +82,5 @@ def test_the_demo_has_something_on_every_page():
     assert Voucher.objects.filter(status="redeemed").exists() and Voucher.objects.filter(status="active").exists()
     assert PendingRedemption.objects.filter(status="pending").exists()
     assert RedemptionAudit.objects.filter(outcome="pending").exists()
-    assert TillRedemption.objects.filter(captured_at__isnull=True, voided_at__isnull=True).exists()  # a hold in progress
+    # A hold in progress.
+    assert TillRedemption.objects.filter(captured_at__isnull=True, voided_at__isnull=True).exists()
