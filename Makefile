@@ -41,11 +41,12 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(PIP) install --progress-bar off -r requirements-dev.txt
 	@touch $@ $(VENV)/.runtime
 
+# Quiet: migrations without their list, then the demo's log-in block (last), then the server.
 run: $(VENV)/.runtime
 	@mkdir -p var/static
-	DEBUG=1 $(BIN)/python manage.py migrate --no-input
-	DEBUG=1 $(BIN)/python manage.py seed_demo
-	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
+	@DEBUG=1 $(BIN)/python manage.py migrate --no-input -v 0
+	@DEBUG=1 $(BIN)/python manage.py seed_demo
+	@DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: $(VENV)/.dev
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL-$(TEST_REDIS_URL)} \

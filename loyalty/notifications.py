@@ -4,8 +4,8 @@
 transaction (a rolled-back action sends nothing; a committed one is never forgotten),
 then delivery runs after commit as a Celery task, with a sweeper for anything a lost
 task left queued. Delivery goes through the configured backends: Django's email backend
-(console in development, SMTP in production) and ``SMS_BACKEND`` (console in
-development, the gateway in production). Members' contact details are decrypted at
+(files under ``var/outbox/`` in development, SMTP in production) and ``SMS_BACKEND``
+(the same files in development, the gateway in production). Members' contact details are decrypted at
 delivery only and never copied into the outbox, logs or the admin; a member without
 an address on file (or whose data was erased) has the message held, not lost.
 """
@@ -17,6 +17,7 @@ from functools import partial
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -106,11 +107,50 @@ def sms_backend():
     return import_string(settings.SMS_BACKEND)()
 
 
+def outbox_file_write(*, channel: str, to: str, content: str) -> str:
+    """Development: write one whole message to a new file under ``settings.OUTBOX_DIR``
+    and log one line naming the channel, the address masked and the file (never the
+    body: sign-in codes and personal data stay in the file). Returns the file's path."""
+    from pathlib import Path
+
+    folder = Path(settings.OUTBOX_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{timezone.now():%Y%m%d-%H%M%S-%f}-{channel}.txt"
+    path.write_text(content, encoding="utf-8")
+    try:
+        shown = path.relative_to(settings.BASE_DIR)
+    except ValueError:
+        shown = path
+    log.info("%s to %s: written to %s", channel, address_masked(to), shown)
+    return str(path)
+
+
+def address_masked(address: str) -> str:
+    """An address as a log line may show it: a phone's country prefix, an email's domain."""
+    if "@" in address:
+        return "\u2022\u2022\u2022@" + address.rsplit("@", 1)[1]
+    return address[:3] + "\u2022" * 4
+
+
 class ConsoleSmsBackend:
-    """Development: print the message (never the number, which is personal data)."""
+    """Development: each text message whole to a file under ``OUTBOX_DIR`` (sign-in
+    codes are read there), one line with the number masked on the console."""
 
     def send(self, *, to: str, text: str) -> None:
-        print(f"[sms] {text}")  # noqa: T201
+        outbox_file_write(channel="sms", to=to, content=f"To: {to}\n\n{text}\n")
+
+
+class OutboxFileEmailBackend(BaseEmailBackend):
+    """Development: each email whole to a file under ``OUTBOX_DIR``, one line with the
+    address masked on the console (Django's console backend prints whole messages)."""
+
+    def send_messages(self, email_messages) -> int:
+        sent = 0
+        for message in email_messages or ():
+            content = message.message().as_bytes().decode("utf-8", "replace")
+            outbox_file_write(channel="email", to=", ".join(message.recipients()), content=content)
+            sent += 1
+        return sent
 
 
 class LocmemSmsBackend:

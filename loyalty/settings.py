@@ -185,7 +185,8 @@ if REDIS_URL:
 else:
     # No broker configured: tasks run in-process, the cache is local memory (first run, demo).
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CELERY_BROKER_URL = "memory://"
+    # A host named: kombu warns "No hostname was supplied" for a bare memory://.
+    CELERY_BROKER_URL = "memory://localhost/"
     CELERY_RESULT_BACKEND = "cache+memory://"
     CELERY_TASK_ALWAYS_EAGER = True
     CELERY_TASK_EAGER_PROPAGATES = True
@@ -578,14 +579,24 @@ LOGGING = {
         "django.template": {"level": "INFO"},
     },
 }
+# Libraries speak at WARNING and above in development (the first run's terminal shows the
+# log-in block, not Django's autoreloader, Celery's task traces or kombu's chatter); the
+# request log (django.server) stays. LIBRARY_LOG_LEVEL=INFO brings them back.
+# Without DEBUG (and unset) they follow LOG_LEVEL like everything else.
+LIBRARY_LOG_LEVEL = env.str("LIBRARY_LOG_LEVEL", default="WARNING" if DEBUG else "")
+if LIBRARY_LOG_LEVEL:
+    for _library in ("django", "celery", "kombu", "amqp", "django_celery_beat", "auditlog", "guardian", "urllib3"):
+        LOGGING["loggers"].setdefault(_library, {}).setdefault("level", LIBRARY_LOG_LEVEL)  # type: ignore[attr-defined]
 
 # --- Outbound messages ----------------------------------------------------------------------
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
-    default="django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
+    default="loyalty.notifications.OutboxFileEmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
 )
+# Development: each message (email or text) goes whole to a file here, and one line
+# (masked address, file name) to the log: the terminal never shows a message's body.
+OUTBOX_DIR = env.path("OUTBOX_DIR", default=BASE_DIR / "var" / "outbox")
+EMAIL_FILE_PATH = str(OUTBOX_DIR)
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")

@@ -113,9 +113,12 @@ def request_target(request) -> bytes:
     return target + b"?" + _wsgi_bytes(query) if query else target
 
 
-def till_create(*, store: Store, code: str, allowed_ips: list[str] | None = None) -> tuple[Till, str]:
-    """Create a till with a fresh key id and secret (from ``secrets``); the secret is
-    stored encrypted and returned once, in plain, for the caller to hand over.
+def till_create(
+    *, store: Store, code: str, allowed_ips: list[str] | None = None, key_id: str | None = None
+) -> tuple[Till, str]:
+    """Create a till with a fresh key id (or ``key_id``, e.g. the demo's published one)
+    and secret (from ``secrets``); the secret is stored encrypted and returned once, in
+    plain, for the caller to hand over.
 
     Raises ValueError for a malformed till code or allow-list entry.
     """
@@ -127,7 +130,7 @@ def till_create(*, store: Store, code: str, allowed_ips: list[str] | None = None
         till = Till.objects.create(
             store=store,
             code=code,
-            key_id=f"tk_{secrets.token_hex(16)}",
+            key_id=key_id or f"tk_{secrets.token_hex(16)}",
             secret_encrypted=encrypt_str(secret),
             allowed_ips=networks,
         )
