@@ -12,11 +12,12 @@ import ipaddress
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.db.models import BigIntegerField, Case, Count, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models import BigIntegerField, Count, OuterRef, Q, Subquery, Sum
 from django.utils.html import format_html
 
 from loyalty.kernel.models import Store, Till
 from loyalty.ledger.models import Account, LedgerOperation, PointsLot, Transfer
+from loyalty.ledger.selectors import member_side_points
 from loyalty.workplace import display
 from loyalty.workplace.viewer import ViewerAdminMixin, current_viewer
 from members.admin_search import member_lookup, member_uuid
@@ -44,23 +45,6 @@ class StoreAdmin(StoreScopedAdmin):
         return False
 
 
-def _member_side_points() -> Case:
-    """A journal leg's effect on its member's available points (a Transfer expression):
-    a hold takes them (−), a void gives them back (+), a capture gives back what it did
-    not take; any other leg into a member's account is +, out of it −, and a leg
-    between system accounts moves none. (The member page's rule:
-    ``loyalty.ledger.selectors.member_history_visible``.)"""
-    member = Account.Kind.MEMBER
-    return Case(
-        When(kind=Transfer.Kind.POST, then=F("pending__amount") - F("amount")),
-        When(kind=Transfer.Kind.VOID, then=F("amount")),
-        When(credit_account__kind=member, then=F("amount")),
-        When(debit_account__kind=member, then=-F("amount")),
-        default=Value(0),
-        output_field=BigIntegerField(),
-    )
-
-
 def with_member_points(queryset):
     """Operations annotated with ``member_points``: their signed effect on the member's
     available points (None: no leg yet, a pending earn). One subquery, no per-row query."""
@@ -68,7 +52,7 @@ def with_member_points(queryset):
         Transfer.objects.filter(operation=OuterRef("pk"))
         .order_by()
         .values("operation")
-        .annotate(total=Sum(_member_side_points()))
+        .annotate(total=Sum(member_side_points()))
         .values("total")
     )
     return queryset.annotate(member_points=Subquery(legs, output_field=BigIntegerField()))

@@ -121,7 +121,7 @@ def member_operations_visible(member: Member, user: StaffUser | None) -> QuerySe
     return scope_to_stores(operations, user).order_by("-created_at", "-id")
 
 
-def _member_side_points() -> Case:
+def member_side_points() -> Case:
     """A journal leg's effect on its member's *available* points (a Transfer expression):
     a hold takes them (−), a void gives them back (+), a capture gives back what it did
     not take (+ held − captured); any other leg into the member's account is +, out of
@@ -153,7 +153,7 @@ def member_history_visible(member: Member, user: StaffUser | None) -> QuerySet[L
         Transfer.objects.filter(operation=OuterRef("pk"))
         .order_by()
         .values("operation")
-        .annotate(total=Sum(_member_side_points()))
+        .annotate(total=Sum(member_side_points()))
         .values("total")
     )
     kind = LedgerOperation.Kind
