@@ -21,7 +21,7 @@ from fraud.permissions import may_close_alerts
 from fraud.selectors import fraud_alerts_visible_to
 from fraud.services import fraud_alert_close
 from loyalty.kernel.models import Till
-from loyalty.ledger.models import LedgerOperation
+from loyalty.ledger.selectors import operations
 from loyalty.workplace import display
 from loyalty.workplace.viewer import ViewerAdminMixin, current_viewer
 from members.admin_search import member_lookup
@@ -46,12 +46,14 @@ FACT_LABELS = {
 }
 
 
-def _named(model, text: Callable[[Any], str], related=()) -> Callable[[Any, Any], Any]:
-    """A fact's id as the named, linked record (the id itself if it is gone)."""
+def _named(records, text: Callable[[Any], str], related=()) -> Callable[[Any, Any], Any]:
+    """A fact's id as the named, linked record (the id itself if it is gone); ``records``
+    is a model or a function answering a queryset of them (a selector)."""
 
     def shown(value, viewer):
+        queryset = records() if callable(records) and not hasattr(records, "_meta") else records.objects.all()
         try:
-            obj = model.objects.select_related(*related).filter(pk=value).first()
+            obj = queryset.select_related(*related).filter(pk=value).first()
         except (ValueError, TypeError, ValidationError):  # not an id of this model
             obj = None
         return display.link(obj, text(obj), viewer) if obj is not None else value
@@ -65,7 +67,7 @@ FACT_RECORDS: dict[str, Callable[[Any, Any], Any]] = {
     "redeemed_at_till_id": _named(Till, display.till_label, ["store"]),
     "audit_id": _named(RedemptionAudit, str),
     "voucher_redemption_id": _named(VoucherRedemption, str, ["voucher__reward"]),
-    "ledger_operation_id": _named(LedgerOperation, display.operation_label),
+    "ledger_operation_id": _named(operations, display.operation_label),
     "reviewed_by": _named(StaffUser, display.staff_label),
     "shift_id": _named(StaffShift, str, ["staff", "store", "till__store"]),
 }

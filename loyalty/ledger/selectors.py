@@ -183,6 +183,12 @@ def member_lots_visible(member: Member, user: StaffUser | None) -> QuerySet[Poin
 SETTLING_KINDS = (LedgerOperation.Kind.CAPTURE, LedgerOperation.Kind.VOID)
 
 
+def operations() -> QuerySet[LedgerOperation]:
+    """Every ledger operation, for a caller outside the ledger that names one by its id
+    (a fraud alert's facts); filter it, never write through it."""
+    return LedgerOperation.objects.all()
+
+
 def hold_is_settled(*, hold_id: uuid.UUID) -> bool:
     """Whether the hold ``hold_id`` was captured or voided (a hold settles once). One query."""
     return LedgerOperation.objects.filter(related_id=hold_id, kind__in=SETTLING_KINDS).exists()

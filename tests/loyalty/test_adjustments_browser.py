@@ -130,7 +130,7 @@ def test_a_manager_requests_1200_points_and_a_programme_administrator_approves(
     assert request.operation == operation
     assert MemberBalance.objects.get(account__member=member).available == 1_200
     admin.goto(f"/admin/members/member/{member.pk}/change/")
-    expect(admin.locator(".field-points")).to_contain_text("1200 available")
+    expect(admin.locator("#panel-balance dl")).to_contain_text(re.compile(r"Available\s*1,200(?!\d)"))
     admin.goto(f"/admin/loyalty/ledgeroperation/{operation.pk}/change/")
     expect(admin.locator(".field-points")).to_contain_text("1200")
     no_csp_violations(admin, csp_violations)

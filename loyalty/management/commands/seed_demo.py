@@ -67,6 +67,12 @@ from vouchers.services.redemption import RedemptionRefused, voucher_redeem
 from vouchers.services.shifts import ShiftRefused, shift_end, shift_start
 from vouchers.services.till_points import member_redemption_confirm, till_redemption_capture, till_redemption_hold
 
+REASONS = {
+    "MISSED_EARN": "Purchase not credited at the till",
+    "DUPLICATE": "Points credited twice",
+    "GOODWILL": "Goodwill gesture (service recovery)",
+    "PROMOTION": "Promotion not applied",
+}
 STORES = [
     ("KL01", "Kuala Lumpur Pavilion", "Central"),
     ("PJ02", "Petaling Jaya Mall", "Central"),
@@ -411,7 +417,11 @@ class Activity:
         members = {
             code: [m for m in self.members if m.home_store_id == store.pk] for code, store in self.stores.items()
         }
-        reasons = {r.code: r for r in AdjustmentReason.objects.all()}
+        # The catalogue a migration ships; made again here when a flushed database lost it.
+        reasons = {
+            code: AdjustmentReason.objects.get_or_create(code=code, defaults={"label": label})[0]
+            for code, label in REASONS.items()
+        }
 
         def verified(by: str) -> dict:
             return {
