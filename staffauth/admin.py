@@ -1,3 +1,5 @@
+from auditlog.admin import LogEntryAdmin
+from auditlog.models import LogEntry
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
 from django import forms
@@ -17,7 +19,8 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from loyalty.workplace.display import NOTHING, local_time
+from loyalty.workplace.display import NOTHING, local_time, may_view, staff_link
+from loyalty.workplace.viewer import current_viewer
 from staffauth.admin_base import BaseAdmin, ReadOnlyAdmin
 from staffauth.context import current_request
 from staffauth.models import SecurityEvent, StaffUser
@@ -381,6 +384,26 @@ class _GuardedDeviceAdmin:
     def has_add_permission(self, request):
         # Devices are enrolled by their owner at login, never created for someone else.
         return False
+
+
+admin.site.unregister(LogEntry)
+
+
+@admin.register(LogEntry)
+class AuditLogEntryAdmin(LogEntryAdmin):
+    """django-auditlog's pages, linking the actor and the record only for a viewer who
+    may open them (its own links answered 403 to most roles)."""
+
+    @admin.display(description="User")
+    def user_url(self, obj):
+        return staff_link(obj.actor, current_viewer()) if obj.actor else "system"
+
+    @admin.display(description="Resource")
+    def resource_url(self, obj):
+        model = obj.content_type.model_class()
+        if model is None or not may_view(current_viewer(), model):
+            return f"{obj.content_type} - {obj.object_repr}"
+        return super().resource_url(obj)
 
 
 admin.site.unregister(TOTPDevice)

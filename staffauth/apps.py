@@ -42,6 +42,12 @@ class LoyaltyAdminConfig(AdminConfig):
 
     default_site = "staffauth.admin_site.LoyaltyAdminSite"
 
+    def ready(self):
+        super().ready()
+        from loyalty.workplace.viewer import guard_readonly_links
+
+        guard_readonly_links()
+
 
 # Staff-facing names for the libraries' sections of the admin index.
 class LockoutsConfig(AxesConfig):

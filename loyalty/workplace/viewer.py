@@ -19,8 +19,36 @@ _viewer: ContextVar = ContextVar("workplace_viewer", default=None)
 
 
 def current_viewer():
-    """The staff user the page being rendered is for, or None outside an admin view."""
-    return _viewer.get()
+    """The staff user the page being rendered is for: the one ``viewer_as`` set, else the
+    signed-in user of the request being served; None in tasks and commands."""
+    viewer = _viewer.get()
+    if viewer is None:
+        from staffauth.context import current_request
+
+        user = getattr(current_request(), "user", None)
+        viewer = user if getattr(user, "is_authenticated", False) else None
+    return viewer
+
+
+def guard_readonly_links() -> None:
+    """Django's read-only foreign-key fields link to the related record's admin page
+    whatever the viewer may open (a store manager's request page linked its reason, a
+    page that answers 403). Link only for a viewer who may view that record."""
+    from django.contrib.admin import helpers
+
+    original = helpers.AdminReadonlyField.get_admin_url
+    if getattr(original, "viewer_guarded", False):
+        return
+
+    def get_admin_url(self, remote_field, remote_obj):
+        from loyalty.workplace.display import may_view
+
+        if may_view(current_viewer(), remote_obj):
+            return original(self, remote_field, remote_obj)
+        return str(remote_obj)
+
+    get_admin_url.viewer_guarded = True  # type: ignore[attr-defined]
+    helpers.AdminReadonlyField.get_admin_url = get_admin_url  # type: ignore[method-assign]
 
 
 @contextmanager
