@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from loyalty.kernel.scoping import sees_all_stores, stores_visible_to
 from loyalty.ledger.selectors import member_balance
 from members.models import Member
 from vouchers.models import Reward, Voucher
@@ -30,6 +31,16 @@ class _State(TypedDict):
 
 EXPIRED = "expired"
 STATES = [*Voucher.Status.values, EXPIRED]
+
+
+def vouchers_visible_to(user, queryset: QuerySet[Voucher]) -> QuerySet[Voucher]:
+    """The vouchers of ``queryset`` a staff user sees: every one for a user who sees every
+    store; otherwise those of members at their stores, redeemed at their stores, or
+    issued by them (one row per voucher: a voucher has at most one redemption)."""
+    if sees_all_stores(user):
+        return queryset
+    stores = stores_visible_to(user).values("pk")
+    return queryset.filter(Q(member__home_store__in=stores) | Q(redemption__store__in=stores) | Q(issued_by=user.pk))
 
 
 def voucher_state(voucher: Voucher, *, now: datetime | None = None) -> str:

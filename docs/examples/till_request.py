@@ -11,8 +11,9 @@ Standard library only. Every till request carries three headers:
 
 and every write (POST) an Idempotency-Key: new for each operation, the same when retrying it.
 
-Examples, against `make run` with the demo's test till (seed_demo: till KL01/DEMO,
-key id "demo-till", secret "demo"):
+Examples, against `make run` with the demo's test till (seed_demo: till KL01/DEMO, key id
+"demo-till"; its secret is random and printed by `make run`: pass it as --secret or put
+it in the TILL_SECRET environment variable):
 
   python docs/examples/till_request.py /api/v1/pos/members/balance \\
       --body '{"loyalty_number": "9900000000000127"}'
@@ -27,6 +28,7 @@ import argparse
 import hashlib
 import hmac
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -35,7 +37,6 @@ import uuid
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEMO_KEY_ID = "demo-till"
-DEMO_SECRET = "demo"  # noqa: S105 (the demo till's published secret, for a local server only)
 
 
 def signature(*, secret: str, timestamp: str, method: str, target: str, body: bytes) -> str:
@@ -99,17 +100,21 @@ def send(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Send one signed request to the till API and print the answer.",
-        epilog="Defaults are the demo's test till (seed_demo): key id demo-till, secret demo.",
+        epilog="The key id defaults to the demo's test till (demo-till); its secret is printed by make run.",
     )
     parser.add_argument("target", help="path (and query) as sent, e.g. /api/v1/pos/members/balance")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"the server (default {DEFAULT_URL})")
     parser.add_argument("--method", default="POST", help="POST (default) or GET")
     parser.add_argument("--body", default="{}", help="the JSON body, as sent (default {}; none for GET)")
     parser.add_argument("--key-id", default=DEMO_KEY_ID, help="the till's key id (X-Till-Key)")
-    parser.add_argument("--secret", default=DEMO_SECRET, help="the till's secret")
+    parser.add_argument(
+        "--secret", default=os.environ.get("TILL_SECRET"), help="the till's secret (default: $TILL_SECRET)"
+    )
     parser.add_argument("--idempotency-key", help="for a write: reuse one to retry an operation (default: new)")
     parser.add_argument("--shift", help="X-Staff-Shift: the shift token POST /api/v1/pos/shifts answered")
     args = parser.parse_args(argv)
+    if not args.secret:
+        parser.error("the till's secret is needed: --secret, or the TILL_SECRET environment variable")
 
     method = args.method.upper()
     body = b"" if method == "GET" else args.body.encode()

@@ -43,7 +43,7 @@ from loyalty.adjustments.services import (
     policy,
 )
 from loyalty.kernel.scoping import sees_all_stores, stores_visible_to
-from loyalty.workplace.display import member_label
+from loyalty.workplace.display import local_time, member_label, operation_label, staff_link
 from members.admin_search import member_by_typed_loyalty_number
 from members.models import Member
 from staffauth.admin_base import BaseAdmin, FreeTextFormMixin, StoreScopedAdmin, add_form_render, form_refused
@@ -470,7 +470,16 @@ class AdjustmentRequestAdmin(StoreScopedAdmin):
         if obj is not None and self.has_view_permission(request, obj):
             steps = adjustment_allowed_steps(request.user, obj)
             context.update(
-                events=obj.events.select_related("actor"),
+                events=[
+                    {
+                        "kind": event.kind,
+                        "what": event.get_kind_display(),
+                        "by": staff_link(event.actor, request.user) if event.actor else f"job {event.actor_job}",
+                        "when": local_time(event.created_at),
+                        "comment": event.comment,
+                    }
+                    for event in obj.events.select_related("actor")
+                ],
                 decision_steps=steps,
                 decision_urls={
                     step: reverse(
@@ -509,7 +518,7 @@ class AdjustmentRequestAdmin(StoreScopedAdmin):
             return f"Request #{obj.pk} rejected."
         done = "reviewed" if action == REVIEW else "approved"
         if obj.state == State.POSTED:
-            return f"Request #{obj.pk} {done} and posted: {obj.points:+,} points (ledger operation {obj.operation_id})."
+            return f"Request #{obj.pk} {done} and posted: {obj.points:+,} points ({operation_label(obj.operation)})."
         return f"Request #{obj.pk} {done}; it waits for its other approval."
 
     # --- the document ---

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -36,7 +35,7 @@ from fraud.permissions import VIEW_ALERT
 from fraud.selectors import fraud_alerts_visible_to
 from loyalty.adjustments.models import AdjustmentRequest
 from loyalty.adjustments.permissions import REQUEST as REQUEST_ADJUSTMENT
-from loyalty.kernel.scoping import scope_to_stores, sees_all_stores, stores_visible_to
+from loyalty.kernel.scoping import scope_to_stores
 from loyalty.ledger.models import LedgerOperation
 from loyalty.ledger.selectors import (
     member_balance,
@@ -56,7 +55,7 @@ from members.services.consents import member_consent_records, member_consents
 from members.services.sessions import member_sessions
 from vouchers.models import Voucher
 from vouchers.permissions import goodwill_limit
-from vouchers.selectors import EXPIRED, member_vouchers
+from vouchers.selectors import EXPIRED, member_vouchers, vouchers_visible_to
 
 HISTORY_ROWS = 50
 CONSENT_HISTORY_ROWS = 50
@@ -262,12 +261,7 @@ def _may(viewer, permission: str) -> bool:
 def _vouchers(member: Member, viewer) -> Panel | None:
     if not _may(viewer, "vouchers.view_voucher"):
         return None
-    vouchers = member_vouchers(member=member)
-    if not sees_all_stores(viewer):
-        stores = stores_visible_to(viewer).values("pk")
-        vouchers = vouchers.filter(
-            Q(member__home_store__in=stores) | Q(redemption__store__in=stores) | Q(issued_by=viewer.pk)
-        )
+    vouchers = vouchers_visible_to(viewer, member_vouchers(member=member))
     return Panel(
         key="vouchers",
         scoped=True,

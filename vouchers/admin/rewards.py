@@ -46,7 +46,7 @@ from staffauth.admin_base import (
 from vouchers.admin import offline, till  # noqa: F401  (register the till's admin pages first)
 from vouchers.models import Reward, Voucher
 from vouchers.permissions import goodwill_limit, may_revoke_vouchers
-from vouchers.selectors import EXPIRED, voucher_state
+from vouchers.selectors import EXPIRED, voucher_state, vouchers_visible_to
 from vouchers.services.codes import CodeInvalid, code_normalise
 from vouchers.services.issuing import REASON_MAX, VoucherRefused, voucher_goodwill_issue, voucher_revoke
 
@@ -198,15 +198,7 @@ class VoucherAdmin(ViewerAdminMixin, BaseAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        user = request.user
-        if sees_all_stores(user):
-            return queryset
-        stores = stores_visible_to(user).values("pk")
-        # One row per voucher: a voucher has at most one redemption.
-        return queryset.filter(
-            Q(member__home_store__in=stores) | Q(redemption__store__in=stores) | Q(issued_by=user.pk)
-        )
+        return vouchers_visible_to(request.user, super().get_queryset(request))
 
     def get_search_results(self, request, queryset, search_term):
         # Never a term that is not of a column's type reaches the database as one.

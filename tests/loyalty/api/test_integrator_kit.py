@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,13 @@ def test_a_wrong_secret_is_refused(client, till, member):
 def test_the_script_explains_itself():
     done = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, timeout=30)  # noqa: S603
     assert done.returncode == 0 and "--key-id" in done.stdout and "demo-till" in done.stdout
+
+
+def test_the_script_asks_for_the_secret_it_has_no_default_for():
+    # The demo till's secret is random (printed by make run): no published default.
+    env = {k: v for k, v in os.environ.items() if k != "TILL_SECRET"}
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, str(SCRIPT), "/api/v1/pos/vouchers/public-key", "--method", "GET"],
+        capture_output=True, text=True, timeout=30, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2 and "TILL_SECRET" in done.stderr
