@@ -12,12 +12,12 @@ import ipaddress
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.db.models import BigIntegerField, Count, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Q
 from django.utils.html import format_html
 
 from loyalty.kernel.models import Store, Till
 from loyalty.ledger.models import Account, LedgerOperation, PointsLot, Transfer
-from loyalty.ledger.selectors import member_side_points
+from loyalty.ledger.selectors import with_member_points
 from loyalty.workplace import display
 from loyalty.workplace.viewer import ViewerAdminMixin, current_viewer
 from members.admin_search import member_lookup, member_uuid
@@ -43,19 +43,6 @@ class StoreAdmin(StoreScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         # Stores carry history (transactions, staff); they are deactivated, not deleted.
         return False
-
-
-def with_member_points(queryset):
-    """Operations annotated with ``member_points``: their signed effect on the member's
-    available points (None: no leg yet, a pending earn). One subquery, no per-row query."""
-    legs = (
-        Transfer.objects.filter(operation=OuterRef("pk"))
-        .order_by()
-        .values("operation")
-        .annotate(total=Sum(member_side_points()))
-        .values("total")
-    )
-    return queryset.annotate(member_points=Subquery(legs, output_field=BigIntegerField()))
 
 
 def account_label(account) -> str:
@@ -108,7 +95,19 @@ class OperationStoreFilter(VisibleStoreFilter):
         return queryset
 
 
-class TransferInline(admin.TabularInline):
+class TransferAccountsMixin:
+    """A transfer's two accounts, named (the member's, or the system account's)."""
+
+    @admin.display(description="From")
+    def from_account(self, obj):
+        return account_ref(obj.debit_account, current_viewer())
+
+    @admin.display(description="To")
+    def to_account(self, obj):
+        return account_ref(obj.credit_account, current_viewer())
+
+
+class TransferInline(TransferAccountsMixin, admin.TabularInline):
     model = Transfer
     fields = ["kind", "from_account", "to_account", "amount", "created"]
     readonly_fields = fields
@@ -124,14 +123,6 @@ class TransferInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-    @admin.display(description="From")
-    def from_account(self, obj):
-        return account_ref(obj.debit_account, current_viewer())
-
-    @admin.display(description="To")
-    def to_account(self, obj):
-        return account_ref(obj.credit_account, current_viewer())
 
     @admin.display(description="At")
     def created(self, obj):
@@ -223,7 +214,7 @@ class LedgerOperationAdmin(ViewerAdminMixin, JournalAdmin, StoreScopedAdmin):
 
 
 @admin.register(Transfer)
-class TransferAdmin(ViewerAdminMixin, JournalAdmin, StoreScopedAdmin):
+class TransferAdmin(TransferAccountsMixin, ViewerAdminMixin, JournalAdmin, StoreScopedAdmin):
     store_field = "operation__store"
     list_display = ["when", "kind", "amount", "from_account", "to_account", "operation_ref"]
     list_display_links = ["when"]
@@ -255,14 +246,6 @@ class TransferAdmin(ViewerAdminMixin, JournalAdmin, StoreScopedAdmin):
     @admin.display(description="When", ordering="created_at")
     def when(self, obj):
         return display.local_time(obj.created_at)
-
-    @admin.display(description="From")
-    def from_account(self, obj):
-        return account_ref(obj.debit_account, current_viewer())
-
-    @admin.display(description="To")
-    def to_account(self, obj):
-        return account_ref(obj.credit_account, current_viewer())
 
     @admin.display(description="Operation")
     def operation_ref(self, obj):

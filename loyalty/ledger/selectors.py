@@ -137,6 +137,19 @@ def member_side_points() -> Case:
     )
 
 
+def with_member_points(queryset: QuerySet[LedgerOperation]) -> QuerySet[LedgerOperation]:
+    """Operations annotated with ``member_points``: their signed effect on the member's
+    available points (None: no leg yet, a pending earn). One subquery, no per-row query."""
+    legs = (
+        Transfer.objects.filter(operation=OuterRef("pk"))
+        .order_by()
+        .values("operation")
+        .annotate(total=Sum(member_side_points()))
+        .values("total")
+    )
+    return queryset.annotate(member_points=Subquery(legs, output_field=BigIntegerField()))
+
+
 def member_history_visible(member: Member, user: StaffUser | None) -> QuerySet[LedgerOperation]:
     """``member_operations_visible`` (the viewer's stores only, newest first) with what
     the staff page names: the store, the acting staff user and till, and two signed
@@ -149,18 +162,10 @@ def member_history_visible(member: Member, user: StaffUser | None) -> QuerySet[L
       window (``+120`` a pending earn, ``−30`` a return from it); else None.
 
     One query however it is sliced (the figures are subqueries, no N+1)."""
-    legs = (
-        Transfer.objects.filter(operation=OuterRef("pk"))
-        .order_by()
-        .values("operation")
-        .annotate(total=Sum(member_side_points()))
-        .values("total")
-    )
     kind = LedgerOperation.Kind
     return (
-        member_operations_visible(member, user)
+        with_member_points(member_operations_visible(member, user))
         .select_related("actor_staff", "actor_till__store")
-        .annotate(member_points=Subquery(legs, output_field=BigIntegerField()))
         .annotate(
             pending_points=Case(
                 When(Q(member_points__isnull=True, kind=kind.EARN), then=F("points")),
