@@ -140,8 +140,9 @@ class LedgerOperation(models.Model):
         null=True, blank=True,
         help_text='Item lines from the till: [{"sku_hash", "qty", "amount_minor"}] (SKUs as keyed hashes).',
     )  # fmt: skip
+    # A database default too: writers that name their columns (COPY, raw INSERTs) need not name it.
     tender_hash = models.CharField(
-        max_length=64, blank=True, default="",
+        max_length=64, blank=True, default="", db_default="",
         help_text="HMAC of the payment processor's tender token (never the token, never a card number).",
     )  # fmt: skip
     receipt_presented = models.BooleanField(

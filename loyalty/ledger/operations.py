@@ -60,23 +60,24 @@ def _refusal_record(outcome: Outcome, *, kind: str, member: Member, actor: Actor
     """Record a refused earn or return (``LedgerRefusalEvent``) for the fraud detectors,
     once: for the refusal first answered, never for its replays.
 
-    Runs after the ledger's transaction has ended (committed with the refusal saved under
-    the key, or rolled back), in a transaction of its own, so the record never goes down
-    with the ledger's work and never holds the member's lock. The facts kept are the
+    Runs once the ledger's transaction has ended (a refusal commits: it is saved under the
+    key like a success, LEDGER.md §2), outside it, as a statement of its own (autocommit,
+    as the API runs; a caller that wraps the call in a transaction of its own takes the
+    record with it). So the record never goes down with the ledger's work, never holds
+    the member's lock, and costs the accepted earn nothing. The facts kept are the
     refusal's numbers only (counts and limits): a receipt reference or anything else the
-    till typed stays out. A crash between the two transactions loses the record, never
-    the ledger's answer (the record is a signal, not the ledger)."""
+    till typed stays out. A crash between the two loses the record, never the ledger's
+    answer (the record is a signal, not the ledger)."""
     code = outcome.error_code
     if outcome.ok or outcome.replayed or code is None or code == "idempotency_key_reused":
         return outcome
     detail = outcome.body.get("error", {}).get("detail") or {}
     facts = {k: v for k, v in detail.items() if isinstance(v, int) and not isinstance(v, bool)}
-    till = actor.till
     LedgerRefusalEvent.objects.create(
         kind=kind,
         code=code,
         member=member,
-        actor_till=till,
+        actor_till=actor.till,
         actor_staff=actor.staff,
         store_id=actor.operation_fields()["store_id"],
         facts=facts,
