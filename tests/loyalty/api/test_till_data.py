@@ -231,3 +231,15 @@ def test_refusal_records_are_append_only(pos, member):
         refusal.save()
     with pytest.raises(TypeError):
         LedgerRefusalEvent.objects.all().delete()
+
+
+def test_a_pending_purchase_keeps_its_till_data_and_its_return_is_checked_alike(pos, member, settings):
+    settings.LOYALTY_PENDING_DAYS = 14
+    assert pos.post("purchases", purchase(member, items=ITEMS, tender_ref=TOKEN)).status_code == 201
+    op = LedgerOperation.objects.get()
+    assert op.pending_until is not None and op.tender_hash == keyed("tender", TOKEN) and len(op.item_lines) == 2
+    assert_error(pos.post("returns", a_return(member, tender_ref=OTHER_TOKEN)), 409, "refund_tender_mismatch")
+    response = pos.post("returns", a_return(member, tender_ref=TOKEN, receipt_presented=True))
+    assert response.status_code == 201 and response.json()["pending_reduced"] == 10
+    assert LedgerOperation.objects.get(kind="reverse_earn").receipt_presented is True
+    assert_ledger_verified()
