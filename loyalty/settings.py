@@ -61,6 +61,10 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
 BLIND_INDEX_KEY = _required_secret("BLIND_INDEX_KEY", dev_label="blind-index")
 OTP_HMAC_KEY = _required_secret("OTP_HMAC_KEY", dev_label="otp-hmac")
 AUDIT_CHAIN_KEY = _required_secret("AUDIT_CHAIN_KEY", dev_label="audit-chain")
+# The key of the till data's keyed hashes (FRAUD.md, "Till data"): item SKUs and payment
+# tender tokens are stored only as HMAC-SHA256 under it (``loyalty.ledger.tilldata``).
+# Rotating it makes new hashes incomparable with old ones (returns against purchases).
+TILL_DATA_HMAC_KEY = _required_secret("TILL_DATA_HMAC_KEY", dev_label="till-data")
 # The seed of the Ed25519 key that signs vouchers' rotating QR tokens (tills check them
 # with the published public key); the previous seeds' public keys stay published for
 # verification while a rotation settles.
@@ -69,11 +73,12 @@ VOUCHER_SIGNING_KEYS_PREVIOUS = env.list("VOUCHER_SIGNING_KEYS_PREVIOUS", defaul
 
 _purpose_keys = [
     SECRET_KEY, *FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY, OTP_HMAC_KEY, AUDIT_CHAIN_KEY, VOUCHER_SIGNING_KEY,
+    TILL_DATA_HMAC_KEY,
 ]  # fmt: skip
 if len(set(_purpose_keys)) != len(_purpose_keys):
     raise ImproperlyConfigured(
-        "SECRET_KEY, FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY, OTP_HMAC_KEY, AUDIT_CHAIN_KEY and "
-        "VOUCHER_SIGNING_KEY must all be different keys."
+        "SECRET_KEY, FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY, OTP_HMAC_KEY, AUDIT_CHAIN_KEY, "
+        "VOUCHER_SIGNING_KEY and TILL_DATA_HMAC_KEY must all be different keys."
     )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
@@ -559,6 +564,13 @@ LOYALTY_VELOCITY = {
     "large_redemption_cooling_hours": env.int("VELOCITY_LARGE_REDEMPTION_COOLING_HOURS", default=24),
 }
 
+# A return paid back on another tender than the purchase's (FRAUD.md row 15): "refuse"
+# (409 refund_tender_mismatch, refund_advice "refuse") or "allow_and_flag" (the return is
+# booked and flagged for review).
+LOYALTY_RETURN_TENDER_MISMATCH = env.str("LOYALTY_RETURN_TENDER_MISMATCH", default="refuse")
+if LOYALTY_RETURN_TENDER_MISMATCH not in ("refuse", "allow_and_flag"):
+    raise ImproperlyConfigured("LOYALTY_RETURN_TENDER_MISMATCH must be refuse or allow_and_flag.")
+
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
@@ -632,5 +644,7 @@ MEMBER_API_MAX_BODY_BYTES = env.int("MEMBER_API_MAX_BODY_BYTES", default=64 * 10
 # Caps on what one request may carry: a purchase amount (minor units) and points.
 TILL_MAX_AMOUNT_MINOR = env.int("TILL_MAX_AMOUNT_MINOR", default=100_000_000)
 TILL_MAX_POINTS = env.int("TILL_MAX_POINTS", default=1_000_000)
+# Item lines a purchase or a return may carry (``items``).
+TILL_MAX_ITEM_LINES = env.int("TILL_MAX_ITEM_LINES", default=100)
 # A purchase's occurred_at may be at most this old.
 TILL_PURCHASE_MAX_AGE_DAYS = env.int("TILL_PURCHASE_MAX_AGE_DAYS", default=30)

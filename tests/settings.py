@@ -19,6 +19,7 @@ TEST_ENV = {
     "OTP_HMAC_KEY": "test-otp-hmac-key-9e8d7c6b5a4f3e2d1c0b9a8f7e",
     "VOUCHER_SIGNING_KEY": "test-voucher-signing-key-7c5a3e1f9d8b6a4c2e0f1d3b",
     "AUDIT_CHAIN_KEY": "test-audit-chain-key-1a2b3c4d5e6f7a8b9c0d1e2f",
+    "TILL_DATA_HMAC_KEY": "test-till-data-hmac-key-4b6d8f0a2c4e6a8c0e2f",
     "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
     "SECURE_SSL_REDIRECT": "0",
     "LOG_LEVEL": "WARNING",

@@ -18,6 +18,7 @@ PRODUCTION_ENV = {
     "OTP_HMAC_KEY": "prod-like-otp-hmac-key-3e1d5b7f9a2c4e6d8b0a1c",
     "VOUCHER_SIGNING_KEY": "prod-like-voucher-signing-key-2b4d6f8a0c1e3a5c7e9b",
     "AUDIT_CHAIN_KEY": "prod-like-audit-chain-key-6f4d2b0a8e6c4a2e0d9b",
+    "TILL_DATA_HMAC_KEY": "prod-like-till-data-hmac-key-1c3e5a7b9d0f2a4c6e8b",
     "ALLOWED_HOSTS": "loyalty.example.com",
     "DATABASE_URL": "sqlite:///:memory:",
     # Required with DEBUG off (no gateway here: messages stay in the process's memory).

@@ -51,6 +51,15 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON boolean only: ``"true"``, ``1`` and ``"yes"`` are refused."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 def field_path(field: serializers.Field) -> str:
     """The dotted name of a (possibly nested) serializer field: ``device.label``."""
     names = []
@@ -131,6 +140,49 @@ def points_field(**kwargs) -> StrictIntegerField:
 
 def amount_minor_field(**kwargs) -> StrictIntegerField:
     return StrictIntegerField(min_value=1, max_value=settings.TILL_MAX_AMOUNT_MINOR, **kwargs)
+
+
+# --- Till data on purchases and returns (FRAUD.md, "Till data") -------------------------------
+
+TENDER_REF_PATTERN = r"\A[!-~]{1,128}\Z"  # printable ASCII, no spaces
+
+
+@extend_schema_serializer(component_name="ItemLine")
+class ItemLineSerializer(StrictInputSerializer):
+    """One item line of a purchase or a return. The SKU is stored only as a keyed hash
+    (``sku_hash``); a card number in it is refused like anywhere in the body."""
+
+    sku = StrictCharField(
+        max_length=64,
+        validators=[RegexValidator(r"\A[!-~]{1,64}\Z", "1 to 64 printable ASCII characters, no spaces.")],
+        help_text="The item's SKU (1-64 printable ASCII characters). Stored only as a keyed hash.",
+    )
+    qty = StrictIntegerField(min_value=1, max_value=100_000, help_text="Units of the item.")
+    amount_minor = StrictIntegerField(
+        min_value=0, max_value=settings.TILL_MAX_AMOUNT_MINOR, help_text="The line's amount in minor units."
+    )
+
+
+def items_field(**kwargs) -> ItemLineSerializer:
+    return ItemLineSerializer(
+        many=True,
+        required=False,
+        allow_empty=False,
+        max_length=settings.TILL_MAX_ITEM_LINES,
+        help_text=f"Optional item lines (1 to {settings.TILL_MAX_ITEM_LINES}); SKUs are stored only as keyed hashes.",
+        **kwargs,
+    )
+
+
+def tender_ref_field(**kwargs) -> StrictCharField:
+    """The payment processor's token for the tender (never a card number: one is refused
+    with 422 ``card_number_refused``, before anything is stored). Stored only as a keyed
+    hash, compared between a purchase and its return."""
+    return StrictCharField(
+        max_length=128,
+        validators=[RegexValidator(TENDER_REF_PATTERN, "1 to 128 printable ASCII characters, no spaces.")],
+        **kwargs,
+    )
 
 
 class UtcDateTimeField(serializers.DateTimeField):

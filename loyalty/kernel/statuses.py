@@ -39,6 +39,7 @@ REFUSAL_STATUS: dict[str, int] = {
     "receipt_already_used": 409,
     "purchase_not_found": 404,
     "return_exceeds_purchase": 422,
+    "refund_tender_mismatch": 409,
     "hold_not_found": 404,
     "hold_not_open": 409,
     "capture_exceeds_hold": 422,

@@ -116,7 +116,10 @@ class LedgerOperation(models.Model):
     actor_job = models.CharField(max_length=80, blank=True, help_text="Scheduled job that acted, if any.")
     receipt_ref = models.CharField(max_length=120, null=True, blank=True, help_text="store/till/receipt of a purchase.")
     amount_minor = models.BigIntegerField(
-        null=True, blank=True, help_text="For earns: the purchase amount (minor units), so returns by amount are exact."
+        null=True,
+        blank=True,
+        help_text="For earns: the purchase amount (minor units), so returns by amount are exact; "
+        "for returns: the returned amount when the till gave it.",
     )
     related = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="followups",
@@ -129,6 +132,22 @@ class LedgerOperation(models.Model):
         help_text="For earns kept pending through the return window: when the points are released.",
     )  # fmt: skip
     needs_review = models.BooleanField(default=False, help_text="Flagged for review (e.g. a return shortfall).")
+    # Till data of purchases and returns, for the return detectors (FRAUD.md, "Till data").
+    # Only keyed hashes (``loyalty.ledger.tilldata``): never a SKU or a payment token as
+    # sent. On the operation row itself, so the earn stays one INSERT and the return reads
+    # the purchase's tender with the purchase it already reads.
+    item_lines = models.JSONField(
+        null=True, blank=True,
+        help_text='Item lines from the till: [{"sku_hash", "qty", "amount_minor"}] (SKUs as keyed hashes).',
+    )  # fmt: skip
+    # A database default too: writers that name their columns (COPY, raw INSERTs) need not name it.
+    tender_hash = models.CharField(
+        max_length=64, blank=True, default="", db_default="",
+        help_text="HMAC of the payment processor's tender token (never the token, never a card number).",
+    )  # fmt: skip
+    receipt_presented = models.BooleanField(
+        null=True, blank=True, help_text="For returns: whether the original receipt was shown (None: not said)."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -295,3 +314,43 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}"
+
+
+class LedgerRefusalEvent(AppendOnlyModel):
+    """A refused earn or return, as the fraud detectors read it (FRAUD.md rows 1, 3, 13).
+
+    Written once per refusal first answered (never for a replay), after the ledger's
+    transaction, in its own (``loyalty.ledger.operations``): a refusal record stands
+    whatever became of the transaction that refused. Ids, codes and counts only: no
+    receipt reference, no loyalty number, nothing the till typed. Append-only.
+    """
+
+    class Kind(models.TextChoices):
+        EARN = "earn", "Earn"
+        REVERSE_EARN = "reverse_earn", "Return"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    code = models.CharField(max_length=60, help_text="The refusal's stable code, e.g. purchase_not_found.")
+    member = models.ForeignKey(
+        "members.Member", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_refusals"
+    )
+    actor_till = models.ForeignKey(
+        Till, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_refusals"
+    )
+    actor_staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_refusals"
+    )
+    store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_refusals")
+    facts = models.JSONField(default=dict, blank=True, help_text="The refusal's numeric facts (counts, limits).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["actor_till", "created_at"], name="refusal_till_time"),
+            models.Index(fields=["member", "created_at"], name="refusal_member_time"),
+            models.Index(fields=["code", "created_at"], name="refusal_code_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} refused: {self.code}"

@@ -23,9 +23,10 @@ from django.utils import timezone
 
 from loyalty.ledger import idempotency
 from loyalty.ledger.idempotency import Outcome, Request
-from loyalty.ledger.models import LedgerOperation, PointsLot
+from loyalty.ledger.models import LedgerOperation, LedgerRefusalEvent, PointsLot
 from loyalty.ledger.services import adjusting, earning, expiry, holds, redeeming
 from loyalty.ledger.services.core import OP, Actor, NothingToWrite
+from loyalty.ledger.tilldata import NO_TILL_DATA, TillData
 from members.models import Member
 
 # What callers need beside the operations: who acts, and what comes back.
@@ -48,6 +49,42 @@ __all__ = [
 ]
 
 
+def _with_till_data(payload: dict[str, Any], till: TillData) -> dict[str, Any]:
+    """The idempotency payload with the till data (hashed) when there is any: the same
+    key with other item lines or another tender is another request. Without till data
+    the payload is as it always was, so keys saved before keep matching their retries."""
+    return {**payload, "till": till.operation_fields()} if till != NO_TILL_DATA else payload
+
+
+def _refusal_record(outcome: Outcome, *, kind: str, member: Member, actor: Actor) -> Outcome:
+    """Record a refused earn or return (``LedgerRefusalEvent``) for the fraud detectors,
+    once: for the refusal first answered, never for its replays.
+
+    Runs once the ledger's transaction has ended (a refusal commits: it is saved under the
+    key like a success, LEDGER.md §2), outside it, as a statement of its own (autocommit,
+    as the API runs; a caller that wraps the call in a transaction of its own takes the
+    record with it). So the record never goes down with the ledger's work, never holds
+    the member's lock, and costs the accepted earn nothing. The facts kept are the
+    refusal's numbers only (counts and limits): a receipt reference or anything else the
+    till typed stays out. A crash between the two loses the record, never the ledger's
+    answer (the record is a signal, not the ledger)."""
+    code = outcome.error_code
+    if outcome.ok or outcome.replayed or code is None or code == "idempotency_key_reused":
+        return outcome
+    detail = outcome.body.get("error", {}).get("detail") or {}
+    facts = {k: v for k, v in detail.items() if isinstance(v, int) and not isinstance(v, bool)}
+    LedgerRefusalEvent.objects.create(
+        kind=kind,
+        code=code,
+        member=member,
+        actor_till=actor.till,
+        actor_staff=actor.staff,
+        store_id=actor.operation_fields()["store_id"],
+        facts=facts,
+    )
+    return outcome
+
+
 def points_earn(
     *,
     member: Member,
@@ -58,6 +95,7 @@ def points_earn(
     effective_at: datetime | None = None,
     amount_minor: int | None = None,
     fingerprint: dict[str, Any] | None = None,
+    till: TillData = NO_TILL_DATA,
 ) -> Outcome:
     """Credit ``points`` for a purchase. One earn per receipt reference, ever.
     ``amount_minor`` (the purchase amount) is kept so returns by amount are exact.
@@ -74,7 +112,9 @@ def points_earn(
     request = Request(
         actor,
         idempotency_key,
-        {"op": "earn", "member": member.pk, "points": points, "receipt": receipt_ref, "request": fingerprint},
+        _with_till_data(
+            {"op": "earn", "member": member.pk, "points": points, "receipt": receipt_ref, "request": fingerprint}, till
+        ),
     )
     work = partial(
         earning.earn,
@@ -83,8 +123,9 @@ def points_earn(
         receipt_ref=receipt_ref,
         effective_at=effective_at,
         amount_minor=amount_minor,
+        till=till,
     )
-    return idempotency.run(request, work)
+    return _refusal_record(idempotency.run(request, work), kind=OP.EARN, member=member, actor=actor)
 
 
 def points_earn_purchase(
@@ -96,6 +137,7 @@ def points_earn_purchase(
     idempotency_key: str,
     effective_at: datetime | None = None,
     fingerprint: dict[str, Any] | None = None,
+    till: TillData = NO_TILL_DATA,
 ) -> Outcome:
     """Earn for a purchase of ``amount_minor`` (minor units) at the till: the points
     (``policy.points_for_purchase``) are worked out under the member's lock, at the tier
@@ -114,14 +156,17 @@ def points_earn_purchase(
     request = Request(
         actor,
         idempotency_key,
-        {
-            "op": "earn",
-            "member": member.pk,
-            "amount_minor": amount_minor,
-            "receipt": receipt_ref,
-            "effective_at": effective_at.isoformat() if effective_at else None,
-            "request": fingerprint,
-        },
+        _with_till_data(
+            {
+                "op": "earn",
+                "member": member.pk,
+                "amount_minor": amount_minor,
+                "receipt": receipt_ref,
+                "effective_at": effective_at.isoformat() if effective_at else None,
+                "request": fingerprint,
+            },
+            till,
+        ),
     )
     points_of = partial(
         earning.points_for_purchase_at_lock, member=member, amount_minor=amount_minor, receipt_ref=receipt_ref
@@ -133,11 +178,13 @@ def points_earn_purchase(
         receipt_ref=receipt_ref,
         effective_at=effective_at,
         amount_minor=amount_minor,
+        till=till,
     )
     try:
-        return idempotency.run(request, work)
+        outcome = idempotency.run(request, work)
     except NothingToWrite as nothing:
         return idempotency.unsaved(nothing.entry)
+    return _refusal_record(outcome, kind=OP.EARN, member=member, actor=actor)
 
 
 def points_earn_reverse(
@@ -149,6 +196,7 @@ def points_earn_reverse(
     points: int | None = None,
     amount_minor: int | None = None,
     fingerprint: dict[str, Any] | None = None,
+    till: TillData = NO_TILL_DATA,
 ) -> Outcome:
     """Take back points for a returned purchase (partial or whole): exactly ``points``,
     or for a returned ``amount_minor`` the same share of the purchase's points (worked
@@ -159,6 +207,11 @@ def points_earn_reverse(
     are not clawed into a negative balance: the shortfall goes to the RETURN_SHORTFALL
     account and the return is flagged for review. An amount worth no points answers 200
     with ``reversed`` 0 and writes nothing (not even the key).
+
+    ``till`` (item lines, tender, receipt shown) goes on the return's row; a tender
+    other than the purchase's is refused or flagged (``earning.earn_reverse``). Refusals
+    (a return without a recorded purchase among them) are recorded for the fraud
+    detectors (``LedgerRefusalEvent``).
     """
     if (points is None) == (amount_minor is None):
         raise ValueError("give exactly one of points and amount_minor")
@@ -170,15 +223,23 @@ def points_earn_reverse(
     request = Request(
         actor,
         idempotency_key,
-        {"op": "reverse_earn", "member": member.pk, **given, "receipt": receipt_ref, "request": fingerprint},
+        _with_till_data(
+            {"op": "reverse_earn", "member": member.pk, **given, "receipt": receipt_ref, "request": fingerprint}, till
+        ),
     )
     work = partial(
-        earning.earn_reverse, member=member, receipt_ref=receipt_ref, points=points, amount_minor=amount_minor
+        earning.earn_reverse,
+        member=member,
+        receipt_ref=receipt_ref,
+        points=points,
+        amount_minor=amount_minor,
+        till=till,
     )
     try:
-        return idempotency.run(request, work)
+        outcome = idempotency.run(request, work)
     except NothingToWrite as nothing:
         return idempotency.unsaved(nothing.entry)
+    return _refusal_record(outcome, kind=OP.REVERSE_EARN, member=member, actor=actor)
 
 
 def points_pending_release(*, now: datetime | None = None, batch: int = 500) -> int:

@@ -43,6 +43,14 @@ class PurchaseNotFound(LedgerRefusal):
     message = "No earning purchase matches this receipt."
 
 
+class RefundTenderMismatch(LedgerRefusal):
+    """A return paid back on another tender than the purchase's (FRAUD.md row 15), refused
+    under ``LOYALTY_RETURN_TENDER_MISMATCH = "refuse"``: facts ``refund_advice`` "refuse"."""
+
+    code = "refund_tender_mismatch"
+    message = "The refund's payment tender differs from the purchase's: refund to the original tender."
+
+
 class ReturnExceedsPurchase(LedgerRefusal):
     code = "return_exceeds_purchase"
     message = "More points would be returned than the purchase earned."

@@ -15,8 +15,22 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Case, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    Case,
+    Count,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import TruncDate, TruncMonth
+from django.db.models.query import RawQuerySet
 from django.utils import timezone
 
 from loyalty.kernel.scoping import scope_to_stores
@@ -25,6 +39,7 @@ from loyalty.ledger.models import (
     Account,
     IdempotencyKey,
     LedgerOperation,
+    LedgerRefusalEvent,
     MemberBalance,
     PointsLot,
     Transfer,
@@ -305,3 +320,139 @@ def operations_by_staff(*, staff: StaffUser, limit: int = 10) -> QuerySet[Ledger
         .select_related("member", "store")
         .order_by("-created_at", "-id")[:limit]
     )
+
+
+# --- Till data and refusals, for the fraud detectors (FRAUD.md rows 1, 3 and 11-19) ----------
+#
+# Windows are half-open, ``start <= created_at < end``. Each selector is one query (set-based;
+# nothing is looped over in Python): filter, aggregate or iterate its rows. Ids, codes,
+# counts and keyed hashes only: nothing the till typed, no personal data.
+
+OP = LedgerOperation.Kind
+
+PURCHASE_FIELDS = (
+    "id", "member_id", "store_id", "actor_till_id", "amount_minor", "points", "item_lines", "tender_hash", "created_at",
+)  # fmt: skip
+RETURN_FIELDS = (
+    *PURCHASE_FIELDS, "receipt_presented", "needs_review",
+    "purchase_id", "purchase_store_id", "purchase_amount_minor", "purchase_created_at", "tender_mismatch",
+)  # fmt: skip
+
+
+def refusals_in_window(
+    *, start: datetime, end: datetime, codes: list[str] | None = None, kind: str | None = None
+) -> QuerySet[LedgerRefusalEvent]:
+    """Refused earns and returns (``LedgerRefusalEvent``: kind, code, member, till,
+    store, staff, numeric facts, time) in the window, optionally of some ``codes``
+    (e.g. ``["purchase_not_found"]`` for returns without a recorded purchase) or of one
+    ``kind`` (``"earn"`` or ``"reverse_earn"``)."""
+    refusals = LedgerRefusalEvent.objects.filter(created_at__gte=start, created_at__lt=end)
+    if codes is not None:
+        refusals = refusals.filter(code__in=codes)
+    if kind is not None:
+        refusals = refusals.filter(kind=kind)
+    return refusals
+
+
+def _day() -> TruncDate:
+    # The programme's day (as ``policy._day_start`` counts the velocity limits' days).
+    return TruncDate("created_at", tzinfo=timezone.get_default_timezone())
+
+
+def refusal_counts_by_till_day(
+    *, start: datetime, end: datetime, codes: list[str] | None = None
+) -> QuerySet[LedgerRefusalEvent, dict[str, Any]]:
+    """Rows ``{actor_till_id, store_id, day, code, refusals}``: refusals per till, local
+    day and code in the window (till-made refusals only)."""
+    return (
+        refusals_in_window(start=start, end=end, codes=codes)
+        .filter(actor_till__isnull=False)
+        .annotate(day=_day())
+        .values("actor_till_id", "store_id", "day", "code")
+        .annotate(refusals=Count("id"))
+        .order_by("day", "actor_till_id", "code")
+    )
+
+
+def refusal_counts_by_member_day(
+    *, start: datetime, end: datetime, codes: list[str] | None = None
+) -> QuerySet[LedgerRefusalEvent, dict[str, Any]]:
+    """Rows ``{member_id, day, code, refusals}``: refusals per member, local day and code
+    in the window (e.g. days a member hit the earn cap: ``daily_earn_transactions_exceeded``,
+    ``daily_earn_points_exceeded``)."""
+    return (
+        refusals_in_window(start=start, end=end, codes=codes)
+        .filter(member__isnull=False)
+        .annotate(day=_day())
+        .values("member_id", "day", "code")
+        .annotate(refusals=Count("id"))
+        .order_by("day", "member_id", "code")
+    )
+
+
+def purchases_with_till_data(*, start: datetime, end: datetime) -> QuerySet[LedgerOperation, dict[str, Any]]:
+    """Purchases (earns) in the window as rows of ``PURCHASE_FIELDS``: ids, amount,
+    points, ``item_lines`` (``[{sku_hash, qty, amount_minor}]`` or None) and
+    ``tender_hash`` ("" when the till sent none)."""
+    rows: QuerySet[LedgerOperation, dict[str, Any]] = (
+        LedgerOperation.objects.filter(kind=OP.EARN, created_at__gte=start, created_at__lt=end)
+        .order_by("created_at", "id")
+        .values(*PURCHASE_FIELDS)
+    )
+    return rows
+
+
+def returns_with_till_data(*, start: datetime, end: datetime) -> QuerySet[LedgerOperation, dict[str, Any]]:
+    """Returns in the window as rows of ``RETURN_FIELDS``: the return's own till data
+    (``amount_minor`` when given, ``item_lines``, ``tender_hash``, ``receipt_presented``,
+    ``needs_review``) beside its purchase's id, store, amount and time, and
+    ``tender_mismatch``: both tenders given and different (FRAUD.md row 15; such a
+    return exists only under ``LOYALTY_RETURN_TENDER_MISMATCH = "allow_and_flag"``)."""
+    mismatch = Case(
+        When(
+            ~Q(tender_hash="") & ~Q(related__tender_hash="") & ~Q(tender_hash=F("related__tender_hash")),
+            then=Value(True),
+        ),
+        default=Value(False),
+        output_field=BooleanField(),
+    )
+    return (
+        LedgerOperation.objects.filter(kind=OP.REVERSE_EARN, created_at__gte=start, created_at__lt=end)
+        .annotate(
+            purchase_id=F("related_id"),
+            purchase_store_id=F("related__store_id"),
+            purchase_amount_minor=F("related__amount_minor"),
+            purchase_created_at=F("related__created_at"),
+            tender_mismatch=mismatch,
+        )
+        .order_by("created_at", "id")
+        .values(*RETURN_FIELDS)
+    )
+
+
+_ITEM_LINES_SQL = {
+    "postgresql": (
+        "line ->> 'sku_hash'", "(line ->> 'qty')::integer", "(line ->> 'amount_minor')::bigint",
+        "CROSS JOIN LATERAL jsonb_array_elements(o.item_lines) AS line",
+    ),
+    "sqlite": (
+        "json_extract(line.value, '$.sku_hash')", "json_extract(line.value, '$.qty')",
+        "json_extract(line.value, '$.amount_minor')", ", json_each(o.item_lines) AS line",
+    ),
+}  # fmt: skip
+
+
+def item_lines_in_window(*, start: datetime, end: datetime) -> RawQuerySet[LedgerOperation]:
+    """Every item line of the purchases and returns in the window, one row each (for the
+    buy-return-rebuy cycles, FRAUD.md row 12): operations with ``id``, ``kind``,
+    ``member_id``, ``store_id``, ``related_id`` (a return's purchase), ``created_at``
+    and the line's ``sku_hash``, ``qty`` and ``line_amount_minor``. One query."""
+    sku, qty, amount, lines = _ITEM_LINES_SQL[connection.vendor]
+    sql = (
+        f"SELECT o.id, o.kind, o.member_id, o.store_id, o.related_id, o.created_at, "  # noqa: S608 (constants only)
+        f"{sku} AS sku_hash, {qty} AS qty, {amount} AS line_amount_minor "
+        f"FROM {LedgerOperation._meta.db_table} o {lines} "
+        "WHERE o.kind IN (%s, %s) AND o.item_lines IS NOT NULL AND o.created_at >= %s AND o.created_at < %s "
+        "ORDER BY o.created_at, o.id"
+    )
+    return LedgerOperation.objects.raw(sql, [OP.EARN, OP.REVERSE_EARN, start, end])

@@ -217,9 +217,15 @@ def sql_checks() -> list[tuple[str, str]]:
                         "'related operation ' || " + _text("o.related_id") + " || ' does not fit its kind'",
                     ),
                     ("r.member_id <> o.member_id", "'related operation of another member'"),
+                    ("o.receipt_ref IS NOT NULL AND o.kind <> 'earn'", "'receipt on a non-earn'"),
                     (
-                        "(o.receipt_ref IS NOT NULL OR o.amount_minor IS NOT NULL) AND o.kind <> 'earn'",
-                        "'receipt on a non-earn'",
+                        "(o.amount_minor IS NOT NULL OR o.item_lines IS NOT NULL OR o.tender_hash <> '') "
+                        "AND o.kind NOT IN ('earn', 'reverse_earn')",
+                        "'till data on neither a purchase nor a return'",
+                    ),
+                    (
+                        "o.receipt_presented IS NOT NULL AND o.kind <> 'reverse_earn'",
+                        "'receipt shown on a non-return'",
                     ),
                     ("o.kind = 'earn' AND o.receipt_ref IS NULL", "'earn without a receipt'"),
                     ("(o.hold_expires_at IS NULL) <> (o.kind <> 'hold')", "'hold lapse time does not fit its kind'"),

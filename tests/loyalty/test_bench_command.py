@@ -25,6 +25,7 @@ def test_a_short_bench_run_reports_every_figure_and_leaves_a_consistent_ledger()
     assert "history: 200 earns in the ledger" in report
     assert report.count("plain SQL      1 worker(s)") == 2 and report.count("service        4 worker(s)") == 2
     assert "1 worker(s): service/baseline" in report and "scaling 4/1 workers" in report
+    assert report.count("service+till   4 worker(s)") == 2 and "with till data/service" in report
     assert "300 lots: 2,100 points expired" in report and "lots left 0" in report
     assert "verify_ledger: " in report and "(every invariant holds)" in report, report
     # The service's earns are real ledger operations, and the ledger still adds up.

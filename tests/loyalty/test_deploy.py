@@ -20,6 +20,7 @@ def test_check_deploy_is_clean_with_production_settings():
         "OTP_HMAC_KEY",
         "AUDIT_CHAIN_KEY",
         "VOUCHER_SIGNING_KEY",
+        "TILL_DATA_HMAC_KEY",
         "SMS_BACKEND",  # the console default would print sign-in codes to the log
     ],
 )

@@ -22,12 +22,15 @@ from loyalty.api.serializers import (
     LoyaltyNumberField,
     OperationSerializer,
     PastDateTimeField,
+    StrictBooleanField,
     StrictInputSerializer,
     UtcDateTimeField,
     amount_minor_field,
+    items_field,
     points_field,
     receipt_number_field,
     receipt_ref_field,
+    tender_ref_field,
 )
 from loyalty.ledger.api.base import (
     TillApi,
@@ -39,6 +42,7 @@ from loyalty.ledger.api.base import (
     write_operation,
 )
 from loyalty.ledger.operations import points_earn_purchase, points_earn_reverse
+from loyalty.ledger.tilldata import till_data
 from staffauth.net import client_ip
 
 logger = logging.getLogger("loyalty.api.till")
@@ -54,6 +58,13 @@ class PurchaseCreateApi(TillWriteApi):
         amount_minor = amount_minor_field(help_text="Amount paid, in minor units (cents/sen).")
         occurred_at = PastDateTimeField(
             required=False, help_text="When the purchase happened (ISO 8601 with offset); defaults to now."
+        )
+        items = items_field()
+        tender_ref = tender_ref_field(
+            required=False,
+            help_text="The payment processor's token for how the purchase was paid (never a card number: "
+            "refused with 422 card_number_refused). Stored only as a keyed hash; a return refunded "
+            "on another tender is refused (refund_tender_mismatch).",
         )
 
     @extend_schema_serializer(component_name="Purchase")
@@ -80,6 +91,20 @@ class PurchaseCreateApi(TillWriteApi):
                     "receipt_number": "R-1001",
                     "amount_minor": 12500,
                     "occurred_at": "2026-01-31T14:05:00+08:00",
+                },
+            ),
+            OpenApiExample(
+                "A purchase with its item lines and tender token",
+                request_only=True,
+                value={
+                    "loyalty_number": "9900000000000127",
+                    "receipt_number": "R-1002",
+                    "amount_minor": 12500,
+                    "items": [
+                        {"sku": "SKU-COFFEE-250G", "qty": 2, "amount_minor": 5000},
+                        {"sku": "SKU-MUG-BLUE", "qty": 1, "amount_minor": 7500},
+                    ],
+                    "tender_ref": "tok_visa_8f3a2c91d0",
                 },
             ),
             OpenApiExample(
@@ -117,6 +142,7 @@ class PurchaseCreateApi(TillWriteApi):
             idempotency_key=key,
             fingerprint=self.fingerprint(),
             effective_at=data.get("occurred_at"),
+            till=till_data(items=data.get("items"), tender_ref=data.get("tender_ref")),
         )
         return self.respond(outcome)
 
@@ -130,6 +156,12 @@ class ReturnCreateApi(TillWriteApi):
     gave them) or ``amount_minor`` (the same share of the purchase's points as of its
     amount). Never more than the purchase earned in total; points already spent are not
     clawed below zero (the shortfall is flagged for review).
+
+    Optional till data: ``items`` (the returned lines), ``tender_ref`` (the refund's
+    payment token: one other than the purchase's is refused, 409 ``refund_tender_mismatch``
+    with ``refund_advice`` ``refuse``, unless ``LOYALTY_RETURN_TENDER_MISMATCH`` is
+    ``allow_and_flag``) and ``receipt_presented``. A return without a recorded purchase
+    (404 ``purchase_not_found``) is recorded for the fraud team, as every refusal is.
     """
 
     @extend_schema_serializer(component_name="ReturnRequest")
@@ -142,6 +174,15 @@ class ReturnCreateApi(TillWriteApi):
         )
         points = points_field(required=False, help_text="Points to take back (or give amount_minor).")
         amount_minor = amount_minor_field(required=False, help_text="Returned amount in minor units (or points).")
+        items = items_field()
+        tender_ref = tender_ref_field(
+            required=False,
+            help_text="The payment processor's token for the refund's tender (never a card number). "
+            "Another tender than the purchase's is refused (409 refund_tender_mismatch) by default.",
+        )
+        receipt_presented = StrictBooleanField(
+            required=False, help_text="Whether the customer showed the original receipt."
+        )
 
         def validate(self, attrs):
             if ("receipt_number" in attrs) == ("original_receipt_ref" in attrs):
@@ -163,14 +204,51 @@ class ReturnCreateApi(TillWriteApi):
             required=False, help_text="For a purchase still pending: points taken off before release."
         )
         tier = serializers.IntegerField(required=False, help_text="The member's tier after this return.")
+        refund_advice = serializers.ChoiceField(
+            choices=["flagged"],
+            required=False,
+            help_text="Present when the refund's tender differs from the purchase's and the programme allows "
+            "it (LOYALTY_RETURN_TENDER_MISMATCH=allow_and_flag): the return is booked and flagged for review.",
+        )
 
     @write_operation(
         "pos_return_create",
         OutputSerializer,
         request=InputSerializer,
+        examples=[
+            OpenApiExample(
+                "A return of one item, receipt shown, refunded on the purchase's tender",
+                request_only=True,
+                value={
+                    "loyalty_number": "9900000000000127",
+                    "receipt_number": "R-1002",
+                    "amount_minor": 7500,
+                    "items": [{"sku": "SKU-MUG-BLUE", "qty": 1, "amount_minor": 7500}],
+                    "tender_ref": "tok_visa_8f3a2c91d0",
+                    "receipt_presented": True,
+                },
+            ),
+            OpenApiExample(
+                "Points taken back",
+                response_only=True,
+                status_codes=["201"],
+                value={
+                    "balance": {"available": 1125, "held": 0, "pending": 0},
+                    "kind": "reverse_earn",
+                    "loyalty_number": "9900000000000127",
+                    "operation_id": "7a1d3c5e-2b4f-4a6c-8e0d-9f1b3d5c7e9a",
+                    "points": 75,
+                    "receipt_ref": "KL01/DEMO/R-1002",
+                    "reversed": 75,
+                    "shortfall": 0,
+                    "tier": 1,
+                },
+            ),
+        ],
         errors={
             200: OpenApiResponse(OutputSerializer, description="The amount is worth no points; nothing written."),
             404: "member_not_found, purchase_not_found",
+            409: "refund_tender_mismatch (detail.refund_advice: refuse): refund to the purchase's tender",
         },
     )
     def post(self, request):
@@ -186,6 +264,11 @@ class ReturnCreateApi(TillWriteApi):
             actor=self.actor(),
             idempotency_key=key,
             fingerprint=self.fingerprint(),
+            till=till_data(
+                items=data.get("items"),
+                tender_ref=data.get("tender_ref"),
+                receipt_presented=data.get("receipt_presented"),
+            ),
         )
         return self.respond(outcome)
 

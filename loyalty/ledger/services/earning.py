@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Q, Sum
@@ -37,6 +38,7 @@ from loyalty.ledger.services.core import (
     system_account,
     transfer_write,
 )
+from loyalty.ledger.tilldata import NO_TILL_DATA, TillData
 from members.models import Member
 
 
@@ -48,9 +50,11 @@ def earn(
     receipt_ref: str,
     effective_at: datetime | None,
     amount_minor: int | None,
+    till: TillData = NO_TILL_DATA,
 ) -> Entry:
     """Credit the points of a purchase: ``points_of`` is called once the member (status,
-    tier) has been read with the lock, and may raise ``NothingToWrite``."""
+    tier) has been read with the lock, and may raise ``NothingToWrite``. ``till``'s item
+    lines and tender hash go on the earn's own row (the same INSERT: no extra query)."""
     effective_at = effective_at or timezone.now()
     account, balance = lock_member(member)
     try:
@@ -64,13 +68,15 @@ def earn(
     if settings.LOYALTY_PENDING_DAYS > 0:
         until = effective_at + timedelta(days=settings.LOYALTY_PENDING_DAYS)
         op = operation_write(
-            posting, OP.EARN, member, points, receipt_ref=receipt_ref, pending_until=until, amount_minor=amount_minor
-        )
+            posting, OP.EARN, member, points, receipt_ref=receipt_ref, pending_until=until, amount_minor=amount_minor,
+            item_lines=till.item_lines, tender_hash=till.tender_hash,
+        )  # fmt: skip
         return Entry(op, record(op, balance, receipt_ref=receipt_ref, pending_until=iso_utc(until), tier=member.tier))
     tier = policy.tier_for(figures.qualifying + points)
     entry = credit(
         posting, OP.EARN, member, points, account, balance,
         leg=TK.EARN, expires_on=expiry_date(effective_at), receipt_ref=receipt_ref, amount_minor=amount_minor,
+        item_lines=till.item_lines, tender_hash=till.tender_hash,
         respond=lambda op, lot: record(op, balance, receipt_ref=receipt_ref, expires_on=str(lot.expires_on), tier=tier),
     )  # fmt: skip
     policy.tier_apply(member=member, tier=tier)
@@ -107,15 +113,29 @@ def release(posting: Posting, *, earn: LedgerOperation) -> Entry:
 
 
 def earn_reverse(
-    posting: Posting, *, member: Member, receipt_ref: str, points: int | None, amount_minor: int | None
+    posting: Posting,
+    *,
+    member: Member,
+    receipt_ref: str,
+    points: int | None,
+    amount_minor: int | None,
+    till: TillData = NO_TILL_DATA,
 ) -> Entry:
     """Take back points for a returned purchase: exactly ``points``, or for a returned
     ``amount_minor`` the same share of the purchase's points (worked out under the lock).
+
+    A refund tender that differs from the purchase's (both given, FRAUD.md row 15) is
+    refused (``RefundTenderMismatch``) or, under ``LOYALTY_RETURN_TENDER_MISMATCH =
+    "allow_and_flag"``, booked and flagged for review; compared on the purchase row the
+    return reads anyway (no extra query).
     """
     account, balance = lock_member(member)
     earn = LedgerOperation.objects.filter(kind=OP.EARN, receipt_ref=receipt_ref, member=member).first()
     if earn is None:
         raise refusals.PurchaseNotFound(receipt_ref=receipt_ref)
+    mismatch = bool(till.tender_hash and earn.tender_hash and till.tender_hash != earn.tender_hash)
+    if mismatch and settings.LOYALTY_RETURN_TENDER_MISMATCH != "allow_and_flag":
+        raise refusals.RefundTenderMismatch(refund_advice="refuse")
     returned_points = points
     if returned_points is None:
         assert amount_minor is not None  # exactly one of points and amount_minor (checked by the caller)
@@ -123,7 +143,11 @@ def earn_reverse(
         if returned_points == 0:
             facts = {"loyalty_number": member.loyalty_number, "points": 0, "receipt_ref": receipt_ref}
             raise NothingToWrite({**facts, "reversed": 0, "shortfall": 0}, balance, member)
-    return _reverse_earn(posting, member, account, balance, earn, returned_points, receipt_ref)
+    fields = {**till.operation_fields(), "amount_minor": amount_minor}
+    extra = {"refund_advice": "flagged"} if mismatch else {}
+    return _reverse_earn(
+        posting, member, account, balance, earn, returned_points, receipt_ref, fields=fields, flag=mismatch, extra=extra
+    )
 
 
 def _reverse_earn(
@@ -134,19 +158,28 @@ def _reverse_earn(
     earn: LedgerOperation,
     points: int,
     receipt_ref: str,
+    *,
+    fields: dict[str, Any],
+    flag: bool = False,
+    extra: dict[str, Any],
 ) -> Entry:
-    """A return's journal, the member locked and ``points`` (> 0) known."""
+    """A return's journal, the member locked and ``points`` (> 0) known; ``fields`` (the
+    till data) go on the return's row, ``flag`` flags it for review, ``extra`` joins its record."""
     returned = earn.followups.filter(kind=OP.REVERSE_EARN).aggregate(total=Sum("points"))["total"] or 0
     if returned + points > earn.points:
         raise refusals.ReturnExceedsPurchase(earned=earn.points, already_returned=returned)
     earn_transfer = _earn_transfer(earn)
     if earn_transfer is None:
         # Still pending: nothing was posted, the release will post less.
-        op = operation_write(posting, OP.REVERSE_EARN, member, points, related=earn)
-        return Entry(op, record(op, balance, receipt_ref=receipt_ref, reversed=0, shortfall=0, pending_reduced=points))
+        op = operation_write(posting, OP.REVERSE_EARN, member, points, related=earn, needs_review=flag, **fields)
+        return Entry(
+            op, record(op, balance, receipt_ref=receipt_ref, reversed=0, shortfall=0, pending_reduced=points, **extra)
+        )
     covered = min(points, balance.available)
     shortfall = points - covered
-    op = operation_write(posting, OP.REVERSE_EARN, member, points, related=earn, needs_review=shortfall > 0)
+    op = operation_write(
+        posting, OP.REVERSE_EARN, member, points, related=earn, needs_review=flag or shortfall > 0, **fields
+    )
     leg = 0
     if covered:
         transfer = transfer_write(
@@ -161,7 +194,9 @@ def _reverse_earn(
             system_account(Account.Kind.EARN), shortfall, reverses=earn_transfer,
         )  # fmt: skip
     tier = policy.tier_recompute(member=member, now=timezone.now())
-    return Entry(op, record(op, balance, receipt_ref=receipt_ref, reversed=covered, shortfall=shortfall, tier=tier))
+    return Entry(
+        op, record(op, balance, receipt_ref=receipt_ref, reversed=covered, shortfall=shortfall, tier=tier, **extra)
+    )
 
 
 def _points_for_return(*, earn: LedgerOperation, member: Member, amount_minor: int) -> int:

@@ -8,8 +8,10 @@ Prints, in one run:
 (c) a baseline: the same rows written by plain SQL in the same transaction shape
     (claim the key, lock the balance, insert operation, transfer, lot and movement,
     update the balance, save the key), with the same worker counts;
+(d) (a) with the till's data on every earn (three item lines and a tender token, hashed
+    and stored on the operation's row: ``points_earn(till=...)``, issue 14);
 
-then the ratios (a)/(c) and (b)/(c), and the expiry job over 10,000 and 100,000 lots
+then the ratios (a)/(c), (b)/(c) and (d)/(a), and the expiry job over 10,000 and 100,000 lots
 with its time and peak Python memory (tracemalloc), which must stay flat.
 """
 
@@ -39,6 +41,7 @@ from django.utils import timezone
 from loyalty.kernel.models import Store
 from loyalty.ledger.models import Account, MemberBalance, PointsLot
 from loyalty.ledger.operations import Actor, points_earn, points_expire_due
+from loyalty.ledger.tilldata import till_data
 from members.models import Member
 
 DURATION = 5.0
@@ -78,7 +81,11 @@ class Command(BaseCommand):
         # splits, checkpoints); each figure is the mean of its rounds.
         samples: dict[tuple[str, int], list[float]] = {}
         for round_no in range(rounds):
-            paths = [("sql", "plain SQL", self.sql_worker), ("service", "service", self.service_worker)]
+            paths = [
+                ("sql", "plain SQL", self.sql_worker),
+                ("service", "service", self.service_worker),
+                ("till", "service+till", self.service_till_worker),
+            ]
             for path, label, target in paths if round_no % 2 == 0 else paths[::-1]:
                 for workers in WORKERS:
                     samples.setdefault((path, workers), []).append(self.run(label, workers, target))
@@ -93,7 +100,7 @@ class Command(BaseCommand):
             self.style.MIGRATE_HEADING(f"\nEarn throughput (operations per second, mean of {rounds} rounds)")
         )
         self.stdout.write(f"  {'path':<16}" + "".join(f"{w} worker{'s' if w > 1 else '':<5}" for w in WORKERS))
-        for path in ("service", "http", "sql"):
+        for path in ("service", "till", "http", "sql"):
             if (path, WORKERS[0]) in results:
                 self.stdout.write(f"  {path:<16}" + "".join(f"{results[(path, w)]:>10.0f}  " for w in WORKERS))
         for workers in WORKERS:
@@ -101,6 +108,7 @@ class Command(BaseCommand):
             line = f"  {workers} worker(s): service/baseline {results[('service', workers)] / base:.0%}"
             if ("http", workers) in results:
                 line += f", HTTP/baseline {results[('http', workers)] / base:.0%}"
+            line += f", with till data/service {results[('till', workers)] / results[('service', workers)]:.0%}"
             self.stdout.write(line)
         self.stdout.write(
             f"  scaling 4/1 workers: service {results[('service', 4)] / results[('service', 1)]:.2f}x, "
@@ -175,15 +183,19 @@ class Command(BaseCommand):
         self.stdout.write(f"  {label:<14} {workers} worker(s): {sum(counts):>6} earns, {rate:8.0f}/s")
         return rate
 
-    def service_worker(self, members, stop) -> int:
+    def service_worker(self, members, stop, *, with_till_data: bool = False) -> int:
         actor, done = Actor(till=self.till), 0
         while time.monotonic() < stop:
             member = next(members)
             ref = f"S-{uuid.uuid4().hex}"
-            outcome = points_earn(member=member, points=10, receipt_ref=ref, actor=actor, idempotency_key=ref)
+            extra = {"till": _bench_till_data(ref)} if with_till_data else {}
+            outcome = points_earn(member=member, points=10, receipt_ref=ref, actor=actor, idempotency_key=ref, **extra)
             assert outcome.status_code == 201, outcome.body
             done += 1
         return done
+
+    def service_till_worker(self, members, stop) -> int:
+        return self.service_worker(members, stop, with_till_data=True)
 
     def sql_worker(self, members, stop) -> int:
         done = 0
@@ -316,6 +328,12 @@ class Command(BaseCommand):
             self.stdout.write(f"    {check}: {rows:,} checked in {report.seconds.get(check, 0):.2f}s")
         for problem in report.problems[:10]:
             self.stdout.write(f"    MISMATCH {problem}")
+
+
+def _bench_till_data(ref: str):
+    """A basket of three lines and a tender token, as a till sends them (hashed on arrival)."""
+    items = [{"sku": f"SKU-{n}-{ref[-4:]}", "qty": n, "amount_minor": 250 * n} for n in (1, 2, 3)]
+    return till_data(items=items, tender_ref=f"tok_{ref[-12:]}")
 
 
 def bench_dsn() -> str:
