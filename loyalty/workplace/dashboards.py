@@ -111,6 +111,14 @@ class Figure:
     bars: SafeString
     spark: SafeString
 
+    @property
+    def week_text(self) -> str:
+        return f"{self.week:,}"
+
+    @property
+    def month_text(self) -> str:
+        return f"{self.month:,}"
+
 
 @dataclass
 class Shortcut:
@@ -486,11 +494,11 @@ def activity_for(user: StaffUser) -> list[Activity]:
             Activity(
                 event.created_at,
                 format_html(
-                    "{} adjustment request {} ({} points) for {}",
-                    event.get_kind_display(),
+                    "Adjustment request {} ({} points) for {}: {}",
                     link(request, f"#{request.pk}", user),
                     points_signed(request.points),
                     member_link(request.member, user),
+                    event.get_kind_display().lower(),
                 ),
             )
         )
