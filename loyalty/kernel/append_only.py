@@ -215,9 +215,7 @@ def append_only_sql(table: str, *, purgeable: bool = False, updates: tuple[str, 
 
 
 def _drop_sql(table: str) -> list[str]:
-    return [
-        f"DROP TRIGGER IF EXISTS {table}_{name} ON {table};" for name in ("append_only", "guard", "no_truncate")
-    ]
+    return [f"DROP TRIGGER IF EXISTS {table}_{name} ON {table};" for name in ("append_only", "guard", "no_truncate")]
 
 
 def _run_on_postgres(statements: list[str], undo: list[str]) -> migrations.RunPython:

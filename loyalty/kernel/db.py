@@ -27,7 +27,10 @@ def owner_connection(alias: str = "default") -> Iterator[BaseDatabaseWrapper]:
         raise ValueError("MIGRATION_DATABASE_URL must name the same database as DATABASE_URL")
     saved = connection.settings_dict
     connection.close()
-    connection.settings_dict = {**saved, **{key: owner.get(key, {} if key == "OPTIONS" else "") for key in _CONNECTION_KEYS}}
+    connection.settings_dict = {
+        **saved,
+        **{key: owner.get(key, {} if key == "OPTIONS" else "") for key in _CONNECTION_KEYS},
+    }
     try:
         yield connection
     finally:

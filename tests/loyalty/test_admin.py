@@ -58,8 +58,8 @@ def test_member_page_shows_balance_lots_and_history(verified_client, make_staff,
     )
     page = response.content.decode()
     # The member page's points panel (issue 13): available and held apart, pending too.
-    assert '<dt>Available</dt><dd><strong>170</strong>' in page
-    assert '<dt>Held</dt><dd><strong>30</strong>' in page
+    assert "<dt>Available</dt><dd><strong>170</strong>" in page
+    assert "<dt>Held</dt><dd><strong>30</strong>" in page
     assert page.count("Redemption hold") == 1 and page.count(">Earn<") == 2
 
 

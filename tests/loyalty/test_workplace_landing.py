@@ -272,7 +272,9 @@ def test_recent_activity_is_the_persons_own_work_with_names_and_links(as_user, w
     manager_html = page(as_user("store_manager"))
     request = world["request"]
     url = reverse("admin:loyalty_adjustmentrequest_change", args=[request.pk])
-    assert f'<a href="{url}">#{request.pk}</a>' in manager_html and re.search(r"Adjustment request <a[^>]*>#\d+</a>.*?: requested", manager_html)
+    assert f'<a href="{url}">#{request.pk}</a>' in manager_html and re.search(
+        r"Adjustment request <a[^>]*>#\d+</a>.*?: requested", manager_html
+    )
 
 
 def test_times_are_shown_in_the_programmes_time_zone(as_user, world, settings):

@@ -24,7 +24,9 @@ class Command(BaseCommand):
     help = "Create the application, retention and purger roles and grant them their privileges (PostgreSQL)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--app-role", default=settings.DATABASE_APP_ROLE, help="The web and worker processes' role.")
+        parser.add_argument(
+            "--app-role", default=settings.DATABASE_APP_ROLE, help="The web and worker processes' role."
+        )
         parser.add_argument("--purger", default="", help="The retention worker's login (EXECUTE on loyalty_purge).")
         parser.add_argument("--create", action="store_true", help="Create the roles that do not exist (NOLOGIN).")
         parser.add_argument("--print", action="store_true", dest="print_only", help="Print the statements only.")
