@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from loyalty.kernel.append_only import append_only_triggers, guarded_triggers
+from loyalty.kernel.append_only import append_only_sql, append_only_triggers, guarded_triggers
 from loyalty.kernel.schedules import schedules_operation
 
 
@@ -622,13 +622,23 @@ class Migration(migrations.Migration):
     ]
 
 
+def _guard_alerts(schema_editor, *specs):
+    if schema_editor.connection.vendor == "postgresql":
+        for statement in append_only_sql("fraud_fraudalert", updates=specs):
+            schema_editor.execute(statement, params=None)
+
+
 # Signals, decisions and case events are records of what happened: PostgreSQL refuses
 # their UPDATE, DELETE and TRUNCATE; a ruleset may only be approved (once).
 Migration.operations += [
     append_only_triggers("fraud_risksignal", "fraud_riskdecision", "fraud_caseevent"),
     guarded_triggers("fraud_fraudruleset", "approved_by_id!"),
     # An alert takes its case once (loyalty 0010 guarded its status and closing).
-    guarded_triggers("fraud_fraudalert", "status", "closed_at", "closed_by_id", "case_id!"),
+    # Reversed, the guard of loyalty 0010 comes back.
+    migrations.RunPython(
+        lambda apps, editor: _guard_alerts(editor, "status", "closed_at", "closed_by_id", "case_id!"),
+        lambda apps, editor: _guard_alerts(editor, "status", "closed_at", "closed_by_id"),
+    ),
     # A missed due time raises a case's severity: checked every five minutes.
     schedules_operation([("Escalate overdue fraud cases", "fraud.tasks.cases_escalate_overdue_task", "*/5", "*")]),
 ]
