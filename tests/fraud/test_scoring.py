@@ -221,3 +221,14 @@ def _fill(member, table):
 
         alert_raise(detector="devices_rapid_change", subjects=[Subject.member(member.pk)], facts={"devices": 3},
                     occurred_at=NOW, dedupe_key="ev")  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_raises_of_one_signal_record_it_once(member):
+    from tests.concurrency import race
+
+    results = race(*[lambda: _raise(member, key="race")] * 6)
+
+    assert sum(result.created for result in results) == 1
+    assert {result.signal.pk for result in results} == {RiskSignal.objects.get().pk}
+    assert FraudRuleset.objects.count() == 1
