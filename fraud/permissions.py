@@ -18,3 +18,20 @@ CLOSE_ALERT = "fraud.change_fraudalert"
 def may_close_alerts(user: Any) -> bool:
     """True when ``user`` may close alerts after an investigation."""
     return bool(user is not None and user.is_active and user.has_perm(CLOSE_ALERT))
+
+
+VIEW_CASE = "fraud.view_fraudcase"
+# Working a case: assign, investigate, snooze, note, close, reopen (moves no points).
+WORK_CASE = "fraud.work_fraudcase"
+VIEW_SIGNAL = "fraud.view_risksignal"
+VIEW_DECISION = "fraud.view_riskdecision"
+
+
+def may_work_cases(user: Any) -> bool:
+    """True when ``user`` may work fraud cases (the Fraud Analyst)."""
+    return bool(user is not None and user.is_active and user.has_perm(WORK_CASE))
+
+
+def may_view_cases(user: Any) -> bool:
+    """True when ``user`` may read fraud cases (Fraud Analyst, Program Administrator)."""
+    return bool(user is not None and user.is_active and user.has_perm(VIEW_CASE))

@@ -1,4 +1,21 @@
-"""Raising and closing fraud alerts.
+"""Raising and closing fraud alerts; the pipeline from a detector to a case.
+
+The pipeline (FRAUD.md §2-3):
+
+1. **Detector** (in the app that owns the data, or a fraud batch task) computes facts
+   (ids, counts, enums, times) and calls ``alert_raise`` (an alert, its signals and their
+   cases) or ``fraud.scoring.signal_raise`` (a signal only: weight without an alert).
+2. **Signal** (``RiskSignal``): one per (incident, subject), the detector's weight copied
+   from the active ``FraudRuleset``; nothing while the detector is snoozed for the subject.
+3. **Score / decision** (``fraud.scoring.risk_score`` / ``risk_decide``): the decayed,
+   capped sum of a subject's signals mapped to allow / review / step_up /
+   block_and_review, or an outcome a detector forces; stored with its contributions.
+4. **Alert** (``FraudAlert``): one per ``dedupe_key``; more than ``storm_alerts_per_hour``
+   from one detector trip it (one ``detector_storm`` alert; while tripped its signals are
+   still recorded but raise no alerts or cases, and ``detector_paused`` tells automatic
+   actions to hold).
+5. **Case** (``fraud.cases``): each signal of an alert joins the open case of its
+   (inbox, subject) or opens one; analysts work it (``case_*`` services).
 
 Other apps report what they saw through these functions, with facts as ids and counts
 (never a code, a token, personal data or a secret): fraud imports no app that raises
@@ -10,16 +27,41 @@ sampled redemption found irregular). One alert per incident: each kind has its
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from fraud.models import FraudAlert
+from fraud import config as fraud_config
+from fraud.cases import (  # noqa: F401  (re-exported: the case services' public home)
+    CaseRefused,
+    case_assign,
+    case_await_action,
+    case_close,
+    case_for_signal,
+    case_mark_contained,
+    case_note,
+    case_reopen,
+    case_snooze,
+    case_start,
+    case_unsnooze,
+    cases_escalate_overdue,
+)
+from fraud.models import FraudAlert, FraudCase, RiskSignal
 from fraud.permissions import may_close_alerts
+from fraud.scoring import (  # noqa: F401  (re-exported)
+    SignalRefused,
+    Subject,
+    risk_decide,
+    risk_score,
+    ruleset_current,
+    signal_raise,
+)
+from loyalty.kernel.models import Till
 from loyalty.kernel.refusals import Refusal
 
 
@@ -80,22 +122,156 @@ ALERT_KINDS: dict[str, AlertKind] = {
 
 
 def fraud_alert_raise_kind(
-    kind: str, *, member_id: int | None = None, staff_id: int | None = None, store_id: int | None = None, **facts: Any
+    kind: str,
+    *,
+    member_id: int | None = None,
+    staff_id: int | None = None,
+    store_id: int | None = None,
+    occurred_at: datetime | None = None,
+    **facts: Any,
 ) -> FraudAlert:
     """Raise (or find) the alert of one incident of ``kind`` (``ALERT_KINDS``): its
-    dedupe key and kept detail are read from ``facts`` (ids and counts only)."""
+    dedupe key and kept detail are read from ``facts`` (ids and counts only). The till's
+    alerts signal the staff member, the till and the store (FRAUD.md row 26), each
+    joining or opening its case."""
     spec = ALERT_KINDS[kind]
     named = {**facts, "staff_id": staff_id}
-    alert, _ = fraud_alert_raise(
-        kind=kind,
+    subjects = [Subject.staff(staff_id)] if staff_id else []
+    till_id = facts.get("till_id")
+    if till_id and Till.objects.filter(pk=till_id).exists():
+        subjects.append(Subject.till(till_id))
+    if store_id:
+        subjects.append(Subject.store(store_id))
+    raised = alert_raise(
+        detector=kind,
+        subjects=subjects,
+        facts={fact: facts[fact] for fact in spec.detail},
+        occurred_at=occurred_at or timezone.now(),
         dedupe_key=":".join([kind, *(str(named[fact]) for fact in spec.incident)]),
         severity=spec.severity,
         member_id=member_id,
         staff_id=staff_id,
         store_id=store_id,
-        detail={fact: facts[fact] for fact in spec.detail},
     )
-    return alert
+    if raised.alert is None:  # a tripped detector: the alert is still the incident's record
+        alert, _ = fraud_alert_raise(
+            kind=kind,
+            dedupe_key=":".join([kind, *(str(named[fact]) for fact in spec.incident)]),
+            severity=spec.severity,
+            member_id=member_id,
+            staff_id=staff_id,
+            store_id=store_id,
+            detail={fact: facts[fact] for fact in spec.detail},
+        )
+        return alert
+    return raised.alert
+
+
+@dataclass
+class Raised:
+    """What ``alert_raise`` did: the alert (None while the detector is tripped), whether
+    this call created it, the signals recorded and the cases they joined or opened."""
+
+    alert: FraudAlert | None
+    created: bool
+    signals: list[RiskSignal] = field(default_factory=list)
+    cases: list[FraudCase] = field(default_factory=list)
+    paused: bool = False
+
+
+STORM_KIND = "detector_storm"
+
+
+def detector_paused(detector: str, now: datetime | None = None) -> bool:
+    """True while ``detector`` is tripped: an open ``detector_storm`` alert about it from
+    the last hour. Automatic actions (freezes, throttles) of a tripped detector wait."""
+    now = now or timezone.now()
+    return (
+        FraudAlert.objects.filter(kind=STORM_KIND, detail__detector=detector, created_at__gte=now - timedelta(hours=1))
+        .exclude(status=FraudAlert.Status.CLOSED)
+        .exists()
+    )
+
+
+def _storm_check(detector: str, now: datetime) -> None:
+    limit = fraud_config.storm_alerts_per_hour()
+    count = FraudAlert.objects.filter(kind=detector, created_at__gte=now - timedelta(hours=1)).count()
+    if count > limit:
+        fraud_alert_raise(
+            kind=STORM_KIND,
+            dedupe_key=f"{STORM_KIND}:{detector}:{int(now.timestamp()) // 3600}",
+            severity=FraudAlert.Severity.HIGH,
+            detail={"detector": detector, "alerts": count, "limit": limit},
+        )
+
+
+def alert_raise(
+    *,
+    detector: str,
+    subjects: Sequence[Subject],
+    facts: dict[str, Any],
+    occurred_at: datetime,
+    dedupe_key: str,
+    severity: str = FraudAlert.Severity.MEDIUM,
+    member_id: int | None = None,
+    staff_id: int | None = None,
+    store_id: int | None = None,
+    weight: int | None = None,
+    now: datetime | None = None,
+) -> Raised:
+    """One incident seen by ``detector``: one alert per ``dedupe_key`` (kind = the
+    detector, detail = ``facts``; ``member_id``/``staff_id``/``store_id`` are the alert's
+    own columns, for its lists), one signal per subject (dedupe ``<dedupe_key>|<subject>``)
+    and each signal's case, joined or opened (``fraud.cases.case_for_signal``); the
+    alert's ``case`` is its first subject's. A repeat finds everything and writes
+    nothing. While the detector is tripped (``detector_paused``), signals only. Raises
+    SignalRefused for facts that are not ids, counts, codes or times."""
+    from fraud.scoring import facts_check
+
+    facts_check(facts)
+    now = now or timezone.now()
+    if detector_paused(detector, now):
+        signals = [
+            result.signal
+            for subject in subjects
+            if (
+                result := signal_raise(
+                    detector=detector, subject=subject, facts=facts, occurred_at=occurred_at,
+                    dedupe_key=f"{dedupe_key}|{subject.key}", weight=weight,
+                )
+            ).signal is not None
+        ]  # fmt: skip
+        return Raised(None, False, signals=signals, paused=True)
+    alert, created = fraud_alert_raise(
+        kind=detector,
+        dedupe_key=dedupe_key,
+        severity=severity,
+        member_id=member_id,
+        staff_id=staff_id,
+        store_id=store_id,
+        detail=facts,
+    )
+    raised = Raised(alert, created)
+    if not created:
+        raised.signals = list(alert.signals.order_by("pk"))
+        raised.cases = list(FraudCase.objects.filter(alerts=alert))
+        return raised
+    for subject in subjects:
+        result = signal_raise(
+            detector=detector, subject=subject, facts=facts, occurred_at=occurred_at,
+            dedupe_key=f"{dedupe_key}|{subject.key}", weight=weight, alert=alert,
+        )  # fmt: skip
+        if result.signal is None:
+            continue
+        raised.signals.append(result.signal)
+        if result.created:
+            case, _ = case_for_signal(signal=result.signal, severity=severity, now=now)
+            raised.cases.append(case)
+    if raised.cases:
+        FraudAlert.objects.filter(pk=alert.pk, case__isnull=True).update(case=raised.cases[0])
+        alert.case = raised.cases[0]
+    _storm_check(detector, now)
+    return raised
 
 
 def voucher_rescan_alert_raise(
@@ -113,7 +289,7 @@ def voucher_rescan_alert_raise(
     return fraud_alert_raise_kind(
         "voucher_rescan", member_id=member_id, staff_id=staff_id, store_id=store_id,
         voucher_id=str(voucher_id), till_id=till_id, redeemed_at_till_id=redeemed_at_till_id,
-        day=timezone.localdate(now).isoformat(),
+        day=timezone.localdate(now).isoformat(), occurred_at=now,
     )  # fmt: skip
 
 
@@ -133,7 +309,7 @@ def cashier_frequency_alert_raise(
     return fraud_alert_raise_kind(
         "cashier_redemption_frequency", staff_id=staff_id, store_id=store_id,
         redemptions=redemptions, threshold=threshold, window_minutes=window_minutes, shift_id=shift_id,
-        window=int(now.timestamp()) // (window_minutes * 60),
+        window=int(now.timestamp()) // (window_minutes * 60), occurred_at=now,
     )  # fmt: skip
 
 

@@ -571,6 +571,121 @@ LOYALTY_RETURN_TENDER_MISMATCH = env.str("LOYALTY_RETURN_TENDER_MISMATCH", defau
 if LOYALTY_RETURN_TENDER_MISMATCH not in ("refuse", "allow_and_flag"):
     raise ImproperlyConfigured("LOYALTY_RETURN_TENDER_MISMATCH must be refuse or allow_and_flag.")
 
+# --- Fraud detection, risk scores and cases (issue 14; ../shared/FRAUD.md) -------------------
+# Every number of FRAUD.md's catalogue, each overridable by ``FRAUD_<NAME>`` in the
+# environment (e.g. FRAUD_EARN_ABOVE_BASELINE_WEIGHT=25). fraud.config reads this dict
+# (typed accessors, the names documented there); a change of any value writes a new
+# fraud.FraudRuleset version (fraud.services.ruleset_current).
+
+
+def _fraud(name: str, default: int) -> int:
+    return env.int(f"FRAUD_{name.upper()}", default=default)
+
+
+def _detector(code: str, *, weight: int, family: str, force: str | None = None, **thresholds: int) -> dict:
+    return {
+        "weight": _fraud(f"{code}_weight", weight),
+        "family": family,
+        "force": env.str(f"FRAUD_{code.upper()}_FORCE", default=force or "") or None,
+        **{key: _fraud(f"{code}_{key}", value) for key, value in thresholds.items()},
+    }
+
+
+FRAUD = {
+    "detectors": {
+        "earn_above_baseline": _detector(
+            "earn_above_baseline", weight=20, family="velocity", ratio_percent=150, min_over_points=500,
+            baseline_days=90, min_earning_days=5, min_membership_days=30,
+        ),
+        "velocity_cap_streak": _detector(
+            "velocity_cap_streak", weight=30, family="velocity", days_in_a_row=3, days_in_week=4
+        ),
+        "redemption_deviation": _detector(
+            "redemption_deviation", weight=25, family="redemption", ato_weight=40, times_largest=3,
+            history_days=180, floor_points=2000, first_ever_points=5000, after_change_hours=24,
+        ),
+        "redemption_spike": _detector(
+            "redemption_spike", weight=30, family="redemption", window_minutes=15, sigmas=4, baseline_days=28,
+            min_count=50,
+        ),
+        "store_issue_cap": _detector(
+            "store_issue_cap", weight=20, family="insider", alert_weight=40, floor_points=50000,
+            p95_percent=125, alert_percent=120, baseline_days=28,
+        ),
+        "store_adjust_rate": _detector(
+            "store_adjust_rate", weight=30, family="insider", times_median=3, min_per_thousand=10, window_days=30
+        ),
+        "staff_adjust_frequency": _detector("staff_adjust_frequency", weight=15, family="insider", per_day=5),
+        "adjust_salami": _detector(
+            "adjust_salami", weight=35, family="insider", band_max_points=499, member_count=2, member_days=7,
+            member_sum=500, staff_count=20, staff_days=30, staff_sum=5000, staff_median_max=100,
+            edge_count=5, edge_percent=60, edge_from_points=450,
+        ),
+        "adjust_rationale_audit": _detector(
+            "adjust_rationale_audit", weight=30, family="insider", supervisor_percent=5, direct_percent=2,
+            min_sample=20, flagged_factor=3,
+        ),
+        "return_rate": _detector("return_rate", weight=10, family="returns", rate_percent=20, min_purchases=5,
+                                 window_days=90),
+        "return_cycle": _detector("return_cycle", weight=25, family="returns", rebuy_days=14, min_cycles=2,
+                                  window_days=90),
+        "return_unmatched": _detector("return_unmatched", weight=20, family="returns", till_alert_per_day=5),
+        "return_other_store": _detector("return_other_store", weight=5, family="returns"),
+        "return_tender_mismatch": _detector("return_tender_mismatch", weight=25, family="returns", refuse=1),
+        "return_no_receipt_high": _detector("return_no_receipt_high", weight=20, family="returns",
+                                            amount_minor=50000),
+        "return_after_tier": _detector("return_after_tier", weight=20, family="returns", days=30),
+        "return_shortfall": _detector("return_shortfall", weight=15, family="returns"),
+        "return_ladder": _detector("return_ladder", weight=0, family="returns", window_days=180, warning_at=3,
+                                   review_at=5),
+        "many_ips": _detector("many_ips", weight=20, family="ato", high_weight=40, networks=5,
+                              networks_overlapping=10, window_hours=24),
+        "devices_rapid_change": _detector("devices_rapid_change", weight=30, family="ato", per_day=3),
+        "impossible_travel": _detector("impossible_travel", weight=40, family="ato", force="block_and_review",
+                                       kmh=1000, slack_km=100),
+        "refresh_token_reuse": _detector("refresh_token_reuse", weight=50, family="ato", force="step_up",
+                                         redemption_within_hours=24),
+        "enrolment_farm": _detector("enrolment_farm", weight=30, family="ato", per_day=3),
+        "enumeration_404": _detector("enumeration_404", weight=50, family="api", force="throttle", count=20,
+                                     window_minutes=5, share_percent=50, throttle_minutes=15, case_per_hour=100),
+        "voucher_rescan": _detector("voucher_rescan", weight=40, family="insider"),
+        "cashier_redemption_frequency": _detector("cashier_redemption_frequency", weight=25, family="insider"),
+        "redemption_irregular": _detector("redemption_irregular", weight=40, family="insider"),
+        "staff_linked_accounts": _detector("staff_linked_accounts", weight=40, family="insider", min_count=3,
+                                           window_days=90),
+        "pii_reveal_volume": _detector("pii_reveal_volume", weight=50, family="insider", force="throttle",
+                                       per_hour=20, per_day=50, throttle_minutes=60),
+    },
+    # Half-lives of a signal's weight, in days, per detector family.
+    "half_life_days": {
+        "ato": _fraud("half_life_ato", 3),
+        "api": _fraud("half_life_api", 3),
+        "velocity": _fraud("half_life_velocity", 7),
+        "redemption": _fraud("half_life_redemption", 7),
+        "returns": _fraud("half_life_returns", 30),
+        "insider": _fraud("half_life_insider", 30),
+    },
+    # The lowest score of each outcome band (below "review": allow).
+    "outcome_bands": {
+        "review": _fraud("band_review", 30),
+        "step_up": _fraud("band_step_up", 60),
+        "block_and_review": _fraud("band_block_and_review", 80),
+    },
+    # Hours a case has to its due time, by severity (spec response times).
+    "case_due_hours": {
+        "critical": _fraud("due_hours_critical", 1),
+        "high": _fraud("due_hours_high", 4),
+        "medium": _fraud("due_hours_medium", 24),
+        "low": _fraud("due_hours_low", 72),
+    },
+    # More alerts than this from one detector in an hour trip it (one detector_storm alert).
+    "storm_alerts_per_hour": _fraud("storm_alerts_per_hour", 50),
+    # A not_fraud closure snoozes the detectors that fired for the subject this long.
+    "not_fraud_snooze_days": _fraud("not_fraud_snooze_days", 90),
+    # Auto-assignment: an analyst holding this many open cases gets no more.
+    "auto_assign_cap": _fraud("auto_assign_cap", 25),
+}  # fmt: skip
+
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

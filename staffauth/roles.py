@@ -137,6 +137,9 @@ PROGRAM_ADMIN = Role(
         | {"vouchers.revoke_voucher"}
         | _TILL_POINTS_READ
         | _OFFLINE_DECIDE
+        # Fraud cases, read-only (they confirm suspensions and raise reversals a case
+        # recommends): the case, its timeline, the signals and risk decisions behind it.
+        | {"fraud.view_fraudcase", "fraud.view_caseevent", "fraud.view_risksignal", "fraud.view_riskdecision"}
     ),
 )
 
@@ -181,6 +184,10 @@ FRAUD_ANALYST = Role(
         | _TILL_RECORDS_READ
         | _TILL_POINTS_READ
         | {"fraud.view_fraudalert", "fraud.change_fraudalert"}
+        # Cases, which they work (assign, investigate, note, close: moves no points), and
+        # the signals and risk decisions behind them.
+        | {"fraud.view_fraudcase", "fraud.work_fraudcase", "fraud.view_caseevent", "fraud.view_risksignal"}
+        | {"fraud.view_riskdecision", "fraud.view_fraudruleset", "fraud.view_detectorsnooze"}
         # Suspicious activity: end the member's sessions (moves no points).
         | {"members.end_member_sessions"}
     ),
