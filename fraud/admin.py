@@ -48,12 +48,11 @@ FACT_LABELS = {
 
 def _named(records, text: Callable[[Any], str], related=()) -> Callable[[Any, Any], Any]:
     """A fact's id as the named, linked record (the id itself if it is gone); ``records``
-    is a model or a function answering a queryset of them (a selector)."""
+    answers the queryset to look in (a manager's ``all`` or a selector)."""
 
     def shown(value, viewer):
-        queryset = records() if callable(records) and not hasattr(records, "_meta") else records.objects.all()
         try:
-            obj = queryset.select_related(*related).filter(pk=value).first()
+            obj = records().select_related(*related).filter(pk=value).first()
         except (ValueError, TypeError, ValidationError):  # not an id of this model
             obj = None
         return display.link(obj, text(obj), viewer) if obj is not None else value
@@ -62,14 +61,14 @@ def _named(records, text: Callable[[Any], str], related=()) -> Callable[[Any, An
 
 
 FACT_RECORDS: dict[str, Callable[[Any, Any], Any]] = {
-    "voucher_id": _named(Voucher, display.voucher_label, ["reward"]),
-    "till_id": _named(Till, display.till_label, ["store"]),
-    "redeemed_at_till_id": _named(Till, display.till_label, ["store"]),
-    "audit_id": _named(RedemptionAudit, str),
-    "voucher_redemption_id": _named(VoucherRedemption, str, ["voucher__reward"]),
+    "voucher_id": _named(Voucher.objects.all, display.voucher_label, ["reward"]),
+    "till_id": _named(Till.objects.all, display.till_label, ["store"]),
+    "redeemed_at_till_id": _named(Till.objects.all, display.till_label, ["store"]),
+    "audit_id": _named(RedemptionAudit.objects.all, str),
+    "voucher_redemption_id": _named(VoucherRedemption.objects.all, str, ["voucher__reward"]),
     "ledger_operation_id": _named(operations, display.operation_label),
-    "reviewed_by": _named(StaffUser, display.staff_label),
-    "shift_id": _named(StaffShift, str, ["staff", "store", "till__store"]),
+    "reviewed_by": _named(StaffUser.objects.all, display.staff_label),
+    "shift_id": _named(StaffShift.objects.all, str, ["staff", "store", "till__store"]),
 }
 
 
