@@ -15,6 +15,9 @@ KIND_LABELS = {
     "voucher_rescan": "Used voucher presented again",
     "cashier_redemption_frequency": "Cashier redeeming too often",
     "redemption_irregular": "Sampled redemption found irregular",
+    "enumeration_404": "API client probing for members or vouchers (many not-found answers)",
+    "pii_reveal_volume": "Staff member revealing unusually much personal data",
+    "pii_reveal_outside_stores": "Staff member revealed personal data of a member outside their stores",
 }
 
 

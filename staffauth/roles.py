@@ -126,6 +126,9 @@ PROGRAM_ADMIN = Role(
         # End a member's sessions from the member page (suspicious activity: spec
         # "Session Invalidation"); recorded in the member's change history.
         | {"members.end_member_sessions"}
+        # Fraud actions on a member (FRAUD.md §3): everything an analyst does, and the
+        # suspension, restore and freeze confirmation an analyst only recommends.
+        | {"members.restrict_member", "members.suspend_member"}
         | _LEDGER_READ
         | _ADJUSTMENTS_MAKE
         | _crud("loyalty", "adjustmentreason", "view", "add", "change")
@@ -181,8 +184,9 @@ FRAUD_ANALYST = Role(
         | _TILL_RECORDS_READ
         | _TILL_POINTS_READ
         | {"fraud.view_fraudalert", "fraud.change_fraudalert"}
-        # Suspicious activity: end the member's sessions (moves no points).
-        | {"members.end_member_sessions"}
+        # Suspicious activity: end the member's sessions (moves no points); freeze a
+        # member's spending (lapses unless confirmed), lock a member, block a device.
+        | {"members.end_member_sessions", "members.restrict_member"}
     ),
 )
 

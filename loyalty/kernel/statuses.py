@@ -33,9 +33,11 @@ REFUSAL_STATUS: dict[str, int] = {
     "invisible_character_refused": 400,
     "payload_too_large": 413,
     "ip_not_allowed": 403,
+    "too_many_not_found": 429,
     # the ledger
     "insufficient_points": 422,
     "member_not_active": 403,
+    "account_restricted": 403,
     "receipt_already_used": 409,
     "purchase_not_found": 404,
     "return_exceeds_purchase": 422,
