@@ -132,16 +132,17 @@ def _blocked_and_count(keys: dict[str, str]) -> tuple[int | None, int]:
     client = _redis()
     if client is not None:
         pipe = client.pipeline(transaction=True)
-        pipe.ttl(keys["block"])
+        pipe.get(keys["block"])
         pipe.incr(keys["requests"])
         pipe.expire(keys["requests"], expire)
-        ttl, requests, _ = pipe.execute()
-        return (int(ttl) if ttl is not None and int(ttl) > 0 else None), int(requests)
-    until = cache.get(keys["block"])
-    cache.add(keys["requests"], 0, expire)
-    requests = cache.incr(keys["requests"])
-    left = math.ceil(until - time.time()) if until else 0
-    return (left if left > 0 else None), requests
+        until, requests, _ = pipe.execute()
+    else:
+        until = cache.get(keys["block"])
+        cache.add(keys["requests"], 0, expire)
+        requests = cache.incr(keys["requests"])
+    # The block holds its end time (the key outlives it a little): this clock decides.
+    left = math.ceil(float(until) - time.time()) if until else 0
+    return (left if left > 0 else None), int(requests)
 
 
 def _count_not_found(keys: dict[str, str]) -> tuple[int, int]:
@@ -163,21 +164,32 @@ def _count_not_found(keys: dict[str, str]) -> tuple[int, int]:
 
 def _block(keys: dict[str, str]) -> None:
     seconds = _conf("enumeration_block_seconds")
+    until = time.time() + seconds
     client = _redis()
     if client is not None:
-        client.set(keys["block"], 1, ex=seconds)
+        client.set(keys["block"], repr(until), ex=seconds + 60)
     else:
-        cache.set(keys["block"], time.time() + seconds, seconds)
+        cache.set(keys["block"], until, seconds + 60)
+
+
+_touched = threading.Event()
 
 
 def counters_clear() -> None:
-    """Forget every count and block (tests; an operator lifting a block)."""
+    """Forget every count and block, and every reveal throttle kept in the cache (tests;
+    an operator lifting a block)."""
     client = _redis()
     if client is not None:
         keys = list(client.scan_iter(match=f"{KEY_PREFIX}*", count=1000))
         if keys:
             client.delete(*keys)
     cache.clear()
+    _touched.clear()
+
+
+def counters_touched() -> bool:
+    """True when this process counted anything since the last ``counters_clear``."""
+    return _touched.is_set()
 
 
 # --- the decision ---------------------------------------------------------------------------
@@ -229,6 +241,7 @@ class ApiEnumerationGuardMiddleware:
             return self.get_response(request)
         client = client_of(request)
         keys = _keys(client, time.time())
+        _touched.set()
         try:
             blocked_for, requests = _blocked_and_count(keys)
         except Exception as exc:

@@ -220,7 +220,6 @@ def member_pii_shred(*, member: Member, actor: StaffUser | None = None) -> Membe
     return member
 
 
-@transaction.atomic
 def member_pii_reveal(*, member: Member, field: str, actor: StaffUser) -> Any:
     """One field in clear for a staff user, recording the access (who, when, which field).
 

@@ -18,6 +18,7 @@ throttle is kept in the cache (Redis) and, as a fallback, re-derived from the co
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -97,6 +98,7 @@ def pii_reveal_watch(*, member: Member, staff: StaffUser, now: datetime | None =
     }
     if counts.members_hour > limits["members_hour_limit"] or counts.reveals_day > limits["reveals_day_limit"]:
         cache.set(_throttle_key(staff), now.timestamp() + seconds, seconds)
+        _touched.set()
         facts = {"members_hour": counts.members_hour, "reveals_day": counts.reveals_day, **limits}
         raise PiiRevealThrottled(retry_after=seconds, newly=True, **facts)
     return counts
@@ -121,6 +123,15 @@ def reveal_outside_stores(user: User, member: Member) -> bool:
     return member.home_store_id is None or not stores_visible_to(user).filter(pk=member.home_store_id).exists()
 
 
+_touched = threading.Event()
+
+
+def pii_throttles_touched() -> bool:
+    """True when this process throttled anyone since the last ``pii_throttles_clear``."""
+    return _touched.is_set()
+
+
 def pii_throttles_clear() -> None:
-    """Tests: forget every throttle (they live in the cache)."""
+    """Tests, an operator: forget every throttle (they live in the cache)."""
     cache.clear()
+    _touched.clear()
