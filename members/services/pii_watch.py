@@ -99,8 +99,14 @@ def pii_reveal_watch(*, member: Member, staff: StaffUser, now: datetime | None =
     if counts.members_hour > limits["members_hour_limit"] or counts.reveals_day > limits["reveals_day_limit"]:
         cache.set(_throttle_key(staff), now.timestamp() + seconds, seconds)
         _touched.set()
-        facts = {"members_hour": counts.members_hour, "reveals_day": counts.reveals_day, **limits}
-        raise PiiRevealThrottled(retry_after=seconds, newly=True, **facts)
+        raise PiiRevealThrottled(
+            retry_after=seconds,
+            newly=True,
+            members_hour=counts.members_hour,
+            reveals_day=counts.reveals_day,
+            members_hour_limit=limits["members_hour_limit"],
+            reveals_day_limit=limits["reveals_day_limit"],
+        )
     return counts
 
 

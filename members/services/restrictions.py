@@ -129,7 +129,18 @@ def _event(member: Member, kind: str, **detail: Any) -> None:
     MemberSecurityEvent.objects.create(member=member, kind=kind, detail=detail)
 
 
-def _new(member, kind, *, actor, reason, case_ref, now, ends_at=None, confirmed=False, device_id=None):
+def _new(
+    member: Member,
+    kind: str,
+    *,
+    actor: StaffUser | None,
+    reason: str,
+    case_ref: str,
+    now: datetime,
+    ends_at: datetime | None = None,
+    confirmed: bool = False,
+    device_id: int | None = None,
+) -> MemberRestriction:
     return MemberRestriction.objects.create(
         member=member, kind=kind, device_id=device_id, reason=reason, case_ref=case_ref, created_by=actor,
         starts_at=now, ends_at=ends_at, confirmed=confirmed,
@@ -233,7 +244,9 @@ def member_spend_unfreeze(
 # --- suspension, lock, restore ------------------------------------------------------------
 
 
-def _status_restrict(member, kind, status, *, actor, reason, case_ref, now):
+def _status_restrict(
+    member: Member, kind: str, status: str, *, actor: StaffUser | None, reason: str, case_ref: str, now: datetime
+) -> tuple[Member, RestrictionResult]:
     member = _locked(member)
     live = _live(member, kind)
     if live is not None:
@@ -260,7 +273,7 @@ def member_suspend(
     member, result = _status_restrict(
         member, Kind.SUSPEND, Member.Status.SUSPENDED, actor=actor, reason=reason, case_ref=case_ref, now=now
     )
-    if result.changed:
+    if result.changed and result.restriction is not None:
         sessions_end_all(member=member, reason="member_suspended", now=now)
         _event(member, "member_suspended", restriction_id=result.restriction.pk, staff_id=actor.pk)
     return result
@@ -285,7 +298,7 @@ def member_lock_and_revoke(
     member, result = _status_restrict(
         member, Kind.LOCK, Member.Status.LOCKED, actor=actor, reason=reason, case_ref=case_ref, now=now
     )
-    if result.changed:
+    if result.changed and result.restriction is not None:
         ended = sessions_end_all(member=member, reason="member_locked", now=now)
         _event(member, "member_locked", restriction_id=result.restriction.pk, sessions_ended=ended, **_by(actor))
     return result

@@ -61,7 +61,7 @@ def restriction_notice(member: Member, *, now: datetime | None = None) -> dict[s
         )
         if row.ends_at is None or row.ends_at > now
     ]
-    order = {Kind.SUSPEND: 0, Kind.LOCK: 1, Kind.SPEND_FREEZE: 2}
+    order: dict[str, int] = {Kind.SUSPEND: 0, Kind.LOCK: 1, Kind.SPEND_FREEZE: 2}
     live.sort(key=lambda row: (order.get(row.kind, 9), -row.starts_at.timestamp()))
     if member.status == Member.Status.SUSPENDED:
         restriction = "suspended"

@@ -80,7 +80,9 @@ def test_the_admin_refuses_with_a_message_and_alerts_the_fraud_team_once(admin):
     batch = members(22)
     client = login_verified(Client(), admin)
     for member in batch[:20]:
-        assert client.post(reverse("admin:members_member_reveal", args=[member.pk]), {"field": "name"}).status_code == 200
+        assert (
+            client.post(reverse("admin:members_member_reveal", args=[member.pk]), {"field": "name"}).status_code == 200
+        )
     response = client.post(reverse("admin:members_member_reveal", args=[batch[20].pk]), {"field": "name"}, follow=True)
     assert "revealing is paused" in response.content.decode()
     client.post(reverse("admin:members_member_reveal", args=[batch[21].pk]), {"field": "name"})

@@ -26,11 +26,11 @@ from members.services.restrictions import (
 from members.services.sessions import session_start
 from members.services.standing import FREEZE_INDEFINITE
 from tests.loyalty.conftest import assert_ledger_verified, available
-from tests.loyalty.conftest import earn, member, till, till_actor, velocity_off  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("velocity_off")]
 
 KIND = MemberRestriction.Kind
+PHONE = "+60 12-555 0142"  # the members fixture enrols ``member`` with it
 
 
 @pytest.fixture
@@ -146,9 +146,7 @@ def test_each_action_is_idempotent(member, analyst, admin):
 def test_one_live_restriction_of_a_kind_per_member_in_the_database(member, analyst):
     member_spend_freeze(member=member, actor=analyst, reason="r")
     with pytest.raises(IntegrityError), transaction.atomic():
-        MemberRestriction.objects.create(
-            member=member, kind=KIND.SPEND_FREEZE, reason="r", starts_at=timezone.now()
-        )
+        MemberRestriction.objects.create(member=member, kind=KIND.SPEND_FREEZE, reason="r", starts_at=timezone.now())
 
 
 @pytest.mark.postgres
@@ -221,7 +219,11 @@ def test_automatic_action_needs_the_flag(member):
 
 @pytest.mark.parametrize(
     ("reason", "code"),
-    [("", "reason_required"), ("card 4111 1111 1111 1111", "card_number_refused"), ("a\u202eb", "bidi_control_refused")],
+    [
+        ("", "reason_required"),
+        ("card 4111 1111 1111 1111", "card_number_refused"),
+        ("a\u202eb", "bidi_control_refused"),
+    ],
 )
 def test_reason_is_checked_free_text(member, analyst, reason, code):
     with pytest.raises(RestrictionRefused) as caught:

@@ -16,7 +16,6 @@ from loyalty.ledger.services import core
 from members.models import Member
 from members.services.restrictions import member_spend_freeze
 from tests.concurrency import race
-from tests.loyalty.conftest import till, till_actor, velocity_off  # noqa: F401 (fixtures)
 from tests.points import points_giver
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("velocity_off")]
@@ -93,7 +92,10 @@ def test_storm_of_redemptions_and_one_freeze(funded, analyst, till_actor):
 
     outcomes = race(
         freeze,
-        *[(lambda n=n: ops.points_redeem(member=funded, points=10, actor=till_actor, idempotency_key=f"s{n}")) for n in range(8)],
+        *[
+            (lambda n=n: ops.points_redeem(member=funded, points=10, actor=till_actor, idempotency_key=f"s{n}"))
+            for n in range(8)
+        ],
     )
     refused = {o.error_code for o in outcomes[1:] if not o.ok}
     assert refused <= {"account_restricted"}

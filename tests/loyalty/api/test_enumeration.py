@@ -78,7 +78,7 @@ def test_a_client_mostly_asking_for_things_that_exist_is_not_blocked(client, fro
 
 def test_a_hundred_in_an_hour_raise_a_high_alert(client, frozen_clock, settings):
     settings.FRAUD_ENFORCEMENT = {**settings.FRAUD_ENFORCEMENT, "enumeration_404s": 1000}
-    for window in range(5):
+    for _ in range(5):
         not_found(client, 20)
         frozen_clock.shift(5 * 60)
     high = FraudAlert.objects.filter(kind="enumeration_404", severity="high")
