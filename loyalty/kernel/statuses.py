@@ -80,6 +80,10 @@ REFUSAL_STATUS: dict[str, int] = {
     "current_password_wrong": 403,
     "change_details_not_allowed": 403,
     "step_up_required": 403,
+    # members: the fraud team's restrictions (members.services.restrictions)
+    "case_ref_invalid": 400,
+    "not_restricted": 409,
+    "lift_not_allowed": 403,
     "pii_erased": 409,
     "empty_update": 400,
     "invalid_phone": 400,

@@ -35,9 +35,17 @@ from loyalty.kernel import freetext
 from loyalty.kernel.refusals import Refusal
 from members.models import Member, MemberDevice, MemberRestriction, MemberSecurityEvent, MemberSession
 from members.permissions import may_restrict_members, may_suspend_members
+from members.services.otp import otp_step_up_consume
 from members.services.sessions import _end as sessions_end_queryset
 from members.services.sessions import sessions_end_all
-from members.services.standing import FREEZE_INDEFINITE, AccountRestricted, account_restricted, restriction_notice
+from members.services.standing import (
+    FREEZE_INDEFINITE,
+    STEP_UP_ACTION,
+    AccountRestricted,
+    account_restricted,
+    otp_lift_allowed,
+    restriction_notice,
+)
 
 if TYPE_CHECKING:
     from staffauth.models import StaffUser
@@ -48,16 +56,17 @@ CASE_REF_MAX_LENGTH = 40
 
 
 class RestrictionRefused(Refusal):
-    """A refused restriction action: ``permission_denied``, ``reason_required``, a free-text
-    code, ``device_not_found``, ``not_restricted``, ``lift_not_allowed``."""
+    """A refused restriction action: ``permission_denied``, ``reason_required``,
+    ``case_ref_invalid``, a free-text code, ``not_restricted``, ``lift_not_allowed``,
+    ``step_up_required``."""
 
     MESSAGES = {
         "permission_denied": "You may not do this.",
         "reason_required": "Give a reason.",
         "case_ref_invalid": "The case reference is too long.",
-        "device_not_found": "No such device of this member.",
         "not_restricted": "The member has no such restriction.",
         "lift_not_allowed": "This restriction cannot be lifted this way: the member proves who they are in store.",
+        "step_up_required": "Verify a code sent by SMS for 'restriction_lift' first.",
         **freetext.MESSAGES,
     }
 
@@ -239,6 +248,28 @@ def member_spend_unfreeze(
     member.spend_frozen_until = None
     _event(member, "spend_unfrozen", restriction_id=live.pk, **({"by_member": True} if _by_member else _by(actor)))
     return RestrictionResult(live, True)
+
+
+@transaction.atomic
+def member_spend_unfreeze_by_step_up(*, member: Member, now: datetime | None = None) -> RestrictionResult:
+    """The member proves who they are with an SMS code (FRAUD.md §3 "Proving identity",
+    low risk) and so lifts their own spending freeze: only where
+    ``standing.otp_lift_allowed`` (an unconfirmed freeze, an old enough number, a low
+    tier), spending a step-up verified for ``restriction_lift``. Raises
+    ``RestrictionRefused`` (``not_restricted``, ``lift_not_allowed``,
+    ``step_up_required``)."""
+    now = now or timezone.now()
+    member = _locked(member)
+    live = _live(member, Kind.SPEND_FREEZE)
+    if live is None or (live.ends_at is not None and live.ends_at <= now):
+        raise RestrictionRefused("not_restricted")
+    if not otp_lift_allowed(member, now=now):
+        raise RestrictionRefused("lift_not_allowed")
+    if not otp_step_up_consume(member=member, action=STEP_UP_ACTION, now=now):
+        raise RestrictionRefused("step_up_required")
+    return member_spend_unfreeze(
+        member=member, actor=None, reason="identity proven by SMS code", now=now, _by_member=True
+    )
 
 
 # --- suspension, lock, restore ------------------------------------------------------------
