@@ -19,6 +19,9 @@ KIND_LABELS = {
     "cashier_redemption_frequency": "Cashier redeeming too often",
     "redemption_irregular": "Sampled redemption found irregular",
     "detector_storm": "Detector tripped (too many alerts in an hour)",
+    "enumeration_404": "API client probing for members or vouchers (many not-found answers)",
+    "pii_reveal_volume": "Staff member revealing unusually much personal data",
+    "pii_reveal_outside_stores": "Staff member revealed personal data of a member outside their stores",
 }
 
 SUBJECT_KINDS = ("member", "staff", "store", "till", "client")

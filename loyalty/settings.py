@@ -116,6 +116,8 @@ MIDDLEWARE = [
     "staffauth.middleware.RequestContextMiddleware",
     # Under /api/: card-like query values (422) and oversized bodies (413) refused at the door.
     "loyalty.api.middleware.ApiRequestGuardMiddleware",
+    # Under /api/v1/: a client answered too many 404s (enumeration) gets 429 for a while.
+    "loyalty.api.enumeration.ApiEnumerationGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -529,6 +531,29 @@ MEMBER_AUTH = {
     "impossible_travel_kmh": env.int("MEMBER_IMPOSSIBLE_TRAVEL_KMH", default=1000),
     # New devices in a day from which the account is flagged.
     "new_devices_per_day_flag": env.int("MEMBER_NEW_DEVICES_PER_DAY_FLAG", default=3),
+}
+# Enforcement of the fraud team's actions and the automatic throttles (FRAUD.md §1 rows
+# 25 and 28, §3 "Actions"); (p) defaults, none in the spec.
+FRAUD_ENFORCEMENT = {
+    # A fraud analyst's spending freeze lapses after this unless a Program Administrator
+    # confirms it.
+    "freeze_unconfirmed_hours": env.int("FRAUD_FREEZE_UNCONFIRMED_HOURS", default=72),
+    # Proving identity by SMS code lifts a freeze only to a number verified this long
+    # before the restriction began.
+    "otp_lift_phone_age_days": env.int("FRAUD_OTP_LIFT_PHONE_AGE_DAYS", default=30),
+    # Enumeration (row 25): a client with at least this many not-found answers from the
+    # lookup endpoints in the window, making at least this share of its requests there,
+    # is answered 429 too_many_not_found for the block; this many in an hour: severity high.
+    "enumeration_404s": env.int("FRAUD_ENUMERATION_404S", default=20),
+    "enumeration_window_seconds": env.int("FRAUD_ENUMERATION_WINDOW_SECONDS", default=5 * 60),
+    "enumeration_share_percent": env.int("FRAUD_ENUMERATION_SHARE_PERCENT", default=50),
+    "enumeration_block_seconds": env.int("FRAUD_ENUMERATION_BLOCK_SECONDS", default=15 * 60),
+    "enumeration_404s_per_hour_high": env.int("FRAUD_ENUMERATION_404S_PER_HOUR_HIGH", default=100),
+    # Personal-data reveals (row 28): more than this many distinct members in an hour, or
+    # reveals in a day, throttle the staff member's reveals for the throttle time.
+    "pii_reveal_members_per_hour": env.int("FRAUD_PII_REVEAL_MEMBERS_PER_HOUR", default=20),
+    "pii_reveals_per_day": env.int("FRAUD_PII_REVEALS_PER_DAY", default=50),
+    "pii_reveal_throttle_seconds": env.int("FRAUD_PII_REVEAL_THROTTLE_SECONDS", default=60 * 60),
 }
 # The member app's address: email verification links point at its /verify-email page
 # (the token in the fragment, which no server receives or logs).

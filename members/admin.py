@@ -9,8 +9,10 @@ from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from fraud.services import fraud_alert_raise
 from loyalty.kernel.crypto import DecryptionFailed
 from loyalty.workplace.display import choice_label, member_label
 from loyalty.workplace.member_page import member_page
@@ -25,6 +27,7 @@ from members.permissions import (
 )
 from members.services.membership import member_pii_reveal
 from members.services.pii import member_pii_masked
+from members.services.pii_watch import PiiRevealThrottled, reveal_outside_stores
 from members.services.sessions import sessions_end_all
 from staffauth.admin_base import ReadOnlyAdmin
 from staffauth.posted_search import PostedSearch, PostedSearchAdminMixin
@@ -197,10 +200,21 @@ class MemberAdmin(PostedSearchAdminMixin, ReadOnlyAdmin):
             raise Http404("No such field.")
         try:
             value = member_pii_reveal(member=obj, field=field, actor=request.user)
+        except PiiRevealThrottled as refusal:
+            # Row 28 of FRAUD.md: the fraud team hears of the throttle once (fraud sits
+            # above members, so the alert is raised here, at the entry point).
+            if refusal.facts.get("newly"):
+                pii_reveal_volume_alert(staff=request.user, facts=refusal.facts)
+            messages.error(request, str(refusal))
+            return HttpResponseRedirect(
+                reverse("admin:members_member_change", args=[obj.pk], current_app=self.admin_site.name)
+            )
         except DecryptionFailed:
             value, unreadable = None, True
         else:
             unreadable = False
+        if reveal_outside_stores(request.user, obj):
+            pii_reveal_outside_stores_alert(staff=request.user, member=obj)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -241,6 +255,27 @@ class MemberAdmin(PostedSearchAdminMixin, ReadOnlyAdmin):
         return HttpResponseRedirect(
             reverse("admin:members_member_change", args=[obj.pk], current_app=self.admin_site.name)
         )
+
+
+def pii_reveal_volume_alert(*, staff, facts) -> None:
+    """One ``pii_reveal_volume`` alert (high) per staff member and hour: counts only."""
+    hour = int(timezone.now().timestamp()) // 3600
+    fraud_alert_raise(
+        kind="pii_reveal_volume", dedupe_key=f"pii_reveal_volume:{staff.pk}:{hour}", severity="high",
+        staff_id=staff.pk,
+        detail={key: value for key, value in facts.items() if key != "newly"},
+    )  # fmt: skip
+
+
+def pii_reveal_outside_stores_alert(*, staff, member) -> None:
+    """A reveal of a member outside the staff member's stores: one alert (high) per staff
+    member, member and local day."""
+    day = timezone.localdate().isoformat()
+    fraud_alert_raise(
+        kind="pii_reveal_outside_stores", dedupe_key=f"pii_reveal_outside_stores:{staff.pk}:{member.pk}:{day}",
+        severity="high", staff_id=staff.pk, member_id=member.pk,
+        detail={"member_id": str(member.member_id), "home_store_id": member.home_store_id, "day": day},
+    )  # fmt: skip
 
 
 @admin.register(MemberPiiAccess)

@@ -70,6 +70,11 @@ class Member(models.Model):
     # The optional member password (Django's hashers, argon2 first); empty: none set.
     password_hash = models.CharField(max_length=256, blank=True, default="", editable=False)
     password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Spending (hold, redeem, capture) is refused until then; earning continues. Set and
+    # cleared only by ``members.services.restrictions`` (the ``MemberRestriction`` rows
+    # are the history); read by the ledger in its member lock's SELECT (no extra query).
+    # A confirmed freeze runs to ``FREEZE_INDEFINITE`` until lifted.
+    spend_frozen_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -81,6 +86,8 @@ class Member(models.Model):
         permissions = [
             ("reveal_member_pii", "Can reveal a member's personal data (each reveal is recorded)"),
             ("end_member_sessions", "Can end all of a member's app, web and kiosk sessions (suspicious activity)"),
+            ("restrict_member", "Can freeze a member's spending, lock a member and block a member's device (fraud)"),
+            ("suspend_member", "Can suspend or restore a member and confirm a spending freeze (fraud)"),
         ]
 
     def __str__(self) -> str:
@@ -116,6 +123,8 @@ class MemberPiiAccess(AppendOnlyModel):
 
     class Meta:
         ordering = ["-accessed_at", "-id"]
+        # Reveal volume per staff member (FRAUD.md row 28) and the case timeline.
+        indexes = [models.Index(fields=["staff", "accessed_at"], name="member_pii_access_staff_time")]
         verbose_name = "member personal-data access"
         verbose_name_plural = "member personal-data accesses"
 
@@ -254,9 +263,78 @@ class MemberSecurityEvent(AppendOnlyModel):
 
     class Meta:
         ordering = ["-created_at"]
+        # A member's timeline (fraud cases) and per-member detectors (FRAUD.md §6).
+        indexes = [models.Index(fields=["member", "created_at"], name="member_security_event_time")]
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class MemberRestriction(models.Model):
+    """One restriction put on a member by the fraud team (FRAUD.md §3 "Actions"): a
+    spending freeze (earning continues), a suspension, a lock (sessions revoked) or a
+    blocked device. The history of a member's standing: rows are only added, and a lift
+    sets ``lifted_at``, ``lifted_by`` and ``lift_reason`` once (a conditional UPDATE; a
+    PostgreSQL trigger refuses any other change, and DELETE). The member's current
+    standing lives on ``Member`` (``status``, ``spend_frozen_until``) and
+    ``MemberDevice.blocked_at``; these rows say who, why, when and under which case.
+
+    ``reason`` is staff free text (never shown to the member); ``case_ref`` is the fraud
+    case's reference, which the member is told. A freeze ``ends_at`` a time (an
+    analyst's lapses after ``FRAUD["freeze_unconfirmed_hours"]``) unless ``confirmed``.
+    """
+
+    class Kind(models.TextChoices):
+        SPEND_FREEZE = "spend_freeze", "Spending frozen (earning continues)"
+        SUSPEND = "suspend", "Suspended"
+        LOCK = "lock", "Locked (sessions revoked)"
+        DEVICE_BLOCK = "device_block", "Device blocked"
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="restrictions")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # The blocked device's id (device blocks only): an id, not a foreign key, so that the
+    # history outlives the device row.
+    device_id = models.PositiveIntegerField(null=True, blank=True)
+    reason = models.TextField()
+    case_ref = models.CharField(max_length=40, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="Empty for an automatic restriction (the fraud pipeline).",
+    )  # fmt: skip
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="When it lapses; empty: until lifted.")
+    confirmed = models.BooleanField(default=False)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    lift_reason = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        indexes = [models.Index(fields=["member", "starts_at"], name="member_restriction_time")]
+        constraints = [
+            # One live restriction of a kind per member (per device for device blocks):
+            # concurrent or repeated actions find it instead of adding a second.
+            models.UniqueConstraint(
+                fields=["member", "kind"],
+                condition=models.Q(lifted_at__isnull=True) & ~models.Q(kind="device_block"),
+                name="member_restriction_live_once",
+            ),
+            models.UniqueConstraint(
+                fields=["device_id"],
+                condition=models.Q(lifted_at__isnull=True, kind="device_block"),
+                name="member_restriction_device_live_once",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="device_block", device_id__isnull=False)
+                | (~models.Q(kind="device_block") & models.Q(device_id__isnull=True)),
+                name="member_restriction_device_iff_block",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.starts_at:%Y-%m-%d %H:%M})"
 
 
 # --- Passwords, contact verification, consents ----------------------------------------------

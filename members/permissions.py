@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 REVEAL_PERMISSION = "members.reveal_member_pii"
 END_SESSIONS_PERMISSION = "members.end_member_sessions"
+RESTRICT_PERMISSION = "members.restrict_member"
+SUSPEND_PERMISSION = "members.suspend_member"
 
 
 def members_visible(user: User, action: str = "view") -> QuerySet[Member, Any]:
@@ -43,6 +45,18 @@ def may_end_member_sessions(user: User) -> bool:
     administrators and fraud analysts; never store staff (a member's sessions are
     programme-wide, not their store's)."""
     return bool(user and user.is_active and user.has_perm(END_SESSIONS_PERMISSION))
+
+
+def may_restrict_members(user: User) -> bool:
+    """May ``user`` freeze a member's spending, lock a member (sessions revoked) or block
+    a member's device (FRAUD.md §3 "Actions": fraud analysts; Program Administrators)?"""
+    return bool(user and user.is_active and user.has_perm(RESTRICT_PERMISSION))
+
+
+def may_suspend_members(user: User) -> bool:
+    """May ``user`` suspend a member, restore a suspended one, or confirm a spending
+    freeze so that it does not lapse (Program Administrators: an analyst recommends)?"""
+    return bool(user and user.is_active and user.has_perm(SUSPEND_PERMISSION))
 
 
 def sees_programme_wide_panels(user: User) -> bool:

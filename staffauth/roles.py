@@ -126,6 +126,9 @@ PROGRAM_ADMIN = Role(
         # End a member's sessions from the member page (suspicious activity: spec
         # "Session Invalidation"); recorded in the member's change history.
         | {"members.end_member_sessions"}
+        # Fraud actions on a member (FRAUD.md §3): everything an analyst does, and the
+        # suspension, restore and freeze confirmation an analyst only recommends.
+        | {"members.restrict_member", "members.suspend_member"}
         | _LEDGER_READ
         | _ADJUSTMENTS_MAKE
         | _crud("loyalty", "adjustmentreason", "view", "add", "change")
@@ -188,8 +191,9 @@ FRAUD_ANALYST = Role(
         # the signals and risk decisions behind them.
         | {"fraud.view_fraudcase", "fraud.work_fraudcase", "fraud.view_caseevent", "fraud.view_risksignal"}
         | {"fraud.view_riskdecision", "fraud.view_fraudruleset", "fraud.view_detectorsnooze"}
-        # Suspicious activity: end the member's sessions (moves no points).
-        | {"members.end_member_sessions"}
+        # Suspicious activity: end the member's sessions (moves no points); freeze a
+        # member's spending (lapses unless confirmed), lock a member, block a device.
+        | {"members.end_member_sessions", "members.restrict_member"}
     ),
 )
 

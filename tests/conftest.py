@@ -240,3 +240,29 @@ def otp_sender_caps_clear():
         otp_caps.counters_clear()
         _otp_caps_cleared_once = True
     yield
+
+
+_enumeration_cleared_once = False
+
+
+@pytest.fixture(autouse=True)
+def enumeration_counters_clear():
+    """Each test starts with no API requests or 404s counted per client and no client
+    blocked (``loyalty.api.enumeration``), and no staff member's reveals throttled: those
+    live in Redis (or this process's memory), outside the test's transaction."""
+    global _enumeration_cleared_once
+    from loyalty.api import enumeration
+
+    if not _enumeration_cleared_once or enumeration.counters_touched():
+        enumeration.counters_clear()
+        _enumeration_cleared_once = True
+    yield
+
+
+@pytest.fixture(autouse=True)
+def pii_reveal_throttles_clear():
+    from members.services import pii_watch
+
+    if pii_watch.pii_throttles_touched():
+        pii_watch.pii_throttles_clear()
+    yield

@@ -33,9 +33,11 @@ REFUSAL_STATUS: dict[str, int] = {
     "invisible_character_refused": 400,
     "payload_too_large": 413,
     "ip_not_allowed": 403,
+    "too_many_not_found": 429,
     # the ledger
     "insufficient_points": 422,
     "member_not_active": 403,
+    "account_restricted": 403,
     "receipt_already_used": 409,
     "purchase_not_found": 404,
     "return_exceeds_purchase": 422,
@@ -79,6 +81,10 @@ REFUSAL_STATUS: dict[str, int] = {
     "current_password_wrong": 403,
     "change_details_not_allowed": 403,
     "step_up_required": 403,
+    # members: the fraud team's restrictions (members.services.restrictions)
+    "case_ref_invalid": 400,
+    "not_restricted": 409,
+    "lift_not_allowed": 403,
     "pii_erased": 409,
     "empty_update": 400,
     "invalid_phone": 400,

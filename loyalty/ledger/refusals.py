@@ -33,6 +33,14 @@ class MemberNotActive(LedgerRefusal):
     message = "The member's account is not active."
 
 
+class AccountRestricted(LedgerRefusal):
+    """Spending is frozen by the fraud team (``members.services.restrictions``); earning
+    continues. The facts say what to do and name the case, never why."""
+
+    code = "account_restricted"
+    message = "The member's account is restricted: points cannot be spent for now."
+
+
 class ReceiptAlreadyUsed(LedgerRefusal):
     code = "receipt_already_used"
     message = "Points were already earned for this receipt."

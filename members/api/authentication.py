@@ -15,10 +15,19 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
+from loyalty.api.errors import ApiRefusal
 from members.models import Member, MemberSession
-from members.services.sessions import SessionRefused, access_token_authenticate
+from members.services.sessions import AccountRestricted, SessionRefused, access_token_authenticate
 
 SCHEME = "Bearer"
+
+
+class AccountRestrictedApi(ApiRefusal):
+    """A locked or suspended member's token: 403 ``account_restricted`` with the case
+    reference and what to do (``members.services.standing.restriction_notice``)."""
+
+    default_code = "account_restricted"
+    default_detail = "Your account is restricted. See detail for what to do."
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,9 @@ class MemberTokenAuthentication(BaseAuthentication):
             return None
         try:
             session = access_token_authenticate(token.strip())
+        except AccountRestricted as refusal:
+            # Not an authentication failure: the member is known and told what to do (403).
+            raise AccountRestrictedApi(str(refusal), detail=refusal.facts) from None
         except SessionRefused as refusal:
             raise exceptions.AuthenticationFailed(str(refusal), code=refusal.code) from None
         return MemberPrincipal(member=session.member, session=session), session

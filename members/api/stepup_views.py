@@ -39,6 +39,7 @@ STEP_UP_ACTIONS = (
     "password_reset",
     "password_remove",
     "redeem",
+    "restriction_lift",  # a low-risk spending freeze (members.services.restrictions)
 )
 
 

@@ -1,6 +1,14 @@
 """The member API under ``/api/v1/``: sign-in (``auth/``) and the member's own data (``me``)."""
 
-from members.api import auth_views, consent_views, contact_views, me_views, password_views, stepup_views
+from members.api import (
+    auth_views,
+    consent_views,
+    contact_views,
+    me_views,
+    password_views,
+    restriction_views,
+    stepup_views,
+)
 
 urlpatterns = [
     *auth_views.urlpatterns,
@@ -9,4 +17,5 @@ urlpatterns = [
     *contact_views.urlpatterns,
     *password_views.urlpatterns,
     *consent_views.urlpatterns,
+    *restriction_views.urlpatterns,
 ]

@@ -31,6 +31,7 @@ from members.services.pii import (
     phone_normalise,
     text_normalise,
 )
+from members.services.pii_watch import PiiRevealThrottled, pii_reveal_throttle_record, pii_reveal_watch
 
 if TYPE_CHECKING:
     from staffauth.models import StaffUser
@@ -219,14 +220,21 @@ def member_pii_shred(*, member: Member, actor: StaffUser | None = None) -> Membe
     return member
 
 
-@transaction.atomic
 def member_pii_reveal(*, member: Member, field: str, actor: StaffUser) -> Any:
     """One field in clear for a staff user, recording the access (who, when, which field).
 
     The caller checks ``members.reveal_member_pii``. Returns None when the field is
-    empty or erased (the access is recorded all the same).
+    empty or erased (the access is recorded all the same). Raises
+    ``members.services.pii_watch.PiiRevealThrottled`` when the staff member has
+    revealed too much lately (nothing revealed, nothing recorded but the throttle).
     """
     if field not in MemberPiiAccess.Field.values:
         raise ValueError(f"not a personal-data field: {field}")
-    MemberPiiAccess.objects.create(member=member, staff=actor, field=field)
+    try:
+        with transaction.atomic():
+            pii_reveal_watch(member=member, staff=actor)
+            MemberPiiAccess.objects.create(member=member, staff=actor, field=field)
+    except PiiRevealThrottled as refusal:
+        pii_reveal_throttle_record(staff=actor, refusal=refusal)
+        raise
     return member_pii_value(member, field)

@@ -44,6 +44,7 @@ from loyalty.notifications import notify_member
 from members.geo import distance_km, geolocation
 from members.models import Member, MemberDevice, MemberSecurityEvent, MemberSession, RefreshToken
 from members.services.pii import blind_index
+from members.services.standing import restriction_notice
 from staffauth.models import SecurityEvent
 from staffauth.services import security_event_record
 
@@ -111,6 +112,20 @@ class ImpossibleTravel(SessionRefused):
 class MemberNotActive(SessionRefused):
     code = "member_not_active"
     message = "The member's account is not active."
+
+
+class AccountRestricted(SessionRefused):
+    """A locked or suspended member (``members.services.restrictions``): the detail names
+    the case and what to do (``restriction_notice``), never why."""
+
+    code = "account_restricted"
+    message = "Your account is restricted. See detail for what to do."
+
+
+def _not_active(member: Member) -> SessionRefused:
+    if member.status in (Member.Status.LOCKED, Member.Status.SUSPENDED):
+        return AccountRestricted(**restriction_notice(member))
+    return MemberNotActive()
 
 
 # --- results ----------------------------------------------------------------------------
@@ -231,7 +246,7 @@ def _check_live(session: MemberSession, now: datetime) -> SessionRefused | None:
             )
         return SessionTimedOut()
     if session.member.status != Member.Status.ACTIVE:
-        return MemberNotActive()
+        return _not_active(session.member)
     return None
 
 
@@ -300,7 +315,7 @@ def _session_start(*, member, channel, fingerprint_hash, label, ip, location, re
     member = Member.objects.select_for_update().get(pk=member.pk)
     if member.status != Member.Status.ACTIVE:
         _event(member, "login_refused", ip=ip, channel=channel, reason="member_not_active")
-        return MemberNotActive()
+        return _not_active(member)
     device = MemberDevice.objects.filter(member=member, fingerprint_hash=fingerprint_hash).first()
     if device is not None and device.blocked_at is not None:
         _event(member, "login_refused", ip=ip, channel=channel, reason="device_blocked", device_id=device.pk)

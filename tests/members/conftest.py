@@ -11,6 +11,9 @@ from members.services.membership import member_create
 from members.services.otp import otp_request, otp_verify
 from members.services.pii import member_pii_read
 
+# The ledger's fixtures, for the fraud team's actions on a member's spending (test_restrictions*).
+from tests.loyalty.conftest import earn, till, till_actor, velocity_off  # noqa: F401
+
 # Distinctive values, so a hit in a dump cannot be chance.
 SEEDED = [
     {

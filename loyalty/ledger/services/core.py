@@ -18,13 +18,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from loyalty.kernel import rawsql
 from loyalty.kernel.models import Store, Till
@@ -33,6 +34,7 @@ from loyalty.ledger import refusals as refusals
 from loyalty.ledger.models import Account, LedgerOperation, LotMovement, MemberBalance, PointsLot, Transfer
 from loyalty.ledger.selectors import balance_figures
 from members.models import Member
+from members.services.standing import restriction_notice
 
 if TYPE_CHECKING:
     from staffauth.models import StaffUser
@@ -166,23 +168,48 @@ def lock_balance(account: Account) -> MemberBalance:
     return MemberBalance.objects.select_for_update().get(pk=account.pk)
 
 
-def lock_member(member: Member) -> tuple[Account, MemberBalance]:
-    """Open the member's account if need be and lock its balance row.
-
-    ``member`` is refreshed with its status and tier as read with the lock, so the rules
-    judge the member as they are now, not as the caller loaded them.
-    """
-    lock = (
-        "SELECT b.account_id, b.credits_posted, b.debits_posted, b.debits_pending, m.status, m.tier "
+def _lock_sql(*, spending: bool) -> str:
+    sql = (
+        "SELECT b.account_id, b.credits_posted, b.debits_posted, b.debits_pending, m.status, m.tier, "
+        "m.spend_frozen_until "
         "FROM loyalty_memberbalance b JOIN loyalty_account a ON a.id = b.account_id "
         "JOIN members_member m ON m.id = a.member_id WHERE a.member_id = %s" + rawsql.for_update("b")
     )
+    if spending and connection.features.has_select_for_update_of:
+        # A spend also takes a share lock on the member's row, which the restriction
+        # services lock to write: a freeze (or suspension) and a spend serialise, and a
+        # spend that waited for a freeze reads the member row as the freeze left it
+        # (PostgreSQL re-reads only the rows a statement locks after waiting). So no
+        # spend commits after a freeze has committed. Earning takes no such lock.
+        sql += " FOR SHARE OF m"
+    return sql
+
+
+def _aware(value: Any) -> datetime | None:
+    """A timestamp column as read by raw SQL: aware on PostgreSQL, text on SQLite."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = parse_datetime(str(value))
+    assert parsed is not None
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+
+
+def lock_member(member: Member, *, spending: bool = False) -> tuple[Account, MemberBalance]:
+    """Open the member's account if need be and lock its balance row.
+
+    ``member`` is refreshed with its status, tier and ``spend_frozen_until`` as read with
+    the lock (one query: the freeze rides in it), so the rules judge the member as they
+    are now, not as the caller loaded them. ``spending``: also share-lock the member's
+    row (see ``_lock_sql``).
+    """
+    lock = _lock_sql(spending=spending)
     row = rawsql.fetchone(lock, [member.pk])
     if row is None:
         member_account_open(member=member)
         row = rawsql.fetchone(lock, [member.pk])
     assert row is not None  # the account was opened just above
-    account_id, *counters, member.status, member.tier = row
+    account_id, *counters, member.status, member.tier, frozen_until = row
+    member.spend_frozen_until = _aware(frozen_until)
     account = Account.from_db(
         connection.alias, ["id", "kind", "member_id"], (account_id, Account.Kind.MEMBER, member.pk)
     )
@@ -193,9 +220,9 @@ def lock_member(member: Member) -> tuple[Account, MemberBalance]:
 
 def lock_for_spending(member: Member, points: int) -> tuple[Account, MemberBalance]:
     """Lock the member for a redemption and apply every rule a spend must pass."""
-    account, balance = lock_member(member)
+    account, balance = lock_member(member, spending=True)
     assert account.member is not None  # a member's account (``lock_member``)
-    require_active(account.member)
+    require_may_spend(account.member)
     if balance.available < points:
         raise refusals.InsufficientPoints(available=balance.available, requested=points)
     policy.check_redemption(member=member, balance=balance, points=points, now=timezone.now())
@@ -206,6 +233,15 @@ def require_active(member: Member) -> None:
     """``member`` as read under the lock (see ``lock_member``)."""
     if member.status != Member.Status.ACTIVE:
         raise refusals.MemberNotActive(status=member.status)
+
+
+def require_may_spend(member: Member) -> None:
+    """Active, and spending not frozen (``members.services.restrictions``): hold, redeem
+    and capture. ``member`` as read under the lock (see ``lock_member``). A frozen member
+    is told the case reference and what to do (one more query, on the refusal only)."""
+    require_active(member)
+    if member.spend_frozen_until is not None and member.spend_frozen_until > timezone.now():
+        raise refusals.AccountRestricted(**restriction_notice(member))
 
 
 def add_to_balance(balance: MemberBalance, **deltas: int) -> None:

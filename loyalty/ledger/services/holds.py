@@ -31,12 +31,14 @@ def hold(posting: Posting, *, member: Member, points: int) -> Entry:
     return Entry(op, core.record(op, balance, hold_id=str(op.id), expires_at=iso_utc(lapses)))
 
 
-def _open_hold(hold_id: object, member: Member | None) -> tuple[LedgerOperation, Transfer, MemberBalance]:
+def _open_hold(
+    hold_id: object, member: Member | None, *, spending: bool = False
+) -> tuple[LedgerOperation, Transfer, MemberBalance]:
     parsed = core.uuid_or_none(hold_id)
     found = LedgerOperation.objects.filter(pk=parsed, kind=OP.HOLD).select_related("member").first() if parsed else None
     if found is None or (member is not None and found.member_id != member.pk):
         raise refusals.HoldNotFound(hold_id=str(parsed))
-    _, balance = core.lock_member(found.member)
+    _, balance = core.lock_member(found.member, spending=spending)
     if LedgerOperation.objects.filter(related=found, kind__in=[OP.CAPTURE, OP.VOID]).exists():
         raise refusals.HoldNotOpen(hold_id=str(parsed))
     return found, found.transfers.get(kind=TK.HOLD), balance
@@ -44,8 +46,11 @@ def _open_hold(hold_id: object, member: Member | None) -> tuple[LedgerOperation,
 
 def capture(posting: Posting, *, hold_id: object, points: int | None, member: Member | None) -> Entry:
     """Settle a hold for ``points`` ≤ the held amount (all of it when None); the rest
-    goes back to the exact lots it came from."""
-    held, pending, balance = _open_hold(hold_id, member)
+    goes back to the exact lots it came from. A member whose spending was frozen (or
+    who is no longer active) since the hold cannot capture it (``account_restricted``,
+    ``member_not_active``): a void gives the points back."""
+    held, pending, balance = _open_hold(hold_id, member, spending=True)
+    core.require_may_spend(held.member)
     if held.hold_expires_at and held.hold_expires_at <= timezone.now():
         raise refusals.HoldNotOpen("The redemption hold has lapsed.", hold_id=str(hold_id))
     captured = pending.amount if points is None else points
