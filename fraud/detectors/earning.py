@@ -30,7 +30,11 @@ from members.models import Member
 EARN_ABOVE_BASELINE = "earn_above_baseline"
 VELOCITY_CAP_STREAK = "velocity_cap_streak"
 CAP_REFUSALS = ["daily_earn_transactions_exceeded", "daily_earn_points_exceeded"]
-STATS_COLUMNS = ("earns", "points", "returns", "redemptions", "redeemed_points")
+# MemberDayStats column <- member_day_figures' column.
+STATS_COLUMNS = {
+    "earns": "earns", "points": "earned_points", "returns": "returns", "redemptions": "redemptions",
+    "redeemed_points": "redeemed_points",
+}  # fmt: skip
 
 
 def member_day_stats_refresh(*, first_day: date, last_day: date, until: datetime | None = None) -> int:
@@ -47,11 +51,11 @@ def member_day_stats_refresh(*, first_day: date, last_day: date, until: datetime
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*STATS_COLUMNS, "refreshed_at"))
     sql = (
         f"INSERT INTO {table} (member_id, day, {columns}, refreshed_at) "  # noqa: S608 (constants only)
-        f"SELECT f.member_id, f.day, {', '.join('f.' + c for c in STATS_COLUMNS)}, %s FROM ({figures_sql}) f "
+        f"SELECT f.member_id, f.day, {', '.join('f.' + c for c in STATS_COLUMNS.values())}, %s FROM ({figures_sql}) f "
         f"ON CONFLICT (member_id, day) DO UPDATE SET {updates}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, timezone.now()])
+        cursor.execute(sql, [timezone.now(), *params])
         return int(cursor.rowcount)
 
 

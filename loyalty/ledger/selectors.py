@@ -465,7 +465,7 @@ REDEMPTION_KINDS = (OP.HOLD, OP.REDEEM)
 
 
 def member_day_figures(*, start: datetime, end: datetime) -> QuerySet[LedgerOperation, dict[str, Any]]:
-    """Rows ``{member_id, day, earns, points, returns, redemptions, redeemed_points}``:
+    """Rows ``{member_id, day, earns, earned_points, returns, redemptions, redeemed_points}``:
     per member and programme-local day (``policy._day_start``'s days) in the window,
     earns and their points, returns, redemptions (holds and one-step redemptions) and
     their points. One GROUP BY query; its SQL can feed an ``INSERT ... SELECT``."""
@@ -477,7 +477,7 @@ def member_day_figures(*, start: datetime, end: datetime) -> QuerySet[LedgerOper
         .values("member_id", "day")
         .annotate(
             earns=Count("id", filter=earn),
-            points=Coalesce(Sum("points", filter=earn), 0, output_field=BigIntegerField()),
+            earned_points=Coalesce(Sum("points", filter=earn), 0, output_field=BigIntegerField()),
             returns=Count("id", filter=ret),
             redemptions=Count("id", filter=redemption),
             redeemed_points=Coalesce(Sum("points", filter=redemption), 0, output_field=BigIntegerField()),
