@@ -137,9 +137,8 @@ def adjust_salami(as_of: datetime, *, staff_id: int | None = None) -> dict[str, 
     if staff_id is not None:
         credits = credits.filter(requested_by_id=staff_id)
     by_staff: dict[int, list[tuple[int, int, int, datetime]]] = defaultdict(list)
-    for pk, staff, member, points, posted_at in credits.values_list(
-        "pk", "requested_by_id", "member_id", "points", "posted_at"
-    ).iterator():
+    rows_read = credits.values_list("pk", "requested_by_id", "member_id", "points", "posted_at")  # type: ignore[misc]
+    for pk, staff, member, points, posted_at in rows_read.iterator():
         by_staff[staff].append((pk, member, int(points), posted_at))
     version, today, raised = ruleset_version(), local_day(as_of), 0
     member_since = as_of - timedelta(days=cfg["member_days"])
@@ -222,7 +221,11 @@ def adjust_rationale_audit(as_of: datetime) -> dict[str, Any]:
             detector__in=FLAGGING_DETECTORS, staff__isnull=False, occurred_at__gte=start, occurred_at__lt=end
         ).values_list("staff_id", flat=True)
     )
-    rates = {Band.HEADQUARTERS: 100, Band.SUPERVISOR: cfg["supervisor_percent"], Band.DIRECT: cfg["direct_percent"]}
+    rates: dict[str, int] = {
+        Band.HEADQUARTERS: 100,
+        Band.SUPERVISOR: cfg["supervisor_percent"],
+        Band.DIRECT: cfg["direct_percent"],
+    }
     groups: dict[tuple[str, bool], list[tuple[str, int, int]]] = defaultdict(list)
     for pk, band, staff in posted_adjustments(start=start, end=end).values_list("pk", "band", "requested_by_id"):
         groups[(band, staff in flagged)].append((draw_hash(month, pk), pk, staff))

@@ -98,7 +98,7 @@ def earn_above_baseline(start: datetime, end: datetime) -> dict[str, Any]:
     window_start = today - timedelta(days=cfg["baseline_days"])
     joined_before = end - timedelta(days=cfg["min_membership_days"])
     sql = _BASELINE_SQL.format(stats=MemberDayStats._meta.db_table, members=Member._meta.db_table)
-    params = [today, cfg["min_over_points"], window_start, today, window_start, today, joined_before]
+    params: list[Any] = [today, cfg["min_over_points"], window_start, today, window_start, today, joined_before]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()

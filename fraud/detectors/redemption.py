@@ -121,7 +121,9 @@ def redemption_spike(start: datetime, end: datetime) -> dict[str, Any]:
         for store, at, count in history:
             per_store.setdefault(store, []).append(count)
             programme[at] = programme.get(at, 0) + count
-        checks = [(store, count, per_store.get(store, [])) for store, count in now_rows if store is not None]
+        checks: list[tuple[int | None, int, list[int]]] = [
+            (store, count, per_store.get(store, [])) for store, count in now_rows if store is not None
+        ]
         checks.append((None, sum(count for _, count in now_rows), list(programme.values())))
         for store, count, past in checks:
             mean, sigma = _baseline(past, samples)

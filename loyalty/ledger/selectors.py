@@ -555,14 +555,16 @@ def store_points_by_day(*, start: datetime, end: datetime) -> QuerySet[LedgerOpe
     )
 
 
-def store_issue_top_actors(*, store_id: int, start: datetime, end: datetime, limit: int = 3) -> dict[str, list]:
+def store_issue_top_actors(
+    *, store_id: int, start: datetime, end: datetime, limit: int = 3
+) -> dict[str, list[list[int]]]:
     """The tills and staff users that issued the most points at the store in the window:
     ``{"tills": [[till_id, points], ...], "staff": [[staff_id, points], ...]}``, largest
     first, at most ``limit`` each. Two queries."""
     earns = LedgerOperation.objects.filter(
         kind=OP.EARN, store_id=store_id, created_at__gte=start, created_at__lt=end
     ).order_by()
-    out: dict[str, list] = {}
+    out: dict[str, list[list[int]]] = {}
     for key, column in (("tills", "actor_till_id"), ("staff", "actor_staff_id")):
         rows = (
             earns.filter(**{f"{column}__isnull": False})
