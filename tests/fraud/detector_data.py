@@ -34,8 +34,14 @@ def ops(kind: str, who: Member, points: int, when: datetime, *, n: int = 1, stor
         return LedgerOperation.objects.bulk_create(
             [
                 LedgerOperation(
-                    id=uuid.uuid4(), kind=kind, member=who, points=points, store=store, actor_till=till,
-                    actor_staff=staff, actor_job="" if (till or staff) else "test",
+                    id=uuid.uuid4(),
+                    kind=kind,
+                    member=who,
+                    points=points,
+                    store=store,
+                    actor_till=till,
+                    actor_staff=staff,
+                    actor_job="" if (till or staff) else "test",
                 )  # fmt: skip
                 for _ in range(n)
             ]

@@ -216,3 +216,20 @@ def test_rationale_audit_tops_up_to_20_and_is_idempotent(posted, sampled, clerk)
     detectors_monthly_task(as_of=AS_OF.isoformat())
 
     assert set(AuditSample.objects.values_list("adjustment_id", flat=True)) == _lowest(direct, sampled)
+
+
+def test_a_direct_credit_posting_queues_the_salami_check_after_commit(
+    clerk, store_a, monkeypatch, django_capture_on_commit_callbacks
+):
+    from fraud import tasks
+    from loyalty.adjustments.models import AdjustmentReason
+    from loyalty.adjustments.services import adjustment_request
+
+    queued = []
+    monkeypatch.setattr(tasks.adjust_salami_posted_task, "delay", lambda *a, **kw: queued.append(a))
+    reason = AdjustmentReason.objects.get_or_create(code="MISSED_EARN", defaults={"label": "Missed earn"})[0]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        adjustment_request(actor=clerk, member=member(store=store_a), points=300, reason=reason, store=store_a)
+
+    assert queued == [(clerk.pk,)]
