@@ -27,6 +27,7 @@ KIND_LABELS = {
     "store_adjust_rate": "Store adjusting points unusually often",
     "staff_adjust_frequency": "Staff member raising many adjustments",
     "adjust_salami": "Small adjustments adding up",
+    "adjust_rationale_audit": "Adjustment failed headquarters' rationale audit",
 }
 
 SUBJECT_KINDS = ("member", "staff", "store", "till", "client")
@@ -359,6 +360,10 @@ class AuditSample(models.Model):
     draw_hash = models.CharField(max_length=64)
     outcome = models.CharField(max_length=8, choices=Outcome.choices, blank=True, default="")
     drawn_at = models.DateTimeField()
+    audited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    audited_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-month", "draw_hash"]

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db import transaction
 from django.utils import timezone
 
 from fraud import config
@@ -22,6 +23,7 @@ from fraud.models import AuditSample, RiskSignal
 from fraud.scoring import Subject
 from fraud.services import alert_raise
 from loyalty.adjustments.models import AdjustmentEvent, AdjustmentRequest
+from loyalty.kernel.refusals import Refusal
 from loyalty.ledger import selectors as ledger
 
 STORE_ADJUST_RATE = "store_adjust_rate"
@@ -258,3 +260,52 @@ def adjust_rationale_audit(as_of: datetime) -> dict[str, Any]:
     )
     posted = sum(len(rows) for rows in groups.values())
     return {"month": month.isoformat(), "posted": posted, "sampled": len(created)}
+
+
+class AuditRefused(Refusal):
+    """``not_found`` (no such sample), ``already_audited``, ``invalid_outcome``,
+    ``permission_denied`` (only headquarters' reviewers of adjustments audit)."""
+
+    MESSAGES = {
+        "not_found": "No such audit sample.",
+        "already_audited": "This adjustment was already audited.",
+        "invalid_outcome": "The outcome must be passed or failed.",
+        "permission_denied": "You may not audit adjustments.",
+    }
+
+
+def audit_sample_record(*, sample_id: int, outcome: str, actor: Any, now: datetime | None = None) -> AuditSample:
+    """Headquarters' verdict on one sampled adjustment's rationale, once (a conditional
+    UPDATE: a second verdict is refused). A failed one raises an
+    ``adjust_rationale_audit`` alert on the requester (weight 30, case). Raises
+    AuditRefused."""
+    if outcome not in (AuditSample.Outcome.PASSED, AuditSample.Outcome.FAILED):
+        raise AuditRefused("invalid_outcome")
+    if not (actor and actor.is_active and actor.has_perm("loyalty.review_adjustmentrequest")):
+        raise AuditRefused("permission_denied")
+    now = now or timezone.now()
+    with transaction.atomic():
+        updated = AuditSample.objects.filter(pk=sample_id, outcome="").update(
+            outcome=outcome, audited_by=actor, audited_at=now
+        )
+        sample = AuditSample.objects.filter(pk=sample_id).first()
+        if sample is None:
+            raise AuditRefused("not_found")
+        if not updated:
+            raise AuditRefused("already_audited")
+        if outcome == AuditSample.Outcome.FAILED and sample.staff_id is not None:
+            alert_raise(
+                detector=ADJUST_RATIONALE_AUDIT,
+                subjects=[Subject.staff(sample.staff_id)],
+                facts={"adjustment_id": sample.adjustment_id, "month": f"{sample.month:%Y-%m}", "band": sample.band},
+                occurred_at=now,
+                dedupe_key=dedupe(
+                    ADJUST_RATIONALE_AUDIT,
+                    f"staff:{sample.staff_id}",
+                    sample.month,
+                    ruleset_version(),
+                    sample.adjustment_id,
+                ),  # fmt: skip
+                staff_id=sample.staff_id,
+            )
+    return sample

@@ -233,3 +233,53 @@ def test_a_direct_credit_posting_queues_the_salami_check_after_commit(
         adjustment_request(actor=clerk, member=member(store=store_a), points=300, reason=reason, store=store_a)
 
     assert queued == [(clerk.pk,)]
+
+
+def test_a_failed_rationale_alerts_on_the_requester_once(clerk, staff_by_role):
+    from fraud.detectors.adjustments import AuditRefused, audit_sample_record
+
+    # given a drawn sample
+    adjustment(clerk, member(), 100, LAST_MONTH)
+    detectors_monthly_task(as_of=AS_OF.isoformat())
+    sample = AuditSample.objects.get()
+    analyst = staff_by_role["fraud_analyst"]
+    # when the fraud team fails it
+    audit_sample_record(sample_id=sample.pk, outcome="failed", actor=analyst)
+    # then one alert on the requester (weight 30), and no second verdict
+    alert = alerts("adjust_rationale_audit").get()
+    assert alert.staff_id == clerk.pk and alert.signals.get().weight == 30
+    with pytest.raises(AuditRefused) as refused:
+        audit_sample_record(sample_id=sample.pk, outcome="passed", actor=analyst)
+    assert refused.value.code == "already_audited"
+    sample.refresh_from_db()
+    assert (sample.outcome, sample.audited_by) == ("failed", analyst)
+
+
+@pytest.mark.parametrize(
+    ("role", "outcome", "code"),
+    [("cashier", "passed", "permission_denied"), ("fraud_analyst", "maybe", "invalid_outcome")],
+)
+def test_audit_verdict_refusals(role, outcome, code, clerk, staff_by_role):
+    from fraud.detectors.adjustments import AuditRefused, audit_sample_record
+
+    adjustment(clerk, member(), 100, LAST_MONTH)
+    detectors_monthly_task(as_of=AS_OF.isoformat())
+    sample = AuditSample.objects.get()
+
+    with pytest.raises(AuditRefused) as refused:
+        audit_sample_record(sample_id=sample.pk, outcome=outcome, actor=staff_by_role[role])
+
+    assert refused.value.code == code
+    assert AuditSample.objects.get().outcome == ""
+    assert not alerts("adjust_rationale_audit").exists()
+
+
+def test_a_passed_rationale_raises_nothing(clerk, staff_by_role):
+    from fraud.detectors.adjustments import audit_sample_record
+
+    adjustment(clerk, member(), 100, LAST_MONTH)
+    detectors_monthly_task(as_of=AS_OF.isoformat())
+
+    audit_sample_record(sample_id=AuditSample.objects.get().pk, outcome="passed", actor=staff_by_role["fraud_analyst"])
+
+    assert not alerts("adjust_rationale_audit").exists()
