@@ -12,8 +12,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db import transaction
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from fraud import config

@@ -16,8 +16,8 @@ or review by the requester, and a second posting.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from datetime import datetime, timedelta
+from functools import partial
 from typing import NoReturn
 
 from django.conf import settings
