@@ -154,3 +154,25 @@ def test_nightly_task_refreshes_day_figures_and_runs_the_streak():
 
     assert MemberDayStats.objects.filter(member=who, day=TODAY - timedelta(days=1), earns=3).exists()
     assert alerts("velocity_cap_streak").filter(member_id=who.pk).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_outside_a_transaction_reads_one_repeatable_read_snapshot(monkeypatch):
+    # given a run that starts on its own (as the worker runs it, no outer transaction)
+    from django.db import connection
+
+    from fraud.detectors import runs
+
+    seen = []
+
+    def body(start, end):
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW transaction_isolation")
+            seen.append(cursor.fetchone()[0])
+        return {"ok": 1}
+
+    # when
+    counts = runs.micro_batch("test_detector", AS_OF, body)
+    # then the body ran in REPEATABLE READ and the watermark committed with it
+    assert seen == ["repeatable read"] and counts == {"ok": 1}
+    assert DetectorRun.objects.get(detector="test_detector").watermark == AS_OF - runs.LAG
