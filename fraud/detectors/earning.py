@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from fraud import config
 from fraud.detectors.common import day_start, dedupe, local_day
-from fraud.detectors.runs import ruleset_version
+from fraud.detectors.runs import daily_memo, ruleset_version
 from fraud.models import MemberDayStats
 from fraud.scoring import Subject
 from fraud.services import alert_raise
@@ -60,8 +61,7 @@ def member_day_stats_refresh(*, first_day: date, last_day: date, until: datetime
 
 
 # Today's earners beside their own baseline (points over their earning days in the prior
-# window) and their tier's median earning day. Params: today, min points today, window
-# start, window start, today, joined-before, window start, today.
+# window). Params: today, min points today, window start, today, joined-before.
 _BASELINE_SQL = """
 WITH today AS (
   SELECT s.member_id, s.points FROM {stats} s WHERE s.day = %s AND s.points >= %s
@@ -70,19 +70,27 @@ WITH today AS (
   FROM {stats} s JOIN today t ON t.member_id = s.member_id
   WHERE s.day >= %s AND s.day < %s AND s.earns > 0
   GROUP BY s.member_id
-), tiers AS (
-  SELECT m.tier, percentile_cont(0.5) WITHIN GROUP (ORDER BY s.points) AS median
-  FROM {stats} s JOIN {members} m ON m.id = s.member_id
-  WHERE s.day >= %s AND s.day < %s AND s.earns > 0 AND m.tier IN (
-    SELECT m2.tier FROM today t2 JOIN {members} m2 ON m2.id = t2.member_id)
-  GROUP BY m.tier
 )
-SELECT t.member_id, t.points, o.points, COALESCE(o.days, 0), m.tier, m.created_at <= %s, tiers.median
+SELECT t.member_id, t.points, o.points, COALESCE(o.days, 0), m.tier, m.created_at <= %s
 FROM today t JOIN {members} m ON m.id = t.member_id
 LEFT JOIN own o ON o.member_id = t.member_id
-LEFT JOIN tiers ON tiers.tier = m.tier
 ORDER BY t.member_id
 """
+# Each tier's median earning day in the window (its members' tier today). Params: window
+# start, today.
+_TIER_MEDIAN_SQL = """
+SELECT m.tier, percentile_cont(0.5) WITHIN GROUP (ORDER BY s.points)
+FROM {stats} s JOIN {members} m ON m.id = s.member_id
+WHERE s.day >= %s AND s.day < %s AND s.earns > 0
+GROUP BY m.tier
+"""
+
+
+def _tier_medians(window_start: date, today: date) -> dict[str, int]:
+    sql = _TIER_MEDIAN_SQL.format(stats=MemberDayStats._meta.db_table, members=Member._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [window_start, today])
+        return {str(tier): int(median) for tier, median in cursor.fetchall()}
 
 
 def earn_above_baseline(start: datetime, end: datetime) -> dict[str, Any]:
@@ -98,18 +106,23 @@ def earn_above_baseline(start: datetime, end: datetime) -> dict[str, Any]:
     window_start = today - timedelta(days=cfg["baseline_days"])
     joined_before = end - timedelta(days=cfg["min_membership_days"])
     sql = _BASELINE_SQL.format(stats=MemberDayStats._meta.db_table, members=Member._meta.db_table)
-    params: list[Any] = [today, cfg["min_over_points"], window_start, today, window_start, today, joined_before]
+    params: list[Any] = [today, cfg["min_over_points"], window_start, today, joined_before]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     version, raised = ruleset_version(), 0
-    for member_id, points, own_points, days, tier, senior, median in rows:
+    medians: dict[str, int] | None = None
+    for member_id, points, own_points, days, tier, senior in rows:
         if senior and days >= cfg["min_earning_days"]:
             baseline, basis = int(own_points) // int(days), "own"
-        elif median is not None:
-            baseline, basis = int(median), "tier_median"
         else:
-            continue  # nobody in the tier earned in the window: no baseline to compare with
+            if medians is None:  # once a day (the window is whole days before today)
+                medians = daily_memo(
+                    f"{EARN_ABOVE_BASELINE}:tiers", f"{today}:r{version}", partial(_tier_medians, window_start, today)
+                )
+            if str(tier) not in medians:
+                continue  # nobody in the tier earned in the window: no baseline to compare with
+            baseline, basis = medians[str(tier)], "tier_median"
         points = int(points)
         if points * 100 <= baseline * cfg["ratio_percent"] or points - baseline < cfg["min_over_points"]:
             continue

@@ -65,3 +65,15 @@ def batch(code: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
             detector=code, defaults={"started_at": started, "finished_at": timezone.now(), "counts": counts}
         )
     return counts
+
+
+def daily_memo(name: str, key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A figure a micro-batch needs once a day (a baseline over weeks), computed on the
+    day's first run and kept on the ``DetectorRun`` row ``name`` under ``key`` (the day
+    and the ruleset version): later runs read it instead of scanning weeks again."""
+    memo = DetectorRun.objects.filter(detector=name).values_list("counts", flat=True).first() or {}
+    if memo.get("key") == key:
+        return dict(memo["value"])
+    value = compute()
+    DetectorRun.objects.update_or_create(detector=name, defaults={"counts": {"key": key, "value": value}})
+    return value

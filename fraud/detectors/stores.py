@@ -4,11 +4,12 @@ against the store's cap T."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from fraud import config
 from fraud.detectors.common import day_start, dedupe, local_day
-from fraud.detectors.runs import ruleset_version
+from fraud.detectors.runs import daily_memo, ruleset_version
 from fraud.models import FraudAlert
 from fraud.scoring import Subject, signal_raise
 from fraud.services import alert_raise
@@ -29,26 +30,36 @@ def percentile(values: list[int], percent: int) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def _learned_caps(today: date) -> dict[str, int]:
+    """``{store_id: T}`` learned from every store's daily issuance over the
+    ``baseline_days`` local days before ``today`` (days without earns count as zero);
+    stores without any are absent (they get the floor). One query."""
+    cfg = config.detector(STORE_ISSUE_CAP).thresholds
+    days = cfg["baseline_days"]
+    history: dict[int, list[int]] = {}
+    for row in ledger.store_points_by_day(start=day_start(today - timedelta(days=days)), end=day_start(today)):
+        history.setdefault(row["store_id"], []).append(int(row["points"]))
+    return {
+        str(pk): int(percentile(daily + [0] * (days - len(daily)), 95) * cfg["p95_percent"] // 100)
+        for pk, daily in history.items()
+    }
+
+
 def store_caps(*, store_ids: list[int], today: date) -> dict[int, int]:
     """T per store: the store's configured cap (``FRAUD["store_issue_caps"]`` by store
     code) or max(``floor_points``, ``p95_percent`` % of the 95th percentile of its daily
-    issuance over the ``baseline_days`` local days before ``today``, days without
-    earns counting as zero). Two queries."""
+    issuance over the ``baseline_days`` local days before ``today``). The learned part is
+    computed on the day's first run only (``runs.daily_memo``)."""
     cfg = config.detector(STORE_ISSUE_CAP).thresholds
     configured = config.fraud_config().get("store_issue_caps") or {}
     codes = dict(Store.objects.filter(pk__in=store_ids).values_list("pk", "code")) if configured else {}
-    days = cfg["baseline_days"]
-    history: dict[int, list[int]] = {pk: [] for pk in store_ids}
-    for row in ledger.store_points_by_day(start=day_start(today - timedelta(days=days)), end=day_start(today)):
-        if row["store_id"] in history:
-            history[row["store_id"]].append(int(row["points"]))
+    learned = daily_memo(f"{STORE_ISSUE_CAP}:caps", f"{today}:r{ruleset_version()}", partial(_learned_caps, today))
     caps = {}
     for pk in store_ids:
         if codes.get(pk) in configured:
             caps[pk] = int(configured[codes[pk]])
-            continue
-        daily = history[pk] + [0] * (days - len(history[pk]))
-        caps[pk] = max(cfg["floor_points"], int(percentile(daily, 95) * cfg["p95_percent"] // 100))
+        else:
+            caps[pk] = max(cfg["floor_points"], learned.get(str(pk), 0))
     return caps
 
 
