@@ -22,6 +22,15 @@ KIND_LABELS = {
     "enumeration_404": "API client probing for members or vouchers (many not-found answers)",
     "pii_reveal_volume": "Staff member revealing unusually much personal data",
     "pii_reveal_outside_stores": "Staff member revealed personal data of a member outside their stores",
+    "earn_above_baseline": "Member earning far above their baseline",
+    "velocity_cap_streak": "Member at the daily earn cap day after day",
+    "redemption_deviation": "Redemption far from the member's history",
+    "redemption_spike": "Redemptions spiking",
+    "store_issue_cap": "Store issuing points above its cap",
+    "store_adjust_rate": "Store adjusting points unusually often",
+    "staff_adjust_frequency": "Staff member raising many adjustments",
+    "adjust_salami": "Small adjustments adding up",
+    "adjust_rationale_audit": "Adjustment failed headquarters' rationale audit",
 }
 
 SUBJECT_KINDS = ("member", "staff", "store", "till", "client")
@@ -292,3 +301,76 @@ class DetectorSnooze(Subject):
 
     def __str__(self) -> str:
         return f"{self.detector} snoozed"
+
+
+# --- batch detectors (FRAUD.md rows 2-10) -------------------------------------------------------
+
+
+class MemberDayStats(models.Model):
+    """A member's figures for one programme-local day, upserted set-based from the ledger
+    (``fraud.detectors.earning.member_day_stats_refresh``): earns and their points,
+    returns, redemptions (holds and one-step redemptions) and their points. Caps a
+    baseline's read at 90 rows per member (FRAUD.md §6). Derived data: rebuilt at will."""
+
+    member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    earns = models.PositiveIntegerField(default=0)
+    points = models.BigIntegerField(default=0)
+    returns = models.PositiveIntegerField(default=0)
+    redemptions = models.PositiveIntegerField(default=0)
+    redeemed_points = models.BigIntegerField(default=0)
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "day"], name="member_day_stats_once")]
+        indexes = [models.Index(fields=["day"], name="member_day_stats_day")]
+
+    def __str__(self) -> str:
+        return f"day stats {self.day:%Y-%m-%d}"
+
+
+class DetectorRun(models.Model):
+    """A batch detector's progress: the micro-batch watermark (``created_at`` of the
+    operations already read, kept 5 minutes behind the clock: id order is not commit
+    order), the last run's start and end and its counts (rows read, alerts raised)."""
+
+    detector = models.CharField(max_length=40, unique=True)
+    watermark = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.detector} run"
+
+
+class AuditSample(models.Model):
+    """One posted adjustment drawn for headquarters' monthly rationale audit (FRAUD.md
+    row 10): every headquarters-band adjustment, a share of the others (lowest keyed
+    hash of month and id first, so the draw is reproducible and unpredictable to staff).
+    ``outcome`` is headquarters' verdict once audited ("" until then)."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "", "Not audited yet"
+        PASSED = "passed", "Rationale sound"
+        FAILED = "failed", "Rationale failed"
+
+    month = models.DateField(help_text="The first day of the month audited.")
+    adjustment = models.ForeignKey("loyalty.AdjustmentRequest", on_delete=models.PROTECT, related_name="audit_samples")
+    band = models.CharField(max_length=20)
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    flagged_staff = models.BooleanField(default=False, help_text="Drawn at the raised rate: the requester was flagged.")
+    draw_hash = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, blank=True, default="")
+    drawn_at = models.DateTimeField()
+    audited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    audited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-month", "draw_hash"]
+        constraints = [models.UniqueConstraint(fields=["month", "adjustment"], name="audit_sample_once")]
+
+    def __str__(self) -> str:
+        return f"audit sample {self.month:%Y-%m}"

@@ -1,5 +1,9 @@
 """Scheduled fraud work (schedules: django-celery-beat rows, fraud migration 0002)."""
 
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
 from loyalty.kernel.jobs import retrying_task
 
 
@@ -10,3 +14,54 @@ def cases_escalate_overdue_task() -> int:
     from fraud.cases import cases_escalate_overdue
 
     return cases_escalate_overdue()
+
+
+# --- batch detectors (FRAUD.md rows 2-10; fraud.detectors) ------------------------------------
+
+
+def _as_of(as_of: str | None) -> datetime:
+    return datetime.fromisoformat(as_of) if as_of else timezone.now()
+
+
+@retrying_task()
+def detectors_micro_batch_task(as_of: str | None = None) -> dict:
+    """Every 5 minutes: the micro-batch detectors (earn_above_baseline,
+    redemption_deviation, redemption_spike, store_issue_cap) over their watermark
+    windows, 5 minutes behind ``as_of`` (default now). Idempotent (dedupe keys)."""
+    from fraud.detectors import detectors_run
+
+    return detectors_run("mb", _as_of(as_of))
+
+
+@retrying_task()
+def detectors_nightly_task(as_of: str | None = None) -> dict:
+    """Nightly: refresh the last two local days' ``MemberDayStats``, then the nightly
+    detectors (velocity_cap_streak, store_adjust_rate, staff_adjust_frequency,
+    adjust_salami) over the days before ``as_of``'s. Idempotent."""
+    from fraud.detectors import detectors_run
+    from fraud.detectors.common import local_day
+    from fraud.detectors.earning import member_day_stats_refresh
+
+    when = _as_of(as_of)
+    today = local_day(when)
+    member_day_stats_refresh(first_day=today - timedelta(days=2), last_day=today - timedelta(days=1))
+    return detectors_run("nb", when)
+
+
+@retrying_task()
+def detectors_monthly_task(as_of: str | None = None) -> dict:
+    """On the 1st: the previous month's rationale audit sample (adjust_rationale_audit).
+    Idempotent: the same draw, one row per adjustment."""
+    from fraud.detectors import detectors_run
+
+    return detectors_run("mo", _as_of(as_of))
+
+
+@retrying_task()
+def adjust_salami_posted_task(staff_id: int, as_of: str | None = None) -> dict:
+    """After an adjustment posts (PC): the salami patterns of its requester alone."""
+    from fraud.detectors.adjustments import adjust_salami
+    from fraud.detectors.runs import snapshot
+
+    with snapshot():
+        return adjust_salami(_as_of(as_of), staff_id=staff_id)

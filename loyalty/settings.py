@@ -681,6 +681,9 @@ FRAUD = {
         "pii_reveal_volume": _detector("pii_reveal_volume", weight=50, family="insider", force="throttle",
                                        per_hour=20, per_day=50, throttle_minutes=60),
     },
+    # Row 6's cap T per store code (points a day), e.g. FRAUD_STORE_ISSUE_CAPS="KL01=80000,PJ02=60000";
+    # other stores get max(floor_points, p95_percent of their 28-day p95).
+    "store_issue_caps": {code: int(cap) for code, cap in env.dict("FRAUD_STORE_ISSUE_CAPS", default={}).items()},
     # Half-lives of a signal's weight, in days, per detector family.
     "half_life_days": {
         "ato": _fraud("half_life_ato", 3),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from members.models import Member
+from collections.abc import Iterable
+from datetime import datetime
+
+from members.models import Member, MemberDevice, MemberSecurityEvent
 from members.services.pii import DEFAULT_PHONE_REGION, InvalidMemberData, blind_index, email_normalise, phone_normalise
 
 
@@ -23,3 +26,29 @@ def member_by_email(email: str) -> Member | None:
     except InvalidMemberData:
         return None
     return Member.objects.filter(email_index=blind_index("email", normalised)).first()
+
+
+# Security events that make a redemption soon after them suspicious (account takeover).
+ACCOUNT_CHANGE_EVENTS = ("contact_changed",)
+
+
+def members_account_changes(*, member_ids: Iterable[int], start: datetime, end: datetime) -> dict[int, list[datetime]]:
+    """For each of ``member_ids`` changed in the window, the times (oldest first) their
+    contact details changed (``contact_changed`` security events) or a new device first
+    logged in (``MemberDevice.first_seen_at``): ``{member_id: [time, ...]}``. Two
+    queries, whatever the number of members."""
+    ids = sorted(set(member_ids))
+    changes: dict[int, list[datetime]] = {}
+    if not ids:
+        return changes
+    events = MemberSecurityEvent.objects.filter(
+        member_id__in=ids, kind__in=ACCOUNT_CHANGE_EVENTS, created_at__gte=start, created_at__lt=end
+    ).values_list("member_id", "created_at")
+    devices = MemberDevice.objects.filter(
+        member_id__in=ids, first_seen_at__gte=start, first_seen_at__lt=end
+    ).values_list("member_id", "first_seen_at")
+    for member_id, at in [*events.order_by(), *devices.order_by()]:
+        changes.setdefault(member_id, []).append(at)
+    for times in changes.values():
+        times.sort()
+    return changes

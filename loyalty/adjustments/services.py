@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import NoReturn
 
 from django.conf import settings
@@ -370,6 +371,11 @@ def _post(request: AdjustmentRequest, actor) -> None:
     )
     if band["notify_hq"]:
         _tell_headquarters(request, "posted")
+    if request.band == AdjustmentRequest.Band.DIRECT and request.points > 0:
+        # The salami patterns of the requester (FRAUD.md row 9), after commit.
+        from fraud.tasks import adjust_salami_posted_task
+
+        transaction.on_commit(partial(adjust_salami_posted_task.delay, request.requested_by_id))
 
 
 # --- Expiry ----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
@@ -21,6 +21,7 @@ from django.db.models import (
     Case,
     Count,
     F,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -29,7 +30,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import TruncDate, TruncMonth
+from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 from django.db.models.query import RawQuerySet
 from django.utils import timezone
 
@@ -456,3 +457,131 @@ def item_lines_in_window(*, start: datetime, end: datetime) -> RawQuerySet[Ledge
         "ORDER BY o.created_at, o.id"
     )
     return LedgerOperation.objects.raw(sql, [OP.EARN, OP.REVERSE_EARN, start, end])
+
+
+# --- batch fraud detectors (FRAUD.md rows 2-7): set-based reads, one query each -------------
+
+REDEMPTION_KINDS = (OP.HOLD, OP.REDEEM)
+
+
+def member_day_figures(*, start: datetime, end: datetime) -> QuerySet[LedgerOperation, dict[str, Any]]:
+    """Rows ``{member_id, day, earns, earned_points, returns, redemptions, redeemed_points}``:
+    per member and programme-local day (``policy._day_start``'s days) in the window,
+    earns and their points, returns, redemptions (holds and one-step redemptions) and
+    their points. One GROUP BY query; its SQL can feed an ``INSERT ... SELECT``."""
+    earn, ret, redemption = Q(kind=OP.EARN), Q(kind=OP.REVERSE_EARN), Q(kind__in=REDEMPTION_KINDS)
+    return (
+        LedgerOperation.objects.filter(created_at__gte=start, created_at__lt=end)
+        .filter(earn | ret | redemption)
+        .annotate(day=_day())
+        .values("member_id", "day")
+        .annotate(
+            earns=Count("id", filter=earn),
+            earned_points=Coalesce(Sum("points", filter=earn), 0, output_field=BigIntegerField()),
+            returns=Count("id", filter=ret),
+            redemptions=Count("id", filter=redemption),
+            redeemed_points=Coalesce(Sum("points", filter=redemption), 0, output_field=BigIntegerField()),
+        )
+        .order_by()
+    )
+
+
+def redemptions_with_history(
+    *, start: datetime, end: datetime, history: timedelta
+) -> QuerySet[LedgerOperation, dict[str, Any]]:
+    """Redemptions (holds, one-step redemptions) made in the window, as rows ``{id,
+    member_id, store_id, points, created_at, prior_max, prior_count}``: the member's
+    largest redemption and their number of redemptions in ``history`` before each (None
+    and 0 for a first ever redemption in that span). One query (correlated subqueries
+    on the member's (member, created_at) index)."""
+    prior = LedgerOperation.objects.filter(
+        member_id=OuterRef("member_id"),
+        kind__in=REDEMPTION_KINDS,
+        created_at__lt=OuterRef("created_at"),
+        created_at__gte=OuterRef("created_at") - history,
+    ).order_by()
+    return (
+        LedgerOperation.objects.filter(kind__in=REDEMPTION_KINDS, created_at__gte=start, created_at__lt=end)
+        .annotate(
+            prior_max=Subquery(prior.values("member_id").annotate(m=Max("points")).values("m")[:1]),
+            prior_count=Coalesce(
+                Subquery(prior.values("member_id").annotate(c=Count("id")).values("c")[:1]),
+                0,
+                output_field=BigIntegerField(),
+            ),
+        )  # fmt: skip
+        .order_by("created_at", "id")
+        .values("id", "member_id", "store_id", "points", "created_at", "prior_max", "prior_count")
+    )
+
+
+def redemption_counts_by_bucket(
+    *, start: datetime, end: datetime, minutes: int, weekday: int | None = None, hour: int | None = None
+) -> list[tuple[int | None, datetime, int]]:
+    """``(store_id, bucket_start, redemptions)`` per store (None: no store) and
+    ``minutes``-long bucket (aligned on the epoch) in the window; only buckets on that
+    ISO ``weekday`` (1 Monday) and ``hour`` of the programme's time zone when given
+    (the weekday-hour baseline of FRAUD.md row 5). Empty buckets are not returned. One
+    GROUP BY query (PostgreSQL)."""
+    seconds = minutes * 60
+    zone = timezone.get_default_timezone_name()
+    sql = (
+        "SELECT store_id, to_timestamp(floor(extract(epoch FROM created_at) / %s) * %s) AS bucket, COUNT(*) "  # noqa: S608 (constants only)
+        f"FROM {LedgerOperation._meta.db_table} "
+        "WHERE kind IN (%s, %s) AND created_at >= %s AND created_at < %s"
+    )
+    params: list[Any] = [seconds, seconds, *REDEMPTION_KINDS, start, end]
+    if weekday is not None:
+        sql += " AND extract(isodow FROM created_at AT TIME ZONE %s) = %s"
+        params += [zone, weekday]
+    if hour is not None:
+        sql += " AND extract(hour FROM created_at AT TIME ZONE %s) = %s"
+        params += [zone, hour]
+    sql += " GROUP BY 1, 2 ORDER BY 2, 1"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(row[0], row[1], int(row[2])) for row in cursor.fetchall()]
+
+
+def store_points_by_day(*, start: datetime, end: datetime) -> QuerySet[LedgerOperation, dict[str, Any]]:
+    """Rows ``{store_id, day, points, earns}``: points earned (issued) per store and
+    programme-local day in the window (earns without a store left out)."""
+    return (
+        LedgerOperation.objects.filter(kind=OP.EARN, store__isnull=False, created_at__gte=start, created_at__lt=end)
+        .annotate(day=_day())
+        .values("store_id", "day")
+        .annotate(points=Sum("points"), earns=Count("id"))
+        .order_by("day", "store_id")
+    )
+
+
+def store_issue_top_actors(
+    *, store_id: int, start: datetime, end: datetime, limit: int = 3
+) -> dict[str, list[list[int]]]:
+    """The tills and staff users that issued the most points at the store in the window:
+    ``{"tills": [[till_id, points], ...], "staff": [[staff_id, points], ...]}``, largest
+    first, at most ``limit`` each. Two queries."""
+    earns = LedgerOperation.objects.filter(
+        kind=OP.EARN, store_id=store_id, created_at__gte=start, created_at__lt=end
+    ).order_by()
+    out: dict[str, list[list[int]]] = {}
+    for key, column in (("tills", "actor_till_id"), ("staff", "actor_staff_id")):
+        rows = (
+            earns.filter(**{f"{column}__isnull": False})
+            .values(column)
+            .annotate(p=Sum("points"))
+            .order_by("-p", column)[:limit]
+        )
+        out[key] = [[row[column], int(row["p"])] for row in rows]
+    return out
+
+
+def store_earn_counts(*, start: datetime, end: datetime) -> dict[int, int]:
+    """Earns (purchases) per store in the window: ``{store_id: count}``. One query."""
+    rows = (
+        LedgerOperation.objects.filter(kind=OP.EARN, store__isnull=False, created_at__gte=start, created_at__lt=end)
+        .values("store_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {row["store_id"]: row["n"] for row in rows}

@@ -1,0 +1,55 @@
+"""Batch fraud detectors (FRAUD.md §1), one module per family, and their registry.
+
+``REGISTRY``: code -> callable(as_of) running the detector as of that time (micro-batches
+over their watermark window, ``fraud.detectors.runs``). ``CADENCE``: code -> ``mb``
+(every 5 minutes), ``nb`` (nightly) or ``mo`` (monthly); ``fraud.tasks`` runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from fraud.detectors import adjustments, earning, redemption, stores
+from fraud.detectors.runs import batch, micro_batch
+
+
+def _mb(code: str, body: Callable[[datetime, datetime], dict[str, Any]]) -> Callable[[datetime], dict[str, Any]]:
+    return lambda as_of: micro_batch(code, as_of, body)
+
+
+def _nb(code: str, body: Callable[[datetime], dict[str, Any]]) -> Callable[[datetime], dict[str, Any]]:
+    return lambda as_of: batch(code, partial(body, as_of))
+
+
+REGISTRY: dict[str, Callable[[datetime], dict[str, Any]]] = {
+    earning.EARN_ABOVE_BASELINE: _mb(earning.EARN_ABOVE_BASELINE, earning.earn_above_baseline),
+    earning.VELOCITY_CAP_STREAK: _nb(earning.VELOCITY_CAP_STREAK, earning.velocity_cap_streak),
+    redemption.REDEMPTION_DEVIATION: _mb(redemption.REDEMPTION_DEVIATION, redemption.redemption_deviation),
+    redemption.REDEMPTION_SPIKE: _mb(redemption.REDEMPTION_SPIKE, redemption.redemption_spike),
+    stores.STORE_ISSUE_CAP: _mb(stores.STORE_ISSUE_CAP, stores.store_issue_cap),
+    adjustments.STORE_ADJUST_RATE: _nb(adjustments.STORE_ADJUST_RATE, adjustments.store_adjust_rate),
+    adjustments.STAFF_ADJUST_FREQUENCY: _nb(adjustments.STAFF_ADJUST_FREQUENCY, adjustments.staff_adjust_frequency),
+    adjustments.ADJUST_SALAMI: _nb(adjustments.ADJUST_SALAMI, adjustments.adjust_salami),
+    adjustments.ADJUST_RATIONALE_AUDIT: _nb(adjustments.ADJUST_RATIONALE_AUDIT, adjustments.adjust_rationale_audit),
+}
+
+CADENCE: dict[str, str] = {
+    earning.EARN_ABOVE_BASELINE: "mb",
+    redemption.REDEMPTION_DEVIATION: "mb",
+    redemption.REDEMPTION_SPIKE: "mb",
+    stores.STORE_ISSUE_CAP: "mb",
+    earning.VELOCITY_CAP_STREAK: "nb",
+    adjustments.STORE_ADJUST_RATE: "nb",
+    adjustments.STAFF_ADJUST_FREQUENCY: "nb",
+    adjustments.ADJUST_SALAMI: "nb",
+    adjustments.ADJUST_RATIONALE_AUDIT: "mo",
+}
+
+
+def detectors_run(cadence: str, as_of: datetime) -> dict[str, dict[str, Any]]:
+    """Run every registered detector of ``cadence`` as of ``as_of`` (code order);
+    returns each one's counts."""
+    return {code: REGISTRY[code](as_of) for code in sorted(REGISTRY) if CADENCE[code] == cadence}
