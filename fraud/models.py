@@ -289,3 +289,43 @@ class DetectorSnooze(Subject):
 
     def __str__(self) -> str:
         return f"{self.detector} snoozed"
+
+
+class DetectorWatermark(models.Model):
+    """How far a micro-batch detector run has read (``created_at`` of the rows it saw,
+    exclusive): the next run starts there. One row per batch ``name``."""
+
+    name = models.CharField(max_length=40, unique=True)
+    until = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} read up to {timezone.localtime(self.until):%Y-%m-%d %H:%M}"
+
+
+class ReturnLadderStep(AppendOnlyModel):
+    """A step of the return ladder (FRAUD.md row 19) taken for a member: ``warning`` (a
+    message to the member) or ``review`` (a high-severity alert and case). Once per
+    ``dedupe_key``; a step is taken again only after 180 days without one. Append-only."""
+
+    class Step(models.TextChoices):
+        WARNING = "warning", "Warning sent"
+        REVIEW = "review", "Account review opened"
+
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+")
+    step = models.CharField(max_length=12, choices=Step.choices)
+    suspicious_returns = models.PositiveIntegerField()
+    at = models.DateTimeField()
+    dedupe_key = models.CharField(max_length=120, unique=True)
+    message = models.ForeignKey(
+        "loyalty.OutboundMessage", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    alert = models.ForeignKey(FraudAlert, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["member", "step", "at"], name="fraud_ladder_member_step")]
+
+    def __str__(self) -> str:
+        return f"Return ladder {self.step} ({self.suspicious_returns})"
