@@ -19,6 +19,8 @@ KIND_LABELS = {
     "cashier_redemption_frequency": "Cashier redeeming too often",
     "redemption_irregular": "Sampled redemption found irregular",
     "detector_storm": "Detector tripped (too many alerts in an hour)",
+    "return_unmatched": "Returns without a recorded purchase at a till",
+    "return_ladder": "Return ladder: account review",
 }
 
 SUBJECT_KINDS = ("member", "staff", "store", "till", "client")

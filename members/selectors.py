@@ -1,10 +1,14 @@
-"""Reads of members: equality look-ups of personal data through the blind indexes."""
+"""Reads of members: equality look-ups of personal data through the blind indexes, and
+tier upgrades from the audit log (for the return detectors)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+
+from auditlog.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 
 from members.models import Member
 from members.services.pii import DEFAULT_PHONE_REGION, InvalidMemberData, blind_index, email_normalise, phone_normalise
@@ -34,9 +38,6 @@ def member_tier_upgrades(*, member_ids: Iterable[int], start: datetime, end: dat
     (``loyalty.ledger.policy.tier_apply`` saves the tier; auditlog records the change):
     rows ``{member_id, at, old_tier, new_tier}`` with ``new_tier > old_tier``, oldest
     first. One query."""
-    from auditlog.models import LogEntry
-    from django.contrib.contenttypes.models import ContentType
-
     ids = sorted({int(pk) for pk in member_ids})
     if not ids:
         return []

@@ -23,6 +23,7 @@ from loyalty.ledger.models import LedgerOperation, LedgerRefusalEvent
 from loyalty.ledger.services.core import Actor
 from loyalty.ledger.tilldata import till_data
 from members.models import Member
+from tests.concurrency import race
 
 pytestmark = pytest.mark.django_db
 
@@ -394,3 +395,16 @@ def test_no_personal_data_in_facts(member, shop_a, shop_b, settings):
     for facts in RiskSignal.objects.values_list("facts", flat=True):
         facts_check(facts)
     assert not LedgerOperation.objects.filter(receipt_ref__in=["NO-SUCH-RECEIPT"]).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_racing_micro_batches_warn_once(member, shop_a):
+    for day in (0, 1, 2):
+        suspicious_return(member, shop_a, day)
+    DetectorWatermark.objects.create(name=det.WATERMARK, until=at(-1))
+    runs = race(lambda: det.returns_detect(now=at(2, 30)), lambda: det.returns_detect(now=at(2, 30)))
+    assert sorted(run.ladder.warnings for run in runs) == [0, 1]
+    assert OutboundMessage.objects.filter(member=member, topic=det.WARNING_TOPIC).count() == 1
+    assert ReturnLadderStep.objects.count() == 1
+    assert signals("return_no_receipt_high", member).count() == 3
