@@ -31,6 +31,8 @@ KIND_LABELS = {
     "staff_adjust_frequency": "Staff member raising many adjustments",
     "adjust_salami": "Small adjustments adding up",
     "adjust_rationale_audit": "Adjustment failed headquarters' rationale audit",
+    "return_unmatched": "Returns without a recorded purchase at a till",
+    "return_ladder": "Return ladder: account review",
 }
 
 SUBJECT_KINDS = ("member", "staff", "store", "till", "client")
@@ -374,3 +376,29 @@ class AuditSample(models.Model):
 
     def __str__(self) -> str:
         return f"audit sample {self.month:%Y-%m}"
+class ReturnLadderStep(AppendOnlyModel):
+    """A step of the return ladder (FRAUD.md row 19) taken for a member: ``warning`` (a
+    message to the member) or ``review`` (a high-severity alert and case). Once per
+    ``dedupe_key``; a step is taken again only after 180 days without one. Append-only."""
+
+    class Step(models.TextChoices):
+        WARNING = "warning", "Warning sent"
+        REVIEW = "review", "Account review opened"
+
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+")
+    step = models.CharField(max_length=12, choices=Step.choices)
+    suspicious_returns = models.PositiveIntegerField()
+    at = models.DateTimeField()
+    dedupe_key = models.CharField(max_length=120, unique=True)
+    message = models.ForeignKey(
+        "loyalty.OutboundMessage", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    alert = models.ForeignKey(FraudAlert, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["member", "step", "at"], name="fraud_ladder_member_step")]
+
+    def __str__(self) -> str:
+        return f"Return ladder {self.step} ({self.suspicious_returns})"

@@ -1,9 +1,14 @@
-"""Reads of members: equality look-ups of personal data through the blind indexes."""
+"""Reads of members: equality look-ups of personal data through the blind indexes, and
+tier upgrades from the audit log (for the return detectors)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
+
+from auditlog.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 
 from members.models import Member, MemberDevice, MemberSecurityEvent
 from members.services.pii import DEFAULT_PHONE_REGION, InvalidMemberData, blind_index, email_normalise, phone_normalise
@@ -52,3 +57,33 @@ def members_account_changes(*, member_ids: Iterable[int], start: datetime, end: 
     for times in changes.values():
         times.sort()
     return changes
+
+
+def member_tier_upgrades(*, member_ids: Iterable[int], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Tier upgrades of these members in [start, end), from the audit log of ``Member``
+    (``loyalty.ledger.policy.tier_apply`` saves the tier; auditlog records the change):
+    rows ``{member_id, at, old_tier, new_tier}`` with ``new_tier > old_tier``, oldest
+    first. One query."""
+    ids = sorted({int(pk) for pk in member_ids})
+    if not ids:
+        return []
+    entries = (
+        LogEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(Member),
+            object_id__in=ids,
+            timestamp__gte=start,
+            timestamp__lt=end,
+            changes__has_key="tier",
+        )
+        .order_by("timestamp", "pk")
+        .values_list("object_id", "timestamp", "changes")
+    )
+    upgrades = []
+    for member_id, at, changes in entries:
+        try:
+            old, new = (int(value) for value in changes["tier"])
+        except (TypeError, ValueError):
+            continue  # a creation ("None" before) or a malformed entry: not an upgrade
+        if new > old:
+            upgrades.append({"member_id": member_id, "at": at, "old_tier": old, "new_tier": new})
+    return upgrades

@@ -23,12 +23,17 @@ FIRST_WINDOW = timedelta(hours=1)
 @contextmanager
 def snapshot() -> Iterator[None]:
     """One transaction in REPEATABLE READ: every read of the run sees one snapshot.
-    Inside an outer transaction (a test's, a caller's), its isolation is kept."""
+
+    Runs serialise on a lock of ``DetectorRun``'s table, taken before the snapshot is
+    frozen (PostgreSQL freezes it at the first query, not at ``LOCK TABLE``): a run that
+    waited reads the watermark its predecessor committed instead of failing to serialise
+    on the row. Inside an outer transaction (a test's, a caller's), its isolation is kept."""
     outer = connection.in_atomic_block
     with transaction.atomic():
         if not outer and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cursor.execute(f"LOCK TABLE {DetectorRun._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
         yield
 
 
@@ -36,16 +41,23 @@ def ruleset_version() -> int:
     return ruleset_current().version
 
 
-def micro_batch(code: str, as_of: datetime, body: Callable[[datetime, datetime], dict[str, Any]]) -> dict[str, Any]:
+def micro_batch(
+    code: str,
+    as_of: datetime,
+    body: Callable[[datetime, datetime], dict[str, Any]],
+    *,
+    first_window: timedelta = FIRST_WINDOW,
+    max_window: timedelta = FIRST_WINDOW * 24,
+) -> dict[str, Any]:
     """Run ``body(start, end)`` over ``[watermark, as_of - LAG)`` in one snapshot, then move
     the watermark to the window's end (in the same transaction: a failed run reads the
-    window again). Returns the run's counts (``{}`` when the window is empty)."""
+    window again). A first run reads ``first_window`` back; after an outage a run reads
+    at most ``max_window``. Returns the run's counts (``{}`` when the window is empty)."""
     end = as_of - LAG
     ruleset_current()  # written (if new) before the snapshot, so the run sees it
     with snapshot():
         run, _ = DetectorRun.objects.select_for_update().get_or_create(detector=code)
-        start = run.watermark or end - FIRST_WINDOW
-        start = max(start, end - FIRST_WINDOW * 24)
+        start = max(run.watermark or end - first_window, end - max_window)
         if start >= end:
             return {}
         started = timezone.now()

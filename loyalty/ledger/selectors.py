@@ -585,3 +585,110 @@ def store_earn_counts(*, start: datetime, end: datetime) -> dict[int, int]:
         .order_by()
     )
     return {row["store_id"]: row["n"] for row in rows}
+# --- Return detectors (FRAUD.md rows 11-19) ----------------------------------------------------
+
+
+def return_rates_by_member(
+    *, start: datetime, end: datetime, min_purchases: int
+) -> QuerySet[LedgerOperation, dict[str, Any]]:
+    """Rows ``{member_id, purchases, purchased_minor, returns, returned_minor,
+    last_return_id}`` for members with at least ``min_purchases`` purchases in the window
+    (FRAUD.md row 11): purchased value = the purchases' amounts; returned value = each
+    return's amount, or for a return given in points the same share of its purchase's
+    amount. One query (GROUP BY member)."""
+    returned_value = Coalesce(
+        F("amount_minor"),
+        F("related__amount_minor") * F("points") / F("related__points"),
+        Value(0),
+        output_field=BigIntegerField(),
+    )
+    is_return = Q(kind=OP.REVERSE_EARN)
+    last_return = (
+        LedgerOperation.objects.filter(
+            member_id=OuterRef("member_id"), kind=OP.REVERSE_EARN, created_at__gte=start, created_at__lt=end
+        )
+        .order_by("-created_at", "-id")
+        .values("id")[:1]
+    )
+    return (
+        LedgerOperation.objects.filter(kind__in=[OP.EARN, OP.REVERSE_EARN], created_at__gte=start, created_at__lt=end)
+        .values("member_id")
+        .annotate(
+            purchases=Count("id", filter=Q(kind=OP.EARN)),
+            purchased_minor=Coalesce(Sum("amount_minor", filter=Q(kind=OP.EARN)), Value(0)),
+            returns=Count("id", filter=is_return),
+            returned_minor=Coalesce(Sum(returned_value, filter=is_return), Value(0)),
+        )
+        .filter(purchases__gte=min_purchases, returns__gt=0)
+        .annotate(last_return_id=Subquery(last_return))
+        .order_by("member_id")
+    )
+
+
+_RETURN_CYCLES_SQL = """
+WITH lines AS (
+    SELECT o.id, o.kind, o.member_id, o.store_id, o.created_at, line ->> 'sku_hash' AS sku_hash
+    FROM {table} o CROSS JOIN LATERAL jsonb_array_elements(o.item_lines) AS line
+    WHERE o.kind IN ('earn', 'reverse_earn') AND o.item_lines IS NOT NULL
+      AND o.created_at >= %(start)s AND o.created_at < %(rebuy_end)s
+),
+cycles AS (
+    SELECT DISTINCT r.member_id, r.id AS return_id, r.created_at AS returned_at, r.sku_hash,
+           r.store_id AS return_store_id, p.store_id AS rebuy_store_id
+    FROM lines r JOIN lines p
+      ON p.member_id = r.member_id AND p.sku_hash = r.sku_hash AND p.kind = 'earn'
+     AND p.store_id IS DISTINCT FROM r.store_id
+     AND p.created_at > r.created_at AND p.created_at <= r.created_at + %(rebuy)s
+    WHERE r.kind = 'reverse_earn' AND r.created_at < %(end)s AND p.created_at < %(rebuy_end)s
+)
+SELECT member_id,
+       COUNT(DISTINCT (return_id, sku_hash)) AS cycles,
+       (ARRAY_AGG(return_id::text ORDER BY returned_at DESC, return_id DESC))[1] AS last_return_id,
+       (ARRAY_AGG(DISTINCT sku_hash))[1:5] AS sku_hashes,
+       ARRAY_AGG(DISTINCT return_store_id) || ARRAY_AGG(DISTINCT rebuy_store_id) AS store_ids
+FROM cycles
+GROUP BY member_id
+HAVING COUNT(DISTINCT (return_id, sku_hash)) >= %(min_cycles)s
+ORDER BY member_id
+"""
+
+
+def return_cycles_by_member(
+    *, start: datetime, end: datetime, rebuy_days: int, min_cycles: int
+) -> list[dict[str, Any]]:
+    """Buy-return-rebuy cycles (FRAUD.md row 12), one query (PostgreSQL): a cycle is an
+    item (``sku_hash``) of a return in [start, end) bought again by the same member at
+    another store within ``rebuy_days`` after the return (and before ``end``). Rows
+    ``{member_id, cycles, last_return_id, sku_hashes (up to 5), store_ids}`` for members
+    with at least ``min_cycles``."""
+    sql = _RETURN_CYCLES_SQL.format(table=LedgerOperation._meta.db_table)
+    params: dict[str, Any] = {
+        "start": start,
+        "end": end,
+        "rebuy_end": end,
+        "rebuy": timedelta(days=rebuy_days),
+        "min_cycles": min_cycles,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = [c[0] for c in cursor.description]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        row["store_ids"] = sorted({s for s in row["store_ids"] if s is not None})
+    return rows
+
+
+def returns_with_outcomes(*, start: datetime, end: datetime) -> QuerySet[LedgerOperation, dict[str, Any]]:
+    """``returns_with_till_data`` plus ``purchase_points`` and ``shortfall_points``: the
+    points the return could not take back (already spent, booked to RETURN_SHORTFALL and
+    flagged for review; FRAUD.md row 18). One query."""
+    shortfall = (
+        Transfer.objects.filter(operation_id=OuterRef("id"), kind=Transfer.Kind.RETURN_SHORTFALL)
+        .values("operation_id")
+        .annotate(total=Sum("amount"))
+        .values("total")[:1]
+    )
+    return returns_with_till_data(start=start, end=end).annotate(
+        purchase_points=F("related__points"),
+        shortfall_points=Coalesce(Subquery(shortfall, output_field=BigIntegerField()), Value(0)),
+    )
