@@ -441,3 +441,30 @@ def test_staff_linked_accounts_alerts_a_device_shared_with_the_staff_members_own
     (alert,) = alerts("staff_linked_accounts")
     assert alert.member_id == friend.pk and alert.staff_id == staff.pk and alert.detail["shared_devices"] == 1
     assert FraudCase.objects.get(staff=staff).status == "new"
+
+
+# --- the tasks (called directly) --------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_assessment_task_runs_the_events_detector(member, clock):
+    from fraud.tasks import security_event_assess_task
+
+    event = MemberSecurityEvent.objects.create(
+        member=member, kind="impossible_travel", detail={"distance_km": 9000, "minutes_since_previous": 30}
+    )
+    security_event_assess_task(event.pk)
+    security_event_assess_task(event.pk)
+    security_event_assess_task(0)  # gone or never existed: nothing
+    assert len(alerts("impossible_travel")) == 1
+
+
+@pytest.mark.django_db
+def test_the_scheduled_tasks_run_their_detectors(member, store_a, clock):
+    from fraud.tasks import refresh_token_reuse_followups_task, staff_linked_accounts_task
+
+    reuse_a_token(member)
+    redeem_voucher(member, store_a, START + timedelta(minutes=5))
+    clock.shift(timedelta(minutes=10))
+    assert refresh_token_reuse_followups_task() == 1
+    assert staff_linked_accounts_task() == 0
