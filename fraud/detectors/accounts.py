@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 
@@ -92,6 +93,15 @@ def _spans_overlap(spans: list[tuple[datetime, datetime, str]]) -> bool:
     return False
 
 
+def _session_end(session: MemberSession, as_of: datetime) -> datetime:
+    """When a session stopped being live: its recorded end, else the first of its absolute
+    limit, its idle limit after the last recorded activity, and ``as_of``."""
+    if session.ended_at is not None:
+        return session.ended_at
+    idle = timedelta(minutes=settings.MEMBER_AUTH["sessions"][session.channel]["idle"])
+    return min(session.expires_at, session.last_seen_at + idle, as_of)
+
+
 def many_ips_check(*, member_id: int, as_of: datetime) -> RiskSignal | None:
     """Row 20: distinct networks the member logged in from in the ``window_hours`` up to
     ``as_of``. At ``networks`` (5) a step-up signal (weight W, one per member and day);
@@ -120,7 +130,7 @@ def many_ips_check(*, member_id: int, as_of: datetime) -> RiskSignal | None:
     new = [result.signal] if result.created else []
     if len(networks) >= fraud_config.threshold(code, "networks_overlapping"):
         spans = [
-            (session.created_at, session.ended_at or min(session.expires_at, as_of), by_session[str(session.pk)])
+            (session.created_at, _session_end(session, as_of), by_session[str(session.pk)])
             for session in MemberSession.objects.filter(member_id=member_id, pk__in=list(by_session))
         ]
         if _spans_overlap(spans):

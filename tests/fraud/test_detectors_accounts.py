@@ -468,3 +468,12 @@ def test_the_scheduled_tasks_run_their_detectors(member, store_a, clock):
     clock.shift(timedelta(minutes=10))
     assert refresh_token_reuse_followups_task() == 1
     assert staff_linked_accounts_task() == 0
+
+
+@pytest.mark.django_db
+def test_many_ips_sessions_left_idle_do_not_overlap_later_ones(member, clock):
+    for n in range(10):
+        login(member, f"10.{n}.0.1")  # never used again: each idles out after 30 minutes
+        clock.shift(timedelta(minutes=31))
+    security_event_assess(event_id=last_event(member, "login").pk)
+    assert len(signals("many_ips")) == 1 and not alerts("many_ips")
