@@ -41,10 +41,10 @@ from django.utils import timezone
 
 from loyalty.kernel.refusals import Refusal
 from loyalty.notifications import notify_member
+from members import signals
 from members.geo import distance_km, geolocation
 from members.models import Member, MemberDevice, MemberSecurityEvent, MemberSession, RefreshToken
 from members.services.pii import blind_index
-from members.signals import security_event_announce
 from staffauth.models import SecurityEvent
 from staffauth.services import security_event_record
 
@@ -166,7 +166,7 @@ def _absolute(channel: str, *, remember_me: bool, biometric: bool) -> timedelta:
 
 def _event(member: Member | None, kind: str, *, ip: str | None = None, **detail) -> MemberSecurityEvent:
     event = MemberSecurityEvent.objects.create(member=member, kind=kind, ip=ip or None, detail=detail)
-    security_event_announce(event)  # fraud's account detectors hear of it after the commit
+    signals.security_event_announce(event)  # fraud's account detectors hear of it after the commit
     return event
 
 
