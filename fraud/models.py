@@ -376,6 +376,8 @@ class AuditSample(models.Model):
 
     def __str__(self) -> str:
         return f"audit sample {self.month:%Y-%m}"
+
+
 class ReturnLadderStep(AppendOnlyModel):
     """A step of the return ladder (FRAUD.md row 19) taken for a member: ``warning`` (a
     message to the member) or ``review`` (a high-severity alert and case). Once per

@@ -65,6 +65,8 @@ def adjust_salami_posted_task(staff_id: int, as_of: str | None = None) -> dict:
 
     with snapshot():
         return adjust_salami(_as_of(as_of), staff_id=staff_id)
+
+
 @retrying_task()
 def returns_detect_task(now: str | None = None) -> dict:
     """The return detectors' micro-batch (FRAUD.md rows 13-19, every 5 minutes):
@@ -83,3 +85,34 @@ def returns_nightly_task(as_of: str | None = None) -> dict:
 
     run = returns_nightly(as_of=datetime.fromisoformat(as_of) if as_of else None)
     return {"signals": run.signals, "warnings": run.ladder.warnings, "reviews": run.ladder.reviews}
+
+
+@retrying_task()
+def security_event_assess_task(event_id: int) -> None:
+    """Run the account detectors on one member security event (FRAUD.md rows 20-24;
+    enqueued by ``fraud.receivers`` after the event's commit). Idempotent."""
+    from fraud.detectors.accounts import security_event_assess
+
+    security_event_assess(event_id=event_id)
+
+
+@retrying_task()
+def refresh_token_reuse_followups_task() -> int:
+    """Every 5 minutes: a reused refresh token followed by a redemption within 24 h gets
+    an alert and a case (row 23). Idempotent; returns the alerts standing."""
+    from django.utils import timezone
+
+    from fraud.detectors import REGISTRY
+
+    return int(REGISTRY["refresh_token_reuse"](timezone.now()))
+
+
+@retrying_task()
+def staff_linked_accounts_task() -> int:
+    """Nightly: members linked to a staff member (row 27). Idempotent within a quarter;
+    returns the pairs found."""
+    from django.utils import timezone
+
+    from fraud.detectors import REGISTRY
+
+    return int(REGISTRY["staff_linked_accounts"](timezone.now()))

@@ -663,7 +663,7 @@ FRAUD = {
         "return_shortfall": _detector("return_shortfall", weight=15, family="returns"),
         "return_ladder": _detector("return_ladder", weight=0, family="returns", window_days=180, warning_at=3,
                                    review_at=5),
-        "many_ips": _detector("many_ips", weight=20, family="ato", high_weight=40, networks=5,
+        "many_ips": _detector("many_ips", weight=20, family="ato", force="step_up", high_weight=40, networks=5,
                               networks_overlapping=10, window_hours=24),
         "devices_rapid_change": _detector("devices_rapid_change", weight=30, family="ato", per_day=3),
         "impossible_travel": _detector("impossible_travel", weight=40, family="ato", force="block_and_review",

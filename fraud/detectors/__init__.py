@@ -6,8 +6,9 @@ signals and alerts by their dedupe keys). ``CADENCE``: the detectors ``detectors
 schedules one by one, code -> ``mb`` (every 5 minutes, over their own watermark window,
 ``fraud.detectors.runs``), ``nb`` (nightly) or ``mo`` (monthly). The return detectors run
 as one micro-batch and one nightly batch (``returns.returns_detect``, ``returns_nightly``:
-they share one read and the ladder runs after them); detectors triggered by an event (a
-member's security event) are listed in their modules. ``fraud.tasks`` runs them all.
+they share one read and the ladder runs after them), the account and staff ones by their
+own tasks; detectors triggered by an event (a member's security event, a till's
+redemption) are listed in their modules (``accounts.EVENT_CHECKS``, ``staff.TILL_ALERTS``). ``fraud.tasks`` runs them all.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from fraud.detectors import adjustments, earning, redemption, returns, stores
+from fraud.detectors import accounts, adjustments, earning, redemption, returns, staff, stores
 from fraud.detectors.runs import batch, micro_batch
 
 
@@ -52,6 +53,8 @@ REGISTRY: dict[str, Callable[[datetime], Any]] = {
     adjustments.ADJUST_SALAMI: _nb(adjustments.ADJUST_SALAMI, adjustments.adjust_salami),
     adjustments.ADJUST_RATIONALE_AUDIT: _nb(adjustments.ADJUST_RATIONALE_AUDIT, adjustments.adjust_rationale_audit),
     **returns.DETECTORS,
+    **accounts.DETECTORS,
+    **staff.DETECTORS,
 }
 
 

@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from loyalty.kernel.refusals import Refusal
 from loyalty.notifications import notify_member
+from members import signals
 from members.geo import distance_km, geolocation
 from members.models import Member, MemberDevice, MemberSecurityEvent, MemberSession, RefreshToken
 from members.services.pii import blind_index
@@ -179,7 +180,9 @@ def _absolute(channel: str, *, remember_me: bool, biometric: bool) -> timedelta:
 
 
 def _event(member: Member | None, kind: str, *, ip: str | None = None, **detail) -> MemberSecurityEvent:
-    return MemberSecurityEvent.objects.create(member=member, kind=kind, ip=ip or None, detail=detail)
+    event = MemberSecurityEvent.objects.create(member=member, kind=kind, ip=ip or None, detail=detail)
+    signals.security_event_announce(event)  # fraud's account detectors hear of it after the commit
+    return event
 
 
 def _access_token(session: MemberSession, now: datetime) -> tuple[str, datetime]:
