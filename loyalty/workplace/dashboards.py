@@ -489,14 +489,14 @@ def fraud_dashboard(user: StaffUser, now: datetime) -> FraudDashboard:
 
     open_cases = FraudCase.objects.exclude(status=FraudCase.Status.CLOSED)
     aggregates = {}
-    for label, low, high in CASE_AGE_BUCKETS:
+    for index, (_, low, high) in enumerate(CASE_AGE_BUCKETS):
         window = Q(opened_at__lte=now - timedelta(hours=low))
         if high is not None:
             window &= Q(opened_at__gt=now - timedelta(hours=high))
-        aggregates[label] = Count("pk", filter=window)
+        aggregates[f"bucket{index}"] = Count("pk", filter=window)
     counts = open_cases.order_by().aggregate(**aggregates)
     queue_url = reverse("admin:fraud_fraudcase_changelist")
-    buckets = [(label, counts[label], f"{queue_url}?due=open") for label, _, _ in CASE_AGE_BUCKETS]
+    buckets = [(label, counts[f"bucket{i}"], f"{queue_url}?due=open") for i, (label, _, _) in enumerate(CASE_AGE_BUCKETS)]
     days = _days(now)
     since = _since(days)
     per_kind = (
