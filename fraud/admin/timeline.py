@@ -27,9 +27,9 @@ from loyalty.workplace import display
 LIMIT = 60
 
 EVENT_LABELS = {
-    "opened": "Case opened by",
+    "opened": "Case opened on a signal:",
     "signal_joined": "Signal joined:",
-    "snooze_lifted": "Snooze lifted by",
+    "snooze_lifted": "Snooze lifted by a signal:",
     "severity_raised": "Severity raised",
     "assigned": "Assigned",
     "started": "Investigation started",

@@ -104,7 +104,7 @@ def test_the_case_page_explains_the_score_and_shows_the_timeline(client, analyst
     assert response.status_code == 200
     body = response.content.decode()
     assert "devices_rapid_change" in body and "d old, half-life" in body
-    assert 'id="case-timeline"' in body and "Case opened by" in body
+    assert 'id="case-timeline"' in body and "Case opened on a signal" in body
     assert 'id="action-close"' in body and 'id="action-freeze"' in body
 
 
