@@ -429,7 +429,9 @@ def case_page_context(case: FraudCase, user: Any, site: str = "admin") -> dict[s
         "case_timeline": timeline(case, user, names=names),
         "case_notes": [
             {"text": event_text(event, user, names), "when": display.local_time(event.at)}
-            for event in case.events.filter(Q(kind="note") | ~Q(note="")).exclude(kind__in=["opened", "signal_joined"]).select_related("actor").order_by("-at", "-id")
+            for event in case.events.filter(Q(kind="note") | (Q(actor__isnull=False) & ~Q(note="")))
+            .select_related("actor")
+            .order_by("-at", "-id")
         ],
         "case_files": [
             {
