@@ -271,7 +271,9 @@ def case_reversal_draft_latest(case: FraudCase) -> CaseEvent | None:
 # --- staff -----------------------------------------------------------------------------------
 
 
-def case_staff_deactivation_request(*, case_id: int, actor: Any, reason: str, now: datetime | None = None) -> ActionDone:
+def case_staff_deactivation_request(
+    *, case_id: int, actor: Any, reason: str, now: datetime | None = None
+) -> ActionDone:
     """Ask a system administrator to deactivate the staff account the case is about: an
     outbox message to ``FRAUD_SYSADMIN_EMAIL`` (no personal data: the case reference and
     the staff account's id) and a case event."""

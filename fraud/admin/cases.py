@@ -132,7 +132,9 @@ def _run(name: str, case: FraudCase, user: Any, data: dict[str, Any], files: Any
         result = service(case_id=pk, actor=user, reason=reason)
         return message if result.done else "Already done: nothing changed."
     if name == "block_device":
-        result = case_actions.case_device_block(case_id=pk, device_id=data.get("device") or 0, actor=user, reason=reason)
+        result = case_actions.case_device_block(
+            case_id=pk, device_id=data.get("device") or 0, actor=user, reason=reason
+        )
         return "Device blocked." if result.done else "Already done: nothing changed."
     if name in ("report_voucher", "revoke_voucher"):
         service = case_actions.case_voucher_report if name == "report_voucher" else case_actions.case_voucher_revoke
@@ -275,9 +277,7 @@ class FraudCaseAdmin(ViewerAdminMixin, ReadOnlyAdmin):
         info = f"{self.opts.app_label}_{self.opts.model_name}"
         return [
             path("<path:object_id>/act/<str:action>/", wrap(require_POST(self.act_view)), name=f"{info}_act"),
-            path(
-                "<path:object_id>/file/<int:file_id>/", wrap(require_GET(self.file_view)), name=f"{info}_file"
-            ),
+            path("<path:object_id>/file/<int:file_id>/", wrap(require_GET(self.file_view)), name=f"{info}_file"),
             *super().get_urls(),
         ]
 
@@ -375,7 +375,9 @@ def case_page_context(case: FraudCase, user: Any, site: str = "admin") -> dict[s
     draft = case_actions.case_reversal_draft_latest(case)
     vouchers = (
         list(
-            Voucher.objects.filter(member_id=case.member_id, status=Voucher.Status.ACTIVE, expires_at__gt=timezone.now())
+            Voucher.objects.filter(
+                member_id=case.member_id, status=Voucher.Status.ACTIVE, expires_at__gt=timezone.now()
+            )
             .select_related("reward")
             .order_by("-issued_at")[:20]
         )
@@ -386,7 +388,11 @@ def case_page_context(case: FraudCase, user: Any, site: str = "admin") -> dict[s
     if case.member_id:
         from members.models import MemberDevice
 
-        devices = list(MemberDevice.objects.filter(member_id=case.member_id, blocked_at__isnull=True).order_by("-last_seen_at")[:20])
+        devices = list(
+            MemberDevice.objects.filter(member_id=case.member_id, blocked_at__isnull=True).order_by("-last_seen_at")[
+                :20
+            ]
+        )
     reversal_url = ""
     if draft is not None and case.member_id and user.has_perm("loyalty.add_adjustmentrequest"):
         reversal_url = (

@@ -103,7 +103,9 @@ def _member_entries(member: Any, viewer: Any) -> list[Entry]:
         for op in with_member_points(member_operations(member=member))[:LIMIT]
     ]
     for request in (
-        AdjustmentRequest.objects.filter(member=member).select_related("reason", "requested_by").order_by("-requested_at")[:LIMIT]
+        AdjustmentRequest.objects.filter(member=member)
+        .select_related("reason", "requested_by")
+        .order_by("-requested_at")[:LIMIT]
     ):
         found.append(
             Entry(
@@ -149,13 +151,17 @@ def _member_entries(member: Any, viewer: Any) -> list[Entry]:
                 format_html("Account: {}", display.link(event, display.choice_label((), event.kind), viewer)),
             )
         )
-    for access in MemberPiiAccess.objects.filter(member=member).select_related("staff").order_by("-accessed_at")[:LIMIT]:
+    for access in (
+        MemberPiiAccess.objects.filter(member=member).select_related("staff").order_by("-accessed_at")[:LIMIT]
+    ):
         found.append(
             Entry(
                 access.accessed_at,
                 "security",
                 format_html(
-                    "{} revealed by {}", display.choice_label((), access.field), display.staff_link(access.staff, viewer)
+                    "{} revealed by {}",
+                    display.choice_label((), access.field),
+                    display.staff_link(access.staff, viewer),
                 ),
             )
         )
@@ -195,7 +201,9 @@ def _staff_entries(staff: Any, viewer: Any) -> list[Entry]:
         for op in operations_by_staff(staff=staff, limit=LIMIT)
     ]
     for request in (
-        AdjustmentRequest.objects.filter(requested_by=staff).select_related("member", "reason").order_by("-requested_at")[:LIMIT]
+        AdjustmentRequest.objects.filter(requested_by=staff)
+        .select_related("member", "reason")
+        .order_by("-requested_at")[:LIMIT]
     ):
         found.append(
             Entry(
@@ -228,11 +236,15 @@ def _staff_entries(staff: Any, viewer: Any) -> list[Entry]:
             )
         )
     for scan in (
-        VoucherScan.objects.filter(staff=staff).select_related("voucher__reward", "till__store", "staff").order_by("-created_at")[:LIMIT]
+        VoucherScan.objects.filter(staff=staff)
+        .select_related("voucher__reward", "till__store", "staff")
+        .order_by("-created_at")[:LIMIT]
     ):
         found.append(_scan_entry(scan, viewer))
     for event in (
-        SecurityEvent.objects.filter(Q(actor=staff) | Q(subject=staff)).select_related("actor").order_by("-created_at")[:LIMIT]
+        SecurityEvent.objects.filter(Q(actor=staff) | Q(subject=staff))
+        .select_related("actor")
+        .order_by("-created_at")[:LIMIT]
     ):
         found.append(
             Entry(
@@ -247,7 +259,9 @@ def _staff_entries(staff: Any, viewer: Any) -> list[Entry]:
                 access.accessed_at,
                 "security",
                 format_html(
-                    "Revealed {} of {}", display.choice_label((), access.field), display.member_link(access.member, viewer)
+                    "Revealed {} of {}",
+                    display.choice_label((), access.field),
+                    display.member_link(access.member, viewer),
                 ),
             )
         )
@@ -292,7 +306,9 @@ def timeline(case: FraudCase, viewer: Any, *, names: dict[int, Any] | None = Non
             Entry(
                 alert.created_at,
                 "alert",
-                format_html("Alert {} ({})", display.link(alert, alert.get_kind_display(), viewer), alert.get_severity_display()),
+                format_html(
+                    "Alert {} ({})", display.link(alert, alert.get_kind_display(), viewer), alert.get_severity_display()
+                ),
             )
         )
     for event in case.events.select_related("actor").order_by("-at", "-id")[:LIMIT]:

@@ -496,7 +496,9 @@ def fraud_dashboard(user: StaffUser, now: datetime) -> FraudDashboard:
         aggregates[f"bucket{index}"] = Count("pk", filter=window)
     counts = open_cases.order_by().aggregate(**aggregates)
     queue_url = reverse("admin:fraud_fraudcase_changelist")
-    buckets = [(label, counts[f"bucket{i}"], f"{queue_url}?due=open") for i, (label, _, _) in enumerate(CASE_AGE_BUCKETS)]
+    buckets = [
+        (label, counts[f"bucket{i}"], f"{queue_url}?due=open") for i, (label, _, _) in enumerate(CASE_AGE_BUCKETS)
+    ]
     days = _days(now)
     since = _since(days)
     per_kind = (

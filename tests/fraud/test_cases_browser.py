@@ -98,7 +98,9 @@ def test_an_analyst_goes_from_the_dashboard_to_a_case_and_closes_it(
     # then: the case page explains the score and shows the timeline
     expect(page).to_have_url(re.compile(rf"/admin/fraud/fraudcase/{case.pk}/change/"))
     expect(page.locator("#case-header")).to_contain_text(case.reference)
-    expect(page.locator("#case-score")).to_contain_text(re.compile(r"devices_rapid_change \d+ → \d+ \(2 d old, half-life \d+\)"))
+    expect(page.locator("#case-score")).to_contain_text(
+        re.compile(r"devices_rapid_change \d+ → \d+ \(2 d old, half-life \d+\)")
+    )
     expect(page.locator("#case-timeline")).to_contain_text("Case opened on a signal")
     page.screenshot(path=ARTIFACTS / "case.png", full_page=True)
     no_csp_violations(page, csp_violations, console_errors)

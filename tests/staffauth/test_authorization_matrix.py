@@ -191,8 +191,12 @@ def sample_objects(staff_by_role, store_a):
         ),
         "fraud.fraudalert": FraudAlert.objects.create(kind="matrix", store=store_a),
         "fraud.fraudcase": alert_raise(
-            detector="devices_rapid_change", subjects=[Subject.member(member.pk)], facts={"devices": 3},
-            occurred_at=now, dedupe_key="matrix-case", member_id=member.pk,
+            detector="devices_rapid_change",
+            subjects=[Subject.member(member.pk)],
+            facts={"devices": 3},
+            occurred_at=now,
+            dedupe_key="matrix-case",
+            member_id=member.pk,
         ).cases[0],  # fmt: skip
         "vouchers.reward": reward,
         "vouchers.voucher": voucher,
