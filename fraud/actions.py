@@ -30,8 +30,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from fraud.cases import CaseRefused, case_mark_contained
-from fraud.cases import _event as case_event
+from fraud.cases import CaseRefused, case_event_record, case_mark_contained
 from fraud.models import CaseEvent, CaseFile, FraudCase
 from fraud.permissions import may_view_cases, may_work_cases
 
@@ -97,7 +96,7 @@ def _act(
             return ActionDone(case, False)
         if do is not None:
             do(case)
-        case_event(case.pk, kind, now, actor=actor, new=target, note=reason)
+        case_event_record(case.pk, kind, now, actor=actor, new=target, note=reason)
     if contained and may_work_cases(actor):
         case = case_mark_contained(case_id=case.pk, actor=actor, now=now)
     return ActionDone(FraudCase.objects.get(pk=case.pk), True)
@@ -333,5 +332,5 @@ def case_file_add(
         )  # fmt: skip
         stored.file.save(f"case-{case.pk}", upload, save=False)
         stored.save()
-        case_event(case.pk, "file_added", now, actor=actor, new=f"file:{stored.pk}", note=description)
+        case_event_record(case.pk, "file_added", now, actor=actor, new=f"file:{stored.pk}", note=description)
     return stored
