@@ -26,6 +26,7 @@ from fraud.models import CaseEvent, CaseFile, FraudAlert, FraudCase
 from fraud.services import Subject, alert_raise, case_close
 from loyalty.kernel.models import OutboundMessage
 from members.models import Member
+from tests.concurrency import race
 from tests.conftest import login_verified
 from vouchers.models import Reward, Voucher
 from vouchers.services.issuing import voucher_goodwill_issue
@@ -266,3 +267,24 @@ def test_the_analysts_landing_page_is_a_fraud_dashboard(client, analyst, case):
 def test_other_landing_pages_have_no_fraud_dashboard(client, staff_by_role, case):
     login_verified(client, staff_by_role["program_admin"])
     assert 'id="workplace-fraud"' not in client.get(reverse("admin:index")).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_records_one_action(staff_by_role, store_a):
+    # given: a case, and an analyst pressing "Recommend suspension" twice at once
+    analyst = staff_by_role["fraud_analyst"]
+    member = Member.objects.create(home_store=store_a)
+    case = alert_raise(
+        detector="devices_rapid_change", subjects=[Subject.member(member.pk)], facts={"devices": 3},
+        occurred_at=timezone.now(), dedupe_key="ui-race", member_id=member.pk,
+    ).cases[0]  # fmt: skip
+
+    def press():
+        return case_suspension_recommend(case_id=case.pk, actor=analyst, reason="Race.").done
+
+    # when
+    results = race(press, press, press, press)
+
+    # then: one recorded, the others saw it (the case row lock serialises them)
+    assert sorted(results) == [False, False, False, True]
+    assert CaseEvent.objects.filter(case=case, kind="suspension_recommended").count() == 1
