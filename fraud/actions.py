@@ -37,7 +37,6 @@ from fraud.permissions import may_view_cases, may_work_cases
 REASON_MAX = 500
 NOTE_MAX = 2000
 FILE_DESCRIPTION_MAX = 200
-FREEZE_HOURS = 72  # FRAUD.md (p): an analyst's freeze lapses unless confirmed
 
 
 class CaseActionRefused(CaseRefused):
@@ -108,26 +107,42 @@ def _member_id(case: FraudCase) -> int:
     return case.member_id
 
 
-def _members_service(name: str) -> Callable[..., Any]:
-    """A members service of issue 14 (branch i14-restrict), by name."""
-    from members import services as member_services
+def _restrictions() -> Any:
+    """``members.services.restrictions`` (issue 14: the members' restrictions)."""
+    import importlib
 
-    service = getattr(member_services, name, None)
-    if service is None:
-        raise CaseActionRefused("unavailable")
-    return service
+    try:
+        return importlib.import_module("members.services.restrictions")
+    except ModuleNotFoundError:
+        raise CaseActionRefused("unavailable") from None
+
+
+def _restrict(name: str, **kwargs: Any) -> None:
+    """Call a restriction service; its refusal becomes the case action's, code kept."""
+    module = _restrictions()
+    try:
+        getattr(module, name)(**kwargs)
+    except module.RestrictionRefused as refusal:
+        raise CaseActionRefused(refusal.code, str(refusal)) from None
+
+
+def _member(case: FraudCase) -> Any:
+    from members.models import Member
+
+    return Member.objects.get(pk=_member_id(case))
 
 
 # --- member ----------------------------------------------------------------------------------
 
 
 def case_member_spend_freeze(*, case_id: int, actor: Any, reason: str, now: datetime | None = None) -> ActionDone:
-    """Freeze the member's spending (earning goes on) for ``FREEZE_HOURS``; contains the case."""
+    """Freeze the member's spending (earning goes on; an analyst's freeze lapses unless a
+    Program Administrator confirms it); contains the case."""
     text = _reason(reason)
 
     def do(case: FraudCase) -> None:
-        _members_service("member_spend_freeze")(
-            member_id=_member_id(case), actor=actor, reason=f"{case.reference}: {text}", hours=FREEZE_HOURS
+        _restrict(
+            "member_spend_freeze", member=_member(case), actor=actor, reason=text, case_ref=case.reference, now=now
         )
 
     return _act(
@@ -141,8 +156,8 @@ def case_member_lock(*, case_id: int, actor: Any, reason: str, now: datetime | N
     text = _reason(reason)
 
     def do(case: FraudCase) -> None:
-        _members_service("member_lock_and_revoke")(
-            member_id=_member_id(case), actor=actor, reason=f"{case.reference}: {text}"
+        _restrict(
+            "member_lock_and_revoke", member=_member(case), actor=actor, reason=text, case_ref=case.reference, now=now
         )
 
     return _act(
@@ -160,11 +175,10 @@ def case_device_block(
     def do(case: FraudCase) -> None:
         from members.models import MemberDevice
 
-        if not MemberDevice.objects.filter(pk=device_id, member_id=_member_id(case)).exists():
+        device = MemberDevice.objects.filter(pk=device_id, member_id=_member_id(case)).first()
+        if device is None:
             raise CaseActionRefused("not_the_subjects")
-        _members_service("member_device_block")(
-            member_id=case.member_id, device_id=device_id, actor=actor, reason=f"{case.reference}: {text}"
-        )
+        _restrict("member_device_block", device=device, actor=actor, reason=text, case_ref=case.reference, now=now)
 
     return _act(
         case_id=case_id, actor=actor, may=may_work_cases, kind="device_blocked", target=f"device:{device_id}",
@@ -173,7 +187,7 @@ def case_device_block(
 
 
 def case_suspension_recommend(*, case_id: int, actor: Any, reason: str, now: datetime | None = None) -> ActionDone:
-    """Recommend that a Program Administrator suspend the member (the case awaits action)."""
+    """Recommend that a Program Administrator suspend the member."""
     text = _reason(reason)
 
     def do(case: FraudCase) -> None:
@@ -181,6 +195,23 @@ def case_suspension_recommend(*, case_id: int, actor: Any, reason: str, now: dat
 
     return _act(
         case_id=case_id, actor=actor, may=may_work_cases, kind="suspension_recommended", target="member",
+        reason=text, do=do, now=now,
+    )  # fmt: skip
+
+
+def may_suspend_from_case(user: Any) -> bool:
+    return may_view_cases(user) and bool(user.has_perm("members.suspend_member"))
+
+
+def case_member_suspend(*, case_id: int, actor: Any, reason: str, now: datetime | None = None) -> ActionDone:
+    """A Program Administrator confirms the recommended suspension (``members.suspend_member``)."""
+    text = _reason(reason)
+
+    def do(case: FraudCase) -> None:
+        _restrict("member_suspend", member=_member(case), actor=actor, reason=text, case_ref=case.reference, now=now)
+
+    return _act(
+        case_id=case_id, actor=actor, may=may_suspend_from_case, kind="member_suspended", target="member",
         reason=text, do=do, now=now,
     )  # fmt: skip
 

@@ -122,7 +122,8 @@ def _run(name: str, case: FraudCase, user: Any, data: dict[str, Any], files: Any
         case_mark_contained(case_id=pk, actor=user)
         return f"{case.reference} marked contained."
     simple = {
-        "freeze": (case_actions.case_member_spend_freeze, "Spending frozen for 72 hours."),
+        "freeze": (case_actions.case_member_spend_freeze, "Spending frozen (it lapses unless confirmed)."),
+        "suspend": (case_actions.case_member_suspend, "Member suspended."),
         "lock": (case_actions.case_member_lock, "Account locked and every session revoked."),
         "recommend_suspension": (case_actions.case_suspension_recommend, "Suspension recommended."),
         "ask_deactivation": (case_actions.case_staff_deactivation_request, "A system administrator was asked."),
@@ -161,7 +162,7 @@ def _run(name: str, case: FraudCase, user: Any, data: dict[str, Any], files: Any
 
 ACTIONS = (
     "assign_me", "assign", "start", "snooze", "note", "close", "reopen", "contain", "freeze", "lock",
-    "block_device", "recommend_suspension", "report_voucher", "revoke_voucher", "draft_reversal",
+    "block_device", "recommend_suspension", "suspend", "report_voucher", "revoke_voucher", "draft_reversal",
     "ask_deactivation", "add_file",
 )  # fmt: skip
 
@@ -453,6 +454,10 @@ def case_page_context(case: FraudCase, user: Any, site: str = "admin") -> dict[s
         "case_works": works,
         "case_open": is_open,
         "case_may_revoke": is_open and case_actions.may_revoke_from_case(user) and bool(vouchers),
+        "case_may_suspend": is_open
+        and case_actions.may_suspend_from_case(user)
+        and case.events.filter(kind="suspension_recommended").exists()
+        and not case.events.filter(kind="member_suspended").exists(),
         "case_analysts": [(a.pk, display.staff_label(a)) for a in analysts],
         "case_vouchers": [(str(v.pk), display.voucher_label(v)) for v in vouchers],
         "case_devices": [(d.pk, f"{d} (last seen {display.local_time_text(d.last_seen_at)})") for d in devices],
