@@ -4,6 +4,7 @@ clearly), and the fraud dashboard on the analyst's landing page."""
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import timedelta
 
 import pytest
@@ -14,7 +15,11 @@ from django.utils import timezone
 
 from fraud.actions import (
     CaseActionRefused,
+    case_device_block,
     case_file_add,
+    case_member_lock,
+    case_member_spend_freeze,
+    case_member_suspend,
     case_reversal_draft,
     case_staff_deactivation_request,
     case_suspension_recommend,
@@ -25,7 +30,7 @@ from fraud.admin.cases import contribution_text
 from fraud.models import CaseEvent, CaseFile, FraudAlert, FraudCase
 from fraud.services import Subject, alert_raise, case_close
 from loyalty.kernel.models import OutboundMessage
-from members.models import Member
+from members.models import Member, MemberDevice
 from tests.concurrency import race
 from tests.conftest import login_verified
 from vouchers.models import Reward, Voucher
@@ -288,3 +293,59 @@ def test_a_double_click_records_one_action(staff_by_role, store_a):
     # then: one recorded, the others saw it (the case row lock serialises them)
     assert sorted(results) == [False, False, False, True]
     assert CaseEvent.objects.filter(case=case, kind="suspension_recommended").count() == 1
+
+
+# --- member actions (members.services.restrictions) ------------------------------------------
+
+# The restriction services arrive with branch i14-restrict; until it is merged these wait.
+needs_restrictions = pytest.mark.skipif(
+    importlib.util.find_spec("members.services.restrictions") is None,
+    reason="members.services.restrictions (i14-restrict) not merged yet",
+)
+
+
+@needs_restrictions
+def test_freeze_from_a_case_freezes_spending_once_and_contains_the_case(analyst, case, member):
+    first = case_member_spend_freeze(case_id=case.pk, actor=analyst, reason="New device and a large redemption.")
+    again = case_member_spend_freeze(case_id=case.pk, actor=analyst, reason="Again.")
+    member.refresh_from_db()
+    case.refresh_from_db()
+    assert (first.done, again.done) == (True, False)
+    assert member.spend_frozen_until is not None and member.spend_frozen_until > timezone.now()
+    assert case.contained_at is not None
+    assert CaseEvent.objects.filter(case=case, kind="spend_frozen").count() == 1
+
+
+@needs_restrictions
+def test_lock_from_a_case_locks_the_member(analyst, case, member):
+    assert case_member_lock(case_id=case.pk, actor=analyst, reason="Takeover in progress.").done
+    member.refresh_from_db()
+    assert member.status == Member.Status.LOCKED
+
+
+@needs_restrictions
+def test_block_device_from_a_case_blocks_only_the_members_device(analyst, case, member, store_a):
+    device = MemberDevice.objects.create(member=member, fingerprint_hash="a" * 64, label="Phone")
+    other = MemberDevice.objects.create(
+        member=Member.objects.create(home_store=store_a), fingerprint_hash="b" * 64, label="Other"
+    )
+    with pytest.raises(CaseActionRefused) as refused:
+        case_device_block(case_id=case.pk, device_id=other.pk, actor=analyst, reason="x")
+    assert refused.value.code == "not_the_subjects"
+    assert case_device_block(case_id=case.pk, device_id=device.pk, actor=analyst, reason="Attacker's phone.").done
+    device.refresh_from_db()
+    assert device.blocked_at is not None
+
+
+@needs_restrictions
+def test_the_analyst_recommends_and_the_program_admin_suspends(client, staff_by_role, analyst, case, member):
+    with pytest.raises(CaseActionRefused) as refused:
+        case_member_suspend(case_id=case.pk, actor=analyst, reason="x")
+    assert refused.value.code == "permission_denied"
+    case_suspension_recommend(case_id=case.pk, actor=analyst, reason="Confirmed takeover.")
+    login_verified(client, staff_by_role["program_admin"])
+    assert 'id="action-confirm-suspension"' in page(client, case).content.decode()
+    act(client, case, "suspend", reason="Recommended by the fraud team; confirmed.")
+    member.refresh_from_db()
+    assert member.status == Member.Status.SUSPENDED
+    assert CaseEvent.objects.filter(case=case, kind="member_suspended").count() == 1
