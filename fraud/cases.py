@@ -90,6 +90,13 @@ def _event(
     )
 
 
+def case_event_record(
+    case_id: int, kind: str, at: datetime, *, actor: Any = None, old: Any = "", new: Any = "", note: str = ""
+) -> None:
+    """Record one ``CaseEvent`` (the case actions of ``fraud.actions`` record theirs here)."""
+    _event(case_id, kind, at, actor=actor, old=old, new=new, note=note)
+
+
 def fraud_analysts() -> Any:
     """Active staff users who may work cases (by group or own permission), no superusers."""
     app_label, codename = WORK_CASE.split(".")

@@ -404,3 +404,29 @@ class ReturnLadderStep(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"Return ladder {self.step} ({self.suspicious_returns})"
+
+
+def _case_file_storage():
+    from django.core.files.storage import storages
+
+    return storages["private"]
+
+
+class CaseFile(AppendOnlyModel):
+    """Evidence attached to a case: a private file (never under MEDIA_URL), its type
+    read from its first bytes (PDF, PNG, JPEG: ``loyalty.adjustments.services.document_type``),
+    served only to those who may view the case. Append-only: evidence is added, not edited."""
+
+    case = models.ForeignKey(FraudCase, on_delete=models.PROTECT, related_name="files")
+    file = models.FileField(storage=_case_file_storage, upload_to="fraud/cases/%Y/%m/")
+    content_type = models.CharField(max_length=60)
+    size = models.PositiveIntegerField()
+    description = models.CharField(max_length=200, blank=True, default="")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Case file {self.pk} ({self.content_type})"

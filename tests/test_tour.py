@@ -44,7 +44,7 @@ TOUR = ARTIFACTS / "tour"
 # reveal personal data), download a file, show an MFA secret, or are not pages.
 SKIPPED_NAMES = re.compile(
     r"logout|delete|otp_verify|otp_enrol|jsi18n|autocomplete|view_on_site|approve|reject|reveal"
-    r"|_csv$|_document$|qrcode|_config$|password_change_done"
+    r"|_csv$|_document$|_file$|qrcode|_config$|password_change_done"
 )
 
 # Browser-side figures of the page just loaded (after its load event has finished).

@@ -560,9 +560,8 @@ class AdjustmentRequestAdmin(StoreScopedAdmin):
         else:
             # ``?member=<pk>`` (the member page's link): the member preselected.
             member = self._member_from_query(request)
-            form = AdjustmentRequestForm(
-                user=request.user, initial={"loyalty_number": member.loyalty_number} if member else {}
-            )
+            initial = {"loyalty_number": member.loyalty_number} if member else {}
+            form = AdjustmentRequestForm(user=request.user, initial={**initial, **self._reversal_from_query(request)})
             form.show_member(member)
         return add_form_render(
             self, request, form, REQUEST_FIELDSETS, title="Request a points adjustment", form_url=form_url,
@@ -573,6 +572,23 @@ class AdjustmentRequestAdmin(StoreScopedAdmin):
     def _member_from_query(request) -> Member | None:
         pk = request.GET.get("member", "")
         return Member.objects.filter(pk=int(pk)).first() if pk.isdigit() and len(pk) < 19 else None
+
+    @staticmethod
+    def _reversal_from_query(request) -> dict:
+        """``?points=-120&reason=FRAUD_REVERSAL&case=FC-2026-000001`` (a fraud case's
+        drafted reversal): the amount, the reason and a justification naming the case,
+        preselected; the form and the service check everything as usual."""
+        initial: dict = {}
+        points = request.GET.get("points", "")
+        if points.lstrip("-").isdigit() and len(points) < 12:
+            initial["points"] = int(points)
+        reason = AdjustmentReason.objects.filter(code=request.GET.get("reason", "")[:40], active=True).first()
+        if reason is not None:
+            initial["reason"] = reason.pk
+        case = request.GET.get("case", "")
+        if case and len(case) <= 20 and all(c.isalnum() or c == "-" for c in case):
+            initial["justification"] = f"Reversal drafted in fraud case {case}."
+        return initial
 
     @staticmethod
     def _raise_request(request, form: AdjustmentRequestForm) -> AdjustmentRequest | None:

@@ -180,6 +180,33 @@ class JobStatus:
 
 
 @dataclass
+class CaseLine:
+    reference: str
+    url: str | None
+    severity: str
+    severity_label: str
+    subject: SafeString
+    due: SafeString
+    overdue: bool
+
+
+@dataclass
+class FraudDashboard:
+    """The fraud analyst's section: open cases by age, alerts by detector over 30 days,
+    the risk trend (signals per day), their own open cases and the overdue ones."""
+
+    buckets: list[tuple[str, int, str]]  # (label, count, link to the queue)
+    open_total: int
+    detectors: SafeString
+    detector_rows: list[tuple[str, int]]
+    risk: SafeString
+    risk_total: int
+    mine: list[CaseLine]
+    overdue: list[CaseLine]
+    queue_url: str
+
+
+@dataclass
 class Workplace:
     title: str
     roles: list[str]
@@ -189,6 +216,7 @@ class Workplace:
     shortcuts: list[Shortcut] = field(default_factory=list)
     activity: list[Activity] = field(default_factory=list)
     jobs: JobStatus | None = None
+    fraud: FraudDashboard | None = None
     now: datetime = field(default_factory=timezone.now)
     time_zone: str = field(default_factory=lambda: str(settings.TIME_ZONE))
 
@@ -429,6 +457,82 @@ def figures_for(user: StaffUser, now: datetime) -> list[Figure]:
     return figures
 
 
+# --- the fraud analyst's dashboard -----------------------------------------------------------
+
+# Open cases by how long they have been open: (label, from hours, to hours).
+CASE_AGE_BUCKETS = (("under 1 day", 0, 24), ("1–3 days", 24, 72), ("3–7 days", 72, 168), ("over 7 days", 168, None))
+CASES_SHOWN = 10
+
+
+def _case_lines(cases: QuerySet[Any], user: StaffUser, now: datetime) -> list[CaseLine]:
+    from fraud.admin.cases import subject_link
+
+    return [
+        CaseLine(
+            reference=case.reference or f"#{case.pk}",
+            url=_change_url("admin:fraud_fraudcase_change", case.pk),
+            severity=case.severity,
+            severity_label=case.get_severity_display(),
+            subject=subject_link(case, user),
+            due=local_time(case.due_at),
+            overdue=case.due_at < now,
+        )
+        for case in cases.select_related("member", "staff", "store", "till__store")[:CASES_SHOWN]
+    ]
+
+
+def fraud_dashboard(user: StaffUser, now: datetime) -> FraudDashboard:
+    """The fraud section of the landing page; a query per bucket set, chart and list."""
+    from django.db.models import Q
+
+    from fraud.models import FraudAlert, FraudCase, RiskSignal
+
+    open_cases = FraudCase.objects.exclude(status=FraudCase.Status.CLOSED)
+    aggregates = {}
+    for index, (_, low, high) in enumerate(CASE_AGE_BUCKETS):
+        window = Q(opened_at__lte=now - timedelta(hours=low))
+        if high is not None:
+            window &= Q(opened_at__gt=now - timedelta(hours=high))
+        aggregates[f"bucket{index}"] = Count("pk", filter=window)
+    counts = open_cases.order_by().aggregate(**aggregates)
+    queue_url = reverse("admin:fraud_fraudcase_changelist")
+    buckets = [
+        (label, counts[f"bucket{i}"], f"{queue_url}?due=open") for i, (label, _, _) in enumerate(CASE_AGE_BUCKETS)
+    ]
+    days = _days(now)
+    since = _since(days)
+    per_kind = (
+        FraudAlert.objects.filter(created_at__gte=since)
+        .order_by()
+        .values("kind")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "kind")
+    )
+    detector_rows = [(row["kind"], row["n"]) for row in per_kind]
+    signals = _daily_counts(RiskSignal.objects.filter(occurred_at__gte=since), "occurred_at")
+    risk_series = [(f"{day:%Y-%m-%d}", signals.get(day, 0)) for day in days]
+    return FraudDashboard(
+        buckets=buckets,
+        open_total=sum(counts.values()),
+        detectors=charts.bar_chart(
+            detector_rows,
+            title=charts.describe(detector_rows, what="Fraud alerts by detector, last 30 days")
+            if detector_rows
+            else "Fraud alerts by detector, last 30 days: none.",
+            width=max(120, 40 * len(detector_rows)),
+            css="chart-detectors",
+        ),
+        detector_rows=detector_rows,
+        risk=charts.bar_chart(
+            risk_series, title=charts.describe(risk_series, what="Risk signals per day"), css="chart-risk"
+        ),
+        risk_total=sum(value for _, value in risk_series),
+        mine=_case_lines(open_cases.filter(assigned_to=user).order_by("due_at", "pk"), user, now),
+        overdue=_case_lines(open_cases.filter(due_at__lt=now).order_by("due_at", "pk"), user, now),
+        queue_url=queue_url,
+    )
+
+
 # --- shortcuts -------------------------------------------------------------------------------
 
 # (label, URL name, query string, permission): in the order of a working day.
@@ -445,6 +549,7 @@ SHORTCUTS = (
     ("Vouchers", "admin:vouchers_voucher_changelist", "", "vouchers.view_voucher"),
     ("Reward catalogue", "admin:vouchers_reward_changelist", "", "vouchers.change_reward"),
     ("Ledger operations", "admin:loyalty_ledgeroperation_changelist", "", "loyalty.view_ledgeroperation"),
+    ("Fraud cases", "admin:fraud_fraudcase_changelist", "?due=open", "fraud.view_fraudcase"),
     ("Fraud alerts", "admin:fraud_fraudalert_changelist", "", "fraud.view_fraudalert"),
     ("Stores", "admin:loyalty_store_changelist", "", "loyalty.change_store"),
     ("Tills", "admin:loyalty_till_changelist", "", "loyalty.change_till"),
@@ -584,4 +689,6 @@ def workplace(user: StaffUser, *, now: datetime | None = None) -> Workplace:
     place.activity = activity_for(user)
     if user.has_perm("django_celery_beat.change_periodictask"):
         place.jobs = job_status()
+    if user.has_perm("fraud.work_fraudcase"):  # the fraud analyst works cases
+        place.fraud = fraud_dashboard(user, now)
     return place

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.django_db
 PROJECT_APPS = ("loyalty", "members", "vouchers", "staffauth", "fraud", "compliance")
 ADMIN_MODULES = [
     "loyalty.ledger.admin", "loyalty.adjustments.admin", "loyalty.adjustments.admin_reports", "members.admin", "staffauth.admin",
-    "staffauth.views", "vouchers.admin.rewards", "vouchers.admin.offline", "vouchers.admin.till", "fraud.admin",
+    "staffauth.views", "vouchers.admin.rewards", "vouchers.admin.offline", "vouchers.admin.till", "fraud.admin.alerts",
+    "fraud.admin.cases",
 ]  # fmt: skip
 # Forms that are not guarded, and why.
 EXEMPT_FORMS = {

@@ -29,7 +29,8 @@ from django_celery_beat.models import (
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from fraud.models import FraudAlert
+from fraud.models import CaseEvent, FraudAlert, FraudCase
+from fraud.services import Subject, alert_raise
 from loyalty.adjustments.models import AdjustmentReason, AdjustmentReport
 from loyalty.adjustments.services import Evidence, adjustment_request
 from loyalty.kernel.models import OutboundMessage, Till
@@ -73,6 +74,9 @@ MATRIX: dict[str, dict[str, set[str]]] = {
         "fraud_analyst": {V},
     },
     "fraud.fraudalert": {"fraud_analyst": {V, "action:close_selected"}},
+    # Fraud cases: the fraud team works them (the case page's buttons, CASE_ACTIONS below);
+    # programme administrators read them (they raise reversals and revoke vouchers).
+    "fraud.fraudcase": {"program_admin": {V}, "fraud_analyst": {V}},
     "vouchers.pendingredemption": {
         "store_manager": {V, "action:approve_selected", "action:reject_selected"},
         "program_admin": {V, "action:approve_selected", "action:reject_selected"},
@@ -186,6 +190,14 @@ def sample_objects(staff_by_role, store_a):
             sampled_at=now,
         ),
         "fraud.fraudalert": FraudAlert.objects.create(kind="matrix", store=store_a),
+        "fraud.fraudcase": alert_raise(
+            detector="devices_rapid_change",
+            subjects=[Subject.member(member.pk)],
+            facts={"devices": 3},
+            occurred_at=now,
+            dedupe_key="matrix-case",
+            member_id=member.pk,
+        ).cases[0],  # fmt: skip
         "vouchers.reward": reward,
         "vouchers.voucher": voucher,
         "loyalty.store": store_a,
@@ -337,6 +349,50 @@ def test_role_matrix(role, staff_by_role, sample_objects):
         if actual != expected:
             mismatches.append(f"{label}: expected {sorted(expected)}, got {sorted(actual)}")
     add_figure("authorization matrix cells checked", cells)
+    assert not mismatches, f"{role}:\n" + "\n".join(mismatches)
+
+
+# The case page's buttons (POST <case>/act/<action>/) and evidence files: role -> what
+# happens. "done": the action is recorded; "refused": the service refuses it (the page
+# says why; nothing recorded); 403: the role has no case pages at all.
+CASE_ACTIONS: dict[str, dict[str, object]] = {
+    action: {"cashier": 403, "store_manager": 403, "system_admin": 403, "program_admin": "refused", "fraud_analyst": "done"}
+    for action in (
+        "assign_me", "start", "snooze", "note", "contain", "recommend_suspension", "draft_reversal", "close",
+    )
+}  # fmt: skip
+CASE_ACTION_DATA = {
+    "snooze": {"days": "2", "reason": "matrix"},
+    "note": {"reason": "matrix"},
+    "recommend_suspension": {"reason": "matrix"},
+    "draft_reversal": {"points": "10", "reason": "matrix"},
+    "close": {"outcome": "inconclusive", "resolution_reason": "insufficient_evidence", "reason": "matrix"},
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_case_actions_rows(role, staff_by_role, sample_objects):
+    case = sample_objects["fraud.fraudcase"]
+    client = login_verified(Client(), staff_by_role[role])
+    mismatches = []
+    for action, expected_by_role in CASE_ACTIONS.items():
+        expected = expected_by_role[role]
+        before = CaseEvent.objects.filter(case=case).count()
+        url = reverse("admin:fraud_fraudcase_act", args=[case.pk, action])
+        response = client.post(url, CASE_ACTION_DATA.get(action, {}))
+        after = CaseEvent.objects.filter(case=case).count()
+        if response.status_code == 302:
+            refused = any("Refused" in str(m) for m in response.wsgi_request._messages)
+            actual: object = "refused" if refused else "done"
+            if actual == "refused" and after != before:
+                actual = "refused but recorded"
+        else:
+            actual = response.status_code
+        if actual != expected:
+            mismatches.append(f"{action}: expected {expected}, got {actual}")
+    if role != "fraud_analyst":
+        assert FraudCase.objects.get(pk=case.pk).status != FraudCase.Status.CLOSED
+    add_figure("authorization matrix cells checked", len(CASE_ACTIONS))
     assert not mismatches, f"{role}:\n" + "\n".join(mismatches)
 
 

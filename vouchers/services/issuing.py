@@ -405,6 +405,36 @@ def voucher_report_lost(*, member: Member, voucher_id, now: datetime | None = No
     return voucher
 
 
+def voucher_report_suspected(*, staff, voucher_id, reason: str, now: datetime | None = None) -> Voucher:
+    """The fraud team reports a member's voucher as suspected stolen or misused: it stops
+    validating at once (status ``reported``, as when the member reports it lost). The
+    caller (``fraud.actions``) checks the right to act on the case; here, the staff user
+    must be active and see vouchers. One conditional UPDATE; an event on the member.
+
+    Raises VoucherRefused: ``permission_denied``, ``reason_required``,
+    ``voucher_not_found``, ``voucher_not_active``.
+    """
+    now = _now(now)
+    if not (staff is not None and staff.is_active and staff.has_perm("vouchers.view_voucher")):
+        raise VoucherRefused("permission_denied")
+    reason = (reason or "").strip()
+    if not reason or len(reason) > REASON_MAX:
+        raise VoucherRefused("reason_required")
+    pk = _voucher_uuid(voucher_id)
+    rows = Voucher.objects.filter(pk=pk) if pk else Voucher.objects.none()
+    with transaction.atomic():
+        changed = rows.filter(status=Voucher.Status.ACTIVE, expires_at__gt=now).update(
+            status=Voucher.Status.REPORTED, reported_at=now
+        )
+        voucher = rows.select_related("reward", "member").first()
+        if voucher is None:
+            raise VoucherRefused("voucher_not_found")
+        if not changed:
+            raise _not_active(voucher, now)
+        _member_event(voucher.member, "voucher_reported_by_staff", voucher_id=str(voucher.id), staff_id=staff.pk)
+    return voucher
+
+
 def voucher_revoke(*, staff, voucher_id, reason: str, now: datetime | None = None) -> Voucher:
     """Staff revoke an active, unexpired voucher (permission ``vouchers.revoke_voucher``,
     a reason required). One conditional UPDATE; an event on the member and an

@@ -32,8 +32,17 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from fraud.models import FraudAlert
-from fraud.services import cashier_frequency_alert_raise, fraud_alert_close
+from fraud.models import FraudAlert, FraudCase
+from fraud.services import (
+    Subject,
+    alert_raise,
+    case_assign,
+    case_close,
+    case_note,
+    case_start,
+    cashier_frequency_alert_raise,
+    fraud_alert_close,
+)
 from loyalty.adjustments.models import AdjustmentReason, AdjustmentReport, AdjustmentRequest
 from loyalty.adjustments.reports import adjustment_report_publish, yesterday
 from loyalty.adjustments.services import (
@@ -160,7 +169,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo data: {Store.objects.count()} stores, {Member.objects.count()} members, "
             f"{Voucher.objects.count()} vouchers, {AdjustmentRequest.objects.count()} adjustment requests, "
-            f"{FraudAlert.objects.count()} fraud alerts, {AdjustmentReport.objects.count()} adjustment report(s)."
+            f"{FraudAlert.objects.count()} fraud alerts, {FraudCase.objects.count()} fraud cases, {AdjustmentReport.objects.count()} adjustment report(s)."
         )
         outbox = OutboundMessage.objects.count()
         if outbox:
@@ -271,6 +280,7 @@ class Activity:
         self.till_day()
         self.adjustments()
         self.alerts_and_security()
+        self.fraud_cases()
         with at(self.ago(hours=1)):
             self.consent_changes()
         # Last night's report, built by the job's own service (it also mails headquarters).
@@ -514,6 +524,40 @@ class Activity:
             for _ in range(2):
                 security_event_record(kind=SecurityEvent.Kind.LOGIN_FAILED, username="manager")
             security_event_record(kind=SecurityEvent.Kind.LOGIN_FAILED, username="adm1n")
+
+    def fraud_cases(self) -> None:
+        """Three cases, through the real services: a member's account-takeover case under
+        investigation (with a note), a cashier's insider case still new (and overdue), and
+        a member's case closed as not fraud."""
+        fraud, cashier = self.staff["fraud"], self.staff["cashier"]
+        ato, closed = self.members[1], self.members[2]
+        with at(self.ago(2, hours=3)):
+            raised = alert_raise(
+                detector="devices_rapid_change", subjects=[Subject.member(ato.pk)], facts={"devices": 4},
+                occurred_at=timezone.now(), dedupe_key=f"demo:devices_rapid_change:member:{ato.pk}",
+                severity="high", member_id=ato.pk,
+            )  # fmt: skip
+        with at(self.ago(2)):
+            case = raised.cases[0]
+            case_assign(case_id=case.pk, assignee_id=fraud.pk, actor=fraud)
+            case_start(case_id=case.pk, actor=fraud)
+            case_note(case_id=case.pk, note="Four new devices in a day; waiting for the member's call.", actor=fraud)
+        with at(self.ago(4)):
+            alert_raise(
+                detector="staff_adjust_frequency", subjects=[Subject.staff(cashier.pk)], facts={"count": 6},
+                occurred_at=timezone.now(), dedupe_key=f"demo:staff_adjust_frequency:staff:{cashier.pk}",
+                staff_id=cashier.pk, store_id=self.stores["KL01"].pk,
+            )  # fmt: skip
+        with at(self.ago(9)):
+            old = alert_raise(
+                detector="impossible_travel", subjects=[Subject.member(closed.pk)], facts={"km": 1450, "minutes": 40},
+                occurred_at=timezone.now(), dedupe_key=f"demo:impossible_travel:member:{closed.pk}", member_id=closed.pk,
+            )  # fmt: skip
+        with at(self.ago(8)):
+            case_close(
+                case_id=old.cases[0].pk, outcome="not_fraud", resolution_reason="benign", actor=fraud,
+                note="The member flew from Penang; boarding pass checked.",
+            )  # fmt: skip
 
     def consent_changes(self) -> None:
         """A member changed their mind in the app: email marketing off, offers on."""

@@ -97,17 +97,18 @@ class KindFilter(admin.SimpleListFilter):
 @admin.register(FraudAlert)
 class FraudAlertAdmin(ViewerAdminMixin, ReadOnlyAdmin):
     paginator = CappedCountPaginator
-    list_display = ["raised", "what", "severity", "status", "where", "staff_ref", "member_ref", "closed"]
+    list_display = ["raised", "what", "severity", "status", "where", "staff_ref", "member_ref", "case_ref", "closed"]
     list_display_links = ["raised", "what"]
     list_filter = ["status", KindFilter, "severity", VisibleStoreFilter, "created_at"]
-    list_select_related = ["store", "staff", "member", "closed_by"]
+    list_select_related = ["store", "staff", "member", "closed_by", "case"]
     search_fields = ["=member__loyalty_number"]  # the term is read by get_search_results
     search_help_text = "A member's loyalty number or member id."
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]
     actions = ["close_selected"]
     fields = [
-        "raised", "what", "severity", "status", "where", "staff_ref", "member_ref", "facts", "closed", "closed_by_ref",
+        "raised", "what", "severity", "status", "where", "staff_ref", "member_ref", "case_ref", "facts", "closed",
+        "closed_by_ref",
     ]  # fmt: skip
     readonly_fields = fields
 
@@ -141,6 +142,11 @@ class FraudAlertAdmin(ViewerAdminMixin, ReadOnlyAdmin):
     @admin.display(description="Member")
     def member_ref(self, obj):
         return display.member_link(obj.member, current_viewer())
+
+    @admin.display(description="Case")
+    def case_ref(self, obj):
+        case = obj.case
+        return display.link(case, case.reference or f"#{case.pk}", current_viewer()) if case is not None else "—"
 
     @admin.display(description="Facts")
     def facts(self, obj):
