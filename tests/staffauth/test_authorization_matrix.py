@@ -30,6 +30,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from fraud.models import FraudAlert
+from fraud.reports import fraud_report_build
 from loyalty.adjustments.models import AdjustmentReason, AdjustmentReport
 from loyalty.adjustments.services import Evidence, adjustment_request
 from loyalty.kernel.models import OutboundMessage, Till
@@ -73,6 +74,8 @@ MATRIX: dict[str, dict[str, set[str]]] = {
         "fraud_analyst": {V},
     },
     "fraud.fraudalert": {"fraud_analyst": {V, "action:close_selected"}},
+    # Fraud reports (store managers: their stores' alert counts only; fraud.reports).
+    "fraud.fraudreport": {"store_manager": {V}, "program_admin": {V}, "fraud_analyst": {V}},
     "vouchers.pendingredemption": {
         "store_manager": {V, "action:approve_selected", "action:reject_selected"},
         "program_admin": {V, "action:approve_selected", "action:reject_selected"},
@@ -186,6 +189,7 @@ def sample_objects(staff_by_role, store_a):
             sampled_at=now,
         ),
         "fraud.fraudalert": FraudAlert.objects.create(kind="matrix", store=store_a),
+        "fraud.fraudreport": fraud_report_build(period="daily", day=now.date())[0],
         "vouchers.reward": reward,
         "vouchers.voucher": voucher,
         "loyalty.store": store_a,
