@@ -136,8 +136,9 @@ def _subject_labels(keys: list[str]) -> dict[str, str]:
 
 
 def _build(start_day: date, end_day: date, now: datetime) -> tuple[list[list], dict]:
-    start, end = _instant(start_day), _instant(end_day)
-    cut = min(end, now)  # a running period: what happened so far
+    # A running period counts what happened up to ``now`` (reproducible for a given now).
+    start, end = _instant(start_day), min(_instant(end_day), now)
+    cut = end
     rows: list[list] = []
     alerts = FraudAlert.objects.filter(created_at__gte=start, created_at__lt=end)
     signals = RiskSignal.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
