@@ -1,11 +1,9 @@
-from urllib.parse import urlencode
-
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
 from django.contrib.admin.options import get_content_type_for_model
 from django.contrib.admin.utils import unquote
-from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR, SEARCH_VAR, ChangeList
+from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
@@ -16,13 +14,7 @@ from django.views.decorators.http import require_POST
 from loyalty.kernel.crypto import DecryptionFailed
 from loyalty.workplace.display import choice_label, member_label
 from loyalty.workplace.member_page import member_page
-from members.admin_search import (
-    SAVED_SEARCH_VAR,
-    MemberSearch,
-    member_search_find,
-    member_search_load,
-    member_search_save,
-)
+from members.admin_search import SESSION_KEY, member_search_find
 from members.models import Member, MemberPiiAccess
 from members.permissions import (
     colleagues,
@@ -35,6 +27,7 @@ from members.services.membership import member_pii_reveal
 from members.services.pii import member_pii_masked
 from members.services.sessions import sessions_end_all
 from staffauth.admin_base import ReadOnlyAdmin
+from staffauth.posted_search import PostedSearch, PostedSearchAdminMixin
 
 # The reason recorded with the member's "sessions_ended" security event.
 END_SESSIONS_REASON = "ended_by_staff"
@@ -67,22 +60,8 @@ class TierFilter(admin.SimpleListFilter):
         return queryset.filter(tier=int(value)) if value and value.isdigit() else queryset
 
 
-class MemberChangeList(ChangeList):
-    """The changelist of a search by token: ``s`` selects the saved search, it is no
-    filter of the model's fields."""
-
-    def __init__(self, request, *args, **kwargs):
-        self.member_search: MemberSearch | None = getattr(request, "_member_search", None)
-        super().__init__(request, *args, **kwargs)
-
-    def get_filters_params(self, params=None):
-        lookup_params = super().get_filters_params(params)
-        lookup_params.pop(SAVED_SEARCH_VAR, None)
-        return lookup_params
-
-
 @admin.register(Member)
-class MemberAdmin(ReadOnlyAdmin):
+class MemberAdmin(PostedSearchAdminMixin, ReadOnlyAdmin):
     """Members as staff look them up. The member page tells the whole story to its
     viewer (``loyalty.workplace.member_page``): the header, the balance (available,
     pending, held), lots by expiry, the signed history, vouchers, adjustment requests,
@@ -120,58 +99,15 @@ class MemberAdmin(ReadOnlyAdmin):
 
     # --- search (no personal data in URLs) ----------------------------------------------
 
-    def get_changelist(self, request, **kwargs):
-        return MemberChangeList
+    posted_search_session_key = SESSION_KEY
+    posted_search_refused = (
+        "Search with the search box: a search term in the address is not accepted, "
+        "so that phone numbers and email addresses stay out of the logs."
+    )
 
-    def changelist_view(self, request, extra_context=None):
-        """Refuses ``?q=`` (the term would be in the access logs) and applies ``?s=``."""
-        if not self.has_view_or_change_permission(request):
-            raise PermissionDenied  # before anything else, as Django's own view would
-        if SEARCH_VAR in request.GET:
-            messages.error(
-                request,
-                "Search with the search box: a search term in the address is not accepted, "
-                "so that phone numbers and email addresses stay out of the logs.",
-            )
-            return self._changelist_redirect(request.GET, drop={SEARCH_VAR, SAVED_SEARCH_VAR})
-        token = request.GET.get(SAVED_SEARCH_VAR)
-        if token is not None:
-            search = member_search_load(request.session, token)
-            if search is None:
-                messages.warning(request, "That search has expired: search again.")
-                return self._changelist_redirect(request.GET, drop={SAVED_SEARCH_VAR})
-            request._member_search = search
-        return super().changelist_view(request, extra_context)
-
-    def search_view(self, request):
-        """POST only, CSRF-protected, OTP-verified (admin_view): runs the search, saves
-        its outcome in the session and redirects to the changelist with its token."""
-        if not self.has_view_or_change_permission(request):
-            raise PermissionDenied
-        term = request.POST.get(SEARCH_VAR, "")
-        if not term.strip():
-            return self._changelist_redirect(request.POST, drop={SAVED_SEARCH_VAR})
-        token = member_search_save(request.session, member_search_find(term))
-        return self._changelist_redirect(request.POST, drop={SAVED_SEARCH_VAR}, add={SAVED_SEARCH_VAR: token})
-
-    def _changelist_redirect(self, params, *, drop=frozenset(), add=None) -> HttpResponseRedirect:
-        """The changelist with ``params`` (the filters in force), less the search term,
-        ``drop`` and the page, plus ``add``."""
-        dropped = {SEARCH_VAR, PAGE_VAR, ERROR_FLAG, "csrfmiddlewaretoken", *drop}
-        kept = [(key, value) for key, value in params.items() if key not in dropped]
-        kept += list((add or {}).items())
-        url = reverse(
-            f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist", current_app=self.admin_site.name
-        )
-        return HttpResponseRedirect(f"{url}?{urlencode(kept)}" if kept else url)
-
-    def get_search_results(self, request, queryset, search_term):
-        # The term was resolved when it was posted (exact look-ups, phone and email
-        # through the blind indexes): the saved search holds the members it found.
-        search = getattr(request, "_member_search", None)
-        if search is None:
-            return queryset, False
-        return queryset.filter(pk__in=search.member_pks), False
+    def posted_search_find(self, request, term: str) -> PostedSearch:
+        found = member_search_find(term)
+        return PostedSearch(found.member_pks, found.label)
 
     # --- the member page ---------------------------------------------------------------
 
@@ -239,10 +175,8 @@ class MemberAdmin(ReadOnlyAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(require_POST(self.reveal_view))
-        search = self.admin_site.admin_view(require_POST(self.search_view))
         end_sessions = self.admin_site.admin_view(require_POST(self.end_sessions_view))
         return [
-            path("search/", search, name="members_member_search"),
             path("<path:object_id>/end-sessions/", end_sessions, name="members_member_end_sessions"),
             path("<path:object_id>/reveal/", view, name="members_member_reveal"),
             *super().get_urls(),

@@ -23,11 +23,8 @@ member id only: never by phone or email, whose terms would sit in a URL.
 
 from __future__ import annotations
 
-import secrets
-import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django import forms
 from django.db.models import Q
@@ -37,11 +34,9 @@ from members.numbers import LENGTH as LOYALTY_NUMBER_LENGTH
 from members.numbers import loyalty_number_is_well_formed
 from members.selectors import member_by_email, member_by_phone
 from members.services.pii import InvalidMemberData, email_mask, email_normalise, phone_mask, phone_normalise
+from staffauth.posted_search import PostedSearch, posted_search_load, posted_search_save
 
-SAVED_SEARCH_VAR = "s"
 SESSION_KEY = "admin_member_searches"
-SEARCH_TTL = timedelta(minutes=15)  # the admin's idle timeout: a search outlives no session
-SAVED_MAX = 20
 TERM_MAX = 254  # the longest email address; longer terms find nothing
 UNSHOWN = "the term you entered"
 # What people type between the groups of a loyalty number (as pages print it).
@@ -112,31 +107,14 @@ def member_search_find(term: str) -> MemberSearch:
 
 
 def member_search_save(session, search: MemberSearch, *, now: float | None = None) -> str:
-    """Keep ``search`` in ``session``; returns its token (URL-safe, 16 random bytes)."""
-    now = time.time() if now is None else now
-    saved = {
-        token: entry
-        for token, entry in session.get(SESSION_KEY, {}).items()
-        if isinstance(entry, dict) and entry.get("expires", 0) > now
-    }
-    token = secrets.token_urlsafe(16)
-    saved[token] = {
-        "pks": list(search.member_pks),
-        "label": search.label,
-        "expires": now + SEARCH_TTL.total_seconds(),
-    }
-    newest = sorted(saved.items(), key=lambda item: item[1]["expires"])[-SAVED_MAX:]
-    session[SESSION_KEY] = dict(newest)
-    return token
+    """Keep ``search`` in ``session``; returns its token (``staffauth.posted_search``)."""
+    return posted_search_save(session, SESSION_KEY, PostedSearch(search.member_pks, search.label), now=now)
 
 
 def member_search_load(session, token: str, *, now: float | None = None) -> MemberSearch | None:
     """The search saved under ``token`` in ``session``; None when unknown or expired."""
-    now = time.time() if now is None else now
-    entry = session.get(SESSION_KEY, {}).get(token)
-    if not isinstance(entry, dict) or entry.get("expires", 0) <= now:
-        return None
-    return MemberSearch(tuple(int(pk) for pk in entry.get("pks", ())), str(entry.get("label", "")))
+    found = posted_search_load(session, SESSION_KEY, token, now=now)
+    return None if found is None else MemberSearch(tuple(int(pk) for pk in found.pks), found.label)
 
 
 def member_by_typed_loyalty_number(typed: str) -> Member:

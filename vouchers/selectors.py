@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
 from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
@@ -33,7 +33,7 @@ EXPIRED = "expired"
 STATES = [*Voucher.Status.values, EXPIRED]
 
 
-def vouchers_visible_to(user, queryset: QuerySet[Voucher]) -> QuerySet[Voucher]:
+def vouchers_visible_to(user: Any, queryset: QuerySet[Voucher]) -> QuerySet[Voucher]:
     """The vouchers of ``queryset`` a staff user sees: every one for a user who sees every
     store; otherwise those of members at their stores, redeemed at their stores, or
     issued by them (one row per voucher: a voucher has at most one redemption)."""

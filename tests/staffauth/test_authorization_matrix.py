@@ -448,3 +448,37 @@ def test_the_member_admin_views_rows(staff_by_role, store_a):
                 mismatches.append(f"{principal} {view}: expected {expected[principal]}, got {got}")
     add_figure("authorization matrix cells checked", cells)
     assert not mismatches, "\n".join(mismatches)
+
+
+# The voucher admin's search box posts too (a voucher code is a bearer credential): the
+# roles that may view vouchers get the redirect to their saved search; others 403.
+VOUCHER_SEARCH_ROW: dict[str, str | int] = {
+    "anonymous": "login",
+    "cashier": 403,
+    "store_manager": "searched",
+    "program_admin": "searched",
+    "system_admin": 403,
+    "fraud_analyst": "searched",
+}
+
+
+def test_the_voucher_search_row(staff_by_role):
+    url = reverse("admin:vouchers_voucher_search")
+    changelist = reverse("admin:vouchers_voucher_changelist")
+    assert set(VOUCHER_SEARCH_ROW) == set(MEMBER_ADMIN_PRINCIPALS)
+    mismatches = []
+    for principal, expected in VOUCHER_SEARCH_ROW.items():
+        client = Client()
+        if principal in staff_by_role:
+            login_verified(client, staff_by_role[principal])
+        response = client.post(url, {"q": "ABCD-EFGH-JKMN-PQRS"})
+        got: str | int = response.status_code
+        if response.status_code == 302:
+            location = response["Location"]
+            got = "login" if location.startswith("/admin/login/") else (
+                "searched" if location.startswith(f"{changelist}?s=") else location
+            )  # fmt: skip
+        if got != expected:
+            mismatches.append(f"{principal}: expected {expected}, got {got}")
+    add_figure("authorization matrix cells checked", len(VOUCHER_SEARCH_ROW))
+    assert not mismatches, "\n".join(mismatches)

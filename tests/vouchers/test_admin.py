@@ -27,6 +27,7 @@ def member(member_with_phone):
 
 REWARDS = reverse("admin:vouchers_reward_changelist")
 VOUCHERS = reverse("admin:vouchers_voucher_changelist")
+SEARCH = reverse("admin:vouchers_voucher_search")
 GOODWILL = reverse("admin:vouchers_voucher_add")
 
 
@@ -94,13 +95,18 @@ def test_the_code_is_never_shown_only_its_last_four(staff_by_role, voucher):
         assert f"••••-••••-••••-{voucher.code[-4:]}" in page
 
 
+def search(client, term: str):
+    """The voucher search as the search box does it: POST the term, follow the redirect."""
+    return client.post(SEARCH, {"q": term}, follow=True)
+
+
 def test_search_by_voucher_id_or_loyalty_number(staff_by_role, voucher, member):
     client = as_role(staff_by_role, "program_admin")
     short = str(voucher.pk)[:8]
-    assert short in client.get(VOUCHERS, {"q": str(voucher.pk)}).content.decode()
-    assert short in client.get(VOUCHERS, {"q": member.loyalty_number}).content.decode()
+    assert short in search(client, str(voucher.pk)).content.decode()
+    assert short in search(client, member.loyalty_number).content.decode()
     for other in ("00000000-0000-0000-0000-000000000000", "not-a-uuid"):
-        response = client.get(VOUCHERS, {"q": other})
+        response = search(client, other)
         assert response.status_code == 200 and short not in response.content.decode()
 
 
@@ -118,8 +124,40 @@ def test_search_by_the_whole_code_in_any_form_or_the_members_number_as_printed(s
         formatted.replace("-", " "),
         grouped(member.loyalty_number),
     ):
-        found = client.get(VOUCHERS, {"q": term}).context_data["cl"].result_list
+        found = search(client, term).context_data["cl"].result_list
         assert [v.pk for v in found] == [voucher.pk], term
+
+
+def test_a_code_never_goes_into_a_url(staff_by_role, voucher):
+    # given: a programme administrator searching by the whole code
+    client = as_role(staff_by_role, "program_admin")
+    formatted = code_format(voucher.code)
+
+    # when: the search box posts it
+    response = client.post(SEARCH, {"q": formatted})
+
+    # then: the redirect names a token, not the code; the page says "the code ••••-...-K7QX"
+    assert response.status_code == 302
+    location = response["Location"]
+    assert "s=" in location and voucher.code[:4] not in location and "q=" not in location
+    page = client.get(location).content.decode()
+    assert f"for the code ••••-••••-••••-{voucher.code[-4:]}" in page and formatted not in page
+
+    # and a search in the address is refused, the term dropped
+    refused = client.get(VOUCHERS, {"q": formatted})
+    assert refused.status_code == 302 and voucher.code[:4] not in refused["Location"]
+
+
+def test_a_store_managers_search_finds_only_their_stores_vouchers(make_staff, store_a, store_b, voucher, member):
+    # given: the voucher's member shops at store A; one manager at A, one at B
+    assert member.home_store == store_a
+    here = login_verified(Client(), make_staff("manager.a", "store_manager", stores=[store_a]))
+    elsewhere = login_verified(Client(), make_staff("manager.b", "store_manager", stores=[store_b]))
+
+    # when: both search by the whole code, then: only A's manager finds it
+    code = code_format(voucher.code)
+    assert [v.pk for v in search(here, code).context_data["cl"].result_list] == [voucher.pk]
+    assert not search(elsewhere, code).context_data["cl"].result_list
 
 
 def test_a_mistyped_code_says_so_instead_of_finding_nothing(staff_by_role, voucher):
@@ -127,12 +165,12 @@ def test_a_mistyped_code_says_so_instead_of_finding_nothing(staff_by_role, vouch
     wrong = next(c for c in "ABCDEFGH" if c != voucher.code[-1])  # one symbol mistyped
     typed = code_format(voucher.code)[:-1] + wrong.lower()
 
-    response = client.get(VOUCHERS, {"q": typed})
+    response = search(client, typed)
 
     body = response.content.decode()
     assert response.status_code == 200 and not response.context_data["cl"].result_list
     assert "typing error (its check character does not match)" in body
-    assert "not in the expected form" in client.get(VOUCHERS, {"q": "ABCD-EFGH"}).content.decode()
+    assert "not in the expected form" in search(client, "ABCD-EFGH").content.decode()
 
 
 def test_a_voucher_is_listed_by_reward_and_masked_code_with_its_member_named(staff_by_role, voucher, member):

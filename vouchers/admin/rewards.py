@@ -43,6 +43,7 @@ from staffauth.admin_base import (
     add_form_render,
     form_refused,
 )
+from staffauth.posted_search import PostedSearch, PostedSearchAdminMixin
 from vouchers.admin import offline, till  # noqa: F401  (register the till's admin pages first)
 from vouchers.models import Reward, Voucher
 from vouchers.permissions import goodwill_limit, may_revoke_vouchers
@@ -158,6 +159,10 @@ GOODWILL_FIELDS = {
 }
 
 
+# The most vouchers one search keeps (a member has a few dozen; a code names one).
+SEARCH_MAX = 500
+
+
 class ExpiryFilter(admin.SimpleListFilter):
     title = "expiry"
     parameter_name = "expiry"
@@ -177,12 +182,12 @@ class ExpiryFilter(admin.SimpleListFilter):
 
 
 @admin.register(Voucher)
-class VoucherAdmin(ViewerAdminMixin, BaseAdmin):
+class VoucherAdmin(PostedSearchAdminMixin, ViewerAdminMixin, BaseAdmin):
     paginator = CappedCountPaginator  # a large table: never a full COUNT
     list_display = ["voucher", "member_ref", "state", "source", "issued", "expires"]
     list_filter = ["status", "source", ("reward", admin.RelatedOnlyFieldListFilter), ExpiryFilter, "issued_at"]
     list_select_related = ["reward", "member"]
-    search_fields = ["=id", "=member__loyalty_number"]  # read by get_search_results
+    search_fields = ["=id", "=member__loyalty_number"]  # shows the box; posted_search_find searches
     search_help_text = (
         "The voucher code as the member reads it, a member's loyalty number or member id, or a voucher id."
     )
@@ -200,27 +205,30 @@ class VoucherAdmin(ViewerAdminMixin, BaseAdmin):
     def get_queryset(self, request):
         return vouchers_visible_to(request.user, super().get_queryset(request))
 
-    def get_search_results(self, request, queryset, search_term):
-        # Never a term that is not of a column's type reaches the database as one.
-        term = search_term.strip()
-        if not term:
-            return queryset, False
+    def posted_search_find(self, request, term: str) -> PostedSearch:
+        """The vouchers ``term`` names, among those the viewer sees: a code (as the
+        member reads it, checked by its check character), a member's loyalty number or
+        member id, or a voucher id. The label never holds a code in clear."""
+        term = term.strip()
+        queryset = self.get_queryset(request)
         lookup = member_lookup(term)  # a loyalty number, or a UUID as a member id
         try:
             voucher_id = uuid.UUID(term)
         except ValueError:
-            pass
+            voucher_id = None
+        if voucher_id is not None:
+            found, label = queryset.filter(Q(pk=voucher_id) | lookup), str(voucher_id)
+        elif lookup is not None:
+            found, label = queryset.filter(lookup), term
         else:
-            return queryset.filter(Q(pk=voucher_id) | lookup), False
-        if lookup is not None:
-            return queryset.filter(lookup), False
-        try:
-            code = code_normalise(term)
-        except CodeInvalid as refusal:
-            # A mistyped code finds nothing: say why instead of an empty list.
-            self.message_user(request, str(refusal), messages.WARNING)
-            return queryset.none(), False
-        return queryset.filter(code=code), False
+            try:
+                code = code_normalise(term)
+            except CodeInvalid as refusal:
+                # A mistyped code finds nothing: say why instead of an empty list.
+                self.message_user(request, str(refusal), messages.WARNING)
+                return PostedSearch((), "a code that is not valid")
+            found, label = queryset.filter(code=code), f"the code {code_masked(code)}"
+        return PostedSearch(tuple(found.values_list("pk", flat=True)[:SEARCH_MAX]), label)
 
     @admin.display(description="Voucher", ordering="reward__name")
     def voucher(self, obj):
