@@ -25,6 +25,7 @@ from fraud.reports import (
     ReportScope,
     fraud_report_build,
     fraud_report_csv,
+    fraud_report_publish,
     fraud_report_visible,
     period_bounds,
     today,
@@ -34,6 +35,7 @@ from fraud.tasks import fraud_report_daily_task, fraud_report_weekly_task
 from loyalty.kernel.models import OutboundMessage
 from loyalty.ledger.operations import Actor, points_earn
 from members.models import Member
+from tests.concurrency import race
 from tests.conftest import login_verified
 
 pytestmark = pytest.mark.django_db
@@ -124,7 +126,9 @@ def test_the_figures_of_a_known_day(day_world, store_a, store_b):
     }
     subjects = [row for row in report.rows if row[0] == "subject"]
     assert [row[6] for row in subjects] == [
-        f"member:{day_world['m1'].pk}", f"member:{day_world['m2'].pk}", f"staff:{day_world['cashier'].pk}"
+        f"member:{day_world['m1'].pk}",
+        f"member:{day_world['m2'].pk}",
+        f"staff:{day_world['cashier'].pk}",
     ]
     assert subjects[0][1] == f"member {day_world['m1'].loyalty_number}" and subjects[0][3] == 30
     assert totals["notes"]  # points frozen/recovered: not recorded yet, said so
@@ -322,3 +326,13 @@ def test_building_on_demand_reports_a_final_period_as_it_was(day_world, staff_by
     assert "is final: shown as built" in response.content.decode()
     assert future.status_code == 200 and "has not happened yet" in future.content.decode()
     assert FraudReport.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_builds_and_publishes_write_one_report_and_one_summary_each(settings):
+    settings.FRAUD_REPORT_RECIPIENTS = ["fraud-team@example.com"]
+    when = local(DAY + timedelta(days=1), 9, 30)
+    results = race(*[lambda: fraud_report_publish(period="daily", day=DAY, now=when).pk for _ in range(6)])
+
+    assert len(set(results)) == 1 and FraudReport.objects.count() == 1
+    assert OutboundMessage.objects.filter(topic="fraud_report").count() == 1

@@ -29,7 +29,9 @@ def new_page(browser, live_server, csp_violations):
 
     def make() -> Page:
         context, page = open_page(browser, live_server.url, csp_violations, viewport={"width": 1400, "height": 900})
-        page.on("console", lambda msg: csp_violations.append(f"console error: {msg.text}") if msg.type == "error" else None)
+        page.on(
+            "console", lambda msg: csp_violations.append(f"console error: {msg.text}") if msg.type == "error" else None
+        )
         page.on("pageerror", lambda exc: csp_violations.append(f"page error: {exc}"))
         contexts.append(context)
         return page
