@@ -92,7 +92,7 @@ class FraudReportAdmin(ViewerAdminMixin, ReadOnlyAdmin):
     list_display_links = ["period_start"]
     list_filter = ["period", "final", "start"]
     date_hierarchy = "start"
-    fields = ["period", "start", "end", "final", "built_at"]  # never the raw rows: filtered per user
+    fields = ["period", "start", "end", "final", "built_at", "built_by_ref"]  # never the raw rows: filtered per user
     readonly_fields = fields
     change_form_template = "admin/fraud/fraudreport/change_form.html"
     change_list_template = "admin/fraud/fraudreport/change_list.html"
@@ -125,6 +125,14 @@ class FraudReportAdmin(ViewerAdminMixin, ReadOnlyAdmin):
     @admin.display(description="From", ordering="start")
     def period_start(self, obj):
         return display.local_time(obj.start)
+
+    def get_fields(self, request, obj=None):
+        # Who built it is the fraud team's business, not a store manager's.
+        return self.fields if _scope(request).all_stores else [f for f in self.fields if f != "built_by_ref"]
+
+    @admin.display(description="Built by")
+    def built_by_ref(self, obj):
+        return display.staff_link(obj.built_by, current_viewer()) if obj.built_by_id else "the scheduled job"
 
     @admin.display(description="Built", ordering="built_at")
     def built(self, obj):

@@ -310,7 +310,8 @@ def test_the_page_names_subjects_and_a_store_manager_sees_their_part(day_world, 
     number = day_world["m1"].loyalty_number
     assert " ".join(number[i : i + 4] for i in range(0, len(number), 4)) in analyst_page  # by name, not id
     assert f"member:{day_world['m1'].pk}" not in analyst_page
-    assert "PGB" not in manager_page and "cashier" not in manager_page
+    assert "PGB" not in manager_page and "cashier" not in manager_page and "field-built_by_ref" not in manager_page
+    assert "field-built_by_ref" in analyst_page
     rows = list(csv.reader(io.StringIO(manager_csv.content.decode())))
     assert rows[0] == COLUMNS and {row[1] for row in rows[1:]} == {"KLA"} and {row[0] for row in rows[1:]} == {"store"}
 
