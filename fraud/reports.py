@@ -56,7 +56,12 @@ SUBJECT_WINDOW_DAYS = 30
 # Detectors whose alerts are data-access violations (spec target: 0).
 DATA_ACCESS_DETECTORS = ("pii_reveal_volume",)
 # The specification's metrics and targets ("Fraud Detection and Prevention"): the value
-# must stay below (or, for violations, at) the target.
+# must stay below (or, for violations, at) the target. As far as the records allow:
+# incidents are the period's alerts whose case closed as confirmed fraud (an alert names
+# one incident; operations are not linked to cases yet), over the period's ledger
+# operations; takeovers are the account-takeover cases closed confirmed in the period,
+# over the members active when built; detection and remediation are 90th percentiles
+# (see ``_build``); violations are alerts of ``DATA_ACCESS_DETECTORS``.
 TARGETS = {
     "fraud_incident_rate_percent": ("Fraud incident rate (% of operations)", 0.1),
     "ato_rate_percent": ("Account takeover rate (% of active members)", 0.01),
