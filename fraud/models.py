@@ -430,3 +430,41 @@ class CaseFile(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"Case file {self.pk} ({self.content_type})"
+
+
+class FraudReport(models.Model):
+    """A fraud report of one period (a local day, a Monday-to-Sunday week or a calendar
+    month, ``settings.TIME_ZONE``): rows in ``fraud.reports.COLUMNS`` order (the CSV's)
+    plus their store and subject for scoping, and the page's totals.
+
+    A report built after its period ended is ``final`` and never changes again (a
+    trigger refuses UPDATE and DELETE of a final row): it records what was known when it
+    was built, like a closed ledger day. One built while its period is still running is
+    provisional, and the next build of the same period replaces it. Building is thus
+    idempotent: a rebuild of a final report returns it untouched."""
+
+    class Period(models.TextChoices):
+        DAILY = "daily", "Daily"
+        WEEKLY = "weekly", "Weekly"
+        MONTHLY = "monthly", "Monthly"
+
+    period = models.CharField(max_length=8, choices=Period.choices)
+    start = models.DateField(help_text="The period's first local day.")
+    end = models.DateField(help_text="The day after the period's last local day.")
+    rows = models.JSONField(default=list, help_text="One entry per figure, in CSV column order.")
+    totals = models.JSONField(default=dict, help_text="The page's figures: by detector, store, staff, cases, targets.")
+    final = models.BooleanField(default=False, help_text="Built after the period ended: never rebuilt.")
+    built_at = models.DateTimeField()
+    built_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-start", "period"]
+        constraints = [
+            models.UniqueConstraint(fields=["period", "start"], name="fraud_report_one_per_period"),
+            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="fraud_report_end_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_period_display()} fraud report from {self.start:%Y-%m-%d}"

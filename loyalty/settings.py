@@ -713,6 +713,8 @@ FRAUD = {
     # Auto-assignment: an analyst holding this many open cases gets no more.
     "auto_assign_cap": _fraud("auto_assign_cap", 25),
 }  # fmt: skip
+# Who gets the fraud reports' summaries (figures only, no personal data): comma-separated.
+FRAUD_REPORT_RECIPIENTS = env.list("FRAUD_REPORT_RECIPIENTS", default=["fraud-team@localhost"])
 
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -110,6 +110,8 @@ STORE_MANAGER = Role(
         | {"vouchers.review_redemptionaudit"}
         | _TILL_POINTS_READ
         | _OFFLINE_DECIDE
+        # Fraud reports: their stores' alert counts only (fraud.reports).
+        | {"fraud.view_fraudreport"}
     ),
 )
 
@@ -143,6 +145,7 @@ PROGRAM_ADMIN = Role(
         # Fraud cases, read-only (they confirm suspensions and raise reversals a case
         # recommends): the case, its timeline, the signals and risk decisions behind it.
         | {"fraud.view_fraudcase", "fraud.view_caseevent", "fraud.view_risksignal", "fraud.view_riskdecision"}
+        | {"fraud.view_fraudreport"}
     ),
 )
 
@@ -191,6 +194,7 @@ FRAUD_ANALYST = Role(
         # the signals and risk decisions behind them.
         | {"fraud.view_fraudcase", "fraud.work_fraudcase", "fraud.view_caseevent", "fraud.view_risksignal"}
         | {"fraud.view_riskdecision", "fraud.view_fraudruleset", "fraud.view_detectorsnooze"}
+        | {"fraud.view_fraudreport"}
         # Suspicious activity: end the member's sessions (moves no points); freeze a
         # member's spending (lapses unless confirmed), lock a member, block a device.
         | {"members.end_member_sessions", "members.restrict_member"}

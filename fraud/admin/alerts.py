@@ -16,6 +16,7 @@ from typing import Any
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
+from fraud import admin_reports  # noqa: F401  (registers the fraud reports)
 from fraud.models import KIND_LABELS, FraudAlert
 from fraud.permissions import may_close_alerts
 from fraud.selectors import fraud_alerts_visible_to

@@ -30,6 +30,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from fraud.models import CaseEvent, FraudAlert, FraudCase
+from fraud.reports import fraud_report_build
 from fraud.services import Subject, alert_raise
 from loyalty.adjustments.models import AdjustmentReason, AdjustmentReport
 from loyalty.adjustments.services import Evidence, adjustment_request
@@ -77,6 +78,8 @@ MATRIX: dict[str, dict[str, set[str]]] = {
     # Fraud cases: the fraud team works them (the case page's buttons, CASE_ACTIONS below);
     # programme administrators read them (they raise reversals and revoke vouchers).
     "fraud.fraudcase": {"program_admin": {V}, "fraud_analyst": {V}},
+    # Fraud reports (store managers: their stores' alert counts only; fraud.reports).
+    "fraud.fraudreport": {"store_manager": {V}, "program_admin": {V}, "fraud_analyst": {V}},
     "vouchers.pendingredemption": {
         "store_manager": {V, "action:approve_selected", "action:reject_selected"},
         "program_admin": {V, "action:approve_selected", "action:reject_selected"},
@@ -198,6 +201,7 @@ def sample_objects(staff_by_role, store_a):
             dedupe_key="matrix-case",
             member_id=member.pk,
         ).cases[0],  # fmt: skip
+        "fraud.fraudreport": fraud_report_build(period="daily", day=now.date())[0],
         "vouchers.reward": reward,
         "vouchers.voucher": voucher,
         "loyalty.store": store_a,
