@@ -35,12 +35,14 @@ labels (``member#17``, ``staff:cashier-2``), never database ids, JSON with sorte
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import math
 import random
 import resource
 import time
+import traceback
 import tracemalloc
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -103,7 +105,6 @@ class Truth:
 
     scenario: str
     subjects: set[str]
-    labels: list[str]
     start: datetime
     end: datetime
     expected: tuple[str, ...]
@@ -172,6 +173,7 @@ class Drill:
         self.start = local_end - timedelta(days=profile.days)
         self.live_start = local_end - timedelta(days=profile.live_days)
         self.events: list[Event] = []
+        self.playing = False
         self.seq = 0
         self.stats = Stats()
         self.truths: list[Truth] = []
@@ -184,14 +186,17 @@ class Drill:
 
     # random streams: one per purpose, seeded from the drill's seed
     def rng(self, stream: str) -> random.Random:
-        return random.Random(f"{self.seed}:{stream}")
+        return random.Random(f"{self.seed}:{stream}")  # noqa: S311  (a reproducible drill, not a secret)
 
     def key(self, *parts: Any) -> str:
         return ":".join(["drill", str(self.seed), *(str(p) for p in parts)])
 
     def at(self, when: datetime, run: Callable[[], Any], stream: str = "") -> None:
         self.seq += 1
-        self.events.append(Event(when, self.seq, run, stream))
+        if self.playing:
+            heapq.heappush(self.events, Event(max(when, timezone.now()), self.seq, run, stream))
+        else:
+            self.events.append(Event(when, self.seq, run, stream))
 
     def label(self, subject_key: str, label: str) -> None:
         self.labels[subject_key] = label
@@ -231,7 +236,9 @@ class Drill:
             self.label(f"till:{till.pk}", f"till:{s}/T1")
             self.tills.append(till)
             self.till_secrets[till.pk] = secret
-            self.cashiers[store.pk] = [staff(f"cashier-{s}-{c}", CASHIER, store) for c in range(self.profile.cashiers_per_store)]
+            self.cashiers[store.pk] = [
+                staff(f"cashier-{s}-{c}", CASHIER, store) for c in range(self.profile.cashiers_per_store)
+            ]
             self.managers[store.pk] = staff(f"manager-{s}", STORE_MANAGER, store)
         self.hq = staff("hq", PROGRAM_ADMIN)
         self.reward, _ = Reward.objects.get_or_create(
@@ -240,7 +247,7 @@ class Drill:
         self.coffee, _ = Reward.objects.get_or_create(
             name="Drill coffee", defaults={"kind": Reward.Kind.FREE_ITEM, "item": "Coffee", "points_price": 150}
         )
-        self.shifts: dict[int, Any] = {}
+        self.shifts: dict[tuple[int, Any], Any] = {}
         # The adjustment reasons a migration ships; made again when a flushed database lost them.
         from loyalty.adjustments.models import AdjustmentReason
 
@@ -253,16 +260,21 @@ class Drill:
         import secrets
 
         from vouchers.models import StaffShift
-        from vouchers.services.shifts import token_hash
+        from vouchers.services.shifts import shift_end, token_hash
 
-        shift = self.shifts.get(cashier.pk)
+        # One shift per cashier and local day (a shift ends by itself after some hours).
+        day = timezone.localdate()
+        shift = self.shifts.get((cashier.pk, day))
         if shift is None:
+            for (staff_id, _), open_shift in list(self.shifts.items()):
+                if staff_id == cashier.pk and open_shift.ended_at is None:
+                    shift_end(shift=open_shift)
             till = self.tills[store_index]
             shift = StaffShift.objects.create(
                 staff=cashier, store=till.store, till=till, token_hash=token_hash(secrets.token_urlsafe(32)),
                 started_at=timezone.now(),
             )  # fmt: skip
-            self.shifts[cashier.pk] = shift
+            self.shifts[(cashier.pk, day)] = shift
         return shift
 
     def members_create(self) -> None:
@@ -301,89 +313,35 @@ class Drill:
         self.label(f"member:{member.pk}", f"member#{n}")
 
     def _members_bulk(self, count: int, rng: random.Random) -> None:
-        """The bench's other members, written set-wise (no personal data: bulk members are
-        counted in the false positives, and their history is the bulk history's)."""
-        from loyalty.ledger.models import Account, MemberBalance
-        from members.models import Member
+        """The bench's other members, written set-wise by the ledger's bulk writer (no
+        personal data; counted in the false positives, their history the bulk history's)."""
+        from loyalty.ledger.services.bulk import members_bulk_create
 
-        self.bulk_members: list[int] = []
-        batch = 5_000
-        for start in range(0, count, batch):
-            size = min(batch, count - start)
-            made = Member.objects.bulk_create(
-                [Member(home_store=self.stores[(start + i) % len(self.stores)]) for i in range(size)]
-            )
-            accounts = Account.objects.bulk_create([Account(kind=Account.Kind.MEMBER, member=m) for m in made])
-            MemberBalance.objects.bulk_create([MemberBalance(account=a) for a in accounts])
-            for m in made:
-                roll = rng.random()
-                self.segment[m.pk] = "family" if roll < 0.10 else "business" if roll < 0.15 else "normal"
-                self.bulk_members.append(m.pk)
+        self.bulk_members = members_bulk_create(store_ids=[s.pk for s in self.stores], count=count)
+        for pk in self.bulk_members:
+            roll = rng.random()
+            self.segment[pk] = "family" if roll < 0.10 else "business" if roll < 0.15 else "normal"
 
     # --- bulk history (bench) ------------------------------------------------------------------------
 
     def history_bulk(self) -> None:
-        """Earns before the live days, for every member, in one set-wise statement per
-        chunk: Poisson-like visits (``random()`` under a seeded ``setseed``), lognormal-ish
-        baskets. The columns written are the pre-till-data ones; the new ones
-        (``item_lines``, ``tender_hash``, ``receipt_presented``) take their database
-        defaults, so the path keeps working as ``LedgerOperation`` grows."""
-        from loyalty.ledger.models import Account
-        from loyalty.ledger.services.core import system_account
+        """Earns before the live days, for every member, set-wise
+        (``loyalty.ledger.services.bulk.earns_bulk_history``: its columns are the
+        pre-till-data ones, the newer take their database defaults)."""
+        from loyalty.ledger.services.bulk import earns_bulk_history
 
         days = (self.live_start - self.start).days
         if days <= 0:
             return
-        earn_account = system_account(Account.Kind.EARN).pk
-        member_ids = sorted(self.segment)
-        till_of_store = {t.store_id: t.pk for t in self.tills}
         started = time.monotonic()
-        written = 0
-        with connection.cursor() as cur:
-            cur.execute("SELECT setseed(%s)", [((self.seed % 1000) / 1000.0)])
-            for i in range(0, len(member_ids), 20_000):
-                chunk = member_ids[i : i + 20_000]
-                cur.execute(
-                    """
-                    WITH src AS (
-                        SELECT a.id AS account_id, m.id AS member_id, m.home_store_id AS store_id,
-                            %s::timestamptz + (d || ' days')::interval + interval '10 hours'
-                                + (floor(random() * 600) || ' minutes')::interval AS at,
-                            greatest(1, floor(exp(ln(4000) + 0.8 * (random() + random() + random() - 1.5)))::bigint)
-                                AS amount_minor,
-                            gen_random_uuid() AS op_id, gen_random_uuid() AS transfer_id
-                        FROM members_member m JOIN loyalty_account a ON a.member_id = m.id
-                        CROSS JOIN generate_series(0, %s - 1) AS d
-                        WHERE m.id = ANY(%s) AND random() < %s
-                    ), ops AS (
-                        INSERT INTO loyalty_ledgeroperation (id, kind, member_id, store_id, points, actor_till_id,
-                            actor_member, actor_job, receipt_ref, reason, needs_review, amount_minor, created_at)
-                        SELECT op_id, 'earn', member_id, store_id, greatest(1, amount_minor / 100),
-                            (%s::jsonb ->> store_id::text)::bigint, false, '', 'drill-' || op_id, '', false,
-                            amount_minor, at
-                        FROM src
-                    ), transfers AS (
-                        INSERT INTO loyalty_transfer (id, operation_id, kind, debit_account_id, credit_account_id,
-                            amount, created_at)
-                        SELECT transfer_id, op_id, 'earn', %s, account_id, greatest(1, amount_minor / 100), at FROM src
-                    ), lots AS (
-                        INSERT INTO loyalty_pointslot (account_id, source_id, expires_on, earned, remaining)
-                        SELECT account_id, transfer_id, (at + interval '365 days')::date,
-                            greatest(1, amount_minor / 100), greatest(1, amount_minor / 100)
-                        FROM src RETURNING id, source_id, earned, account_id
-                    ), moves AS (
-                        INSERT INTO loyalty_lotmovement (transfer_id, lot_id, delta) SELECT source_id, id, earned FROM lots
-                    )
-                    UPDATE loyalty_memberbalance b SET credits_posted = credits_posted + t.total
-                    FROM (SELECT account_id, sum(earned) AS total, count(*) AS n FROM lots GROUP BY account_id) t
-                    WHERE b.account_id = t.account_id
-                    """,
-                    [self.start, days, chunk, self.profile.visits_per_week / 7, json.dumps(till_of_store),
-                     earn_account],
-                )  # fmt: skip
-                written += cur.rowcount
-        self.stats.ops["bulk_history_members"] = written
-        self.out(f"  bulk history: {days} days for {len(member_ids):,} members ({time.monotonic() - started:.1f}s)")
+        written = earns_bulk_history(
+            member_ids=sorted(self.segment), till_of_store={t.store_id: t.pk for t in self.tills},
+            start=self.start, days=days, visits_per_day=self.profile.visits_per_week / 7,
+            seed=(self.seed % 1000) / 1000.0,
+        )  # fmt: skip
+        self.stats.ops["earn_bulk"] = written
+        self.out(f"  bulk history: {written:,} earns over {days} days for {len(self.segment):,} members "
+                 f"({time.monotonic() - started:.1f}s)")  # fmt: skip
 
     # --- normal activity -----------------------------------------------------------------------------
 
@@ -427,7 +385,7 @@ class Drill:
                         day + timedelta(hours=14 + staff_rng.random() * 3),
                         lambda m=manager, t=target, p=points, st=store: self.adjust(m, t, p, st),
                     )
-                for r in range(staff_rng.randrange(0, 3) if local else 0):
+                for _r in range(staff_rng.randrange(0, 3) if local else 0):
                     target = local[staff_rng.randrange(len(local))]
                     self.at(
                         day + timedelta(hours=10 + staff_rng.random() * 8),
@@ -501,14 +459,10 @@ class Drill:
     def voucher_cycle(self, member, k: int, when: datetime, *, rng_key: str) -> None:
         """A voucher bought in the app when the balance allows, redeemed at the home till
         within days."""
-        from loyalty.ledger.models import MemberBalance
+        from loyalty.ledger.selectors import member_balance_figures
 
         session = self.sessions.get(member.pk)
-        if session is None:
-            return
-        balance = MemberBalance.objects.filter(account__member=member).values_list("credits_posted", "debits_posted",
-                                                                                   "debits_pending").first()  # fmt: skip
-        if balance is None or balance[0] - balance[1] - balance[2] < 1_000:
+        if session is None or member_balance_figures(member)["available"] < 1_000:
             return
         voucher = self.voucher_buy(member, session, self.reward, f"v{k}")
         if voucher is None:
@@ -614,17 +568,20 @@ class Drill:
         """Every event in time order, each at its moment on the travelled clock."""
         import time_machine
 
-        self.events.sort()
+        heapq.heapify(self.events)  # events may schedule events (``at`` pushes while playing)
+        self.playing = True
         with time_machine.travel(self.events[0].when if self.events else self.end, tick=False) as traveller:
-            for event in self.events:
+            while self.events:
+                event = heapq.heappop(self.events)
                 traveller.move_to(event.when)
                 try:
                     event.run()
                 except DrillRefused:
                     raise
                 except Exception as error:  # noqa: BLE001  (an unexpected refusal is a figure, not a crash)
-                    logger.warning("fraud drill: event failed (%s)", type(error).__name__)
-                    self.stats.errors[type(error).__name__] += 1
+                    # Named by the drill's own frame it went through last: "DoesNotExist@voucher_cycle".
+                    frames = [f.name for f in traceback.extract_tb(error.__traceback__) if f.filename == __file__]
+                    self.stats.errors[f"{type(error).__name__}@{frames[-1] if frames else '?'}"] += 1
 
 
 class DrillRefused(Exception):
@@ -691,7 +648,7 @@ class Scenarios:
 
     def truth(self, name: str, subjects: Iterable[str], start: datetime, end: datetime) -> Truth:
         keys = set(subjects)
-        truth = Truth(name, keys, sorted(self.d.labels.get(k, k) for k in keys), start, end, SCENARIOS[name])
+        truth = Truth(name, keys, start, end, SCENARIOS[name])
         self.d.truths.append(truth)
         return truth
 
@@ -708,8 +665,6 @@ class Scenarios:
         }
         # Victims keep living normally (their baselines are their own history).
         self.victims = {
-            "ato": self.take(1, self.business or self.pool),
-            "token_theft": self.take(1),
             "earn_spike": self.take(1),
             "cashier_frequency": self.take(22),
         }
@@ -722,21 +677,38 @@ class Scenarios:
     # --- one method per scenario --------------------------------------------------------------------
 
     def ato(self) -> None:
-        d, (victim,) = self.d, self.victims["ato"]
+        """The victim: at the attack, the business member (else member) with the most points
+        available among the candidates (an attacker goes for a full account)."""
+        d = self.d
         start = self.moment(0.6, 0.8, hour=2)
-        for k in range(3):  # three unknown phones in three hours, three networks
-            d.at(start + timedelta(hours=k), lambda k=k: d.login(victim, f"ato-{d.seed}-{k}", f"198.51.{100 + k}.7"))
         end = start + timedelta(hours=4)
-        d.at(end, lambda: self._redeem_share(victim, "ato", floor=2_100))
-        self.truth("ato", [f"member:{victim.pk}"], start, end)
+        truth = self.truth("ato", [], start, end)
+
+        def attack() -> None:
+            victim = self.richest()
+            truth.subjects.add(f"member:{victim.pk}")
+            for k in range(3):  # three unknown phones in three hours, three networks
+                d.at(start + timedelta(hours=k),
+                     lambda k=k: d.login(victim, f"ato-{d.seed}-{k}", f"198.51.{100 + k}.7"))  # fmt: skip
+            d.at(end, lambda: self._redeem_share(victim, "ato", floor=2_100))
+
+        d.at(start, attack)
+
+    def richest(self):
+        """At the attack: the member in no scenario with the most points available (an
+        attacker goes for a full account); taken from then on."""
+        from loyalty.ledger.selectors import member_balance_figures
+
+        free = [m for m in self.d.members if m.pk not in self.taken]
+        victim = max(free, key=lambda m: (member_balance_figures(m)["available"], -m.pk))
+        self.taken.add(victim.pk)
+        return victim
 
     def _redeem_share(self, member, tag: str, *, floor: int) -> None:
-        from loyalty.ledger.models import MemberBalance
         from loyalty.ledger.operations import Actor, points_redeem
+        from loyalty.ledger.selectors import member_balance_figures
 
-        balance = MemberBalance.objects.get(account__member=member)
-        available = balance.credits_posted - balance.debits_posted - balance.debits_pending
-        points = max(floor, available * 45 // 100)
+        points = max(floor, member_balance_figures(member)["available"] * 45 // 100)
         outcome = points_redeem(member=member, points=points, actor=Actor(member=True),
                                 idempotency_key=self.d.key("redeem", tag), reason="drill")  # fmt: skip
         self.d._count("redeem", outcome)
@@ -744,11 +716,16 @@ class Scenarios:
     def token_theft(self) -> None:
         from members.services.sessions import session_refresh
 
-        d, (victim,) = self.d, self.victims["token_theft"]
+        d = self.d
         start = self.moment(0.5, 0.8, hour=8)
         device = f"victim-{d.seed}"
+        truth = self.truth("token_theft", [], start, start + timedelta(hours=2))
+        victims: list[Any] = []
 
         def theft() -> None:
+            victims.append(self.richest())
+            victim = victims[0]
+            truth.subjects.add(f"member:{victim.pk}")
             tokens = d.login(victim, device, "10.9.0.1")
             if tokens is None:
                 return
@@ -759,8 +736,7 @@ class Scenarios:
                 d.stats.refused[f"refresh:{getattr(reused, 'code', type(reused).__name__)}"] += 1
 
         d.at(start, theft)
-        d.at(start + timedelta(hours=2), lambda: self._redeem_share(victim, "theft", floor=200))
-        self.truth("token_theft", [f"member:{victim.pk}"], start, start + timedelta(hours=2))
+        d.at(start + timedelta(hours=2), lambda: victims and self._redeem_share(victims[0], "theft", floor=200))
 
     def salami(self) -> None:
         d = self.d
@@ -796,7 +772,12 @@ class Scenarios:
         for cycle in range(3):
             receipt, items = d.purchase(member, 0, when, 45_000, f"cyc{cycle}", rng, skus=[sku])
             back = when + timedelta(days=2)
-            d.at(back, lambda r=receipt, i=items, c=cycle: d.return_(member, d.tills[1], r, i, d.tenders[member.pk], f"cyc{c}"))
+            d.at(
+                back,
+                lambda r=receipt, i=items, c=cycle: d.return_(
+                    member, d.tills[1], r, i, d.tenders[member.pk], f"cyc{c}"
+                ),
+            )
             when = back + timedelta(days=3)
         self.truth("return_cycle", [f"member:{member.pk}"], start, when)
 
@@ -904,7 +885,9 @@ class Scenarios:
                     d.redeem_voucher(cashier, s, voucher, f"lk{k}")
 
             d.at(when, buy_and_redeem)
-        self.truth("linked_cashier", [f"staff:{cashier.pk}", f"member:{accomplice.pk}"], start, start + timedelta(days=2))
+        self.truth(
+            "linked_cashier", [f"staff:{cashier.pk}", f"member:{accomplice.pk}"], start, start + timedelta(days=2)
+        )
 
     def earn_spike(self) -> None:
         d, (victim,) = self.d, self.victims["earn_spike"]
@@ -938,7 +921,9 @@ class Scenarios:
         d.purchase(member, 0, start - timedelta(days=2), 30_000, "rs", rng)
         d.at(start - timedelta(days=1), lambda: d.login(member, f"rs-{d.seed}", "10.0.3.3"))
         first, second = d.cashiers[d.stores[0].pk][0], d.cashiers[d.stores[1 % len(d.stores)].pk][0]
-        truth = self.truth("voucher_rescan", [f"member:{member.pk}", f"staff:{second.pk}"], start, start + timedelta(hours=2))
+        truth = self.truth(
+            "voucher_rescan", [f"member:{member.pk}", f"staff:{second.pk}"], start, start + timedelta(hours=2)
+        )
         held: list[Any] = []
 
         def buy() -> None:
@@ -990,7 +975,7 @@ def evidence_collect(since: datetime) -> list[Evidence]:
     and their own member/staff/store columns), signals without an alert, the ledger's
     refusal events of ``REFUSAL_DETECTORS``."""
     from fraud.models import FraudAlert, RiskSignal
-    from loyalty.ledger.models import LedgerRefusalEvent
+    from loyalty.ledger.selectors import refusals_in_window
 
     found: list[Evidence] = []
     keys: dict[int, set[str]] = defaultdict(set)
@@ -1010,9 +995,8 @@ def evidence_collect(since: datetime) -> list[Evidence]:
     )
     found.extend(Evidence(det, frozenset({key}), at, False) for det, key, at in lone)
     by_code = {code: det for det, codes in REFUSAL_DETECTORS.items() for code in codes}
-    refusals = LedgerRefusalEvent.objects.filter(created_at__gte=since, code__in=list(by_code)).values_list(
-        "code", "member_id", "actor_till_id", "created_at"
-    )
+    refusals = refusals_in_window(start=since, end=timezone.now() + timedelta(days=3650), codes=sorted(by_code))
+    refusals = refusals.values_list("code", "member_id", "actor_till_id", "created_at")
     for code, member_id, till_id, at in refusals:
         subjects = {f"member:{member_id}"} if member_id else set()
         if till_id:
@@ -1075,7 +1059,7 @@ def drill_score(drill: Drill) -> dict[str, Any]:
         )
         scenarios.append({
             "scenario": truth.scenario,
-            "subjects": truth.labels,
+            "subjects": sorted(drill.labels.get(k, k) for k in truth.subjects),
             "start_offset_hours": round((truth.start - drill.start).total_seconds() / 3600, 2),
             "duration_minutes": int((truth.end - truth.start).total_seconds() // 60),
             "expected": list(truth.expected),
