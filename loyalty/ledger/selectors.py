@@ -585,6 +585,8 @@ def store_earn_counts(*, start: datetime, end: datetime) -> dict[int, int]:
         .order_by()
     )
     return {row["store_id"]: row["n"] for row in rows}
+
+
 # --- Return detectors (FRAUD.md rows 11-19) ----------------------------------------------------
 
 
