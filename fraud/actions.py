@@ -305,7 +305,7 @@ def case_staff_deactivation_request(
         if case.staff_id is None:
             raise CaseActionRefused("no_staff")
         notify_address(
-            to=getattr(settings, "FRAUD_SYSADMIN_EMAIL", "sysadmin@example.com"),
+            to=settings.FRAUD_SYSADMIN_EMAIL,
             subject=f"Deactivation requested: fraud case {case.reference}",
             body=(
                 f"The fraud team asks that staff account #{case.staff_id} be deactivated "

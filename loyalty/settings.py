@@ -715,6 +715,9 @@ FRAUD = {
 }  # fmt: skip
 # Who gets the fraud reports' summaries (figures only, no personal data): comma-separated.
 FRAUD_REPORT_RECIPIENTS = env.list("FRAUD_REPORT_RECIPIENTS", default=["fraud-team@localhost"])
+# Where a fraud case's request to deactivate a staff account goes (the system
+# administrators' mailbox; the message holds the case reference, no personal data).
+FRAUD_SYSADMIN_EMAIL = env.str("FRAUD_SYSADMIN_EMAIL", default="sysadmin@localhost")
 
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

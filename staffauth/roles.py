@@ -194,6 +194,9 @@ FRAUD_ANALYST = Role(
         # the signals and risk decisions behind them.
         | {"fraud.view_fraudcase", "fraud.work_fraudcase", "fraud.view_caseevent", "fraud.view_risksignal"}
         | {"fraud.view_riskdecision", "fraud.view_fraudruleset", "fraud.view_detectorsnooze"}
+        # Headquarters' monthly audit of adjustment rationales (FRAUD.md row 10): they
+        # review adjustments and make none, so nobody audits their own.
+        | {"fraud.view_auditsample"}
         | {"fraud.view_fraudreport"}
         # Suspicious activity: end the member's sessions (moves no points); freeze a
         # member's spending (lapses unless confirmed), lock a member, block a device.

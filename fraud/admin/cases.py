@@ -53,6 +53,7 @@ from loyalty.workplace.dashboards import age_text
 from loyalty.workplace.viewer import ViewerAdminMixin, current_viewer
 from members.admin_search import member_lookup
 from staffauth.admin_base import CappedCountPaginator, FreeTextFormMixin, ReadOnlyAdmin
+from staffauth.posted_search import PostedSearch, PostedSearchAdminMixin
 
 FILE_SUFFIX = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
 SNOOZE_DAYS_MAX = 30
@@ -213,7 +214,7 @@ def subject_link(case: FraudCase, viewer: Any) -> Any:
 
 
 @admin.register(FraudCase)
-class FraudCaseAdmin(ViewerAdminMixin, ReadOnlyAdmin):
+class FraudCaseAdmin(PostedSearchAdminMixin, ViewerAdminMixin, ReadOnlyAdmin):
     paginator = CappedCountPaginator
     change_form_template = "admin/fraud/fraudcase/change_form.html"
     list_display = [
@@ -231,14 +232,18 @@ class FraudCaseAdmin(ViewerAdminMixin, ReadOnlyAdmin):
     class Media:
         css = {"all": ["loyalty/fraud_cases.css"]}
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
+    def posted_search_find(self, request, term: str) -> PostedSearch:
+        """The cases ``term`` names among those the viewer sees: a case reference, or a
+        member's loyalty number (posted, never in a URL: it identifies a member). The
+        label is the term (staff may read loyalty numbers; only the URL must not hold one)."""
+        term = term.strip()
+        queryset = self.get_queryset(request)
         if term.upper().startswith("FC-"):
-            return queryset.filter(reference__iexact=term[:20]), False
-        lookup = member_lookup(term)
-        return (queryset.filter(lookup) if lookup is not None else queryset.none()), False
+            found, label = queryset.filter(reference__iexact=term[:20]), term[:20].upper()
+        else:
+            lookup = member_lookup(term)
+            found, label = (queryset.filter(lookup) if lookup is not None else queryset.none()), term
+        return PostedSearch(tuple(found.values_list("pk", flat=True)[:500]), label)
 
     @admin.display(description="Case", ordering="reference")
     def reference_ref(self, obj):

@@ -94,9 +94,15 @@ def test_the_queue_lists_cases_with_names_and_filters(client, analyst, case, mem
     url = reverse("admin:fraud_fraudcase_changelist")
     body = client.get(url).content.decode()
     assert case.reference in body and member.loyalty_number[:4] in body
-    assert case.reference in client.get(url, {"q": case.reference}).content.decode()
-    assert case.reference in client.get(url, {"q": member.loyalty_number}).content.decode()
-    assert case.reference not in client.get(url, {"q": "FC-1999-000001"}).content.decode()
+    search = reverse("admin:fraud_fraudcase_search")
+    for term, found in ((case.reference, True), (case.reference.lower(), True), (member.loyalty_number, True),
+                        ("FC-1999-000001", False), ("no such member", False)):  # fmt: skip
+        response = client.post(search, {"q": term}, follow=True)
+        assert response.status_code == 200
+        assert [c.pk for c in response.context_data["cl"].result_list] == ([case.pk] if found else []), term
+        assert term not in response.redirect_chain[-1][0]  # the term never goes into a URL
+    refused = client.get(url, {"q": member.loyalty_number}, follow=True)  # a term in the address is refused
+    assert "not accepted" in refused.content.decode() and "q=" not in refused.redirect_chain[-1][0]
     assert case.reference not in client.get(url, {"due": "overdue"}).content.decode()
     FraudCase.objects.filter(pk=case.pk).update(due_at=timezone.now() - timedelta(hours=1))
     overdue = client.get(url, {"due": "overdue"}).content.decode()

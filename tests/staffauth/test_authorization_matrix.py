@@ -29,7 +29,7 @@ from django_celery_beat.models import (
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from fraud.models import CaseEvent, FraudAlert, FraudCase
+from fraud.models import AuditSample, CaseEvent, FraudAlert, FraudCase
 from fraud.reports import fraud_report_build
 from fraud.services import Subject, alert_raise
 from loyalty.adjustments.models import AdjustmentReason, AdjustmentReport
@@ -80,6 +80,8 @@ MATRIX: dict[str, dict[str, set[str]]] = {
     "fraud.fraudcase": {"program_admin": {V}, "fraud_analyst": {V}},
     # Fraud reports (store managers: their stores' alert counts only; fraud.reports).
     "fraud.fraudreport": {"store_manager": {V}, "program_admin": {V}, "fraud_analyst": {V}},
+    # Headquarters' rationale audit (FRAUD.md row 10): the fraud team records verdicts.
+    "fraud.auditsample": {"fraud_analyst": {V, "action:mark_passed", "action:mark_failed"}},
     "vouchers.pendingredemption": {
         "store_manager": {V, "action:approve_selected", "action:reject_selected"},
         "program_admin": {V, "action:approve_selected", "action:reject_selected"},
@@ -170,7 +172,7 @@ def sample_objects(staff_by_role, store_a):
     shift = StaffShift.objects.create(staff=cashier, store=store_a, till=till, started_at=now)
     held = points_hold(member=member, points=5, actor=Actor(till=till), idempotency_key="m-hold")
     at_the_till = {"till": till, "store": store_a, "staff": cashier, "member": member, "points": 5}
-    return {
+    objects = {
         "vouchers.staffshift": shift,
         "vouchers.tillredemption": TillRedemption.objects.create(
             **at_the_till,
@@ -250,6 +252,11 @@ def sample_objects(staff_by_role, store_a):
         ),
         "django_celery_beat.intervalschedule": IntervalSchedule.objects.create(every=5, period="minutes"),
     }
+    objects["fraud.auditsample"] = AuditSample.objects.create(
+        month=now.date().replace(day=1), adjustment=objects["loyalty.adjustmentrequest"], band="supervisor",
+        staff=staff_by_role["store_manager"], draw_hash="0" * 64, drawn_at=now,
+    )  # fmt: skip
+    return objects
 
 
 # --- The till API's member look-up (issue 11, D7) ------------------------------------------------
@@ -508,26 +515,34 @@ def test_the_member_admin_views_rows(staff_by_role, store_a):
 
 # The voucher admin's search box posts too (a voucher code is a bearer credential): the
 # roles that may view vouchers get the redirect to their saved search; others 403.
-VOUCHER_SEARCH_ROW: dict[str, str | int] = {
-    "anonymous": "login",
-    "cashier": 403,
-    "store_manager": "searched",
-    "program_admin": "searched",
-    "system_admin": 403,
-    "fraud_analyst": "searched",
-}
+# The posted searches (staffauth.posted_search): who may search, with a term of the kind
+# each admin takes (a voucher code; a case reference).
+POSTED_SEARCH_ROWS: dict[str, tuple[str, dict[str, str | int]]] = {
+    "vouchers_voucher": (
+        "ABCD-EFGH-JKMN-PQRS",
+        {"anonymous": "login", "cashier": 403, "store_manager": "searched", "program_admin": "searched",
+         "system_admin": 403, "fraud_analyst": "searched"},
+    ),
+    "fraud_fraudcase": (
+        "FC-2026-000001",
+        {"anonymous": "login", "cashier": 403, "store_manager": 403, "program_admin": "searched",
+         "system_admin": 403, "fraud_analyst": "searched"},
+    ),
+}  # fmt: skip
 
 
-def test_the_voucher_search_row(staff_by_role):
-    url = reverse("admin:vouchers_voucher_search")
-    changelist = reverse("admin:vouchers_voucher_changelist")
-    assert set(VOUCHER_SEARCH_ROW) == set(MEMBER_ADMIN_PRINCIPALS)
+@pytest.mark.parametrize("admin_name", sorted(POSTED_SEARCH_ROWS))
+def test_the_posted_search_rows(staff_by_role, admin_name):
+    term, row = POSTED_SEARCH_ROWS[admin_name]
+    url = reverse(f"admin:{admin_name}_search")
+    changelist = reverse(f"admin:{admin_name}_changelist")
+    assert set(row) == set(MEMBER_ADMIN_PRINCIPALS)
     mismatches = []
-    for principal, expected in VOUCHER_SEARCH_ROW.items():
+    for principal, expected in row.items():
         client = Client()
         if principal in staff_by_role:
             login_verified(client, staff_by_role[principal])
-        response = client.post(url, {"q": "ABCD-EFGH-JKMN-PQRS"})
+        response = client.post(url, {"q": term})
         got: str | int = response.status_code
         if response.status_code == 302:
             location = response["Location"]
@@ -536,5 +551,5 @@ def test_the_voucher_search_row(staff_by_role):
             )  # fmt: skip
         if got != expected:
             mismatches.append(f"{principal}: expected {expected}, got {got}")
-    add_figure("authorization matrix cells checked", len(VOUCHER_SEARCH_ROW))
+    add_figure("authorization matrix cells checked", len(row))
     assert not mismatches, "\n".join(mismatches)

@@ -47,6 +47,8 @@ from members.models import Member
 DURATION = 5.0
 WORKERS = (1, 4)
 ROUNDS = 2
+# The "before" of the fraud checks on the HTTP path (tests/bench_settings_unguarded.py).
+UNGUARDED_SETTINGS = "tests.bench_settings_unguarded"
 HISTORY = 50_000
 _NO_DIGITS = str.maketrans(
     "0123456789", "ghijklmnop"
@@ -90,17 +92,22 @@ class Command(BaseCommand):
                 for workers in WORKERS:
                     samples.setdefault((path, workers), []).append(self.run(label, workers, target))
         if not skip_http:
-            with self.http_server() as port:
-                self.port = port
-                for workers in WORKERS:
-                    samples[("http", workers)] = [self.run("HTTP till API", workers, self.http_worker)]
+            # As deployed, and without the fraud issue's enumeration guard (its "before"),
+            # in turns like the paths above.
+            servers = [("http", "HTTP till API", None), ("http_unguarded", "HTTP, no guard", UNGUARDED_SETTINGS)]
+            for round_no in range(rounds):
+                for path, label, settings_module in servers if round_no % 2 == 0 else servers[::-1]:
+                    with self.http_server(settings_module) as port:
+                        self.port = port
+                        for workers in WORKERS:
+                            samples.setdefault((path, workers), []).append(self.run(label, workers, self.http_worker))
         results = {key: sum(rates) / len(rates) for key, rates in samples.items()}
 
         self.stdout.write(
             self.style.MIGRATE_HEADING(f"\nEarn throughput (operations per second, mean of {rounds} rounds)")
         )
         self.stdout.write(f"  {'path':<16}" + "".join(f"{w} worker{'s' if w > 1 else '':<5}" for w in WORKERS))
-        for path in ("service", "till", "http", "sql"):
+        for path in ("service", "till", "http", "http_unguarded", "sql"):
             if (path, WORKERS[0]) in results:
                 self.stdout.write(f"  {path:<16}" + "".join(f"{results[(path, w)]:>10.0f}  " for w in WORKERS))
         for workers in WORKERS:
@@ -108,6 +115,8 @@ class Command(BaseCommand):
             line = f"  {workers} worker(s): service/baseline {results[('service', workers)] / base:.0%}"
             if ("http", workers) in results:
                 line += f", HTTP/baseline {results[('http', workers)] / base:.0%}"
+                guarded = results[("http", workers)] / results[("http_unguarded", workers)]
+                line += f", HTTP with/without the enumeration guard {guarded:.0%}"
             line += f", with till data/service {results[('till', workers)] / results[('service', workers)]:.0%}"
             self.stdout.write(line)
         self.stdout.write(
@@ -237,7 +246,7 @@ class Command(BaseCommand):
         conn.close()
         return done
 
-    def http_server(self):
+    def http_server(self, settings_module: str | None = None):
         command = self
 
         class Server:
@@ -255,6 +264,8 @@ class Command(BaseCommand):
                     "DB_CONN_MAX_AGE": "60",
                     "LOG_LEVEL": "WARNING",
                 }
+                if settings_module:
+                    env["DJANGO_SETTINGS_MODULE"] = settings_module
                 self.proc = subprocess.Popen(  # noqa: S603 (a fixed argument list)
                     [sys.executable, "-m", "gunicorn", "loyalty.wsgi", "--bind", f"127.0.0.1:{self.port}",
                      "--workers", "2", "--log-level", "warning"],
@@ -264,7 +275,10 @@ class Command(BaseCommand):
                 while time.monotonic() < deadline:
                     try:
                         socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                        command.stdout.write(f"  gunicorn (2 workers) on 127.0.0.1:{self.port}")
+                        command.stdout.write(
+                            f"  gunicorn (2 workers) on 127.0.0.1:{self.port}"
+                            + (f" with {settings_module}" if settings_module else "")
+                        )
                         return self.port
                     except OSError:
                         time.sleep(0.2)
