@@ -126,3 +126,31 @@ def test_an_analyst_goes_from_the_dashboard_to_a_case_and_closes_it(
     assert (case.status, case.outcome, case.resolution_reason) == ("closed", "not_fraud", "benign")
     assert CaseEvent.objects.filter(case=case, kind="closed", actor=analyst).count() == 1
     no_csp_violations(page, csp_violations, console_errors)
+
+
+def test_an_analyst_goes_from_the_dashboard_to_a_case_and_freezes_the_members_spending(
+    new_page, csp_violations, console_errors, analyst, case
+):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # given: the analyst on their landing page
+    page = new_page()
+    log_in(page, analyst)
+    expect(page.locator("#fraud-my-cases")).to_contain_text(case.reference)
+
+    # when: they open the case from the queue and freeze the member's spending
+    page.click("#fraud-queue-link")
+    page.locator("#result_list tbody tr").locator(f"a:text-is('{case.reference}')").click()
+    expect(page.locator("#case-header")).to_contain_text(case.reference)
+    page.fill("#freeze-reason", "Four new devices in a day and a redemption attempt.")
+    page.click("#action-freeze button")
+
+    # then: the member cannot spend (earning continues), the case is contained, recorded
+    expect(page.locator(".messagelist")).to_contain_text("Spending frozen (it lapses unless confirmed).")
+    expect(page.locator("#case-timeline")).to_contain_text("Spending frozen")
+    page.screenshot(path=ARTIFACTS / "frozen.png", full_page=True)
+    no_csp_violations(page, csp_violations, console_errors)
+    member = Member.objects.get(pk=case.member_id)
+    assert member.spend_frozen_until is not None and member.spend_frozen_until > timezone.now()
+    case.refresh_from_db()
+    assert case.contained_at is not None
+    assert CaseEvent.objects.filter(case=case, actor=analyst, kind="spend_frozen").count() == 1
