@@ -55,7 +55,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from members.numbers import _check_digit
+from members.numbers import check_digit
 
 logger = logging.getLogger(__name__)
 
@@ -821,7 +821,7 @@ class Scenarios:
         for k in range(30):
             # Well-formed numbers (99, Luhn) that nobody holds: a 404 each, as guessing gives.
             body = "99" + "".join(str(rng.randrange(10)) for _ in range(13))
-            number = body + _check_digit(body)
+            number = body + check_digit(body)
             d.at(start + timedelta(seconds=6 * k), lambda n=number, k=k: self._probe(n, k))
         truth = self.truth("enumeration", ["client:*"], start, start + timedelta(minutes=3))
         d.at(start, lambda: truth.subjects.add(f"till:{self.enum_till[0].pk}") if self.enum_till else None)

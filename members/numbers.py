@@ -15,7 +15,8 @@ PREFIX = "99"
 LENGTH = 16
 
 
-def _check_digit(partial: str) -> str:
+def check_digit(partial: str) -> str:
+    """The Luhn check digit completing ``partial``."""
     for digit in "0123456789":
         if luhn_valid(partial + digit):
             return digit
@@ -24,7 +25,7 @@ def _check_digit(partial: str) -> str:
 
 def loyalty_number_generate() -> str:
     body = PREFIX + "".join(secrets.choice("0123456789") for _ in range(LENGTH - len(PREFIX) - 1))
-    return body + _check_digit(body)
+    return body + check_digit(body)
 
 
 def loyalty_number_is_well_formed(value: str) -> bool:

@@ -36,8 +36,7 @@ from loyalty.kernel.refusals import Refusal
 from members.models import Member, MemberDevice, MemberRestriction, MemberSecurityEvent, MemberSession
 from members.permissions import may_restrict_members, may_suspend_members
 from members.services.otp import otp_step_up_consume
-from members.services.sessions import _end as sessions_end_queryset
-from members.services.sessions import sessions_end_all
+from members.services.sessions import sessions_end_all, sessions_end_among
 from members.services.standing import (
     FREEZE_INDEFINITE,
     STEP_UP_ACTION,
@@ -387,7 +386,7 @@ def member_device_block(
         live = _new(
             member, Kind.DEVICE_BLOCK, actor=actor, reason=reason, case_ref=case_ref, now=now, device_id=device.pk
         )
-    ended = sessions_end_queryset(MemberSession.objects.filter(device=device), reason="device_blocked", now=now)
+    ended = sessions_end_among(MemberSession.objects.filter(device=device), reason="device_blocked", now=now)
     _event(member, "device_blocked", device_id=device.pk, sessions_ended=len(ended), **_by(actor))
     return RestrictionResult(live, True)
 

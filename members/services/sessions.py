@@ -219,7 +219,7 @@ def _timeout_reason(session: MemberSession, now: datetime) -> str | None:
     return None
 
 
-def _end(sessions, *, reason: str, now: datetime) -> list[uuid.UUID]:
+def sessions_end_among(sessions, *, reason: str, now: datetime) -> list[uuid.UUID]:
     """End the live sessions among ``sessions`` (a queryset) and revoke their refresh
     tokens; returns the ids of those it ended (each ended once, even under races)."""
     ids = list(sessions.filter(ended_at__isnull=True).values_list("pk", flat=True))
@@ -243,7 +243,7 @@ def _check_live(session: MemberSession, now: datetime) -> SessionRefused | None:
         return SessionEnded()
     reason = _timeout_reason(session, now)
     if reason is not None:
-        if _end(MemberSession.objects.filter(pk=session.pk), reason=reason, now=now):
+        if sessions_end_among(MemberSession.objects.filter(pk=session.pk), reason=reason, now=now):
             _event(
                 session.member, "session_expired", session_id=str(session.id), channel=session.channel, reason=reason
             )
@@ -473,7 +473,7 @@ def _session_refresh(*, token_hash, fingerprint_hash, now):
     member = session.member
     if row.rotated_at is not None:
         RefreshToken.objects.filter(family=row.family, revoked_at__isnull=True).update(revoked_at=now)
-        _end(MemberSession.objects.filter(pk=session.pk), reason="refresh_token_reused", now=now)
+        sessions_end_among(MemberSession.objects.filter(pk=session.pk), reason="refresh_token_reused", now=now)
         _event(member, "refresh_token_reused", session_id=str(session.id), channel=session.channel)
         # The security team's log too: a reused refresh token is a likely stolen one.
         security_event_record(
@@ -519,7 +519,7 @@ def session_end(*, session: MemberSession, reason: str, now: datetime | None = N
     """End one session (logout, revocation) and revoke its refresh tokens. Returns
     False when it had already ended."""
     now = now or timezone.now()
-    if not _end(MemberSession.objects.filter(pk=session.pk), reason=reason, now=now):
+    if not sessions_end_among(MemberSession.objects.filter(pk=session.pk), reason=reason, now=now):
         return False
     _event(session.member, "session_ended", session_id=str(session.id), channel=session.channel, reason=reason)
     return True
@@ -535,7 +535,7 @@ def sessions_end_all(
     sessions = MemberSession.objects.filter(member=member)
     if except_session is not None:
         sessions = sessions.exclude(pk=except_session.pk)
-    ended = _end(sessions, reason=reason, now=now)
+    ended = sessions_end_among(sessions, reason=reason, now=now)
     _event(member, "sessions_ended", reason=reason, count=len(ended))
     return len(ended)
 
@@ -563,6 +563,6 @@ def device_block(*, member: Member, device_id: int, now: datetime | None = None)
     if device.blocked_at is None:
         device.blocked_at = now
         device.save(update_fields=["blocked_at"])
-    ended = _end(MemberSession.objects.filter(device=device), reason="device_blocked", now=now)
+    ended = sessions_end_among(MemberSession.objects.filter(device=device), reason="device_blocked", now=now)
     _event(member, "device_blocked", device_id=device.pk, sessions_ended=len(ended))
     return device

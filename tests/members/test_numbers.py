@@ -21,9 +21,9 @@ def test_generated_numbers_are_well_formed_and_never_look_like_a_card():
 @given(position=st.integers(0, 15), replacement=st.integers(1, 9))
 def test_a_single_mistyped_digit_is_caught(position, replacement):
     number = "9912345678901234"[:15]
-    from members.numbers import _check_digit
+    from members.numbers import check_digit
 
-    number += _check_digit(number)
+    number += check_digit(number)
     digits = list(number)
     digits[position] = str((int(digits[position]) + replacement) % 10)
     assert not loyalty_number_is_well_formed("".join(digits))
