@@ -39,7 +39,8 @@ from django.utils import timezone
 from fraud import config as fraud_config
 from fraud.detectors.runs import LAG, micro_batch
 from fraud.models import ReturnLadderStep, RiskSignal
-from fraud.services import Subject, alert_raise, signal_raise
+from fraud.scoring import Subject, signal_raise
+from fraud.services import alert_raise
 from loyalty import notifications
 from loyalty.kernel.timestamps import iso_utc
 from loyalty.ledger import selectors as ledger
@@ -114,7 +115,7 @@ class Batch:
             .order_by("created_at", "id")
             .values("id", "code", "member_id", "actor_till_id", "store_id", "created_at")
         )
-        return cls(start, end, returns, refusals)
+        return cls(start, end, returns, [dict(row) for row in refusals])
 
 
 def _batch(as_of: datetime, since: datetime | None, batch: Batch | None) -> Batch:
