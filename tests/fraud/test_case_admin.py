@@ -344,3 +344,47 @@ def test_the_analyst_recommends_and_the_program_admin_suspends(client, staff_by_
     member.refresh_from_db()
     assert member.status == Member.Status.SUSPENDED
     assert CaseEvent.objects.filter(case=case, kind="member_suspended").count() == 1
+
+
+# --- the analyst recommends and never moves points (FRAUD.md §3) -------------------------------
+
+POINT_MOVING_PERMISSIONS = {
+    "loyalty.add_adjustmentrequest", "loyalty.approve_adjustmentrequest", "loyalty.add_ledgeroperation",
+    "loyalty.change_ledgeroperation", "vouchers.issue_goodwill_voucher", "vouchers.decide_pendingredemption",
+    "vouchers.revoke_voucher", "members.suspend_member",
+}  # fmt: skip
+
+
+def test_a_fraud_analyst_cannot_move_points(client, analyst, case, member, voucher, store_a):
+    from loyalty.adjustments.models import AdjustmentRequest
+    from loyalty.kernel.models import Till
+    from loyalty.ledger.models import LedgerOperation
+    from loyalty.ledger.operations import Actor, points_earn
+    from loyalty.ledger.selectors import member_balance_figures
+
+    # given: the member holds points and a voucher; the analyst's role has no point-moving permission
+    till = Till.objects.create(store=store_a, code="T1", key_id="case-till", secret_encrypted="-")
+    points_earn(member=member, points=800, receipt_ref="R-1", actor=Actor(till=till), idempotency_key="case-earn")
+    assert not {perm for perm in POINT_MOVING_PERMISSIONS if analyst.has_perm(perm)}
+    operations, balance = LedgerOperation.objects.count(), member_balance_figures(member)
+    # when: they take every action a case offers them, through the case page
+    login_verified(client, analyst)
+    device = MemberDevice.objects.create(member=member, fingerprint_hash="d" * 64, label="phone")
+    for action, data in [
+        ("start", {}), ("freeze", {"reason": "Stolen points."}), ("lock", {"reason": "Takeover."}),
+        ("block_device", {"reason": "Attacker's phone.", "device": device.pk}),
+        ("report_voucher", {"reason": "Stolen.", "voucher": voucher.pk}),
+        ("draft_reversal", {"reason": "Stolen points.", "points": 250}),
+        ("recommend_suspension", {"reason": "Confirmed."}),
+        ("revoke_voucher", {"reason": "Stolen.", "voucher": voucher.pk}),
+        ("suspend", {"reason": "Confirmed."}),
+    ]:  # fmt: skip
+        act(client, case, action, **data)
+    # then: not one point moved, no adjustment was raised, and the two Program
+    # Administrator actions were refused
+    assert LedgerOperation.objects.count() == operations and member_balance_figures(member) == balance
+    assert not AdjustmentRequest.objects.filter(member=member).exists()
+    voucher.refresh_from_db()
+    member.refresh_from_db()
+    assert voucher.status == "reported" and member.status != Member.Status.SUSPENDED
+    assert member.spend_frozen_until is not None  # the actions did act: restrictions, not points
