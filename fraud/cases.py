@@ -120,6 +120,56 @@ def _auto_assignee() -> int | None:
     return loads.first()
 
 
+def _case_find_or_open(
+    *,
+    subject: Subject,
+    inbox: str,
+    severity: str,
+    score: int,
+    ruleset_version: int,
+    first_signal_at: datetime,
+    origin: str,
+    note: str,
+    now: datetime,
+) -> tuple[FraudCase, bool]:
+    """The open case of (inbox, subject), or a new one (auto-assigned, due by severity,
+    linked to the subject's last closed case in the inbox; its ``opened`` event names
+    ``origin``). Race-safe: a concurrent opener's case is returned. (case, opened)."""
+    case = FraudCase.objects.filter(OPEN, inbox=inbox, subject_key=subject.key).first()
+    if case is not None:
+        return case, False
+    level = severity_for(severity, score)
+    previous = (
+        FraudCase.objects.filter(inbox=inbox, subject_key=subject.key, status=FraudCase.Status.CLOSED)
+        .order_by("-closed_at", "-id")
+        .first()
+    )
+    try:
+        with transaction.atomic():
+            case = FraudCase.objects.create(
+                inbox=inbox,
+                severity=level,
+                score_at_open=score,
+                ruleset_version=ruleset_version,
+                previous_case=previous,
+                due_at=_due(level, now),
+                first_signal_at=first_signal_at,
+                opened_at=now,
+                assigned_to_id=_auto_assignee(),
+                **subject.fields(),
+            )
+            case.reference = f"FC-{now.year}-{case.pk:06d}"
+            FraudCase.objects.filter(pk=case.pk).update(reference=case.reference)
+            _event(case.pk, "opened", now, new=origin, note=note)
+            if previous is not None:
+                _event(case.pk, "linked", now, old=previous.reference)
+            if case.assigned_to_id:
+                _event(case.pk, "assigned", now, new=case.assigned_to_id, note="auto")
+        return case, True
+    except IntegrityError:
+        return FraudCase.objects.get(OPEN, inbox=inbox, subject_key=subject.key), False
+
+
 def case_for_signal(
     *, signal: RiskSignal, severity: str = "medium", now: datetime | None = None
 ) -> tuple[FraudCase, bool]:
@@ -132,46 +182,54 @@ def case_for_signal(
     inbox = inbox_for(signal.detector, subject)
     case = FraudCase.objects.filter(OPEN, inbox=inbox, subject_key=subject.key).first()
     if case is None:
-        score = risk_score(subject, now).score
-        level = severity_for(severity, score)
-        previous = (
-            FraudCase.objects.filter(inbox=inbox, subject_key=subject.key, status=FraudCase.Status.CLOSED)
-            .order_by("-closed_at", "-id")
-            .first()
-        )
-        try:
-            with transaction.atomic():
-                case = FraudCase.objects.create(
-                    inbox=inbox,
-                    severity=level,
-                    score_at_open=score,
-                    ruleset_version=signal.ruleset_version,
-                    previous_case=previous,
-                    due_at=_due(level, now),
-                    first_signal_at=signal.occurred_at,
-                    opened_at=now,
-                    assigned_to_id=_auto_assignee(),
-                    **subject.fields(),
-                )
-                case.reference = f"FC-{now.year}-{case.pk:06d}"
-                FraudCase.objects.filter(pk=case.pk).update(reference=case.reference)
-                _event(case.pk, "opened", now, new=signal.detector, note=f"signal {signal.pk}")
-                if previous is not None:
-                    _event(case.pk, "linked", now, old=previous.reference)
-                if case.assigned_to_id:
-                    _event(case.pk, "assigned", now, new=case.assigned_to_id, note="auto")
+        case, opened = _case_find_or_open(
+            subject=subject, inbox=inbox, severity=severity, score=risk_score(subject, now).score,
+            ruleset_version=signal.ruleset_version, first_signal_at=signal.occurred_at, origin=signal.detector,
+            note=f"signal {signal.pk}", now=now,
+        )  # fmt: skip
+        if opened:
             return case, True
-        except IntegrityError:
-            case = FraudCase.objects.get(OPEN, inbox=inbox, subject_key=subject.key)
-    _case_join(case, signal, severity, now)
+    _event(case.pk, "signal_joined", now, new=signal.detector, note=f"signal {signal.pk}")
+    _case_raise(case, severity, now, cause=signal.detector)
+    if signal.occurred_at < case.first_signal_at:
+        FraudCase.objects.filter(pk=case.pk, first_signal_at__gt=signal.occurred_at).update(
+            first_signal_at=signal.occurred_at
+        )
     case.refresh_from_db()
     return case, False
 
 
-def _case_join(case: FraudCase, signal: RiskSignal, severity: str, now: datetime) -> None:
-    _event(case.pk, "signal_joined", now, new=signal.detector, note=f"signal {signal.pk}")
+def case_for_decision(
+    *,
+    subject: Subject,
+    detector: str,
+    severity: str,
+    score: int,
+    ruleset_version: int,
+    first_signal_at: datetime,
+    decision_id: int,
+    now: datetime | None = None,
+) -> tuple[FraudCase, bool]:
+    """The case a risk decision's outcome asks for (``fraud.outcomes``): the open case of
+    (the inbox of ``detector``, its largest or forcing detector; ``subject``), its
+    severity raised to ``severity`` (a snooze lifted), or a new one. Returns (case,
+    opened). Race-safe like ``case_for_signal``."""
+    now = now or timezone.now()
+    inbox = inbox_for(detector, subject)
+    case, opened = _case_find_or_open(
+        subject=subject, inbox=inbox, severity=severity, score=score, ruleset_version=ruleset_version,
+        first_signal_at=first_signal_at, origin="risk_decision", note=f"decision {decision_id}", now=now,
+    )  # fmt: skip
+    if not opened:
+        _case_raise(case, severity, now, cause="risk_decision")
+        case.refresh_from_db()
+    return case, opened
+
+
+def _case_raise(case: FraudCase, severity: str, now: datetime, *, cause: str) -> None:
+    """A case joined by new evidence: a snooze lifted, the severity raised to ``severity``."""
     if FraudCase.objects.filter(pk=case.pk, snoozed_until__isnull=False).update(snoozed_until=None):
-        _event(case.pk, "snooze_lifted", now, new=signal.detector)
+        _event(case.pk, "snooze_lifted", now, new=cause)
     level = severity if severity in SEVERITY_ORDER else "medium"
     higher = SEVERITY_ORDER[SEVERITY_ORDER.index(level) + 1 :]
     lower = [s for s in SEVERITY_ORDER if s not in higher and s != level]
@@ -179,10 +237,6 @@ def _case_join(case: FraudCase, signal: RiskSignal, severity: str, now: datetime
         severity=level, due_at=_due(level, now)
     ):
         _event(case.pk, "severity_raised", now, old=case.severity, new=level)
-    if signal.occurred_at < case.first_signal_at:
-        FraudCase.objects.filter(pk=case.pk, first_signal_at__gt=signal.occurred_at).update(
-            first_signal_at=signal.occurred_at
-        )
 
 
 # --- The analyst's operations ---------------------------------------------------------------

@@ -33,6 +33,7 @@ KIND_LABELS = {
     "adjust_rationale_audit": "Adjustment failed headquarters' rationale audit",
     "return_unmatched": "Returns without a recorded purchase at a till",
     "return_ladder": "Return ladder: account review",
+    "risk_outcome": "Risk score outcome applied (review, step-up or block)",
 }
 
 SUBJECT_KINDS = ("member", "staff", "store", "till", "client")
@@ -134,7 +135,15 @@ class Subject(models.Model):
 
 class FraudRuleset(models.Model):
     """One version of the fraud configuration: written when the configuration's hash
-    changes (``fraud.services.ruleset_current``); signals and decisions name theirs."""
+    changes (``fraud.services.ruleset_current``); signals and decisions name theirs.
+
+    A version is *pending* until a Program Administrator approves it
+    (``fraud.replay.ruleset_approve``) after seeing its replay: the last 30 days'
+    decisions scored again under it and under the last approved version
+    (``replay``, ``replayed_at``: the latest replay, run again at will). Approval is
+    recorded once (``approved_by``, ``approved_at``: a trigger refuses any other change
+    than those set once and the replay). It gates nothing: the version in force is the
+    configuration's (see ``fraud.replay``)."""
 
     version = models.PositiveIntegerField(unique=True)
     config = models.JSONField()
@@ -143,12 +152,20 @@ class FraudRuleset(models.Model):
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    replay = models.JSONField(default=dict, blank=True, help_text="The latest replay against the approved version.")
+    replayed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-version"]
+        permissions = [("approve_fraudruleset", "Can approve a fraud ruleset version after its replay")]
 
     def __str__(self) -> str:
         return f"Fraud ruleset v{self.version}"
+
+    @property
+    def approved(self) -> bool:
+        return self.approved_at is not None
 
 
 class RiskSignal(Subject, AppendOnlyModel):
@@ -195,6 +212,77 @@ class RiskDecision(Subject, AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"Risk {self.score} ({self.outcome})"
+
+
+class SubjectOutcome(Subject):
+    """The outcome in force for one subject (``fraud.outcomes``): the highest outcome
+    applied automatically (``allow`` … ``block_and_review``), the decision and case that
+    applied it and the member restriction it put on (``restriction_id``: a step-up
+    requirement or a spending freeze). One row per subject, locked while a decision is
+    applied, so two decisions at once apply one after the other.
+
+    It only rises automatically; it falls when a person lowers it (``lowered_by``) or
+    when its restriction ends (the member passed the step-up, an analyst lifted the
+    freeze, the freeze lapsed): ``lowered_at`` then, and ``episode`` counts the
+    lowerings (an alert is raised once per outcome and episode)."""
+
+    outcome = models.CharField(max_length=20, default="allow")
+    episode = models.PositiveIntegerField(default=0)
+    decision = models.ForeignKey(
+        "fraud.RiskDecision", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    case = models.ForeignKey("fraud.FraudCase", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    restriction_id = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The member restriction the outcome put on (an id: members owns the row)."
+    )
+    applied_at = models.DateTimeField(null=True, blank=True)
+    lowered_at = models.DateTimeField(null=True, blank=True)
+    lowered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    lowered_reason = models.CharField(max_length=40, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            _exactly_one_subject("fraud_outcome"),
+            models.UniqueConstraint(fields=["subject_key"], name="fraud_outcome_one_per_subject"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Outcome in force: {self.outcome}"
+
+
+class OutcomeApplication(AppendOnlyModel):
+    """What applying one ``RiskDecision`` did (``fraud.outcomes.decision_apply``): the
+    outcome in force before and after, the actions taken (ids only: the alert, the case
+    and whether it was opened, the member restriction) and, when nothing was applied or
+    less than the decision's outcome, why (``held``). One per decision; append-only."""
+
+    class Held(models.TextChoices):
+        APPLIED = "", "Applied"
+        NOT_AN_ESCALATION = "not_an_escalation", "Not above the outcome in force"
+        NO_NEW_EVIDENCE = "no_new_evidence", "Lowered since, and no new signal"
+        DETECTOR_STORM = "detector_storm", "A tripped detector's weight left out"
+        SUPERSEDED = "superseded", "A later decision was applied first"
+        NOT_ENFORCED = "not_enforced", "Automatic outcomes switched off"
+
+    decision = models.OneToOneField("fraud.RiskDecision", on_delete=models.PROTECT, related_name="application")
+    subject_key = models.CharField(max_length=80, db_index=True)
+    outcome_before = models.CharField(max_length=20)
+    outcome_after = models.CharField(max_length=20)
+    held = models.CharField(max_length=20, choices=Held.choices, blank=True, default="")
+    actions = models.JSONField(default=list, blank=True)
+    case = models.ForeignKey(
+        "fraud.FraudCase", null=True, blank=True, on_delete=models.PROTECT, related_name="outcome_applications"
+    )
+    applied_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-applied_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Outcome {self.outcome_before} → {self.outcome_after}"
 
 
 class FraudCase(Subject):

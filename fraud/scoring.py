@@ -179,7 +179,9 @@ def signal_raise(
     raise, even a concurrent one, finds the first and writes nothing). The weight is the
     ruleset's for the detector unless given (a detector with two weights, e.g.
     ``redemption_deviation`` 25 / 40 ATO). While the detector is snoozed for the subject,
-    nothing is written (``snoozed=True``). Raises SignalRefused for bad facts."""
+    nothing is written (``snoozed=True``). A new signal has its subject decided and the
+    decision applied after the transaction commits (``fraud.outcomes.decision_queue``:
+    once per subject and transaction). Raises SignalRefused for bad facts."""
     facts_check(facts)
     existing = RiskSignal.objects.filter(dedupe_key=dedupe_key).first()
     if existing is not None:
@@ -201,9 +203,12 @@ def signal_raise(
                 alert=alert,
                 **subject.fields(),
             )
-        return SignalResult(signal, True)
     except IntegrityError:
         return SignalResult(RiskSignal.objects.get(dedupe_key=dedupe_key), False)
+    from fraud.outcomes import decision_queue  # fraud.outcomes applies what scoring decides
+
+    decision_queue(subject)
+    return SignalResult(signal, True)
 
 
 # --- Score ----------------------------------------------------------------------------------

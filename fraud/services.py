@@ -10,6 +10,8 @@ The pipeline (FRAUD.md §2-3):
 3. **Score / decision** (``fraud.scoring.risk_score`` / ``risk_decide``): the decayed,
    capped sum of a subject's signals mapped to allow / review / step_up /
    block_and_review, or an outcome a detector forces; stored with its contributions.
+   After the signal's transaction commits the subject is decided once and the outcome
+   applied (``fraud.outcomes``: an alert, a case, a member's step-up or spending freeze).
 4. **Alert** (``FraudAlert``): one per ``dedupe_key``; more than ``storm_alerts_per_hour``
    from one detector trip it (one ``detector_storm`` alert; while tripped its signals are
    still recorded but raise no alerts or cases, and ``detector_paused`` tells automatic

@@ -16,6 +16,32 @@ def cases_escalate_overdue_task() -> int:
     return cases_escalate_overdue()
 
 
+# --- outcomes (FRAUD.md §2; fraud.outcomes) ----------------------------------------------------
+
+
+@retrying_task()
+def risk_decide_apply_task(subject_keys: list[str]) -> dict:
+    """After a commit that recorded signals: decide each subject now and apply the
+    decision (``fraud.outcomes.subject_decide_apply``). Idempotent in effect: a repeat
+    records another decision, which applies nothing new. Returns the outcomes applied."""
+    from fraud.outcomes import subject_decide_apply, subject_of_key
+
+    applied: dict[str, int] = {}
+    for key in subject_keys:
+        application = subject_decide_apply(subject_of_key(key))
+        applied[application.outcome_after] = applied.get(application.outcome_after, 0) + 1
+    return applied
+
+
+@retrying_task()
+def decisions_catch_up_task() -> int:
+    """Every 5 minutes: decide the subjects whose newest signal has no decision after it
+    (``fraud.outcomes.decisions_catch_up``). Returns the number decided."""
+    from fraud.outcomes import decisions_catch_up
+
+    return decisions_catch_up()
+
+
 # --- batch detectors (FRAUD.md rows 2-10; fraud.detectors) ------------------------------------
 
 

@@ -554,6 +554,14 @@ FRAUD_ENFORCEMENT = {
     "pii_reveal_members_per_hour": env.int("FRAUD_PII_REVEAL_MEMBERS_PER_HOUR", default=20),
     "pii_reveals_per_day": env.int("FRAUD_PII_REVEALS_PER_DAY", default=50),
     "pii_reveal_throttle_seconds": env.int("FRAUD_PII_REVEAL_THROTTLE_SECONDS", default=60 * 60),
+    # The risk score's outcomes (FRAUD.md §2, ``fraud.outcomes``): after a subject's new
+    # signals commit, a decision is made and applied (review: an alert; step_up: a case and,
+    # for a member, an SMS step-up before the next redemption or contact change;
+    # block_and_review: a priority case and, for a member, an automatic spending freeze).
+    # False: decisions are still made and recorded, nothing is applied (a kill switch).
+    "outcomes_enforced": env.bool("FRAUD_OUTCOMES_ENFORCED", default=True),
+    # Subjects decided per task after a commit (a batch run touching more gets more tasks).
+    "outcome_subjects_per_task": env.int("FRAUD_OUTCOME_SUBJECTS_PER_TASK", default=200),
 }
 # The member app's address: email verification links point at its /verify-email page
 # (the token in the fragment, which no server receives or logs).

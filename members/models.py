@@ -273,7 +273,8 @@ class MemberSecurityEvent(AppendOnlyModel):
 class MemberRestriction(models.Model):
     """One restriction put on a member by the fraud team (FRAUD.md §3 "Actions"): a
     spending freeze (earning continues), a suspension, a lock (sessions revoked) or a
-    blocked device. The history of a member's standing: rows are only added, and a lift
+    blocked device, or an SMS step-up required before the next redemption or contact
+    change. The history of a member's standing: rows are only added, and a lift
     sets ``lifted_at``, ``lifted_by`` and ``lift_reason`` once (a conditional UPDATE; a
     PostgreSQL trigger refuses any other change, and DELETE). The member's current
     standing lives on ``Member`` (``status``, ``spend_frozen_until``) and
@@ -289,6 +290,9 @@ class MemberRestriction(models.Model):
         SUSPEND = "suspend", "Suspended"
         LOCK = "lock", "Locked (sessions revoked)"
         DEVICE_BLOCK = "device_block", "Device blocked"
+        # The fraud score's step_up outcome (FRAUD.md §2): an SMS step-up before the next
+        # redemption or contact change; passing one lifts it.
+        STEP_UP = "step_up", "SMS step-up required (before spending or a contact change)"
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="restrictions")
     kind = models.CharField(max_length=16, choices=Kind.choices)

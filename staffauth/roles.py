@@ -146,6 +146,9 @@ PROGRAM_ADMIN = Role(
         # recommends): the case, its timeline, the signals and risk decisions behind it.
         | {"fraud.view_fraudcase", "fraud.view_caseevent", "fraud.view_risksignal", "fraud.view_riskdecision"}
         | {"fraud.view_fraudreport"}
+        # Fraud ruleset versions: approved after seeing their replay (the last 30 days'
+        # decisions scored again under them: fraud.replay); the approval is recorded.
+        | {"fraud.view_fraudruleset", "fraud.approve_fraudruleset"}
     ),
 )
 

@@ -32,6 +32,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from fraud import actions as case_actions
+from fraud import outcomes
 from fraud.admin.timeline import event_text, signal_text, timeline
 from fraud.cases import (
     RESOLUTION_REASONS,
@@ -82,6 +83,7 @@ class ActionForm(FreeTextFormMixin, forms.Form):
     voucher = forms.UUIDField(required=False)
     device = forms.IntegerField(required=False, min_value=1)
     file = forms.FileField(required=False)
+    to = forms.ChoiceField(required=False, choices=[("", "—"), *((o, o) for o in outcomes.LOWER_TO)])
     description = forms.CharField(required=False, max_length=case_actions.FILE_DESCRIPTION_MAX)
 
 
@@ -153,6 +155,9 @@ def _run(name: str, case: FraudCase, user: Any, data: dict[str, Any], files: Any
             if result.done
             else "Already drafted: nothing changed."
         )
+    if name == "lower_outcome":
+        state = outcomes.outcome_lower(subject=Subject.of(case), to=data.get("to") or "", actor=user, reason=reason)
+        return f"Outcome in force: {display.choice_label((), state.outcome)}."
     if name == "add_file":
         case_actions.case_file_add(
             case_id=pk, upload=files.get("file"), actor=user, description=data.get("description") or ""
@@ -164,7 +169,7 @@ def _run(name: str, case: FraudCase, user: Any, data: dict[str, Any], files: Any
 ACTIONS = (
     "assign_me", "assign", "start", "snooze", "note", "close", "reopen", "contain", "freeze", "lock",
     "block_device", "recommend_suspension", "suspend", "report_voucher", "revoke_voucher", "draft_reversal",
-    "ask_deactivation", "add_file",
+    "ask_deactivation", "add_file", "lower_outcome",
 )  # fmt: skip
 
 
@@ -361,6 +366,32 @@ def _score(case: FraudCase) -> dict[str, Any]:
     }
 
 
+def _outcome(case: FraudCase) -> dict[str, Any]:
+    """The subject's outcome in force and what its latest decisions applied."""
+    subject = Subject.of(case)
+    in_force = outcomes.outcome_in_force(subject)
+    return {
+        "in_force": in_force,
+        "label": display.choice_label((), in_force),
+        "lower_to": [
+            (o, display.choice_label((), o)) for o in outcomes.LOWER_TO if outcomes.rank(o) < outcomes.rank(in_force)
+        ],
+        "applications": [
+            {
+                "when": display.local_time(application.applied_at),
+                "decision": f"{application.decision.score} ({display.choice_label((), application.decision.outcome)})",
+                "move": (
+                    f"{display.choice_label((), application.outcome_before)} → {display.choice_label((), application.outcome_after)}"
+                    if application.outcome_after != application.outcome_before
+                    else "no change"
+                ),
+                "held": application.get_held_display() if application.held else "",
+            }
+            for application in outcomes.applications_of(subject, limit=10)
+        ],
+    }
+
+
 def case_page_context(case: FraudCase, user: Any, site: str = "admin") -> dict[str, Any]:
     """Everything the case page shows ``user`` (see the module docstring)."""
     from vouchers.models import Voucher
@@ -425,6 +456,7 @@ def case_page_context(case: FraudCase, user: Any, site: str = "admin") -> dict[s
         if case.previous_case_id
         else "",
         "case_score": _score(case),
+        "case_outcome": _outcome(case),
         "case_alerts": [
             {
                 "link": display.link(alert, alert.get_kind_display(), user),

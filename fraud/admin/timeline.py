@@ -50,6 +50,10 @@ EVENT_LABELS = {
     "reversal_drafted": "Reversal drafted (points)",
     "staff_deactivation_asked": "Deactivation asked of a system administrator",
     "file_added": "Evidence file added",
+    "outcome_applied": "Risk outcome applied",
+    "outcome_lowered": "Risk outcome lowered",
+    "auto_step_up_required": "SMS step-up required (automatic)",
+    "auto_spend_frozen": "Spending frozen (automatic; lapses unless confirmed)",
 }
 
 
@@ -67,6 +71,8 @@ class Entry:
 def event_text(event: CaseEvent, viewer: Any, names: dict[int, Any] | None = None) -> SafeString:
     """A case event in words: what, by whom, the values (an assignee by name)."""
     label = EVENT_LABELS.get(event.kind) or display.choice_label((), event.kind)
+    if event.kind == "opened" and event.new_value == "risk_decision":
+        label = "Case opened on a risk decision:"
     values = [v for v in (event.old_value, event.new_value) if v]
     if event.kind == "assigned" and names is not None:
         shown = [display.staff_label(names.get(int(v))) if v.isdigit() else v for v in values]

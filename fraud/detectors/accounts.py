@@ -22,17 +22,18 @@ address never leaves members; networks (/24 IPv4, /48 IPv6) are compared as
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 
 from fraud import config as fraud_config
 from fraud.models import RiskSignal
-from fraud.scoring import Subject, risk_decide, signal_raise
+from fraud.scoring import Subject, signal_raise
 from fraud.services import alert_raise
 from loyalty.ledger.selectors import operations
 from members.models import Member, MemberDevice, MemberSecurityEvent, MemberSession
@@ -69,13 +70,6 @@ def network_hash(network: str) -> str:
 
 def _day(as_of: datetime) -> str:
     return as_of.date().isoformat()
-
-
-def _decide(signals: Iterable[RiskSignal | None]) -> None:
-    """Store a fresh decision for each member a new signal is about (the forced step-up
-    or block is read from it before the member's next redemption)."""
-    for member_id in sorted({s.member_id for s in signals if s is not None and s.member_id}):
-        risk_decide(Subject.member(member_id))
 
 
 # --- row 20: many_ips -------------------------------------------------------------------
@@ -127,20 +121,17 @@ def many_ips_check(*, member_id: int, as_of: datetime) -> RiskSignal | None:
     base = f"{code}:member:{member_id}:{_day(as_of)}"
     subject = Subject.member(member_id)
     result = signal_raise(detector=code, subject=subject, facts=facts, occurred_at=as_of, dedupe_key=base)
-    new = [result.signal] if result.created else []
     if len(networks) >= fraud_config.threshold(code, "networks_overlapping"):
         spans = [
             (session.created_at, _session_end(session, as_of), by_session[str(session.pk)])
             for session in MemberSession.objects.filter(member_id=member_id, pk__in=list(by_session))
         ]
         if _spans_overlap(spans):
-            raised = alert_raise(
+            alert_raise(
                 detector=code, subjects=[subject], facts={**facts, "overlapping_sessions": True},
                 occurred_at=as_of, dedupe_key=f"{base}:overlap", severity="high", member_id=member_id,
                 weight=fraud_config.threshold(code, "high_weight"),
             )  # fmt: skip
-            new += raised.signals if raised.created else []
-    _decide(new)
     return result.signal
 
 
@@ -160,12 +151,11 @@ def devices_rapid_change_check(*, event: MemberSecurityEvent) -> bool:
         .order_by("pk")
         .values_list("pk", flat=True)[:MAX_LISTED]
     )
-    raised = alert_raise(
+    alert_raise(
         detector=code, subjects=[Subject.member(event.member_id)],
         facts={"new_devices_24h": count, "device_ids": device_ids, "event_id": event.pk},
         occurred_at=as_of, dedupe_key=f"{code}:member:{event.member_id}:{_day(as_of)}", member_id=event.member_id,
     )  # fmt: skip
-    _decide(raised.signals if raised.created else [])
     return True
 
 
@@ -184,13 +174,12 @@ def impossible_travel_check(*, event: MemberSecurityEvent) -> bool:
     if km * 60 <= fraud_config.threshold(code, "kmh") * minutes:  # km/h <= the limit
         return False
     as_of = event.created_at
-    raised = alert_raise(
+    alert_raise(
         detector=code, subjects=[Subject.member(event.member_id)],
         facts={"distance_km": km, "minutes_since_previous": minutes, "event_id": event.pk},
         occurred_at=as_of, dedupe_key=f"{code}:member:{event.member_id}:{as_of:%Y-%m-%dT%H}",
         severity="high", member_id=event.member_id,
     )  # fmt: skip
-    _decide(raised.signals if raised.created else [])
     return True
 
 
@@ -210,7 +199,6 @@ def refresh_token_reuse_check(*, event: MemberSecurityEvent) -> RiskSignal | Non
         facts={"session_id": session_id, "channel": str(event.detail.get("channel") or ""), "event_id": event.pk},
         occurred_at=event.created_at, dedupe_key=f"{code}:member:{event.member_id}:session:{session_id}",
     )  # fmt: skip
-    _decide([result.signal] if result.created else [])
     return result.signal
 
 
@@ -256,13 +244,12 @@ def refresh_token_reuse_followups(as_of: datetime) -> int:
         if found is None:
             continue
         reference, at = found
-        raised = alert_raise(
+        alert_raise(
             detector=code, subjects=[Subject.member(signal.member_id)],
             facts={**signal.facts, "redemption": reference, "minutes_after": int((at - signal.occurred_at).total_seconds() // 60)},
             occurred_at=at, dedupe_key=f"{signal.dedupe_key}:redemption", severity="high", member_id=signal.member_id,
         )  # fmt: skip
         raised_count += 1
-        _decide(raised.signals if raised.created else [])
     return raised_count
 
 
@@ -345,11 +332,14 @@ EVENT_CHECKS: dict[str, Callable[[MemberSecurityEvent], Any]] = {
 
 
 def security_event_assess(*, event_id: int) -> None:
-    """Run the account detectors that ``event_id``'s kind feeds (``EVENT_CHECKS``).
-    Idempotent: a second run finds what the first raised."""
+    """Run the account detectors that ``event_id``'s kind feeds (``EVENT_CHECKS``), in one
+    transaction: the member is decided once after it commits, whatever the checks raised
+    (``fraud.outcomes.decision_queue``). Idempotent: a second run finds what the first
+    raised."""
     event = MemberSecurityEvent.objects.filter(pk=event_id).first()
     if event is not None and (check := EVENT_CHECKS.get(event.kind)) is not None:
-        check(event)
+        with transaction.atomic():
+            check(event)
 
 
 # Batch detectors: code -> callable(as_of) (fraud.detectors.DETECTORS).

@@ -1,5 +1,9 @@
 """A restricted member's way back (FRAUD.md §3 "Proving identity"): ``/api/v1/me/restriction``.
 
+A member the fraud score asks to step up (``step_up_required``) is told so here: a
+step-up code verified at ``me/step-up`` passes it (``next_step`` ``sms_code``), or, when
+their number is too new to prove who they are, an identity document in store.
+
 A member whose spending is frozen still signs in and earns; ``GET me/restriction`` says
 whether anything is restricted, the case reference and what to do (never why). Where
 the freeze is low risk (``members.services.standing.otp_lift_allowed``), the member
@@ -20,24 +24,28 @@ from rest_framework.response import Response
 from members.api.base import MeApi, member_operation
 from members.models import Member
 from members.services.restrictions import member_spend_unfreeze_by_step_up
-from members.services.standing import restriction_notice
+from members.services.standing import restriction_notice, step_up_demand
 
 
 @extend_schema_serializer(component_name="MeRestriction")
 class RestrictionSerializer(serializers.Serializer):
     restriction = serializers.CharField(
-        allow_null=True, help_text="spending_frozen, or null when nothing is restricted."
+        allow_null=True,
+        help_text="spending_frozen, step_up_required (an SMS step-up before the next redemption or contact "
+        "change), or null when nothing is restricted.",
     )
     case_reference = serializers.CharField(required=False, help_text="The fraud case's reference, to quote.")
     next_step = serializers.CharField(
-        required=False, help_text="in_store_id, or sms_code_or_in_store_id (then me/restriction/lift)."
+        required=False,
+        help_text="in_store_id; sms_code_or_in_store_id (then me/restriction/lift); sms_code (verify a step-up "
+        "code, me/step-up, before the next redemption or contact change).",
     )
     next_step_message = serializers.CharField(required=False)
 
 
 def _notice(member: Member) -> dict:
     frozen = member.spend_frozen_until is not None and member.spend_frozen_until > timezone.now()
-    return restriction_notice(member) if frozen else {"restriction": None}
+    return restriction_notice(member) if frozen or step_up_demand(member) else {"restriction": None}
 
 
 class MeRestrictionApi(MeApi):

@@ -5,7 +5,9 @@ named action; it then covers that action once, for ``MEMBER_AUTH["step_up_second
 (5 minutes), and the service carrying the action out spends it
 (``members.services.otp.otp_step_up_consume``). The spec's MFA triggers that need one: changing
 the email or phone, setting, resetting or removing the password, redeeming more than
-5,000 points.
+5,000 points. A verified step-up also passes the fraud score's step-up requirement
+(``members.services.restrictions.member_step_up_pass``: the member's next redemption or
+contact change asked for one).
 
 The code goes only to the number on file (the member cannot choose where it goes), and
 the limits of every SMS code apply: 5 codes an hour per number, 3 guesses per code, 10
@@ -28,8 +30,9 @@ from loyalty.api.serializers import StrictInputSerializer, UtcDateTimeField
 from members.api.auth_views import RETRY_AFTER
 from members.api.base import MeApi, member_operation, request_ip, valid_input
 from members.api.serializers_auth import StrictChoiceField, StrictUUIDField, sms_code_field
-from members.services.otp import OtpRefused, otp_request, otp_verify
+from members.services.otp import otp_request
 from members.services.pii import MemberPiiErased, member_pii_read
+from members.services.restrictions import member_step_up_verify
 
 # The actions a member may verify a step-up for (each names what will spend it).
 STEP_UP_ACTIONS = (
@@ -119,15 +122,10 @@ class StepUpVerifyApi(StepUpApi):
     )
     def post(self, request):
         data = valid_input(self.InputSerializer, request.data)
-        challenge = otp_verify(
-            challenge_id=data["challenge_id"],
-            phone=self.phone(),
-            code=data["code"],
-            purpose="step_up",
+        challenge = member_step_up_verify(
+            member=self.member, challenge_id=data["challenge_id"], phone=self.phone(), code=data["code"],
             action=data["action"],
-        )
-        if challenge.member_id != self.member.pk:  # the number changed hands meanwhile
-            raise OtpRefused("otp_invalid")
+        )  # fmt: skip
         valid_until = challenge.verified_at + timedelta(seconds=settings.MEMBER_AUTH["step_up_seconds"])
         return Response(self.OutputSerializer({"action": data["action"], "valid_until": valid_until}).data)
 

@@ -10,6 +10,9 @@ from loyalty.kernel.append_only import guarded_triggers
 class Migration(migrations.Migration):
     dependencies = [
         ("members", "0006_end_member_sessions_permission"),
+        # The guard trigger below calls loyalty_guard_update(), defined there (it ran
+        # first by luck of the graph's order until another migration changed it).
+        ("loyalty", "0010_tamper_proof"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -73,6 +73,7 @@ from members.services.pii import (
     phone_mask,
     phone_normalise,
 )
+from members.services.restrictions import step_up_check
 from members.services.sessions import sessions_end_all
 
 logger = logging.getLogger(__name__)
@@ -197,6 +198,8 @@ def contact_change_start(
     if member.pii_erased_at is not None:
         raise MemberPiiErased()
     now = timezone.now()
+    # The fraud score's step-up requirement: a step-up verified since it began passed it.
+    step_up_check(member, ContactRefused("step_up_required", field=kind))
     # The step-up first: only a member who just proved their phone learns that a value is taken.
     if not otp_step_up_consume(member=member, action=f"change_{kind}", now=now):
         raise ContactRefused("step_up_required", field=kind)
@@ -421,6 +424,7 @@ def contact_email_remove(*, member: Member, session: MemberSession | None = None
     if member.pii_erased_at is not None:
         raise MemberPiiErased()
     now = timezone.now()
+    step_up_check(member, ContactRefused("step_up_required", field="email"))
     if not otp_step_up_consume(member=member, action="change_email", now=now):
         raise ContactRefused("step_up_required", field="email")
     if not member.email_index:

@@ -1,5 +1,7 @@
 """The fraud team's actions on a member (FRAUD.md §3 "Actions"): freeze spending while
-earning continues, suspend, lock and revoke every session, block a device, restore.
+earning continues, suspend, lock and revoke every session, block a device, restore,
+require an SMS step-up before the next redemption or contact change (the fraud score's
+``step_up`` outcome; passed by the member, see the section at the end).
 
 Each service is keyword-only, checks who may act (``members.permissions``), takes the
 member's row lock (so two actions on one member serialise, and the ledger, which reads
@@ -11,7 +13,8 @@ staff free text, checked like all free text (``loyalty.kernel.freetext``) and ne
 shown to the member; the member is told the case reference and what to do
 (``restriction_notice``).
 
-Who may act: fraud analysts freeze, lock and block devices (``members.restrict_member``);
+Who may act: fraud analysts freeze, lock, block devices and require or lift a step-up
+(``members.restrict_member``);
 a suspension, a restore from one, and confirming a freeze so that it does not lapse are
 a Program Administrator's (``members.suspend_member``). An analyst's freeze lapses after
 ``FRAUD_ENFORCEMENT["freeze_unconfirmed_hours"]``: the ledger compares
@@ -33,17 +36,19 @@ from django.utils import timezone
 
 from loyalty.kernel import freetext
 from loyalty.kernel.refusals import Refusal
-from members.models import Member, MemberDevice, MemberRestriction, MemberSecurityEvent, MemberSession
+from members.models import Member, MemberDevice, MemberRestriction, MemberSecurityEvent, MemberSession, OtpChallenge
 from members.permissions import may_restrict_members, may_suspend_members
-from members.services.otp import otp_step_up_consume
+from members.services.otp import OtpRefused, otp_step_up_consume, otp_verify
 from members.services.sessions import sessions_end_all, sessions_end_among
 from members.services.standing import (
     FREEZE_INDEFINITE,
     STEP_UP_ACTION,
     AccountRestricted,
+    StepUpDemand,
     account_restricted,
     otp_lift_allowed,
     restriction_notice,
+    step_up_demand,
 )
 
 if TYPE_CHECKING:
@@ -391,6 +396,118 @@ def member_device_block(
     return RestrictionResult(live, True)
 
 
+# --- the fraud score's step-up (FRAUD.md §2 "step_up", §3 "Proving identity") ----------------
+#
+# ``member_step_up_require`` (the fraud pipeline, or an analyst) puts a ``step_up``
+# restriction on the member: their next redemption (a voucher bought with points, points
+# redeemed at a till) or contact change asks for an SMS step-up first (``step_up_check``:
+# ``step_up_required``, or ``account_restricted`` when an SMS code cannot prove who they
+# are). Verifying a step-up code after it began (``member_step_up_verify``, or the code a
+# till's redemption texts them) passes it (``member_step_up_pass``); an analyst lifts it
+# (``member_step_up_lift``). A step-up verified before it began does not pass it.
+
+
+@transaction.atomic
+def member_step_up_require(
+    *,
+    member: Member,
+    actor: StaffUser | None,
+    reason: str,
+    case_ref: str | None = None,
+    automatic: bool = False,
+    now: datetime | None = None,
+) -> RestrictionResult:
+    """Require an SMS step-up before the member's next redemption or contact change.
+    Idempotent: while one is live, ``changed`` is False. Analysts
+    (``members.restrict_member``) or the fraud pipeline (``actor=None``,
+    ``automatic=True``). Raises ``RestrictionRefused``."""
+    _authorise(actor, automatic=automatic)
+    reason, case_ref = _reason(reason), _case_ref(case_ref)
+    now = now or timezone.now()
+    member = _locked(member)
+    live = _live(member, Kind.STEP_UP)
+    if live is not None:
+        return RestrictionResult(live, False)
+    row = _new(member, Kind.STEP_UP, actor=actor, reason=reason, case_ref=case_ref, now=now)
+    _event(member, "step_up_required", restriction_id=row.pk, **_by(actor))
+    return RestrictionResult(row, True)
+
+
+@transaction.atomic
+def member_step_up_lift(
+    *, member: Member, actor: StaffUser | None, reason: str, automatic: bool = False, now: datetime | None = None
+) -> RestrictionResult:
+    """Lift the member's step-up requirement (an analyst: identity proven otherwise; or
+    the fraud pipeline lowering its outcome). Idempotent: without a live one, ``changed``
+    is False. Raises ``RestrictionRefused``."""
+    _authorise(actor, automatic=automatic)
+    reason = _reason(reason)
+    now = now or timezone.now()
+    member = _locked(member)
+    live = _live(member, Kind.STEP_UP)
+    if live is None or not _lift(live, actor=actor, reason=reason, now=now):
+        return RestrictionResult(live, False)
+    _event(member, "step_up_lifted", restriction_id=live.pk, **_by(actor))
+    return RestrictionResult(live, True)
+
+
+def member_step_up_pass(*, member: Member, challenge: OtpChallenge, now: datetime | None = None) -> bool:
+    """The member verified ``challenge`` (a step-up code, theirs): lift their live
+    step-up requirement when the code proves who they are (``StepUpDemand.by_sms``) and
+    was verified after the requirement began. Returns True when no requirement stands
+    afterwards (none, or lifted now or by a concurrent pass). One conditional UPDATE: two
+    passes at once lift it once and record one ``step_up_passed`` event."""
+    now = now or timezone.now()
+    demand = step_up_demand(member)
+    if demand is None:
+        return True
+    verified_at = challenge.verified_at
+    if (
+        not demand.by_sms
+        or challenge.member_id != member.pk
+        or challenge.purpose != OtpChallenge.Purpose.STEP_UP
+        or verified_at is None
+        or verified_at < demand.restriction.starts_at
+    ):
+        return False
+    if _lift(demand.restriction, actor=None, reason="step_up_passed", now=now):
+        _event(
+            member, "step_up_passed", restriction_id=demand.restriction.pk, challenge=str(challenge.pk),
+            action=challenge.action,
+        )  # fmt: skip
+    return True
+
+
+def member_step_up_verify(
+    *, member: Member, challenge_id: object, phone: str, code: str, action: str, now: datetime | None = None
+) -> OtpChallenge:
+    """Verify the member's step-up code for ``action`` (``otp_verify``: single use, its
+    guesses and the number's daily cap), then pass their step-up requirement if one
+    stands (``member_step_up_pass``). Call outside a transaction (``otp_verify`` commits
+    its counters before refusing). Raises ``OtpRefused`` (``otp_invalid`` too when the
+    number changed hands meanwhile)."""
+    challenge = otp_verify(challenge_id=challenge_id, phone=phone, code=code, purpose="step_up", action=action)
+    if challenge.member_id != member.pk:  # the number changed hands meanwhile
+        raise OtpRefused("otp_invalid")
+    member_step_up_pass(member=member, challenge=challenge, now=now)
+    return challenge
+
+
+def step_up_refusal(member: Member, demand: StepUpDemand, refused: Refusal) -> Refusal:
+    """What a gated action raises under ``demand``: ``refused`` (the caller's own
+    ``step_up_required``, naming the action to verify) when an SMS step-up lifts it, else
+    ``account_restricted`` with what to do (identity in store) and the case reference."""
+    return refused if demand.by_sms else account_restricted(member)
+
+
+def step_up_check(member: Member, refused: Refusal) -> None:
+    """Raise ``step_up_refusal`` while the member's step-up requirement is live; nothing
+    otherwise (one indexed query)."""
+    demand = step_up_demand(member)
+    if demand is not None:
+        raise step_up_refusal(member, demand, refused)
+
+
 __all__ = [
     "FREEZE_INDEFINITE",
     "AccountRestricted",
@@ -403,6 +520,13 @@ __all__ = [
     "member_spend_freeze",
     "member_spend_freeze_confirm",
     "member_spend_unfreeze",
+    "member_step_up_lift",
+    "member_step_up_pass",
+    "member_step_up_require",
+    "member_step_up_verify",
     "member_suspend",
     "restriction_notice",
+    "step_up_check",
+    "step_up_demand",
+    "step_up_refusal",
 ]

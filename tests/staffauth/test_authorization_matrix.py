@@ -16,7 +16,7 @@ from auditlog.models import LogEntry
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.models import Group
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import (
@@ -31,6 +31,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from fraud.models import AuditSample, CaseEvent, FraudAlert, FraudCase
 from fraud.reports import fraud_report_build
+from fraud.scoring import ruleset_current, signal_raise
 from fraud.services import Subject, alert_raise
 from loyalty.adjustments.models import AdjustmentReason, AdjustmentReport
 from loyalty.adjustments.services import Evidence, adjustment_request
@@ -82,6 +83,9 @@ MATRIX: dict[str, dict[str, set[str]]] = {
     "fraud.fraudreport": {"store_manager": {V}, "program_admin": {V}, "fraud_analyst": {V}},
     # Headquarters' rationale audit (FRAUD.md row 10): the fraud team records verdicts.
     "fraud.auditsample": {"fraud_analyst": {V, "action:mark_passed", "action:mark_failed"}},
+    # Fraud ruleset versions: read by the fraud team and programme administrators, who
+    # approve a version after its replay (buttons of their own: RULESET_VIEWS below).
+    "fraud.fraudruleset": {"program_admin": {V}, "fraud_analyst": {V}},
     "vouchers.pendingredemption": {
         "store_manager": {V, "action:approve_selected", "action:reject_selected"},
         "program_admin": {V, "action:approve_selected", "action:reject_selected"},
@@ -204,6 +208,7 @@ def sample_objects(staff_by_role, store_a):
             member_id=member.pk,
         ).cases[0],  # fmt: skip
         "fraud.fraudreport": fraud_report_build(period="daily", day=now.date())[0],
+        "fraud.fraudruleset": ruleset_current(),
         "vouchers.reward": reward,
         "vouchers.voucher": voucher,
         "loyalty.store": store_a,
@@ -405,6 +410,87 @@ def test_the_case_actions_rows(role, staff_by_role, sample_objects):
         assert FraudCase.objects.get(pk=case.pk).status != FraudCase.Status.CLOSED
     add_figure("authorization matrix cells checked", len(CASE_ACTIONS))
     assert not mismatches, f"{role}:\n" + "\n".join(mismatches)
+
+
+# The ruleset version page's buttons (POST <version>/replay/, <version>/approve/): "done"
+# (the replay is stored; the version approved), "refused" (the service refuses: the page
+# says why, nothing recorded), 403 (no ruleset pages), "login" (anonymous).
+RULESET_PRINCIPALS = ["anonymous", *ROLES]
+RULESET_VIEWS: dict[str, dict[str, object]] = {
+    "fraud_fraudruleset_replay": {
+        "anonymous": "login", "cashier": 403, "store_manager": 403, "system_admin": 403,
+        "program_admin": "done", "fraud_analyst": "done",
+    },
+    "fraud_fraudruleset_approve": {
+        "anonymous": "login", "cashier": 403, "store_manager": 403, "system_admin": 403,
+        "program_admin": "done", "fraud_analyst": "refused",
+    },
+}  # fmt: skip
+
+
+def test_the_ruleset_buttons_rows(staff_by_role, settings):
+    from fraud.models import FraudRuleset
+    from fraud.replay import ruleset_replay_version
+
+    mismatches, cells = [], 0
+    for number, (view, principal) in enumerate((v, p) for v in RULESET_VIEWS for p in RULESET_PRINCIPALS):
+        expected = RULESET_VIEWS[view]
+        assert set(expected) == set(RULESET_PRINCIPALS), view
+        # A pending version of its own for each cell (an approval is for good).
+        with override_settings(FRAUD={**settings.FRAUD, "storm_alerts_per_hour": 1000 + number}):
+            ruleset = ruleset_current()
+        if view.endswith("approve"):
+            ruleset_replay_version(ruleset=ruleset)
+        client = Client()
+        if principal in staff_by_role:
+            login_verified(client, staff_by_role[principal])
+        response = client.post(reverse(f"admin:{view}", args=[ruleset.pk]))
+        after = FraudRuleset.objects.get(pk=ruleset.pk)
+        if response.status_code == 302 and response["Location"].startswith("/admin/login/"):
+            actual: object = "login"
+        elif response.status_code == 302:
+            refused = any("Refused" in str(m) for m in response.wsgi_request._messages)
+            changed = after.approved if view.endswith("approve") else after.replayed_at is not None
+            actual = "refused" if refused and not changed else "done" if changed and not refused else "?"
+        else:
+            actual = response.status_code
+        cells += 1
+        if actual != expected[principal]:
+            mismatches.append(f"{principal} {view}: expected {expected[principal]}, got {actual}")
+    add_figure("authorization matrix cells checked", cells)
+    assert not mismatches, "\n".join(mismatches)
+
+
+# The case page's "lower the outcome" button on a member whose outcome in force is
+# step_up: the fraud team lowers it; programme administrators read cases but may not.
+LOWER_OUTCOME_ROW: dict[str, object] = {
+    "cashier": 403, "store_manager": 403, "system_admin": 403, "program_admin": "refused", "fraud_analyst": "done",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_lower_outcome_row(role, staff_by_role, store_a):
+    from fraud.outcomes import outcome_in_force, subject_decide_apply
+
+    member = Member.objects.create(home_store=store_a)
+    subject = Subject.member(member.pk)
+    signal_raise(detector="test_outcome", subject=subject, facts={"n": 1}, occurred_at=timezone.now(),
+                 dedupe_key="matrix-outcome", weight=65)  # fmt: skip
+    case = subject_decide_apply(subject).case
+    client = login_verified(Client(), staff_by_role[role])
+
+    response = client.post(
+        reverse("admin:fraud_fraudcase_act", args=[case.pk, "lower_outcome"]), {"to": "review", "reason": "matrix"}
+    )
+
+    if response.status_code == 302:
+        refused = any("Refused" in str(m) for m in response.wsgi_request._messages)
+        actual: object = "refused" if refused else "done"
+    else:
+        actual = response.status_code
+    add_figure("authorization matrix cells checked", 1)
+    assert actual == LOWER_OUTCOME_ROW[role]
+    assert outcome_in_force(subject) == ("review" if actual == "done" else "step_up")
 
 
 def test_anonymous_is_sent_to_login_everywhere(client, sample_objects):

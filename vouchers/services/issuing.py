@@ -42,6 +42,7 @@ from loyalty.ledger.operations import Actor, Outcome, points_redeem
 from loyalty.ledger.selectors import member_balance, saved_outcome
 from members.models import Member, MemberSecurityEvent, MemberSession
 from members.services.otp import otp_step_up_consume, otp_step_up_valid
+from members.services.restrictions import step_up_check
 from members.services.sessions import session_may
 from vouchers.models import Reward, Voucher
 from vouchers.permissions import goodwill_limit, may_revoke_vouchers
@@ -215,7 +216,9 @@ def voucher_purchase(
     ledger's other refusals (``member_not_active``, daily redemption limits), and
     ``step_up_required`` when the price is above ``VOUCHERS["step_up_above_points"]``
     and no unused step-up for ``redeem`` was verified (the step-up is spent by the
-    purchase, and given back if anything refuses it).
+    purchase, and given back if anything refuses it), or while the fraud score requires
+    a step-up of the member (``members.services.restrictions.step_up_check``: until they
+    verify one; ``account_restricted`` when only an identity check in store will do).
     """
     if not idempotency_key or len(idempotency_key) > 128:
         raise ValueError("an idempotency key of 1 to 128 characters is required")
@@ -241,6 +244,7 @@ def voucher_purchase(
     step_up = reward.points_price > settings.VOUCHERS.get("step_up_above_points", 5000)
     if step_up and not otp_step_up_valid(member=member, action=STEP_UP_ACTION):
         raise VoucherRefused("step_up_required", actions=[STEP_UP_ACTION])
+    step_up_check(member, VoucherRefused("step_up_required", actions=[STEP_UP_ACTION]))
 
     try:
         with transaction.atomic():

@@ -11,7 +11,8 @@ Hold (``till_redemption_hold``):
    (``below_minimum_redemption``), at most ``VOUCHERS["redeem_max_points"]``
    (``above_maximum_redemption``), detail ``points`` and ``minimum`` / ``maximum``;
 3. the member identified (the caller looked them up by loyalty number) and active
-   (``member_not_active``);
+   (``member_not_active``), and not under a fraud step-up that only an identity check in
+   store can pass (``account_restricted``: ``members.services.restrictions``);
 4. staff may not redeem to their own member account during their shift
    (``self_redemption_refused``), and nobody may redeem to the member account of a
    member of staff who is on shift anywhere (``member_staff_on_shift``). Policy: once
@@ -38,10 +39,12 @@ Hold (``till_redemption_hold``):
 Authorisation (one of):
 
 - ``till_redemption_authorise_code``: the member reads the code to the cashier
-  (``otp_verify``: bound to this hold; three guesses; the number's daily failure cap);
+  (``otp_verify``: bound to this hold; three guesses; the number's daily failure cap); the
+  code passes a step-up the fraud score requires of the member;
 - ``member_redemption_confirm``: the member confirms in the app (a session that may
   redeem: ``session_may(session, "redeem")``; above ``VOUCHERS["step_up_above_points"]``
-  a ``redeem`` step-up is spent).
+  a ``redeem`` step-up is spent; while the fraud score requires a step-up of the member,
+  ``step_up_required`` until they verify one).
 
 Capture (``till_redemption_capture``): an open shift of this till (``no_shift``; any
 till of the hold's store), never the member's own (``self_redemption_refused``); refused
@@ -81,7 +84,9 @@ from loyalty.ledger.selectors import hold_exists_at_store, hold_is_settled, hold
 from members.models import Member, MemberSecurityEvent, MemberSession
 from members.services.otp import TILL_REDEMPTION_ACTION_PREFIX, OtpRefused, otp_request, otp_step_up_consume, otp_verify
 from members.services.pii import MemberPiiErased, member_pii_value
+from members.services.restrictions import member_step_up_pass, step_up_check, step_up_demand
 from members.services.sessions import session_may
+from members.services.standing import account_restricted
 from vouchers.models import RedemptionAudit, StaffShift, TillRedemption
 from vouchers.services.limits import audit_sample, cashier_frequency_check, store_daily_limit_lock
 from vouchers.services.redemption import loyalty_number_masked
@@ -209,7 +214,9 @@ def till_redemption_hold(
     TillPointsRefused (``no_shift``, ``below_minimum_redemption``,
     ``above_maximum_redemption``, ``member_not_active``, ``self_redemption_refused``,
     ``member_staff_on_shift``, ``limit_exceeded``, ``override_invalid``,
-    ``override_locked_out``, ``store_daily_limit_reached``). ``fingerprint`` must not hold the override's secrets.
+    ``override_locked_out``, ``store_daily_limit_reached``) and ``account_restricted`` (the
+    fraud score requires a step-up that only an identity check in store can pass).
+    ``fingerprint`` must not hold the override's secrets.
     """
     now = now or timezone.now()
     shift = shift_check(till=till, shift=shift, now=now)
@@ -219,6 +226,9 @@ def till_redemption_hold(
         points_limits_check(points)
         if member.status != Member.Status.ACTIVE:
             raise TillPointsRefused("member_not_active")
+        demand = step_up_demand(member)
+        if demand is not None and not demand.by_sms:  # neither the SMS code nor the app could authorise it
+            raise account_restricted(member, now=now)
         staff_check(shift=shift, member=member, now=now)
         override_by = limit_check(till=till, shift=shift, points=points, override=override, request=request, now=now)
         store_cap_check(store_id=till.store_id, points=points, now=now)
@@ -283,7 +293,8 @@ def till_redemption_authorise_code(
     Raises TillPointsRefused: ``hold_not_found`` (none at this till's store),
     ``hold_not_open``, ``no_phone_on_file``, and the code's refusals ``otp_invalid``
     (another challenge), ``otp_wrong_code``, ``otp_expired``, ``otp_used``,
-    ``otp_too_many_guesses``, ``otp_locked``.
+    ``otp_too_many_guesses``, ``otp_locked``; ``account_restricted`` (the fraud score
+    requires a step-up of the member that only an identity check in store can pass).
     """
     now = now or timezone.now()
     record = _record_at_store(hold_id, till)
@@ -304,6 +315,10 @@ def till_redemption_authorise_code(
         raise TillPointsRefused.from_otp(refusal) from None
     if challenge.member_id != record.member_id:  # the number changed hands meanwhile
         raise TillPointsRefused("otp_invalid", OtpRefused("otp_invalid").args[0])
+    # The code was texted to the member: it passes a step-up the fraud score requires of
+    # them, unless their number is too new to prove who they are (identity in store).
+    if not member_step_up_pass(member=record.member, challenge=challenge, now=now):
+        raise account_restricted(record.member, now=now)
     # Spent at once: the code authorises this hold and nothing else, once.
     _authorise(record, via=METHOD_SMS, now=now, spend=lambda: otp_step_up_consume(member=record.member, action=action))
     return record
@@ -318,7 +333,9 @@ def member_redemption_confirm(
     Raises TillPointsRefused: ``not_found`` (no such hold of this member: another
     member's answers the same), ``hold_not_open``, ``redeem_not_allowed`` (a web
     remember-me session), ``step_up_required`` (above ``VOUCHERS["step_up_above_points"]``
-    without an unused ``redeem`` step-up; one is spent by the confirmation).
+    without an unused ``redeem`` step-up; one is spent by the confirmation; or while the
+    fraud score requires a step-up of the member, until they verify one) and
+    ``account_restricted`` (that step-up needs an identity check in store).
     """
     now = now or timezone.now()
     record = _record_of_hold(hold_id, ("member", "hold_operation", "till", "store"), member=member)
@@ -329,6 +346,7 @@ def member_redemption_confirm(
     _require_open(record, now)
     if not session_may(session, STEP_UP_ACTION):
         raise TillPointsRefused("redeem_not_allowed")
+    step_up_check(member, TillPointsRefused("step_up_required", actions=[STEP_UP_ACTION]))
     spend = None
     if record.points > settings.VOUCHERS.get("step_up_above_points", 5000):
         spend = lambda: otp_step_up_consume(member=member, action=STEP_UP_ACTION, now=now)  # noqa: E731
