@@ -5,8 +5,10 @@ import re
 from io import StringIO
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.test import override_settings
+from django.utils import timezone
 
 from fraud.models import FraudAlert
 from loyalty.adjustments.models import AdjustmentReport, AdjustmentRequest
@@ -69,8 +71,17 @@ def test_the_demo_till_is_a_real_till_and_its_credentials_are_printed():
     assert "/api/docs/" in first.rsplit("Demo log-ins", 1)[1]
 
 
-def test_the_demo_has_something_on_every_page():
-    seed()
+@pytest.mark.parametrize("local_hour", [None, 3])
+def test_the_demo_has_something_on_every_page(local_hour):
+    # Seeded now, and at 03:00 by the programme's clock (yesterday's requests must still
+    # fall on yesterday: the nightly report's day).
+    if local_hour is None:
+        seed()
+    else:
+        early = timezone.localtime().replace(hour=local_hour, minute=0, second=0, microsecond=0)
+        with time_machine.travel(early, tick=False):
+            seed()
+            assert AdjustmentReport.objects.get(day=yesterday()).rows
 
     kinds = set(LedgerOperation.objects.values_list("kind", flat=True))
     assert {"earn", "reverse_earn", "redeem", "expire", "hold", "capture", "adjust"} <= kinds

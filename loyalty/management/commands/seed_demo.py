@@ -44,7 +44,7 @@ from fraud.services import (
     fraud_alert_close,
 )
 from loyalty.adjustments.models import AdjustmentReason, AdjustmentReport, AdjustmentRequest
-from loyalty.adjustments.reports import adjustment_report_publish, yesterday
+from loyalty.adjustments.reports import adjustment_report_publish, day_bounds, yesterday
 from loyalty.adjustments.services import (
     Evidence,
     adjustment_approve,
@@ -447,7 +447,8 @@ class Activity:
             adjustment_request(
                 actor=s["manager"], member=members["KL01"][0], points=150, reason=reasons["GOODWILL"], store=kl
             )
-        with at(self.ago(1, hours=7)):
+        # Yesterday by the programme's clock, whatever the hour now: the nightly report's day.
+        with at(day_bounds(yesterday())[0] + timedelta(hours=10)):
             adjustment_request(
                 actor=s["progadmin"], member=members["PJ02"][0], points=300, reason=reasons["GOODWILL"], store=pj
             )
@@ -469,7 +470,7 @@ class Activity:
                     document=document(), **verified("manager"),
                 ),
             )  # fmt: skip
-        with at(self.ago(1, hours=5)):
+        with at(day_bounds(yesterday())[0] + timedelta(hours=12)):
             adjustment_approve(actor=s["progadmin"], request_id=approved.pk, comment="Receipt matches the till roll.")
             adjustment_reject(
                 actor=s["progadmin"], request_id=rejected.pk, reason="No receipt; the purchase predates the card."
