@@ -6,7 +6,8 @@ calls ``drill_run``. One run:
 1. **Population.** Stores, tills, normal staff (cashiers, a manager per store, an HQ
    administrator) and members in three segments: ``normal``, ``family`` (many visits, at
    most the daily earn count) and ``business`` (large baskets, under the daily points
-   cap). Poisson visits (a lognormal rate per member), lognormal baskets with item lines
+   cap). Older history (the days before the live ones) is written set-wise per segment
+   (``earns_bulk_history``), so members have their own baselines. Poisson visits (a lognormal rate per member), lognormal baskets with item lines
    and a tender, 5 % of purchases partly returned days later at the same till, app
    sessions, vouchers bought and redeemed at the till, managers' small adjustments and
    PII reveals. Everything goes through the real services (``points_earn_purchase``,
@@ -22,7 +23,9 @@ calls ``drill_run``. One run:
    MB every ``Profile.mb_step_hours``, NB at 01:00 local, MO on the 1st.
 4. **Scoring** (``drill_score``): per scenario recall (expected detectors that fired on
    its subjects between its start and end + ``grace``), precision of its detectors (their
-   alerts on ground-truth subjects in their windows ÷ all their alerts), time to first
+   alerts on ground-truth subjects in their windows ÷ their alerts, those on innocent
+   family or business members apart: those are their segment's false positives; the
+   figure over every segment is reported beside it), time to first
    signal and to case; false positives per 1,000 members of each segment (members with
    an alert or signal and in no scenario). A detector neither registered, nor a known
    alert kind, nor raised during the run is ``missing``: the scenario's figure for it
@@ -66,6 +69,13 @@ REFUSAL_DETECTORS: dict[str, frozenset[str]] = {
     "refund_tender_mismatch": frozenset({"refund_tender_mismatch"}),
 }
 SEGMENTS = ("normal", "family", "business")
+# Per segment: visits beside the profile's median rate; baskets (median in minor units,
+# lognormal sigma) and their cap.
+SEGMENT_VISITS = {"normal": 1.0, "family": 4.0, "business": 2.0}
+# A normal basket's sigma decides earn_above_baseline's false positives: at 0.8 one
+# normal visit in ~400 passes 500 points over a RM60 pattern (precision ~89 % on ci).
+SEGMENT_BASKETS = {"normal": (6_000, 0.6), "family": (6_000, 0.6), "business": (90_000, 0.5)}
+BASKET_CAP = {"normal": 150_000, "family": 150_000, "business": 250_000}
 CADENCES = ("MB", "NB", "MO")
 
 
@@ -85,7 +95,7 @@ class Profile:
 
 PROFILES = {
     "ci": Profile(
-        name="ci", members=200, days=30, live_members=200, live_days=30, stores=3, cashiers_per_store=2,
+        name="ci", members=200, days=60, live_members=200, live_days=30, stores=3, cashiers_per_store=2,
         visits_per_week=1.2, mb_step_hours=6,
     ),
     "bench": Profile(
@@ -130,8 +140,10 @@ class Stats:
 def detector_registry() -> dict[str, tuple[Callable[..., Any], str]]:
     """The batch detectors as the scheduler sees them: code → (callable(as_of), cadence).
     Empty while ``fraud.detectors`` does not exist."""
+    import importlib
+
     try:
-        from fraud import detectors  # type: ignore[attr-defined]
+        detectors = importlib.import_module("fraud.detectors")
     except ImportError:
         return {}
     found: dict[str, Any] = {}
@@ -307,7 +319,7 @@ class Drill:
         self.segment[member.pk] = segment
         self.home[member.pk] = s
         base = self.profile.visits_per_week / 7
-        factor = {"normal": 1.0, "family": 4.0, "business": 2.0}[segment]
+        factor = SEGMENT_VISITS[segment]
         self.rate[member.pk] = min(base * factor * rng.lognormvariate(0, 0.5), 2.5)
         self.tenders[member.pk] = f"tok_{self.seed}_{n}"
         self.label(f"member:{member.pk}", f"member#{n}")
@@ -328,17 +340,26 @@ class Drill:
         """Earns before the live days, for every member, set-wise
         (``loyalty.ledger.services.bulk.earns_bulk_history``: its columns are the
         pre-till-data ones, the newer take their database defaults)."""
+        from fraud.detectors.earning import member_day_stats_refresh
         from loyalty.ledger.services.bulk import earns_bulk_history
 
         days = (self.live_start - self.start).days
         if days <= 0:
             return
         started = time.monotonic()
-        written = earns_bulk_history(
-            member_ids=sorted(self.segment), till_of_store={t.store_id: t.pk for t in self.tills},
-            start=self.start, days=days, visits_per_day=self.profile.visits_per_week / 7,
-            seed=(self.seed % 1000) / 1000.0,
-        )  # fmt: skip
+        written = 0
+        for k, segment in enumerate(SEGMENTS):  # each segment its visits and baskets, as live
+            members = sorted(pk for pk, seg in self.segment.items() if seg == segment)
+            if not members:
+                continue
+            written = earns_bulk_history(
+                member_ids=members, till_of_store={t.store_id: t.pk for t in self.tills}, start=self.start,
+                days=days, visits_per_day=min(0.9, self.profile.visits_per_week / 7 * SEGMENT_VISITS[segment]),
+                basket_minor=SEGMENT_BASKETS[segment][0], sigma=SEGMENT_BASKETS[segment][1] / 2,
+                seed=((self.seed % 1000) / 1000.0 + k / 10_000) % 1.0,
+            )  # fmt: skip
+        # What the nightly job would have kept up over those days: the members' day figures.
+        member_day_stats_refresh(first_day=self.start.date(), last_day=(self.live_start - timedelta(days=1)).date())
         self.stats.ops["earn_bulk"] = written
         self.out(f"  bulk history: {written:,} earns over {days} days for {len(self.segment):,} members "
                  f"({time.monotonic() - started:.1f}s)")  # fmt: skip
@@ -359,10 +380,8 @@ class Drill:
                 day = self.live_start + timedelta(days=d)
                 for v in range(visits):
                     when = day + timedelta(hours=9 + rng.random() * 11)
-                    if segment == "business":
-                        amount = int(min(rng.lognormvariate(math.log(90_000), 0.5), 250_000))
-                    else:
-                        amount = int(min(rng.lognormvariate(math.log(6_000), 0.8), 150_000))
+                    median, sigma = SEGMENT_BASKETS[segment]
+                    amount = int(min(rng.lognormvariate(math.log(median), sigma), BASKET_CAP[segment]))
                     store = s if rng.random() < 0.85 else rng.randrange(len(self.stores))
                     self.purchase(member, store, when, amount, f"p{d}.{v}", rng, returns=rng.random() < 0.05)
             if rng.random() < 0.5:  # an app user: a session on their phone, vouchers
@@ -512,10 +531,19 @@ class Drill:
         self.stats.ops["adjust"] += 1
 
     def reveal(self, actor, member) -> None:
+        """A reveal as the member page's reveal button makes it: a throttle that begins
+        raises the fraud team's alert (``members.admin``'s entry point does the same)."""
+        from fraud.services import pii_reveal_volume_alert_raise
         from members.services.membership import member_pii_reveal
+        from members.services.pii_watch import PiiRevealThrottled
 
         try:
             member_pii_reveal(member=member, field="phone", actor=actor)
+        except PiiRevealThrottled as refusal:
+            if refusal.facts.get("newly"):
+                pii_reveal_volume_alert_raise(staff_id=actor.pk, facts=refusal.facts)
+            self.stats.refused["reveal:pii_reveal_throttled"] += 1
+            return
         except Exception as refused:  # noqa: BLE001
             self.stats.refused[f"reveal:{getattr(refused, 'code', type(refused).__name__)}"] += 1
             return
@@ -542,9 +570,18 @@ class Drill:
             if local.day == 1:
                 nightly += [c for c, (_, cad) in registry.items() if cad == "MO"]
             if nightly:
-                self.at(night, lambda m=night, n=tuple(nightly): self.detectors_run(n, m))
+                self.at(night, lambda m=night, n=tuple(nightly): self.nightly(n, m))
         # After the period: every detector once more, for what the last day did.
         self.at(self.end + timedelta(hours=1, minutes=30), lambda: self.detectors_run(tuple(registry), None))
+
+    def nightly(self, codes: tuple[str, ...], as_of: datetime) -> None:
+        """The nightly job's run (``fraud.tasks.detectors_nightly_task``): the last two
+        local days' member figures, then the nightly detectors."""
+        from fraud.detectors.earning import member_day_stats_refresh
+
+        today = as_of.astimezone(self.tz).date()
+        member_day_stats_refresh(first_day=today - timedelta(days=2), last_day=today - timedelta(days=1))
+        self.detectors_run(codes, as_of)
 
     def detectors_run(self, codes: tuple[str, ...], as_of: datetime | None) -> None:
         registry = detector_registry()
@@ -1023,11 +1060,28 @@ def drill_score(drill: Drill) -> dict[str, Any]:
     def in_window(e: Evidence, truth: Truth) -> bool:
         return truth.start - timedelta(minutes=1) <= e.at <= truth.end + grace and _touches(e, truth)
 
-    true_alert = [any(in_window(e, t) for t in drill.truths) for e in evidence]
-    alerts_by_detector: dict[str, list[bool]] = defaultdict(list)
+    # The fraudsters' own members do nothing but fraud: an alert on one is never false,
+    # whenever it comes (a scenario's set-up, before its window, is fraud too).
+    own = {f"member:{pk}" for pk in getattr(drill, "scenario_members", ())}
+    true_alert = [bool(e.subjects & own) or any(in_window(e, t) for t in drill.truths) for e in evidence]
+    bad = set().union(*(t.subjects for t in drill.truths)) if drill.truths else set()
+
+    def apart(e: Evidence) -> bool:
+        """On family or business members only (victims outside their scenario's window
+        included): their segment's false positives (FRAUD.md §5: families and
+        businesses apart), not the scenario's precision."""
+        members = [s for s in e.subjects if s.startswith("member:")]
+        return (
+            bool(members)
+            and len(members) == len(e.subjects)
+            and all(drill.segment.get(int(s.split(":", 1)[1])) in ("family", "business") for s in members)
+        )
+
+    # Per detector: (true, apart) for each of its alerts.
+    alerts_by_detector: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
     for e, ok in zip(evidence, true_alert, strict=True):
         if e.alert:
-            alerts_by_detector[e.detector].append(ok)
+            alerts_by_detector[e.detector].append((ok, not ok and apart(e)))
     # A scenario's case: one its expected detectors' alerts joined (a case another
     # detector opened on a shared subject, a store or a till, is not its detection).
     cases = list(
@@ -1048,7 +1102,8 @@ def drill_score(drill: Drill) -> dict[str, Any]:
             }
         present = [c for c in truth.expected if detectors[c]["status"] != "pending"]
         detected = [c for c in present if detectors[c]["status"] == "detected"]
-        judged = [ok for c in present for ok in alerts_by_detector.get(c, [])]
+        every = [ok for c in present for ok, _ in alerts_by_detector.get(c, [])]
+        judged = [ok for c in present for ok, away in alerts_by_detector.get(c, []) if not away]
         first = [d["first_signal_seconds"] for d in detectors.values() if d["first_signal_seconds"] is not None]
         case_times = sorted(
             at
@@ -1067,11 +1122,11 @@ def drill_score(drill: Drill) -> dict[str, Any]:
             "status": "pending" if not present else ("pass" if len(detected) == len(present) else "fail"),
             "recall": round(len(detected) / len(present), 4) if present else None,
             "precision": round(sum(judged) / len(judged), 4) if judged else None,
+            "precision_all_segments": round(sum(every) / len(every), 4) if every else None,
             "first_signal_seconds": min(first) if first else None,
             "first_case_seconds": int((case_times[0] - truth.start).total_seconds()) if case_times else None,
         })  # fmt: skip
     # False positives: members with an alert or signal who are in no scenario, per segment.
-    bad = set().union(*(t.subjects for t in drill.truths)) if drill.truths else set()
     flagged: dict[str, set[str]] = defaultdict(set)
     for e, ok in zip(evidence, true_alert, strict=True):
         if ok:
@@ -1096,10 +1151,13 @@ def drill_score(drill: Drill) -> dict[str, Any]:
         }
         for segment in SEGMENTS
     }  # fmt: skip
-    detector_rows = {
-        code: {"alerts": len(oks), "true": sum(oks), "precision": round(sum(oks) / len(oks), 4) if oks else None}
-        for code, oks in sorted(alerts_by_detector.items())
-    }
+    detector_rows = {}
+    for code, rows in sorted(alerts_by_detector.items()):
+        true, away = sum(ok for ok, _ in rows), sum(a for _, a in rows)
+        detector_rows[code] = {
+            "alerts": len(rows), "true": true, "apart": away,
+            "precision": round(true / (len(rows) - away), 4) if len(rows) > away else None,
+        }  # fmt: skip
     return {"scenarios": scenarios, "false_positives": false_positives, "detectors": detector_rows}
 
 
@@ -1130,6 +1188,13 @@ def drill_run(*, seed: int, profile: str | Profile, end: datetime = DEFAULT_END,
     previous = logging.root.manager.disable
     # The services log each step (and the API each 4xx): the drill reports totals instead.
     logging.disable(logging.WARNING)
+    # Work the services hand to Celery after commit (post-commit detectors, risk decisions)
+    # runs in the drill's process, at its moment on the travelled clock, as a worker keeping
+    # up would run it; a broker's queue would hold it past the drill.
+    from loyalty.celery import app as celery_app
+
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
     try:
         with connection.cursor() as cursor:  # a drill's rows need no durability: no fsync per commit
             cursor.execute("SET synchronous_commit = off")
@@ -1162,6 +1227,7 @@ def drill_run(*, seed: int, profile: str | Profile, end: datetime = DEFAULT_END,
         result = drill_score(drill)
     finally:
         logging.disable(previous)
+        celery_app.conf.task_always_eager = eager
     timings["total_seconds"] = time.monotonic() - started
     registry = detector_registry()
     result.update(
@@ -1201,7 +1267,9 @@ def drill_json(result: dict[str, Any], *, timings: bool = True) -> str:
 
 def drill_table(result: dict[str, Any]) -> list[str]:
     """The result for people: one row per scenario, then false positives and timings."""
-    rows = [f"{'scenario':<18} {'status':<8} {'recall':>6} {'prec.':>6} {'signal':>9} {'case':>9}  detectors"]
+    rows = [
+        f"{'scenario':<18} {'status':<8} {'recall':>6} {'prec.':>6} {'(all)':>6} {'signal':>9} {'case':>9}  detectors"
+    ]
 
     def pct(x):
         return "-" if x is None else f"{x:.0%}"
@@ -1215,6 +1283,7 @@ def drill_table(result: dict[str, Any]) -> list[str]:
         dets = ", ".join(f"{c}={d['status']}" for c, d in row["detectors"].items())
         rows.append(
             f"{row['scenario']:<18} {row['status']:<8} {pct(row['recall']):>6} {pct(row['precision']):>6} "
+            f"{pct(row['precision_all_segments']):>6} "
             f"{dur(row['first_signal_seconds']):>9} {dur(row['first_case_seconds']):>9}  {dets}"
         )
     rows.append("")
@@ -1225,9 +1294,12 @@ def drill_table(result: dict[str, Any]) -> list[str]:
             f"({fp['flagged']} of {fp['members']}) {', '.join(fp['detectors'])}"
         )
     if result["detectors"]:
-        rows.append("Alerts per detector (true = on a scenario's subjects in its window):")
+        rows.append("Alerts per detector (true = on a scenario's subjects in its window; apart = on innocent "
+                    "families or businesses, counted in their false positives, not in precision):")  # fmt: skip
         for code, d in result["detectors"].items():
-            rows.append(f"  {code:<30} {d['true']}/{d['alerts']}  precision {pct(d['precision'])}")
+            rows.append(
+                f"  {code:<30} {d['true']}/{d['alerts']}  apart {d['apart']:<3} precision {pct(d['precision'])}"
+            )
     t = result.get("timings", {})
     if t:
         rows.append(

@@ -398,14 +398,17 @@ class DetectorSnooze(Subject):
 
 class MemberDayStats(models.Model):
     """A member's figures for one programme-local day, upserted set-based from the ledger
-    (``fraud.detectors.earning.member_day_stats_refresh``): earns and their points,
-    returns, redemptions (holds and one-step redemptions) and their points. Caps a
+    (``fraud.detectors.earning.member_day_stats_refresh``): earns, their points and
+    standard points, returns, redemptions (holds and one-step redemptions) and their points. Caps a
     baseline's read at 90 rows per member (FRAUD.md §6). Derived data: rebuilt at will."""
 
     member = models.ForeignKey("members.Member", on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
     earns = models.PositiveIntegerField(default=0)
     points = models.BigIntegerField(default=0)
+    # The day's earns at the programme's base rate, before tier multipliers: a member's
+    # pattern is compared in these, so that a tier upgrade is not a spike.
+    base_points = models.BigIntegerField(default=0)
     returns = models.PositiveIntegerField(default=0)
     redemptions = models.PositiveIntegerField(default=0)
     redeemed_points = models.BigIntegerField(default=0)

@@ -276,6 +276,19 @@ def alert_raise(
     return raised
 
 
+def pii_reveal_volume_alert_raise(*, staff_id: int, facts: dict[str, Any], now: datetime | None = None) -> Raised:
+    """A staff member throttled for revealing too much personal data (FRAUD.md §1 row 28):
+    one ``pii_reveal_volume`` alert (high) per staff member and hour, with its signal on
+    the staff member (their risk score, their case). Counts only, from the throttle's facts."""
+    now = now or timezone.now()
+    hour = int(now.timestamp()) // 3600
+    return alert_raise(
+        detector="pii_reveal_volume", subjects=[Subject.staff(staff_id)], occurred_at=now,
+        dedupe_key=f"pii_reveal_volume:{staff_id}:{hour}", severity=FraudAlert.Severity.HIGH, staff_id=staff_id,
+        facts={key: value for key, value in facts.items() if key != "newly"}, now=now,
+    )  # fmt: skip
+
+
 def voucher_rescan_alert_raise(
     *,
     voucher_id: UUID,

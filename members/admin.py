@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from fraud.services import fraud_alert_raise
+from fraud.services import fraud_alert_raise, pii_reveal_volume_alert_raise
 from loyalty.kernel.crypto import DecryptionFailed
 from loyalty.workplace.display import choice_label, member_label
 from loyalty.workplace.member_page import member_page
@@ -204,7 +204,7 @@ class MemberAdmin(PostedSearchAdminMixin, ReadOnlyAdmin):
             # Row 28 of FRAUD.md: the fraud team hears of the throttle once (fraud sits
             # above members, so the alert is raised here, at the entry point).
             if refusal.facts.get("newly"):
-                pii_reveal_volume_alert(staff=request.user, facts=refusal.facts)
+                pii_reveal_volume_alert_raise(staff_id=request.user.pk, facts=refusal.facts)
             messages.error(request, str(refusal))
             return HttpResponseRedirect(
                 reverse("admin:members_member_change", args=[obj.pk], current_app=self.admin_site.name)
@@ -255,16 +255,6 @@ class MemberAdmin(PostedSearchAdminMixin, ReadOnlyAdmin):
         return HttpResponseRedirect(
             reverse("admin:members_member_change", args=[obj.pk], current_app=self.admin_site.name)
         )
-
-
-def pii_reveal_volume_alert(*, staff, facts) -> None:
-    """One ``pii_reveal_volume`` alert (high) per staff member and hour: counts only."""
-    hour = int(timezone.now().timestamp()) // 3600
-    fraud_alert_raise(
-        kind="pii_reveal_volume", dedupe_key=f"pii_reveal_volume:{staff.pk}:{hour}", severity="high",
-        staff_id=staff.pk,
-        detail={key: value for key, value in facts.items() if key != "newly"},
-    )  # fmt: skip
 
 
 def pii_reveal_outside_stores_alert(*, staff, member) -> None:

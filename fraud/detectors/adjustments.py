@@ -17,7 +17,7 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from fraud import config
-from fraud.detectors.common import day_start, dedupe, local_day
+from fraud.detectors.common import day_start, dedupe, incident_alerted, local_day
 from fraud.detectors.runs import ruleset_version
 from fraud.models import AuditSample, RiskSignal
 from fraud.scoring import Subject
@@ -72,6 +72,8 @@ def store_adjust_rate(as_of: datetime) -> dict[str, Any]:
     for store, rate in sorted(rates.items()):
         if rate <= cfg["times_median"] * median or rate < cfg["min_per_thousand"]:
             continue
+        if incident_alerted(STORE_ADJUST_RATE, since=start, store_id=store):
+            continue  # the same window's finding, alerted on an earlier night
         result = alert_raise(
             detector=STORE_ADJUST_RATE,
             subjects=[Subject.store(store)],
@@ -131,7 +133,8 @@ def adjust_salami(as_of: datetime, *, staff_id: int | None = None) -> dict[str, 
     (c) ``edge_count`` credits of which ``edge_percent`` % or more in
         ``edge_from_points``..``band_max_points`` (just under the approval threshold).
 
-    One alert per staff member, pattern (and member for a) and local day."""
+    One alert per incident: per staff member, pattern (and member for a) and local day,
+    unless an alert of the window already names one of the same adjustments."""
     cfg = config.detector(ADJUST_SALAMI).thresholds
     credits = posted_adjustments(start=as_of - timedelta(days=cfg["staff_days"]), end=as_of).filter(
         band=Band.DIRECT, points__gt=0, points__lte=cfg["band_max_points"]
@@ -175,6 +178,11 @@ def adjust_salami(as_of: datetime, *, staff_id: int | None = None) -> dict[str, 
             ))  # fmt: skip
         for key, subjects, facts in found:
             member_id = subjects[1].id if len(subjects) > 1 else None
+            if incident_alerted(
+                ADJUST_SALAMI, since=as_of - timedelta(days=cfg["staff_days"]), ids=facts["ids"], staff_id=staff,
+                member_id=member_id, detail__pattern=facts["pattern"],
+            ):  # fmt: skip
+                continue  # the same adjustments, alerted on an earlier run
             result = alert_raise(
                 detector=ADJUST_SALAMI,
                 subjects=subjects,

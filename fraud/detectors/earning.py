@@ -19,7 +19,7 @@ from django.db import connection
 from django.utils import timezone
 
 from fraud import config
-from fraud.detectors.common import day_start, dedupe, local_day
+from fraud.detectors.common import day_start, dedupe, incident_alerted, local_day
 from fraud.detectors.runs import daily_memo, ruleset_version
 from fraud.models import MemberDayStats
 from fraud.scoring import Subject
@@ -33,7 +33,7 @@ VELOCITY_CAP_STREAK = "velocity_cap_streak"
 CAP_REFUSALS = ["daily_earn_transactions_exceeded", "daily_earn_points_exceeded"]
 # MemberDayStats column <- member_day_figures' column.
 STATS_COLUMNS = {
-    "earns": "earns", "points": "earned_points", "returns": "returns", "redemptions": "redemptions",
+    "earns": "earns", "points": "earned_points", "base_points": "base_points", "returns": "returns", "redemptions": "redemptions",
     "redeemed_points": "redeemed_points",
 }  # fmt: skip
 
@@ -64,9 +64,9 @@ def member_day_stats_refresh(*, first_day: date, last_day: date, until: datetime
 # window). Params: today, min points today, window start, today, joined-before.
 _BASELINE_SQL = """
 WITH today AS (
-  SELECT s.member_id, s.points FROM {stats} s WHERE s.day = %s AND s.points >= %s
+  SELECT s.member_id, s.base_points AS points FROM {stats} s WHERE s.day = %s AND s.base_points >= %s
 ), own AS (
-  SELECT s.member_id, SUM(s.points) AS points, COUNT(*) AS days
+  SELECT s.member_id, SUM(s.base_points) AS points, COUNT(*) AS days
   FROM {stats} s JOIN today t ON t.member_id = s.member_id
   WHERE s.day >= %s AND s.day < %s AND s.earns > 0
   GROUP BY s.member_id
@@ -79,7 +79,7 @@ ORDER BY t.member_id
 # Each tier's median earning day in the window (its members' tier today). Params: window
 # start, today.
 _TIER_MEDIAN_SQL = """
-SELECT m.tier, percentile_cont(0.5) WITHIN GROUP (ORDER BY s.points)
+SELECT m.tier, percentile_cont(0.5) WITHIN GROUP (ORDER BY s.base_points)
 FROM {stats} s JOIN {members} m ON m.id = s.member_id
 WHERE s.day >= %s AND s.day < %s AND s.earns > 0
 GROUP BY m.tier
@@ -95,7 +95,9 @@ def _tier_medians(window_start: date, today: date) -> dict[str, int]:
 
 def earn_above_baseline(start: datetime, end: datetime) -> dict[str, Any]:
     """Row 2 (MB). Refreshes today's figures (up to ``end``), then alerts each member
-    whose points today exceed ``ratio_percent`` of B and B by ``min_over_points``. B is
+    whose points today exceed ``ratio_percent`` of B and B by ``min_over_points``. Points
+    are standard points (``MemberDayStats.base_points``: the purchases at the base rate,
+    before tier multipliers), so that a tier upgrade is not a spike. B is
     the member's points over their earning days in the prior ``baseline_days`` local
     days, divided by those days, when they have ``min_earning_days`` of them and have
     been members ``min_membership_days``; else their tier's median earning day. One
@@ -151,7 +153,8 @@ def velocity_cap_streak(as_of: datetime) -> dict[str, Any]:
     """Row 3 (NB). Over the 7 local days before ``as_of``'s day, the days each member hit
     the daily earn cap (row 1): a velocity refusal of an earn that day, or that day's
     earns at the count limit or points at their tier's cap. ``days_in_a_row`` consecutive
-    such days or ``days_in_week`` of the 7 raise one alert (per member and night)."""
+    such days or ``days_in_week`` of the 7 raise one alert (per member and 7 days: a
+    streak that goes on keeps its first alert)."""
     cfg = config.detector(VELOCITY_CAP_STREAK).thresholds
     today = local_day(as_of)
     first = today - timedelta(days=7)
@@ -182,6 +185,8 @@ def velocity_cap_streak(as_of: datetime) -> dict[str, Any]:
         streak = _streak(days)
         if streak < cfg["days_in_a_row"] and len(days) < cfg["days_in_week"]:
             continue
+        if incident_alerted(VELOCITY_CAP_STREAK, since=start, member_id=member_id):
+            continue  # the streak of these 7 days, alerted on an earlier night
         found += 1
         result = alert_raise(
             detector=VELOCITY_CAP_STREAK,

@@ -37,9 +37,11 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.http import JsonResponse
+from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from fraud.services import fraud_alert_raise
+from fraud.scoring import Subject
+from fraud.services import alert_raise
 from loyalty.api.auth import HEADER_KEY
 from loyalty.kernel.statuses import REFUSAL_STATUS, error_body
 from members.services.sessions import ACCESS_SIGNING_SALT
@@ -210,14 +212,19 @@ def _judge(client: Client, keys: dict[str, str], requests: int) -> None:
     )
     if tripped:
         _block(keys)
-        _alert(f"{ALERT_KIND}:{client.digest}:{keys['window']}", "medium", facts)
+        _alert(client, f"{ALERT_KIND}:{client.digest}:{keys['window']}", "medium", facts)
     if in_hour >= _conf("enumeration_404s_per_hour_high"):
-        _alert(f"{ALERT_KIND}:{client.digest}:h{keys['hour_no']}", "high", facts)
+        _alert(client, f"{ALERT_KIND}:{client.digest}:h{keys['hour_no']}", "high", facts)
 
 
-def _alert(dedupe_key: str, severity: str, facts: dict[str, Any]) -> None:
+def _alert(client: Client, dedupe_key: str, severity: str, facts: dict[str, Any]) -> None:
+    """The alert with its signal on the client (``client:<kind>:<digest>``): the client's
+    risk score and case carry it, as every other detector's do."""
     try:
-        fraud_alert_raise(kind=ALERT_KIND, dedupe_key=dedupe_key, severity=severity, detail=facts)
+        alert_raise(
+            detector=ALERT_KIND, subjects=[Subject.client(f"{client.kind}:{client.digest}")], facts=facts,
+            occurred_at=timezone.now(), dedupe_key=dedupe_key, severity=severity,
+        )  # fmt: skip
     except Exception:  # the alert must never turn the answer into a 500
         logger.exception("enumeration alert could not be raised")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
@@ -465,10 +466,15 @@ REDEMPTION_KINDS = (OP.HOLD, OP.REDEEM)
 
 
 def member_day_figures(*, start: datetime, end: datetime) -> QuerySet[LedgerOperation, dict[str, Any]]:
-    """Rows ``{member_id, day, earns, earned_points, returns, redemptions, redeemed_points}``:
-    per member and programme-local day (``policy._day_start``'s days) in the window,
-    earns and their points, returns, redemptions (holds and one-step redemptions) and
-    their points. One GROUP BY query; its SQL can feed an ``INSERT ... SELECT``."""
+    """Rows ``{member_id, day, earns, earned_points, base_points, returns, redemptions,
+    redeemed_points}``: per member and programme-local day (``policy._day_start``'s days)
+    in the window, earns and their points, their standard points (the purchase amounts
+    at the programme's base rate, before tier multipliers: ``points_for_purchase`` at tier
+    100 %; an earn without an amount counts its points), returns, redemptions (holds and
+    one-step redemptions) and their points. One GROUP BY query; its SQL can feed an
+    ``INSERT ... SELECT``."""
+    rate = settings.LOYALTY_EARN_POINTS_PER_UNIT
+    standard = Coalesce(F("amount_minor") / 100 * rate, F("points"), output_field=BigIntegerField())
     earn, ret, redemption = Q(kind=OP.EARN), Q(kind=OP.REVERSE_EARN), Q(kind__in=REDEMPTION_KINDS)
     return (
         LedgerOperation.objects.filter(created_at__gte=start, created_at__lt=end)
@@ -478,6 +484,7 @@ def member_day_figures(*, start: datetime, end: datetime) -> QuerySet[LedgerOper
         .annotate(
             earns=Count("id", filter=earn),
             earned_points=Coalesce(Sum("points", filter=earn), 0, output_field=BigIntegerField()),
+            base_points=Coalesce(Sum(standard, filter=earn), 0, output_field=BigIntegerField()),
             returns=Count("id", filter=ret),
             redemptions=Count("id", filter=redemption),
             redeemed_points=Coalesce(Sum("points", filter=redemption), 0, output_field=BigIntegerField()),

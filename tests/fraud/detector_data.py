@@ -28,7 +28,8 @@ def member(*, joined: datetime | None = None, tier: int = 1, store=None) -> Memb
         return Member.objects.create(tier=tier, home_store=store)
 
 
-def ops(kind: str, who: Member, points: int, when: datetime, *, n: int = 1, store=None, till=None, staff=None):
+def ops(kind: str, who: Member, points: int, when: datetime, *, n: int = 1, store=None, till=None, staff=None,
+        amount_minor: int | None = None):  # fmt: skip
     """``n`` operations of ``kind`` for ``who`` at ``when`` (one INSERT)."""
     with at(when):
         return LedgerOperation.objects.bulk_create(
@@ -42,6 +43,7 @@ def ops(kind: str, who: Member, points: int, when: datetime, *, n: int = 1, stor
                     actor_till=till,
                     actor_staff=staff,
                     actor_job="" if (till or staff) else "test",
+                    amount_minor=amount_minor,
                 )  # fmt: skip
                 for _ in range(n)
             ]
@@ -58,8 +60,12 @@ def security_event(who: Member, kind: str, when: datetime) -> MemberSecurityEven
         return MemberSecurityEvent.objects.create(member=who, kind=kind)
 
 
-def day_stats(who: Member, day, *, earns: int = 1, points: int = 0) -> MemberDayStats:
-    return MemberDayStats.objects.create(member=who, day=day, earns=earns, points=points, refreshed_at=AS_OF)
+def day_stats(who: Member, day, *, earns: int = 1, points: int = 0, base_points: int | None = None) -> MemberDayStats:
+    """A member's day figures; standard points the points unless given (tier 1's rate)."""
+    return MemberDayStats.objects.create(
+        member=who, day=day, earns=earns, points=points, base_points=points if base_points is None else base_points,
+        refreshed_at=AS_OF,
+    )  # fmt: skip
 
 
 def adjustment(

@@ -157,6 +157,36 @@ def test_adjust_salami_after_a_posting_and_nightly_is_one_alert(clerk, make_staf
     }  # fmt: skip
 
 
+def test_adjust_salami_that_goes_on_is_one_alert_until_new_adjustments_stand_alone(clerk):
+    # given one member credited twice this week, seen tonight
+    who = member()
+    first = adjustment(clerk, who, 480, AS_OF - timedelta(days=3))
+    adjustment(clerk, who, 490, AS_OF - timedelta(days=1))
+    REGISTRY["adjust_salami"](AS_OF)
+    # when a third credit comes the next day (the window now holds the second and third)
+    adjustment(clerk, who, 470, AS_OF + timedelta(hours=12))
+    REGISTRY["adjust_salami"](AS_OF + timedelta(days=1))
+    # then it is the same incident: one alert, naming the first adjustments
+    found = alerts("adjust_salami").filter(staff_id=clerk.pk, member_id=who.pk)
+    assert found.count() == 1 and first.pk in found.get().detail["ids"]
+    # and a pair of credits ten days later, sharing none of them, is a new incident
+    adjustment(clerk, who, 480, AS_OF + timedelta(days=10))
+    adjustment(clerk, who, 490, AS_OF + timedelta(days=11))
+    REGISTRY["adjust_salami"](AS_OF + timedelta(days=12))
+    assert found.count() == 2
+
+
+def test_store_adjust_rate_alerts_once_per_window(make_store, store_a, clerk):
+    # given a store adjusting far above the others, seen on two nights in a row
+    _store_with(store_a, earns=100, adjusted=4, by=clerk)
+    for _ in range(2):
+        _store_with(make_store(), earns=100, adjusted=1, by=clerk)
+    REGISTRY["store_adjust_rate"](AS_OF)
+    REGISTRY["store_adjust_rate"](AS_OF + timedelta(days=1))
+    # then one alert: the second night's finding is the first's
+    assert alerts("store_adjust_rate").filter(store_id=store_a.pk).count() == 1
+
+
 # --- row 10: adjust_rationale_audit ----------------------------------------------------------
 
 LAST_MONTH = AS_OF - timedelta(days=30)  # 2026-10-19

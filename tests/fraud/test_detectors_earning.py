@@ -71,6 +71,20 @@ def test_earn_above_baseline_thresholds(baseline, today, alerted):
         assert found.get().detail == {"today": today, "baseline": baseline, "days": 5, "basis": "own", "tier": 1}
 
 
+def test_a_tier_upgrade_is_not_a_spike_standard_points_are_compared():
+    # given a member of 1,000 standard points a day, now Gold (150 %): 1,501 points today
+    # for purchases worth 1,001 standard points, and one who really bought 1,501 worth
+    upgraded, spender = _with_baseline(1000), _with_baseline(1000)
+    ops("earn", upgraded, 1501, AS_OF - timedelta(hours=1), amount_minor=100_100)
+    ops("earn", spender, 1501, AS_OF - timedelta(hours=1), amount_minor=150_100)
+    # when
+    EARN_ABOVE(AS_OF)
+    # then only the spender is above their pattern; the day's figures hold both points
+    assert list(alerts("earn_above_baseline").values_list("member_id", flat=True)) == [spender.pk]
+    today = MemberDayStats.objects.get(member=upgraded, day=TODAY)
+    assert (today.points, today.base_points) == (1501, 1001)
+
+
 def test_earn_above_baseline_falls_back_to_the_tier_median_for_a_new_member():
     # given a member of 10 days (own history too short) and tier peers earning 1,000 a day
     _with_baseline(1000)
@@ -140,6 +154,23 @@ def test_velocity_cap_streak_counts_refused_earns_and_is_idempotent():
 
     alert = alerts("velocity_cap_streak").get()
     assert alert.member_id == who.pk and alert.detail["streak"] == 3
+
+
+def test_a_streak_that_goes_on_keeps_its_first_alert():
+    # given a member at the cap every day for a week
+    who = member()
+    for n in range(1, 8):
+        day_stats(who, TODAY - timedelta(days=n), earns=3, points=300)
+    # when the nightly run sees the streak tonight and, one more day at the cap, tomorrow
+    CAP_STREAK(AS_OF)
+    day_stats(who, TODAY, earns=3, points=300)
+    CAP_STREAK(AS_OF + timedelta(days=1))
+    # then one incident, one alert; a week after it, the streak still going is alerted again
+    assert alerts("velocity_cap_streak").filter(member_id=who.pk).count() == 1
+    for n in range(1, 8):
+        day_stats(who, TODAY + timedelta(days=n), earns=3, points=300)
+    CAP_STREAK(AS_OF + timedelta(days=8))
+    assert alerts("velocity_cap_streak").filter(member_id=who.pk).count() == 2
 
 
 def test_nightly_task_refreshes_day_figures_and_runs_the_streak():

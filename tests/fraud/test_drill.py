@@ -7,8 +7,6 @@ registry is run at its cadence, and a failing one is a figure, not a crash."""
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -66,8 +64,8 @@ MINI = Profile(name="mini", members=90, days=20, live_members=90, live_days=20, 
 
 @pytest.fixture
 def registry(monkeypatch):
-    """A ``fraud.detectors`` registry as the batch branch will ship it: one detector that
-    finds the salami (direct credits at 450-499 by one staff member) and one that fails."""
+    """A ``fraud.detectors`` registry of two: one detector that finds the salami (direct
+    credits at 450-499 by one staff member) and one that fails."""
     from loyalty.ledger.models import LedgerOperation
 
     calls: list = []
@@ -90,10 +88,11 @@ def registry(monkeypatch):
     def broken(as_of):
         raise RuntimeError("a detector with a bug")
 
-    module = types.ModuleType("fraud.detectors")
-    module.REGISTRY = {"adjust_salami": adjust_salami, "return_cycle": broken}
-    module.CADENCE = {"adjust_salami": "NB", "return_cycle": "MB"}
-    monkeypatch.setitem(sys.modules, "fraud.detectors", module)
+    import fraud.detectors
+
+    # The scheduler's view only: the detectors the services call after commit keep theirs.
+    monkeypatch.setattr(fraud.detectors, "REGISTRY", {"adjust_salami": adjust_salami, "return_cycle": broken})
+    monkeypatch.setattr(fraud.detectors, "CADENCE", {"adjust_salami": "NB", "return_cycle": "MB"})
     return calls
 
 

@@ -88,6 +88,8 @@ def test_the_admin_refuses_with_a_message_and_alerts_the_fraud_team_once(admin):
     client.post(reverse("admin:members_member_reveal", args=[batch[21].pk]), {"field": "name"})
     alert = FraudAlert.objects.get(kind="pii_reveal_volume")
     assert (alert.staff, alert.severity, alert.detail["members_hour"]) == (admin, "high", 21)
+    # Its signal is on the staff member: their risk score and their case.
+    assert alert.signals.get().subject_key == f"staff:{admin.pk}" and alert.case is not None
 
 
 def test_a_reveal_outside_the_staff_members_stores_is_a_violation_alert(make_staff, store_a, store_b):

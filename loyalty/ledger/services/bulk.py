@@ -47,14 +47,22 @@ def earns_bulk_history(
     days: int,
     visits_per_day: float,
     seed: float,
+    basket_minor: int = 4000,
+    sigma: float = 0.4,
     chunk: int = 20_000,
 ) -> int:
     """Earns at the members' home stores' tills over ``days`` days from ``start``: a visit
-    a day with probability ``visits_per_day``, baskets around 40.00 (a log-normal-like
-    spread), a point per unit, between 10:00 and 20:00. ``seed`` (0 to 1) seeds
-    PostgreSQL's ``random()`` so two runs write the same history. Returns the number of
-    earns written."""
+    a day with probability ``visits_per_day``, baskets around ``basket_minor`` (a
+    log-normal-like spread of about ``sigma``), a point per unit, between 10:00 and 20:00.
+    ``seed`` (0 to 1) seeds PostgreSQL's ``random()`` so two runs write the same history.
+    Returns the number of earns written."""
     earn_account = system_account(Account.Kind.EARN).pk
+    # Members enrolled through the services have no points account until their first earn.
+    have = set(Account.objects.filter(member_id__in=member_ids).values_list("member_id", flat=True))
+    opened = Account.objects.bulk_create(
+        [Account(kind=Account.Kind.MEMBER, member_id=pk) for pk in member_ids if pk not in have]
+    )
+    MemberBalance.objects.bulk_create([MemberBalance(account=a) for a in opened])
     tills = json.dumps({str(store): till for store, till in till_of_store.items()})
     with connection.cursor() as cur:
         cur.execute("SELECT setseed(%s)", [seed])
@@ -65,7 +73,7 @@ def earns_bulk_history(
                     SELECT a.id AS account_id, m.id AS member_id, m.home_store_id AS store_id, m.loyalty_number,
                         %s::timestamptz + (d || ' days')::interval + interval '10 hours'
                             + (floor(random() * 600) || ' minutes')::interval AS at,
-                        greatest(100, floor(exp(ln(4000) + 0.8 * (random() + random() + random() - 1.5)))::bigint)
+                        greatest(100, floor(exp(ln(%s) + %s * (random() + random() + random() - 1.5)))::bigint)
                             AS amount_minor,
                         gen_random_uuid() AS op_id, gen_random_uuid() AS transfer_id
                     FROM members_member m JOIN loyalty_account a ON a.member_id = m.id
@@ -99,7 +107,7 @@ def earns_bulk_history(
                 FROM (SELECT account_id, sum(earned) AS total FROM lots GROUP BY account_id) t
                 WHERE b.account_id = t.account_id
                 """,
-                [start, days, member_ids[i : i + chunk], visits_per_day, tills, RECEIPT_PREFIX, RECEIPT_PREFIX,
+                [start, basket_minor, 2 * sigma, days, member_ids[i : i + chunk], visits_per_day, tills, RECEIPT_PREFIX, RECEIPT_PREFIX,
                  tills, RECEIPT_PREFIX, earn_account],
             )  # fmt: skip
         cur.execute("SELECT count(*) FROM loyalty_ledgeroperation WHERE receipt_ref LIKE %s", [RECEIPT_PREFIX + "%"])

@@ -51,6 +51,9 @@ def test_at_the_threshold_the_client_is_blocked_and_alerted(client, frozen_clock
     assert alert.severity == "medium"
     assert alert.detail["client_kind"] == "network" and alert.detail["not_found"] == 20
     assert "203.0.113" not in str(alert.detail) and len(alert.detail["client_hash"]) == 32
+    # Its signal is on the client (keyed hash, never the address): the client's score and case.
+    signal = alert.signals.get()
+    assert signal.subject_key == f"client:network:{alert.detail['client_hash']}" and alert.case is not None
     # Another network is not blocked; the same /24 is.
     assert client.get("/api/v1/pos/y", REMOTE_ADDR="198.51.100.9").status_code == 404
     assert client.get("/api/v1/pos/y", REMOTE_ADDR="203.0.113.200").status_code == 429
