@@ -1,0 +1,2 @@
+"""Models of the compliance app, one module per part (register, chain, retention,
+requests, access, consumer): each module's models are re-exported here."""
