@@ -577,10 +577,9 @@ class Drill:
     def nightly(self, codes: tuple[str, ...], as_of: datetime) -> None:
         """The nightly job's run (``fraud.tasks.detectors_nightly_task``): the last two
         local days' member figures, then the nightly detectors."""
-        from fraud.detectors.earning import member_day_stats_refresh
+        from fraud.detectors.earning import member_day_stats_nightly
 
-        today = as_of.astimezone(self.tz).date()
-        member_day_stats_refresh(first_day=today - timedelta(days=2), last_day=today - timedelta(days=1))
+        member_day_stats_nightly(as_of.astimezone(self.tz).date())
         self.detectors_run(codes, as_of)
 
     def detectors_run(self, codes: tuple[str, ...], as_of: datetime | None) -> None:

@@ -1,6 +1,6 @@
 """Scheduled fraud work (schedules: django-celery-beat rows, fraud migration 0002)."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.utils import timezone
 
@@ -66,11 +66,10 @@ def detectors_nightly_task(as_of: str | None = None) -> dict:
     adjust_salami) over the days before ``as_of``'s. Idempotent."""
     from fraud.detectors import detectors_run
     from fraud.detectors.common import local_day
-    from fraud.detectors.earning import member_day_stats_refresh
+    from fraud.detectors.earning import member_day_stats_nightly
 
     when = _as_of(as_of)
-    today = local_day(when)
-    member_day_stats_refresh(first_day=today - timedelta(days=2), last_day=today - timedelta(days=1))
+    member_day_stats_nightly(local_day(when))
     return detectors_run("nb", when)
 
 

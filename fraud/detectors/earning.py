@@ -60,6 +60,12 @@ def member_day_stats_refresh(*, first_day: date, last_day: date, until: datetime
         return int(cursor.rowcount)
 
 
+def member_day_stats_nightly(today: date) -> int:
+    """The nightly refresh: the two local days before ``today`` (yesterday's late earns,
+    and the day before's, which the last micro-batch of the day may have missed)."""
+    return member_day_stats_refresh(first_day=today - timedelta(days=2), last_day=today - timedelta(days=1))
+
+
 # Today's earners beside their own baseline (points over their earning days in the prior
 # window). Params: today, min points today, window start, today, joined-before.
 _BASELINE_SQL = """
