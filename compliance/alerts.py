@@ -17,7 +17,9 @@ def verification_failed(report: Any, *, actor: Any = None, actor_job: str = "") 
     from staffauth.services import security_event_record
 
     broken = {s.stream: {"seq": s.first_broken, "problem": s.problem} for s in report.streams if not s.ok}
-    security_event_record(kind=SecurityEvent.Kind.AUDIT_CHAIN_BROKEN, actor=actor, detail={"broken": broken, "job": actor_job})
+    security_event_record(
+        kind=SecurityEvent.Kind.AUDIT_CHAIN_BROKEN, actor=actor, detail={"broken": broken, "job": actor_job}
+    )
     day = timezone.now().date().isoformat()
     fraud_alert_raise(
         kind="audit_chain_broken",

@@ -61,8 +61,14 @@ class Stream:
 STREAMS: dict[str, Stream] = {
     s.name: s
     for s in (
-        Stream("security", "staffauth.SecurityEvent", ("id", "*")),
-        Stream("member-security", "members.MemberSecurityEvent", ("id", "member", "kind", "detail", "ip", "created_at")),
+        Stream(
+            "security",
+            "staffauth.SecurityEvent",
+            ("id", "kind", "created_at", "actor", "subject", "username", "ip_address", "user_agent", "detail"),
+        ),
+        Stream(
+            "member-security", "members.MemberSecurityEvent", ("id", "member", "kind", "detail", "ip", "created_at")
+        ),
         Stream("access", "members.MemberPiiAccess", ("id", "member", "staff", "field", "accessed_at")),
         Stream(
             "consent",
@@ -79,13 +85,28 @@ STREAMS: dict[str, Stream] = {
             "vouchers.VoucherRedemption",
             ("id", "voucher", "till", "store", "staff", "shift", "idempotency_key", "redeemed_at", "receipt"),
         ),
-        Stream("audit", "auditlog.LogEntry", ("id", "content_type", "object_pk", "action", "changes", "actor", "timestamp")),
+        Stream(
+            "audit", "auditlog.LogEntry", ("id", "content_type", "object_pk", "action", "changes", "actor", "timestamp")
+        ),
         Stream(
             "ledger",
             "loyalty.LedgerOperation",
             (
-                "id", "kind", "member", "store", "points", "actor_staff", "actor_till", "actor_member", "actor_job",
-                "receipt_ref", "amount_minor", "related", "reason", "hold_expires_at", "created_at",
+                "id",
+                "kind",
+                "member",
+                "store",
+                "points",
+                "actor_staff",
+                "actor_till",
+                "actor_member",
+                "actor_job",
+                "receipt_ref",
+                "amount_minor",
+                "related",
+                "reason",
+                "hold_expires_at",
+                "created_at",
             ),
             queued=True,
         ),
@@ -131,8 +152,6 @@ def _value(value: Any) -> Any:
 
 def _fields(stream: Stream) -> list[models.Field]:
     model = stream.model_class()
-    if stream.fields == ("id", "*"):
-        return [f for f in model._meta.concrete_fields]
     return [model._meta.get_field(name) for name in stream.fields]  # type: ignore[misc]
 
 
@@ -147,8 +166,13 @@ def canonical(stream: Stream, instance: models.Model) -> bytes:
         for t in instance.transfers.order_by("id"):  # type: ignore[attr-defined]
             legs.append(
                 {
-                    "id": str(t.id), "kind": t.kind, "debit": t.debit_account_id, "credit": t.credit_account_id,
-                    "amount": t.amount, "pending": _value(t.pending_id), "reverses": _value(t.reverses_id),
+                    "id": str(t.id),
+                    "kind": t.kind,
+                    "debit": t.debit_account_id,
+                    "credit": t.credit_account_id,
+                    "amount": t.amount,
+                    "pending": _value(t.pending_id),
+                    "reverses": _value(t.reverses_id),
                     "lots": sorted([m.lot_id, m.delta] for m in t.lot_movements.all()),
                 }
             )
@@ -166,7 +190,9 @@ def next_chain(previous: bytes, seq: int, mac: bytes) -> bytes:
 
 
 def _sign(key: bytes, *parts: Any) -> bytes:
-    return hmac.new(key, json.dumps([_value(p) for p in parts], separators=(",", ":")).encode(), hashlib.sha256).digest()
+    return hmac.new(
+        key, json.dumps([_value(p) for p in parts], separators=(",", ":")).encode(), hashlib.sha256
+    ).digest()
 
 
 # --- appending -------------------------------------------------------------------------------
@@ -246,7 +272,9 @@ def seal_queue(*, limit: int = 10_000) -> int:
             heads[stream] = (seq, chain)
             sealed += 1
         for stream, (seq, chain) in heads.items():
-            cursor.execute("UPDATE compliance_chainhead SET seq = %s, chain = %s WHERE stream = %s", [seq, chain, stream])
+            cursor.execute(
+                "UPDATE compliance_chainhead SET seq = %s, chain = %s WHERE stream = %s", [seq, chain, stream]
+            )
         if rows:
             cursor.execute("DELETE FROM compliance_chainqueue WHERE id <= %s", [rows[-1][0]])
     return sealed
@@ -290,7 +318,13 @@ def purge_record(stream_name: str, refs: list[str] | list[Any]) -> Any:
     first, last, digest = links[0][0], links[-1][0], _refs_sha256(ordered)
     mac = _sign(key, "purge", stream_name, first, last, len(ordered), digest)
     return ChainPurge.objects.create(
-        stream=stream_name, seq_first=first, seq_last=last, count=len(ordered), refs_sha256=digest, key_id=key_id, mac=mac
+        stream=stream_name,
+        seq_first=first,
+        seq_last=last,
+        count=len(ordered),
+        refs_sha256=digest,
+        key_id=key_id,
+        mac=mac,
     )
 
 
@@ -302,7 +336,11 @@ def checkpoint(stream_name: str) -> Any:
     key_id, key = keys()[0]
     chain = bytes(head.chain)
     return ChainCheckpoint.objects.create(
-        stream=stream_name, seq=head.seq, chain=chain, key_id=key_id, mac=_sign(key, "checkpoint", stream_name, head.seq, chain)
+        stream=stream_name,
+        seq=head.seq,
+        chain=chain,
+        key_id=key_id,
+        mac=_sign(key, "checkpoint", stream_name, head.seq, chain),
     )
 
 
@@ -394,7 +432,11 @@ def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamR
     claimed: set[int] = set()
     for purge in ChainPurge.objects.filter(stream=stream_name).order_by("id"):
         key = _key(purge.key_id)
-        sig = _sign(key, "purge", stream_name, purge.seq_first, purge.seq_last, purge.count, purge.refs_sha256) if key else b""
+        sig = (
+            _sign(key, "purge", stream_name, purge.seq_first, purge.seq_last, purge.count, purge.refs_sha256)
+            if key
+            else b""
+        )
         if not key or not hmac.compare_digest(bytes(purge.mac), sig):
             result.fail(purge.seq_first, "purge record signature invalid")
             continue

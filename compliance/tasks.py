@@ -32,9 +32,9 @@ def chain_anchor_external_task() -> int:
 @retrying_task()
 def chain_verify_task() -> bool:
     """Verify every chain; a failure records a security event and alerts the security team."""
+    from compliance.alerts import verification_failed
     from compliance.anchors import last_anchor_heads
     from compliance.chain import verify
-    from compliance.alerts import verification_failed
 
     report = verify(anchor=last_anchor_heads())
     if not report.ok:

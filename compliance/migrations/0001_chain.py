@@ -4,89 +4,95 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ChainAnchor',
+            name="ChainAnchor",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('body', models.TextField(help_text='Canonical JSON: heads, time, prev_anchor_hash.')),
-                ('signature', models.CharField(max_length=128)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("body", models.TextField(help_text="Canonical JSON: heads, time, prev_anchor_hash.")),
+                ("signature", models.CharField(max_length=128)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='ChainCheckpoint',
+            name="ChainCheckpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stream', models.CharField(max_length=40)),
-                ('seq', models.BigIntegerField()),
-                ('chain', models.BinaryField()),
-                ('key_id', models.CharField(max_length=20)),
-                ('mac', models.BinaryField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("stream", models.CharField(max_length=40)),
+                ("seq", models.BigIntegerField()),
+                ("chain", models.BinaryField()),
+                ("key_id", models.CharField(max_length=20)),
+                ("mac", models.BinaryField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='ChainHead',
+            name="ChainHead",
             fields=[
-                ('stream', models.CharField(max_length=40, primary_key=True, serialize=False)),
-                ('seq', models.BigIntegerField(default=0)),
-                ('chain', models.BinaryField(default=b'\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00')),
-                ('last_verified_at', models.DateTimeField(blank=True, null=True)),
-                ('last_verified_ok', models.BooleanField(blank=True, null=True)),
+                ("stream", models.CharField(max_length=40, primary_key=True, serialize=False)),
+                ("seq", models.BigIntegerField(default=0)),
+                (
+                    "chain",
+                    models.BinaryField(
+                        default=b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+                    ),
+                ),
+                ("last_verified_at", models.DateTimeField(blank=True, null=True)),
+                ("last_verified_ok", models.BooleanField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='ChainPurge',
+            name="ChainPurge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stream', models.CharField(max_length=40)),
-                ('seq_first', models.BigIntegerField()),
-                ('seq_last', models.BigIntegerField()),
-                ('count', models.IntegerField()),
-                ('refs_sha256', models.CharField(max_length=64)),
-                ('key_id', models.CharField(max_length=20)),
-                ('mac', models.BinaryField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("stream", models.CharField(max_length=40)),
+                ("seq_first", models.BigIntegerField()),
+                ("seq_last", models.BigIntegerField()),
+                ("count", models.IntegerField()),
+                ("refs_sha256", models.CharField(max_length=64)),
+                ("key_id", models.CharField(max_length=20)),
+                ("mac", models.BinaryField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='ChainQueue',
+            name="ChainQueue",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stream', models.CharField(max_length=40)),
-                ('ref', models.CharField(max_length=64)),
-                ('queued_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("stream", models.CharField(max_length=40)),
+                ("ref", models.CharField(max_length=64)),
+                ("queued_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='ChainLink',
+            name="ChainLink",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stream', models.CharField(max_length=40)),
-                ('seq', models.BigIntegerField()),
-                ('ref', models.CharField(max_length=64)),
-                ('key_id', models.CharField(max_length=20)),
-                ('mac', models.BinaryField()),
-                ('chain', models.BinaryField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("stream", models.CharField(max_length=40)),
+                ("seq", models.BigIntegerField()),
+                ("ref", models.CharField(max_length=64)),
+                ("key_id", models.CharField(max_length=20)),
+                ("mac", models.BinaryField()),
+                ("chain", models.BinaryField()),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('stream', 'seq'), name='chain_link_seq_once'), models.UniqueConstraint(fields=('stream', 'ref'), name='chain_link_ref_once')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("stream", "seq"), name="chain_link_seq_once"),
+                    models.UniqueConstraint(fields=("stream", "ref"), name="chain_link_ref_once"),
+                ],
             },
         ),
     ]

@@ -32,7 +32,9 @@ def create(apps: Any, schema_editor: Any) -> None:
         )
         PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "crontab": crontab})
     every, _ = IntervalSchedule.objects.get_or_create(every=2, period="seconds")
-    PeriodicTask.objects.get_or_create(name=SEALER, defaults={"task": "compliance.tasks.chain_seal_task", "interval": every})
+    PeriodicTask.objects.get_or_create(
+        name=SEALER, defaults={"task": "compliance.tasks.chain_seal_task", "interval": every}
+    )
 
 
 def remove(apps: Any, schema_editor: Any) -> None:
@@ -78,7 +80,9 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        append_only_triggers("compliance_chainlink", "compliance_chainpurge", "compliance_chaincheckpoint", "compliance_chainanchor"),
+        append_only_triggers(
+            "compliance_chainlink", "compliance_chainpurge", "compliance_chaincheckpoint", "compliance_chainanchor"
+        ),
         migrations.RunPython(create, remove),
         migrations.RunPython(enqueue, enqueue_undo),
     ]

@@ -4,15 +4,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('staffauth', '0009_till_shift_events'),
+        ("staffauth", "0009_till_shift_events"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='securityevent',
-            name='kind',
-            field=models.CharField(choices=[('login_succeeded', 'Login succeeded (password)'), ('login_failed', 'Login failed'), ('locked_out', 'Locked out'), ('logout', 'Logged out'), ('otp_verified', 'OTP verified'), ('otp_failed', 'OTP failed'), ('otp_device_enrolled', 'OTP device enrolled'), ('otp_device_removed', 'OTP device removed'), ('password_changed', 'Password changed'), ('roles_changed', 'Roles changed'), ('stores_changed', 'Stores changed'), ('account_deactivated', 'Account deactivated'), ('account_reactivated', 'Account reactivated'), ('sessions_ended', 'Sessions ended'), ('session_expired', 'Session expired'), ('access_denied', 'Access denied'), ('ledger_check_failed', 'Ledger verification failed'), ('till_auth_failed', 'Till authentication failed'), ('card_number_refused', 'Card number refused'), ('member_token_reused', 'Member refresh token reused (possible theft)'), ('shift_started', 'Clocked in at a till'), ('shift_ended', 'Clocked out'), ('shift_refused', 'Till clock-in refused'), ('override_granted', 'Manager override granted at a till'), ('override_refused', 'Manager override refused'), ('audit_chain_broken', 'Tamper-evident log verification failed')], db_index=True, max_length=40),
+            model_name="securityevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("login_succeeded", "Login succeeded (password)"),
+                    ("login_failed", "Login failed"),
+                    ("locked_out", "Locked out"),
+                    ("logout", "Logged out"),
+                    ("otp_verified", "OTP verified"),
+                    ("otp_failed", "OTP failed"),
+                    ("otp_device_enrolled", "OTP device enrolled"),
+                    ("otp_device_removed", "OTP device removed"),
+                    ("password_changed", "Password changed"),
+                    ("roles_changed", "Roles changed"),
+                    ("stores_changed", "Stores changed"),
+                    ("account_deactivated", "Account deactivated"),
+                    ("account_reactivated", "Account reactivated"),
+                    ("sessions_ended", "Sessions ended"),
+                    ("session_expired", "Session expired"),
+                    ("access_denied", "Access denied"),
+                    ("ledger_check_failed", "Ledger verification failed"),
+                    ("till_auth_failed", "Till authentication failed"),
+                    ("card_number_refused", "Card number refused"),
+                    ("member_token_reused", "Member refresh token reused (possible theft)"),
+                    ("shift_started", "Clocked in at a till"),
+                    ("shift_ended", "Clocked out"),
+                    ("shift_refused", "Till clock-in refused"),
+                    ("override_granted", "Manager override granted at a till"),
+                    ("override_refused", "Manager override refused"),
+                    ("audit_chain_broken", "Tamper-evident log verification failed"),
+                ],
+                db_index=True,
+                max_length=40,
+            ),
         ),
     ]

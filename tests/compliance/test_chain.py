@@ -49,7 +49,14 @@ def test_untouched_stream_verifies(owner_role):
     _events()
     result = verify_stream("security")
     assert result.ok, result
-    assert list(ChainLink.objects.filter(stream="security").order_by("seq").values_list("seq", flat=True)) == [1, 2, 3, 4, 5, 6]
+    assert list(ChainLink.objects.filter(stream="security").order_by("seq").values_list("seq", flat=True)) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+    ]
 
 
 def test_the_app_role_cannot_edit_links():
@@ -209,7 +216,10 @@ def test_key_rotation_keeps_old_links_verifiable(owner_role):
         SecurityEvent.objects.create(id=40, kind=SecurityEvent.Kind.LOGIN_FAILED, username="u4")
         assert verify_stream("security").ok
         assert list(ChainLink.objects.filter(stream="security").order_by("seq").values_list("key_id", flat=True)) == [
-            "k1", "k1", "k1", "k2",
+            "k1",
+            "k1",
+            "k1",
+            "k2",
         ]
     with override_settings(AUDIT_CHAIN_KEYS=[("k2", "second-key")]):  # k1 retired too early
         assert verify_stream("security").problem == "unknown key"
@@ -222,6 +232,7 @@ def test_concurrent_inserts_keep_a_gapless_chain():
             for j in range(10):
                 with transaction.atomic():
                     SecurityEvent.objects.create(kind=SecurityEvent.Kind.LOGIN_FAILED, username=f"t{i}-{j}")
+
         return go
 
     before = ChainLink.objects.filter(stream="security").count()

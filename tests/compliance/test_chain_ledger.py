@@ -10,9 +10,9 @@ from django.db import connection
 
 from compliance.chain import seal_queue, verify_stream
 from compliance.models import ChainLink, ChainQueue
+from loyalty.kernel.models import Till
 from loyalty.ledger.models import LedgerOperation
 from loyalty.ledger.operations import Actor
-from loyalty.kernel.models import Till
 from members.models import Member
 from tests.points import points_giver
 
@@ -51,8 +51,10 @@ def test_balanced_header_update_fails_verify_ledger(owner_role, earn, member):
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("ALTER TABLE loyalty_ledgeroperation DISABLE TRIGGER ALL")
-        cursor.execute("UPDATE loyalty_ledgeroperation SET reason = 'forged' WHERE created_at = "
-                       "(SELECT max(created_at) FROM loyalty_ledgeroperation)")
+        cursor.execute(
+            "UPDATE loyalty_ledgeroperation SET reason = 'forged' WHERE created_at = "
+            "(SELECT max(created_at) FROM loyalty_ledgeroperation)"
+        )
         cursor.execute("ALTER TABLE loyalty_ledgeroperation ENABLE TRIGGER ALL")
     del op
     with pytest.raises(CommandError):
