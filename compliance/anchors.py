@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.chain import _value
+from compliance.chain import canonical_value
 
 
 def _private_key() -> Ed25519PrivateKey:
@@ -51,7 +51,7 @@ def anchor_create() -> Any:
         body = json.dumps(
             {
                 "heads": [[stream, seq, bytes(chain).hex()] for stream, seq, chain in heads],
-                "time": _value(timezone.now()),
+                "time": canonical_value(timezone.now()),
                 "prev_anchor_hash": _hash(prev) if prev else "",
             },
             sort_keys=True,

@@ -132,7 +132,7 @@ def _key(key_id: str) -> bytes | None:
 # --- canonical form --------------------------------------------------------------------------
 
 
-def _value(value: Any) -> Any:
+def canonical_value(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC)
@@ -142,9 +142,9 @@ def _value(value: Any) -> Any:
     if isinstance(value, (Decimal, uuid.UUID)):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): _value(v) for k, v in value.items()}
+        return {str(k): canonical_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_value(v) for v in value]
+        return [canonical_value(v) for v in value]
     if isinstance(value, (bytes, memoryview)):
         return bytes(value).hex()
     return value
@@ -158,7 +158,7 @@ def _fields(stream: Stream) -> list[models.Field]:
 def canonical(stream: Stream, instance: models.Model) -> bytes:
     row = {"v": stream.version}
     for f in _fields(stream):
-        row[f.name] = _value(getattr(instance, f.attname))
+        row[f.name] = canonical_value(getattr(instance, f.attname))
     if stream.name == "ledger":
         # the operation's legs (sorted by id) and their lot movements: a header or leg edit
         # that keeps every sum balanced still changes the MAC
@@ -171,8 +171,8 @@ def canonical(stream: Stream, instance: models.Model) -> bytes:
                     "debit": t.debit_account_id,
                     "credit": t.credit_account_id,
                     "amount": t.amount,
-                    "pending": _value(t.pending_id),
-                    "reverses": _value(t.reverses_id),
+                    "pending": canonical_value(t.pending_id),
+                    "reverses": canonical_value(t.reverses_id),
                     "lots": sorted([m.lot_id, m.delta] for m in t.lot_movements.all()),
                 }
             )
@@ -191,7 +191,7 @@ def next_chain(previous: bytes, seq: int, mac: bytes) -> bytes:
 
 def _sign(key: bytes, *parts: Any) -> bytes:
     return hmac.new(
-        key, json.dumps([_value(p) for p in parts], separators=(",", ":")).encode(), hashlib.sha256
+        key, json.dumps([canonical_value(p) for p in parts], separators=(",", ":")).encode(), hashlib.sha256
     ).digest()
 
 

@@ -72,11 +72,36 @@ def enqueue_undo(apps: Any, schema_editor: Any) -> None:
         schema_editor.execute(ENQUEUE_UNDO)
 
 
+def adopt(apps: Any, schema_editor: Any) -> None:
+    """Link the rows written before the chains existed, in id order (the chains start at this
+    deployment: what was changed before it cannot be told)."""
+    from compliance.chain import STREAMS, chain_append
+
+    for stream in STREAMS.values():
+        app_label, name = stream.model.split(".")
+        model = apps.get_model(app_label, name)
+        if stream.queued:
+            with schema_editor.connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO compliance_chainqueue (stream, ref, queued_at) "  # noqa: S608 (constants)
+                    f"SELECT %s, id::text, now() FROM {model._meta.db_table} ORDER BY created_at, id",
+                    [stream.name],
+                )
+            continue
+        for row in model.objects.order_by("pk").iterator():
+            chain_append(stream.name, row)
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("compliance", "0001_chain"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
         ("loyalty", "0012_till_data"),
+        # the streams' tables (linked by ``adopt``)
+        ("staffauth", "0010_audit_chain_broken"),
+        ("members", "0008_step_up_restriction"),
+        ("vouchers", "0004_goodwill_issue_key"),
+        ("auditlog", "0017_add_actor_email"),
     ]
 
     operations = [
@@ -85,4 +110,5 @@ class Migration(migrations.Migration):
         ),
         migrations.RunPython(create, remove),
         migrations.RunPython(enqueue, enqueue_undo),
+        migrations.RunPython(adopt, migrations.RunPython.noop),
     ]

@@ -37,7 +37,11 @@ class Command(BaseCommand):
                 post_save.receivers.extend(receivers)
                 post_save.sender_receivers_cache.clear()
         best_c, best_p = min(chained), min(plain)
-        self.stdout.write(f"insert + commit, chained:   {best_c:.3f} ms (rounds: {', '.join(f'{x:.3f}' for x in chained)})")
-        self.stdout.write(f"insert + commit, unchained: {best_p:.3f} ms (rounds: {', '.join(f'{x:.3f}' for x in plain)})")
+        self.stdout.write(
+            f"insert + commit, chained:   {best_c:.3f} ms (rounds: {', '.join(f'{x:.3f}' for x in chained)})"
+        )
+        self.stdout.write(
+            f"insert + commit, unchained: {best_p:.3f} ms (rounds: {', '.join(f'{x:.3f}' for x in plain)})"
+        )
         self.stdout.write(f"sync append: +{best_c - best_p:.3f} ms per insert, ratio {best_c / best_p:.2f}")
         self.stdout.write("(the bench leaves its rows and links behind: run it on a scratch database)")
