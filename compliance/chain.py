@@ -158,7 +158,10 @@ def _fields(stream: Stream) -> list[models.Field]:
 def canonical(stream: Stream, instance: models.Model) -> bytes:
     row = {"v": stream.version}
     for f in _fields(stream):
-        row[f.name] = canonical_value(getattr(instance, f.attname))
+        value = getattr(instance, f.attname)
+        if value is not None and not f.is_relation and not isinstance(f, models.JSONField):
+            value = f.to_python(value)  # as read back (an int given to a CharField is text)
+        row[f.name] = canonical_value(value)
     if stream.name == "ledger":
         # the operation's legs (sorted by id) and their lot movements: a header or leg edit
         # that keeps every sum balanced still changes the MAC
