@@ -2,8 +2,8 @@
 hash, signed with Ed25519 (key HKDF-derived from ``AUDIT_CHAIN_KEY``), like a Signed Tree
 Head (RFC 6962 §3.5). Kept in the database every 15 minutes and written daily to the sink
 ``AUDIT_ANCHOR_SINK`` outside it: ``file:///path`` (one JSON line appended per anchor) or
-``mailto:address`` (an outbox email). Object storage (``s3://``) is not supported: the
-system check ``compliance.E001`` refuses to start with it configured.
+``mailto:address`` (an outbox email). Object storage (``s3://``) is not supported: settings
+refuse to load with any other scheme (ImproperlyConfigured).
 
 A head short of the last anchor's seq means the tail was cut (``verify_audit --anchor``).
 """
