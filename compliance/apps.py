@@ -1,5 +1,27 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
+from django.db.models.signals import post_save
 
 
 class ComplianceConfig(AppConfig):
     name = "compliance"
+
+    def ready(self) -> None:
+        """Hook the chained streams (COMPLIANCE.md §3).
+
+        Signals, not a kernel registry: the apps that write these rows sit below compliance
+        and may not import it; a ``post_save`` receiver registered here runs right after the
+        INSERT on the same connection, inside the writer's transaction, so the link commits
+        or rolls back with its row, and the apps below stay unaware of chaining.
+        """
+        from compliance.chain import STREAMS, chain_append
+
+        for stream in STREAMS.values():
+            if stream.queued:
+                continue  # queued by a database trigger (migration 0002_chain_sql)
+            model = apps.get_model(stream.model)
+
+            def receiver(sender, instance, created, raw=False, _stream=stream.name, **kwargs):  # type: ignore[no-untyped-def]
+                if created and not raw:
+                    chain_append(_stream, instance)
+
+            post_save.connect(receiver, sender=model, weak=False, dispatch_uid=f"compliance.chain.{stream.name}")

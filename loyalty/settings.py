@@ -61,6 +61,14 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
 BLIND_INDEX_KEY = _required_secret("BLIND_INDEX_KEY", dev_label="blind-index")
 OTP_HMAC_KEY = _required_secret("OTP_HMAC_KEY", dev_label="otp-hmac")
 AUDIT_CHAIN_KEY = _required_secret("AUDIT_CHAIN_KEY", dev_label="audit-chain")
+# Tamper-evident logs (README "Tamper-evident logs"): chain keys newest first as
+# "id:secret,id:secret" (new links use the first; old links verify under theirs). Empty:
+# AUDIT_CHAIN_KEY alone, under the id "k0".
+AUDIT_CHAIN_KEYS = [tuple(item.split(":", 1)) for item in env.list("AUDIT_CHAIN_KEYS", default=[]) if ":" in item]
+# Where the daily anchor goes outside the database: file:///path or mailto:address (empty: none).
+AUDIT_ANCHOR_SINK = env.str("AUDIT_ANCHOR_SINK", default="")
+if AUDIT_ANCHOR_SINK and not AUDIT_ANCHOR_SINK.startswith(("file://", "mailto:")):
+    raise ImproperlyConfigured("AUDIT_ANCHOR_SINK supports file:// and mailto: only (object storage is not built in).")
 # The key of the till data's keyed hashes (FRAUD.md, "Till data"): item SKUs and payment
 # tender tokens are stored only as HMAC-SHA256 under it (``loyalty.ledger.tilldata``).
 # Rotating it makes new hashes incomparable with old ones (returns against purchases).

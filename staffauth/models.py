@@ -124,6 +124,7 @@ class SecurityEvent(AppendOnlyModel):
         SHIFT_REFUSED = "shift_refused", "Till clock-in refused"
         OVERRIDE_GRANTED = "override_granted", "Manager override granted at a till"
         OVERRIDE_REFUSED = "override_refused", "Manager override refused"
+        AUDIT_CHAIN_BROKEN = "audit_chain_broken", "Tamper-evident log verification failed"
 
     kind = models.CharField(max_length=40, choices=Kind.choices, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -169,6 +169,7 @@ SYSTEM_ADMIN = Role(
         | {"axes.delete_accessattempt"}
         | _LOGS_READ
         | {"loyalty.view_outboundmessage"}
+        | {"compliance.view_chainhead"}  # tamper-evident logs: chain status
         | {
             perm
             for model in _BEAT_MODELS

@@ -29,6 +29,7 @@ from django_celery_beat.models import (
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from compliance.models import ChainHead
 from fraud.models import AuditSample, CaseEvent, FraudAlert, FraudCase
 from fraud.reports import fraud_report_build
 from fraud.scoring import ruleset_current, signal_raise
@@ -113,6 +114,8 @@ MATRIX: dict[str, dict[str, set[str]]] = {
     # The daily adjustment report (store managers: their stores' rows) and the outbox.
     "loyalty.adjustmentreport": {"store_manager": {V}, "program_admin": {V}, "fraud_analyst": {V}},
     "loyalty.outboundmessage": {"program_admin": {V}, "system_admin": {V}},
+    # Tamper-evident logs: the chains' status (read-only) for the system administrator.
+    "compliance.chainhead": {"system_admin": {V}},
     # Manual adjustments: requested (add) by store managers and programme administrators,
     # seen by the fraud team; never edited or deleted (decisions are buttons of their own).
     "loyalty.adjustmentrequest": {"store_manager": {V, A}, "program_admin": {V, A}, "fraud_analyst": {V}},
@@ -220,6 +223,7 @@ def sample_objects(staff_by_role, store_a):
         "loyalty.account": Account.objects.get(member=member),
         "loyalty.till": till,
         "loyalty.adjustmentreport": AdjustmentReport.objects.create(day=now.date()),
+        "compliance.chainhead": ChainHead.objects.get_or_create(stream="security")[0],
         "loyalty.outboundmessage": OutboundMessage.objects.create(
             channel="email", to="hq@example.com", subject="Matrix", body="-", topic="test"
         ),

@@ -74,6 +74,11 @@ def test_system_admin_logs_in_and_the_admin_runs_under_the_csp(page, csp_violati
     page.fill(".select2-search__field", "PGB")
     expect(page.locator(".select2-results__option")).to_have_text([re.compile("Store B")])
 
+    # Tamper-evident logs: the chains' status (the login above appended security links).
+    page.goto("/admin/compliance/chainhead/")
+    expect(page.locator("#result_list")).to_contain_text("security")
+    expect(page.locator("#result_list thead")).to_contain_text("Unsealed")
+
     assert page.evaluate("window.__csp") == []
     assert csp_violations == []
 

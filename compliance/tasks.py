@@ -1,0 +1,54 @@
+"""Scheduled chain work (schedules: compliance migration 0002_chain_sql)."""
+
+from loyalty.kernel.jobs import retrying_task
+
+
+@retrying_task()
+def chain_seal_task() -> int:
+    """Link queued ledger entries in id order (one sealer at a time)."""
+    from compliance.chain import seal_queue
+
+    return seal_queue()
+
+
+@retrying_task()
+def chain_anchor_task() -> int:
+    """Sign every stream's head into the database (every 15 minutes)."""
+    from compliance.anchors import anchor_create
+
+    return anchor_create().pk
+
+
+@retrying_task()
+def chain_anchor_external_task() -> int:
+    """Sign every stream's head and write it to the outside sink (daily)."""
+    from compliance.anchors import anchor_create, anchor_export
+
+    anchor = anchor_create()
+    anchor_export(anchor)
+    return anchor.pk
+
+
+@retrying_task()
+def chain_verify_task() -> bool:
+    """Verify every chain; a failure records a security event and alerts the security team."""
+    from compliance.alerts import verification_failed
+    from compliance.anchors import last_anchor_heads
+    from compliance.chain import verify
+
+    report = verify(anchor=last_anchor_heads())
+    if not report.ok:
+        verification_failed(report, actor_job="chain_verify_task")
+    return report.ok
+
+
+@retrying_task()
+def chain_unsealed_alert_task() -> int:
+    """Alert when queued ledger entries stay unsealed for more than 5 minutes."""
+    from compliance.alerts import unsealed_alert
+    from compliance.chain import unsealed_older_than
+
+    count = unsealed_older_than(5)
+    if count:
+        unsealed_alert(count)
+    return count
