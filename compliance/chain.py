@@ -83,7 +83,9 @@ STREAMS: dict[str, Stream] = {
         Stream(
             "vouchers",
             "vouchers.VoucherRedemption",
-            ("id", "voucher", "till", "store", "staff", "shift", "idempotency_key", "redeemed_at", "receipt"),
+            # not ``receipt``: the redemption service writes it right after the INSERT (it
+            # names the redemption's id), so it is a rendering of these facts, not one of them
+            ("id", "voucher", "till", "store", "staff", "shift", "idempotency_key", "redeemed_at"),
         ),
         Stream(
             "audit", "auditlog.LogEntry", ("id", "content_type", "object_pk", "action", "changes", "actor", "timestamp")
@@ -233,7 +235,31 @@ def chain_append(stream_name: str, instance: models.Model) -> None:
             return
         key_id, key = keys()[0]
         mac = compute_mac(stream, ref, instance, key)
-        cursor.execute(_APPEND_SQL, {"stream": stream.name, "ref": ref, "key_id": key_id, "mac": mac, "zero": ZERO})
+        if cursor.db.vendor == "postgresql":
+            cursor.execute(
+                _APPEND_SQL, {"stream": stream.name, "ref": ref, "key_id": key_id, "mac": mac, "zero": ZERO}
+            )
+        else:
+            _append_serialised(cursor, stream.name, ref, key_id, mac)
+
+
+def _append_serialised(cursor: Any, stream: str, ref: str, key_id: str, mac: bytes) -> None:
+    """The embedded (SQLite) first run's append: SQLite has one writer at a time, so the head
+    read after the first write of the transaction (``INSERT OR IGNORE``/``UPDATE`` take the
+    write lock) cannot move under us; four statements instead of PostgreSQL's one CTE."""
+    cursor.execute(
+        "INSERT INTO compliance_chainhead (stream, seq, chain) VALUES (%s, 0, %s) ON CONFLICT DO NOTHING",
+        [stream, ZERO],
+    )
+    cursor.execute("UPDATE compliance_chainhead SET seq = seq + 1 WHERE stream = %s", [stream])
+    cursor.execute("SELECT seq, chain FROM compliance_chainhead WHERE stream = %s", [stream])
+    seq, previous = cursor.fetchone()
+    chain = next_chain(bytes(previous), seq, mac)
+    cursor.execute("UPDATE compliance_chainhead SET chain = %s WHERE stream = %s", [chain, stream])
+    cursor.execute(
+        "INSERT INTO compliance_chainlink (stream, seq, ref, key_id, mac, chain) VALUES (%s, %s, %s, %s, %s, %s)",
+        [stream, seq, ref, key_id, mac, chain],
+    )
 
 
 SEALER_LOCK = 0x636861696E  # "chain"
@@ -244,10 +270,15 @@ def seal_queue(*, limit: int = 10_000) -> int:
     Returns how many were sealed (0 when another sealer holds the lock)."""
     sealed = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEALER_LOCK])
-        if not cursor.fetchone()[0]:
-            return 0
-        cursor.execute("SELECT id, stream, ref FROM compliance_chainqueue ORDER BY id LIMIT %s FOR UPDATE", [limit])
+        postgresql = connection.vendor == "postgresql"  # SQLite (first run): one writer anyway
+        if postgresql:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEALER_LOCK])
+            if not cursor.fetchone()[0]:
+                return 0
+        cursor.execute(
+            "SELECT id, stream, ref FROM compliance_chainqueue ORDER BY id LIMIT %s" + (" FOR UPDATE" if postgresql else ""),
+            [limit],
+        )
         rows = cursor.fetchall()
         heads: dict[str, tuple[int, bytes]] = {}
         key_id, key = keys()[0]
@@ -262,7 +293,10 @@ def seal_queue(*, limit: int = 10_000) -> int:
                     "INSERT INTO compliance_chainhead (stream, seq, chain) VALUES (%s, 0, %s) ON CONFLICT DO NOTHING",
                     [stream, ZERO],
                 )
-                cursor.execute("SELECT seq, chain FROM compliance_chainhead WHERE stream = %s FOR UPDATE", [stream])
+                cursor.execute(
+                    "SELECT seq, chain FROM compliance_chainhead WHERE stream = %s" + (" FOR UPDATE" if postgresql else ""),
+                    [stream],
+                )
                 seq, chain = cursor.fetchone()
                 heads[stream] = (seq, bytes(chain))
             seq, chain = heads[stream]
@@ -284,11 +318,9 @@ def seal_queue(*, limit: int = 10_000) -> int:
 
 
 def unsealed_older_than(minutes: int = 5) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM compliance_chainqueue WHERE queued_at < now() - make_interval(mins => %s)", [minutes]
-        )
-        return int(cursor.fetchone()[0])
+    from compliance.models import ChainQueue
+
+    return ChainQueue.objects.filter(queued_at__lt=_now() - dt.timedelta(minutes=minutes)).count()
 
 
 # --- purge records and checkpoints -----------------------------------------------------------

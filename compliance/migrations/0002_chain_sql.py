@@ -4,6 +4,7 @@ one head per stream; the sealer, anchor and verification schedules (COMPLIANCE.m
 from typing import Any
 
 from django.db import migrations
+from django.utils import timezone
 
 from loyalty.kernel.append_only import append_only_triggers
 
@@ -62,14 +63,32 @@ DROP FUNCTION IF EXISTS compliance_chain_enqueue();
 """
 
 
+# SQLite (the embedded first run) stores a UUID as 32 hex digits: the queue holds its
+# canonical text form, as PostgreSQL's ``id::text`` gives it.
+SQLITE_UUID_TEXT = (
+    "lower(substr({c},1,8)||'-'||substr({c},9,4)||'-'||substr({c},13,4)||'-'||substr({c},17,4)||'-'||substr({c},21))"
+)
+ENQUEUE_SQLITE = f"""
+CREATE TRIGGER compliance_chain_enqueue AFTER INSERT ON loyalty_ledgeroperation
+BEGIN
+    INSERT INTO compliance_chainqueue (stream, ref, queued_at)
+    VALUES ('ledger', {SQLITE_UUID_TEXT.format(c="NEW.id")}, strftime('%Y-%m-%d %H:%M:%f', 'now'));
+END;
+"""
+
+
 def enqueue(apps: Any, schema_editor: Any) -> None:
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(ENQUEUE_SQL)
+    elif schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute(ENQUEUE_SQLITE)
 
 
 def enqueue_undo(apps: Any, schema_editor: Any) -> None:
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(ENQUEUE_UNDO)
+    elif schema_editor.connection.vendor == "sqlite":
+        schema_editor.execute("DROP TRIGGER IF EXISTS compliance_chain_enqueue")
 
 
 def adopt(apps: Any, schema_editor: Any) -> None:
@@ -81,11 +100,13 @@ def adopt(apps: Any, schema_editor: Any) -> None:
         app_label, name = stream.model.split(".")
         model = apps.get_model(app_label, name)
         if stream.queued:
+            sqlite = schema_editor.connection.vendor == "sqlite"
+            ref = SQLITE_UUID_TEXT.format(c="id") if sqlite else "CAST(id AS TEXT)"
             with schema_editor.connection.cursor() as cursor:
                 cursor.execute(
                     f"INSERT INTO compliance_chainqueue (stream, ref, queued_at) "  # noqa: S608 (constants)
-                    f"SELECT %s, id::text, now() FROM {model._meta.db_table} ORDER BY created_at, id",
-                    [stream.name],
+                    f"SELECT %s, {ref}, %s FROM {model._meta.db_table} ORDER BY created_at, id",
+                    [stream.name, timezone.now()],
                 )
             continue
         for row in model.objects.order_by("pk").iterator():

@@ -32,6 +32,13 @@ def test_migrate_and_seed_on_sqlite_twice_print_the_same_logins(tmp_path):
     otp = run_manage("demo_otp", "cashier", env=env)
     assert otp.returncode == 0 and re.fullmatch(r"\d{6}\n", otp.stdout)
 
+    # the tamper-evident chains are kept on SQLite too: the demo's records all verify
+    seal = run_manage("seal_chain", env=env)
+    assert seal.returncode == 0, seal.stderr
+    verified = run_manage("verify_audit", env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "ledger: ok" in verified.stdout and "Audit chains verified." in verified.stdout
+
 
 @pytest.mark.parametrize("command", [["seed_demo"], ["demo_otp", "cashier"]])
 def test_demo_commands_refuse_to_run_without_debug(command):

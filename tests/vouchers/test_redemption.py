@@ -19,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from compliance.chain import verify_stream
 from fraud.models import FraudAlert
 from loyalty.kernel.statuses import refusal_status
 from loyalty.kernel.timestamps import iso_utc
@@ -103,6 +104,8 @@ def test_a_redemption_consumes_the_voucher_once_and_answers_the_receipt(shift, v
     assert (scan.voucher, scan.till, scan.store, scan.staff, scan.action, scan.result) == (
         voucher, till, till.store, shift.staff, "redeem", "ok"
     )  # fmt: skip
+    # the redemption is on the tamper-evident vouchers stream, receipt written after it or not
+    assert verify_stream("vouchers").ok and verify_stream("vouchers").links == 1
 
 
 def test_a_qr_token_redeems_during_its_time_step(shift, make_voucher):
