@@ -143,3 +143,33 @@ def test_the_purge_function_deletes_only_expired_rows(db):
         assert cursor.fetchone() == (0,)
         cursor.execute("RESET ROLE")
     assert remaining(recent) == {recent}
+
+
+@pytest.mark.parametrize(("role", "status"), [("system_admin", 200), ("program_admin", 200), ("cashier", 403)])
+def test_the_evidence_report_downloads_as_json_for_whom_may_read_runs(db, client, staff_by_role, role, status):
+    from django.urls import reverse
+
+    from tests.conftest import login_verified
+
+    run = retention_purge(dry_run=True, started_by="test", category="access")
+    login_verified(client, staff_by_role[role])
+    response = client.get(reverse("admin:compliance_retentionrun_evidence", args=[run.pk]))
+    assert response.status_code == status
+    if status == 200:
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["due"] == run.dry_counts
+
+
+def test_holds_are_placed_and_released_with_a_reason(db, make_staff):
+    from compliance.holds import HoldRefused, legal_hold_place, legal_hold_release
+
+    officer = make_staff("officer")
+    hold = legal_hold_place(
+        actor=officer, hold=LegalHold(scope="record", table_name=RULE.table, record_pk=1, reason="subpoena")
+    )
+    with pytest.raises(HoldRefused):
+        legal_hold_release(actor=officer, hold_id=hold.pk, reason=" ")
+    legal_hold_release(actor=officer, hold_id=hold.pk, reason="case closed")
+    with pytest.raises(HoldRefused) as info:
+        legal_hold_release(actor=officer, hold_id=hold.pk, reason="again")
+    assert info.value.code == "legal_hold_already_released"
