@@ -6,69 +6,125 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('members', '0008_step_up_restriction'),
+        ("members", "0008_step_up_restriction"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RetentionRun',
+            name="RetentionRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('dry_run', models.BooleanField()),
-                ('started_by', models.CharField(help_text="Who or what started it (a username or 'schedule').", max_length=150)),
-                ('started_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('state', models.CharField(choices=[('running', 'Running'), ('done', 'Done')], default='running', max_length=10)),
-                ('policy', models.JSONField(help_text='The policy and cutoffs, frozen at the start.')),
-                ('dry_counts', models.JSONField(default=dict, help_text='Per category and table: rows due (the dry run).')),
-                ('counts', models.JSONField(default=dict, help_text='Per category and table: rows purged so far.')),
-                ('held', models.JSONField(default=dict, help_text='Per table: rows skipped under a legal hold.')),
-                ('progress', models.JSONField(default=dict, help_text='Per table: the last primary key done.')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("dry_run", models.BooleanField()),
+                (
+                    "started_by",
+                    models.CharField(help_text="Who or what started it (a username or 'schedule').", max_length=150),
+                ),
+                ("started_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("running", "Running"), ("done", "Done")], default="running", max_length=10
+                    ),
+                ),
+                ("policy", models.JSONField(help_text="The policy and cutoffs, frozen at the start.")),
+                (
+                    "dry_counts",
+                    models.JSONField(default=dict, help_text="Per category and table: rows due (the dry run)."),
+                ),
+                ("counts", models.JSONField(default=dict, help_text="Per category and table: rows purged so far.")),
+                ("held", models.JSONField(default=dict, help_text="Per table: rows skipped under a legal hold.")),
+                ("progress", models.JSONField(default=dict, help_text="Per table: the last primary key done.")),
             ],
             options={
-                'ordering': ['-started_at'],
+                "ordering": ["-started_at"],
             },
         ),
         migrations.CreateModel(
-            name='LegalHold',
+            name="LegalHold",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scope', models.CharField(choices=[('member', 'Member'), ('record', 'Record')], max_length=10)),
-                ('table_name', models.CharField(blank=True, max_length=63)),
-                ('record_pk', models.BigIntegerField(blank=True, null=True)),
-                ('reason', models.TextField()),
-                ('placed_at', models.DateTimeField(auto_now_add=True)),
-                ('released_at', models.DateTimeField(blank=True, null=True)),
-                ('release_reason', models.TextField(blank=True)),
-                ('member', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='members.member')),
-                ('placed_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('released_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("scope", models.CharField(choices=[("member", "Member"), ("record", "Record")], max_length=10)),
+                ("table_name", models.CharField(blank=True, max_length=63)),
+                ("record_pk", models.BigIntegerField(blank=True, null=True)),
+                ("reason", models.TextField()),
+                ("placed_at", models.DateTimeField(auto_now_add=True)),
+                ("released_at", models.DateTimeField(blank=True, null=True)),
+                ("release_reason", models.TextField(blank=True)),
+                (
+                    "member",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="members.member",
+                    ),
+                ),
+                (
+                    "placed_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "released_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-placed_at'],
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('member__isnull', False), ('record_pk__isnull', True), ('scope', 'member')), models.Q(('member__isnull', True), ('record_pk__isnull', False), ('scope', 'record'), models.Q(('table_name', ''), _negated=True)), _connector='OR'), name='legal_hold_scope_target')],
+                "ordering": ["-placed_at"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("member__isnull", False), ("record_pk__isnull", True), ("scope", "member")),
+                            models.Q(
+                                ("member__isnull", True),
+                                ("record_pk__isnull", False),
+                                ("scope", "record"),
+                                models.Q(("table_name", ""), _negated=True),
+                            ),
+                            _connector="OR",
+                        ),
+                        name="legal_hold_scope_target",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='RetentionBatch',
+            name="RetentionBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('table', models.CharField(max_length=63)),
-                ('count', models.PositiveIntegerField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('first_pk', models.BigIntegerField()),
-                ('last_pk', models.BigIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='batches', to='compliance.retentionrun')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("table", models.CharField(max_length=63)),
+                ("count", models.PositiveIntegerField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("first_pk", models.BigIntegerField()),
+                ("last_pk", models.BigIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="batches",
+                        to="compliance.retentionrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['pk'],
-                'constraints': [models.UniqueConstraint(fields=('run', 'table', 'first_pk'), name='retention_batch_once')],
+                "ordering": ["pk"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("run", "table", "first_pk"), name="retention_batch_once")
+                ],
             },
         ),
     ]

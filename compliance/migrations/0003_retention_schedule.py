@@ -12,5 +12,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        schedules_operation([("Compliance: nightly retention purge", "compliance.tasks.retention_purge_task", "30", "19")])
+        schedules_operation(
+            [("Compliance: nightly retention purge", "compliance.tasks.retention_purge_task", "30", "19")]
+        )
     ]

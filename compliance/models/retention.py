@@ -49,6 +49,9 @@ class RetentionBatch(models.Model):
         ordering = ["pk"]
         constraints = [models.UniqueConstraint(fields=["run", "table", "first_pk"], name="retention_batch_once")]
 
+    def __str__(self) -> str:
+        return f"{self.table} {self.first_pk}-{self.last_pk}: {self.count}"
+
 
 class LegalHold(models.Model):
     """Stops purging a member's records or one record while it stands (released_at empty)."""

@@ -63,7 +63,11 @@ def test_a_dry_run_deletes_nothing_and_counts_what_a_purge_deletes(db):
     assert not RetentionBatch.objects.exists()
     real = retention_purge(dry_run=False, started_by="test", category="security")
     assert remaining(*old) == set()
-    assert real.dry_counts == real.counts == {"security": {t.table: n for t, n in zip(POLICY["security"], (3, 0, 0))}}
+    assert (
+        real.dry_counts
+        == real.counts
+        == {"security": {t.table: n for t, n in zip(POLICY["security"], (3, 0, 0), strict=True)}}
+    )
     report = evidence_report(real)
     assert report["purged"]["security"]["staffauth_securityevent"] == 3
     assert sum(b.count for b in real.batches.all()) == 3

@@ -41,13 +41,13 @@ class Command(BaseCommand):
     def _seed(self, expired: int, cut: Any) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {TABLE} (kind, created_at, username, user_agent, detail) "
+                f"INSERT INTO {TABLE} (kind, created_at, username, user_agent, detail) "  # noqa: S608 (a constant)
                 "SELECT 'login_failed', %s - (g %% 1000) * interval '1 hour' - interval '1 second', '', '', '{}' "
                 "FROM generate_series(1, %s) g",
                 [cut, expired],
             )
             cursor.execute(
-                f"INSERT INTO {TABLE} (kind, created_at, username, user_agent, detail) "
+                f"INSERT INTO {TABLE} (kind, created_at, username, user_agent, detail) "  # noqa: S608 (a constant)
                 "SELECT 'login_failed', now() - (g %% 1000) * interval '1 minute', '', '', '{}' "
                 "FROM generate_series(1, %s) g",
                 [max(expired // 10, 1)],
@@ -56,7 +56,7 @@ class Command(BaseCommand):
 
     def _remaining(self, cut: Any) -> int:
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT count(*) FROM {TABLE} WHERE created_at < %s", [cut])
+            cursor.execute(f"SELECT count(*) FROM {TABLE} WHERE created_at < %s", [cut])  # noqa: S608
             return int(cursor.fetchone()[0])
 
     def handle(self, *args: Any, members: int, **options: Any) -> None:
@@ -87,7 +87,7 @@ class Command(BaseCommand):
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute("SET LOCAL session_replication_role = replica")
                 cursor.execute(
-                    f"DELETE FROM {TABLE} WHERE id IN "
+                    f"DELETE FROM {TABLE} WHERE id IN "  # noqa: S608 (constants)
                     f"(SELECT id FROM {TABLE} WHERE created_at < %s ORDER BY id LIMIT {BATCH_SIZE})",
                     [cut],
                 )
