@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from compliance.models import RetentionBatch, RetentionRun
-from compliance.retention import BATCH_SIZE, POLICY, cutoff
+from compliance.retention import BATCH_SIZE, MUTABLE_BATCH_SQL, POLICY, cutoff
 
 BatchHook = Callable[[RetentionRun, str, int], None]
 
@@ -31,7 +31,7 @@ def retention_run_start(
     *, dry_run: bool, started_by: str, category: str | None = None, now: datetime | None = None
 ) -> RetentionRun:
     """Open a run with its policy and cutoffs frozen."""
-    if category is not None and category not in POLICY:
+    if category is not None and category not in (*POLICY, "closed_pii"):
         raise UnknownCategory(f"unknown category {category!r}: one of {', '.join(POLICY)}")
     now = now or timezone.now()
     policy: dict[str, list[dict[str, Any]]] = {}
@@ -44,17 +44,28 @@ def retention_run_start(
                     "years": rule.years,
                     "days": rule.days,
                     "cutoff": cutoff(rule, now).isoformat(),
+                    "append_only": rule.append_only,
                 }
                 for rule in rules
             ]
-    return RetentionRun.objects.create(
-        dry_run=dry_run, started_by=started_by, policy={"as_of": now.isoformat(), "categories": policy}
-    )
+    frozen: dict[str, Any] = {"as_of": now.isoformat(), "categories": policy}
+    if category in (None, "closed_pii"):
+        frozen["closed_pii"] = {"days_after_closure": settings.RETENTION_CLOSED_PII_DAYS}
+    return RetentionRun.objects.create(dry_run=dry_run, started_by=started_by, policy=frozen)
 
 
-def _batch(table: str, cut: str, after: int, dry_run: bool) -> tuple[int, str, int | None, int | None, int]:
+def _batch(
+    table: str, cut: str, after: int, dry_run: bool, *, append_only: bool = True
+) -> tuple[int, str, int | None, int | None, int]:
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL lock_timeout = %s", [settings.RETENTION_LOCK_TIMEOUT])
+        if not append_only:
+            rule = next(r for rules in POLICY.values() for r in rules if r.table == table)
+            sql = MUTABLE_BATCH_SQL.format(
+                table=connection.ops.quote_name(table), clock=connection.ops.quote_name(rule.clock)
+            )
+            cursor.execute(sql, {"table": table, "after": after, "cutoff": cut, "limit": BATCH_SIZE, "dry": dry_run})
+            return cursor.fetchone()
         if settings.RETENTION_DB_ROLE:
             cursor.execute(f"SET LOCAL ROLE {connection.ops.quote_name(settings.RETENTION_DB_ROLE)}")
         cursor.execute(
@@ -79,7 +90,9 @@ def _phase(run: RetentionRun, *, dry: bool, after_batch: BatchHook | None) -> No
                     if progress.get(table) == "done":
                         break
                     after = progress.get(table, 0)
-                    count, digest, first, last, held = _batch(table, rule["cutoff"], after, dry)
+                    count, digest, first, last, held = _batch(
+                        table, rule["cutoff"], after, dry, append_only=rule.get("append_only", True)
+                    )
                     counts = run.dry_counts if dry else run.counts
                     counts.setdefault(name, {}).setdefault(table, 0)
                     counts[name][table] += count
@@ -98,11 +111,33 @@ def _phase(run: RetentionRun, *, dry: bool, after_batch: BatchHook | None) -> No
                     after_batch(run, table, count)
 
 
+def _closed_pii(run: RetentionRun) -> None:
+    """Closed members' personal data (crypto-shredded; the member row and ledger stay)."""
+    from compliance.pii import closed_members_due, closed_members_held, closed_members_shred
+
+    if run.policy.get("closed_pii") is None:
+        return
+    now = datetime.fromisoformat(run.policy["as_of"])
+    with transaction.atomic():
+        run = RetentionRun.objects.select_for_update().get(pk=run.pk)
+        run.dry_counts.setdefault("closed_pii", {})["members_member"] = closed_members_due(now).count()
+        run.held["members_member"] = closed_members_held(now)
+        run.save(update_fields=["dry_counts", "held"])
+    if not run.dry_run:
+        shredded = closed_members_shred(now)
+        with transaction.atomic():
+            run = RetentionRun.objects.select_for_update().get(pk=run.pk)
+            counts = run.counts.setdefault("closed_pii", {})
+            counts["members_member"] = counts.get("members_member", 0) + shredded
+            run.save(update_fields=["counts"])
+
+
 def retention_run_continue(run: RetentionRun, *, after_batch: BatchHook | None = None) -> RetentionRun:
     """Carry a run on from its saved progress to the end: the dry run, then the purge."""
     _phase(run, dry=True, after_batch=after_batch)
     if not run.dry_run:
         _phase(run, dry=False, after_batch=after_batch)
+    _closed_pii(run)
     RetentionRun.objects.filter(pk=run.pk).update(state=RetentionRun.State.DONE, finished_at=timezone.now())
     run.refresh_from_db()
     return run

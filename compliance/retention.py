@@ -20,6 +20,9 @@ class Rule:
     clock: str
     years: int = 0
     days: int = 0
+    # False: a mutable table the application role may delete from itself (the system
+    # category); True: an append-only table, purged through loyalty_purge_batch only.
+    append_only: bool = True
 
 
 # category -> rules. Only tables the purge function accepts (its floors, below, are the
@@ -33,6 +36,11 @@ POLICY: dict[str, tuple[Rule, ...]] = {
     "access": (
         Rule("members_memberpiiaccess", "accessed_at", years=2),
         Rule("auditlog_logentry", "timestamp", years=2),
+    ),
+    "system": (
+        Rule("loyalty_outboundmessage", "created_at", years=1, append_only=False),
+        Rule("axes_accesslog", "attempt_time", years=1, append_only=False),
+        Rule("axes_accessfailurelog", "attempt_time", years=1, append_only=False),
     ),
 }
 
@@ -60,7 +68,31 @@ _FLOORS = ", ".join(
     f"('{rule.table}', '{rule.clock}', interval '{rule.years} years {rule.days} days')"
     for rules in POLICY.values()
     for rule in rules
+    if rule.append_only
 )
+
+# The same batch for a mutable table, run as the application role itself.
+MUTABLE_BATCH_SQL = """
+WITH batch AS (
+    SELECT t.id::bigint AS id,
+           EXISTS (
+               SELECT 1 FROM compliance_legalhold h
+               WHERE h.released_at IS NULL AND h.scope = 'record' AND h.table_name = %(table)s AND h.record_pk = t.id
+           ) AS on_hold
+    FROM {table} t WHERE t.id > %(after)s AND t.{clock} < %(cutoff)s ORDER BY t.id LIMIT %(limit)s
+), gone AS (
+    DELETE FROM {table} t USING batch b
+    WHERE NOT %(dry)s AND NOT b.on_hold AND t.id = b.id AND t.{clock} < %(cutoff)s
+    RETURNING t.id::bigint AS id
+), counted AS (
+    SELECT id FROM gone UNION ALL SELECT id FROM batch WHERE %(dry)s AND NOT on_hold
+)
+SELECT (SELECT count(*) FROM counted)::bigint,
+       encode(sha256(convert_to(coalesce(
+           (SELECT string_agg(%(table)s || ':' || id, E'\\n' ORDER BY id) FROM counted), ''), 'UTF8')), 'hex'),
+       (SELECT min(id) FROM batch), (SELECT max(id) FROM batch),
+       (SELECT count(*) FROM batch WHERE on_hold)::bigint
+"""
 
 PURGE_BATCH_FUNCTION = """
 CREATE OR REPLACE FUNCTION loyalty_purge_batch(

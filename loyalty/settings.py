@@ -810,3 +810,5 @@ TILL_PURCHASE_MAX_AGE_DAYS = env.int("TILL_PURCHASE_MAX_AGE_DAYS", default=30)
 # the connection's own role), and the lock timeout of each batch's transaction.
 RETENTION_DB_ROLE = env.str("RETENTION_DB_ROLE", default="")
 RETENTION_LOCK_TIMEOUT = env.str("RETENTION_LOCK_TIMEOUT", default="5s")
+# Days after closure a closed member's personal data is crypto-shredded.
+RETENTION_CLOSED_PII_DAYS = env.int("RETENTION_CLOSED_PII_DAYS", default=90)

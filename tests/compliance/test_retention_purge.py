@@ -123,7 +123,7 @@ def _refused(role: str, sql: str, params=None) -> str:
     return str(info.value)
 
 
-@pytest.mark.parametrize("table", [rule.table for rules in POLICY.values() for rule in rules])
+@pytest.mark.parametrize("table", [rule.table for rules in POLICY.values() for rule in rules if rule.append_only])
 def test_the_application_role_may_not_delete_truncate_or_purge(db, table):
     assert "permission denied" in _refused(APP_ROLE, f"DELETE FROM {table}")
     assert "permission denied" in _refused(APP_ROLE, f"TRUNCATE {table}")
@@ -177,3 +177,70 @@ def test_holds_are_placed_and_released_with_a_reason(db, make_staff):
     with pytest.raises(HoldRefused) as info:
         legal_hold_release(actor=officer, hold_id=hold.pk, reason="again")
     assert info.value.code == "legal_hold_already_released"
+
+
+def _closed_member(store, closed_ago: timedelta):
+    from auditlog.models import LogEntry
+
+    from loyalty.kernel.models import Till
+    from loyalty.ledger.operations import Actor, points_earn
+    from members.models import Member
+    from members.services.membership import member_create
+
+    member = member_create(home_store=store, name="Aisha Closed", phone=f"+6012{Member.objects.count():07d}")
+    till = Till.objects.create(store=store, code=f"T{member.pk}", key_id=f"k{member.pk}", secret_encrypted="-")
+    points_earn(
+        member=member, points=50, receipt_ref=f"R{member.pk}", actor=Actor(till=till), idempotency_key=f"c{member.pk}"
+    )
+    member.status = Member.Status.CLOSED
+    member.save()
+    entry = LogEntry.objects.get_for_object(member).filter(changes__status__1="closed").get()
+    with transaction.atomic(), connection.cursor() as cursor:  # only the test may age the record
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(
+            "UPDATE auditlog_logentry SET timestamp = %s WHERE id = %s", [timezone.now() - closed_ago, entry.pk]
+        )
+    return member
+
+
+def test_closed_member_pii_is_shredded_after_the_period_not_before_and_the_ledger_holds(db, store_a, settings):
+    from loyalty.ledger.verify import ledger_verify
+    from members.models import Member
+
+    days = settings.RETENTION_CLOSED_PII_DAYS
+    due = _closed_member(store_a, timedelta(days=days, seconds=60))
+    young = _closed_member(store_a, timedelta(days=days, seconds=-60))
+    dry = retention_purge(dry_run=True, started_by="test", category="closed_pii")
+    assert dry.dry_counts["closed_pii"]["members_member"] == 1
+    assert Member.objects.get(pk=due.pk).pii_erased_at is None
+    run = retention_purge(dry_run=False, started_by="test", category="closed_pii")
+    assert run.counts["closed_pii"]["members_member"] == 1
+    assert Member.objects.get(pk=due.pk).pii_erased_at is not None
+    assert Member.objects.get(pk=young.pk).pii_erased_at is None
+    report = ledger_verify()
+    assert report.ok, report
+
+
+def test_a_member_hold_keeps_a_closed_members_pii(db, store_a, settings, make_staff):
+    from members.models import Member
+
+    member = _closed_member(store_a, timedelta(days=settings.RETENTION_CLOSED_PII_DAYS + 5))
+    LegalHold.objects.create(scope="member", member=member, reason="dispute", placed_by=make_staff("officer"))
+    run = retention_purge(dry_run=False, started_by="test", category="closed_pii")
+    assert Member.objects.get(pk=member.pk).pii_erased_at is None
+    assert run.held["members_member"] == 1
+
+
+def test_the_system_category_purges_old_outbox_messages_at_the_boundary(db):
+    from loyalty.kernel.models import OutboundMessage
+
+    rule = next(r for r in POLICY["system"] if r.table == "loyalty_outboundmessage")
+    cut = cutoff(rule, timezone.now())
+    made = []
+    for when in (cut - timedelta(seconds=1), cut, cut + timedelta(seconds=1)):
+        message = OutboundMessage.objects.create(channel="email", to="x@example.com", subject="s", body="b", topic="t")
+        OutboundMessage.objects.filter(pk=message.pk).update(created_at=when)
+        made.append(message.pk)
+    run = retention_purge(dry_run=False, started_by="test", category="system")
+    assert set(OutboundMessage.objects.filter(pk__in=made).values_list("pk", flat=True)) == set(made[1:])
+    assert run.counts["system"]["loyalty_outboundmessage"] == 1 == run.dry_counts["system"]["loyalty_outboundmessage"]
