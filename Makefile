@@ -13,6 +13,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/loyalty
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/loyalty_bench
+BENCH_RETENTION_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/loyalty_bench_retention
 BENCH_MEMBERS_DATABASE_URL ?= $(BENCH_DATABASE_URL)_members
 BENCH_VOUCHERS_DATABASE_URL ?= $(BENCH_DATABASE_URL)_vouchers
 BENCH_FRAUD_DATABASE_URL ?= $(BENCH_DATABASE_URL)_fraud
@@ -31,6 +32,8 @@ help:
 	@echo "                   (fresh loyalty_bench, loyalty_bench_members and loyalty_bench_vouchers databases),"
 	@echo "                   then the fraud drill's bench profile (100k members x 90 days, batch detectors timed;"
 	@echo "                   loyalty_bench_fraud; BENCH_FRAUD_ARGS='--seed 2 --json drill.json')"
+	@echo "                   then the retention purge (1M expired rows, dry run and real vs a batched DELETE;"
+	@echo "                   loyalty_bench_retention; BENCH_RETENTION_ARGS='--members 20000')"
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required" >&2; exit 1; }
@@ -89,6 +92,10 @@ bench: $(VENV)/.dev
 		c.execute('DROP DATABASE IF EXISTS $(notdir $(BENCH_FRAUD_DATABASE_URL)) WITH (FORCE)'); c.execute('CREATE DATABASE $(notdir $(BENCH_FRAUD_DATABASE_URL))')"
 	DJANGO_SETTINGS_MODULE=tests.settings DATABASE_URL=$(BENCH_FRAUD_DATABASE_URL) $(BIN)/python manage.py migrate --no-input -v 0
 	DJANGO_SETTINGS_MODULE=tests.settings DATABASE_URL=$(BENCH_FRAUD_DATABASE_URL) $(BIN)/python manage.py fraud_drill --profile bench $(BENCH_FRAUD_ARGS)
+	$(BIN)/python -c "import psycopg; c = psycopg.connect('$(BENCH_RETENTION_DATABASE_URL)'.rsplit('/', 1)[0] + '/postgres', autocommit=True); \
+		c.execute('DROP DATABASE IF EXISTS $(notdir $(BENCH_RETENTION_DATABASE_URL)) WITH (FORCE)'); c.execute('CREATE DATABASE $(notdir $(BENCH_RETENTION_DATABASE_URL))')"
+	DJANGO_SETTINGS_MODULE=tests.settings DATABASE_URL=$(BENCH_RETENTION_DATABASE_URL) $(BIN)/python manage.py migrate --no-input -v 0
+	DJANGO_SETTINGS_MODULE=tests.settings DATABASE_URL=$(BENCH_RETENTION_DATABASE_URL) $(BIN)/python manage.py bench_retention $(BENCH_RETENTION_ARGS)
 
 clean:
 	rm -rf $(VENV) var

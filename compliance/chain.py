@@ -236,9 +236,7 @@ def chain_append(stream_name: str, instance: models.Model) -> None:
         key_id, key = keys()[0]
         mac = compute_mac(stream, ref, instance, key)
         if cursor.db.vendor == "postgresql":
-            cursor.execute(
-                _APPEND_SQL, {"stream": stream.name, "ref": ref, "key_id": key_id, "mac": mac, "zero": ZERO}
-            )
+            cursor.execute(_APPEND_SQL, {"stream": stream.name, "ref": ref, "key_id": key_id, "mac": mac, "zero": ZERO})
         else:
             _append_serialised(cursor, stream.name, ref, key_id, mac)
 
@@ -276,7 +274,8 @@ def seal_queue(*, limit: int = 10_000) -> int:
             if not cursor.fetchone()[0]:
                 return 0
         cursor.execute(
-            "SELECT id, stream, ref FROM compliance_chainqueue ORDER BY id LIMIT %s" + (" FOR UPDATE" if postgresql else ""),
+            "SELECT id, stream, ref FROM compliance_chainqueue ORDER BY id LIMIT %s"  # noqa: S608 (constants)
+            + (" FOR UPDATE" if postgresql else ""),
             [limit],
         )
         rows = cursor.fetchall()
@@ -294,7 +293,8 @@ def seal_queue(*, limit: int = 10_000) -> int:
                     [stream, ZERO],
                 )
                 cursor.execute(
-                    "SELECT seq, chain FROM compliance_chainhead WHERE stream = %s" + (" FOR UPDATE" if postgresql else ""),
+                    "SELECT seq, chain FROM compliance_chainhead WHERE stream = %s"  # noqa: S608 (constants)
+                    + (" FOR UPDATE" if postgresql else ""),
                     [stream],
                 )
                 seq, chain = cursor.fetchone()
@@ -358,6 +358,7 @@ def purge_record(stream_name: str, refs: list[str] | list[Any]) -> Any:
         seq_last=last,
         count=len(ordered),
         refs_sha256=digest,
+        refs="\n".join(ordered),
         key_id=key_id,
         mac=mac,
     )
@@ -412,9 +413,13 @@ def _ref_key(ref: str) -> tuple[int, Any]:
     return (0, int(ref)) if ref.isdigit() else (1, ref)
 
 
+VERIFY_CHUNK = 2000
+
+
 def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamResult:
     """Recompute one stream from its last trusted checkpoint: chains, MACs, coverage, purges.
-    Reports the first broken seq (never row content)."""
+    Reports the first broken seq (never row content). Reads the links in chunks of
+    ``VERIFY_CHUNK`` with their rows, so memory holds one chunk plus the refs seen."""
     from compliance.models import ChainCheckpoint, ChainHead, ChainLink, ChainPurge
 
     stream = STREAMS[stream_name]
@@ -425,77 +430,90 @@ def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamR
         if key and hmac.compare_digest(bytes(cp.mac), _sign(key, "checkpoint", stream_name, cp.seq, bytes(cp.chain))):
             start_seq, chain = cp.seq, bytes(cp.chain)
             break
-    links = list(
-        ChainLink.objects.filter(stream=stream_name, seq__gt=start_seq)
-        .order_by("seq")
-        .values_list("seq", "ref", "key_id", "mac", "chain")
-    )
-    result.links = len(links)
     model = stream.model_class()
-    rows = {str(obj.pk): obj for obj in model._default_manager.all()}
-    missing: dict[int, str] = {}
-    expected = start_seq
+    missing: dict[str, int] = {}  # ref -> seq of linked rows no longer there
     linked_refs: set[str] = set()
-    for seq, ref, key_id, mac, stored_chain in links:
-        expected += 1
-        if seq != expected:
-            result.fail(expected, "link missing")
+    expected = start_seq
+    broken = False
+    while not broken:
+        links = list(
+            ChainLink.objects.filter(stream=stream_name, seq__gt=expected)
+            .order_by("seq")
+            .values_list("seq", "ref", "key_id", "mac", "chain")[:VERIFY_CHUNK]
+        )
+        if not links:
             break
-        mac = bytes(mac)
-        chain = next_chain(chain, seq, mac)
-        if not hmac.compare_digest(chain, bytes(stored_chain)):
-            result.fail(seq, "chain mismatch")
-            break
-        linked_refs.add(ref)
-        row = rows.get(ref)
-        if row is None:
-            missing[seq] = ref
-            continue
-        key = _key(key_id)
-        if key is None:
-            result.fail(seq, "unknown key")
-            continue
-        if not hmac.compare_digest(mac, compute_mac(stream, ref, row, key)):
-            result.fail(seq, "row changed")
+        rows = {str(obj.pk): obj for obj in model._default_manager.filter(pk__in=[link[1] for link in links])}
+        for seq, ref, key_id, mac, stored_chain in links:
+            expected += 1
+            if seq != expected:
+                result.fail(expected, "link missing")
+                broken = True
+                break
+            mac = bytes(mac)
+            chain = next_chain(chain, seq, mac)
+            if not hmac.compare_digest(chain, bytes(stored_chain)):
+                result.fail(seq, "chain mismatch")
+                broken = True
+                break
+            result.links += 1
+            linked_refs.add(ref)
+            row = rows.get(ref)
+            if row is None:
+                missing[ref] = seq
+                continue
+            key = _key(key_id)
+            if key is None:
+                result.fail(seq, "unknown key")
+            elif not hmac.compare_digest(mac, compute_mac(stream, ref, row, key)):
+                result.fail(seq, "row changed")
+    if broken:
+        expected -= 1
     result.head = expected if result.ok else (result.first_broken or 0) - 1
     head = ChainHead.objects.filter(stream=stream_name).first()
     if head is not None and head.seq != expected and result.ok:
         result.fail(min(head.seq, expected) + 1, "head and links disagree")
     if anchor_seq is not None and expected < anchor_seq:
         result.fail(expected + 1, "truncated: head short of the last anchor")
-    # purges: each record claims the missing refs of its range not claimed before
-    claimed: set[int] = set()
-    for purge in ChainPurge.objects.filter(stream=stream_name).order_by("id"):
+    # purges: each signed record names its refs; each must be a missing row of its range
+    for purge in ChainPurge.objects.filter(stream=stream_name, seq_last__gt=start_seq).order_by("id"):
         key = _key(purge.key_id)
         sig = (
             _sign(key, "purge", stream_name, purge.seq_first, purge.seq_last, purge.count, purge.refs_sha256)
             if key
             else b""
         )
-        if not key or not hmac.compare_digest(bytes(purge.mac), sig):
-            result.fail(purge.seq_first, "purge record signature invalid")
+        refs = purge.refs.split("\n") if purge.refs else []
+        if not key or not hmac.compare_digest(bytes(purge.mac), sig) or _refs_sha256(refs) != purge.refs_sha256:
+            result.fail(max(purge.seq_first, start_seq + 1), "purge record signature invalid")
             continue
-        seqs = [s for s in sorted(missing) if purge.seq_first <= s <= purge.seq_last and s not in claimed]
-        if len(seqs) != purge.count or _refs_sha256([missing[s] for s in seqs]) != purge.refs_sha256:
-            result.fail(purge.seq_first, "purge record does not match the missing rows")
-            continue
-        claimed.update(seqs)
-    for seq in sorted(set(missing) - claimed):
-        result.fail(seq, "row deleted")
-        break
+        for ref in refs:
+            seq = missing.get(ref)
+            if seq is not None and purge.seq_first <= seq <= purge.seq_last:
+                del missing[ref]
+            elif ref in linked_refs:
+                result.fail(max(purge.seq_first, start_seq + 1), "purge record does not match the missing rows")
+                break
+    if missing:
+        result.fail(min(missing.values()), "row deleted")
     # coverage: every row (queued streams: sealed or queued) has a link
     if start_seq == 0:
-        unlinked = sorted((r for r in rows if r not in linked_refs), key=_ref_key)
+        queued: set[str] = set()
         if stream.queued:
             from compliance.models import ChainQueue
 
             queued = set(ChainQueue.objects.filter(stream=stream_name).values_list("ref", flat=True))
-            unlinked = [r for r in unlinked if r not in queued]
-        if unlinked:
+        unlinked = None
+        for pk in model._default_manager.values_list("pk", flat=True).iterator(chunk_size=VERIFY_CHUNK):
+            ref = str(pk)
+            if ref not in linked_refs and ref not in queued and (unlinked is None or _ref_key(ref) < unlinked):
+                unlinked = _ref_key(ref)
+        if unlinked is not None:
             # the position the row claims: after every link whose row comes before it
-            first = _ref_key(unlinked[0])
-            refs_in_order = [ref for _s, ref, *_ in links]
-            position = 1 + sum(1 for r in refs_in_order if _ref_key(r) < first) if not stream.queued else expected + 1
+            if stream.queued:
+                position = expected + 1
+            else:
+                position = 1 + sum(1 for r in linked_refs if _ref_key(r) < unlinked)
             result.fail(position, "row without a link")
     return result
 

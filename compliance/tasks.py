@@ -1,4 +1,7 @@
-"""Scheduled chain work (schedules: compliance migration 0002_chain_sql)."""
+"""Celery tasks of the compliance app (thin: the services do the work). Schedules: the
+compliance migrations (chain: 0002_chain_sql; retention: 0005_retention_schedule)."""
+
+from __future__ import annotations
 
 from loyalty.kernel.jobs import retrying_task
 
@@ -52,3 +55,11 @@ def chain_unsealed_alert_task() -> int:
     if count:
         unsealed_alert(count)
     return count
+
+
+@retrying_task()
+def retention_purge_task() -> int:
+    """The nightly retention purge (resumes an unfinished run first)."""
+    from compliance.purge import retention_purge
+
+    return retention_purge(dry_run=False, started_by="schedule").pk

@@ -812,3 +812,11 @@ TILL_MAX_POINTS = env.int("TILL_MAX_POINTS", default=1_000_000)
 TILL_MAX_ITEM_LINES = env.int("TILL_MAX_ITEM_LINES", default=100)
 # A purchase's occurred_at may be at most this old.
 TILL_PURCHASE_MAX_AGE_DAYS = env.int("TILL_PURCHASE_MAX_AGE_DAYS", default=30)
+
+# Retention purges (compliance/retention.py, README "Retention and legal holds"): the
+# database role the purge function is called as (a role holding EXECUTE on it; empty:
+# the connection's own role), and the lock timeout of each batch's transaction.
+RETENTION_DB_ROLE = env.str("RETENTION_DB_ROLE", default="")
+RETENTION_LOCK_TIMEOUT = env.str("RETENTION_LOCK_TIMEOUT", default="5s")
+# Days after closure a closed member's personal data is crypto-shredded.
+RETENTION_CLOSED_PII_DAYS = env.int("RETENTION_CLOSED_PII_DAYS", default=90)

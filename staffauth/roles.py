@@ -41,6 +41,10 @@ def _crud(app_label: str, model: str, *actions: str) -> set[str]:
     return {f"{app_label}.{action}_{model}" for action in actions}
 
 
+# Retention runs (read, evidence download) and legal holds (place, release): compliance
+# work, for the system and programme administrators (COMPLIANCE.md §2).
+_RETENTION = {"compliance.view_retentionrun"} | _crud("compliance", "legalhold", "view", "add", "change")
+
 _BEAT_MODELS = ("periodictask", "intervalschedule", "crontabschedule", "solarschedule", "clockedschedule")
 _LOGS_READ = {
     "staffauth.view_securityevent",
@@ -149,6 +153,7 @@ PROGRAM_ADMIN = Role(
         # Fraud ruleset versions: approved after seeing their replay (the last 30 days'
         # decisions scored again under them: fraud.replay); the approval is recorded.
         | {"fraud.view_fraudruleset", "fraud.approve_fraudruleset"}
+        | _RETENTION
     ),
 )
 
@@ -170,6 +175,7 @@ SYSTEM_ADMIN = Role(
         | _LOGS_READ
         | {"loyalty.view_outboundmessage"}
         | {"compliance.view_chainhead"}  # tamper-evident logs: chain status
+        | _RETENTION
         | {
             perm
             for model in _BEAT_MODELS

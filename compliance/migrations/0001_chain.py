@@ -60,6 +60,7 @@ class Migration(migrations.Migration):
                 ("seq_last", models.BigIntegerField()),
                 ("count", models.IntegerField()),
                 ("refs_sha256", models.CharField(max_length=64)),
+                ("refs", models.TextField(default="")),
                 ("key_id", models.CharField(max_length=20)),
                 ("mac", models.BinaryField()),
                 ("created_at", models.DateTimeField(auto_now_add=True)),

@@ -2,3 +2,4 @@
 requests, access, consumer): each module's models are re-exported here."""
 
 from compliance.models.chain import ChainAnchor, ChainCheckpoint, ChainHead, ChainLink, ChainPurge, ChainQueue  # noqa: F401
+from compliance.models.retention import LegalHold, RetentionBatch, RetentionRun  # noqa: F401

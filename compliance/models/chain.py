@@ -55,14 +55,16 @@ class ChainQueue(models.Model):
 
 
 class ChainPurge(AppendOnlyModel):
-    """A signed record that some linked rows were purged: their seq range, count and the
-    SHA-256 of their refs (in seq order), so verification accepts exactly those rows missing."""
+    """A signed record that some linked rows were purged: their seq range, count, their refs
+    (newline-separated, in seq order: pseudonymous primary keys) and the SHA-256 of those refs,
+    which the signature covers, so verification accepts exactly those rows missing."""
 
     stream = models.CharField(max_length=40)
     seq_first = models.BigIntegerField()
     seq_last = models.BigIntegerField()
     count = models.IntegerField()
     refs_sha256 = models.CharField(max_length=64)
+    refs = models.TextField(default="")
     key_id = models.CharField(max_length=20)
     mac = models.BinaryField()
     created_at = models.DateTimeField(auto_now_add=True)

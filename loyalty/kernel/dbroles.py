@@ -26,6 +26,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from loyalty.kernel.append_only import RETENTION_ROLE
 
 PURGE_SIGNATURE = "loyalty_purge(regclass, timestamptz, integer)"
+# The retention purge's keyset function (compliance migrations), when installed.
+PURGE_BATCH_SIGNATURE = "loyalty_purge_batch(regclass, timestamptz, bigint, integer, boolean)"
 
 _PROTECTED_TABLES_SQL = """
 SELECT c.relname, p.proname, encode(t.tgargs, 'escape')
@@ -115,6 +117,17 @@ def retention_grant_statements(connection: BaseDatabaseWrapper, *, purger: str |
             f"GRANT USAGE ON SCHEMA {schema} TO {_ident(connection, purger)}",
             f"GRANT EXECUTE ON FUNCTION {PURGE_SIGNATURE} TO {_ident(connection, purger)}",
         ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regprocedure(%s) IS NOT NULL", [PURGE_BATCH_SIGNATURE])
+        batch_function = cursor.fetchone()[0]
+    if batch_function:
+        statements += [
+            f"ALTER FUNCTION {PURGE_BATCH_SIGNATURE} OWNER TO {retention}",
+            f"REVOKE ALL ON FUNCTION {PURGE_BATCH_SIGNATURE} FROM PUBLIC",
+            f"GRANT SELECT ON {_ident(connection, 'compliance_legalhold')} TO {retention}",
+        ]
+        if purger:
+            statements.append(f"GRANT EXECUTE ON FUNCTION {PURGE_BATCH_SIGNATURE} TO {_ident(connection, purger)}")
     return statements
 
 

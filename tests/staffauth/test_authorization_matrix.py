@@ -29,7 +29,7 @@ from django_celery_beat.models import (
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from compliance.models import ChainHead
+from compliance.models import ChainHead, LegalHold, RetentionRun
 from fraud.models import AuditSample, CaseEvent, FraudAlert, FraudCase
 from fraud.reports import fraud_report_build
 from fraud.scoring import ruleset_current, signal_raise
@@ -116,6 +116,9 @@ MATRIX: dict[str, dict[str, set[str]]] = {
     "loyalty.outboundmessage": {"program_admin": {V}, "system_admin": {V}},
     # Tamper-evident logs: the chains' status (read-only) for the system administrator.
     "compliance.chainhead": {"system_admin": {V}},
+    # Retention (COMPLIANCE.md §2): runs read-only with their evidence; holds placed and released.
+    "compliance.retentionrun": {"program_admin": {V}, "system_admin": {V}},
+    "compliance.legalhold": {"program_admin": {V, A, C}, "system_admin": {V, A, C}},
     # Manual adjustments: requested (add) by store managers and programme administrators,
     # seen by the fraud team; never edited or deleted (decisions are buttons of their own).
     "loyalty.adjustmentrequest": {"store_manager": {V, A}, "program_admin": {V, A}, "fraud_analyst": {V}},
@@ -242,6 +245,10 @@ def sample_objects(staff_by_role, store_a):
             ),
         ),
         "loyalty.adjustmentreason": AdjustmentReason.objects.get(code="MISSED_EARN"),
+        "compliance.retentionrun": RetentionRun.objects.create(dry_run=True, started_by="matrix", policy={}),
+        "compliance.legalhold": LegalHold.objects.create(
+            scope="member", member=member, reason="matrix", placed_by=staff_by_role["system_admin"]
+        ),
         "auth.group": Group.objects.get(name="Cashier"),
         "staffauth.securityevent": SecurityEvent.objects.create(kind=SecurityEvent.Kind.LOGIN_FAILED, username="x"),
         "members.memberpiiaccess": MemberPiiAccess.objects.create(member=member, staff=cashier, field="phone"),
