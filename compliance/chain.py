@@ -510,10 +510,7 @@ def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamR
                 unlinked = _ref_key(ref)
         if unlinked is not None:
             # the position the row claims: after every link whose row comes before it
-            if stream.queued:
-                position = expected + 1
-            else:
-                position = 1 + sum(1 for r in linked_refs if _ref_key(r) < unlinked)
+            position = expected + 1 if stream.queued else 1 + sum(1 for r in linked_refs if _ref_key(r) < unlinked)
             result.fail(position, "row without a link")
     return result
 
