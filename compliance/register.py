@@ -12,6 +12,7 @@ Public API (small on purpose; other parts of compliance read it):
 - ``fields(level=None, export=None, secret=None)`` -> the matching field keys;
 - ``restricted_fields()`` -> keys of every restricted field (secret or not);
 - ``restricted_names(model)`` -> the restricted field names of one model;
+- ``log_redacted_names()`` -> field names a log record must not carry (the log filter reads it);
 - ``export_fields(model)`` -> the field names of one model that a data-subject export carries;
 - ``retention_of(model)`` -> the retention category of a model's rows.
 """
@@ -377,14 +378,12 @@ REGISTER: dict[str, Entry] = {
         RESTRICTED, "user.authorization.credentials", EMPLOYMENT, KEEP, export=False, secret=True
     ),
     "staffauth.StaffUser.member_account": _e(INTERNAL, "system.operations", EMPLOYMENT, PSEUDONYMISE, export=False),
-    "staffauth.PasswordHistory.id": _e(RESTRICTED, "user.authorization.credentials", SYSTEM, DELETE, export=False),
-    "staffauth.PasswordHistory.user": _e(RESTRICTED, "user.authorization.credentials", SYSTEM, DELETE, export=False),
+    "staffauth.PasswordHistory.id": _e(INTERNAL, "system.operations", SYSTEM, DELETE, export=False),
+    "staffauth.PasswordHistory.user": _e(INTERNAL, "system.operations", SYSTEM, DELETE, export=False),
     "staffauth.PasswordHistory.password_hash": _e(
         RESTRICTED, "user.authorization.credentials", SYSTEM, DELETE, export=False, secret=True
     ),
-    "staffauth.PasswordHistory.created_at": _e(
-        RESTRICTED, "user.authorization.credentials", SYSTEM, DELETE, export=False
-    ),
+    "staffauth.PasswordHistory.created_at": _e(INTERNAL, "system.operations", SYSTEM, DELETE, export=False),
     "staffauth.SecurityEvent.id": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=False),
     "staffauth.SecurityEvent.kind": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=False),
     "staffauth.SecurityEvent.created_at": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=False),
@@ -464,15 +463,15 @@ REGISTER: dict[str, Entry] = {
     "members.MemberSession.expires_at": _e(INTERNAL, "user.device", MEMBER_PII, DELETE, export=True),
     "members.MemberSession.ended_at": _e(INTERNAL, "user.device", MEMBER_PII, DELETE, export=True),
     "members.MemberSession.end_reason": _e(INTERNAL, "user.device", MEMBER_PII, DELETE, export=True),
-    "members.RefreshToken.id": _e(RESTRICTED, "user.unique_id", SYSTEM, DELETE, export=False),
-    "members.RefreshToken.session": _e(RESTRICTED, "user.unique_id", SYSTEM, DELETE, export=False),
-    "members.RefreshToken.family": _e(RESTRICTED, "user.authorization.credentials", SYSTEM, DELETE, export=False),
+    "members.RefreshToken.id": _e(INTERNAL, "system.operations", SYSTEM, DELETE, export=False),
+    "members.RefreshToken.session": _e(INTERNAL, "system.operations", SYSTEM, DELETE, export=False),
+    "members.RefreshToken.family": _e(INTERNAL, "system.operations", SYSTEM, DELETE, export=False),
     "members.RefreshToken.token_hash": _e(
         RESTRICTED, "user.authorization.credentials", SYSTEM, DELETE, export=False, secret=True
     ),
-    "members.RefreshToken.created_at": _e(RESTRICTED, "user.authorization.credentials", SYSTEM, DELETE, export=False),
-    "members.RefreshToken.rotated_at": _e(RESTRICTED, "user.authorization.credentials", SYSTEM, DELETE, export=False),
-    "members.RefreshToken.revoked_at": _e(RESTRICTED, "user.authorization.credentials", SYSTEM, DELETE, export=False),
+    "members.RefreshToken.created_at": _e(INTERNAL, "system.operations", SYSTEM, DELETE, export=False),
+    "members.RefreshToken.rotated_at": _e(INTERNAL, "system.operations", SYSTEM, DELETE, export=False),
+    "members.RefreshToken.revoked_at": _e(INTERNAL, "system.operations", SYSTEM, DELETE, export=False),
     "members.MemberSecurityEvent.id": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=False),
     "members.MemberSecurityEvent.member": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=False),
     "members.MemberSecurityEvent.kind": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=False),
@@ -492,14 +491,12 @@ REGISTER: dict[str, Entry] = {
     "members.MemberRestriction.lifted_at": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=False),
     "members.MemberRestriction.lifted_by": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=False),
     "members.MemberRestriction.lift_reason": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=False),
-    "members.MemberPasswordHistory.id": _e(RESTRICTED, "user.unique_id", SYSTEM, DELETE, export=False),
-    "members.MemberPasswordHistory.member": _e(RESTRICTED, "user.unique_id", SYSTEM, DELETE, export=False),
+    "members.MemberPasswordHistory.id": _e(INTERNAL, "system.operations", SYSTEM, DELETE, export=False),
+    "members.MemberPasswordHistory.member": _e(INTERNAL, "system.operations", SYSTEM, DELETE, export=False),
     "members.MemberPasswordHistory.password_hash": _e(
         RESTRICTED, "user.authorization.credentials", SYSTEM, DELETE, export=False, secret=True
     ),
-    "members.MemberPasswordHistory.created_at": _e(
-        RESTRICTED, "user.authorization.credentials", SYSTEM, DELETE, export=False
-    ),
+    "members.MemberPasswordHistory.created_at": _e(INTERNAL, "system.operations", SYSTEM, DELETE, export=False),
     "members.ContactVerification.id": _e(INTERNAL, "user.unique_id", MEMBER_PII, DELETE, export=False),
     "members.ContactVerification.member": _e(INTERNAL, "user.unique_id", MEMBER_PII, DELETE, export=False),
     "members.ContactVerification.kind": _e(INTERNAL, "user.contact", MEMBER_PII, DELETE, export=False),
@@ -1004,6 +1001,16 @@ def restricted_names(model: type[models.Model] | str) -> set[str]:
     """Names of one model's restricted fields."""
     prefix = f"{_model_key(model)}."
     return {key[len(prefix) :] for key, e in REGISTER.items() if key.startswith(prefix) and e.restricted}
+
+
+def log_redacted_names() -> frozenset[str]:
+    """Field names whose values a log record must never carry as attributes: restricted
+    personal data and secrets. IP addresses stay (security events carry them, §1)."""
+    return frozenset(
+        key.rsplit(".", 1)[1]
+        for key, e in REGISTER.items()
+        if e.restricted and (e.secret or e.category.startswith("user.")) and e.category != "user.device.ip_address"
+    )
 
 
 def export_fields(model: type[models.Model] | str) -> list[str]:
