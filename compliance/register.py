@@ -114,6 +114,21 @@ WILDCARDS: dict[str, Entry] = {
 }
 
 REGISTER: dict[str, Entry] = {
+    # compliance.AccessEvent: the access log (stream access, 2 years; pseudonymous ids only).
+    "compliance.AccessEvent.id": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
+    "compliance.AccessEvent.kind": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
+    "compliance.AccessEvent.at": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
+    "compliance.AccessEvent.staff": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
+    "compliance.AccessEvent.member": _e(INTERNAL, "user.unique_id", ACCESS, PSEUDONYMISE, export=False),
+    "compliance.AccessEvent.member_ids": _e(INTERNAL, "user.unique_id", ACCESS, PSEUDONYMISE, export=False),
+    "compliance.AccessEvent.object_type": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
+    "compliance.AccessEvent.object_id": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
+    "compliance.AccessEvent.report_type": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
+    "compliance.AccessEvent.parameters": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
+    "compliance.AccessEvent.rows": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
+    "compliance.AccessEvent.file_sha256": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
+    "compliance.AccessEvent.ip": _e(RESTRICTED, "user.device.ip_address", ACCESS, KEEP, export=False),
+    "compliance.AccessEvent.request_id": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
     "loyalty.Store.id": _e(INTERNAL, "system.operations", TRANSACTION, KEEP, export=False),
     "loyalty.Store.code": _e(PUBLIC, "system.operations", TRANSACTION, KEEP, export=False),
     "loyalty.Store.name": _e(PUBLIC, "system.operations", TRANSACTION, KEEP, export=False),

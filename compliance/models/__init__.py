@@ -1,2 +1,4 @@
 """Models of the compliance app, one module per part (register, chain, retention,
 requests, access, consumer): each module's models are re-exported here."""
+
+from compliance.models.access import AccessEvent  # noqa: F401
