@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -72,7 +73,7 @@ def record(
     request = request if request is not None else current_request()
     if staff is None and request is not None:
         user = getattr(request, "user", None)
-        staff = user if user is not None and user.is_authenticated else None
+        staff = user if isinstance(user, get_user_model()) and user.is_authenticated else None
     event = AccessEvent.objects.create(
         kind=Kind(kind),
         at=now or timezone.now(),

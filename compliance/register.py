@@ -1020,12 +1020,15 @@ def restricted_names(model: type[models.Model] | str) -> set[str]:
 
 def log_redacted_names() -> frozenset[str]:
     """Field names whose values a log record must never carry as attributes: restricted
-    personal data and secrets. IP addresses stay (security events carry them, §1)."""
-    return frozenset(
+    personal data and secrets. IP addresses stay (security events carry them, §1), and so do
+    names that some model uses for a non-restricted field (``reason``, ``code``): ambiguous."""
+    names = {
         key.rsplit(".", 1)[1]
         for key, e in REGISTER.items()
         if e.restricted and (e.secret or e.category.startswith("user.")) and e.category != "user.device.ip_address"
-    )
+    }
+    ambiguous = {key.rsplit(".", 1)[1] for key, e in REGISTER.items() if not e.restricted}
+    return frozenset(names - ambiguous)
 
 
 def export_fields(model: type[models.Model] | str) -> list[str]:
