@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import models, transaction
 from django.utils import timezone
 
-from compliance.models import AccessEvent
+from compliance.models.access import AccessEvent
 from staffauth.context import current_request, current_request_id
 from staffauth.net import client_ip
 

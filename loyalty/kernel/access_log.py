@@ -75,7 +75,7 @@ class AccessLoggedAdminMixin:
     def access_search_kind(self, term: str) -> str:
         return "email" if "@" in term else "text"
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(self, request: Any, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
         response = super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
         if self.access_view_kind and request.method == "GET" and getattr(response, "status_code", None) == 200:
             from django.contrib.admin.utils import unquote
@@ -88,14 +88,14 @@ class AccessLoggedAdminMixin:
                 )  # fmt: skip
         return response
 
-    def access_searched(self, request, term: str, found: Any) -> None:
+    def access_searched(self, request: Any, term: str, found: Any) -> None:
         """Records a search (call from ``posted_search_find``): its kind and hit count."""
         access_record(
             "member_search", request=request, member_ids=[pk for pk in found.pks if isinstance(pk, int)],
             parameters={"by": self.access_search_kind(term), "hits": len(found.pks)}, rows=len(found.pks),
         )  # fmt: skip
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)  # type: ignore[misc]
         if self.access_config:
             changed = len(form.changed_data) if form is not None else 0
@@ -104,7 +104,7 @@ class AccessLoggedAdminMixin:
                 parameters={"action": "change" if change else "add", "fields_changed": changed},
             )  # fmt: skip
 
-    def delete_model(self, request, obj):
+    def delete_model(self, request: Any, obj: Any) -> None:
         if self.access_config:
             access_record("config_change", request=request, obj=obj, parameters={"action": "delete"})
         super().delete_model(request, obj)  # type: ignore[misc]
