@@ -25,3 +25,13 @@ class ComplianceConfig(AppConfig):
                     chain_append(_stream, instance)
 
             post_save.connect(receiver, sender=model, weak=False, dispatch_uid=f"compliance.chain.{stream.name}")
+        # The product's log filter redacts record attributes named after restricted fields
+        # of the classification register (staffauth sits below compliance: injected here).
+        from compliance.access import record
+        from compliance.register import log_redacted_names
+        from loyalty.kernel import access_log
+        from staffauth import logging as staff_logging
+
+        staff_logging.RESTRICTED_ATTRIBUTES = log_redacted_names()
+        # The lower layers' access hooks (admin mixin, download helper) write through here.
+        access_log.install(record)

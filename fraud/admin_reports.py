@@ -16,7 +16,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
@@ -30,6 +30,7 @@ from fraud.reports import (
     today,
     trend,
 )
+from loyalty.kernel.access_log import AccessLoggedAdminMixin, download_response
 from loyalty.kernel.models import Store, Till
 from loyalty.workplace import charts, display
 from loyalty.workplace.viewer import ViewerAdminMixin, current_viewer
@@ -87,7 +88,10 @@ class ReportBuildForm(FreeTextFormMixin, forms.Form):
 
 
 @admin.register(FraudReport)
-class FraudReportAdmin(ViewerAdminMixin, ReadOnlyAdmin):
+class FraudReportAdmin(AccessLoggedAdminMixin, ViewerAdminMixin, ReadOnlyAdmin):
+    access_view_kind = "report"
+    access_report_type = "fraud_report"
+
     list_display = ["period_start", "period", "final", "built"]  # the figures: get_list_display
     list_display_links = ["period_start"]
     list_filter = ["period", "final", "start"]
@@ -196,9 +200,12 @@ class FraudReportAdmin(ViewerAdminMixin, ReadOnlyAdmin):
         """The report as CSV: the rows the user may see only."""
         report = self._report(request, object_id)
         rows, _ = fraud_report_visible(report, scope=_scope(request))
-        response = HttpResponse(fraud_report_csv(report, rows=rows), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="fraud-{report.period}-{report.start:%Y-%m-%d}.csv"'
-        return response
+        return download_response(
+            request, fraud_report_csv(report, rows=rows).encode(),
+            filename=f"fraud-{report.period}-{report.start:%Y-%m-%d}.csv", content_type="text/csv; charset=utf-8",
+            report_type="fraud_report", obj=report, parameters={"period": report.period, "start": report.start},
+            rows=len(rows),
+        )  # fmt: skip
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         report = self._report(request, object_id)

@@ -15,6 +15,8 @@ from loyalty.kernel.append_only import AppendOnlyModel
 
 # What each kind of alert means, for people (``kind`` is a code the raisers share).
 KIND_LABELS = {
+    "member_view_volume": "Staff member viewing unusually many member records in a day",
+    "own_member_account_access": "Staff member viewed their own member account",
     "voucher_rescan": "Used voucher presented again",
     "cashier_redemption_frequency": "Cashier redeeming too often",
     "redemption_irregular": "Sampled redemption found irregular",

@@ -612,6 +612,11 @@ LOYALTY_RETURN_TENDER_MISMATCH = env.str("LOYALTY_RETURN_TENDER_MISMATCH", defau
 if LOYALTY_RETURN_TENDER_MISMATCH not in ("refuse", "allow_and_flag"):
     raise ImproperlyConfigured("LOYALTY_RETURN_TENDER_MISMATCH must be refuse or allow_and_flag.")
 
+# --- Access logging (COMPLIANCE.md §5) ------------------------------------------------------
+# A staff member viewing more distinct members than this in a programme day raises a
+# member_view_volume fraud alert.
+ACCESS_MEMBER_VIEWS_PER_DAY = env.int("ACCESS_MEMBER_VIEWS_PER_DAY", default=200)
+
 # --- Fraud detection, risk scores and cases (issue 14; ../shared/FRAUD.md) -------------------
 # Every number of FRAUD.md's catalogue, each overridable by ``FRAUD_<NAME>`` in the
 # environment (e.g. FRAUD_EARN_ABOVE_BASELINE_WEIGHT=25). fraud.config reads this dict
@@ -696,6 +701,10 @@ FRAUD = {
                                            window_days=90),
         "pii_reveal_volume": _detector("pii_reveal_volume", weight=50, family="insider", force="throttle",
                                        per_hour=20, per_day=50, throttle_minutes=60),
+        # Access logging (COMPLIANCE.md §5): too many distinct members viewed in a day,
+        # and a staff member opening their own member account.
+        "member_view_volume": _detector("member_view_volume", weight=40, family="insider"),
+        "own_member_account_access": _detector("own_member_account_access", weight=40, family="insider"),
     },
     # Row 6's cap T per store code (points a day), e.g. FRAUD_STORE_ISSUE_CAPS="KL01=80000,PJ02=60000";
     # other stores get max(floor_points, p95_percent of their 28-day p95).

@@ -13,10 +13,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from fraud.services import fraud_alert_raise, pii_reveal_volume_alert_raise
+from loyalty.kernel.access_log import AccessLoggedAdminMixin
 from loyalty.kernel.crypto import DecryptionFailed
 from loyalty.workplace.display import choice_label, member_label
 from loyalty.workplace.member_page import member_page
-from members.admin_search import SESSION_KEY, member_search_find
+from members.admin_search import SESSION_KEY, member_search_find, member_search_kind
 from members.models import Member, MemberPiiAccess
 from members.permissions import (
     colleagues,
@@ -64,7 +65,7 @@ class TierFilter(admin.SimpleListFilter):
 
 
 @admin.register(Member)
-class MemberAdmin(PostedSearchAdminMixin, ReadOnlyAdmin):
+class MemberAdmin(AccessLoggedAdminMixin, PostedSearchAdminMixin, ReadOnlyAdmin):
     """Members as staff look them up. The member page tells the whole story to its
     viewer (``loyalty.workplace.member_page``): the header, the balance (available,
     pending, held), lots by expiry, the signed history, vouchers, adjustment requests,
@@ -83,6 +84,15 @@ class MemberAdmin(PostedSearchAdminMixin, ReadOnlyAdmin):
 
     Search: by POST and a session token, never ``?q=`` (``members.admin_search``).
     """
+
+    # Access log (compliance): each member page viewed, each search (its kind and hit count).
+    access_view_kind = "member_view"
+
+    def access_member(self, obj):
+        return obj.pk
+
+    def access_search_kind(self, term: str) -> str:
+        return member_search_kind(term)
 
     # No personal data in the list, not even masked: one decryption per row for nothing.
     list_display = ["loyalty_number", "status", "tier_name", "home_store", "created_at"]
@@ -110,7 +120,9 @@ class MemberAdmin(PostedSearchAdminMixin, ReadOnlyAdmin):
 
     def posted_search_find(self, request, term: str) -> PostedSearch:
         found = member_search_find(term)
-        return PostedSearch(found.member_pks, found.label)
+        search = PostedSearch(found.member_pks, found.label)
+        self.access_searched(request, term, search)
+        return search
 
     # --- the member page ---------------------------------------------------------------
 

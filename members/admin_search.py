@@ -124,3 +124,17 @@ def member_by_typed_loyalty_number(typed: str) -> Member:
     if member is None:
         raise forms.ValidationError("No member has that loyalty number.")
     return member
+
+
+def member_search_kind(term: str) -> str:
+    """Which kind of search ``term`` makes (email, member_id, number, phone), as
+    ``member_search_find`` decides it: the access log keeps the kind, never the term."""
+    term = term.strip()
+    if "@" in term:
+        return "email"
+    if member_uuid(term) is not None:
+        return "member_id"
+    number = loyalty_number_compact(term)
+    if loyalty_number_is_well_formed(number) or Member.objects.filter(loyalty_number=number).exists():
+        return "number"
+    return "phone"

@@ -206,7 +206,8 @@ class MemberDevice(models.Model):
         constraints = [models.UniqueConstraint(fields=["member", "fingerprint_hash"], name="member_device_once")]
 
     def __str__(self) -> str:
-        return self.label or f"device {self.pk}"
+        # The label is the member's own text (it may name them): never in logs or audit rows.
+        return f"device {self.pk}"
 
 
 class MemberSession(models.Model):

@@ -19,6 +19,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from loyalty.kernel.access_log import AccessLoggedAdminMixin
 from loyalty.workplace.display import NOTHING, local_time, may_view, staff_link
 from loyalty.workplace.viewer import current_viewer
 from staffauth.admin_base import BaseAdmin, ReadOnlyAdmin
@@ -460,7 +461,9 @@ admin.site.unregister(PeriodicTask)
 
 
 @admin.register(PeriodicTask)
-class ScheduleAdmin(PeriodicTaskAdmin):
+class ScheduleAdmin(AccessLoggedAdminMixin, PeriodicTaskAdmin):
+    access_config = True  # who changed which schedule
+
     """Schedules may name only the product's own jobs (not celery.chain or other
     built-ins that would run any task with any arguments). The form is Django's own
     change form: django-celery-beat's adds an inline script (refused by the CSP) that

@@ -11,6 +11,12 @@ from staffauth.context import current_request_id
 _CRLF = re.compile(r"[\r\n]")
 _FORMATTER = logging.Formatter()
 
+# Names of restricted fields (from compliance.register, installed by the compliance app at
+# start-up: this module sits in a lower layer). A record attribute (``extra=``) so named is
+# replaced by REDACTED before any handler formats it.
+RESTRICTED_ATTRIBUTES: frozenset[str] = frozenset()
+REDACTED = "[redacted]"
+
 
 def _redact(text: str) -> str:
     # CR/LF from user input must not forge extra log lines (ASVS V7.3.1).
@@ -22,6 +28,8 @@ class RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id()
+        for name in RESTRICTED_ATTRIBUTES.intersection(record.__dict__):
+            setattr(record, name, REDACTED)
         try:
             message = record.getMessage()
         except Exception:  # a broken format string must not lose the record

@@ -54,6 +54,8 @@ _LOGS_READ = {
     "axes.view_accessfailurelog",
     # Who revealed which member's personal data (the access log).
     "members.view_memberpiiaccess",
+    # Who viewed, searched, reported, downloaded or reconfigured (compliance.access).
+    "compliance.view_accessevent",
 }
 
 # The journal, lots and accounts (read-only for everyone: points move only through

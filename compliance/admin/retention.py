@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from compliance.holds import HoldRefused, legal_hold_place, legal_hold_release
 from compliance.models import LegalHold, RetentionRun
 from compliance.purge import evidence_report
+from loyalty.kernel.access_log import download_response
 from staffauth.admin_base import BaseAdmin, ReadOnlyAdmin
 
 
@@ -54,9 +55,14 @@ class RetentionRunAdmin(ReadOnlyAdmin):
         run = RetentionRun.objects.filter(pk=object_id).first()
         if run is None:
             raise Http404("No retention run matches the given query.")
-        response = HttpResponse(json.dumps(evidence_report(run), indent=2), content_type="application/json")
-        response["Content-Disposition"] = f'attachment; filename="retention-run-{run.pk}.json"'
-        return response
+        return download_response(
+            request,
+            json.dumps(evidence_report(run), indent=2).encode(),
+            filename=f"retention-run-{run.pk}.json",
+            content_type="application/json",
+            report_type="retention_evidence",
+            parameters={"run": run.pk},
+        )
 
 
 @admin.register(LegalHold)

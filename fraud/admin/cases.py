@@ -25,7 +25,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -49,6 +49,7 @@ from fraud.cases import (
 from fraud.models import CaseFile, FraudAlert, FraudCase, RiskDecision, RiskSignal
 from fraud.permissions import may_view_cases, may_work_cases
 from fraud.scoring import Subject, risk_score
+from loyalty.kernel.access_log import download_response
 from loyalty.workplace import display
 from loyalty.workplace.dashboards import age_text
 from loyalty.workplace.viewer import ViewerAdminMixin, current_viewer
@@ -328,14 +329,15 @@ class FraudCaseAdmin(PostedSearchAdminMixin, ViewerAdminMixin, ReadOnlyAdmin):
         if stored is None:
             raise Http404("No such file.")
         try:
-            handle = stored.file.open("rb")
+            with stored.file.open("rb") as handle:
+                content = handle.read()
         except FileNotFoundError as exc:
             raise Http404("The file is missing from storage.") from exc
         name = f"{case.reference or case.pk}-{stored.pk}{FILE_SUFFIX.get(stored.content_type, Path(stored.file.name).suffix[:8])}"
-        response = FileResponse(handle, as_attachment=True, filename=name, content_type=stored.content_type)
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Cache-Control"] = "no-store"
-        return response
+        return download_response(
+            request, content, filename=name, content_type=stored.content_type, report_type="case_file",
+            obj=stored, member_id=case.member_id,
+        )  # fmt: skip
 
     # --- the case page ---
 

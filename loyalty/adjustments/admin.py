@@ -20,7 +20,7 @@ from django.contrib.admin import widgets
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -42,6 +42,7 @@ from loyalty.adjustments.services import (
     adjustments_awaiting,
     policy,
 )
+from loyalty.kernel.access_log import AccessLoggedAdminMixin, download_response
 from loyalty.kernel.scoping import sees_all_stores, stores_visible_to
 from loyalty.workplace.display import local_time, member_label, operation_label, staff_link
 from members.admin_search import member_by_typed_loyalty_number
@@ -529,16 +530,18 @@ class AdjustmentRequestAdmin(StoreScopedAdmin):
         if not obj.document:
             raise Http404("This request has no document.")
         try:
-            stored = obj.document.open("rb")
+            with obj.document.open("rb") as stored:
+                content = stored.read()
         except FileNotFoundError as exc:
             raise Http404("The document is missing from storage.") from exc
         kind = obj.document_type or "application/octet-stream"
         # Our own file name: the uploader's is not trusted in a header.
         name = f"adjustment-{obj.pk}{DOCUMENT_SUFFIX.get(kind, Path(obj.document.name).suffix[:8])}"
-        response = FileResponse(stored, as_attachment=True, filename=name, content_type=kind)
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Cache-Control"] = "no-store"
-        return response
+        # Recorded as an access event (who downloaded which member's document).
+        return download_response(
+            request, content, filename=name, content_type=kind, report_type="adjustment_document",
+            obj=obj, member_id=obj.member_id,
+        )  # fmt: skip
 
     # --- the request form ---
 
@@ -637,7 +640,9 @@ class AdjustmentRequestAdmin(StoreScopedAdmin):
 
 
 @admin.register(AdjustmentReason)
-class AdjustmentReasonAdmin(BaseAdmin):
+class AdjustmentReasonAdmin(AccessLoggedAdminMixin, BaseAdmin):
+    access_config = True  # programme configuration: who changed which reason
+
     """Reason codes: programme administrators add and rename them, and deactivate the
     ones no longer used (requests keep theirs, so nothing is deleted)."""
 

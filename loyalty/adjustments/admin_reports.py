@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -22,6 +22,7 @@ from loyalty.adjustments.reports import (
     adjustment_report_visible,
     yesterday,
 )
+from loyalty.kernel.access_log import AccessLoggedAdminMixin, download_response
 from loyalty.kernel.models import OutboundMessage
 from staffauth.admin_base import FreeTextFormMixin, JournalAdmin, ReadOnlyAdmin
 
@@ -70,7 +71,10 @@ class ReportDayForm(FreeTextFormMixin, forms.Form):
 
 
 @admin.register(AdjustmentReport)
-class AdjustmentReportAdmin(ReadOnlyAdmin):
+class AdjustmentReportAdmin(AccessLoggedAdminMixin, ReadOnlyAdmin):
+    access_view_kind = "report"
+    access_report_type = "adjustment_report"
+
     """One report per day. Store managers see their stores' rows only, with totals
     recomputed from them, on the page and in the CSV (``loyalty.adjustments.reports``)."""
 
@@ -175,9 +179,11 @@ class AdjustmentReportAdmin(ReadOnlyAdmin):
         """The report as a CSV download, the rows the user may see only."""
         report = self._report(request, object_id)
         rows, _ = adjustment_report_visible(report, scope=_scope(request))
-        response = HttpResponse(adjustment_report_csv(report, rows=rows), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="adjustments-{report.day:%Y-%m-%d}.csv"'
-        return response
+        return download_response(
+            request, adjustment_report_csv(report, rows=rows).encode(), filename=f"adjustments-{report.day:%Y-%m-%d}.csv",
+            content_type="text/csv; charset=utf-8", report_type="adjustment_report", obj=report,
+            parameters={"day": report.day}, rows=len(rows),
+        )  # fmt: skip
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         report = self._report(request, object_id)  # 403 without the permission, 404 if missing

@@ -252,7 +252,7 @@ def test_evidence_files_are_type_checked_and_served_privately(client, analyst, s
     assert stored.content_type == "application/pdf"
     url = reverse("admin:fraud_fraudcase_file", args=[case.pk, stored.pk])
     response = client.get(url)
-    assert response.status_code == 200 and b"".join(response.streaming_content) == PDF
+    assert response.status_code == 200 and response.content == PDF
     assert "no-store" in response["Cache-Control"]
     cashier = login_verified(Client(), staff_by_role["cashier"])
     assert cashier.get(url).status_code == 403

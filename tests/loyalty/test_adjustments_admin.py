@@ -472,7 +472,7 @@ def test_the_document_is_uploaded_and_served_to_those_who_see_the_request(as_use
 
     response = as_user("fraud_analyst").get(url)
 
-    assert response.status_code == 200 and b"".join(response.streaming_content) == PDF
+    assert response.status_code == 200 and response.content == PDF
     assert response["Content-Type"] == "application/pdf"
     assert response["Content-Disposition"] == f'attachment; filename="adjustment-{request.pk}.pdf"'
     assert response["X-Content-Type-Options"] == "nosniff"

@@ -29,6 +29,7 @@ from django_celery_beat.models import (
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from compliance.access import record as access_record
 from compliance.models import ChainHead, LegalHold, RetentionRun
 from fraud.models import AuditSample, CaseEvent, FraudAlert, FraudCase
 from fraud.reports import fraud_report_build
@@ -126,6 +127,8 @@ MATRIX: dict[str, dict[str, set[str]]] = {
     "auth.group": {"system_admin": {V}},
     "staffauth.securityevent": _LOGS,
     "members.memberpiiaccess": _LOGS,
+    # The access log (compliance.access): read by those who read logs.
+    "compliance.accessevent": _LOGS,
     "auditlog.logentry": _LOGS,
     "axes.accesslog": _LOGS,
     "axes.accessfailurelog": _LOGS,
@@ -252,6 +255,7 @@ def sample_objects(staff_by_role, store_a):
         "auth.group": Group.objects.get(name="Cashier"),
         "staffauth.securityevent": SecurityEvent.objects.create(kind=SecurityEvent.Kind.LOGIN_FAILED, username="x"),
         "members.memberpiiaccess": MemberPiiAccess.objects.create(member=member, staff=cashier, field="phone"),
+        "compliance.accessevent": access_record("member_view", staff=cashier, member_id=member.pk, obj=member),
         "auditlog.logentry": LogEntry.objects.get_for_object(store_a).first(),
         "axes.accessattempt": AccessAttempt.objects.create(
             **attempt, get_data="", post_data="", failures_since_start=1

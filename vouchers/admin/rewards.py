@@ -30,6 +30,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 
+from loyalty.kernel.access_log import AccessLoggedAdminMixin
 from loyalty.kernel.scoping import sees_all_stores, stores_visible_to
 from loyalty.workplace import display
 from loyalty.workplace.viewer import ViewerAdminMixin, current_viewer
@@ -72,7 +73,9 @@ def member_preselected(user, value: str | None) -> Member | None:
 
 
 @admin.register(Reward)
-class RewardAdmin(BaseAdmin):
+class RewardAdmin(AccessLoggedAdminMixin, BaseAdmin):
+    access_config = True  # programme configuration: who changed which reward
+
     list_display = ["name", "kind", "points_price", "min_tier", "stock", "per_member_limit", "active", "window"]
     list_filter = ["kind", "active", "min_tier"]
     search_fields = ["name"]

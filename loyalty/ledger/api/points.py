@@ -32,6 +32,7 @@ from loyalty.api.serializers import (
     receipt_ref_field,
     tender_ref_field,
 )
+from loyalty.kernel.access_log import access_record
 from loyalty.ledger.api.base import (
     TillApi,
     TillWriteApi,
@@ -316,6 +317,8 @@ class MemberBalanceApi(TillApi):
     def post(self, request):
         data = self.input(self.InputSerializer)
         member = member_by_loyalty_number(data["loyalty_number"])
+        # Access log: which till looked up which member (by number; the number is not kept).
+        access_record("till_lookup", request=request, member_id=member.pk, obj=self.till, parameters={"by": "number"})
         data = self.OutputSerializer({"loyalty_number": member.loyalty_number, "balance": balance_of(member)}).data
         return Response(data)
 
