@@ -311,7 +311,7 @@ def _consent_withdraw(request: DataSubjectRequest, *, now) -> None:
     from members.models import Consent
     from members.services.consents import consents_record
 
-    purposes = request.detail.get("purposes") or [p for p in Consent.Purpose.values if p.startswith("marketing")]
+    purposes = request.detail.get("purposes") or [p for p in Consent.Purpose.values if p != Consent.Purpose.ESSENTIAL]
     consents_record(member=request.member, choices=dict.fromkeys(purposes, False), source="staff" if request.channel == "staff" else "member")
     before = request.state
     request.state, request.completed_at = State.COMPLETED, now
@@ -399,7 +399,7 @@ def _rows(label: str, member: Member) -> list[dict[str, Any]]:
     fields = EXPORT_FIELDS[label]
     if label == "members.Member":
         qs = model.objects.filter(pk=member.pk)
-    elif label == "ledger.PointsLot":
+    elif label == "loyalty.PointsLot":
         qs = model.objects.filter(account__member=member)
     else:
         qs = model.objects.filter(member=member)

@@ -104,7 +104,7 @@ def test_export_holds_every_listed_field_and_nothing_of_another_member(seeded_me
     member, other = seeded_members[0], seeded_members[1]
     for m in (member, other):
         earn(m, 500)
-        consents_record(member=m, choices={"marketing_email": True}, source="member")
+        consents_record(member=m, choices={"email_marketing": True}, source="member")
     request, code = _staff_request(admin, member, "access")
     dsr.request_confirm_by_member(request_id=request.pk, code=code)
     with django_capture_on_commit_callbacks(execute=False):
@@ -134,7 +134,7 @@ def test_export_holds_every_listed_field_and_nothing_of_another_member(seeded_me
         key = "profile" if label == "members.Member" else label
         for row in data[key]:
             assert set(fields) <= set(row), label
-    assert data["ledger.LedgerOperation"] and data["members.ConsentRecord"]
+    assert data["loyalty.LedgerOperation"] and data["members.ConsentRecord"]
     raw = b"".join(archive.read(n) for n in archive.namelist())
     for value in (SEEDED[1]["name"], "tan.zhiwei", str(other.member_id), other.loyalty_number, "789 4321", "7894321"):
         assert value.encode() not in raw
@@ -146,7 +146,8 @@ def test_erasure_refused_while_a_fraud_case_is_open(seeded_members, admin):
     member = seeded_members[0]
     FraudCase.objects.create(
         member=member, subject_key=f"member:{member.pk}", inbox="ato", ruleset_version=1,
-        due_at=datetime(2030, 1, 1, tzinfo=UTC),
+        due_at=datetime(2030, 1, 1, tzinfo=UTC), first_signal_at=datetime(2026, 1, 1, tzinfo=UTC),
+        opened_at=datetime(2026, 1, 1, tzinfo=UTC),
     )  # fmt: skip
     request, code = _staff_request(admin, member, "erasure")
     dsr.request_confirm_by_member(request_id=request.pk, code=code)
@@ -201,8 +202,8 @@ def test_erasure_cancelled_in_grace(seeded_members, admin):
 
 def test_consent_withdrawal_is_immediate(seeded_members, step_up):
     member = seeded_members[0]
-    consents_record(member=member, choices={"marketing_email": True}, source="member")
+    consents_record(member=member, choices={"email_marketing": True}, source="member")
     step_up(member, dsr.STEP_UP_ACTION)
-    request = dsr.request_submit_by_member(member=member, kind="consent_withdrawal", detail={"purposes": ["marketing_email"]})
+    request = dsr.request_submit_by_member(member=member, kind="consent_withdrawal", detail={"purposes": ["email_marketing"]})
     assert request.state == "completed"
-    assert member_consents(member)["marketing_email"].granted is False
+    assert member_consents(member)["email_marketing"].granted is False
