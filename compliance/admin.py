@@ -116,6 +116,14 @@ class DataSubjectRequestAdmin(ViewerAdminMixin, ReadOnlyAdmin):
     def _page_url(self, obj) -> str:
         return reverse("admin:compliance_datasubjectrequest_change", args=[obj.pk], current_app=self.admin_site.name)
 
+    def _visible_object(self, request, object_id) -> DataSubjectRequest:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404("No request matches the given query.")
+        return obj
+
     def _may_manage(self, request) -> bool:
         return request.user.has_perm(dsr.MANAGE_PERMISSION)
 
@@ -146,9 +154,7 @@ class DataSubjectRequestAdmin(ViewerAdminMixin, ReadOnlyAdmin):
         return TemplateResponse(request, "admin/compliance/datasubjectrequest/intake.html", context)
 
     def act_view(self, request, object_id, action):
-        obj = self.get_object(request, unquote(object_id))
-        if obj is None or not self.has_view_permission(request, obj):
-            raise Http404("No request matches the given query.")
+        obj = self._visible_object(request, object_id)
         if action not in ACTIONS:
             raise Http404("No such action.")
         form = ActionForm(request.POST)
@@ -175,9 +181,7 @@ class DataSubjectRequestAdmin(ViewerAdminMixin, ReadOnlyAdmin):
         return HttpResponseRedirect(self._page_url(obj))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        obj = self.get_object(request, unquote(object_id))
-        if obj is None or not self.has_view_permission(request, obj):
-            raise Http404("No request matches the given query.")
+        obj = self._visible_object(request, object_id)
         viewer = current_viewer()
         context = {
             "dsr": obj,
