@@ -37,6 +37,7 @@ GRACE_DAYS = 7
 EXPORT_LINK_HOURS = 24
 MANAGE_PERMISSION = "compliance.manage_datasubjectrequest"
 STEP_UP_ACTION = "data_request"
+EXPORT_SUBJECT = "Your data is ready"
 
 
 class RequestRefused(Refusal):
@@ -463,9 +464,11 @@ def export_build(*, request_id: int, now=None) -> str:
             sha256=hashlib.sha256(body).hexdigest(), size=len(body), expires_at=now + timedelta(hours=EXPORT_LINK_HOURS),
         )  # fmt: skip
         export_logged(request=request, what="export_built")
+        app = (getattr(settings, "MEMBER_APP_URL", "") or "http://localhost:3000").rstrip("/")
         _notify(
-            request.member, "Your data is ready",
-            f"Download your data within 24 hours in the app (request {request.reference}); the link works once.",
+            request.member, EXPORT_SUBJECT,
+            f"Download your data within 24 hours, signed in, with a code we send you: {app}/data-export#{token} "
+            f"(request {request.reference}). The link works once.",
         )  # fmt: skip
         before = request.state
         request.state, request.completed_at = State.COMPLETED, now
@@ -496,14 +499,31 @@ def export_download(*, member: Member, token: str, now=None) -> bytes:
     export.content, export.token_hash, export.downloaded_at, export.deleted_at = None, None, now, now
     export.save(update_fields=["content", "token_hash", "downloaded_at", "deleted_at"])
     export_logged(request=export.request, what="export_downloaded")
+    _redact_link(member)
     return body
 
 
-def exports_expire(*, now=None) -> int:
-    now = now or timezone.now()
-    return DataExport.objects.filter(expires_at__lte=now, deleted_at__isnull=True).update(
-        content=None, token_hash=None, deleted_at=now
+def _redact_link(member: Member) -> None:
+    """The link's message keeps no token once the link is used or expired."""
+    from loyalty.kernel.models import OutboundMessage
+
+    OutboundMessage.objects.filter(member=member, subject=EXPORT_SUBJECT).exclude(body="[link used or expired]").update(
+        body="[link used or expired]"
     )
+
+
+def exports_expire(*, now=None) -> int:
+    """Bundles not downloaded within 24 hours are deleted, and their links' messages redacted."""
+    now = now or timezone.now()
+    expired = DataExport.objects.filter(expires_at__lte=now, deleted_at__isnull=True).select_related("request__member")
+    count = 0
+    for export in expired:
+        with transaction.atomic():
+            DataExport.objects.filter(pk=export.pk).update(content=None, token_hash=None, deleted_at=now)
+            _redact_link(export.request.member)
+            export_logged(request=export.request, what="export_expired")
+            count += 1
+    return count
 
 
 # --- erasure ----------------------------------------------------------------------------------
