@@ -30,8 +30,8 @@ from compliance import requests as dsr
 from compliance.models import DataSubjectRequest
 from loyalty.workplace import display
 from loyalty.workplace.viewer import ViewerAdminMixin, current_viewer
-from members.models import Member
 from members.admin_search import loyalty_number_compact
+from members.models import Member
 from staffauth.admin_base import FreeTextFormMixin, ReadOnlyAdmin
 
 ACTIONS = ("verify", "start", "complete", "partial", "refuse", "cancel")
@@ -40,7 +40,8 @@ ACTIONS = ("verify", "start", "complete", "partial", "refuse", "cancel")
 class ActionForm(FreeTextFormMixin, forms.Form):
     reason = forms.CharField(max_length=500)
     identity_check = forms.ChoiceField(
-        required=False, choices=[("", "—"), *[c for c in DataSubjectRequest.IdentityCheck.choices if c[0] != "step_up_otp"]]
+        required=False,
+        choices=[("", "—"), *[c for c in DataSubjectRequest.IdentityCheck.choices if c[0] != "step_up_otp"]],
     )
     code = forms.CharField(required=False, max_length=40)
     basis = forms.CharField(required=False, max_length=200)
@@ -50,7 +51,9 @@ class IntakeForm(FreeTextFormMixin, forms.Form):
     loyalty_number = forms.CharField(max_length=24)
     kind = forms.ChoiceField(choices=DataSubjectRequest.Kind.choices)
     identity_check = forms.ChoiceField(
-        choices=[c for c in DataSubjectRequest.IdentityCheck.choices if c[0] not in ("step_up_otp", "contact_confirmed")]
+        choices=[
+            c for c in DataSubjectRequest.IdentityCheck.choices if c[0] not in ("step_up_otp", "contact_confirmed")
+        ]
     )
     note = forms.CharField(required=False, max_length=500, help_text="What is asked (no identity numbers).")
 
@@ -147,10 +150,17 @@ class DataSubjectRequestAdmin(ViewerAdminMixin, ReadOnlyAdmin):
                     self.message_user(request, f"Refused ({refusal.code}): {refusal}", messages.ERROR)
                 else:
                     self.message_user(
-                        request, f"{obj.reference} recorded; the member was sent a code to confirm it.", messages.SUCCESS
+                        request,
+                        f"{obj.reference} recorded; the member was sent a code to confirm it.",
+                        messages.SUCCESS,
                     )
                     return HttpResponseRedirect(self._page_url(obj))
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "form": form, "title": "New data-subject request"}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "form": form,
+            "title": "New data-subject request",
+        }
         return TemplateResponse(request, "admin/compliance/datasubjectrequest/intake.html", context)
 
     def act_view(self, request, object_id, action):
@@ -165,13 +175,17 @@ class DataSubjectRequestAdmin(ViewerAdminMixin, ReadOnlyAdmin):
         data, user = form.cleaned_data, request.user
         try:
             if action == "verify":
-                dsr.request_verify_identity(request_id=obj.pk, staff=user, identity_check=data["identity_check"], reason=data["reason"])
+                dsr.request_verify_identity(
+                    request_id=obj.pk, staff=user, identity_check=data["identity_check"], reason=data["reason"]
+                )
             elif action == "start":
                 dsr.request_start(request_id=obj.pk, staff=user, reason=data["reason"])
             elif action in ("complete", "partial"):
                 dsr.request_complete(request_id=obj.pk, staff=user, reason=data["reason"], partial=action == "partial")
             elif action == "refuse":
-                dsr.request_refuse(request_id=obj.pk, staff=user, code=data["code"], reason=data["reason"], basis=data["basis"])
+                dsr.request_refuse(
+                    request_id=obj.pk, staff=user, code=data["code"], reason=data["reason"], basis=data["basis"]
+                )
             else:
                 dsr.request_cancel(request_id=obj.pk, staff=user, reason=data["reason"])
         except dsr.RequestRefused as refusal:
@@ -193,8 +207,11 @@ class DataSubjectRequestAdmin(ViewerAdminMixin, ReadOnlyAdmin):
             "dsr_grace": display.local_time(obj.grace_ends_at) if obj.grace_ends_at else None,
             "dsr_events": [
                 {
-                    "when": display.local_time(e.created_at), "kind": e.kind, "move": f"{e.state_before or '—'} → {e.state_after}",
-                    "actor": display.staff_link(e.actor, viewer) if e.actor_id else "System or member", "reason": e.reason,
+                    "when": display.local_time(e.created_at),
+                    "kind": e.kind,
+                    "move": f"{e.state_before or '—'} → {e.state_after}",
+                    "actor": display.staff_link(e.actor, viewer) if e.actor_id else "System or member",
+                    "reason": e.reason,
                 }  # fmt: skip
                 for e in obj.events.select_related("actor")
             ],

@@ -112,7 +112,10 @@ class DataRequestConfirmApi(_OneRequestApi):
 
 class DataRequestCancelApi(_OneRequestApi):
     @member_operation(
-        "me_data_request_cancel", RequestSerializer, request=ReasonInput, errors={404: "not_found", 409: "bad_transition"}
+        "me_data_request_cancel",
+        RequestSerializer,
+        request=ReasonInput,
+        errors={404: "not_found", 409: "bad_transition"},
     )
     def post(self, request, pk: int):
         reason = valid_input(ReasonInput, request.data)["reason"]

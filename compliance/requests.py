@@ -129,7 +129,11 @@ def request_submit_by_member(*, member: Member, kind: str, detail: dict | None =
         identity_verified_at=now, detail=detail or {},
     )  # fmt: skip
     _event(request, "received", "", detail_kind=kind)
-    _notify(member, "We received your data request", f"Your request {request.reference} is due by {request.due_at:%Y-%m-%d}.")
+    _notify(
+        member,
+        "We received your data request",
+        f"Your request {request.reference} is due by {request.due_at:%Y-%m-%d}.",
+    )
     if kind == Kind.CONSENT_WITHDRAWAL:
         _consent_withdraw(request, now=now)
     return request
@@ -268,7 +272,14 @@ def request_start(*, request_id: int, staff, reason: str, now=None) -> DataSubje
 
 @transaction.atomic
 def request_complete(*, request_id: int, staff, reason: str, partial: bool = False, now=None):
-    return _transition(request_id, staff, "partial" if partial else "complete", State.PARTIAL if partial else State.COMPLETED, reason, now)
+    return _transition(
+        request_id,
+        staff,
+        "partial" if partial else "complete",
+        State.PARTIAL if partial else State.COMPLETED,
+        reason,
+        now,
+    )
 
 
 @transaction.atomic
@@ -313,7 +324,11 @@ def _consent_withdraw(request: DataSubjectRequest, *, now) -> None:
     from members.services.consents import consents_record
 
     purposes = request.detail.get("purposes") or [p for p in Consent.Purpose.values if p != Consent.Purpose.ESSENTIAL]
-    consents_record(member=request.member, choices=dict.fromkeys(purposes, False), source="staff" if request.channel == "staff" else "member")
+    consents_record(
+        member=request.member,
+        choices=dict.fromkeys(purposes, False),
+        source="staff" if request.channel == "staff" else "member",
+    )
     before = request.state
     request.state, request.completed_at = State.COMPLETED, now
     request.save(update_fields=["state", "completed_at"])
@@ -331,7 +346,9 @@ def requests_clock(*, now=None) -> dict[str, int]:
     now = now or timezone.now()
     counts = {"lapsed": 0, "reminders": 0, "escalated": 0, "erased": 0}
     open_ = DataSubjectRequest.objects.filter(state__in=DataSubjectRequest.OPEN_STATES)
-    for pk in open_.filter(identity_verified_at__isnull=True, received_at__lte=now - timedelta(days=LAPSE_DAYS)).values_list("pk", flat=True):
+    for pk in open_.filter(
+        identity_verified_at__isnull=True, received_at__lte=now - timedelta(days=LAPSE_DAYS)
+    ).values_list("pk", flat=True):
         with transaction.atomic():
             request = _locked(pk)
             if request.is_open and request.identity_verified_at is None:
@@ -537,20 +554,41 @@ def erasure_refusals(member: Member) -> list[tuple[str, str, str]]:
 
     grounds = []
     if FraudCase.objects.filter(member=member).exclude(status=FraudCase.Status.CLOSED).exists():
-        grounds.append(("open_fraud_case", "An open fraud investigation concerns this account.", "PDPA s.6, s.45 investigation"))
+        grounds.append(
+            ("open_fraud_case", "An open fraud investigation concerns this account.", "PDPA s.6, s.45 investigation")
+        )
     if MemberBalance.objects.filter(account__member=member, debits_pending__gt=0).exists():
         grounds.append(("unsettled_holds", "Points are held for an unsettled redemption.", "Contract performance"))
     return grounds
 
 
-ERASURE_STEPS = ("close", "revoke_sessions", "delete_devices_otp", "certificate", "shred", "redact_outbox", "revoke_vouchers")
+ERASURE_STEPS = (
+    "close",
+    "revoke_sessions",
+    "delete_devices_otp",
+    "certificate",
+    "shred",
+    "redact_outbox",
+    "revoke_vouchers",
+)
 
 KEPT = [
     {"category": "points ledger (pseudonymous, by member id)", "basis": "Accounting records", "until_years": 7},
     {"category": "vouchers issued and redeemed (pseudonymous)", "basis": "Accounting records", "until_years": 7},
     {"category": "security and audit logs (pseudonymous)", "basis": "Security; legal claims", "until_years": 7},
 ]
-ERASED = ["name", "phone", "email", "address", "birth date", "password", "devices", "sessions", "OTP codes", "message bodies"]
+ERASED = [
+    "name",
+    "phone",
+    "email",
+    "address",
+    "birth date",
+    "password",
+    "devices",
+    "sessions",
+    "OTP codes",
+    "message bodies",
+]
 
 
 def erasure_run(*, request_id: int, now=None) -> DataSubjectRequest:

@@ -6,97 +6,228 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('members', '0008_step_up_restriction'),
+        ("members", "0008_step_up_restriction"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DataSubjectRequest',
+            name="DataSubjectRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('access', 'Access (export)'), ('correction', 'Correction'), ('erasure', 'Erasure'), ('consent_withdrawal', 'Consent withdrawal')], max_length=20)),
-                ('channel', models.CharField(choices=[('api', 'Member API'), ('staff', "Staff on the member's behalf")], max_length=8)),
-                ('received_at', models.DateTimeField(db_index=True)),
-                ('due_at', models.DateTimeField(db_index=True, help_text='End of the programme-local day 21 after receipt.')),
-                ('state', models.CharField(choices=[('received', 'Received'), ('identity_pending', 'Identity pending'), ('verified', 'Verified'), ('in_progress', 'In progress'), ('completed', 'Completed'), ('partial', 'Partially completed'), ('refused', 'Refused'), ('cancelled', 'Cancelled')], db_index=True, default='received', max_length=20)),
-                ('identity_check', models.CharField(blank=True, choices=[('step_up_otp', 'Session and step-up OTP'), ('nric_sighted', 'Identity card sighted (number not recorded)'), ('passport_sighted', 'Passport sighted (number not recorded)'), ('callback', 'Call back on the registered phone'), ('contact_confirmed', 'Confirmed through the registered contact')], default='', max_length=20)),
-                ('identity_verified_at', models.DateTimeField(blank=True, null=True)),
-                ('confirmation_code_hash', models.CharField(blank=True, default='', help_text='SHA-256 of the code sent to the registered contact.', max_length=64)),
-                ('detail', models.JSONField(blank=True, default=dict, help_text='What is asked (no identity numbers).')),
-                ('refusal_code', models.CharField(blank=True, default='', max_length=40)),
-                ('refusal_reason', models.CharField(blank=True, default='', max_length=500)),
-                ('refusal_basis', models.CharField(blank=True, default='', max_length=200)),
-                ('grace_ends_at', models.DateTimeField(blank=True, help_text='Erasure: cancellable until then.', null=True)),
-                ('steps_done', models.JSONField(blank=True, default=list, help_text='Erasure: the steps done, in order.')),
-                ('reminders_sent', models.JSONField(blank=True, default=list, help_text='Reminder days sent (7, 14, 18).')),
-                ('escalated_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='data_subject_requests', to='members.member')),
-                ('received_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("access", "Access (export)"),
+                            ("correction", "Correction"),
+                            ("erasure", "Erasure"),
+                            ("consent_withdrawal", "Consent withdrawal"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[("api", "Member API"), ("staff", "Staff on the member's behalf")], max_length=8
+                    ),
+                ),
+                ("received_at", models.DateTimeField(db_index=True)),
+                (
+                    "due_at",
+                    models.DateTimeField(db_index=True, help_text="End of the programme-local day 21 after receipt."),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("identity_pending", "Identity pending"),
+                            ("verified", "Verified"),
+                            ("in_progress", "In progress"),
+                            ("completed", "Completed"),
+                            ("partial", "Partially completed"),
+                            ("refused", "Refused"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="received",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "identity_check",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("step_up_otp", "Session and step-up OTP"),
+                            ("nric_sighted", "Identity card sighted (number not recorded)"),
+                            ("passport_sighted", "Passport sighted (number not recorded)"),
+                            ("callback", "Call back on the registered phone"),
+                            ("contact_confirmed", "Confirmed through the registered contact"),
+                        ],
+                        default="",
+                        max_length=20,
+                    ),
+                ),
+                ("identity_verified_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "confirmation_code_hash",
+                    models.CharField(
+                        blank=True,
+                        default="",
+                        help_text="SHA-256 of the code sent to the registered contact.",
+                        max_length=64,
+                    ),
+                ),
+                (
+                    "detail",
+                    models.JSONField(blank=True, default=dict, help_text="What is asked (no identity numbers)."),
+                ),
+                ("refusal_code", models.CharField(blank=True, default="", max_length=40)),
+                ("refusal_reason", models.CharField(blank=True, default="", max_length=500)),
+                ("refusal_basis", models.CharField(blank=True, default="", max_length=200)),
+                (
+                    "grace_ends_at",
+                    models.DateTimeField(blank=True, help_text="Erasure: cancellable until then.", null=True),
+                ),
+                (
+                    "steps_done",
+                    models.JSONField(blank=True, default=list, help_text="Erasure: the steps done, in order."),
+                ),
+                (
+                    "reminders_sent",
+                    models.JSONField(blank=True, default=list, help_text="Reminder days sent (7, 14, 18)."),
+                ),
+                ("escalated_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="data_subject_requests",
+                        to="members.member",
+                    ),
+                ),
+                (
+                    "received_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['due_at', 'id'],
-                'permissions': [('manage_datasubjectrequest', 'Can act on data-subject requests')],
+                "ordering": ["due_at", "id"],
+                "permissions": [("manage_datasubjectrequest", "Can act on data-subject requests")],
             },
         ),
         migrations.CreateModel(
-            name='DataExport',
+            name="DataExport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token_hash', models.CharField(blank=True, max_length=64, null=True, unique=True)),
-                ('content', models.BinaryField(blank=True, null=True)),
-                ('sha256', models.CharField(blank=True, default='', max_length=64)),
-                ('size', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField()),
-                ('downloaded_at', models.DateTimeField(blank=True, null=True)),
-                ('deleted_at', models.DateTimeField(blank=True, null=True)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='exports', to='compliance.datasubjectrequest')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("token_hash", models.CharField(blank=True, max_length=64, null=True, unique=True)),
+                ("content", models.BinaryField(blank=True, null=True)),
+                ("sha256", models.CharField(blank=True, default="", max_length=64)),
+                ("size", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField()),
+                ("downloaded_at", models.DateTimeField(blank=True, null=True)),
+                ("deleted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="exports",
+                        to="compliance.datasubjectrequest",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='DataSubjectRequestEvent',
+            name="DataSubjectRequestEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=40)),
-                ('state_before', models.CharField(blank=True, default='', max_length=20)),
-                ('state_after', models.CharField(blank=True, default='', max_length=20)),
-                ('reason', models.CharField(blank=True, default='', max_length=500)),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='compliance.datasubjectrequest')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(max_length=40)),
+                ("state_before", models.CharField(blank=True, default="", max_length=20)),
+                ("state_after", models.CharField(blank=True, default="", max_length=20)),
+                ("reason", models.CharField(blank=True, default="", max_length=500)),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="compliance.datasubjectrequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='ErasureCertificate',
+            name="ErasureCertificate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('member_ref', models.UUIDField(help_text="The member's pseudonymous id.")),
-                ('body', models.JSONField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('issued_at', models.DateTimeField(auto_now_add=True)),
-                ('request', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='certificate', to='compliance.datasubjectrequest')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("member_ref", models.UUIDField(help_text="The member's pseudonymous id.")),
+                ("body", models.JSONField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("issued_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "request",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="certificate",
+                        to="compliance.datasubjectrequest",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='datasubjectrequest',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('state__in', ['verified', 'in_progress', 'completed', 'partial']), _negated=True), models.Q(('identity_check__gt', ''), ('identity_verified_at__isnull', False)), _connector='OR'), name='dsr_verified_before_work'),
+            model_name="datasubjectrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("state__in", ["verified", "in_progress", "completed", "partial"]), _negated=True),
+                    models.Q(("identity_check__gt", ""), ("identity_verified_at__isnull", False)),
+                    _connector="OR",
+                ),
+                name="dsr_verified_before_work",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='datasubjectrequest',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('state', 'refused'), _negated=True), models.Q(('refusal_code__gt', ''), ('refusal_reason__gt', '')), _connector='OR'), name='dsr_refusal_has_code'),
+            model_name="datasubjectrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("state", "refused"), _negated=True),
+                    models.Q(("refusal_code__gt", ""), ("refusal_reason__gt", "")),
+                    _connector="OR",
+                ),
+                name="dsr_refusal_has_code",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='datasubjectrequest',
-            constraint=models.CheckConstraint(condition=models.Q(('due_at__gt', models.F('received_at'))), name='dsr_due_after_receipt'),
+            model_name="datasubjectrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("due_at__gt", models.F("received_at"))), name="dsr_due_after_receipt"
+            ),
         ),
     ]

@@ -82,7 +82,9 @@ class DataSubjectRequest(models.Model):
                 name="dsr_refusal_has_code",
                 condition=~models.Q(state="refused") | models.Q(refusal_code__gt="", refusal_reason__gt=""),
             ),
-            models.CheckConstraint(name="dsr_due_after_receipt", condition=models.Q(due_at__gt=models.F("received_at"))),
+            models.CheckConstraint(
+                name="dsr_due_after_receipt", condition=models.Q(due_at__gt=models.F("received_at"))
+            ),
         ]
 
     def __str__(self) -> str:
@@ -103,7 +105,9 @@ class DataSubjectRequestEvent(AppendOnlyModel):
     state_before = models.CharField(max_length=20, blank=True, default="")
     state_after = models.CharField(max_length=20, blank=True, default="")
     reason = models.CharField(max_length=500, blank=True, default="")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     detail = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

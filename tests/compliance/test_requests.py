@@ -1,8 +1,8 @@
 """Data-subject requests (PDPA): intake, the identity CHECK, the clock, export, erasure."""
 
+import hashlib
 import io
 import json
-import hashlib
 import zipfile
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +28,9 @@ def admin(staff_by_role):
 
 
 def _staff_request(admin, member, kind, **kw):
-    request, code = dsr.request_submit_by_staff(staff=admin, member=member, kind=kind, identity_check="nric_sighted", **kw)
+    request, code = dsr.request_submit_by_staff(
+        staff=admin, member=member, kind=kind, identity_check="nric_sighted", **kw
+    )
     return request, code
 
 
@@ -47,7 +49,9 @@ def test_database_refuses_work_before_identity_verification(seeded_members, admi
     assert refused.value.code == "bad_transition"
 
 
-def test_staff_intake_needs_member_confirmation_and_records_the_check_not_the_number(seeded_members, admin, staff_by_role):
+def test_staff_intake_needs_member_confirmation_and_records_the_check_not_the_number(
+    seeded_members, admin, staff_by_role
+):
     member = seeded_members[0]
     with pytest.raises(dsr.RequestRefused) as refused:
         _staff_request(staff_by_role["store_manager"], member, "access")
@@ -74,7 +78,7 @@ def test_member_api_intake_needs_a_step_up(seeded_members, step_up):
 
 def test_events_are_append_only(seeded_members, admin):
     request, _ = _staff_request(admin, seeded_members[0], "access")
-    with pytest.raises(Exception), transaction.atomic(), connection.cursor() as cursor:
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE compliance_datasubjectrequestevent SET reason = 'x'")
 
 
@@ -100,7 +104,9 @@ def test_clock_lapses_reminds_and_escalates_at_thresholds(seeded_members, admin)
     assert dsr.requests_clock(now=verified.due_at + timedelta(hours=1))["escalated"] == 0
 
 
-def test_export_holds_every_listed_field_and_nothing_of_another_member(seeded_members, admin, earn, step_up, django_capture_on_commit_callbacks):
+def test_export_holds_every_listed_field_and_nothing_of_another_member(
+    seeded_members, admin, earn, step_up, django_capture_on_commit_callbacks
+):
     member, other = seeded_members[0], seeded_members[1]
     for m in (member, other):
         earn(m, 500)
@@ -204,6 +210,8 @@ def test_consent_withdrawal_is_immediate(seeded_members, step_up):
     member = seeded_members[0]
     consents_record(member=member, choices={"email_marketing": True}, source="member")
     step_up(member, dsr.STEP_UP_ACTION)
-    request = dsr.request_submit_by_member(member=member, kind="consent_withdrawal", detail={"purposes": ["email_marketing"]})
+    request = dsr.request_submit_by_member(
+        member=member, kind="consent_withdrawal", detail={"purposes": ["email_marketing"]}
+    )
     assert request.state == "completed"
     assert member_consents(member)["email_marketing"].granted is False

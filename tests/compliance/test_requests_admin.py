@@ -16,7 +16,12 @@ def test_program_admin_takes_a_request_and_works_it(client, seeded_members, staf
     member = seeded_members[0]
     response = client.post(
         reverse("admin:compliance_datasubjectrequest_intake"),
-        {"loyalty_number": member.loyalty_number, "kind": "correction", "identity_check": "nric_sighted", "note": "Name"},
+        {
+            "loyalty_number": member.loyalty_number,
+            "kind": "correction",
+            "identity_check": "nric_sighted",
+            "note": "Name",
+        },
     )
     assert response.status_code == 302
     request = DataSubjectRequest.objects.get(member=member)
@@ -45,7 +50,11 @@ def test_overdue_is_marked_in_the_queue(client, seeded_members, staff_by_role):
 
     admin = staff_by_role["program_admin"]
     dsr.request_submit_by_staff(
-        staff=admin, member=seeded_members[0], kind="access", identity_check="callback", now=timezone.now() - timedelta(days=30)
+        staff=admin,
+        member=seeded_members[0],
+        kind="access",
+        identity_check="callback",
+        now=timezone.now() - timedelta(days=30),
     )
     login_verified(client, admin)
     queue = client.get(reverse("admin:compliance_datasubjectrequest_changelist") + "?deadline=overdue")

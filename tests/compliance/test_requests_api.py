@@ -25,17 +25,28 @@ def test_a_request_needs_a_step_up(seeded_members, step_up):
     assert [r["reference"] for r in listed] == [created.json()["reference"]]
 
 
-def test_confirm_a_staff_request_and_download_once(seeded_members, staff_by_role, step_up, django_capture_on_commit_callbacks):
+def test_confirm_a_staff_request_and_download_once(
+    seeded_members, staff_by_role, step_up, django_capture_on_commit_callbacks
+):
     member, other = seeded_members[0], seeded_members[1]
     admin = staff_by_role["program_admin"]
     request, code = dsr.request_submit_by_staff(staff=admin, member=member, kind="access", identity_check="callback")
     # Another member cannot see or confirm it.
-    assert member_client(other).post(f"/api/v1/me/data-requests/{request.pk}/confirm", {"code": code}, format="json").status_code == 404
+    assert (
+        member_client(other)
+        .post(f"/api/v1/me/data-requests/{request.pk}/confirm", {"code": code}, format="json")
+        .status_code
+        == 404
+    )
     client = member_client(member)
-    assert client.post(f"/api/v1/me/data-requests/{request.pk}/confirm", {"code": "x"}, format="json").status_code == 422
+    assert (
+        client.post(f"/api/v1/me/data-requests/{request.pk}/confirm", {"code": "x"}, format="json").status_code == 422
+    )
     confirmed = client.post(f"/api/v1/me/data-requests/{request.pk}/confirm", {"code": code}, format="json")
     assert confirmed.status_code == 200 and confirmed.json()["state"] == "verified"
-    assert client.post(f"/api/v1/me/data-requests/{request.pk}/confirm", {"code": code}, format="json").status_code == 409
+    assert (
+        client.post(f"/api/v1/me/data-requests/{request.pk}/confirm", {"code": code}, format="json").status_code == 409
+    )
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         dsr.request_start(request_id=request.pk, staff=admin, reason="Asked")
     assert len(callbacks) == 1  # the export task is queued after commit; the worker runs:

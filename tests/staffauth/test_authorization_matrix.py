@@ -10,7 +10,6 @@ member who is active in several stores (members are programme-wide, their rows n
 from __future__ import annotations
 
 import json
-
 from datetime import timedelta
 
 import pytest
@@ -214,7 +213,11 @@ def sample_objects(staff_by_role, store_a):
             member_id=member.pk,
         ).cases[0],  # fmt: skip
         "compliance.datasubjectrequest": DataSubjectRequest.objects.create(
-            kind="access", member=member, channel="staff", received_at=now, due_at=now + timedelta(days=21),
+            kind="access",
+            member=member,
+            channel="staff",
+            received_at=now,
+            due_at=now + timedelta(days=21),
             state="identity_pending",
         ),  # fmt: skip
         "fraud.fraudreport": fraud_report_build(period="daily", day=now.date())[0],
