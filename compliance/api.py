@@ -93,8 +93,9 @@ class DataRequestsApi(MeApi):
 class _OneRequestApi(MeApi):
     parser_classes = [StrictJSONParser]
 
-    def own(self, pk: int) -> DataSubjectRequest:
-        found = DataSubjectRequest.objects.filter(pk=pk, member=self.member).first()
+    def own(self, pk: str) -> DataSubjectRequest:
+        number = int(pk) if pk.isascii() and pk.isdigit() and len(pk) < 12 else None
+        found = DataSubjectRequest.objects.filter(pk=number, member=self.member).first() if number else None
         if found is None:
             raise RequestNotFound()
         return found
@@ -103,9 +104,9 @@ class _OneRequestApi(MeApi):
 class DataRequestConfirmApi(_OneRequestApi):
     @member_operation(
         "me_data_request_confirm", RequestSerializer, request=CodeInput,
-        errors={404: "not_found", 409: "bad_transition", 422: "wrong_code"},
+        errors={400: "validation_error", 404: "not_found", 409: "bad_transition", 422: "wrong_code"},
     )  # fmt: skip
-    def post(self, request, pk: int):
+    def post(self, request, pk: str):
         code = valid_input(CodeInput, request.data)["code"]
         return Response(RequestSerializer(dsr.request_confirm_by_member(request_id=self.own(pk).pk, code=code)).data)
 
@@ -115,9 +116,9 @@ class DataRequestCancelApi(_OneRequestApi):
         "me_data_request_cancel",
         RequestSerializer,
         request=ReasonInput,
-        errors={404: "not_found", 409: "bad_transition"},
+        errors={400: "validation_error", 404: "not_found", 409: "bad_transition"},
     )
-    def post(self, request, pk: int):
+    def post(self, request, pk: str):
         reason = valid_input(ReasonInput, request.data)["reason"]
         done = dsr.request_cancel(request_id=self.own(pk).pk, by_member=self.member, reason=reason)
         return Response(RequestSerializer(done).data)
@@ -128,7 +129,7 @@ class DataExportApi(MeApi):
 
     @member_operation(
         "me_data_export_download", serializers.CharField, request=TokenInput,
-        errors={403: "step_up_required", 404: "export_not_found: unknown, used or expired"},
+        errors={400: "validation_error", 403: "step_up_required", 404: "export_not_found: unknown, used or expired"},
     )  # fmt: skip
     def post(self, request):
         token = valid_input(TokenInput, request.data)["token"]
@@ -141,7 +142,7 @@ class DataExportApi(MeApi):
 
 urlpatterns = [
     path("me/data-requests", DataRequestsApi.as_view(), name="me-data-requests"),
-    path("me/data-requests/<int:pk>/confirm", DataRequestConfirmApi.as_view(), name="me-data-request-confirm"),
-    path("me/data-requests/<int:pk>/cancel", DataRequestCancelApi.as_view(), name="me-data-request-cancel"),
+    path("me/data-requests/<str:pk>/confirm", DataRequestConfirmApi.as_view(), name="me-data-request-confirm"),
+    path("me/data-requests/<str:pk>/cancel", DataRequestCancelApi.as_view(), name="me-data-request-cancel"),
     path("me/data-export", DataExportApi.as_view(), name="me-data-export"),
 ]
