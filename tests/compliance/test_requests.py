@@ -7,7 +7,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, ProgrammingError, connection, transaction
 
 from compliance import requests as dsr
 from compliance.export import EXPORT_FIELDS
@@ -77,9 +77,17 @@ def test_member_api_intake_needs_a_step_up(seeded_members, step_up):
 
 
 def test_events_are_append_only(seeded_members, admin):
-    request, _ = _staff_request(admin, seeded_members[0], "access")
-    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("UPDATE compliance_datasubjectrequestevent SET reason = 'x'")
+    _staff_request(admin, seeded_members[0], "access")
+    # The application's role may not even try (no UPDATE grant) ...
+    with pytest.raises(ProgrammingError, match="permission denied"), transaction.atomic(), connection.cursor() as cur:
+        cur.execute("UPDATE compliance_datasubjectrequestevent SET reason = 'x'")
+
+
+def test_events_are_append_only_for_the_owner_too(seeded_members, admin, owner_role):
+    _staff_request(admin, seeded_members[0], "access")
+    # ... and the trigger refuses a role granted too much.
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
+        cur.execute("UPDATE compliance_datasubjectrequestevent SET reason = 'x'")
 
 
 def test_clock_lapses_reminds_and_escalates_at_thresholds(seeded_members, admin):
