@@ -114,6 +114,63 @@ WILDCARDS: dict[str, Entry] = {
 }
 
 REGISTER: dict[str, Entry] = {
+    # compliance.DataSubjectRequest: data-subject requests (kept 3 years as compliance evidence).
+    "compliance.DataSubjectRequest.id": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataSubjectRequest.kind": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=True),
+    "compliance.DataSubjectRequest.member": _e(INTERNAL, "user.unique_id", SECURITY, PSEUDONYMISE, export=False),
+    "compliance.DataSubjectRequest.channel": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=True),
+    "compliance.DataSubjectRequest.received_at": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=True),
+    "compliance.DataSubjectRequest.due_at": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=True),
+    "compliance.DataSubjectRequest.state": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=True),
+    "compliance.DataSubjectRequest.received_by": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataSubjectRequest.identity_check": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataSubjectRequest.identity_verified_at": _e(
+        INTERNAL, "system.operations", SECURITY, KEEP, export=False
+    ),
+    "compliance.DataSubjectRequest.confirmation_code_hash": _e(
+        RESTRICTED, "user.authorization.credentials", SECURITY, KEEP, export=False, secret=True
+    ),
+    "compliance.DataSubjectRequest.detail": _e(RESTRICTED, "user.content.private", SECURITY, KEEP, export=True),
+    "compliance.DataSubjectRequest.refusal_code": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataSubjectRequest.refusal_reason": _e(RESTRICTED, "user.content.private", SECURITY, KEEP, export=True),
+    "compliance.DataSubjectRequest.refusal_basis": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=True),
+    "compliance.DataSubjectRequest.grace_ends_at": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataSubjectRequest.steps_done": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataSubjectRequest.reminders_sent": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataSubjectRequest.escalated_at": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataSubjectRequest.completed_at": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=True),
+    # compliance.DataSubjectRequestEvent: the requests' append-only history.
+    "compliance.DataSubjectRequestEvent.id": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataSubjectRequestEvent.request": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataSubjectRequestEvent.kind": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataSubjectRequestEvent.state_before": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataSubjectRequestEvent.state_after": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataSubjectRequestEvent.reason": _e(RESTRICTED, "user.content.private", SECURITY, KEEP, export=False),
+    "compliance.DataSubjectRequestEvent.actor": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataSubjectRequestEvent.detail": _e(RESTRICTED, "user.content.private", SECURITY, KEEP, export=False),
+    "compliance.DataSubjectRequestEvent.created_at": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    # compliance.DataExport: export bundles (deleted on download or after 24 hours).
+    "compliance.DataExport.id": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataExport.request": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataExport.token_hash": _e(
+        RESTRICTED, "user.authorization.credentials", SECURITY, KEEP, export=False, secret=True
+    ),
+    "compliance.DataExport.content": _e(
+        RESTRICTED, "user.content.private", SECURITY, DELETE, export=False, secret=True
+    ),
+    "compliance.DataExport.sha256": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataExport.size": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataExport.created_at": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataExport.expires_at": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataExport.downloaded_at": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.DataExport.deleted_at": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    # compliance.ErasureCertificate: certificates of erasure (pseudonymous; kept).
+    "compliance.ErasureCertificate.id": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.ErasureCertificate.request": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.ErasureCertificate.member_ref": _e(INTERNAL, "user.unique_id", SECURITY, KEEP, export=False),
+    "compliance.ErasureCertificate.body": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.ErasureCertificate.sha256": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.ErasureCertificate.issued_at": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
     # compliance.ChainHead: the head of each stream (follows its stream).
     "compliance.ChainHead.stream": _e(INTERNAL, "system.operations", ROW_OWN, KEEP, export=False),
     "compliance.ChainHead.seq": _e(INTERNAL, "system.operations", ROW_OWN, KEEP, export=False),
@@ -192,14 +249,14 @@ REGISTER: dict[str, Entry] = {
     "compliance.LegalHold.release_reason": _e(RESTRICTED, "user.content.private", SECURITY, KEEP, export=False),
     # compliance.AccessEvent: the access log (stream access, 2 years; pseudonymous ids only).
     "compliance.AccessEvent.id": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
-    "compliance.AccessEvent.kind": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
-    "compliance.AccessEvent.at": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
-    "compliance.AccessEvent.staff": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
+    "compliance.AccessEvent.kind": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=True),
+    "compliance.AccessEvent.at": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=True),
+    "compliance.AccessEvent.staff": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=True),
     "compliance.AccessEvent.member": _e(INTERNAL, "user.unique_id", ACCESS, PSEUDONYMISE, export=False),
     "compliance.AccessEvent.member_ids": _e(INTERNAL, "user.unique_id", ACCESS, PSEUDONYMISE, export=False),
     "compliance.AccessEvent.object_type": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
     "compliance.AccessEvent.object_id": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
-    "compliance.AccessEvent.report_type": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
+    "compliance.AccessEvent.report_type": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=True),
     "compliance.AccessEvent.parameters": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
     "compliance.AccessEvent.rows": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
     "compliance.AccessEvent.file_sha256": _e(INTERNAL, "system.operations", ACCESS, KEEP, export=False),
@@ -224,7 +281,7 @@ REGISTER: dict[str, Entry] = {
     "loyalty.OutboundMessage.id": _e(INTERNAL, "user.content.private", ROW_OWN, DELETE, export=True),
     "loyalty.OutboundMessage.channel": _e(INTERNAL, "user.content.private", ROW_OWN, DELETE, export=True),
     "loyalty.OutboundMessage.member": _e(INTERNAL, "user.content.private", ROW_OWN, DELETE, export=True),
-    "loyalty.OutboundMessage.to": _e(RESTRICTED, "user.contact", ROW_OWN, DELETE, export=False),
+    "loyalty.OutboundMessage.to": _e(RESTRICTED, "user.contact", ROW_OWN, DELETE, export=True),
     "loyalty.OutboundMessage.subject": _e(INTERNAL, "user.content.private", ROW_OWN, DELETE, export=True),
     "loyalty.OutboundMessage.body": _e(RESTRICTED, "user.content.private", ROW_OWN, DELETE, export=True),
     "loyalty.OutboundMessage.topic": _e(INTERNAL, "user.content.private", ROW_OWN, DELETE, export=True),
@@ -306,7 +363,9 @@ REGISTER: dict[str, Entry] = {
     "loyalty.LedgerOperation.item_lines": _e(
         INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
     ),
-    "loyalty.LedgerOperation.tender_hash": _e(RESTRICTED, "user.financial", TRANSACTION, NULL, export=False),
+    "loyalty.LedgerOperation.tender_hash": _e(
+        RESTRICTED, "user.financial", TRANSACTION, NULL, export=False, secret=True
+    ),
     "loyalty.LedgerOperation.receipt_presented": _e(
         INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
     ),
@@ -384,7 +443,7 @@ REGISTER: dict[str, Entry] = {
     "loyalty.AdjustmentRequest.reason": _e(
         INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
     ),
-    "loyalty.AdjustmentRequest.justification": _e(RESTRICTED, "user.content.private", TRANSACTION, NULL, export=False),
+    "loyalty.AdjustmentRequest.justification": _e(RESTRICTED, "user.content.private", TRANSACTION, NULL, export=True),
     "loyalty.AdjustmentRequest.verification_method": _e(
         INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
     ),
@@ -397,7 +456,7 @@ REGISTER: dict[str, Entry] = {
     "loyalty.AdjustmentRequest.verification_outcome": _e(
         INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
     ),
-    "loyalty.AdjustmentRequest.document": _e(RESTRICTED, "user.content.private", TRANSACTION, DELETE, export=False),
+    "loyalty.AdjustmentRequest.document": _e(RESTRICTED, "user.content.private", TRANSACTION, DELETE, export=True),
     "loyalty.AdjustmentRequest.document_type": _e(
         INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
     ),
@@ -443,7 +502,7 @@ REGISTER: dict[str, Entry] = {
     "loyalty.AdjustmentEvent.actor_job": _e(
         INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
     ),
-    "loyalty.AdjustmentEvent.comment": _e(RESTRICTED, "user.content.private", TRANSACTION, NULL, export=False),
+    "loyalty.AdjustmentEvent.comment": _e(RESTRICTED, "user.content.private", TRANSACTION, NULL, export=True),
     "loyalty.AdjustmentEvent.created_at": _e(
         INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
     ),
@@ -503,8 +562,12 @@ REGISTER: dict[str, Entry] = {
     "members.Member.birth_date_encrypted": _e(
         RESTRICTED, "user.demographic.date_of_birth", MEMBER_PII, SHRED, export=True
     ),
-    "members.Member.phone_index": _e(RESTRICTED, "user.unique_id.deterministic", MEMBER_PII, NULL, export=False),
-    "members.Member.email_index": _e(RESTRICTED, "user.unique_id.deterministic", MEMBER_PII, NULL, export=False),
+    "members.Member.phone_index": _e(
+        RESTRICTED, "user.unique_id.deterministic", MEMBER_PII, NULL, export=False, secret=True
+    ),
+    "members.Member.email_index": _e(
+        RESTRICTED, "user.unique_id.deterministic", MEMBER_PII, NULL, export=False, secret=True
+    ),
     "members.Member.blind_index_version": _e(INTERNAL, "user.unique_id", MEMBER_PII, PSEUDONYMISE, export=True),
     "members.Member.password_hash": _e(
         RESTRICTED, "user.authorization.credentials", MEMBER_PII, NULL, export=False, secret=True
@@ -513,9 +576,9 @@ REGISTER: dict[str, Entry] = {
     "members.Member.spend_frozen_until": _e(INTERNAL, "user.unique_id", MEMBER_PII, PSEUDONYMISE, export=True),
     "members.MemberPiiAccess.id": _e(INTERNAL, "system.operations", ACCESS, PSEUDONYMISE, export=False),
     "members.MemberPiiAccess.member": _e(INTERNAL, "system.operations", ACCESS, PSEUDONYMISE, export=False),
-    "members.MemberPiiAccess.staff": _e(INTERNAL, "system.operations", ACCESS, PSEUDONYMISE, export=False),
-    "members.MemberPiiAccess.field": _e(INTERNAL, "system.operations", ACCESS, PSEUDONYMISE, export=False),
-    "members.MemberPiiAccess.accessed_at": _e(INTERNAL, "system.operations", ACCESS, PSEUDONYMISE, export=False),
+    "members.MemberPiiAccess.staff": _e(INTERNAL, "system.operations", ACCESS, PSEUDONYMISE, export=True),
+    "members.MemberPiiAccess.field": _e(INTERNAL, "system.operations", ACCESS, PSEUDONYMISE, export=True),
+    "members.MemberPiiAccess.accessed_at": _e(INTERNAL, "system.operations", ACCESS, PSEUDONYMISE, export=True),
     "members.OtpChallenge.id": _e(INTERNAL, "system.operations", SYSTEM, DELETE, export=False),
     "members.OtpChallenge.phone_index": _e(RESTRICTED, "user.unique_id.deterministic", SYSTEM, DELETE, export=False),
     "members.OtpChallenge.member": _e(INTERNAL, "system.operations", SYSTEM, DELETE, export=False),
@@ -565,10 +628,10 @@ REGISTER: dict[str, Entry] = {
     "members.RefreshToken.revoked_at": _e(INTERNAL, "system.operations", SYSTEM, DELETE, export=False),
     "members.MemberSecurityEvent.id": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=False),
     "members.MemberSecurityEvent.member": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=False),
-    "members.MemberSecurityEvent.kind": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=False),
-    "members.MemberSecurityEvent.detail": _e(RESTRICTED, "system.operations", SECURITY, PSEUDONYMISE, export=False),
-    "members.MemberSecurityEvent.ip": _e(RESTRICTED, "user.device.ip_address", SECURITY, NULL, export=False),
-    "members.MemberSecurityEvent.created_at": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=False),
+    "members.MemberSecurityEvent.kind": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=True),
+    "members.MemberSecurityEvent.detail": _e(RESTRICTED, "system.operations", SECURITY, PSEUDONYMISE, export=True),
+    "members.MemberSecurityEvent.ip": _e(RESTRICTED, "user.device.ip_address", SECURITY, NULL, export=True),
+    "members.MemberSecurityEvent.created_at": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=True),
     "members.MemberRestriction.id": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=False),
     "members.MemberRestriction.member": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=False),
     "members.MemberRestriction.kind": _e(INTERNAL, "system.operations", SECURITY, PSEUDONYMISE, export=False),
@@ -739,34 +802,34 @@ REGISTER: dict[str, Entry] = {
         INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
     ),
     "vouchers.RedemptionAudit.id": _e(
-        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
+        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=False
     ),
     "vouchers.RedemptionAudit.store": _e(
-        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
+        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=False
     ),
     "vouchers.RedemptionAudit.cashier": _e(
-        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
+        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=False
     ),
     "vouchers.RedemptionAudit.voucher_redemption": _e(
-        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
+        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=False
     ),
     "vouchers.RedemptionAudit.ledger_operation": _e(
-        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
+        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=False
     ),
     "vouchers.RedemptionAudit.points": _e(
-        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
+        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=False
     ),
     "vouchers.RedemptionAudit.sampled_at": _e(
-        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
+        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=False
     ),
     "vouchers.RedemptionAudit.outcome": _e(
-        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
+        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=False
     ),
     "vouchers.RedemptionAudit.reviewed_by": _e(
-        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
+        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=False
     ),
     "vouchers.RedemptionAudit.reviewed_at": _e(
-        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
+        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=False
     ),
     "vouchers.RedemptionAudit.note": _e(RESTRICTED, "user.content.private", TRANSACTION, NULL, export=False),
     "vouchers.PendingRedemption.id": _e(

@@ -1,5 +1,5 @@
 """Celery tasks of the compliance app (thin: the services do the work). Schedules: the
-compliance migrations (chain: 0002_chain_sql; retention: 0005_retention_schedule)."""
+compliance migrations (chain: 0002_chain_sql; retention: 0005_retention_schedule; data-subject requests: 0009)."""
 
 from __future__ import annotations
 
@@ -63,3 +63,20 @@ def retention_purge_task() -> int:
     from compliance.purge import retention_purge
 
     return retention_purge(dry_run=False, started_by="schedule").pk
+
+
+@retrying_task()
+def dsr_clock_task() -> dict:
+    from compliance.requests import exports_expire, requests_clock
+
+    counts = requests_clock()
+    counts["exports_expired"] = exports_expire()
+    return counts
+
+
+@retrying_task()
+def dsr_export_build_task(request_id: int) -> bool:
+    from compliance.requests import export_build
+
+    export_build(request_id=request_id)
+    return True

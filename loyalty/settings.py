@@ -743,6 +743,8 @@ FRAUD_REPORT_RECIPIENTS = env.list("FRAUD_REPORT_RECIPIENTS", default=["fraud-te
 # Where a fraud case's request to deactivate a staff account goes (the system
 # administrators' mailbox; the message holds the case reference, no personal data).
 FRAUD_SYSADMIN_EMAIL = env.str("FRAUD_SYSADMIN_EMAIL", default="sysadmin@localhost")
+# Data-subject requests (compliance.requests): reminders and overdue escalations go here.
+DSR_NOTIFY_EMAIL = env.str("DSR_NOTIFY_EMAIL", default="dpo@localhost")
 
 # --- Logging ------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -156,6 +156,10 @@ PROGRAM_ADMIN = Role(
         # decisions scored again under them: fraud.replay); the approval is recorded.
         | {"fraud.view_fraudruleset", "fraud.approve_fraudruleset"}
         | _RETENTION
+        # Data-subject requests (PDPA; COMPLIANCE.md §4): no compliance role exists, so
+        # the programme's administrators take them in and carry them out.
+        | {"compliance.view_datasubjectrequest", "compliance.add_datasubjectrequest"}
+        | {"compliance.manage_datasubjectrequest"}
     ),
 )
 

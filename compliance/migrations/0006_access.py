@@ -29,6 +29,7 @@ class Migration(migrations.Migration):
                             ("report", "Report generated or viewed"),
                             ("download", "File downloaded"),
                             ("config_change", "Programme configuration changed"),
+                            ("member_export", "Member data exported"),
                         ],
                         max_length=20,
                     ),

@@ -3,4 +3,5 @@ requests, access, consumer): each module's models are re-exported here."""
 
 from compliance.models.access import AccessEvent  # noqa: F401
 from compliance.models.chain import ChainAnchor, ChainCheckpoint, ChainHead, ChainLink, ChainPurge, ChainQueue  # noqa: F401
+from compliance.models.requests import DataExport, DataSubjectRequest, DataSubjectRequestEvent, ErasureCertificate  # noqa: F401
 from compliance.models.retention import LegalHold, RetentionBatch, RetentionRun  # noqa: F401

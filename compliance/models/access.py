@@ -21,6 +21,7 @@ class AccessEvent(AppendOnlyModel):
         REPORT = "report", "Report generated or viewed"
         DOWNLOAD = "download", "File downloaded"
         CONFIG_CHANGE = "config_change", "Programme configuration changed"
+        MEMBER_EXPORT = "member_export", "Member data exported"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     at = models.DateTimeField(db_index=True)

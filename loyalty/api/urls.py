@@ -49,5 +49,6 @@ urlpatterns = [
     path("v1/", include(vouchers_urls.redemption_patterns)),  # till redemption authorisation, offline queue (issue 6)
     path("v1/pos/", include(pos_patterns)),
     path("v1/", include("members.api.urls")),
+    path("v1/", include("compliance.api")),  # the member's data-subject requests (PDPA)
     path("v1/", include(vouchers_urls.member_patterns)),
 ]

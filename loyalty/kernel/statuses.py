@@ -81,6 +81,11 @@ REFUSAL_STATUS: dict[str, int] = {
     "current_password_wrong": 403,
     "change_details_not_allowed": 403,
     "step_up_required": 403,
+    # compliance: data-subject requests (compliance.requests)
+    "data_request:bad_transition": 409,
+    "data_request:export_not_found": 404,
+    "data_request:grace_period": 409,
+    "data_request:permission_denied": 403,
     # members: the fraud team's restrictions (members.services.restrictions)
     "case_ref_invalid": 400,
     "not_restricted": 409,

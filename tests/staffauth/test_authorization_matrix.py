@@ -10,6 +10,7 @@ member who is active in several stores (members are programme-wide, their rows n
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from auditlog.models import LogEntry
@@ -30,7 +31,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from compliance.access import record as access_record
-from compliance.models import ChainHead, LegalHold, RetentionRun
+from compliance.models import ChainHead, DataSubjectRequest, LegalHold, RetentionRun
 from fraud.models import AuditSample, CaseEvent, FraudAlert, FraudCase
 from fraud.reports import fraud_report_build
 from fraud.scoring import ruleset_current, signal_raise
@@ -81,6 +82,9 @@ MATRIX: dict[str, dict[str, set[str]]] = {
     # Fraud cases: the fraud team works them (the case page's buttons, CASE_ACTIONS below);
     # programme administrators read them (they raise reversals and revoke vouchers).
     "fraud.fraudcase": {"program_admin": {V}, "fraud_analyst": {V}},
+    # Data-subject requests (PDPA): no compliance role exists, programme administrators
+    # take and work them (the request page's buttons and the intake: DSR_VIEWS below).
+    "compliance.datasubjectrequest": {"program_admin": {V}},
     # Fraud reports (store managers: their stores' alert counts only; fraud.reports).
     "fraud.fraudreport": {"store_manager": {V}, "program_admin": {V}, "fraud_analyst": {V}},
     # Headquarters' rationale audit (FRAUD.md row 10): the fraud team records verdicts.
@@ -216,6 +220,14 @@ def sample_objects(staff_by_role, store_a):
             dedupe_key="matrix-case",
             member_id=member.pk,
         ).cases[0],  # fmt: skip
+        "compliance.datasubjectrequest": DataSubjectRequest.objects.create(
+            kind="access",
+            member=member,
+            channel="staff",
+            received_at=now,
+            due_at=now + timedelta(days=21),
+            state="identity_pending",
+        ),  # fmt: skip
         "fraud.fraudreport": fraud_report_build(period="daily", day=now.date())[0],
         "fraud.fraudruleset": ruleset_current(),
         "vouchers.reward": reward,
@@ -612,6 +624,23 @@ def test_the_member_admin_views_rows(staff_by_role, store_a):
                 mismatches.append(f"{principal} {view}: expected {expected[principal]}, got {got}")
     add_figure("authorization matrix cells checked", cells)
     assert not mismatches, "\n".join(mismatches)
+
+
+# Data-subject requests: the intake page and each action on the request page.
+DSR_VIEWS = {"program_admin": (200, "done")}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_data_request_rows(role, staff_by_role, sample_objects):
+    request = sample_objects["compliance.datasubjectrequest"]
+    client = login_verified(Client(), staff_by_role[role])
+    intake_status, action_outcome = DSR_VIEWS.get(role, (403, "refused"))
+    assert client.get(reverse("admin:compliance_datasubjectrequest_intake")).status_code == intake_status
+    url = reverse("admin:compliance_datasubjectrequest_act", args=[request.pk, "verify"])
+    response = client.post(url, {"identity_check": "callback", "reason": "matrix"})
+    request.refresh_from_db()
+    outcome = "done" if request.state == "verified" else "refused"
+    assert outcome == action_outcome, (role, response.status_code)
 
 
 # The voucher admin's search box posts too (a voucher code is a bearer credential): the
