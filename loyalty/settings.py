@@ -804,3 +804,16 @@ TILL_MAX_POINTS = env.int("TILL_MAX_POINTS", default=1_000_000)
 TILL_MAX_ITEM_LINES = env.int("TILL_MAX_ITEM_LINES", default=100)
 # A purchase's occurred_at may be at most this old.
 TILL_PURCHASE_MAX_AGE_DAYS = env.int("TILL_PURCHASE_MAX_AGE_DAYS", default=30)
+
+# --- Consumer protection: complaints and disputes (issue 15) --------------------------------
+# Deadlines in business days (Monday to Friday, programme time zone) from receipt: a first
+# response, then a resolution; a reminder this many hours before either; the desk's
+# address for escalations and unassigned reminders; the adjustment reason a points
+# dispute resolved in the member's favour is requested under.
+COMPLAINTS = {
+    "respond_business_days": env.int("COMPLAINT_RESPOND_BUSINESS_DAYS", default=5),
+    "resolve_business_days": env.int("COMPLAINT_RESOLVE_BUSINESS_DAYS", default=20),
+    "remind_hours": env.int("COMPLAINT_REMIND_HOURS", default=24),
+    "desk_email": env.str("COMPLAINT_DESK_EMAIL", default=""),
+    "adjustment_reason": env.str("COMPLAINT_ADJUSTMENT_REASON", default="MISSED_EARN"),
+}
