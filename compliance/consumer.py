@@ -214,6 +214,21 @@ def complaint_file(
     now = timezone.now()
     rules = settings.COMPLAINTS
     with transaction.atomic():
+        if actor is None:  # the member's own channel: a daily cap (staff intake is not capped)
+            Member.objects.select_for_update().filter(pk=member.pk).first()
+            day_ago = now - timedelta(days=1)
+            recent = list(
+                member.complaints.filter(channel=Complaint.Channel.API, received_at__gt=day_ago)
+                .order_by("received_at")
+                .values_list("received_at", flat=True)
+            )
+            if len(recent) >= rules["member_daily_limit"]:
+                wait = recent[len(recent) - rules["member_daily_limit"]] + timedelta(days=1) - now
+                raise ConsumerRefused(
+                    "complaint_rate_limited",
+                    "You have filed many complaints today: please wait, or call us.",
+                    retry_after=max(1, int(wait.total_seconds()) + 1),
+                )
         complaint = Complaint.objects.create(
             member=member,
             kind=kind,

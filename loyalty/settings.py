@@ -816,4 +816,6 @@ COMPLAINTS = {
     "remind_hours": env.int("COMPLAINT_REMIND_HOURS", default=24),
     "desk_email": env.str("COMPLAINT_DESK_EMAIL", default=""),
     "adjustment_reason": env.str("COMPLAINT_ADJUSTMENT_REASON", default="MISSED_EARN"),
+    # Complaints a member may file through the app in any 24 hours (staff intake: no cap).
+    "member_daily_limit": env.int("COMPLAINT_MEMBER_DAILY_LIMIT", default=5),
 }

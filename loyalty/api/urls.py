@@ -11,7 +11,16 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.permissions import AllowAny
 
 from loyalty.ledger.api import points, redemptions
+from compliance import api as consumer_api
 from vouchers.api import urls as vouchers_urls
+
+consumer_patterns = [
+    path("terms", consumer_api.TermsApi.as_view(), name="terms"),
+    path("me/terms", consumer_api.MeTermsApi.as_view(), name="me-terms"),
+    path("me/terms/accept", consumer_api.MeTermsAcceptApi.as_view(), name="me-terms-accept"),
+    path("me/complaints", consumer_api.MeComplaintsApi.as_view(), name="me-complaints"),
+    path("me/complaints/<int:complaint_id>", consumer_api.MeComplaintApi.as_view(), name="me-complaint"),
+]
 
 app_name = "api"
 
@@ -50,4 +59,5 @@ urlpatterns = [
     path("v1/pos/", include(pos_patterns)),
     path("v1/", include("members.api.urls")),
     path("v1/", include(vouchers_urls.member_patterns)),
+    path("v1/", include(consumer_patterns)),  # terms and complaints (issue 15)
 ]
