@@ -13,6 +13,7 @@ Refusals answer ``{code, message}`` with the status of ``loyalty.kernel.statuses
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -23,7 +24,7 @@ from compliance import consumer
 from compliance.models import Complaint, ComplaintEvent, TermsAcceptance
 from loyalty.api.schema import operation
 from loyalty.api.serializers import StrictInputSerializer, StrictIntegerField, UtcDateTimeField
-from members.api.base import MeApi, NotFound, PageQuerySerializer, member_operation, paginate, valid_input
+from members.api.base import MeApi, id_parameter, NotFound, PageQuerySerializer, member_operation, paginate, valid_input
 
 TAG = "Terms and complaints"
 
@@ -184,9 +185,17 @@ class MeComplaintsApi(MeApi):
 
 
 class MeComplaintApi(MeApi):
-    @member_operation("me_complaint", ComplaintDetailSerializer, tag=TAG, errors={404: "not_found"})
-    def get(self, request, complaint_id: int):
-        complaint = self.member.complaints.filter(pk=complaint_id).first()
+    @member_operation(
+        "me_complaint",
+        ComplaintDetailSerializer,
+        tag=TAG,
+        parameters=[id_parameter("complaint_id", OpenApiTypes.INT)],
+        errors={404: "not_found"},
+    )
+    def get(self, request, complaint_id: str):
+        if not complaint_id.isascii() or not complaint_id.isdigit() or len(complaint_id) > 18:
+            raise NotFound()
+        complaint = self.member.complaints.filter(pk=int(complaint_id)).first()
         if complaint is None:
             raise NotFound()
         return Response(ComplaintDetailSerializer(_complaint(complaint, detail=True)).data)

@@ -19,7 +19,7 @@ consumer_patterns = [
     path("me/terms", consumer_api.MeTermsApi.as_view(), name="me-terms"),
     path("me/terms/accept", consumer_api.MeTermsAcceptApi.as_view(), name="me-terms-accept"),
     path("me/complaints", consumer_api.MeComplaintsApi.as_view(), name="me-complaints"),
-    path("me/complaints/<int:complaint_id>", consumer_api.MeComplaintApi.as_view(), name="me-complaint"),
+    path("me/complaints/<str:complaint_id>", consumer_api.MeComplaintApi.as_view(), name="me-complaint"),
 ]
 
 app_name = "api"
