@@ -145,7 +145,9 @@ class ComplaintAdmin(BaseAdmin):
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
-            path("<path:object_id>/act/<str:action>/", wrap(require_POST(self.act_view)), name="compliance_complaint_act"),
+            path(
+                "<path:object_id>/act/<str:action>/", wrap(require_POST(self.act_view)), name="compliance_complaint_act"
+            ),
             *super().get_urls(),
         ]
 
@@ -196,7 +198,9 @@ class ComplaintAdmin(BaseAdmin):
                 complaint=obj,
                 complaint_member=display.member_link(obj.member, user),
                 complaint_store=display.store_link(obj.store, user) if obj.store_id else "Headquarters",
-                complaint_operation=display.operation_link(obj.ledger_operation, user) if obj.ledger_operation_id else "",
+                complaint_operation=display.operation_link(obj.ledger_operation, user)
+                if obj.ledger_operation_id
+                else "",
                 complaint_voucher=display.voucher_link(obj.voucher, user) if obj.voucher_id else "",
                 complaint_adjustment=display.link(obj.adjustment, f"Adjustment request #{obj.adjustment_id}", user)
                 if obj.adjustment_id
@@ -284,7 +288,11 @@ class TermsVersionAdmin(BaseAdmin):
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
-            path("<path:object_id>/publish/", wrap(require_POST(self.publish_view)), name="compliance_termsversion_publish"),
+            path(
+                "<path:object_id>/publish/",
+                wrap(require_POST(self.publish_view)),
+                name="compliance_termsversion_publish",
+            ),
             *super().get_urls(),
         ]
 

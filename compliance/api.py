@@ -24,7 +24,7 @@ from compliance import consumer
 from compliance.models import Complaint, ComplaintEvent, TermsAcceptance
 from loyalty.api.schema import operation
 from loyalty.api.serializers import StrictInputSerializer, StrictIntegerField, UtcDateTimeField
-from members.api.base import MeApi, id_parameter, NotFound, PageQuerySerializer, member_operation, paginate, valid_input
+from members.api.base import MeApi, NotFound, PageQuerySerializer, id_parameter, member_operation, paginate, valid_input
 
 TAG = "Terms and complaints"
 
@@ -164,7 +164,9 @@ class MeComplaintsApi(MeApi):
     def get(self, request):
         query = valid_input(PageQuerySerializer, request.query_params.dict())
         rows, next_offset = paginate(self.member.complaints.order_by("-received_at", "-pk"), query)
-        return Response(self.OutputSerializer({"results": [_complaint(c) for c in rows], "next_offset": next_offset}).data)
+        return Response(
+            self.OutputSerializer({"results": [_complaint(c) for c in rows], "next_offset": next_offset}).data
+        )
 
     @member_operation(
         "me_complaint_file",
@@ -181,7 +183,9 @@ class MeComplaintsApi(MeApi):
     def post(self, request):
         data = valid_input(self.InputSerializer, request.data)
         complaint = consumer.complaint_file(member=self.member, **data)
-        return Response(ComplaintDetailSerializer(_complaint(complaint, detail=True)).data, status=status.HTTP_201_CREATED)
+        return Response(
+            ComplaintDetailSerializer(_complaint(complaint, detail=True)).data, status=status.HTTP_201_CREATED
+        )
 
 
 class MeComplaintApi(MeApi):

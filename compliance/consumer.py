@@ -58,7 +58,9 @@ def _free_text(value: str, *, field: str, maximum: int, required: bool = True) -
     if len(text) > maximum:
         _refuse(f"{field}_too_long", f"The {field} is longer than {maximum:,} characters.", field=field, limit=maximum)
     if contains_pan(text):
-        _refuse("card_number_in_text", "Remove the card number from the text: we never store card numbers.", field=field)
+        _refuse(
+            "card_number_in_text", "Remove the card number from the text: we never store card numbers.", field=field
+        )
     return text
 
 
@@ -84,9 +86,7 @@ def add_business_days(start: datetime, days: int) -> datetime:
 
 def terms_current(*, at: datetime | None = None) -> TermsVersion | None:
     at = at or timezone.now()
-    return (
-        TermsVersion.objects.filter(published_at__isnull=False, effective_from__lte=at).order_by("-version").first()
-    )
+    return TermsVersion.objects.filter(published_at__isnull=False, effective_from__lte=at).order_by("-version").first()
 
 
 def terms_draft_save(
@@ -344,7 +344,7 @@ def complaint_resolve(
     text: str,
     points: int | None = None,
     reason_code: str = "",
-    evidence: Evidence = Evidence(),
+    evidence: Evidence | None = None,
 ) -> Complaint:
     """Resolve in the member's favour (or as answered), telling them why. A points
     dispute resolved with ``points`` raises an adjustment request (its own approvals
@@ -368,7 +368,7 @@ def complaint_resolve(
                 points=points,
                 reason=reason,
                 store=complaint.store,
-                evidence=evidence,
+                evidence=evidence or Evidence(),
                 comment=f"Points dispute C-{complaint.pk}",
             )
             complaint.adjustment = request

@@ -41,11 +41,11 @@ import hypothesis
 import pytest
 import schemathesis
 from django.core.cache import cache
-from django.utils import timezone
 from django.core.handlers.wsgi import WSGIRequest
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (

@@ -6,116 +6,285 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('loyalty', '0012_till_data'),
-        ('members', '0008_step_up_restriction'),
-        ('vouchers', '0004_goodwill_issue_key'),
+        ("loyalty", "0012_till_data"),
+        ("members", "0008_step_up_restriction"),
+        ("vouchers", "0004_goodwill_issue_key"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Complaint',
+            name="Complaint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('complaint', 'Complaint'), ('points_dispute', 'Points dispute'), ('voucher_dispute', 'Voucher dispute'), ('service', 'Service')], max_length=20)),
-                ('subject', models.CharField(max_length=200)),
-                ('body', models.TextField()),
-                ('channel', models.CharField(choices=[('api', 'Member app'), ('staff', "Staff on the member's behalf")], max_length=8)),
-                ('received_at', models.DateTimeField()),
-                ('respond_by', models.DateTimeField(help_text='First response deadline.')),
-                ('resolve_by', models.DateTimeField(help_text='Resolution deadline.')),
-                ('state', models.CharField(choices=[('open', 'Open'), ('responded', 'Responded'), ('escalated', 'Escalated'), ('resolved', 'Resolved'), ('rejected', 'Rejected')], default='open', max_length=12)),
-                ('first_responded_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('reminded_at', models.DateTimeField(blank=True, null=True)),
-                ('escalated_at', models.DateTimeField(blank=True, null=True)),
-                ('adjustment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='loyalty.adjustmentrequest')),
-                ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('filed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('ledger_operation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='loyalty.ledgeroperation')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='complaints', to='members.member')),
-                ('store', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='loyalty.store')),
-                ('voucher', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='vouchers.voucher')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("complaint", "Complaint"),
+                            ("points_dispute", "Points dispute"),
+                            ("voucher_dispute", "Voucher dispute"),
+                            ("service", "Service"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("subject", models.CharField(max_length=200)),
+                ("body", models.TextField()),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[("api", "Member app"), ("staff", "Staff on the member's behalf")], max_length=8
+                    ),
+                ),
+                ("received_at", models.DateTimeField()),
+                ("respond_by", models.DateTimeField(help_text="First response deadline.")),
+                ("resolve_by", models.DateTimeField(help_text="Resolution deadline.")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("responded", "Responded"),
+                            ("escalated", "Escalated"),
+                            ("resolved", "Resolved"),
+                            ("rejected", "Rejected"),
+                        ],
+                        default="open",
+                        max_length=12,
+                    ),
+                ),
+                ("first_responded_at", models.DateTimeField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("reminded_at", models.DateTimeField(blank=True, null=True)),
+                ("escalated_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "adjustment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="loyalty.adjustmentrequest",
+                    ),
+                ),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "filed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "ledger_operation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="loyalty.ledgeroperation",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="complaints", to="members.member"
+                    ),
+                ),
+                (
+                    "store",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="loyalty.store",
+                    ),
+                ),
+                (
+                    "voucher",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="vouchers.voucher",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['respond_by'],
-                'permissions': [('respond_complaint', 'Respond to, resolve, reject or assign complaints')],
+                "ordering": ["respond_by"],
+                "permissions": [("respond_complaint", "Respond to, resolve, reject or assign complaints")],
             },
         ),
         migrations.CreateModel(
-            name='ComplaintEvent',
+            name="ComplaintEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('filed', 'Filed'), ('note', 'Internal note'), ('response', 'Response to the member'), ('state', 'State changed'), ('assigned', 'Assigned'), ('reminder', 'Deadline reminder'), ('escalated', 'Escalated (deadline passed)'), ('adjustment', 'Adjustment requested')], max_length=12)),
-                ('at', models.DateTimeField()),
-                ('text', models.TextField(blank=True)),
-                ('state_from', models.CharField(blank=True, max_length=12)),
-                ('state_to', models.CharField(blank=True, max_length=12)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('complaint', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='compliance.complaint')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("filed", "Filed"),
+                            ("note", "Internal note"),
+                            ("response", "Response to the member"),
+                            ("state", "State changed"),
+                            ("assigned", "Assigned"),
+                            ("reminder", "Deadline reminder"),
+                            ("escalated", "Escalated (deadline passed)"),
+                            ("adjustment", "Adjustment requested"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("text", models.TextField(blank=True)),
+                ("state_from", models.CharField(blank=True, max_length=12)),
+                ("state_to", models.CharField(blank=True, max_length=12)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "complaint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="events", to="compliance.complaint"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'pk'],
+                "ordering": ["at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='TermsVersion',
+            name="TermsVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField(unique=True)),
-                ('title', models.CharField(max_length=200)),
-                ('body', models.TextField(help_text='Plain text or Markdown, shown to members as written.')),
-                ('effective_from', models.DateTimeField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('published_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("version", models.PositiveIntegerField(unique=True)),
+                ("title", models.CharField(max_length=200)),
+                ("body", models.TextField(help_text="Plain text or Markdown, shown to members as written.")),
+                ("effective_from", models.DateTimeField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "published_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-version'],
-                'permissions': [('publish_termsversion', 'Publish a terms and conditions version')],
+                "ordering": ["-version"],
+                "permissions": [("publish_termsversion", "Publish a terms and conditions version")],
             },
         ),
         migrations.CreateModel(
-            name='TermsAcceptance',
+            name="TermsAcceptance",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('accepted_at', models.DateTimeField()),
-                ('channel', models.CharField(choices=[('api', 'Member app'), ('enrolment', 'Enrolment'), ('staff', 'Staff')], max_length=16)),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='terms_acceptances', to='members.member')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='acceptances', to='compliance.termsversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("accepted_at", models.DateTimeField()),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[("api", "Member app"), ("enrolment", "Enrolment"), ("staff", "Staff")], max_length=16
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="terms_acceptances",
+                        to="members.member",
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="acceptances",
+                        to="compliance.termsversion",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='complaint',
-            index=models.Index(fields=['state', 'respond_by'], name='compliance__state_f6d31d_idx'),
+            model_name="complaint",
+            index=models.Index(fields=["state", "respond_by"], name="compliance__state_f6d31d_idx"),
         ),
         migrations.AddIndex(
-            model_name='complaint',
-            index=models.Index(fields=['member', '-received_at'], name='compliance__member__043369_idx'),
+            model_name="complaint",
+            index=models.Index(fields=["member", "-received_at"], name="compliance__member__043369_idx"),
         ),
         migrations.AddConstraint(
-            model_name='complaint',
-            constraint=models.CheckConstraint(condition=models.Q(('respond_by__lte', models.F('resolve_by'))), name='complaint_deadlines'),
+            model_name="complaint",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("respond_by__lte", models.F("resolve_by"))), name="complaint_deadlines"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='complaint',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('channel', 'api'), ('filed_by__isnull', True)), models.Q(('channel', 'staff'), ('filed_by__isnull', False)), _connector='OR'), name='complaint_filed_by_channel'),
+            model_name="complaint",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("channel", "api"), ("filed_by__isnull", True)),
+                    models.Q(("channel", "staff"), ("filed_by__isnull", False)),
+                    _connector="OR",
+                ),
+                name="complaint_filed_by_channel",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='termsversion',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('published_at__isnull', True), ('published_by__isnull', True)), models.Q(('published_at__isnull', False), ('published_by__isnull', False)), _connector='OR'), name='terms_published_by_whom'),
+            model_name="termsversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("published_at__isnull", True), ("published_by__isnull", True)),
+                    models.Q(("published_at__isnull", False), ("published_by__isnull", False)),
+                    _connector="OR",
+                ),
+                name="terms_published_by_whom",
+            ),
         ),
         migrations.AddIndex(
-            model_name='termsacceptance',
-            index=models.Index(fields=['member', '-accepted_at'], name='compliance__member__908660_idx'),
+            model_name="termsacceptance",
+            index=models.Index(fields=["member", "-accepted_at"], name="compliance__member__908660_idx"),
         ),
         migrations.AddConstraint(
-            model_name='termsacceptance',
-            constraint=models.UniqueConstraint(fields=('member', 'version'), name='terms_accepted_once'),
+            model_name="termsacceptance",
+            constraint=models.UniqueConstraint(fields=("member", "version"), name="terms_accepted_once"),
         ),
     ]

@@ -122,7 +122,9 @@ class Complaint(models.Model):
         permissions = [("respond_complaint", "Respond to, resolve, reject or assign complaints")]
         indexes = [models.Index(fields=["state", "respond_by"]), models.Index(fields=["member", "-received_at"])]
         constraints = [
-            models.CheckConstraint(condition=models.Q(respond_by__lte=models.F("resolve_by")), name="complaint_deadlines"),
+            models.CheckConstraint(
+                condition=models.Q(respond_by__lte=models.F("resolve_by")), name="complaint_deadlines"
+            ),
             models.CheckConstraint(
                 condition=models.Q(channel="api", filed_by__isnull=True)
                 | models.Q(channel="staff", filed_by__isnull=False),
@@ -148,7 +150,9 @@ class ComplaintEvent(AppendOnlyModel):
     complaint = models.ForeignKey(Complaint, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     at = models.DateTimeField()
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     text = models.TextField(blank=True)
     state_from = models.CharField(max_length=12, blank=True)
     state_to = models.CharField(max_length=12, blank=True)

@@ -10,8 +10,8 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
-from loyalty.ledger.api import points, redemptions
 from compliance import api as consumer_api
+from loyalty.ledger.api import points, redemptions
 from vouchers.api import urls as vouchers_urls
 
 consumer_patterns = [

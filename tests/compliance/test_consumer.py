@@ -174,11 +174,17 @@ def test_related_records_must_be_the_members(member, store_a):
 def test_store_manager_intake_is_store_scoped(member, staff_by_role, store_a, store_b):
     manager = staff_by_role["store_manager"]
     with pytest.raises(ConsumerRefused) as refused:
-        consumer.complaint_file(member=member, kind="service", subject="s", body="b", actor=manager, store_id=store_b.pk)
+        consumer.complaint_file(
+            member=member, kind="service", subject="s", body="b", actor=manager, store_id=store_b.pk
+        )
     assert refused.value.code == "store_required"
-    mine = consumer.complaint_file(member=member, kind="service", subject="s", body="b", actor=manager, store_id=store_a.pk)
+    mine = consumer.complaint_file(
+        member=member, kind="service", subject="s", body="b", actor=manager, store_id=store_a.pk
+    )
     assert mine.channel == "staff" and mine.filed_by == manager
-    hq = consumer.complaint_file(member=member, kind="service", subject="s", body="b", actor=staff_by_role["program_admin"])
+    hq = consumer.complaint_file(
+        member=member, kind="service", subject="s", body="b", actor=staff_by_role["program_admin"]
+    )
     assert list(consumer.complaints_visible_to(manager)) == [mine]
     assert set(consumer.complaints_visible_to(staff_by_role["program_admin"])) == {mine, hq}
     assert not consumer.complaints_visible_to(staff_by_role["cashier"]).exists()

@@ -264,7 +264,12 @@ def sample_objects(staff_by_role, store_a):
         ),
         "django_celery_beat.intervalschedule": IntervalSchedule.objects.create(every=5, period="minutes"),
         "compliance.complaint": complaint_file(
-            member=member, kind="service", subject="M", body="-", store_id=store_a.pk, actor=staff_by_role["program_admin"]
+            member=member,
+            kind="service",
+            subject="M",
+            body="-",
+            store_id=store_a.pk,
+            actor=staff_by_role["program_admin"],
         ),
         "compliance.termsversion": terms_draft_save(
             actor=staff_by_role["program_admin"], title="Matrix", body="-", effective_from=now
