@@ -12,7 +12,7 @@ head's row lock is held until commit, so seq follows commit order without gaps. 
 last statement of the writer's transaction (a ``post_save`` receiver runs right after the
 row's INSERT, which is the last write of every hooked service). Queued streams (the ledger)
 insert into ``chain_queue`` instead (the ledger: an AFTER INSERT trigger on
-``loyalty_ledgeroperation``, since its hot path writes in one CTE without ``post_save``); ``seal_queue`` links them in id order under an advisory
+the ledger's operations table, since its hot path writes in one CTE without ``post_save``); ``seal_queue`` links them in id order under an advisory
 lock.
 
 Hooking: lower layers (staffauth, members, ledger, vouchers, adjustments) may not import

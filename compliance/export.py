@@ -36,6 +36,8 @@ MEMBER_PATHS: dict[str, str] = {
     "vouchers.PendingRedemption": "member",
     "vouchers.TillRedemption": "member",
     "compliance.DataSubjectRequest": "member",
+    "compliance.TermsAcceptance": "member",
+    "compliance.Complaint": "member",
 }
 
 ENCRYPTED_SUFFIX = "_encrypted"

@@ -114,6 +114,58 @@ WILDCARDS: dict[str, Entry] = {
 }
 
 REGISTER: dict[str, Entry] = {
+    # compliance.TermsVersion: terms and conditions versions (public once published; kept as contract records).
+    "compliance.TermsVersion.id": _e(INTERNAL, "system.operations", TRANSACTION, KEEP, export=False),
+    "compliance.TermsVersion.version": _e(PUBLIC, "system.operations", TRANSACTION, KEEP, export=False),
+    "compliance.TermsVersion.title": _e(PUBLIC, "system.operations", TRANSACTION, KEEP, export=False),
+    "compliance.TermsVersion.body": _e(PUBLIC, "system.operations", TRANSACTION, KEEP, export=False),
+    "compliance.TermsVersion.effective_from": _e(PUBLIC, "system.operations", TRANSACTION, KEEP, export=False),
+    "compliance.TermsVersion.created_at": _e(INTERNAL, "system.operations", TRANSACTION, KEEP, export=False),
+    "compliance.TermsVersion.created_by": _e(INTERNAL, "system.operations", TRANSACTION, KEEP, export=False),
+    "compliance.TermsVersion.published_at": _e(PUBLIC, "system.operations", TRANSACTION, KEEP, export=False),
+    "compliance.TermsVersion.published_by": _e(INTERNAL, "system.operations", TRANSACTION, KEEP, export=False),
+    # compliance.TermsAcceptance: members' acceptances of a terms version (contract records).
+    "compliance.TermsAcceptance.id": _e(INTERNAL, "system.operations", TRANSACTION, KEEP, export=False),
+    "compliance.TermsAcceptance.member": _e(INTERNAL, "user.unique_id", TRANSACTION, PSEUDONYMISE, export=False),
+    "compliance.TermsAcceptance.version": _e(INTERNAL, "user.privacy_preferences", TRANSACTION, KEEP, export=True),
+    "compliance.TermsAcceptance.accepted_at": _e(INTERNAL, "user.privacy_preferences", TRANSACTION, KEEP, export=True),
+    "compliance.TermsAcceptance.channel": _e(INTERNAL, "user.privacy_preferences", TRANSACTION, KEEP, export=True),
+    # compliance.Complaint: member complaints and disputes (the member's own; exported).
+    "compliance.Complaint.id": _e(INTERNAL, "system.operations", TRANSACTION, KEEP, export=False),
+    "compliance.Complaint.member": _e(INTERNAL, "user.unique_id", TRANSACTION, PSEUDONYMISE, export=False),
+    "compliance.Complaint.kind": _e(INTERNAL, "user.behavior.purchase_history", TRANSACTION, KEEP, export=True),
+    "compliance.Complaint.subject": _e(RESTRICTED, "user.content.private", TRANSACTION, NULL, export=True),
+    "compliance.Complaint.body": _e(RESTRICTED, "user.content.private", TRANSACTION, NULL, export=True),
+    "compliance.Complaint.ledger_operation": _e(
+        INTERNAL, "user.behavior.purchase_history", TRANSACTION, KEEP, export=True
+    ),
+    "compliance.Complaint.voucher": _e(INTERNAL, "user.behavior.purchase_history", TRANSACTION, KEEP, export=True),
+    "compliance.Complaint.store": _e(INTERNAL, "user.behavior.purchase_history", TRANSACTION, KEEP, export=True),
+    "compliance.Complaint.channel": _e(INTERNAL, "user.behavior.purchase_history", TRANSACTION, KEEP, export=True),
+    "compliance.Complaint.filed_by": _e(INTERNAL, "user.behavior.purchase_history", TRANSACTION, KEEP, export=False),
+    "compliance.Complaint.received_at": _e(INTERNAL, "user.behavior.purchase_history", TRANSACTION, KEEP, export=True),
+    "compliance.Complaint.respond_by": _e(INTERNAL, "user.behavior.purchase_history", TRANSACTION, KEEP, export=True),
+    "compliance.Complaint.resolve_by": _e(INTERNAL, "user.behavior.purchase_history", TRANSACTION, KEEP, export=True),
+    "compliance.Complaint.state": _e(INTERNAL, "user.behavior.purchase_history", TRANSACTION, KEEP, export=True),
+    "compliance.Complaint.assignee": _e(INTERNAL, "user.behavior.purchase_history", TRANSACTION, KEEP, export=False),
+    "compliance.Complaint.first_responded_at": _e(
+        INTERNAL, "user.behavior.purchase_history", TRANSACTION, KEEP, export=True
+    ),
+    "compliance.Complaint.closed_at": _e(INTERNAL, "user.behavior.purchase_history", TRANSACTION, KEEP, export=True),
+    "compliance.Complaint.reminded_at": _e(INTERNAL, "user.behavior.purchase_history", TRANSACTION, KEEP, export=False),
+    "compliance.Complaint.escalated_at": _e(
+        INTERNAL, "user.behavior.purchase_history", TRANSACTION, KEEP, export=False
+    ),
+    "compliance.Complaint.adjustment": _e(INTERNAL, "user.behavior.purchase_history", TRANSACTION, KEEP, export=False),
+    # compliance.ComplaintEvent: the complaints' append-only history (responses reach the member through the outbox).
+    "compliance.ComplaintEvent.id": _e(INTERNAL, "system.operations", TRANSACTION, KEEP, export=False),
+    "compliance.ComplaintEvent.complaint": _e(INTERNAL, "system.operations", TRANSACTION, KEEP, export=False),
+    "compliance.ComplaintEvent.kind": _e(INTERNAL, "system.operations", TRANSACTION, KEEP, export=False),
+    "compliance.ComplaintEvent.at": _e(INTERNAL, "system.operations", TRANSACTION, KEEP, export=False),
+    "compliance.ComplaintEvent.actor": _e(INTERNAL, "system.operations", TRANSACTION, KEEP, export=False),
+    "compliance.ComplaintEvent.text": _e(RESTRICTED, "user.content.private", TRANSACTION, NULL, export=False),
+    "compliance.ComplaintEvent.state_from": _e(INTERNAL, "system.operations", TRANSACTION, KEEP, export=False),
+    "compliance.ComplaintEvent.state_to": _e(INTERNAL, "system.operations", TRANSACTION, KEEP, export=False),
     # compliance.DataSubjectRequest: data-subject requests (kept 3 years as compliance evidence).
     "compliance.DataSubjectRequest.id": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
     "compliance.DataSubjectRequest.kind": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=True),

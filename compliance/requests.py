@@ -562,7 +562,7 @@ def erasure_refusals(member: Member) -> list[tuple[str, str, str]]:
     """The grounds to refuse an erasure: (code, reason, legal basis)."""
     from compliance.models import LegalHold
     from fraud.models import FraudCase
-    from loyalty.ledger.models import MemberBalance
+    from loyalty.ledger.selectors import member_balance
 
     grounds = []
     if LegalHold.objects.filter(scope="member", member=member, released_at__isnull=True).exists():
@@ -577,7 +577,8 @@ def erasure_refusals(member: Member) -> list[tuple[str, str, str]]:
         grounds.append(
             ("open_fraud_case", "An open fraud investigation concerns this account.", "PDPA s.6, s.45 investigation")
         )
-    if MemberBalance.objects.filter(account__member=member, debits_pending__gt=0).exists():
+    balance = member_balance(member)
+    if balance is not None and balance.debits_pending > 0:
         grounds.append(("unsettled_holds", "Points are held for an unsettled redemption.", "Contract performance"))
     return grounds
 

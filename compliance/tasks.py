@@ -80,3 +80,12 @@ def dsr_export_build_task(request_id: int) -> bool:
 
     export_build(request_id=request_id)
     return True
+
+
+@retrying_task()
+def complaints_deadline_sweep_task() -> dict:
+    """Remind before, and escalate after, complaint deadlines (``compliance.consumer``).
+    Idempotent: each complaint is reminded and escalated at most once."""
+    from compliance.consumer import complaints_deadline_sweep
+
+    return complaints_deadline_sweep()

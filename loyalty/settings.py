@@ -392,6 +392,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Choice sets that share a field name get names of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "ComplaintKindEnum": "compliance.models.consumer.Complaint.Kind",
+        "ComplaintStateEnum": "compliance.models.consumer.Complaint.State",
+        "DataRequestKindEnum": "compliance.models.requests.DataSubjectRequest.Kind",
+    },
     # The refusals at the door of every operation (413, 422 card_number_refused): loyalty/api/schema.py.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -831,3 +837,17 @@ RETENTION_DB_ROLE = env.str("RETENTION_DB_ROLE", default="")
 RETENTION_LOCK_TIMEOUT = env.str("RETENTION_LOCK_TIMEOUT", default="5s")
 # Days after closure a closed member's personal data is crypto-shredded.
 RETENTION_CLOSED_PII_DAYS = env.int("RETENTION_CLOSED_PII_DAYS", default=90)
+# --- Consumer protection: complaints and disputes (issue 15) --------------------------------
+# Deadlines in business days (Monday to Friday, programme time zone) from receipt: a first
+# response, then a resolution; a reminder this many hours before either; the desk's
+# address for escalations and unassigned reminders; the adjustment reason a points
+# dispute resolved in the member's favour is requested under.
+COMPLAINTS = {
+    "respond_business_days": env.int("COMPLAINT_RESPOND_BUSINESS_DAYS", default=5),
+    "resolve_business_days": env.int("COMPLAINT_RESOLVE_BUSINESS_DAYS", default=20),
+    "remind_hours": env.int("COMPLAINT_REMIND_HOURS", default=24),
+    "desk_email": env.str("COMPLAINT_DESK_EMAIL", default=""),
+    "adjustment_reason": env.str("COMPLAINT_ADJUSTMENT_REASON", default="MISSED_EARN"),
+    # Complaints a member may file through the app in any 24 hours (staff intake: no cap).
+    "member_daily_limit": env.int("COMPLAINT_MEMBER_DAILY_LIMIT", default=5),
+}

@@ -92,6 +92,13 @@ _TILL_RECORDS_READ = {"vouchers.view_staffshift", "vouchers.view_voucherscan", "
 _TILL_POINTS_READ = {"vouchers.view_tillredemption", "vouchers.view_pendingredemption"}
 _OFFLINE_DECIDE = {"vouchers.decide_pendingredemption"}
 
+_COMPLAINTS_HANDLE = {
+    "compliance.view_complaint",
+    "compliance.add_complaint",
+    "compliance.respond_complaint",
+    "compliance.view_complaintevent",
+}
+
 CASHIER = Role(
     key="cashier",
     name="Cashier",
@@ -118,6 +125,8 @@ STORE_MANAGER = Role(
         | _OFFLINE_DECIDE
         # Fraud reports: their stores' alert counts only (fraud.reports).
         | {"fraud.view_fraudreport"}
+        # Complaints of their stores: intake on a member's behalf, respond, resolve.
+        | _COMPLAINTS_HANDLE
     ),
 )
 
@@ -160,6 +169,10 @@ PROGRAM_ADMIN = Role(
         # the programme's administrators take them in and carry them out.
         | {"compliance.view_datasubjectrequest", "compliance.add_datasubjectrequest"}
         | {"compliance.manage_datasubjectrequest"}
+        # Consumer protection: every complaint; terms and conditions drafted and published.
+        | _COMPLAINTS_HANDLE
+        | _crud("compliance", "termsversion", "view", "add", "change")
+        | {"compliance.publish_termsversion", "compliance.view_termsacceptance"}
     ),
 )
 

@@ -45,6 +45,7 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -205,6 +206,15 @@ def world(db, settings, make_staff):
     )
     _new_member_session()
     WORLD["shift"], WORLD["staff_shift"] = _staff_shift(till, store, make_staff)
+    # Terms in force and a complaint of the member's (compliance.consumer, issue 15).
+    from compliance import consumer
+
+    admin = make_staff("contract-admin", "program_admin")
+    consumer.terms_publish(
+        actor=admin,
+        version=consumer.terms_draft_save(actor=admin, title="Terms", body="Body", effective_from=timezone.now()),
+    )
+    WORLD["complaint"] = consumer.complaint_file(member=member, kind="service", subject="s", body="b", actor=admin)
     yield WORLD
     WORLD.clear()
     request_started.connect(close_old_connections)
@@ -236,6 +246,7 @@ def aim(case) -> None:
         "hold_id": _open_hold,
         "session_id": str(WORLD["tokens"].session_id),
         "device_id": WORLD["tokens"].device_id,
+        "complaint_id": WORLD["complaint"].pk,
     }
     if case.path_parameters:
         for name, value in list(case.path_parameters.items()):

@@ -10,8 +10,17 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
+from compliance.api import consumer as consumer_api
 from loyalty.ledger.api import points, redemptions
 from vouchers.api import urls as vouchers_urls
+
+consumer_patterns = [
+    path("terms", consumer_api.TermsApi.as_view(), name="terms"),
+    path("me/terms", consumer_api.MeTermsApi.as_view(), name="me-terms"),
+    path("me/terms/accept", consumer_api.MeTermsAcceptApi.as_view(), name="me-terms-accept"),
+    path("me/complaints", consumer_api.MeComplaintsApi.as_view(), name="me-complaints"),
+    path("me/complaints/<str:complaint_id>", consumer_api.MeComplaintApi.as_view(), name="me-complaint"),
+]
 
 app_name = "api"
 
@@ -49,6 +58,7 @@ urlpatterns = [
     path("v1/", include(vouchers_urls.redemption_patterns)),  # till redemption authorisation, offline queue (issue 6)
     path("v1/pos/", include(pos_patterns)),
     path("v1/", include("members.api.urls")),
-    path("v1/", include("compliance.api")),  # the member's data-subject requests (PDPA)
+    path("v1/", include("compliance.api.requests")),  # the member's data-subject requests (PDPA)
     path("v1/", include(vouchers_urls.member_patterns)),
+    path("v1/", include(consumer_patterns)),  # terms and complaints (issue 15)
 ]

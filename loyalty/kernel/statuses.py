@@ -185,6 +185,22 @@ REFUSAL_STATUS: dict[str, int] = {
     "till:otp_expired": 422,
     "till:otp_wrong_code": 422,
     "till:otp_too_many_guesses": 422,
+    # consumer protection (compliance.consumer): terms and complaints
+    "consumer:terms_not_found": 404,
+    "consumer:terms_not_current": 409,
+    "consumer:terms_published": 409,
+    "consumer:terms_superseded": 409,
+    "consumer:terms_acceptance_required": 403,
+    "consumer:not_allowed": 403,
+    "consumer:store_required": 403,
+    "consumer:not_found": 404,
+    "consumer:complaint_closed": 409,
+    "consumer:complaint_rate_limited": 429,
+    "consumer:kind_invalid": 400,
+    "consumer:subject_required": 400,
+    "consumer:body_required": 400,
+    "consumer:subject_too_long": 400,
+    "consumer:body_too_long": 400,
 }
 DEFAULT_REFUSAL_STATUS = 422
 

@@ -43,7 +43,7 @@ STEP_UP_ACTIONS = (
     "password_remove",
     "redeem",
     "restriction_lift",  # a low-risk spending freeze (members.services.restrictions)
-    "data_request",  # a data-subject request or an export download (compliance.api)
+    "data_request",  # a data-subject request or an export download (compliance.api.requests)
 )
 
 

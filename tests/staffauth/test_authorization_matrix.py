@@ -31,6 +31,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from compliance.access import record as access_record
+from compliance.consumer import complaint_file, terms_draft_save
 from compliance.models import ChainHead, DataSubjectRequest, LegalHold, RetentionRun
 from fraud.models import AuditSample, CaseEvent, FraudAlert, FraudCase
 from fraud.reports import fraud_report_build
@@ -150,6 +151,12 @@ MATRIX: dict[str, dict[str, set[str]]] = {
     "django_celery_beat.crontabschedule": {"system_admin": ALL | {"action:delete_selected"}},
     "django_celery_beat.solarschedule": {"system_admin": ALL | {"action:delete_selected"}},
     "django_celery_beat.intervalschedule": {"system_admin": ALL | {"action:delete_selected"}},
+    # Consumer protection (issue 15): complaints, filed (add) on a member's behalf and
+    # worked (the page's buttons, COMPLAINT_ACTIONS below) by store managers (their
+    # stores) and programme administrators; never edited or deleted. Terms versions:
+    # drafted and published by programme administrators; never deleted.
+    "compliance.complaint": {"store_manager": {V, A}, "program_admin": {V, A}},
+    "compliance.termsversion": {"program_admin": {V, A, C}},
 }
 
 # The member page across stores (issue 11, D3; spec: "a cashier cannot view other
@@ -283,6 +290,17 @@ def sample_objects(staff_by_role, store_a):
             event="sunrise", latitude=3.1, longitude=101.7
         ),
         "django_celery_beat.intervalschedule": IntervalSchedule.objects.create(every=5, period="minutes"),
+        "compliance.complaint": complaint_file(
+            member=member,
+            kind="service",
+            subject="M",
+            body="-",
+            store_id=store_a.pk,
+            actor=staff_by_role["program_admin"],
+        ),
+        "compliance.termsversion": terms_draft_save(
+            actor=staff_by_role["program_admin"], title="Matrix", body="-", effective_from=now
+        ),
     }
     objects["fraud.auditsample"] = AuditSample.objects.create(
         month=now.date().replace(day=1), adjustment=objects["loyalty.adjustmentrequest"], band="supervisor",
@@ -682,4 +700,58 @@ def test_the_posted_search_rows(staff_by_role, admin_name):
         if got != expected:
             mismatches.append(f"{principal}: expected {expected}, got {got}")
     add_figure("authorization matrix cells checked", len(row))
+    assert not mismatches, "\n".join(mismatches)
+
+
+# The complaint page's buttons (POST <complaint>/act/<action>/) on a complaint of store A:
+# "done", 403 (no complaint pages; another store's complaint answers 404 like a missing
+# one), "login" (anonymous). The terms publish button: "done" or 403.
+COMPLAINT_ACTIONS: dict[str, object] = {
+    "anonymous": "login", "cashier": 403, "store_manager": "done", "program_admin": "done",
+    "system_admin": 403, "fraud_analyst": 403,
+}  # fmt: skip
+TERMS_PUBLISH: dict[str, object] = {
+    "anonymous": "login", "cashier": 403, "store_manager": 403, "program_admin": "done",
+    "system_admin": 403, "fraud_analyst": 403,
+}  # fmt: skip
+
+
+def _outcome(response, done: bool) -> object:
+    if response.status_code == 302 and response["Location"].startswith("/admin/login/"):
+        return "login"
+    if response.status_code == 302:
+        return "done" if done else "?"
+    return response.status_code
+
+
+def test_the_complaint_and_terms_buttons_rows(staff_by_role, store_a):
+    from compliance.models import TermsVersion
+
+    member = Member.objects.create(home_store=store_a)
+    admin_user = staff_by_role["program_admin"]
+    mismatches = []
+    for principal, expected in COMPLAINT_ACTIONS.items():
+        complaint = complaint_file(
+            member=member, kind="service", subject="Row", body="-", store_id=store_a.pk, actor=admin_user
+        )
+        client = Client()
+        if principal in staff_by_role:
+            login_verified(client, staff_by_role[principal])
+        url = reverse("admin:compliance_complaint_act", args=[complaint.pk, "respond"])
+        response = client.post(url, {"text": "Hi"})
+        complaint.refresh_from_db()
+        actual = _outcome(response, complaint.state == "responded")
+        if actual != expected:
+            mismatches.append(f"{principal} complaint respond: expected {expected}, got {actual}")
+    for principal, expected in TERMS_PUBLISH.items():
+        draft = terms_draft_save(actor=admin_user, title="Row", body="-", effective_from=timezone.now())
+        client = Client()
+        if principal in staff_by_role:
+            login_verified(client, staff_by_role[principal])
+        url = reverse("admin:compliance_termsversion_publish", args=[draft.pk])
+        response = client.post(url, {"confirm": f"v{draft.version}"})
+        actual = _outcome(response, TermsVersion.objects.get(pk=draft.pk).is_published)
+        if actual != expected:
+            mismatches.append(f"{principal} terms publish: expected {expected}, got {actual}")
+    add_figure("authorization matrix cells checked", len(COMPLAINT_ACTIONS) + len(TERMS_PUBLISH))
     assert not mismatches, "\n".join(mismatches)

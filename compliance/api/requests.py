@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -23,7 +25,7 @@ from compliance import requests as dsr
 from compliance.models import DataSubjectRequest
 from loyalty.api.errors import ApiRefusal
 from loyalty.api.parsers import StrictJSONParser
-from loyalty.api.serializers import StrictInputSerializer, UtcDateTimeField
+from loyalty.api.serializers import StrictCharField, StrictInputSerializer, UtcDateTimeField
 from loyalty.kernel.access_log import download_response
 from members.api.base import MeApi, member_operation, valid_input
 from members.models import Consent
@@ -43,15 +45,15 @@ class RequestInput(StrictInputSerializer):
 
 
 class CodeInput(StrictInputSerializer):
-    code = serializers.CharField(max_length=40)
+    code = StrictCharField(max_length=40, free_text=False)
 
 
 class ReasonInput(StrictInputSerializer):
-    reason = serializers.CharField(max_length=500)
+    reason = StrictCharField(max_length=500)
 
 
 class TokenInput(StrictInputSerializer):
-    token = serializers.CharField(max_length=100)
+    token = StrictCharField(max_length=100, free_text=False)
 
 
 class RequestSerializer(serializers.Serializer):
@@ -128,7 +130,9 @@ class DataExportApi(MeApi):
     parser_classes = [StrictJSONParser]
 
     @member_operation(
-        "me_data_export_download", serializers.CharField, request=TokenInput,
+        "me_data_export_download",
+        OpenApiResponse(OpenApiTypes.BINARY, description="The member's data: a ZIP (application/zip)."),
+        request=TokenInput,
         errors={400: "validation_error", 403: "step_up_required", 404: "export_not_found: unknown, used or expired"},
     )  # fmt: skip
     def post(self, request):
