@@ -36,7 +36,9 @@ def test_the_schema_is_public_and_describes_the_till_and_member_apis(client):
         "/api/v1/pos/vouchers/public-key",
     }
     assert {"/api/v1/auth/otp/request", "/api/v1/auth/otp/verify", "/api/v1/me", "/api/v1/me/ledger"} <= paths
-    assert all(p.startswith(("/api/v1/pos/", "/api/v1/auth/", "/api/v1/me", "/api/v1/rewards", "/api/v1/terms")) for p in paths)
+    assert all(
+        p.startswith(("/api/v1/pos/", "/api/v1/auth/", "/api/v1/me", "/api/v1/rewards", "/api/v1/terms")) for p in paths
+    )
     schemes = schema["components"]["securitySchemes"]
     till = {s["name"] for s in schemes.values() if s["type"] == "apiKey"}
     assert till == {"X-Till-Key", "X-Timestamp", "X-Signature"}
