@@ -31,7 +31,7 @@ def retention_run_start(
     *, dry_run: bool, started_by: str, category: str | None = None, now: datetime | None = None
 ) -> RetentionRun:
     """Open a run with its policy and cutoffs frozen."""
-    if category is not None and category not in (*POLICY, "closed_pii"):
+    if category is not None and category not in (*POLICY, "inactive", "closed_pii"):
         raise UnknownCategory(f"unknown category {category!r}: one of {', '.join(POLICY)}")
     now = now or timezone.now()
     policy: dict[str, list[dict[str, Any]]] = {}
@@ -49,6 +49,11 @@ def retention_run_start(
                 for rule in rules
             ]
     frozen: dict[str, Any] = {"as_of": now.isoformat(), "categories": policy}
+    if category in (None, "inactive"):
+        frozen["inactive"] = {
+            "months_idle": settings.RETENTION_INACTIVE_MONTHS,
+            "warning_days": settings.RETENTION_INACTIVE_WARNING_DAYS,
+        }
     if category in (None, "closed_pii"):
         frozen["closed_pii"] = {"days_after_closure": settings.RETENTION_CLOSED_PII_DAYS}
     return RetentionRun.objects.create(dry_run=dry_run, started_by=started_by, policy=frozen)
@@ -125,6 +130,33 @@ def _chain_purge_record(table: str, ids: list[int]) -> None:
             purge_record(stream.name, ids)
 
 
+def _inactive(run: RetentionRun) -> None:
+    """Long-inactive members: warned, then closed when the warning lapses (counts only in
+    a dry run). Both steps are idempotent, so a resumed run adds what it did this time."""
+    from compliance.inactive import inactive_close, inactive_to_warn, inactive_warn, notices_lapsed
+
+    if run.policy.get("inactive") is None:
+        return
+    now = datetime.fromisoformat(run.policy["as_of"])
+    with transaction.atomic():
+        run = RetentionRun.objects.select_for_update().get(pk=run.pk)
+        run.dry_counts["inactive"] = {
+            "members_to_warn": inactive_to_warn(now).count(),
+            "accounts_to_close": notices_lapsed(now).count(),
+        }
+        run.save(update_fields=["dry_counts"])
+    if run.dry_run:
+        return
+    closed, cancelled = inactive_close(now)
+    warned = inactive_warn(now)
+    with transaction.atomic():
+        run = RetentionRun.objects.select_for_update().get(pk=run.pk)
+        counts = run.counts.setdefault("inactive", {})
+        for key, value in (("members_warned", warned), ("accounts_closed", closed), ("notices_cancelled", cancelled)):
+            counts[key] = counts.get(key, 0) + value
+        run.save(update_fields=["counts"])
+
+
 def _closed_pii(run: RetentionRun) -> None:
     """Closed members' personal data (crypto-shredded; the member row and ledger stay)."""
     from compliance.pii import closed_members_due, closed_members_held, closed_members_shred
@@ -151,6 +183,7 @@ def retention_run_continue(run: RetentionRun, *, after_batch: BatchHook | None =
     _phase(run, dry=True, after_batch=after_batch)
     if not run.dry_run:
         _phase(run, dry=False, after_batch=after_batch)
+    _inactive(run)
     _closed_pii(run)
     RetentionRun.objects.filter(pk=run.pk).update(state=RetentionRun.State.DONE, finished_at=timezone.now())
     run.refresh_from_db()

@@ -104,7 +104,7 @@ WILDCARDS: dict[str, Entry] = {
     "admin.*": _e(RESTRICTED, "system.operations", SECURITY, KEEP, export=False),
     "auditlog.*": _e(RESTRICTED, "system.operations", ACCESS, PSEUDONYMISE, export=False),
     "auth.*": _e(INTERNAL, "system.operations", SYSTEM, KEEP, export=False),
-    "axes.*": _e(RESTRICTED, "system.operations", SECURITY, KEEP, export=False),
+    "axes.*": _e(RESTRICTED, "system.operations", SYSTEM, KEEP, export=False),
     "contenttypes.*": _e(PUBLIC, "system.operations", SYSTEM, KEEP, export=False),
     "django_celery_beat.*": _e(INTERNAL, "system.operations", SYSTEM, KEEP, export=False),
     "guardian.*": _e(INTERNAL, "system.operations", SYSTEM, KEEP, export=False),
@@ -114,6 +114,13 @@ WILDCARDS: dict[str, Entry] = {
 }
 
 REGISTER: dict[str, Entry] = {
+    # compliance.InactivityNotice: warnings to long-inactive members before closure (kept with the purge's evidence).
+    "compliance.InactivityNotice.id": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.InactivityNotice.member": _e(INTERNAL, "user.unique_id", SECURITY, PSEUDONYMISE, export=False),
+    "compliance.InactivityNotice.warned_at": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.InactivityNotice.close_after": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.InactivityNotice.closed_at": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.InactivityNotice.cancelled_at": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
     # compliance.TermsVersion: terms and conditions versions (public once published; kept as contract records).
     "compliance.TermsVersion.id": _e(INTERNAL, "system.operations", TRANSACTION, KEEP, export=False),
     "compliance.TermsVersion.version": _e(PUBLIC, "system.operations", TRANSACTION, KEEP, export=False),
@@ -330,17 +337,17 @@ REGISTER: dict[str, Entry] = {
     "loyalty.Till.allowed_ips": _e(RESTRICTED, "system.operations", SYSTEM, KEEP, export=False),
     "loyalty.Till.active": _e(INTERNAL, "system.operations", SYSTEM, KEEP, export=False),
     "loyalty.Till.created_at": _e(INTERNAL, "system.operations", SYSTEM, KEEP, export=False),
-    "loyalty.OutboundMessage.id": _e(INTERNAL, "user.content.private", ROW_OWN, DELETE, export=True),
-    "loyalty.OutboundMessage.channel": _e(INTERNAL, "user.content.private", ROW_OWN, DELETE, export=True),
-    "loyalty.OutboundMessage.member": _e(INTERNAL, "user.content.private", ROW_OWN, DELETE, export=True),
-    "loyalty.OutboundMessage.to": _e(RESTRICTED, "user.contact", ROW_OWN, DELETE, export=True),
-    "loyalty.OutboundMessage.subject": _e(INTERNAL, "user.content.private", ROW_OWN, DELETE, export=True),
-    "loyalty.OutboundMessage.body": _e(RESTRICTED, "user.content.private", ROW_OWN, DELETE, export=True),
-    "loyalty.OutboundMessage.topic": _e(INTERNAL, "user.content.private", ROW_OWN, DELETE, export=True),
-    "loyalty.OutboundMessage.status": _e(INTERNAL, "user.content.private", ROW_OWN, DELETE, export=True),
-    "loyalty.OutboundMessage.detail": _e(INTERNAL, "user.content.private", ROW_OWN, DELETE, export=True),
-    "loyalty.OutboundMessage.created_at": _e(INTERNAL, "user.content.private", ROW_OWN, DELETE, export=True),
-    "loyalty.OutboundMessage.sent_at": _e(INTERNAL, "user.content.private", ROW_OWN, DELETE, export=True),
+    "loyalty.OutboundMessage.id": _e(INTERNAL, "user.content.private", SYSTEM, DELETE, export=True),
+    "loyalty.OutboundMessage.channel": _e(INTERNAL, "user.content.private", SYSTEM, DELETE, export=True),
+    "loyalty.OutboundMessage.member": _e(INTERNAL, "user.content.private", SYSTEM, DELETE, export=True),
+    "loyalty.OutboundMessage.to": _e(RESTRICTED, "user.contact", SYSTEM, DELETE, export=True),
+    "loyalty.OutboundMessage.subject": _e(INTERNAL, "user.content.private", SYSTEM, DELETE, export=True),
+    "loyalty.OutboundMessage.body": _e(RESTRICTED, "user.content.private", SYSTEM, DELETE, export=True),
+    "loyalty.OutboundMessage.topic": _e(INTERNAL, "user.content.private", SYSTEM, DELETE, export=True),
+    "loyalty.OutboundMessage.status": _e(INTERNAL, "user.content.private", SYSTEM, DELETE, export=True),
+    "loyalty.OutboundMessage.detail": _e(INTERNAL, "user.content.private", SYSTEM, DELETE, export=True),
+    "loyalty.OutboundMessage.created_at": _e(INTERNAL, "user.content.private", SYSTEM, DELETE, export=True),
+    "loyalty.OutboundMessage.sent_at": _e(INTERNAL, "user.content.private", SYSTEM, DELETE, export=True),
     "loyalty.JobRun.id": _e(INTERNAL, "system.operations", SYSTEM, KEEP, export=False),
     "loyalty.JobRun.task_name": _e(INTERNAL, "system.operations", SYSTEM, KEEP, export=False),
     "loyalty.JobRun.periodic_task_name": _e(INTERNAL, "system.operations", SYSTEM, KEEP, export=False),
@@ -833,25 +840,15 @@ REGISTER: dict[str, Entry] = {
     "vouchers.VoucherRedemption.receipt": _e(
         INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
     ),
-    "vouchers.VoucherScan.id": _e(INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True),
-    "vouchers.VoucherScan.voucher": _e(
-        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
-    ),
-    "vouchers.VoucherScan.till": _e(INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True),
-    "vouchers.VoucherScan.store": _e(
-        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
-    ),
-    "vouchers.VoucherScan.staff": _e(
-        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
-    ),
-    "vouchers.VoucherScan.action": _e(
-        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
-    ),
-    "vouchers.VoucherScan.result": _e(
-        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
-    ),
+    "vouchers.VoucherScan.id": _e(INTERNAL, "user.behavior.purchase_history", SECURITY, PSEUDONYMISE, export=True),
+    "vouchers.VoucherScan.voucher": _e(INTERNAL, "user.behavior.purchase_history", SECURITY, PSEUDONYMISE, export=True),
+    "vouchers.VoucherScan.till": _e(INTERNAL, "user.behavior.purchase_history", SECURITY, PSEUDONYMISE, export=True),
+    "vouchers.VoucherScan.store": _e(INTERNAL, "user.behavior.purchase_history", SECURITY, PSEUDONYMISE, export=True),
+    "vouchers.VoucherScan.staff": _e(INTERNAL, "user.behavior.purchase_history", SECURITY, PSEUDONYMISE, export=True),
+    "vouchers.VoucherScan.action": _e(INTERNAL, "user.behavior.purchase_history", SECURITY, PSEUDONYMISE, export=True),
+    "vouchers.VoucherScan.result": _e(INTERNAL, "user.behavior.purchase_history", SECURITY, PSEUDONYMISE, export=True),
     "vouchers.VoucherScan.created_at": _e(
-        INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=True
+        INTERNAL, "user.behavior.purchase_history", SECURITY, PSEUDONYMISE, export=True
     ),
     "vouchers.RedemptionAudit.id": _e(
         INTERNAL, "user.behavior.purchase_history", TRANSACTION, PSEUDONYMISE, export=False

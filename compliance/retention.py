@@ -1,16 +1,26 @@
 """Retention policy (COMPLIANCE.md §2): which tables each category purges, after how long.
 
-The one place that maps categories to tables (the classification register may take its
-place at merge). Cutoffs are the start of the programme-local day minus whole calendar
-years (29 February becomes 28 February), or minus days for the day-counted rows.
+The classification register (``compliance.register``) says which retention category each
+table's rows belong to; this module lists only the logs the nightly purge may delete
+(``PURGEABLE``: their clock column and whether they are append-only) and the category
+periods (``RETENTION_PERIODS``: the spec's defaults, which a programme may lengthen, never
+shorten: the purge function's floors are the defaults). Cutoffs are the start of the
+programme-local day minus whole calendar years (29 February becomes 28 February).
+
+Not purged here: the journal and the other transaction records (kept pseudonymous as the
+financial record; COMPLIANCE.md: never purge a live account's ledger), members' personal
+data (crypto-shredded by ``compliance.pii``), configuration and reference tables.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
+from django.apps import apps
 from django.conf import settings
 
 
@@ -25,27 +35,67 @@ class Rule:
     append_only: bool = True
 
 
-# category -> rules. Only tables the purge function accepts (its floors, below, are the
-# database's own copy: the application cannot write them).
-POLICY: dict[str, tuple[Rule, ...]] = {
-    "security": (
-        Rule("staffauth_securityevent", "created_at", years=3),
-        Rule("members_membersecurityevent", "created_at", years=3),
-        Rule("vouchers_voucherscan", "created_at", years=3),
-    ),
-    "access": (
-        Rule("members_memberpiiaccess", "accessed_at", years=2),
-        Rule("auditlog_logentry", "timestamp", years=2),
-    ),
-    "system": (
-        Rule("loyalty_outboundmessage", "created_at", years=1, append_only=False),
-        Rule("axes_accesslog", "attempt_time", years=1, append_only=False),
-        Rule("axes_accessfailurelog", "attempt_time", years=1, append_only=False),
-    ),
+# The logs the purge deletes: model label -> (clock column, append-only). Their category
+# comes from the register.
+PURGEABLE: dict[str, tuple[str, bool]] = {
+    "staffauth.SecurityEvent": ("created_at", True),
+    "members.MemberSecurityEvent": ("created_at", True),
+    "vouchers.VoucherScan": ("created_at", True),
+    "loyalty.LedgerRefusalEvent": ("created_at", True),
+    "members.MemberPiiAccess": ("accessed_at", True),
+    "auditlog.LogEntry": ("timestamp", True),
+    "compliance.AccessEvent": ("at", True),
+    "loyalty.OutboundMessage": ("created_at", False),
+    "axes.AccessLog": ("attempt_time", False),
+    "axes.AccessFailureLog": ("attempt_time", False),
 }
 
-BATCH_SIZE = 1000
-PURGE_BATCH_SIGNATURE = "loyalty_purge_batch(regclass, timestamptz, bigint, integer, boolean)"
+# The specification's periods (years) per category: the defaults, and the database's floors.
+DEFAULT_PERIODS: dict[str, int] = {"transaction": 7, "security": 3, "access": 2, "system": 1}
+CATEGORIES = ("security", "access", "system")
+
+
+def period_years(category: str) -> int:
+    """The category's period: ``RETENTION_PERIODS`` (years), at least the default."""
+    configured = getattr(settings, "RETENTION_PERIODS", {}) or {}
+    return max(int(configured.get(category, DEFAULT_PERIODS[category])), DEFAULT_PERIODS[category])
+
+
+@cache
+def _categories() -> dict[str, str]:
+    from compliance.register import retention_of
+
+    return {label: retention_of(apps.get_model(label)) for label in PURGEABLE}
+
+
+def policy(*, floors: bool = False) -> dict[str, tuple[Rule, ...]]:
+    """category -> rules, from the register's categories and the periods (``floors``: the
+    defaults, which the purge function enforces)."""
+    built: dict[str, list[Rule]] = {}
+    for label, category in _categories().items():
+        if category not in CATEGORIES:
+            raise ValueError(f"{label} is purgeable but the register files it under {category!r}")
+        clock, append_only = PURGEABLE[label]
+        years = DEFAULT_PERIODS[category] if floors else period_years(category)
+        table = apps.get_model(label)._meta.db_table
+        built.setdefault(category, []).append(Rule(table, clock, years=years, append_only=append_only))
+    return {category: tuple(built[category]) for category in CATEGORIES if category in built}
+
+
+class _Policy(Mapping[str, tuple[Rule, ...]]):
+    """``POLICY``: the policy as configured, read when used (the register needs the apps)."""
+
+    def __getitem__(self, category: str) -> tuple[Rule, ...]:
+        return policy()[category]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(policy())
+
+    def __len__(self) -> int:
+        return len(policy())
+
+
+POLICY: Mapping[str, tuple[Rule, ...]] = _Policy()
 
 
 def years_before(day: date, years: int) -> date:
@@ -63,13 +113,19 @@ def cutoff(rule: Rule, now: datetime) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zone)
 
 
-# The database's floors: a cutoff later than these is refused by the function itself.
-_FLOORS = ", ".join(
-    f"('{rule.table}', '{rule.clock}', interval '{rule.years} years {rule.days} days')"
-    for rules in POLICY.values()
-    for rule in rules
-    if rule.append_only
-)
+def _floors_sql() -> str:
+    """The database's floors: a cutoff later than these is refused by the function itself."""
+    return ", ".join(
+        f"('{rule.table}', '{rule.clock}', interval '{rule.years} years {rule.days} days')"
+        for rules in policy(floors=True).values()
+        for rule in rules
+        if rule.append_only
+    )
+
+
+BATCH_SIZE = 1000
+PURGE_BATCH_SIGNATURE = "loyalty_purge_batch(regclass, timestamptz, bigint, integer, boolean)"
+
 
 # The same batch for a mutable table, run as the application role itself.
 MUTABLE_BATCH_SQL = """
@@ -161,7 +217,7 @@ REVOKE ALL ON FUNCTION __SIG__ FROM PUBLIC;
 
 def purge_batch_function_sql() -> str:
     return (
-        PURGE_BATCH_FUNCTION.replace("__FLOORS__", _FLOORS)
+        PURGE_BATCH_FUNCTION.replace("__FLOORS__", _floors_sql())
         .replace("__TZ__", settings.TIME_ZONE)
         .replace("__SIG__", PURGE_BATCH_SIGNATURE)
     )

@@ -837,6 +837,17 @@ RETENTION_DB_ROLE = env.str("RETENTION_DB_ROLE", default="")
 RETENTION_LOCK_TIMEOUT = env.str("RETENTION_LOCK_TIMEOUT", default="5s")
 # Days after closure a closed member's personal data is crypto-shredded.
 RETENTION_CLOSED_PII_DAYS = env.int("RETENTION_CLOSED_PII_DAYS", default=90)
+# Long-inactive members (compliance/inactive.py): months idle with nothing on the balance
+# before a warning, and days from the warning to the account's closure.
+RETENTION_INACTIVE_MONTHS = env.int("RETENTION_INACTIVE_MONTHS", default=24)
+RETENTION_INACTIVE_WARNING_DAYS = env.int("RETENTION_INACTIVE_WARNING_DAYS", default=30)
+# Years each category's logs are kept (compliance/retention.py): the specification's periods
+# are the defaults and the floor (a shorter period is ignored; the database refuses it too).
+RETENTION_PERIODS = {
+    "security": env.int("RETENTION_SECURITY_YEARS", default=3),
+    "access": env.int("RETENTION_ACCESS_YEARS", default=2),
+    "system": env.int("RETENTION_SYSTEM_YEARS", default=1),
+}
 # --- Consumer protection: complaints and disputes (issue 15) --------------------------------
 # Deadlines in business days (Monday to Friday, programme time zone) from receipt: a first
 # response, then a resolution; a reminder this many hours before either; the desk's

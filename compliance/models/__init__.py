@@ -5,4 +5,4 @@ from compliance.models.access import AccessEvent  # noqa: F401
 from compliance.models.chain import ChainAnchor, ChainCheckpoint, ChainHead, ChainLink, ChainPurge, ChainQueue  # noqa: F401
 from compliance.models.consumer import Complaint, ComplaintEvent, TermsAcceptance, TermsVersion  # noqa: F401
 from compliance.models.requests import DataExport, DataSubjectRequest, DataSubjectRequestEvent, ErasureCertificate  # noqa: F401
-from compliance.models.retention import LegalHold, RetentionBatch, RetentionRun  # noqa: F401
+from compliance.models.retention import InactivityNotice, LegalHold, RetentionBatch, RetentionRun  # noqa: F401

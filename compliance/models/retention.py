@@ -85,3 +85,34 @@ class LegalHold(models.Model):
 
     def __str__(self) -> str:
         return f"Legal hold ({self.get_scope_display()}) placed {self.placed_at:%Y-%m-%d}"
+
+
+class InactivityNotice(models.Model):
+    """A long-inactive member warned that their account will be closed (COMPLIANCE.md §2:
+    inactive = ``RETENTION_INACTIVE_MONTHS`` idle with nothing on the balance, warned
+    ``RETENTION_INACTIVE_WARNING_DAYS`` before). Closed when the warning lapses with the
+    member still idle (their personal data then follows the closed members' period);
+    cancelled when they come back."""
+
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+")
+    warned_at = models.DateTimeField()
+    close_after = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-warned_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member"],
+                condition=models.Q(closed_at__isnull=True, cancelled_at__isnull=True),
+                name="compliance_one_open_inactivity_notice",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(closed_at__isnull=True) | models.Q(cancelled_at__isnull=True),
+                name="compliance_inactivity_notice_closed_or_cancelled",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Inactivity notice of {self.warned_at:%Y-%m-%d}"

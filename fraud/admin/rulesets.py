@@ -34,6 +34,7 @@ from fraud.replay import (
     ruleset_baseline,
     ruleset_replay_version,
 )
+from loyalty.kernel.access_log import access_record
 from loyalty.workplace import display
 from loyalty.workplace.viewer import ViewerAdminMixin, current_viewer
 from staffauth.admin_base import ReadOnlyAdmin
@@ -130,6 +131,8 @@ class FraudRulesetAdmin(ViewerAdminMixin, ReadOnlyAdmin):
         except RulesetRefused as refusal:
             self.message_user(request, f"Refused ({refusal.code}): {refusal}", messages.ERROR)
         else:
+            # programme configuration: the access log names who approved which version
+            access_record("config_change", request=request, obj=approved, parameters={"action": "approve"})
             self.message_user(request, f"Ruleset v{approved.version} is approved.", messages.SUCCESS)
         return self._page(obj)
 

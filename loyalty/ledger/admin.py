@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.utils.html import format_html
 
+from loyalty.kernel.access_log import AccessLoggedAdminMixin
 from loyalty.kernel.models import Store, Till
 from loyalty.ledger.models import Account, LedgerOperation, PointsLot, Transfer
 from loyalty.ledger.selectors import with_member_points
@@ -25,8 +26,9 @@ from staffauth.admin_base import JournalAdmin, StoreScopedAdmin, VisibleStoreFil
 
 
 @admin.register(Store)
-class StoreAdmin(StoreScopedAdmin):
+class StoreAdmin(AccessLoggedAdminMixin, StoreScopedAdmin):
     store_field = "pk"
+    access_config = True  # programme configuration: who changed which store
     list_display = ["code", "name", "region", "active", "staff_count"]
     list_filter = ["active", "region"]
     search_fields = ["code", "name", "region"]
@@ -314,9 +316,11 @@ class AccountAdmin(ViewerAdminMixin, JournalAdmin):
 
 
 @admin.register(Till)
-class TillAdmin(StoreScopedAdmin):
+class TillAdmin(AccessLoggedAdminMixin, StoreScopedAdmin):
     """Tills are created with ``manage.py till_create`` (which shows the secret once);
     here system administrators switch them off and set their address allow-lists."""
+
+    access_config = True  # programme configuration: who switched which till off, its addresses
 
     list_display = ["__str__", "store", "key_id", "active", "addresses", "created_at"]
     list_filter = ["active", ("store", admin.RelatedOnlyFieldListFilter)]

@@ -701,3 +701,18 @@ def returns_with_outcomes(*, start: datetime, end: datetime) -> QuerySet[LedgerO
         purchase_points=F("related__points"),
         shortfall_points=Coalesce(Subquery(shortfall, output_field=BigIntegerField()), Value(0)),
     )
+
+
+def members_without_points_or_operations(*, since: datetime) -> QuerySet[Member]:
+    """Members with no ledger operation since ``since`` and nothing on their balance (no
+    points available, held or pending): the ledger's side of "inactive" for retention
+    (``compliance.inactive``). A member who never had points counts. One query."""
+    from django.db.models import Exists
+
+    from members.models import Member
+
+    recent = LedgerOperation.objects.filter(member=OuterRef("pk"), created_at__gte=since)
+    points_left = MemberBalance.objects.filter(account__member=OuterRef("pk")).exclude(
+        credits_posted=F("debits_posted"), debits_pending=0
+    )
+    return Member.objects.exclude(Exists(recent)).exclude(Exists(points_left))

@@ -145,3 +145,30 @@ def test_the_download_check_can_fail(tmp_path, monkeypatch):
         assert _offenders() == ["compliance/_tmp_bad_download.py:2"]
     finally:
         bad.unlink()
+
+
+@pytest.mark.parametrize("model_label", ["loyalty.Store", "loyalty.Till", "loyalty.AdjustmentReason"])
+def test_programme_configuration_changes_in_the_admin_are_access_events(staff_by_role, store_a, model_label):
+    """Who changed which piece of programme configuration (stores, tills, rewards,
+    adjustment reasons, schedules): a ``config_change`` event; the diff is the audit log's."""
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.contrib import admin as django_admin
+    from django.test import RequestFactory
+
+    from loyalty.kernel.models import Till
+
+    model = apps.get_model(model_label)
+    model_admin = django_admin.site._registry[model]
+    obj = {
+        "loyalty.Store": lambda: store_a,
+        "loyalty.Till": lambda: Till.objects.create(store=store_a, code="CFG", key_id="cfg-1", secret_encrypted="-"),
+    }.get(model_label, lambda: model.objects.first())()
+    assert obj is not None, model_label
+    request = RequestFactory().post("/admin/")
+    request.user = staff_by_role["system_admin"]
+    model_admin.save_model(request, obj, SimpleNamespace(changed_data=["active"]), change=True)
+    event = AccessEvent.objects.get(kind="config_change")
+    assert (event.staff, event.object_type, event.object_id) == (request.user, model._meta.label_lower, str(obj.pk))
+    assert event.parameters == {"action": "change", "fields_changed": 1}

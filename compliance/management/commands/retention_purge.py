@@ -15,7 +15,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="Count only: delete nothing.")
-        parser.add_argument("--category", help="One category of the policy (security, access, system, closed_pii).")
+        parser.add_argument(
+            "--category", help="One category of the policy (security, access, system, inactive, closed_pii)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
