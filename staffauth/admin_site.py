@@ -39,6 +39,16 @@ class LoyaltyAdminSite(admin.AdminSite):
 
         return super().register(model_or_iterable, free_text_admin(admin_class or admin.ModelAdmin), **options)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._pages: list[tuple[str, object, str]] = []
+
+    def register_page(self, route: str, view, *, name: str) -> None:
+        """Add a page of a part's own at ``/admin/<route>`` (e.g. a dashboard that is no
+        model's), behind ``admin_view`` like every admin page: active, staff, OTP-verified.
+        The view checks its own permissions."""
+        self._pages.append((route, view, name))
+
     def has_permission(self, request):
         user = request.user
         return bool(user.is_active and user.is_staff and user.is_verified())
@@ -68,7 +78,8 @@ class LoyaltyAdminSite(admin.AdminSite):
             path("otp/enrol/", self.login_step(views.OtpEnrolView.as_view(admin_site=self)), name="otp_enrol"),
             path("otp/logout/", self.login_step(views.OtpLogoutView.as_view(admin_site=self)), name="otp_logout"),
         ]
-        return urls + super().get_urls()
+        pages = [path(route, self.admin_view(view), name=name) for route, view, name in self._pages]
+        return urls + pages + super().get_urls()
 
     def login_step(self, view):
         """Wrap a view of the second login step: password-authenticated staff only."""
