@@ -321,12 +321,8 @@ def compliance_headline(user, *, now: datetime | None = None) -> dict[str, int]:
         ).count()
     if "complaints" in sections:
         found["overdue complaints"] = (
-            complaints_visible_to(user)
-            .filter(state__in=COMPLAINT_OPEN)
-            .filter(models_q_overdue(now))
-            .count()
+            complaints_visible_to(user).filter(state__in=COMPLAINT_OPEN).filter(models_q_overdue(now)).count()
         )
     if "chains" in sections:
         found["broken chains"] = ChainHead.objects.filter(last_verified_ok=False).count()
     return found
-

@@ -12,7 +12,10 @@ false, so every admin URL redirects to the login, which forwards to the OTP step
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import admin
+from django.http import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -41,9 +44,9 @@ class LoyaltyAdminSite(admin.AdminSite):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._pages: list[tuple[str, object, str]] = []
+        self._pages: list[tuple[str, Callable[..., HttpResponseBase], str]] = []
 
-    def register_page(self, route: str, view, *, name: str) -> None:
+    def register_page(self, route: str, view: Callable[..., HttpResponseBase], *, name: str) -> None:
         """Add a page of a part's own at ``/admin/<route>`` (e.g. a dashboard that is no
         model's), behind ``admin_view`` like every admin page: active, staff, OTP-verified.
         The view checks its own permissions."""

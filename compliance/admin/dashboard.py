@@ -102,6 +102,12 @@ def _complaint_rows(board: ComplianceDashboard, viewer) -> list[Row]:
     return rows
 
 
+def run_label(run) -> str:
+    """``Retention dry run of 2026-12-06 11:35`` (programme time zone)."""
+    kind = "dry run" if run.dry_run else "purge"
+    return f"Retention {kind} of {display.local_time_text(run.started_at)}"
+
+
 def _run_rows(board: ComplianceDashboard, viewer) -> list[Row]:
     assert board.runs is not None
     rows = []
@@ -112,7 +118,8 @@ def _run_rows(board: ComplianceDashboard, viewer) -> list[Row]:
             Row(
                 f"run-{run.state}",
                 {
-                    "run": display.link(run, str(run), viewer),
+                    # named in the programme's time zone (the model's own name is UTC)
+                    "run": display.link(run, run_label(run), viewer),
                     "kind": "Dry run" if run.dry_run else "Purge",
                     "state": run.get_state_display(),
                     "started": display.local_time(run.started_at),
@@ -132,7 +139,9 @@ def _chain_rows(board: ComplianceDashboard, viewer) -> list[Row]:
     labels = {"ok": "Intact", "broken": "BROKEN", "unverified": "Not yet verified"}
     rows = []
     for stream in board.chains:
-        name = display.link(ChainHead(stream=stream.stream), stream.stream, viewer) if stream.has_head else stream.stream
+        name = (
+            display.link(ChainHead(stream=stream.stream), stream.stream, viewer) if stream.has_head else stream.stream
+        )
         unsealed = f"{stream.unsealed:,}"
         if stream.unsealed_late:
             unsealed += f" ({stream.unsealed_late:,} waiting over {UNSEALED_ALERT_MINUTES} min)"
@@ -143,9 +152,7 @@ def _chain_rows(board: ComplianceDashboard, viewer) -> list[Row]:
                     "stream": name,
                     "mode": "queued (sealer)" if stream.queued else "in the writer's transaction",
                     "seq": f"{stream.seq:,}" if stream.has_head else "no link yet",
-                    "verified_at": display.local_time(stream.last_verified_at)
-                    if stream.last_verified_at
-                    else "never",
+                    "verified_at": display.local_time(stream.last_verified_at) if stream.last_verified_at else "never",
                     "status": format_html(
                         '<span class="chain-status chain-status-{}">{}</span>', stream.status, labels[stream.status]
                     ),
