@@ -79,8 +79,11 @@ def world(staff_by_role, seeded_members):
 def test_a_programme_administrator_reaches_the_dashboard_from_the_landing_page(
     new_page, csp_violations, staff_by_role, world
 ):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = new_page()
     log_in(page, staff_by_role["program_admin"])
+    expect(page.locator("#workplace-compliance")).to_contain_text("1 overdue requests")
+    page.locator("#workplace-compliance").screenshot(path=ARTIFACTS / "landing-compliance.png")
 
     page.click("#compliance-dashboard-link")
 
