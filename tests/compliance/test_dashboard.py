@@ -293,3 +293,24 @@ def test_a_member_with_no_request_is_not_listed(staff_by_role, world):
     html = page(login_verified(Client(), staff_by_role["program_admin"]))
 
     assert " ".join(stranger.loyalty_number[i : i + 4] for i in range(0, 16, 4)) not in html
+
+
+def test_the_page_costs_the_same_queries_however_many_rows(staff_by_role, world, store_a):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = login_verified(Client(), staff_by_role["program_admin"])
+    page(client)  # warm: sessions, permissions
+    with CaptureQueriesContext(connection) as few:
+        page(client)
+    for n in range(5):
+        member = Member.objects.create(home_store=store_a)
+        dsr.request_submit_by_staff(
+            staff=staff_by_role["program_admin"], member=member, kind="access", identity_check="callback"
+        )
+        LegalHold.objects.create(scope="member", member=member, reason=f"r{n}", placed_by=staff_by_role["system_admin"])
+    with CaptureQueriesContext(connection) as many:
+        html = page(client)
+
+    assert len(rows(html, "requests-table")) == 8
+    assert len(many.captured_queries) == len(few.captured_queries)
