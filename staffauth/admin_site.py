@@ -12,7 +12,10 @@ false, so every admin URL redirects to the login, which forwards to the OTP step
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import admin
+from django.http import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -38,6 +41,16 @@ class LoyaltyAdminSite(admin.AdminSite):
         from staffauth.admin_base import free_text_admin
 
         return super().register(model_or_iterable, free_text_admin(admin_class or admin.ModelAdmin), **options)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._pages: list[tuple[str, Callable[..., HttpResponseBase], str]] = []
+
+    def register_page(self, route: str, view: Callable[..., HttpResponseBase], *, name: str) -> None:
+        """Add a page of a part's own at ``/admin/<route>`` (e.g. a dashboard that is no
+        model's), behind ``admin_view`` like every admin page: active, staff, OTP-verified.
+        The view checks its own permissions."""
+        self._pages.append((route, view, name))
 
     def has_permission(self, request):
         user = request.user
@@ -68,7 +81,8 @@ class LoyaltyAdminSite(admin.AdminSite):
             path("otp/enrol/", self.login_step(views.OtpEnrolView.as_view(admin_site=self)), name="otp_enrol"),
             path("otp/logout/", self.login_step(views.OtpLogoutView.as_view(admin_site=self)), name="otp_logout"),
         ]
-        return urls + super().get_urls()
+        pages = [path(route, self.admin_view(view), name=name) for route, view, name in self._pages]
+        return urls + pages + super().get_urls()
 
     def login_step(self, view):
         """Wrap a view of the second login step: password-authenticated staff only."""

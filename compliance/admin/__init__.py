@@ -1,3 +1,3 @@
 """The compliance app's admin pages, one module per part: importing them registers them."""
 
-from compliance.admin import access, chain, consumer, requests, retention  # noqa: F401
+from compliance.admin import access, chain, consumer, dashboard, requests, retention  # noqa: F401

@@ -15,6 +15,8 @@
   do not write).
 - **Job status** (those who may change the schedules: system administrators): each
   schedule's last run and result, recent failures, and service health.
+- **Compliance** (those who may see any section of the compliance dashboard): its link,
+  with the overdue data-subject requests and complaints and the broken chains they may see.
 
 A page costs a query per queue and per figure, three for the activity and three for the
 job status; each uses an index (``created_at``, ``state``/``status``, the job log's
@@ -207,6 +209,19 @@ class FraudDashboard:
 
 
 @dataclass
+class ComplianceLink:
+    """The landing page's way to the compliance dashboard, with its headline counts
+    (overdue requests and complaints, broken chains: those the user may see)."""
+
+    url: str
+    headline: dict[str, int]
+
+    @property
+    def alerts(self) -> int:
+        return sum(self.headline.values())
+
+
+@dataclass
 class Workplace:
     title: str
     roles: list[str]
@@ -217,6 +232,7 @@ class Workplace:
     activity: list[Activity] = field(default_factory=list)
     jobs: JobStatus | None = None
     fraud: FraudDashboard | None = None
+    compliance: ComplianceLink | None = None
     now: datetime = field(default_factory=timezone.now)
     time_zone: str = field(default_factory=lambda: str(settings.TIME_ZONE))
 
@@ -691,4 +707,15 @@ def workplace(user: StaffUser, *, now: datetime | None = None) -> Workplace:
         place.jobs = job_status()
     if user.has_perm("fraud.work_fraudcase"):  # the fraud analyst works cases
         place.fraud = fraud_dashboard(user, now)
+    place.compliance = compliance_link(user, now)
     return place
+
+
+def compliance_link(user: StaffUser, now: datetime) -> ComplianceLink | None:
+    """The compliance dashboard's link for a user who may open it (any of its sections'
+    view permissions), else None. A count query per section shown in the headline."""
+    from compliance.dashboard import compliance_headline, dashboard_visible
+
+    if not dashboard_visible(user) or (url := _url("admin:compliance_dashboard")) is None:
+        return None
+    return ComplianceLink(url=url, headline=compliance_headline(user, now=now))

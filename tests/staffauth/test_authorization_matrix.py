@@ -10,6 +10,7 @@ member who is active in several stores (members are programme-wide, their rows n
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -754,4 +755,43 @@ def test_the_complaint_and_terms_buttons_rows(staff_by_role, store_a):
         if actual != expected:
             mismatches.append(f"{principal} terms publish: expected {expected}, got {actual}")
     add_figure("authorization matrix cells checked", len(COMPLAINT_ACTIONS) + len(TERMS_PUBLISH))
+    assert not mismatches, "\n".join(mismatches)
+
+
+# The compliance dashboard (GET /admin/compliance/dashboard/; compliance.admin.dashboard):
+# principal -> status, and the sections each role sees. A section shows iff the role holds
+# its view permission (requests: programme administrators; chains: system administrators;
+# retention runs and holds: both; complaints: those who handle them, store managers at
+# their stores); a role holding none gets 403, anonymous users the login page. POST is
+# refused (read-only page).
+COMPLIANCE_DASHBOARD: dict[str, tuple[object, set[str]]] = {
+    "anonymous": ("login", set()),
+    "cashier": (403, set()),
+    "store_manager": (200, {"complaints"}),
+    "program_admin": (200, {"requests", "complaints", "runs", "holds"}),
+    "system_admin": (200, {"chains", "runs", "holds"}),
+    "fraud_analyst": (403, set()),
+}
+
+
+def test_the_compliance_dashboard_rows(staff_by_role, sample_objects):
+    url = reverse("admin:compliance_dashboard")
+    assert set(COMPLIANCE_DASHBOARD) == set(MEMBER_ADMIN_PRINCIPALS)
+    mismatches, cells = [], 0
+    for principal, (expected, sections) in COMPLIANCE_DASHBOARD.items():
+        client = Client()
+        if principal in staff_by_role:
+            login_verified(client, staff_by_role[principal])
+        response = client.get(url)
+        got: object = response.status_code
+        if got == 302 and response["Location"].startswith("/admin/login/"):
+            got = "login"
+        shown = set(re.findall(r'class="compliance-section" id="compliance-(\w+)"', response.content.decode()))
+        posted = client.post(url, {}).status_code
+        cells += 2
+        if (got, shown) != (expected, sections):
+            mismatches.append(f"{principal}: expected {expected} {sorted(sections)}, got {got} {sorted(shown)}")
+        if posted not in (302, 403, 405) or (posted == 302 and principal != "anonymous"):
+            mismatches.append(f"{principal}: POST answered {posted}")
+    add_figure("authorization matrix cells checked", cells)
     assert not mismatches, "\n".join(mismatches)
