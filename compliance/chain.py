@@ -2,14 +2,19 @@
 
 Each stream's rows get one link ``(stream, seq, ref, key_id, mac, chain)``::
 
-    mac     = HMAC-SHA256(K[key_id], "chain/1" || stream || ref || canonical(row))
-    chain_n = SHA-256(chain_{n-1} || be64(n) || mac)
+    mac_n   = HMAC-SHA256(K[key_id], "chain/2" || stream || ref || be64(n) || canonical(row))
+    chain_n = SHA-256(chain_{n-1} || be64(n) || mac_n)
 
-The key never enters the database. Sync streams append with ONE statement (a CTE whose
-upsert of the stream's head, ``ON CONFLICT ... SET seq = seq + 1 ... RETURNING``, feeds the
-link's INSERT; the head is created by the first append): the
-head's row lock is held until commit, so seq follows commit order without gaps. It must be the
-last statement of the writer's transaction (a ``post_save`` receiver runs right after the
+The MAC binds the row to its position ``n`` (chain/1 did not): the chain function is unkeyed, so
+whoever can write the tables can recompute every chain value; with the position under the key, a
+reordered, removed or inserted link fails its MAC even when the chain after it was recomputed
+(tests/compliance/test_chain_tamper_all.py).
+
+The key never enters the database. Sync streams append with TWO statements: an upsert of the
+stream's head (``ON CONFLICT ... DO UPDATE SET seq = h.seq RETURNING seq, chain``: created by the
+first append) row-locks it and reads its position, Python computes the MAC for ``seq + 1``, and
+one CTE moves the head and inserts the link. The head's row lock is held until commit, so seq
+follows commit order without gaps. They must be the last statements of the writer's transaction (a ``post_save`` receiver runs right after the
 row's INSERT, which is the last write of every hooked service). Queued streams (the ledger)
 insert into ``chain_queue`` instead (the ledger: an AFTER INSERT trigger on
 the ledger's operations table, since its hot path writes in one CTE without ``post_save``); ``seal_queue`` links them in id order under an advisory
@@ -41,7 +46,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection, models, transaction
 
-VERSION = b"chain/1"
+VERSION = b"chain/2"
 ZERO = bytes(32)
 
 
@@ -185,8 +190,11 @@ def canonical(stream: Stream, instance: models.Model) -> bytes:
     return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def compute_mac(stream: Stream, ref: str, instance: models.Model, key: bytes) -> bytes:
-    message = b"|".join((VERSION, stream.name.encode(), ref.encode(), canonical(stream, instance)))
+def compute_mac(stream: Stream, ref: str, seq: int, instance: models.Model, key: bytes) -> bytes:
+    """The link's MAC: the row's canonical form at position ``seq`` of its stream."""
+    message = b"|".join(
+        (VERSION, stream.name.encode(), ref.encode(), seq.to_bytes(8, "big"), canonical(stream, instance))
+    )
     return hmac.new(key, message, hashlib.sha256).digest()
 
 
@@ -202,24 +210,27 @@ def _sign(key: bytes, *parts: Any) -> bytes:
 
 # --- appending -------------------------------------------------------------------------------
 
+# Lock the stream's head (created by the first append) and read its position.
+_HEAD_SQL = """
+INSERT INTO compliance_chainhead AS h (stream, seq, chain) VALUES (%(stream)s, 0, %(zero)s)
+ON CONFLICT (stream) DO UPDATE SET seq = h.seq
+RETURNING seq, chain
+"""
+# Move the head and insert the link (the head's row lock is already held).
 _APPEND_SQL = """
 WITH head AS (
-    INSERT INTO compliance_chainhead AS h (stream, seq, chain)
-    VALUES (%(stream)s, 1, sha256(%(zero)s || int8send(1) || %(mac)s))
-    ON CONFLICT (stream) DO UPDATE
-       SET seq = h.seq + 1, chain = sha256(h.chain || int8send(h.seq + 1) || %(mac)s)
- RETURNING seq, chain
+    UPDATE compliance_chainhead SET seq = %(seq)s, chain = %(chain)s WHERE stream = %(stream)s RETURNING seq
 )
 INSERT INTO compliance_chainlink (stream, seq, ref, key_id, mac, chain)
-SELECT %(stream)s, head.seq, %(ref)s, %(key_id)s, %(mac)s, head.chain FROM head
+SELECT %(stream)s, head.seq, %(ref)s, %(key_id)s, %(mac)s, %(chain)s FROM head
 """
 
 
 def chain_append(stream_name: str, instance: models.Model) -> None:
-    """Link one freshly inserted row: one statement, in the writer's transaction.
+    """Link one freshly inserted row, in the writer's transaction.
 
-    Sync streams: the head's UPDATE and the link's INSERT in one CTE. Queued streams: one
-    INSERT into ``chain_queue`` (the MAC is computed now, from the row as written).
+    Sync streams: lock and read the head, then the head's UPDATE and the link's INSERT in one
+    CTE. Queued streams: one INSERT into ``chain_queue`` (the sealer MACs the row).
     """
     stream = STREAMS[stream_name]
     ref = str(instance.pk)
@@ -234,17 +245,24 @@ def chain_append(stream_name: str, instance: models.Model) -> None:
             )
             return
         key_id, key = keys()[0]
-        mac = compute_mac(stream, ref, instance, key)
-        if cursor.db.vendor == "postgresql":
-            cursor.execute(_APPEND_SQL, {"stream": stream.name, "ref": ref, "key_id": key_id, "mac": mac, "zero": ZERO})
-        else:
-            _append_serialised(cursor, stream.name, ref, key_id, mac)
+        if cursor.db.vendor != "postgresql":
+            _append_serialised(cursor, stream, ref, key_id, key, instance)
+            return
+        cursor.execute(_HEAD_SQL, {"stream": stream.name, "zero": ZERO})
+        seq, previous = cursor.fetchone()
+        seq += 1
+        mac = compute_mac(stream, ref, seq, instance, key)
+        chain = next_chain(bytes(previous), seq, mac)
+        cursor.execute(
+            _APPEND_SQL, {"stream": stream.name, "seq": seq, "ref": ref, "key_id": key_id, "mac": mac, "chain": chain}
+        )
 
 
-def _append_serialised(cursor: Any, stream: str, ref: str, key_id: str, mac: bytes) -> None:
+def _append_serialised(cursor: Any, spec: Stream, ref: str, key_id: str, key: bytes, instance: models.Model) -> None:
     """The embedded (SQLite) first run's append: SQLite has one writer at a time, so the head
     read after the first write of the transaction (``INSERT OR IGNORE``/``UPDATE`` take the
-    write lock) cannot move under us; four statements instead of PostgreSQL's one CTE."""
+    write lock) cannot move under us; five statements instead of PostgreSQL's two."""
+    stream = spec.name
     cursor.execute(
         "INSERT INTO compliance_chainhead (stream, seq, chain) VALUES (%s, 0, %s) ON CONFLICT DO NOTHING",
         [stream, ZERO],
@@ -252,6 +270,7 @@ def _append_serialised(cursor: Any, stream: str, ref: str, key_id: str, mac: byt
     cursor.execute("UPDATE compliance_chainhead SET seq = seq + 1 WHERE stream = %s", [stream])
     cursor.execute("SELECT seq, chain FROM compliance_chainhead WHERE stream = %s", [stream])
     seq, previous = cursor.fetchone()
+    mac = compute_mac(spec, ref, seq, instance, key)
     chain = next_chain(bytes(previous), seq, mac)
     cursor.execute("UPDATE compliance_chainhead SET chain = %s WHERE stream = %s", [chain, stream])
     cursor.execute(
@@ -286,7 +305,6 @@ def seal_queue(*, limit: int = 10_000) -> int:
             instance = spec.model_class()._default_manager.filter(pk=ref).first()
             if instance is None:
                 raise RuntimeError(f"queued row of stream {stream!r} is missing: sealing stops")
-            mac = compute_mac(spec, ref, instance, key)
             if stream not in heads:
                 cursor.execute(
                     "INSERT INTO compliance_chainhead (stream, seq, chain) VALUES (%s, 0, %s) ON CONFLICT DO NOTHING",
@@ -301,6 +319,7 @@ def seal_queue(*, limit: int = 10_000) -> int:
                 heads[stream] = (seq, bytes(chain))
             seq, chain = heads[stream]
             seq += 1
+            mac = compute_mac(spec, ref, seq, instance, key)
             chain = next_chain(chain, seq, mac)
             cursor.execute(
                 "INSERT INTO compliance_chainlink (stream, seq, ref, key_id, mac, chain) VALUES (%s, %s, %s, %s, %s, %s)",
@@ -465,7 +484,7 @@ def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamR
             key = _key(key_id)
             if key is None:
                 result.fail(seq, "unknown key")
-            elif not hmac.compare_digest(mac, compute_mac(stream, ref, row, key)):
+            elif not hmac.compare_digest(mac, compute_mac(stream, ref, seq, row, key)):
                 result.fail(seq, "row changed")
     if broken:
         expected -= 1
