@@ -37,6 +37,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -399,6 +400,80 @@ def checkpoint(stream_name: str) -> Any:
     )
 
 
+def _rotation_message(stream: str, seq: int, chain: bytes, key_id: str, prev_key_id: str) -> tuple[Any, ...]:
+    return ("rotation", stream, seq, chain, key_id, prev_key_id)
+
+
+class RotationRefused(ValueError):
+    """A key rotation that cannot be recorded (``code``: stable, for the command's message)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def rotate(new_key_id: str) -> list[Any]:
+    """Record, for every stream, that ``new_key_id`` takes over at the stream's head.
+
+    Both keys must be configured (``AUDIT_CHAIN_KEYS``). The previous key is the key of the
+    stream's last link (an empty stream: the newest configured key other than the new one).
+    Each record is MAC'd under the previous key (a holder of it introduced the new key) and
+    under the new one, at the head read under its row lock (no append slips in between).
+    Streams already rotated to ``new_key_id`` are skipped: running it twice is harmless.
+    Returns the records written."""
+    from compliance.models import ChainHead, ChainLink, ChainRotation
+
+    configured = dict(keys())
+    new_key = configured.get(new_key_id)
+    if new_key is None:
+        raise RotationRefused("key_not_configured", f"{new_key_id!r} is not in AUDIT_CHAIN_KEYS")
+    others = [kid for kid, _secret in keys() if kid != new_key_id]
+    written = []
+    with transaction.atomic():
+        for name in STREAMS:
+            if ChainRotation.objects.filter(stream=name, key_id=new_key_id).exists():
+                continue
+            ChainHead.objects.get_or_create(stream=name, defaults={"seq": 0, "chain": ZERO})
+            head = ChainHead.objects.select_for_update().get(stream=name)
+            last = ChainLink.objects.filter(stream=name, seq=head.seq).values_list("key_id", flat=True).first()
+            prev_key_id = last or (others[0] if others else None)
+            if prev_key_id is None or prev_key_id not in configured:
+                raise RotationRefused(
+                    "previous_key_not_configured", f"stream {name!r}: the previous key must stay in AUDIT_CHAIN_KEYS"
+                )
+            if prev_key_id == new_key_id:
+                raise RotationRefused(
+                    "key_already_in_use",
+                    f"stream {name!r} already has links under {new_key_id!r}: rotate before making it the newest key",
+                )
+            chain = bytes(head.chain)
+            message = _rotation_message(name, head.seq, chain, new_key_id, prev_key_id)
+            written.append(
+                ChainRotation.objects.create(
+                    stream=name,
+                    seq=head.seq,
+                    chain=chain,
+                    key_id=new_key_id,
+                    prev_key_id=prev_key_id,
+                    mac_prev=_sign(configured[prev_key_id], *message),
+                    mac_new=_sign(new_key, *message),
+                )
+            )
+    return written
+
+
+def _rotation_valid(rotation: Any) -> bool:
+    prev, new = _key(rotation.prev_key_id), _key(rotation.key_id)
+    if prev is None or new is None:
+        return False
+    message = _rotation_message(
+        rotation.stream, rotation.seq, bytes(rotation.chain), rotation.key_id, rotation.prev_key_id
+    )
+    return hmac.compare_digest(bytes(rotation.mac_prev), _sign(prev, *message)) and hmac.compare_digest(
+        bytes(rotation.mac_new), _sign(new, *message)
+    )
+
+
 # --- verification ----------------------------------------------------------------------------
 
 
@@ -409,6 +484,7 @@ class StreamResult:
     head: int = 0
     first_broken: int | None = None
     problem: str = ""
+    seconds: float = 0.0  # how long verifying the stream took
 
     @property
     def ok(self) -> bool:
@@ -439,7 +515,7 @@ def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamR
     """Recompute one stream from its last trusted checkpoint: chains, MACs, coverage, purges.
     Reports the first broken seq (never row content). Reads the links in chunks of
     ``VERIFY_CHUNK`` with their rows, so memory holds one chunk plus the refs seen."""
-    from compliance.models import ChainCheckpoint, ChainHead, ChainLink, ChainPurge
+    from compliance.models import ChainCheckpoint, ChainHead, ChainLink, ChainPurge, ChainRotation
 
     stream = STREAMS[stream_name]
     result = StreamResult(stream_name)
@@ -449,6 +525,16 @@ def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamR
         if key and hmac.compare_digest(bytes(cp.mac), _sign(key, "checkpoint", stream_name, cp.seq, bytes(cp.chain))):
             start_seq, chain = cp.seq, bytes(cp.chain)
             break
+    # key rotations: a link's key must be the stream's first key or one a valid rotation record
+    # (signed under a key already in use) introduced at an earlier seq
+    rotations = list(ChainRotation.objects.filter(stream=stream_name).order_by("seq", "id"))
+    allowed: set[str] = set()
+    for rotation in rotations:
+        if not _rotation_valid(rotation):
+            result.fail(max(rotation.seq, start_seq) + 1, "rotation record signature invalid")
+        elif rotation.seq <= start_seq:  # before the checkpoint: its links may be gone
+            allowed |= {rotation.prev_key_id, rotation.key_id}
+    pending = [r for r in rotations if r.seq > start_seq and _rotation_valid(r)]
     model = stream.model_class()
     missing: dict[str, int] = {}  # ref -> seq of linked rows no longer there
     linked_refs: set[str] = set()
@@ -465,6 +551,13 @@ def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamR
         rows = {str(obj.pk): obj for obj in model._default_manager.filter(pk__in=[link[1] for link in links])}
         for seq, ref, key_id, mac, stored_chain in links:
             expected += 1
+            while pending and pending[0].seq < expected:
+                rotation = pending.pop(0)
+                if allowed and rotation.prev_key_id not in allowed:
+                    result.fail(rotation.seq + 1, "rotation record not signed by a key of the stream")
+                allowed |= {rotation.key_id} if allowed else {rotation.prev_key_id, rotation.key_id}
+                if rotation.seq != expected - 1 or not hmac.compare_digest(bytes(rotation.chain), chain):
+                    result.fail(max(rotation.seq, 1), "chain differs from a rotation record")
             if seq != expected:
                 result.fail(expected, "link missing")
                 broken = True
@@ -477,6 +570,9 @@ def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamR
                 break
             result.links += 1
             linked_refs.add(ref)
+            allowed = allowed or {key_id}  # the stream's first key needs no rotation record
+            if key_id not in allowed and _key(key_id) is not None:
+                result.fail(seq, "key not introduced by a rotation record")
             row = rows.get(ref)
             if row is None:
                 missing[ref] = seq
@@ -492,6 +588,14 @@ def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamR
     head = ChainHead.objects.filter(stream=stream_name).first()
     if head is not None and head.seq != expected and result.ok:
         result.fail(min(head.seq, expected) + 1, "head and links disagree")
+    for rotation in pending if not broken else []:  # records at (or past) the last link
+        if rotation.seq > expected:  # a signed record of a head the links no longer reach
+            result.fail(expected + 1, "truncated: head short of a rotation record")
+            break
+        if allowed and rotation.prev_key_id not in allowed:
+            result.fail(rotation.seq + 1, "rotation record not signed by a key of the stream")
+        if not hmac.compare_digest(bytes(rotation.chain), chain):
+            result.fail(max(rotation.seq, 1), "chain differs from a rotation record")
     if anchor_seq is not None and expected < anchor_seq:
         result.fail(expected + 1, "truncated: head short of the last anchor")
     # purges: each signed record names its refs; each must be a missing row of its range
@@ -539,7 +643,9 @@ def verify(stream_names: list[str] | None = None, *, anchor: dict[str, int] | No
 
     report = Verification()
     for name in stream_names or list(STREAMS):
+        started = time.monotonic()
         result = verify_stream(name, anchor_seq=(anchor or {}).get(name))
+        result.seconds = time.monotonic() - started
         report.streams.append(result)
         ChainHead.objects.filter(stream=name).update(last_verified_at=_now(), last_verified_ok=result.ok)
     return report

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.test import override_settings
 
 from compliance.anchors import anchor_create, anchor_export, last_anchor_heads
-from compliance.chain import purge_record, verify_stream
+from compliance.chain import purge_record, rotate, verify_stream
 from compliance.models import ChainAnchor, ChainLink
 from fraud.models import FraudAlert
 from staffauth.models import SecurityEvent
@@ -210,8 +210,11 @@ def test_purge_record_refuses_unlinked_refs(owner_role):
 
 
 def test_key_rotation_keeps_old_links_verifiable(owner_role):
+    """More in test_chain_rotation.py."""
     with override_settings(AUDIT_CHAIN_KEYS=[("k1", "first-key")]):
         _events(3)
+    with override_settings(AUDIT_CHAIN_KEYS=[("k1", "first-key"), ("k2", "second-key")]):
+        rotate("k2")
     with override_settings(AUDIT_CHAIN_KEYS=[("k2", "second-key"), ("k1", "first-key")]):
         SecurityEvent.objects.create(id=40, kind=SecurityEvent.Kind.LOGIN_FAILED, username="u4")
         assert verify_stream("security").ok

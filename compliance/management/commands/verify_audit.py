@@ -20,10 +20,11 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         report = verify(options["stream"], anchor=anchor)
         for s in report.streams:
+            took = f"{s.seconds:.2f} s"
             if s.ok:
-                self.stdout.write(f"  {s.stream}: ok, {s.links:,} links, head {s.head}")
+                self.stdout.write(f"  {s.stream}: ok, {s.links:,} links, head {s.head}, {took}")
             else:
-                self.stderr.write(f"  {s.stream}: BROKEN at seq {s.first_broken} ({s.problem})")
+                self.stderr.write(f"  {s.stream}: BROKEN at seq {s.first_broken} ({s.problem}), {took}")
         if not report.ok:
             verification_failed(report, actor_job="verify_audit")
             raise CommandError("Audit chain verification failed.")
