@@ -23,9 +23,7 @@ class Migration(migrations.Migration):
                 ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                "constraints": [
-                    models.UniqueConstraint(fields=("stream", "key_id"), name="chain_rotation_key_once")
-                ],
+                "constraints": [models.UniqueConstraint(fields=("stream", "key_id"), name="chain_rotation_key_once")],
             },
         ),
         append_only_triggers("compliance_chainrotation"),

@@ -96,7 +96,7 @@ def _vouchers(ctx) -> None:
 
 
 def _audit(ctx) -> None:
-    for i in range(ROWS):
+    for _i in range(ROWS):
         Member.objects.create(home_store=ctx.store)  # auditlog writes a LogEntry
 
 
@@ -303,4 +303,3 @@ def test_every_tampering_at_every_position_is_detected(owner_role, settings, sto
     add_figure("chain tamper cases (all streams, every position)", total)
     add_figure("chain tamper cases detected at the right position", total - len(missed))
     assert not missed, missed
-
