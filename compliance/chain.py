@@ -511,14 +511,24 @@ def _ref_key(ref: str) -> tuple[int, Any]:
 VERIFY_CHUNK = 2000
 
 
-def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamResult:
+def verify_stream(
+    stream_name: str, *, anchor_seq: int | None = None, pins: list[tuple[int, bytes]] | tuple = ()
+) -> StreamResult:
     """Recompute one stream from its last trusted checkpoint: chains, MACs, coverage, purges.
     Reports the first broken seq (never row content). Reads the links in chunks of
-    ``VERIFY_CHUNK`` with their rows, so memory holds one chunk plus the refs seen."""
+    ``VERIFY_CHUNK`` with their rows, so memory holds one chunk plus the refs seen.
+
+    ``anchor_seq``: the head must reach it. ``pins``: anchored ``(seq, chain)`` heads (signed
+    outside this check): the head must reach each, and the chain there must be the anchored
+    one (a tail cut and then written over by new links reaches the seq with another chain)."""
     from compliance.models import ChainCheckpoint, ChainHead, ChainLink, ChainPurge, ChainRotation
 
     stream = STREAMS[stream_name]
     result = StreamResult(stream_name)
+    pinned: dict[int, list[bytes]] = {}
+    for pin_seq, pin_chain in pins:
+        pinned.setdefault(pin_seq, []).append(pin_chain)
+        anchor_seq = max(anchor_seq or 0, pin_seq)
     start_seq, chain = 0, ZERO
     for cp in ChainCheckpoint.objects.filter(stream=stream_name).order_by("-seq"):
         key = _key(cp.key_id)
@@ -566,6 +576,10 @@ def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamR
             chain = next_chain(chain, seq, mac)
             if not hmac.compare_digest(chain, bytes(stored_chain)):
                 result.fail(seq, "chain mismatch")
+                broken = True
+                break
+            if any(not hmac.compare_digest(chain, pin) for pin in pinned.get(seq, ())):
+                result.fail(seq, "chain differs from the anchored head")
                 broken = True
                 break
             result.links += 1
@@ -638,13 +652,20 @@ def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamR
     return result
 
 
-def verify(stream_names: list[str] | None = None, *, anchor: dict[str, int] | None = None) -> Verification:
+def verify(
+    stream_names: list[str] | None = None,
+    *,
+    anchor: dict[str, int] | None = None,
+    pins: dict[str, list[tuple[int, bytes]]] | None = None,
+) -> Verification:
+    """Verify the streams; ``anchor`` ``{stream: seq}`` and/or ``pins`` ``{stream: [(seq,
+    chain)]}`` (``compliance.anchors.anchor_pins``) as in ``verify_stream``."""
     from compliance.models import ChainHead
 
     report = Verification()
     for name in stream_names or list(STREAMS):
         started = time.monotonic()
-        result = verify_stream(name, anchor_seq=(anchor or {}).get(name))
+        result = verify_stream(name, anchor_seq=(anchor or {}).get(name), pins=(pins or {}).get(name, ()))
         result.seconds = time.monotonic() - started
         report.streams.append(result)
         ChainHead.objects.filter(stream=name).update(last_verified_at=_now(), last_verified_ok=result.ok)

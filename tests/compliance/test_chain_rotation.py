@@ -5,6 +5,8 @@ record introduced, or under a key not configured, fail."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -56,7 +58,10 @@ def test_rotation_old_links_verify_new_links_use_the_new_key(capsys):
         assert _key_ids() == ["k1", "k1", "k1", "k1", "k2", "k2"]
         for name in STREAMS:
             assert verify_stream(name).ok, name
+        capsys.readouterr()
         call_command("verify_audit")
+        out = capsys.readouterr().out
+        assert re.search(r"^  security: ok, 6 links, head 6, \d+\.\d\d s$", out, re.M), out  # per-stream timing
     with override_settings(AUDIT_CHAIN_KEYS=[("k2", "second-key")]):  # k1 retired while its links live
         result = verify_stream("security")
         assert (result.first_broken, result.problem) == (1, "unknown key")
