@@ -26,11 +26,18 @@ pytestmark = pytest.mark.django_db
 
 
 def _events(n: int = N) -> list[SecurityEvent]:
-    """``n`` staff security events with ids 10, 20, ... (room for an insert between)."""
-    return [
+    """``n`` staff security events with ids 10, 20, ... (room for an insert between); the id
+    sequence is moved past them, so events the code writes later (an alert's) do not collide."""
+    events = [
         SecurityEvent.objects.create(id=10 * i, kind=SecurityEvent.Kind.LOGIN_FAILED, username=f"u{i}", detail={"n": i})
         for i in range(1, n + 1)
     ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT max(nextval(pg_get_serial_sequence('staffauth_securityevent', 'id'))) FROM generate_series(1, %s)",
+            [10 * n + 100],
+        )
+    return events
 
 
 def _sql(*statements: str, params=None) -> None:
