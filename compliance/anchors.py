@@ -61,15 +61,20 @@ def anchor_create() -> Any:
         return ChainAnchor.objects.create(body=body, signature=signature)
 
 
-def anchor_check(body: str, signature: str) -> dict[str, int]:
-    """The heads of a signed anchor (``{stream: seq}``); ValueError if the signature fails."""
+def anchor_signed_heads(body: str, signature: str) -> dict[str, tuple[int, bytes]]:
+    """The heads of a signed anchor (``{stream: (seq, chain)}``); ValueError if the signature fails."""
     from cryptography.exceptions import InvalidSignature
 
     try:
         public_key().verify(base64.b64decode(signature), body.encode())
     except (InvalidSignature, ValueError) as exc:
         raise ValueError("anchor signature invalid") from exc
-    return {stream: seq for stream, seq, _chain in json.loads(body)["heads"]}
+    return {stream: (seq, bytes.fromhex(chain)) for stream, seq, chain in json.loads(body)["heads"]}
+
+
+def anchor_check(body: str, signature: str) -> dict[str, int]:
+    """The heads of a signed anchor (``{stream: seq}``); ValueError if the signature fails."""
+    return {stream: seq for stream, (seq, _chain) in anchor_signed_heads(body, signature).items()}
 
 
 def anchor_export(anchor: Any) -> None:
@@ -90,11 +95,39 @@ def anchor_export(anchor: Any) -> None:
 
 def anchor_from_file(path: str) -> dict[str, int]:
     """The heads of the last anchor in a sink file (one JSON line per anchor)."""
+    return {stream: seq for stream, (seq, _chain) in _signed_heads_from_file(path).items()}
+
+
+def _signed_heads_from_file(path: str) -> dict[str, tuple[int, bytes]]:
     lines = [ln for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
     if not lines:
         return {}
     last = json.loads(lines[-1])
-    return anchor_check(last["body"], last["signature"])
+    return anchor_signed_heads(last["body"], last["signature"])
+
+
+def anchor_pins(path: str | None = None) -> dict[str, list[tuple[int, bytes]]]:
+    """The anchored heads ``{stream: [(seq, chain), ...]}`` verification must reach and pass
+    through: the last anchor of the sink file ``path`` if given, else the newest anchor in the
+    database and the last of the sink file if there is one. A head short of an anchored seq is
+    a cut tail; a different chain at it is a cut tail written over (new links since the cut)."""
+    from compliance.models import ChainAnchor
+
+    found: list[dict[str, tuple[int, bytes]]] = []
+    sink = settings.AUDIT_ANCHOR_SINK
+    if path is None:
+        anchor = ChainAnchor.objects.order_by("-id").first()
+        if anchor is not None:
+            found.append(anchor_signed_heads(anchor.body, anchor.signature))
+        if sink.startswith("file://") and Path(sink.removeprefix("file://")).exists():
+            path = sink.removeprefix("file://")
+    if path is not None:
+        found.append(_signed_heads_from_file(path))
+    pins: dict[str, list[tuple[int, bytes]]] = {}
+    for heads in found:
+        for stream, head in heads.items():
+            pins.setdefault(stream, []).append(head)
+    return pins
 
 
 def last_anchor_heads() -> dict[str, int]:

@@ -2,14 +2,19 @@
 
 Each stream's rows get one link ``(stream, seq, ref, key_id, mac, chain)``::
 
-    mac     = HMAC-SHA256(K[key_id], "chain/1" || stream || ref || canonical(row))
-    chain_n = SHA-256(chain_{n-1} || be64(n) || mac)
+    mac_n   = HMAC-SHA256(K[key_id], "chain/2" || stream || ref || be64(n) || canonical(row))
+    chain_n = SHA-256(chain_{n-1} || be64(n) || mac_n)
 
-The key never enters the database. Sync streams append with ONE statement (a CTE whose
-upsert of the stream's head, ``ON CONFLICT ... SET seq = seq + 1 ... RETURNING``, feeds the
-link's INSERT; the head is created by the first append): the
-head's row lock is held until commit, so seq follows commit order without gaps. It must be the
-last statement of the writer's transaction (a ``post_save`` receiver runs right after the
+The MAC binds the row to its position ``n`` (chain/1 did not): the chain function is unkeyed, so
+whoever can write the tables can recompute every chain value; with the position under the key, a
+reordered, removed or inserted link fails its MAC even when the chain after it was recomputed
+(tests/compliance/test_chain_tamper_all.py).
+
+The key never enters the database. Sync streams append with TWO statements: an upsert of the
+stream's head (``ON CONFLICT ... DO UPDATE SET seq = h.seq RETURNING seq, chain``: created by the
+first append) row-locks it and reads its position, Python computes the MAC for ``seq + 1``, and
+one CTE moves the head and inserts the link. The head's row lock is held until commit, so seq
+follows commit order without gaps. They must be the last statements of the writer's transaction (a ``post_save`` receiver runs right after the
 row's INSERT, which is the last write of every hooked service). Queued streams (the ledger)
 insert into ``chain_queue`` instead (the ledger: an AFTER INSERT trigger on
 the ledger's operations table, since its hot path writes in one CTE without ``post_save``); ``seal_queue`` links them in id order under an advisory
@@ -32,6 +37,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -41,7 +47,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection, models, transaction
 
-VERSION = b"chain/1"
+VERSION = b"chain/2"
 ZERO = bytes(32)
 
 
@@ -185,8 +191,11 @@ def canonical(stream: Stream, instance: models.Model) -> bytes:
     return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def compute_mac(stream: Stream, ref: str, instance: models.Model, key: bytes) -> bytes:
-    message = b"|".join((VERSION, stream.name.encode(), ref.encode(), canonical(stream, instance)))
+def compute_mac(stream: Stream, ref: str, seq: int, instance: models.Model, key: bytes) -> bytes:
+    """The link's MAC: the row's canonical form at position ``seq`` of its stream."""
+    message = b"|".join(
+        (VERSION, stream.name.encode(), ref.encode(), seq.to_bytes(8, "big"), canonical(stream, instance))
+    )
     return hmac.new(key, message, hashlib.sha256).digest()
 
 
@@ -202,24 +211,27 @@ def _sign(key: bytes, *parts: Any) -> bytes:
 
 # --- appending -------------------------------------------------------------------------------
 
+# Lock the stream's head (created by the first append) and read its position.
+_HEAD_SQL = """
+INSERT INTO compliance_chainhead AS h (stream, seq, chain) VALUES (%(stream)s, 0, %(zero)s)
+ON CONFLICT (stream) DO UPDATE SET seq = h.seq
+RETURNING seq, chain
+"""
+# Move the head and insert the link (the head's row lock is already held).
 _APPEND_SQL = """
 WITH head AS (
-    INSERT INTO compliance_chainhead AS h (stream, seq, chain)
-    VALUES (%(stream)s, 1, sha256(%(zero)s || int8send(1) || %(mac)s))
-    ON CONFLICT (stream) DO UPDATE
-       SET seq = h.seq + 1, chain = sha256(h.chain || int8send(h.seq + 1) || %(mac)s)
- RETURNING seq, chain
+    UPDATE compliance_chainhead SET seq = %(seq)s, chain = %(chain)s WHERE stream = %(stream)s RETURNING seq
 )
 INSERT INTO compliance_chainlink (stream, seq, ref, key_id, mac, chain)
-SELECT %(stream)s, head.seq, %(ref)s, %(key_id)s, %(mac)s, head.chain FROM head
+SELECT %(stream)s, head.seq, %(ref)s, %(key_id)s, %(mac)s, %(chain)s FROM head
 """
 
 
 def chain_append(stream_name: str, instance: models.Model) -> None:
-    """Link one freshly inserted row: one statement, in the writer's transaction.
+    """Link one freshly inserted row, in the writer's transaction.
 
-    Sync streams: the head's UPDATE and the link's INSERT in one CTE. Queued streams: one
-    INSERT into ``chain_queue`` (the MAC is computed now, from the row as written).
+    Sync streams: lock and read the head, then the head's UPDATE and the link's INSERT in one
+    CTE. Queued streams: one INSERT into ``chain_queue`` (the sealer MACs the row).
     """
     stream = STREAMS[stream_name]
     ref = str(instance.pk)
@@ -234,17 +246,24 @@ def chain_append(stream_name: str, instance: models.Model) -> None:
             )
             return
         key_id, key = keys()[0]
-        mac = compute_mac(stream, ref, instance, key)
-        if cursor.db.vendor == "postgresql":
-            cursor.execute(_APPEND_SQL, {"stream": stream.name, "ref": ref, "key_id": key_id, "mac": mac, "zero": ZERO})
-        else:
-            _append_serialised(cursor, stream.name, ref, key_id, mac)
+        if cursor.db.vendor != "postgresql":
+            _append_serialised(cursor, stream, ref, key_id, key, instance)
+            return
+        cursor.execute(_HEAD_SQL, {"stream": stream.name, "zero": ZERO})
+        seq, previous = cursor.fetchone()
+        seq += 1
+        mac = compute_mac(stream, ref, seq, instance, key)
+        chain = next_chain(bytes(previous), seq, mac)
+        cursor.execute(
+            _APPEND_SQL, {"stream": stream.name, "seq": seq, "ref": ref, "key_id": key_id, "mac": mac, "chain": chain}
+        )
 
 
-def _append_serialised(cursor: Any, stream: str, ref: str, key_id: str, mac: bytes) -> None:
+def _append_serialised(cursor: Any, spec: Stream, ref: str, key_id: str, key: bytes, instance: models.Model) -> None:
     """The embedded (SQLite) first run's append: SQLite has one writer at a time, so the head
     read after the first write of the transaction (``INSERT OR IGNORE``/``UPDATE`` take the
-    write lock) cannot move under us; four statements instead of PostgreSQL's one CTE."""
+    write lock) cannot move under us; five statements instead of PostgreSQL's two."""
+    stream = spec.name
     cursor.execute(
         "INSERT INTO compliance_chainhead (stream, seq, chain) VALUES (%s, 0, %s) ON CONFLICT DO NOTHING",
         [stream, ZERO],
@@ -252,6 +271,7 @@ def _append_serialised(cursor: Any, stream: str, ref: str, key_id: str, mac: byt
     cursor.execute("UPDATE compliance_chainhead SET seq = seq + 1 WHERE stream = %s", [stream])
     cursor.execute("SELECT seq, chain FROM compliance_chainhead WHERE stream = %s", [stream])
     seq, previous = cursor.fetchone()
+    mac = compute_mac(spec, ref, seq, instance, key)
     chain = next_chain(bytes(previous), seq, mac)
     cursor.execute("UPDATE compliance_chainhead SET chain = %s WHERE stream = %s", [chain, stream])
     cursor.execute(
@@ -286,7 +306,6 @@ def seal_queue(*, limit: int = 10_000) -> int:
             instance = spec.model_class()._default_manager.filter(pk=ref).first()
             if instance is None:
                 raise RuntimeError(f"queued row of stream {stream!r} is missing: sealing stops")
-            mac = compute_mac(spec, ref, instance, key)
             if stream not in heads:
                 cursor.execute(
                     "INSERT INTO compliance_chainhead (stream, seq, chain) VALUES (%s, 0, %s) ON CONFLICT DO NOTHING",
@@ -301,6 +320,7 @@ def seal_queue(*, limit: int = 10_000) -> int:
                 heads[stream] = (seq, bytes(chain))
             seq, chain = heads[stream]
             seq += 1
+            mac = compute_mac(spec, ref, seq, instance, key)
             chain = next_chain(chain, seq, mac)
             cursor.execute(
                 "INSERT INTO compliance_chainlink (stream, seq, ref, key_id, mac, chain) VALUES (%s, %s, %s, %s, %s, %s)",
@@ -380,6 +400,80 @@ def checkpoint(stream_name: str) -> Any:
     )
 
 
+def _rotation_message(stream: str, seq: int, chain: bytes, key_id: str, prev_key_id: str) -> tuple[Any, ...]:
+    return ("rotation", stream, seq, chain, key_id, prev_key_id)
+
+
+class RotationRefused(ValueError):
+    """A key rotation that cannot be recorded (``code``: stable, for the command's message)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def rotate(new_key_id: str) -> list[Any]:
+    """Record, for every stream, that ``new_key_id`` takes over at the stream's head.
+
+    Both keys must be configured (``AUDIT_CHAIN_KEYS``). The previous key is the key of the
+    stream's last link (an empty stream: the newest configured key other than the new one).
+    Each record is MAC'd under the previous key (a holder of it introduced the new key) and
+    under the new one, at the head read under its row lock (no append slips in between).
+    Streams already rotated to ``new_key_id`` are skipped: running it twice is harmless.
+    Returns the records written."""
+    from compliance.models import ChainHead, ChainLink, ChainRotation
+
+    configured = dict(keys())
+    new_key = configured.get(new_key_id)
+    if new_key is None:
+        raise RotationRefused("key_not_configured", f"{new_key_id!r} is not in AUDIT_CHAIN_KEYS")
+    others = [kid for kid, _secret in keys() if kid != new_key_id]
+    written = []
+    with transaction.atomic():
+        for name in STREAMS:
+            if ChainRotation.objects.filter(stream=name, key_id=new_key_id).exists():
+                continue
+            ChainHead.objects.get_or_create(stream=name, defaults={"seq": 0, "chain": ZERO})
+            head = ChainHead.objects.select_for_update().get(stream=name)
+            last = ChainLink.objects.filter(stream=name, seq=head.seq).values_list("key_id", flat=True).first()
+            prev_key_id = last or (others[0] if others else None)
+            if prev_key_id is None or prev_key_id not in configured:
+                raise RotationRefused(
+                    "previous_key_not_configured", f"stream {name!r}: the previous key must stay in AUDIT_CHAIN_KEYS"
+                )
+            if prev_key_id == new_key_id:
+                raise RotationRefused(
+                    "key_already_in_use",
+                    f"stream {name!r} already has links under {new_key_id!r}: rotate before making it the newest key",
+                )
+            chain = bytes(head.chain)
+            message = _rotation_message(name, head.seq, chain, new_key_id, prev_key_id)
+            written.append(
+                ChainRotation.objects.create(
+                    stream=name,
+                    seq=head.seq,
+                    chain=chain,
+                    key_id=new_key_id,
+                    prev_key_id=prev_key_id,
+                    mac_prev=_sign(configured[prev_key_id], *message),
+                    mac_new=_sign(new_key, *message),
+                )
+            )
+    return written
+
+
+def _rotation_valid(rotation: Any) -> bool:
+    prev, new = _key(rotation.prev_key_id), _key(rotation.key_id)
+    if prev is None or new is None:
+        return False
+    message = _rotation_message(
+        rotation.stream, rotation.seq, bytes(rotation.chain), rotation.key_id, rotation.prev_key_id
+    )
+    return hmac.compare_digest(bytes(rotation.mac_prev), _sign(prev, *message)) and hmac.compare_digest(
+        bytes(rotation.mac_new), _sign(new, *message)
+    )
+
+
 # --- verification ----------------------------------------------------------------------------
 
 
@@ -390,6 +484,7 @@ class StreamResult:
     head: int = 0
     first_broken: int | None = None
     problem: str = ""
+    seconds: float = 0.0  # how long verifying the stream took
 
     @property
     def ok(self) -> bool:
@@ -416,20 +511,40 @@ def _ref_key(ref: str) -> tuple[int, Any]:
 VERIFY_CHUNK = 2000
 
 
-def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamResult:
+def verify_stream(
+    stream_name: str, *, anchor_seq: int | None = None, pins: list[tuple[int, bytes]] | tuple = ()
+) -> StreamResult:
     """Recompute one stream from its last trusted checkpoint: chains, MACs, coverage, purges.
     Reports the first broken seq (never row content). Reads the links in chunks of
-    ``VERIFY_CHUNK`` with their rows, so memory holds one chunk plus the refs seen."""
-    from compliance.models import ChainCheckpoint, ChainHead, ChainLink, ChainPurge
+    ``VERIFY_CHUNK`` with their rows, so memory holds one chunk plus the refs seen.
+
+    ``anchor_seq``: the head must reach it. ``pins``: anchored ``(seq, chain)`` heads (signed
+    outside this check): the head must reach each, and the chain there must be the anchored
+    one (a tail cut and then written over by new links reaches the seq with another chain)."""
+    from compliance.models import ChainCheckpoint, ChainHead, ChainLink, ChainPurge, ChainRotation
 
     stream = STREAMS[stream_name]
     result = StreamResult(stream_name)
+    pinned: dict[int, list[bytes]] = {}
+    for pin_seq, pin_chain in pins:
+        pinned.setdefault(pin_seq, []).append(pin_chain)
+        anchor_seq = max(anchor_seq or 0, pin_seq)
     start_seq, chain = 0, ZERO
     for cp in ChainCheckpoint.objects.filter(stream=stream_name).order_by("-seq"):
         key = _key(cp.key_id)
         if key and hmac.compare_digest(bytes(cp.mac), _sign(key, "checkpoint", stream_name, cp.seq, bytes(cp.chain))):
             start_seq, chain = cp.seq, bytes(cp.chain)
             break
+    # key rotations: a link's key must be the stream's first key or one a valid rotation record
+    # (signed under a key already in use) introduced at an earlier seq
+    rotations = list(ChainRotation.objects.filter(stream=stream_name).order_by("seq", "id"))
+    allowed: set[str] = set()
+    for rotation in rotations:
+        if not _rotation_valid(rotation):
+            result.fail(max(rotation.seq, start_seq) + 1, "rotation record signature invalid")
+        elif rotation.seq <= start_seq:  # before the checkpoint: its links may be gone
+            allowed |= {rotation.prev_key_id, rotation.key_id}
+    pending = [r for r in rotations if r.seq > start_seq and _rotation_valid(r)]
     model = stream.model_class()
     missing: dict[str, int] = {}  # ref -> seq of linked rows no longer there
     linked_refs: set[str] = set()
@@ -446,6 +561,13 @@ def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamR
         rows = {str(obj.pk): obj for obj in model._default_manager.filter(pk__in=[link[1] for link in links])}
         for seq, ref, key_id, mac, stored_chain in links:
             expected += 1
+            while pending and pending[0].seq < expected:
+                rotation = pending.pop(0)
+                if allowed and rotation.prev_key_id not in allowed:
+                    result.fail(rotation.seq + 1, "rotation record not signed by a key of the stream")
+                allowed |= {rotation.key_id} if allowed else {rotation.prev_key_id, rotation.key_id}
+                if rotation.seq != expected - 1 or not hmac.compare_digest(bytes(rotation.chain), chain):
+                    result.fail(max(rotation.seq, 1), "chain differs from a rotation record")
             if seq != expected:
                 result.fail(expected, "link missing")
                 broken = True
@@ -456,8 +578,15 @@ def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamR
                 result.fail(seq, "chain mismatch")
                 broken = True
                 break
+            if any(not hmac.compare_digest(chain, pin) for pin in pinned.get(seq, ())):
+                result.fail(seq, "chain differs from the anchored head")
+                broken = True
+                break
             result.links += 1
             linked_refs.add(ref)
+            allowed = allowed or {key_id}  # the stream's first key needs no rotation record
+            if key_id not in allowed and _key(key_id) is not None:
+                result.fail(seq, "key not introduced by a rotation record")
             row = rows.get(ref)
             if row is None:
                 missing[ref] = seq
@@ -465,7 +594,7 @@ def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamR
             key = _key(key_id)
             if key is None:
                 result.fail(seq, "unknown key")
-            elif not hmac.compare_digest(mac, compute_mac(stream, ref, row, key)):
+            elif not hmac.compare_digest(mac, compute_mac(stream, ref, seq, row, key)):
                 result.fail(seq, "row changed")
     if broken:
         expected -= 1
@@ -473,6 +602,14 @@ def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamR
     head = ChainHead.objects.filter(stream=stream_name).first()
     if head is not None and head.seq != expected and result.ok:
         result.fail(min(head.seq, expected) + 1, "head and links disagree")
+    for rotation in pending if not broken else []:  # records at (or past) the last link
+        if rotation.seq > expected:  # a signed record of a head the links no longer reach
+            result.fail(expected + 1, "truncated: head short of a rotation record")
+            break
+        if allowed and rotation.prev_key_id not in allowed:
+            result.fail(rotation.seq + 1, "rotation record not signed by a key of the stream")
+        if not hmac.compare_digest(bytes(rotation.chain), chain):
+            result.fail(max(rotation.seq, 1), "chain differs from a rotation record")
     if anchor_seq is not None and expected < anchor_seq:
         result.fail(expected + 1, "truncated: head short of the last anchor")
     # purges: each signed record names its refs; each must be a missing row of its range
@@ -515,12 +652,21 @@ def verify_stream(stream_name: str, *, anchor_seq: int | None = None) -> StreamR
     return result
 
 
-def verify(stream_names: list[str] | None = None, *, anchor: dict[str, int] | None = None) -> Verification:
+def verify(
+    stream_names: list[str] | None = None,
+    *,
+    anchor: dict[str, int] | None = None,
+    pins: dict[str, list[tuple[int, bytes]]] | None = None,
+) -> Verification:
+    """Verify the streams; ``anchor`` ``{stream: seq}`` and/or ``pins`` ``{stream: [(seq,
+    chain)]}`` (``compliance.anchors.anchor_pins``) as in ``verify_stream``."""
     from compliance.models import ChainHead
 
     report = Verification()
     for name in stream_names or list(STREAMS):
-        result = verify_stream(name, anchor_seq=(anchor or {}).get(name))
+        started = time.monotonic()
+        result = verify_stream(name, anchor_seq=(anchor or {}).get(name), pins=(pins or {}).get(name, ()))
+        result.seconds = time.monotonic() - started
         report.streams.append(result)
         ChainHead.objects.filter(stream=name).update(last_verified_at=_now(), last_verified_ok=result.ok)
     return report

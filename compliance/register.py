@@ -268,6 +268,16 @@ REGISTER: dict[str, Entry] = {
     "compliance.ChainCheckpoint.key_id": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
     "compliance.ChainCheckpoint.mac": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
     "compliance.ChainCheckpoint.created_at": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    # compliance.ChainRotation: signed introductions of chain keys.
+    "compliance.ChainRotation.id": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.ChainRotation.stream": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.ChainRotation.seq": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.ChainRotation.chain": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.ChainRotation.key_id": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.ChainRotation.prev_key_id": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.ChainRotation.mac_prev": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.ChainRotation.mac_new": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
+    "compliance.ChainRotation.created_at": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
     # compliance.ChainAnchor: signed heads, also sent outside the database.
     "compliance.ChainAnchor.id": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),
     "compliance.ChainAnchor.body": _e(INTERNAL, "system.operations", SECURITY, KEEP, export=False),

@@ -36,10 +36,10 @@ def chain_anchor_external_task() -> int:
 def chain_verify_task() -> bool:
     """Verify every chain; a failure records a security event and alerts the security team."""
     from compliance.alerts import verification_failed
-    from compliance.anchors import last_anchor_heads
+    from compliance.anchors import anchor_pins
     from compliance.chain import verify
 
-    report = verify(anchor=last_anchor_heads())
+    report = verify(pins=anchor_pins())
     if not report.ok:
         verification_failed(report, actor_job="chain_verify_task")
     return report.ok

@@ -63,7 +63,8 @@ OTP_HMAC_KEY = _required_secret("OTP_HMAC_KEY", dev_label="otp-hmac")
 AUDIT_CHAIN_KEY = _required_secret("AUDIT_CHAIN_KEY", dev_label="audit-chain")
 # Tamper-evident logs (README "Tamper-evident logs"): chain keys newest first as
 # "id:secret,id:secret" (new links use the first; old links verify under theirs). Empty:
-# AUDIT_CHAIN_KEY alone, under the id "k0".
+# AUDIT_CHAIN_KEY alone, under the id "k0". A new key is deployed second, introduced with
+# ``manage.py rotate_chain_key <id>`` (a record signed by the previous key), then moved first.
 AUDIT_CHAIN_KEYS = [tuple(item.split(":", 1)) for item in env.list("AUDIT_CHAIN_KEYS", default=[]) if ":" in item]
 # Where the daily anchor goes outside the database: file:///path or mailto:address (empty: none).
 AUDIT_ANCHOR_SINK = env.str("AUDIT_ANCHOR_SINK", default="")

@@ -97,3 +97,25 @@ class ChainAnchor(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"anchor {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ChainRotation(AppendOnlyModel):
+    """A chain key's introduction: at the stream's head ``(seq, chain)`` the key ``key_id``
+    takes over from ``prev_key_id``. ``mac_prev`` (under the previous key) proves a holder of
+    that key introduced the new one; ``mac_new`` proves the new key's holder took it up.
+    Verification accepts links under ``key_id`` only after ``seq`` (``manage.py rotate_chain_key``)."""
+
+    stream = models.CharField(max_length=40)
+    seq = models.BigIntegerField()
+    chain = models.BinaryField()
+    key_id = models.CharField(max_length=20)
+    prev_key_id = models.CharField(max_length=20)
+    mac_prev = models.BinaryField()
+    mac_new = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["stream", "key_id"], name="chain_rotation_key_once")]
+
+    def __str__(self) -> str:
+        return f"{self.stream}: key {self.key_id} after {self.prev_key_id} at {self.seq}"

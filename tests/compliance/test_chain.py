@@ -12,8 +12,8 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.test import override_settings
 
-from compliance.anchors import anchor_create, anchor_export, last_anchor_heads
-from compliance.chain import purge_record, verify_stream
+from compliance.anchors import anchor_create, anchor_export, anchor_pins, last_anchor_heads
+from compliance.chain import purge_record, rotate, verify_stream
 from compliance.models import ChainAnchor, ChainLink
 from fraud.models import FraudAlert
 from staffauth.models import SecurityEvent
@@ -26,11 +26,18 @@ pytestmark = pytest.mark.django_db
 
 
 def _events(n: int = N) -> list[SecurityEvent]:
-    """``n`` staff security events with ids 10, 20, ... (room for an insert between)."""
-    return [
+    """``n`` staff security events with ids 10, 20, ... (room for an insert between); the id
+    sequence is moved past them, so events the code writes later (an alert's) do not collide."""
+    events = [
         SecurityEvent.objects.create(id=10 * i, kind=SecurityEvent.Kind.LOGIN_FAILED, username=f"u{i}", detail={"n": i})
         for i in range(1, n + 1)
     ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT max(nextval(pg_get_serial_sequence('staffauth_securityevent', 'id'))) FROM generate_series(1, %s)",
+            [10 * n + 100],
+        )
+    return events
 
 
 def _sql(*statements: str, params=None) -> None:
@@ -163,6 +170,30 @@ def test_truncated_tail_detected_against_the_anchor(owner_role, tmp_path):
         call_command("verify_audit", "--stream", "security", "--anchor", str(sink))
 
 
+def test_cut_tail_written_over_by_new_links_detected_against_the_anchor(owner_role, tmp_path):
+    """The tail is cut after the anchor and the application then appends genuine rows: the head
+    climbs past the anchored seq again, but the chain there is not the anchored one."""
+    _events()
+    sink = tmp_path / "anchors.jsonl"
+    with override_settings(AUDIT_ANCHOR_SINK=f"file://{sink}"):
+        anchor_export(anchor_create())
+    _sql(
+        "DELETE FROM staffauth_securityevent WHERE id > 40",
+        "DELETE FROM compliance_chainlink WHERE stream = 'security' AND seq > 4",
+        "UPDATE compliance_chainhead SET seq = 4, chain = (SELECT chain FROM compliance_chainlink"
+        " WHERE stream = 'security' AND seq = 4) WHERE stream = 'security'",
+    )
+    for i in range(7, 10):  # seq 5, 6, 7: genuine links under the key
+        SecurityEvent.objects.create(id=10 * i, kind=SecurityEvent.Kind.LOGIN_FAILED, username=f"u{i}")
+    assert verify_stream("security", anchor_seq=N).ok  # the anchored seq alone no longer shows it
+    result = verify_stream("security", pins=anchor_pins(str(sink))["security"])
+    assert (result.first_broken, result.problem) == (N, "chain differs from the anchored head")
+    with pytest.raises(CommandError):
+        call_command("verify_audit", "--stream", "security", "--anchor", str(sink))
+    with pytest.raises(CommandError):
+        call_command("verify_audit", "--stream", "security")  # the anchor kept in the database
+
+
 def test_forged_anchor_refused(owner_role, tmp_path):
     _events(1)
     sink = tmp_path / "anchors.jsonl"
@@ -210,8 +241,11 @@ def test_purge_record_refuses_unlinked_refs(owner_role):
 
 
 def test_key_rotation_keeps_old_links_verifiable(owner_role):
+    """More in test_chain_rotation.py."""
     with override_settings(AUDIT_CHAIN_KEYS=[("k1", "first-key")]):
         _events(3)
+    with override_settings(AUDIT_CHAIN_KEYS=[("k1", "first-key"), ("k2", "second-key")]):
+        rotate("k2")
     with override_settings(AUDIT_CHAIN_KEYS=[("k2", "second-key"), ("k1", "first-key")]):
         SecurityEvent.objects.create(id=40, kind=SecurityEvent.Kind.LOGIN_FAILED, username="u4")
         assert verify_stream("security").ok

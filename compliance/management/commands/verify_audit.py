@@ -12,18 +12,19 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         from compliance.alerts import verification_failed
-        from compliance.anchors import anchor_from_file, last_anchor_heads
+        from compliance.anchors import anchor_pins
 
         try:
-            anchor = anchor_from_file(options["anchor"]) if options["anchor"] else last_anchor_heads()
+            pins = anchor_pins(options["anchor"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        report = verify(options["stream"], anchor=anchor)
+        report = verify(options["stream"], pins=pins)
         for s in report.streams:
+            took = f"{s.seconds:.2f} s"
             if s.ok:
-                self.stdout.write(f"  {s.stream}: ok, {s.links:,} links, head {s.head}")
+                self.stdout.write(f"  {s.stream}: ok, {s.links:,} links, head {s.head}, {took}")
             else:
-                self.stderr.write(f"  {s.stream}: BROKEN at seq {s.first_broken} ({s.problem})")
+                self.stderr.write(f"  {s.stream}: BROKEN at seq {s.first_broken} ({s.problem}), {took}")
         if not report.ok:
             verification_failed(report, actor_job="verify_audit")
             raise CommandError("Audit chain verification failed.")
