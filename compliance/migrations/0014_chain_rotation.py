@@ -6,7 +6,7 @@ from loyalty.kernel.append_only import append_only_triggers
 
 
 class Migration(migrations.Migration):
-    dependencies = [("compliance", "0012_consumer_schedule")]
+    dependencies = [("compliance", "0013_retention_inactive")]
 
     operations = [
         migrations.CreateModel(
