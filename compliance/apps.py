@@ -35,3 +35,15 @@ class ComplianceConfig(AppConfig):
         staff_logging.RESTRICTED_ATTRIBUTES = log_redacted_names()
         # The lower layers' access hooks (admin mixin, download helper) write through here.
         access_log.install(record)
+        # The member API's terms gate and the enrolment's acceptance (members sits below
+        # compliance: injected here, as the access recorder is).
+        from compliance import consumer
+        from members.services import terms as member_terms
+
+        member_terms.install(
+            member_terms.TermsHooks(
+                gate=consumer.terms_gate,
+                current_version=lambda: getattr(consumer.terms_current(), "version", None),
+                accept=consumer.terms_accept_at_enrolment,
+            )
+        )

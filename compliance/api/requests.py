@@ -74,6 +74,7 @@ class RequestListSerializer(serializers.Serializer):
 
 
 class DataRequestsApi(MeApi):
+    terms_exempt = "data-subject requests (PDPA rights do not depend on accepting the terms)"
     parser_classes = [StrictJSONParser]
 
     @member_operation("me_data_requests", RequestListSerializer)
@@ -93,6 +94,7 @@ class DataRequestsApi(MeApi):
 
 
 class _OneRequestApi(MeApi):
+    terms_exempt = "data-subject requests (PDPA rights do not depend on accepting the terms)"
     parser_classes = [StrictJSONParser]
 
     def own(self, pk: str) -> DataSubjectRequest:
@@ -127,6 +129,7 @@ class DataRequestCancelApi(_OneRequestApi):
 
 
 class DataExportApi(MeApi):
+    terms_exempt = "data-subject requests: the access request's download"
     parser_classes = [StrictJSONParser]
 
     @member_operation(

@@ -94,6 +94,7 @@ REFUSAL_STATUS: dict[str, int] = {
     "empty_update": 400,
     "invalid_phone": 400,
     "phone_taken": 409,
+    "terms_not_current": 409,  # enrolment naming terms not in force (members.api.auth_views)
     "no_phone_on_file": 409,
     "essential_consent_required": 400,
     "link_invalid": 400,
