@@ -47,3 +47,22 @@ class ComplianceConfig(AppConfig):
                 accept=consumer.terms_accept_at_enrolment,
             )
         )
+        # A correction request completes when the member's verified phone or email change
+        # lands: their ``contact_changed`` security event, in the change's transaction.
+        from compliance.requests import correction_contact_changed
+
+        def contact_changed(sender, instance, created, raw=False, **kwargs):  # type: ignore[no-untyped-def]
+            if created and not raw and instance.kind == "contact_changed":
+                for field in instance.detail.get("fields", []):
+                    correction_contact_changed(
+                        member_id=instance.member_id,
+                        field=field,
+                        verification_id=instance.detail.get("verification_id"),
+                    )
+
+        post_save.connect(
+            contact_changed,
+            sender=apps.get_model("members.MemberSecurityEvent"),
+            weak=False,
+            dispatch_uid="compliance.requests.correction",
+        )

@@ -86,6 +86,10 @@ REFUSAL_STATUS: dict[str, int] = {
     "data_request:export_not_found": 404,
     "data_request:grace_period": 409,
     "data_request:permission_denied": 403,
+    "data_request:correction_field": 400,
+    "data_request:correction_not_asked": 400,
+    "data_request:invalid_value": 400,
+    "data_request:pii_erased": 409,
     # members: the fraud team's restrictions (members.services.restrictions)
     "case_ref_invalid": 400,
     "not_restricted": 409,

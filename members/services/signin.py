@@ -74,9 +74,7 @@ def member_sign_in(
     otp_verify(challenge_id=challenge_id, phone=phone, code=code, purpose=purpose)
     enrolled = purpose == OtpChallenge.Purpose.ENROL
     if enrolled:
-        member = member_enrol(
-            phone=phone, consents=consents or {}, ip=opening.get("ip"), terms_version=terms_version
-        )
+        member = member_enrol(phone=phone, consents=consents or {}, ip=opening.get("ip"), terms_version=terms_version)
     else:
         found = member_by_phone(phone)
         if found is None:  # the number's member was erased or changed number meanwhile
