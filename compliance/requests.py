@@ -402,11 +402,12 @@ def correction_contact_changed(*, member_id: int, field: str, verification_id: s
 
 def correction_apply(*, request_id: int, staff, field: str, value: str, reason: str, now=None) -> DataSubjectRequest:
     """Staff correct the member's name or birth date for a correction request in
-    progress, through ``members.services.membership.member_pii_set`` (validated,
-    encrypted, audited by the members' layer). The request's event names the field,
+    progress, through ``members.services.membership.member_pii_correct_by_staff``
+    (``member_pii_set``: validated, encrypted; and a ``profile_changed`` security event
+    naming the field, the staff member and the request). The request's event names the field,
     never the value. Phone and email are refused (``correction_field``): the member
     corrects those through their verified-contact change."""
-    from members.services.membership import member_pii_set
+    from members.services.membership import member_pii_correct_by_staff
     from members.services.pii import InvalidMemberData, MemberPiiErased
 
     now = now or timezone.now()
@@ -428,7 +429,9 @@ def correction_apply(*, request_id: int, staff, field: str, value: str, reason: 
             raise RequestRefused("correction_not_asked", field=field)
         try:
             with transaction.atomic():
-                member_pii_set(member=request.member, actor=staff, **{field: value})
+                member_pii_correct_by_staff(
+                    member=request.member, actor=staff, reference=request.reference, **{field: value}
+                )
         except InvalidMemberData as refusal:
             code, message = refusal.errors.get(field, ("invalid", "The new value is not valid."))
             raise RequestRefused("invalid_value", message, field=field, reason=code) from None
