@@ -386,7 +386,11 @@ def correction_contact_changed(*, member_id: int, field: str, verification_id: s
             "contact_changes": [*request.detail.get("contact_changes", []), change],
         }
         request.save(update_fields=["detail"])
-        _event(request, "contact_corrected", request.state, field=field, verification_id=verification_id or "")
+        ref = f"the member's verified change CV-{verification_id[:8]}" if verification_id else "removed by the member"
+        _event(
+            request, "contact_corrected", request.state, reason=f"{FIELD_LABELS[field].capitalize()}: {ref}.",
+            field=field, verification_id=verification_id or "",
+        )  # fmt: skip
         if _all_corrected(request):
             if request.state == State.VERIFIED:
                 request.state = State.IN_PROGRESS

@@ -240,7 +240,7 @@ class DataSubjectRequestAdmin(ViewerAdminMixin, ReadOnlyAdmin):
                     "kind": c.get_kind_display(),
                     "started": display.local_time(c.created_at),
                     "state": (
-                        f"verified {display.local_time(c.verified_at)}"
+                        format_html("verified {}", display.local_time(c.verified_at))
                         if c.verified_at
                         else "cancelled"
                         if c.cancelled_at
