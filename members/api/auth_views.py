@@ -82,7 +82,6 @@ class PhoneTaken(ApiRefusal):
 class TermsNotCurrent(ApiRefusal):
     """Enrolment naming a version of the terms that is not the one in force (409)."""
 
-    status_code = status.HTTP_409_CONFLICT
     default_code = "terms_not_current"
     default_detail = "Accept the current version of the terms (GET /api/v1/terms)."
 
