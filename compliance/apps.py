@@ -35,3 +35,34 @@ class ComplianceConfig(AppConfig):
         staff_logging.RESTRICTED_ATTRIBUTES = log_redacted_names()
         # The lower layers' access hooks (admin mixin, download helper) write through here.
         access_log.install(record)
+        # The member API's terms gate and the enrolment's acceptance (members sits below
+        # compliance: injected here, as the access recorder is).
+        from compliance import consumer
+        from members.services import terms as member_terms
+
+        member_terms.install(
+            member_terms.TermsHooks(
+                gate=consumer.terms_gate,
+                current_version=lambda: getattr(consumer.terms_current(), "version", None),
+                accept=consumer.terms_accept_at_enrolment,
+            )
+        )
+        # A correction request completes when the member's verified phone or email change
+        # lands: their ``contact_changed`` security event, in the change's transaction.
+        from compliance.requests import correction_contact_changed
+
+        def contact_changed(sender, instance, created, raw=False, **kwargs):  # type: ignore[no-untyped-def]
+            if created and not raw and instance.kind == "contact_changed":
+                for field in instance.detail.get("fields", []):
+                    correction_contact_changed(
+                        member_id=instance.member_id,
+                        field=field,
+                        verification_id=instance.detail.get("verification_id"),
+                    )
+
+        post_save.connect(
+            contact_changed,
+            sender=apps.get_model("members.MemberSecurityEvent"),
+            weak=False,
+            dispatch_uid="compliance.requests.correction",
+        )

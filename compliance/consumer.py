@@ -139,6 +139,31 @@ def terms_acceptance_required(member: Member, *, at: datetime | None = None) -> 
     return current is not None and not member.terms_acceptances.filter(version=current).exists()
 
 
+def terms_gate(member: Member) -> None:
+    """Refuse (403 ``terms_acceptance_required``) a member who has not accepted the terms
+    in force; nothing when none are in force. Installed into the member API's base
+    (``members.services.terms``) by ``compliance.apps``."""
+    current = terms_current()
+    if current is not None and not member.terms_acceptances.filter(version=current).exists():
+        _refuse(
+            "terms_acceptance_required",
+            f"Accept the current terms and conditions (version {current.version}) first: "
+            "read them at GET /api/v1/terms and accept them at POST /api/v1/me/terms/accept.",
+            current_version=current.version,
+        )
+
+
+def terms_accept_at_enrolment(member: Member, version: int, channel: str) -> bool:
+    """At enrolment (``channel`` enrolment or staff): record the acceptance of ``version``
+    if it is the version in force (True); otherwise nothing (False), and the member is
+    asked at their next sign-in. Inside the enrolment's transaction."""
+    current = terms_current()
+    if current is None or current.version != version:
+        return False
+    terms_accept(member=member, version=version, channel=channel)
+    return True
+
+
 def terms_accept(*, member: Member, version: int, channel: str = TermsAcceptance.Channel.API) -> TermsAcceptance:
     """Record ``member``'s acceptance of the current version (named, so a member never
     accepts text they were not shown). Accepting it again answers the first acceptance."""

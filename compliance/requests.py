@@ -59,8 +59,21 @@ class RequestRefused(Refusal):
         "step_up_required": "Verify a step-up code for this action first.",
         "export_not_found": "The download link is unknown, used or expired.",
         "grace_period": "The erasure grace period has not ended.",
+        "correction_field": (
+            "Staff correct the name and the birth date only: a phone number or email address is corrected by the "
+            "member through their verified-contact change (a code or a link to the new one)."
+        ),
+        "correction_not_asked": "The request does not ask to correct this field.",
+        "invalid_value": "The new value is not valid.",
+        "pii_erased": "This member's personal data was erased: nothing can be corrected.",
     }
 
+
+# Correction requests (PDPA s.22): what may be asked, and who does it.
+CORRECTION_FIELDS = ("name", "birth_date", "phone", "email")
+CONTACT_FIELDS = ("phone", "email")  # the member's own verified-contact change (members.services.contact)
+STAFF_FIELDS = ("name", "birth_date")  # staff from the request page (members.services.membership.member_pii_set)
+FIELD_LABELS = {"name": "name", "birth_date": "date of birth", "phone": "phone number", "email": "email address"}
 
 TRANSITIONS: dict[str, set[str]] = {
     "verify": {State.RECEIVED, State.IDENTITY_PENDING},
@@ -138,7 +151,7 @@ def request_submit_by_member(*, member: Member, kind: str, detail: dict | None =
     _notify(
         member,
         "We received your data request",
-        f"Your request {request.reference} is due by {request.due_at:%Y-%m-%d}.",
+        f"Your request {request.reference} is due by {request.due_at:%Y-%m-%d}.{_correction_guide(request)}",
     )
     if kind == Kind.CONSENT_WITHDRAWAL:
         _consent_withdraw(request, now=now)
@@ -318,6 +331,125 @@ def request_cancel(*, request_id: int, staff=None, reason: str, by_member: Membe
     request.state, request.completed_at = State.CANCELLED, now
     request.save(update_fields=["state", "completed_at"])
     _event(request, "cancelled", before, reason=reason, actor=staff, by_member=by_member is not None)
+    return request
+
+
+# --- correction -------------------------------------------------------------------------------
+
+
+def correction_fields(request: DataSubjectRequest) -> list[str]:
+    """The fields a correction request asks to correct (none named: the note says)."""
+    return [f for f in request.detail.get("fields") or [] if f in CORRECTION_FIELDS]
+
+
+def _correction_guide(request: DataSubjectRequest) -> str:
+    if request.kind != Kind.CORRECTION or not set(correction_fields(request)) & set(CONTACT_FIELDS):
+        return ""
+    return (
+        " To correct your phone number or email address, change it in the app (Profile): we send a code or a link "
+        "to the new one, and this request is completed when you confirm it."
+    )
+
+
+def _corrected(request: DataSubjectRequest) -> set[str]:
+    return set(request.detail.get("corrected") or [])
+
+
+def _all_corrected(request: DataSubjectRequest) -> bool:
+    asked = set(correction_fields(request))
+    return bool(asked) and asked <= _corrected(request)
+
+
+@transaction.atomic
+def correction_contact_changed(*, member_id: int, field: str, verification_id: str | None, now=None) -> list[int]:
+    """A verified phone or email change of the member landed (their ``contact_changed``
+    security event, in the change's own transaction): every open, verified correction
+    request of theirs that asks for that field links to the change (its id, never the
+    value) and, once every field it asks for is corrected, completes. Returns the ids of
+    the requests linked."""
+    now = now or timezone.now()
+    if field not in CONTACT_FIELDS:
+        return []
+    linked = []
+    candidates = DataSubjectRequest.objects.filter(
+        member_id=member_id, kind=Kind.CORRECTION, state__in=(State.VERIFIED, State.IN_PROGRESS),
+        received_at__lte=now,
+    ).order_by("pk")  # fmt: skip
+    for pk in candidates.values_list("pk", flat=True):
+        request = _locked(pk)
+        if request.state not in (State.VERIFIED, State.IN_PROGRESS) or field not in correction_fields(request):
+            continue
+        change = {"field": field, "verification_id": verification_id or "", "at": now.isoformat()}
+        request.detail = {
+            **request.detail,
+            "corrected": sorted(_corrected(request) | {field}),
+            "contact_changes": [*request.detail.get("contact_changes", []), change],
+        }
+        request.save(update_fields=["detail"])
+        ref = f"the member's verified change CV-{verification_id[:8]}" if verification_id else "removed by the member"
+        _event(
+            request, "contact_corrected", request.state, reason=f"{FIELD_LABELS[field].capitalize()}: {ref}.",
+            field=field, verification_id=verification_id or "",
+        )  # fmt: skip
+        if _all_corrected(request):
+            if request.state == State.VERIFIED:
+                request.state = State.IN_PROGRESS
+                request.save(update_fields=["state"])
+                _event(request, "start", State.VERIFIED, reason="The member's verified contact change landed.")
+            request.state, request.completed_at = State.COMPLETED, now
+            request.save(update_fields=["state", "completed_at"])
+            _event(request, "complete", State.IN_PROGRESS, reason="Corrected through the member's verified change.")
+            _notify(request.member, "Your correction request", f"Request {request.reference} is complete.")
+        linked.append(request.pk)
+    return linked
+
+
+def correction_apply(*, request_id: int, staff, field: str, value: str, reason: str, now=None) -> DataSubjectRequest:
+    """Staff correct the member's name or birth date for a correction request in
+    progress, through ``members.services.membership.member_pii_correct_by_staff``
+    (``member_pii_set``: validated, encrypted; and a ``profile_changed`` security event
+    naming the field, the staff member and the request). The request's event names the field,
+    never the value. Phone and email are refused (``correction_field``): the member
+    corrects those through their verified-contact change."""
+    from members.services.membership import member_pii_correct_by_staff
+    from members.services.pii import InvalidMemberData, MemberPiiErased
+
+    now = now or timezone.now()
+    if not _may_manage(staff):
+        raise RequestRefused("permission_denied")
+    if field not in STAFF_FIELDS:
+        raise RequestRefused("correction_field", field=field if field in CORRECTION_FIELDS else "")
+    reason = _reason(reason)
+    with transaction.atomic():
+        member_id = DataSubjectRequest.objects.filter(pk=request_id).values_list("member_id", flat=True).first()
+        if member_id is None:
+            raise RequestRefused("bad_transition")
+        Member.objects.select_for_update().filter(pk=member_id).first()  # the contact flows' lock order
+        request = _locked(request_id)
+        if request.kind != Kind.CORRECTION or request.state != State.IN_PROGRESS:
+            raise RequestRefused("bad_transition")
+        asked = correction_fields(request)
+        if asked and field not in asked:
+            raise RequestRefused("correction_not_asked", field=field)
+        try:
+            with transaction.atomic():
+                member_pii_correct_by_staff(
+                    member=request.member, actor=staff, reference=request.reference, **{field: value}
+                )
+        except InvalidMemberData as refusal:
+            code, message = refusal.errors.get(field, ("invalid", "The new value is not valid."))
+            raise RequestRefused("invalid_value", message, field=field, reason=code) from None
+        except MemberPiiErased:
+            raise RequestRefused("pii_erased") from None
+        request.detail = {**request.detail, "corrected": sorted(_corrected(request) | {field})}
+        request.save(update_fields=["detail"])
+        _event(request, "corrected", request.state, reason=reason, actor=staff, field=field)
+        _notify(
+            request.member,
+            "Your details were corrected",
+            f"Your {FIELD_LABELS[field]} on file was corrected (request {request.reference}). "
+            "If you did not ask for this, contact us at once.",
+        )
     return request
 
 

@@ -6,6 +6,10 @@
 - **Request page**: the facts, the event history, and the actions as POST forms, each
   with its reason (verify identity, start, complete, refuse, cancel), through
   ``compliance.requests``, which checks ``compliance.manage_datasubjectrequest``.
+- **Correction**: the fields asked; a phone or email is corrected by the member's
+  verified change (listed here, by reference and time, never the value), which completes
+  the request when it lands; staff correct a name or birth date here (``correct``,
+  through the members' PII service; the history names the field, never the value).
 - **Intake** (``intake/``): staff take a request on the member's behalf, recording the
   kind of identity check (never the document number); the member confirms through
   their registered contact.
@@ -31,10 +35,10 @@ from compliance.models import DataSubjectRequest
 from loyalty.workplace import display
 from loyalty.workplace.viewer import ViewerAdminMixin, current_viewer
 from members.admin_search import loyalty_number_compact
-from members.models import Member
+from members.models import ContactVerification, Member
 from staffauth.admin_base import FreeTextFormMixin, ReadOnlyAdmin
 
-ACTIONS = ("verify", "start", "complete", "partial", "refuse", "cancel")
+ACTIONS = ("verify", "start", "complete", "partial", "refuse", "cancel", "correct")
 
 
 class ActionForm(FreeTextFormMixin, forms.Form):
@@ -45,6 +49,10 @@ class ActionForm(FreeTextFormMixin, forms.Form):
     )
     code = forms.CharField(required=False, max_length=40)
     basis = forms.CharField(required=False, max_length=200)
+    field = forms.ChoiceField(
+        required=False, choices=[("", "—"), *[(f, dsr.FIELD_LABELS[f]) for f in dsr.STAFF_FIELDS]]
+    )
+    value = forms.CharField(required=False, max_length=500, strip=True)
 
 
 class IntakeForm(FreeTextFormMixin, forms.Form):
@@ -54,6 +62,12 @@ class IntakeForm(FreeTextFormMixin, forms.Form):
         choices=[
             c for c in DataSubjectRequest.IdentityCheck.choices if c[0] not in ("step_up_otp", "contact_confirmed")
         ]
+    )
+    fields = forms.MultipleChoiceField(
+        required=False,
+        choices=[(f, dsr.FIELD_LABELS[f].capitalize()) for f in dsr.CORRECTION_FIELDS],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Correction only: what to correct. The member corrects a phone or email in the app (verified).",
     )
     note = forms.CharField(required=False, max_length=500, help_text="What is asked (no identity numbers).")
 
@@ -141,10 +155,13 @@ class DataSubjectRequestAdmin(ViewerAdminMixin, ReadOnlyAdmin):
                 form.add_error("loyalty_number", "No member has this loyalty number.")
             else:
                 note = form.cleaned_data["note"].strip()
+                detail: dict = {"note": note} if note else {}
+                if form.cleaned_data["kind"] == DataSubjectRequest.Kind.CORRECTION and form.cleaned_data["fields"]:
+                    detail["fields"] = sorted(form.cleaned_data["fields"])
                 try:
                     obj, _code = dsr.request_submit_by_staff(
                         staff=request.user, member=member, kind=form.cleaned_data["kind"],
-                        identity_check=form.cleaned_data["identity_check"], detail={"note": note} if note else {},
+                        identity_check=form.cleaned_data["identity_check"], detail=detail,
                     )  # fmt: skip
                 except dsr.RequestRefused as refusal:
                     self.message_user(request, f"Refused ({refusal.code}): {refusal}", messages.ERROR)
@@ -182,6 +199,10 @@ class DataSubjectRequestAdmin(ViewerAdminMixin, ReadOnlyAdmin):
                 dsr.request_start(request_id=obj.pk, staff=user, reason=data["reason"])
             elif action in ("complete", "partial"):
                 dsr.request_complete(request_id=obj.pk, staff=user, reason=data["reason"], partial=action == "partial")
+            elif action == "correct":
+                dsr.correction_apply(
+                    request_id=obj.pk, staff=user, field=data["field"], value=data["value"], reason=data["reason"]
+                )
             elif action == "refuse":
                 dsr.request_refuse(
                     request_id=obj.pk, staff=user, code=data["code"], reason=data["reason"], basis=data["basis"]
@@ -193,6 +214,42 @@ class DataSubjectRequestAdmin(ViewerAdminMixin, ReadOnlyAdmin):
         else:
             self.message_user(request, f"{obj.reference}: {action} done.", messages.SUCCESS)
         return HttpResponseRedirect(self._page_url(obj))
+
+    @staticmethod
+    def _correction_context(obj) -> dict:
+        """A correction request: the fields asked and corrected, the fields staff correct
+        here, and the member's contact changes since receipt (kind, times, state: never
+        the value), the verified ones to reference when completing."""
+        if obj.kind != DataSubjectRequest.Kind.CORRECTION:
+            return {}
+        asked = dsr.correction_fields(obj)
+        corrected = set(obj.detail.get("corrected") or [])
+        changes = ContactVerification.objects.filter(member=obj.member, created_at__gte=obj.received_at)
+        return {
+            "dsr_correction": True,
+            "dsr_fields": [
+                {"label": dsr.FIELD_LABELS[f], "done": f in corrected, "by_member": f in dsr.CONTACT_FIELDS}
+                for f in asked
+            ],
+            "dsr_staff_fields": [
+                (f, dsr.FIELD_LABELS[f].capitalize()) for f in dsr.STAFF_FIELDS if not asked or f in asked
+            ],
+            "dsr_contact_changes": [
+                {
+                    "ref": f"CV-{str(c.pk)[:8]}",
+                    "kind": c.get_kind_display(),
+                    "started": display.local_time(c.created_at),
+                    "state": (
+                        format_html("verified {}", display.local_time(c.verified_at))
+                        if c.verified_at
+                        else "cancelled"
+                        if c.cancelled_at
+                        else "waiting for the member"
+                    ),
+                }
+                for c in changes.order_by("created_at")
+            ],
+        }
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self._visible_object(request, object_id)
@@ -221,5 +278,6 @@ class DataSubjectRequestAdmin(ViewerAdminMixin, ReadOnlyAdmin):
             )[:-2],
             "identity_checks": [c for c in DataSubjectRequest.IdentityCheck.choices if c[0] != "step_up_otp"],
             "dsr_exports": list(obj.exports.values("created_at", "expires_at", "downloaded_at", "size")),
+            **self._correction_context(obj),
         }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **context})

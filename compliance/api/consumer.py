@@ -79,6 +79,8 @@ class MeTermsApi(MeApi):
 
 
 class MeTermsAcceptApi(MeApi):
+    terms_exempt = "accepting the terms is the way through the gate"
+
     @extend_schema_serializer(component_name="MeTermsAccept")
     class InputSerializer(StrictInputSerializer):
         version = StrictIntegerField(min_value=1, max_value=2**31 - 1, help_text="The version shown to the member.")
@@ -144,6 +146,8 @@ def _complaint(complaint: Complaint, *, detail: bool = False) -> dict:
 
 
 class MeComplaintsApi(MeApi):
+    terms_exempt = "complaints: a member may complain, about the terms too, without accepting them"
+
     @extend_schema_serializer(component_name="MeComplaintPage")
     class OutputSerializer(serializers.Serializer):
         results = ComplaintSerializer(many=True)

@@ -1,7 +1,9 @@
 """The member's data-subject requests under ``/api/v1/me`` (COMPLIANCE.md §4).
 
-- ``POST me/data-requests`` ``{kind, purposes?}``: a request (access, correction, erasure,
-  consent_withdrawal). The session alone is not enough: the member first verifies a
+- ``POST me/data-requests`` ``{kind, purposes?, fields?}``: a request (access, correction,
+  erasure, consent_withdrawal). A correction names its ``fields``: a phone or email is
+  corrected by the member's verified change (``PATCH me``, then the code or link), which
+  completes the request when it lands; staff correct a name or birth date. The session alone is not enough: the member first verifies a
   step-up code for ``data_request`` (``POST me/step-up``), which this spends (403
   ``step_up_required`` otherwise). A consent withdrawal takes effect at once.
 - ``GET me/data-requests``: the member's requests, newest first.
@@ -42,6 +44,19 @@ class RequestInput(StrictInputSerializer):
         child=serializers.ChoiceField(choices=[p for p in Consent.Purpose.values if p != "essential"]),
         required=False, max_length=10,
     )  # fmt: skip
+    fields = serializers.ListField(
+        child=serializers.ChoiceField(choices=dsr.CORRECTION_FIELDS), required=False, min_length=1, max_length=4,
+        help_text="Correction only: the fields to correct. A phone number or email address is corrected through "
+        "the verified change (PATCH /api/v1/me, then the code or link): the request completes when it lands. "
+        "Staff correct a name or birth date (say what is wrong when they call).",
+    )  # fmt: skip
+
+    def validate(self, attrs):
+        if "fields" in attrs and attrs["kind"] != DataSubjectRequest.Kind.CORRECTION:
+            raise serializers.ValidationError(
+                {"fields": serializers.ErrorDetail("Correction only.", code="not_for_kind")}
+            )
+        return attrs
 
 
 class CodeInput(StrictInputSerializer):
@@ -67,6 +82,8 @@ class RequestSerializer(serializers.Serializer):
     grace_ends_at = UtcDateTimeField(allow_null=True)
     refusal_code = serializers.CharField()
     refusal_reason = serializers.CharField()
+    fields = serializers.ListField(child=serializers.CharField(), source="detail.fields", default=list)
+    corrected = serializers.ListField(child=serializers.CharField(), source="detail.corrected", default=list)
 
 
 class RequestListSerializer(serializers.Serializer):
@@ -74,6 +91,7 @@ class RequestListSerializer(serializers.Serializer):
 
 
 class DataRequestsApi(MeApi):
+    terms_exempt = "data-subject requests (PDPA rights do not depend on accepting the terms)"
     parser_classes = [StrictJSONParser]
 
     @member_operation("me_data_requests", RequestListSerializer)
@@ -88,11 +106,14 @@ class DataRequestsApi(MeApi):
     def post(self, request):
         data = valid_input(RequestInput, request.data)
         detail = {"purposes": data["purposes"]} if data.get("purposes") else {}
+        if data.get("fields"):
+            detail["fields"] = sorted(set(data["fields"]))
         created = dsr.request_submit_by_member(member=self.member, kind=data["kind"], detail=detail)
         return Response(RequestSerializer(created).data, status=status.HTTP_201_CREATED)
 
 
 class _OneRequestApi(MeApi):
+    terms_exempt = "data-subject requests (PDPA rights do not depend on accepting the terms)"
     parser_classes = [StrictJSONParser]
 
     def own(self, pk: str) -> DataSubjectRequest:
@@ -127,6 +148,7 @@ class DataRequestCancelApi(_OneRequestApi):
 
 
 class DataExportApi(MeApi):
+    terms_exempt = "data-subject requests: the access request's download"
     parser_classes = [StrictJSONParser]
 
     @member_operation(

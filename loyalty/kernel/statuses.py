@@ -86,6 +86,10 @@ REFUSAL_STATUS: dict[str, int] = {
     "data_request:export_not_found": 404,
     "data_request:grace_period": 409,
     "data_request:permission_denied": 403,
+    "data_request:correction_field": 400,
+    "data_request:correction_not_asked": 400,
+    "data_request:invalid_value": 400,
+    "data_request:pii_erased": 409,
     # members: the fraud team's restrictions (members.services.restrictions)
     "case_ref_invalid": 400,
     "not_restricted": 409,
@@ -94,6 +98,7 @@ REFUSAL_STATUS: dict[str, int] = {
     "empty_update": 400,
     "invalid_phone": 400,
     "phone_taken": 409,
+    "terms_not_current": 409,  # enrolment naming terms not in force (members.api.auth_views)
     "no_phone_on_file": 409,
     "essential_consent_required": 400,
     "link_invalid": 400,

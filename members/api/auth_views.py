@@ -58,6 +58,7 @@ from members.services.otp import otp_request
 from members.services.pii import InvalidMemberData, phone_normalise
 from members.services.sessions import SessionOpening, SessionTokens, session_end, session_refresh
 from members.services.signin import member_sign_in
+from members.services.terms import terms_current_version
 from staffauth.net import client_ip
 
 TAG = "Member sign-in"
@@ -76,6 +77,13 @@ class InvalidPhone(ApiRefusal):
 class PhoneTaken(ApiRefusal):
     default_code = "phone_taken"
     default_detail = "This number is already enrolled. Sign in instead."
+
+
+class TermsNotCurrent(ApiRefusal):
+    """Enrolment naming a version of the terms that is not the one in force (409)."""
+
+    default_code = "terms_not_current"
+    default_detail = "Accept the current version of the terms (GET /api/v1/terms)."
 
 
 class EssentialConsentRequired(ApiRefusal):
@@ -237,7 +245,8 @@ class OtpVerifyApi(MemberAuthApi):
             400: BAD_VERIFY_BODY,
             401: "otp_wrong_code, otp_invalid (unknown challenge, or another number or purpose), otp_expired.",
             403: "otp_too_many_guesses, device_blocked, impossible_travel, member_not_active.",
-            409: "otp_used (the code was already used), phone_taken (enrolment: already enrolled).",
+            409: "otp_used (the code was already used), phone_taken (enrolment: already enrolled), "
+            "terms_not_current (enrolment: `terms_version` is not the version in force; the code is not used).",
             415: NOT_JSON,
             422: DEVICE_CARD_NUMBER,
             429: "otp_locked: too many wrong codes today for this number.",
@@ -247,6 +256,9 @@ class OtpVerifyApi(MemberAuthApi):
         # The whole body (consents included) is checked before the code: a refused body
         # must not spend a guess or the challenge.
         data, phone = self.phone_input(OtpVerifyInputSerializer)
+        terms_version = data.get("terms_version")
+        if terms_version is not None and terms_version != terms_current_version():
+            raise TermsNotCurrent(detail={"current_version": terms_current_version()})
         try:
             signed_in = member_sign_in(
                 challenge_id=data["challenge_id"],
@@ -254,6 +266,7 @@ class OtpVerifyApi(MemberAuthApi):
                 code=data["code"],
                 purpose=data["purpose"],
                 consents=data.get("consents"),
+                terms_version=terms_version,
                 **self.opening(request, data),
             )
         except InvalidMemberData as refusal:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema_serializer
 from rest_framework import serializers
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,6 +17,7 @@ from loyalty.api.schema import error_doc, operation
 from loyalty.api.serializers import StrictInputSerializer
 from members.api.authentication import IsMember, MemberTokenAuthentication
 from members.models import Member, MemberSession
+from members.services.terms import terms_gate
 from staffauth.net import client_ip
 
 PAGE_DEFAULT = 20
@@ -63,7 +65,10 @@ error_response = error_doc  # an error answer in the schema: the error body, wit
 
 COMMON_ERRORS = {
     401: error_response("No or an invalid bearer token, an expired token, or a session that has ended or timed out."),
-    403: error_response("member_not_active: the member's account is not active."),
+    403: error_response(
+        "member_not_active: the member's account is not active; terms_acceptance_required (POST, PUT, PATCH, "
+        "DELETE only, but for the exempt endpoints): accept the current terms at /api/v1/me/terms/accept first."
+    ),
 }
 
 
@@ -77,10 +82,24 @@ def member_operation(operation_id: str, ok, *, tag: str = TAG, **options):
 
 
 class MeApi(APIView):
-    """An endpoint of the signed-in member's own data."""
+    """An endpoint of the signed-in member's own data.
+
+    Terms gate: a state-changing call (POST, PUT, PATCH, DELETE) of a member who has not
+    accepted the terms and conditions in force is refused with 403
+    ``terms_acceptance_required`` (``members.services.terms.terms_gate``, installed by
+    compliance), unless the view names why it is exempt in ``terms_exempt`` (accepting
+    the terms, ending sessions, security, complaints, data-subject rights). Reads are
+    never gated; with no terms in force nothing is refused.
+    """
 
     authentication_classes = [MemberTokenAuthentication]
     permission_classes = [IsMember]
+    terms_exempt: str = ""  # why a member who has not accepted the terms may still call it
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authenticated and permitted first
+        if request.method not in SAFE_METHODS and not self.terms_exempt:
+            terms_gate(request.user.member)
 
     @property
     def member(self) -> Member:

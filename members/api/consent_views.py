@@ -146,6 +146,8 @@ class ConsentRecordSerializer(serializers.Serializer):
 class MePreferencesApi(MeApi):
     """The member's consents per purpose; changes to them."""
 
+    terms_exempt = "consent choices: withdrawing consent is a data-subject right (PDPA s.16)"
+
     @member_operation("me_preferences", PreferencesSerializer)
     def get(self, request):
         return Response(PreferencesSerializer(_preferences(self.member)).data)

@@ -75,6 +75,8 @@ class EmailConfirmApi(MemberAuthApi):
 class MePhoneConfirmApi(MeApi):
     """Confirm a new phone number with the code sent to it."""
 
+    terms_exempt = "the verified-contact flow of a correction (PDPA s.22)"
+
     @extend_schema_serializer(component_name="MePhoneConfirm")
     class InputSerializer(StrictInputSerializer):
         verification_id = StrictUUIDField(help_text="The change's id (from PATCH me's pending).")
@@ -128,6 +130,8 @@ class CancelledSerializer(serializers.Serializer):
 
 class MeContactChangeCancelApi(MeApi):
     """Cancel one pending change: its link or code stops working."""
+
+    terms_exempt = "the verified-contact flow of a correction (PDPA s.22)"
 
     @by_id_operation(
         "me_contact_change_cancel", CancelledSerializer, id_parameter("verification_id", OpenApiTypes.UUID), "change"

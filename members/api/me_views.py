@@ -139,6 +139,8 @@ def _pending_change(started: ContactChangeStarted) -> dict:
 class MeApiView(MeApi):
     """The member's profile; changes to it."""
 
+    terms_exempt = "a correction of personal data (PDPA s.22; new phone and email go through the verified-contact flow)"
+
     @extend_schema_serializer(component_name="MeUpdate")
     class InputSerializer(StrictInputSerializer):
         name = _text()
@@ -308,6 +310,8 @@ class MeDevicesApi(MeApi):
 class MeDeviceBlockApi(MeApi):
     """Block one of the member's devices: it cannot sign in again and its sessions end."""
 
+    terms_exempt = "security: a member cuts off a lost or stolen device or session whatever the terms"
+
     @by_id_operation("me_device_block", DeviceSerializer, id_parameter("device_id", OpenApiTypes.INT), "device")
     def post(self, request, device_id: str):
         if not device_id.isascii() or not device_id.isdigit() or len(device_id) > 18:
@@ -364,6 +368,8 @@ class EndedSerializer(serializers.Serializer):
 class MeSessionRevokeApi(MeApi):
     """End one of the member's sessions (the current one too: that is a sign-out)."""
 
+    terms_exempt = "security: a member cuts off a lost or stolen device or session whatever the terms"
+
     @by_id_operation("me_session_revoke", EndedSerializer, id_parameter("session_id", OpenApiTypes.UUID), "session")
     def post(self, request, session_id: str):
         try:
@@ -379,6 +385,8 @@ class MeSessionRevokeApi(MeApi):
 
 class MeSessionsRevokeAllApi(MeApi):
     """End all the member's other sessions, or all of them with ``include_current``."""
+
+    terms_exempt = "security: a member cuts off a lost or stolen device or session whatever the terms"
 
     @extend_schema_serializer(component_name="MeSessionsRevokeAll")
     class InputSerializer(StrictInputSerializer):

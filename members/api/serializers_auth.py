@@ -12,7 +12,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from loyalty.api.serializers import StrictCharField, StrictInputSerializer, UtcDateTimeField
+from loyalty.api.serializers import StrictCharField, StrictInputSerializer, StrictIntegerField, UtcDateTimeField
 from members.models import Consent, MemberSession, OtpChallenge
 
 PHONE_MAX = 32
@@ -198,6 +198,16 @@ class OtpVerifyInputSerializer(StrictInputSerializer):
             "changed at /api/v1/me/preferences."
         ),
     )
+    terms_version = StrictIntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text=(
+            "Purpose `enrol` only: the version of the terms and conditions (GET /api/v1/terms) shown to the member "
+            "and accepted by them. Recorded as their acceptance (channel `enrolment`). Refused with 409 "
+            "`terms_not_current` when another version is in force (nothing is created, the code is not used)."
+        ),
+    )
 
     def validate(self, attrs):
         errors = {}
@@ -206,6 +216,10 @@ class OtpVerifyInputSerializer(StrictInputSerializer):
         if attrs.get("purpose") == OtpChallenge.Purpose.LOGIN and "consents" in attrs:
             errors["consents"] = serializers.ErrorDetail(
                 "Consents are given at enrolment; change them at /api/v1/me/preferences.", code="not_for_purpose"
+            )
+        if attrs.get("purpose") == OtpChallenge.Purpose.LOGIN and "terms_version" in attrs:
+            errors["terms_version"] = serializers.ErrorDetail(
+                "Terms are accepted at /api/v1/me/terms/accept once signed in.", code="not_for_purpose"
             )
         errors.update(channel_option_errors(attrs))
         if errors:

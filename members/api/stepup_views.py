@@ -53,6 +53,7 @@ class NoPhone(ApiRefusal):
 
 
 class StepUpApi(MeApi):
+    terms_exempt = "the step-up code data-subject requests, the data export and contact changes need"
     parser_classes = [StrictJSONParser]
 
     def phone(self) -> str:

@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from loyalty.kernel.models import Store
-from members.models import ContactVerification, Member, MemberPasswordHistory, MemberPiiAccess
+from members.models import ContactVerification, Member, MemberPasswordHistory, MemberPiiAccess, MemberSecurityEvent
 from members.services.pii import (
     ADDRESS_MAX,
     BLIND_INDEX_VERSION,
@@ -160,6 +160,30 @@ def member_pii_set(
         "member personal data changed",
         extra={"member_id": str(member.member_id), "fields": sorted(values), "actor": getattr(actor, "pk", None)},
     )
+    return member
+
+
+@transaction.atomic
+def member_pii_correct_by_staff(
+    *, member: Member, actor: StaffUser, reference: str, name: str | None = UNSET, birth_date: date | str | None = UNSET
+) -> Member:
+    """Staff correct a member's name or birth date (a data-subject correction request,
+    ``reference``): ``member_pii_set``, then a ``profile_changed`` security event naming
+    the fields, "staff" and the reference, never the values (the member sees it in their
+    security log; the event is on the chained member-security stream; who did it is the
+    request's event).
+
+    An empty value is refused (``required``): a correction never clears a field.
+    Raises what ``member_pii_set`` raises."""
+    values: dict[str, Any] = {k: v for k, v in {"name": name, "birth_date": birth_date}.items() if v is not UNSET}
+    empty = [k for k, v in values.items() if v is None or (isinstance(v, str) and not v.strip())]
+    if empty:
+        raise InvalidMemberData(dict.fromkeys(empty, ("required", "A new value is required.")))
+    member = member_pii_set(member=member, actor=actor, **values)
+    MemberSecurityEvent.objects.create(
+        member=member, kind="profile_changed",
+        detail={"fields": sorted(values), "by": "staff", "reference": reference},
+    )  # fmt: skip
     return member
 
 

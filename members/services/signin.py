@@ -26,6 +26,7 @@ from members.services.consents import consents_record
 from members.services.membership import member_create
 from members.services.otp import OtpRefused, otp_verify
 from members.services.sessions import SessionOpening, SessionTokens, session_start
+from members.services.terms import terms_accept_at_enrolment
 
 SIGN_IN_PURPOSES = frozenset({OtpChallenge.Purpose.LOGIN, OtpChallenge.Purpose.ENROL})
 
@@ -47,6 +48,7 @@ def member_sign_in(
     code: str,
     purpose: str,
     consents: Mapping[str, bool] | None = None,
+    terms_version: int | None = None,
     **opening: Unpack[SessionOpening],
 ) -> SignInResult:
     """Sign a member in with the code sent to ``phone`` (E.164) for ``purpose``, then open
@@ -54,7 +56,8 @@ def member_sign_in(
 
     ``login``: the member enrolled with the number gets a session. ``enrol``: the
     member is created with ``consents`` recorded (source ``enrolment``; ``essential``
-    must be true), then gets their first session. The caller checks the whole input
+    must be true) and, with ``terms_version``, their acceptance of those terms when they
+    are the ones in force (``members.services.terms``), then gets their first session. The caller checks the whole input
     before calling: the code is spent (or a wrong guess counted) first of all.
 
     Raises ``OtpRefused`` (any ``otp_verify`` refusal; ``otp_invalid`` too when the
@@ -71,7 +74,7 @@ def member_sign_in(
     otp_verify(challenge_id=challenge_id, phone=phone, code=code, purpose=purpose)
     enrolled = purpose == OtpChallenge.Purpose.ENROL
     if enrolled:
-        member = member_enrol(phone=phone, consents=consents or {}, ip=opening.get("ip"))
+        member = member_enrol(phone=phone, consents=consents or {}, ip=opening.get("ip"), terms_version=terms_version)
     else:
         found = member_by_phone(phone)
         if found is None:  # the number's member was erased or changed number meanwhile
@@ -81,9 +84,13 @@ def member_sign_in(
 
 
 @transaction.atomic
-def member_enrol(*, phone: str, consents: Mapping[str, bool], ip: str | None = None) -> Member:
+def member_enrol(
+    *, phone: str, consents: Mapping[str, bool], ip: str | None = None, terms_version: int | None = None
+) -> Member:
     """Create the member for ``phone`` and record their enrolment ``consents`` (purpose ->
     granted), in one transaction: the member exists with their consents, or not at all.
+    ``terms_version``: the terms the member was shown and accepted; recorded (channel
+    ``enrolment``) when it is the version in force, else not (asked at sign-in).
 
     Raises ``InvalidMemberData`` (``phone``: ``taken`` when someone is enrolled with the
     number) and ``ConsentRefused`` (``essential_consent_required`` unless ``essential``
@@ -91,4 +98,6 @@ def member_enrol(*, phone: str, consents: Mapping[str, bool], ip: str | None = N
     """
     member = member_create(phone=phone)
     consents_record(member=member, choices=dict(consents), source=ConsentRecord.Source.ENROLMENT, ip=ip)
+    if terms_version is not None:
+        terms_accept_at_enrolment(member, terms_version, "enrolment")
     return member

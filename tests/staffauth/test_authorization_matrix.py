@@ -662,6 +662,25 @@ def test_the_data_request_rows(role, staff_by_role, sample_objects):
     assert outcome == action_outcome, (role, response.status_code)
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_the_data_request_correct_action_row(role, staff_by_role, sample_objects):
+    """The request page's ``correct`` action (a name or birth date, through the members'
+    PII service): programme administrators only."""
+    from members.services.pii import member_pii_read
+
+    member = sample_objects["compliance.datasubjectrequest"].member
+    now = timezone.now()
+    request = DataSubjectRequest.objects.create(
+        kind="correction", member=member, channel="staff", received_at=now, due_at=now + timedelta(days=21),
+        state="in_progress", identity_check="callback", identity_verified_at=now,
+    )  # fmt: skip
+    client = login_verified(Client(), staff_by_role[role])
+    url = reverse("admin:compliance_datasubjectrequest_act", args=[request.pk, "correct"])
+    client.post(url, {"field": "name", "value": "Matrix Corrected", "reason": "matrix"})
+    outcome = "done" if member_pii_read(Member.objects.get(pk=member.pk)).name == "Matrix Corrected" else "refused"
+    assert outcome == DSR_VIEWS.get(role, (403, "refused"))[1], role
+
+
 # The voucher admin's search box posts too (a voucher code is a bearer credential): the
 # roles that may view vouchers get the redirect to their saved search; others 403.
 # The posted searches (staffauth.posted_search): who may search, with a term of the kind

@@ -360,6 +360,8 @@ class MeVoucherBarcodeApi(VoucherApi):
 class MeVoucherReportLostApi(VoucherApi):
     """Report the voucher lost or stolen: it stops validating at once (cannot be undone)."""
 
+    terms_exempt = "security: a member stops a lost voucher being used whatever the terms"
+
     @member_operation(
         "me_voucher_report_lost",
         VoucherSerializer,
