@@ -9,11 +9,13 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from compliance.models import AccessEvent
+from loyalty.workplace import display
+from loyalty.workplace.viewer import ViewerAdminMixin, current_viewer
 from staffauth.admin_base import ReadOnlyAdmin
 
 
 @admin.register(AccessEvent)
-class AccessEventAdmin(ReadOnlyAdmin):
+class AccessEventAdmin(ViewerAdminMixin, ReadOnlyAdmin):
     list_display = ["at", "kind", "staff_link", "member_link", "report_type", "what", "rows"]
     list_filter = ["kind", ("staff", admin.RelatedOnlyFieldListFilter), ("at", admin.DateFieldListFilter)]
     list_select_related = ["staff", "member"]
@@ -28,8 +30,7 @@ class AccessEventAdmin(ReadOnlyAdmin):
     def staff_link(self, obj: AccessEvent) -> str:
         if obj.staff is None:
             return "-"
-        url = reverse("admin:staffauth_staffuser_change", args=[obj.staff_id], current_app=self.admin_site.name)
-        return format_html('<a href="{}">{}</a>', url, obj.staff.get_username())
+        return display.staff_link(obj.staff, current_viewer())  # a link only for who may open staff pages
 
     def _member(self, obj: AccessEvent, *, link: bool) -> str:
         if obj.member is None:

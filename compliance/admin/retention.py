@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
@@ -15,6 +16,7 @@ from compliance.holds import HoldRefused, legal_hold_place, legal_hold_release
 from compliance.models import LegalHold, RetentionRun
 from compliance.purge import evidence_report
 from loyalty.kernel.access_log import download_response
+from members.models import Member
 from staffauth.admin_base import BaseAdmin, ReadOnlyAdmin
 
 
@@ -65,6 +67,30 @@ class RetentionRunAdmin(ReadOnlyAdmin):
         )
 
 
+class LegalHoldForm(forms.ModelForm):
+    loyalty_number = forms.CharField(
+        required=False, max_length=32, help_text="A member hold: the member's loyalty number."
+    )
+
+    class Meta:
+        model = LegalHold
+        fields = ["scope", "table_name", "record_pk", "reason"]
+
+    def clean_loyalty_number(self) -> Member | None:
+        number = "".join(self.cleaned_data.get("loyalty_number", "").split())
+        if not number:
+            return None
+        member = Member.objects.filter(loyalty_number=number).first()
+        if member is None:
+            raise forms.ValidationError("No member has this loyalty number.")
+        return member
+
+    def save(self, commit: bool = True) -> LegalHold:
+        if "loyalty_number" in self.cleaned_data:
+            self.instance.member = self.cleaned_data["loyalty_number"]
+        return super().save(commit)
+
+
 @admin.register(LegalHold)
 class LegalHoldAdmin(BaseAdmin):
     """Place a hold (add) or release it (change: a release reason is all that may be
@@ -72,15 +98,14 @@ class LegalHoldAdmin(BaseAdmin):
 
     list_display = ["__str__", "scope", "member", "table_name", "record_pk", "placed_by", "placed_at", "released_at"]
     list_filter = ["scope", "released_at"]
-    autocomplete_fields: list[str] = []
-    raw_id_fields = ["member"]
+    form = LegalHoldForm  # the member by loyalty number: not every holder may browse members
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
     def get_fields(self, request, obj=None) -> list[str]:
         if obj is None:
-            return ["scope", "member", "table_name", "record_pk", "reason"]
+            return ["scope", "loyalty_number", "table_name", "record_pk", "reason"]
         return [
             "scope", "member", "table_name", "record_pk", "reason", "placed_by", "placed_at",
             "released_at", "released_by", "release_reason",

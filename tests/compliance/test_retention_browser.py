@@ -56,6 +56,18 @@ def test_a_system_administrator_holds_reads_a_run_downloads_its_evidence_and_rel
     expect(page.locator(".messagelist")).to_contain_text("added successfully")
     hold = LegalHold.objects.get()
     assert hold.placed_by == admin_user and hold.released_at is None
+    # a member hold names the member by loyalty number (a system administrator may not browse members)
+    from members.models import Member
+
+    member = Member.objects.create()
+    page.goto("/admin/compliance/legalhold/add/")
+    expect(page.locator("#content a[href*='/admin/members/member/']")).to_have_count(0)
+    page.select_option("#id_scope", "member")
+    page.fill("#id_loyalty_number", member.loyalty_number)
+    page.fill("#id_reason", "Regulator's inquiry")
+    page.click("input[name=_save]")
+    expect(page.locator(".messagelist")).to_contain_text("added successfully")
+    assert LegalHold.objects.get(scope="member").member == member
 
     page.goto(f"/admin/compliance/retentionrun/{run.pk}/change/")
     expect(page.locator(".field-dry_counts")).to_contain_text("auditlog_logentry")
