@@ -330,11 +330,29 @@ def complaint_note(*, actor, complaint: Complaint, text: str) -> ComplaintEvent:
         return _event(complaint, Event.NOTE, actor=actor, text=text)
 
 
+def _open_locked(actor, complaint: Complaint) -> Complaint:
+    """The complaint, locked, refused once it is closed."""
+    complaint = _locked(actor, complaint)
+    if complaint.state in Complaint.CLOSED:
+        _refuse("complaint_closed", "This complaint is closed.")
+    return complaint
+
+
+def _answer(complaint: Complaint, *, actor, text: str, state: str, subject: str) -> None:
+    """The answer the member is told: the response event, the first-response time, the
+    state it moves to (if it changes) and the message through the outbox."""
+    _event(complaint, Event.RESPONSE, actor=actor, text=text)
+    if complaint.first_responded_at is None:
+        complaint.first_responded_at = timezone.now()
+        complaint.save(update_fields=["first_responded_at"])
+    if complaint.state != state:
+        _move(complaint, state, actor=actor)
+    _tell_member(complaint, subject, text)
+
+
 def complaint_assign(*, actor, complaint: Complaint, assignee) -> Complaint:
     with transaction.atomic():
-        complaint = _locked(actor, complaint)
-        if complaint.state in Complaint.CLOSED:
-            _refuse("complaint_closed", "This complaint is closed.")
+        complaint = _open_locked(actor, complaint)
         if assignee is not None and not assignee.has_perm("compliance.respond_complaint"):
             _refuse("assignee_not_allowed", "That person may not handle complaints.")
         complaint.assignee = assignee
@@ -348,16 +366,8 @@ def complaint_respond(*, actor, complaint: Complaint, text: str) -> Complaint:
     first-response deadline."""
     text = _free_text(text, field="response", maximum=BODY_MAX)
     with transaction.atomic():
-        complaint = _locked(actor, complaint)
-        if complaint.state in Complaint.CLOSED:
-            _refuse("complaint_closed", "This complaint is closed.")
-        _event(complaint, Event.RESPONSE, actor=actor, text=text)
-        if complaint.first_responded_at is None:
-            complaint.first_responded_at = timezone.now()
-            complaint.save(update_fields=["first_responded_at"])
-        if complaint.state != State.RESPONDED:
-            _move(complaint, State.RESPONDED, actor=actor)
-        _tell_member(complaint, "A response to your complaint", text)
+        complaint = _open_locked(actor, complaint)
+        _answer(complaint, actor=actor, text=text, state=State.RESPONDED, subject="A response to your complaint")
         return complaint
 
 
@@ -375,9 +385,7 @@ def complaint_resolve(
     and refusals apply; a refusal leaves the complaint as it was)."""
     text = _free_text(text, field="response", maximum=BODY_MAX)
     with transaction.atomic():
-        complaint = _locked(actor, complaint)
-        if complaint.state in Complaint.CLOSED:
-            _refuse("complaint_closed", "This complaint is closed.")
+        complaint = _open_locked(actor, complaint)
         if points is not None:
             if complaint.kind != Complaint.Kind.POINTS_DISPUTE:
                 _refuse("not_points_dispute", "Only a points dispute resolves with an adjustment.")
@@ -398,12 +406,7 @@ def complaint_resolve(
             complaint.adjustment = request
             complaint.save(update_fields=["adjustment"])
             _event(complaint, Event.ADJUSTMENT, actor=actor, text=f"{points:+,} points requested")
-        _event(complaint, Event.RESPONSE, actor=actor, text=text)
-        if complaint.first_responded_at is None:
-            complaint.first_responded_at = timezone.now()
-            complaint.save(update_fields=["first_responded_at"])
-        _move(complaint, State.RESOLVED, actor=actor)
-        _tell_member(complaint, "Your complaint is resolved", text)
+        _answer(complaint, actor=actor, text=text, state=State.RESOLVED, subject="Your complaint is resolved")
         return complaint
 
 
@@ -411,15 +414,8 @@ def complaint_reject(*, actor, complaint: Complaint, text: str) -> Complaint:
     """Close without upholding, with the reasons the member is told."""
     text = _free_text(text, field="response", maximum=BODY_MAX)
     with transaction.atomic():
-        complaint = _locked(actor, complaint)
-        if complaint.state in Complaint.CLOSED:
-            _refuse("complaint_closed", "This complaint is closed.")
-        _event(complaint, Event.RESPONSE, actor=actor, text=text)
-        if complaint.first_responded_at is None:
-            complaint.first_responded_at = timezone.now()
-            complaint.save(update_fields=["first_responded_at"])
-        _move(complaint, State.REJECTED, actor=actor)
-        _tell_member(complaint, "Our answer to your complaint", text)
+        complaint = _open_locked(actor, complaint)
+        _answer(complaint, actor=actor, text=text, state=State.REJECTED, subject="Our answer to your complaint")
         return complaint
 
 

@@ -89,3 +89,23 @@ def log_in(page: Page, user, token: str | None = None) -> None:
     page.click("#otp-form input[type=submit]")
     expect(page).to_have_url(re.compile(r"/admin/$"))
     expect(page.locator("#content h1")).to_be_visible()
+
+
+@pytest.fixture
+def new_page(browser, live_server, csp_violations):
+    """``new_page()``: a page in a fresh browser context (one person's browser), 1400x900,
+    recording CSP violations, console errors and page errors into ``csp_violations``."""
+    contexts = []
+
+    def make() -> Page:
+        context, page = open_page(browser, live_server.url, csp_violations, viewport={"width": 1400, "height": 900})
+        page.on(
+            "console", lambda msg: csp_violations.append(f"console error: {msg.text}") if msg.type == "error" else None
+        )
+        page.on("pageerror", lambda exc: csp_violations.append(f"page error: {exc}"))
+        contexts.append(context)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()

@@ -18,30 +18,12 @@ from playwright.sync_api import Page, expect
 
 from compliance import requests as dsr
 from compliance.models import ChainHead, LegalHold, RetentionRun
-from tests.browser import log_in, open_page
+from tests.browser import log_in
 
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "compliance"
 RED = "rgb(186, 33, 33)"
-
-
-@pytest.fixture
-def new_page(browser, live_server, csp_violations):
-    contexts = []
-
-    def make() -> Page:
-        context, page = open_page(browser, live_server.url, csp_violations, viewport={"width": 1400, "height": 900})
-        page.on(
-            "console", lambda msg: csp_violations.append(f"console error: {msg.text}") if msg.type == "error" else None
-        )
-        page.on("pageerror", lambda exc: csp_violations.append(f"page error: {exc}"))
-        contexts.append(context)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 def shot(page: Page, name: str) -> None:

@@ -10,33 +10,15 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from compliance.models import LegalHold
 from compliance.purge import retention_purge
-from tests.browser import log_in, open_page
+from tests.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("owner_role")]
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "compliance"
-
-
-@pytest.fixture
-def new_page(browser, live_server, csp_violations):
-    contexts = []
-
-    def make() -> Page:
-        context, page = open_page(browser, live_server.url, csp_violations, viewport={"width": 1400, "height": 900})
-        page.on(
-            "console", lambda msg: csp_violations.append(f"console error: {msg.text}") if msg.type == "error" else None
-        )
-        page.on("pageerror", lambda exc: csp_violations.append(f"page error: {exc}"))
-        contexts.append(context)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 def test_a_system_administrator_holds_reads_a_run_downloads_its_evidence_and_releases(

@@ -15,30 +15,11 @@ from playwright.sync_api import Page, expect
 from fraud.models import FraudReport
 from fraud.services import Subject, alert_raise
 from members.models import Member
-from tests.browser import log_in, open_page
+from tests.browser import log_in
 
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "fraud"
-
-
-@pytest.fixture
-def new_page(browser, live_server, csp_violations):
-    """A page in a fresh browser context, recording CSP violations and console errors."""
-    contexts = []
-
-    def make() -> Page:
-        context, page = open_page(browser, live_server.url, csp_violations, viewport={"width": 1400, "height": 900})
-        page.on(
-            "console", lambda msg: csp_violations.append(f"console error: {msg.text}") if msg.type == "error" else None
-        )
-        page.on("pageerror", lambda exc: csp_violations.append(f"page error: {exc}"))
-        contexts.append(context)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 def no_errors(page: Page, csp_violations: list) -> None:
