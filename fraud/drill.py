@@ -366,7 +366,7 @@ class Drill:
         for k, segment in enumerate(SEGMENTS):
             members = sorted(pk for pk, seg in self.segment.items() if seg == segment and pk in bulk)
             if members:
-                written += earns_bulk_history(
+                written = earns_bulk_history(  # the bulk earns in the ledger so far
                     member_ids=members, till_of_store={t.store_id: t.pk for t in self.tills}, start=self.live_start,
                     days=self.profile.live_days,
                     visits_per_day=min(0.9, self.profile.visits_per_week / 7 * SEGMENT_VISITS[segment]),
