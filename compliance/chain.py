@@ -237,7 +237,10 @@ def chain_append(stream_name: str, instance: models.Model) -> None:
     ref = str(instance.pk)
     from django.db import connections
 
-    with connections[instance._state.db or "default"].cursor() as cursor:
+    using = instance._state.db or "default"
+    # the head's lock must span reading the position and writing the link: a writer in
+    # autocommit (no transaction of its own) gets one here; inside one, a savepoint
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
         if stream.queued:
             # the operation's legs are written after its header: the sealer MACs the committed
             # operation with its legs (the queue row commits or rolls back with it)
