@@ -239,8 +239,9 @@ def chain_append(stream_name: str, instance: models.Model) -> None:
 
     using = instance._state.db or "default"
     # the head's lock must span reading the position and writing the link: a writer in
-    # autocommit (no transaction of its own) gets one here; inside one, a savepoint
-    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+    # autocommit (no transaction of its own) gets one here; inside one, nothing is added
+    # (no savepoint: the link commits or rolls back with its row)
+    with transaction.atomic(using=using, savepoint=False), connections[using].cursor() as cursor:
         if stream.queued:
             # the operation's legs are written after its header: the sealer MACs the committed
             # operation with its legs (the queue row commits or rolls back with it)
